@@ -1,0 +1,1 @@
+"""What the load balancer reads from Kubernetes: Services, EndpointSlices, Nodes, Namespaces."""

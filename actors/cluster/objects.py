@@ -1,0 +1,227 @@
+"""Pydantic models of the Kubernetes objects lbtui reads, as Kubernetes writes them in YAML.
+
+Only the fields the load balancer uses are modelled; everything else is ignored, so real
+``kubectl get -o yaml`` output parses. Models are frozen: they cross actor boundaries.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+EXCLUDE_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _K8s(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class ObjectMeta(_K8s):
+    name: str = ""
+    namespace: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    creation_timestamp: datetime | None = Field(default=None, alias="creationTimestamp")
+    resource_version: str = Field(default="", alias="resourceVersion")
+    uid: str = ""
+
+
+class ServicePort(_K8s):
+    name: str = ""
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+    port: int = Field(ge=1, le=65535)
+
+
+class ServiceSpec(_K8s):
+    type: str = "ClusterIP"
+    ports: tuple[ServicePort, ...] = ()
+    selector: dict[str, str] = Field(default_factory=dict)
+    cluster_ip: str = Field(default="", alias="clusterIP")
+    cluster_ips: tuple[str, ...] = Field(default=(), alias="clusterIPs")
+    ip_families: tuple[Literal["IPv4", "IPv6"], ...] = Field(default=(), alias="ipFamilies")
+    ip_family_policy: Literal["SingleStack", "PreferDualStack", "RequireDualStack"] | None = Field(
+        default=None, alias="ipFamilyPolicy"
+    )
+    external_traffic_policy: Literal["Cluster", "Local"] = Field(
+        default="Cluster", alias="externalTrafficPolicy"
+    )
+    load_balancer_ip: str = Field(default="", alias="loadBalancerIP")
+    load_balancer_class: str | None = Field(default=None, alias="loadBalancerClass")
+
+
+class LoadBalancerIngress(_K8s):
+    ip: str = ""
+    hostname: str = ""
+
+
+class LoadBalancerStatus(_K8s):
+    ingress: tuple[LoadBalancerIngress, ...] = ()
+
+
+class ServiceStatus(_K8s):
+    load_balancer: LoadBalancerStatus = Field(
+        default_factory=LoadBalancerStatus, alias="loadBalancer"
+    )
+
+
+class Service(_K8s):
+    api_version: str = Field(default="v1", alias="apiVersion")
+    kind: Literal["Service"] = "Service"
+    metadata: ObjectMeta
+    spec: ServiceSpec = Field(default_factory=ServiceSpec)
+    status: ServiceStatus = Field(default_factory=ServiceStatus)
+
+    @property
+    def key(self) -> str:
+        return f"{self.metadata.namespace or 'default'}/{self.metadata.name}"
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace or "default"
+
+    @property
+    def is_load_balancer(self) -> bool:
+        return self.spec.type == "LoadBalancer"
+
+    @property
+    def created(self) -> datetime:
+        return self.metadata.creation_timestamp or EPOCH
+
+    @property
+    def ingress_ips(self) -> tuple[str, ...]:
+        return tuple(i.ip for i in self.status.load_balancer.ingress if i.ip)
+
+    def cluster_ip_families(self) -> tuple[int, ...]:
+        """IP versions of spec.clusterIPs (or clusterIP), in order; MetalLB's family source."""
+        ips = self.spec.cluster_ips or ((self.spec.cluster_ip,) if self.spec.cluster_ip else ())
+        families: list[int] = []
+        for text in ips:
+            if not text or text == "None":
+                continue
+            try:
+                version = ipaddress.ip_address(text).version
+            except ValueError:
+                continue
+            if version not in families:
+                families.append(version)
+        return tuple(families)
+
+
+class EndpointConditions(_K8s):
+    ready: bool | None = None
+    serving: bool | None = None
+    terminating: bool | None = None
+
+
+class Endpoint(_K8s):
+    addresses: tuple[str, ...] = ()
+    node_name: str | None = Field(default=None, alias="nodeName")
+    conditions: EndpointConditions = Field(default_factory=EndpointConditions)
+
+    @property
+    def is_serving(self) -> bool:
+        """MetalLB's rule: ready unset, ready true, or serving true."""
+        c = self.conditions
+        return c.ready is None or c.ready is True or c.serving is True
+
+
+class EndpointSlice(_K8s):
+    api_version: str = Field(default="discovery.k8s.io/v1", alias="apiVersion")
+    kind: Literal["EndpointSlice"] = "EndpointSlice"
+    metadata: ObjectMeta
+    address_type: str = Field(default="IPv4", alias="addressType")
+    endpoints: tuple[Endpoint, ...] = ()
+
+    @property
+    def service_key(self) -> str | None:
+        name = self.metadata.labels.get(SERVICE_NAME_LABEL)
+        if not name:
+            return None
+        return f"{self.metadata.namespace or 'default'}/{name}"
+
+
+class NodeCondition(_K8s):
+    type: str
+    status: str
+
+
+class NodeAddress(_K8s):
+    type: str
+    address: str
+
+
+class NodeStatus(_K8s):
+    conditions: tuple[NodeCondition, ...] = ()
+    addresses: tuple[NodeAddress, ...] = ()
+
+
+class Node(_K8s):
+    api_version: str = Field(default="v1", alias="apiVersion")
+    kind: Literal["Node"] = "Node"
+    metadata: ObjectMeta
+    status: NodeStatus = Field(default_factory=NodeStatus)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def network_unavailable(self) -> bool:
+        return any(
+            c.type == "NetworkUnavailable" and c.status == "True" for c in self.status.conditions
+        )
+
+    @property
+    def excluded_from_load_balancers(self) -> bool:
+        return EXCLUDE_LB_LABEL in self.metadata.labels
+
+
+class Namespace(_K8s):
+    api_version: str = Field(default="v1", alias="apiVersion")
+    kind: Literal["Namespace"] = "Namespace"
+    metadata: ObjectMeta
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterState:
+    """One consistent view of the cluster objects, keyed for the cores."""
+
+    services: Mapping[str, Service] = field(default_factory=lambda: MappingProxyType({}))
+    endpoint_slices: tuple[EndpointSlice, ...] = ()
+    nodes: Mapping[str, Node] = field(default_factory=lambda: MappingProxyType({}))
+    namespaces: Mapping[str, Namespace] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def of(
+        cls,
+        services: list[Service] | tuple[Service, ...] = (),
+        endpoint_slices: list[EndpointSlice] | tuple[EndpointSlice, ...] = (),
+        nodes: list[Node] | tuple[Node, ...] = (),
+        namespaces: list[Namespace] | tuple[Namespace, ...] = (),
+    ) -> ClusterState:
+        return cls(
+            services=MappingProxyType({s.key: s for s in services}),
+            endpoint_slices=tuple(endpoint_slices),
+            nodes=MappingProxyType({n.name: n for n in nodes}),
+            namespaces=MappingProxyType({n.metadata.name: n for n in namespaces}),
+        )
+
+    def namespace_labels(self, namespace: str) -> Mapping[str, str]:
+        ns = self.namespaces.get(namespace)
+        return ns.metadata.labels if ns else {}
+
+    def endpoints_of(self, service_key: str) -> tuple[Endpoint, ...]:
+        return tuple(
+            ep
+            for sl in self.endpoint_slices
+            if sl.service_key == service_key
+            for ep in sl.endpoints
+        )

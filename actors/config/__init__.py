@@ -1,0 +1,1 @@
+"""MetalLB configuration: CRD and legacy ConfigMap models, loading, validation (see build.py)."""
