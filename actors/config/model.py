@@ -178,6 +178,8 @@ class Peer:
     ebgp_multihop: bool = False
     enable_graceful_restart: bool = False
     vrf: str = ""
+    dynamic_asn: str = ""  # "internal" / "external" when peerASN is not fixed
+    local_asn: int | None = None
 
     @property
     def is_ibgp(self) -> bool:

@@ -1,0 +1,37 @@
+"""A problem found in configuration or cluster input, named by file, object and field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    file: str
+    obj: str  # "Kind/name", or "" when the problem is with the file itself
+    field: str  # dotted path inside the object, e.g. "spec.addresses[1]"; "" when not one field
+    message: str
+    severity: Severity = "error"
+    line: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file or "<input>"]
+        if self.obj:
+            parts.append(self.obj)
+        if self.field:
+            parts.append(self.field)
+        prefix = "warning: " if self.severity == "warning" else ""
+        return ": ".join(parts) + ": " + prefix + self.message
+
+
+class UnreadableInput(Exception):
+    """A file that cannot be read or is not YAML: nothing in it can be trusted."""
+
+    def __init__(self, file: str, message: str, line: int | None = None) -> None:
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {message}")
+        self.file = file
+        self.line = line

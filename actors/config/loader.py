@@ -1,0 +1,252 @@
+"""Reading multi-document YAML files into typed objects, remembering where each came from.
+
+One loader serves configuration (metallb.io resources, the legacy ConfigMap, Secrets) and
+cluster objects (Service, EndpointSlice, Node, Namespace), because ``lbtui plan`` and the
+file-backed speaker take both from the same files. Objects that fail their schema become
+:class:`Issue` s naming file, object and field; kinds lbtui does not read are reported as
+warnings, never dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from actors.cluster.objects import EndpointSlice, Namespace, Node, Service
+from actors.config.crds import RESOURCE_KINDS, MetalLBResource, Secret
+from actors.config.issues import Issue, UnreadableInput
+
+T = TypeVar("T")
+
+CLUSTER_KINDS: dict[str, type[BaseModel]] = {
+    "Service": Service,
+    "EndpointSlice": EndpointSlice,
+    "Node": Node,
+    "Namespace": Namespace,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Sourced(Generic[T]):
+    """An object together with the file (and line) it was read from."""
+
+    obj: T
+    file: str
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyConfigMap:
+    """The ``config`` key of MetalLB's pre-0.13 ConfigMap, still unparsed."""
+
+    name: str
+    namespace: str
+    text: str
+    line_offset: int | None = None
+
+
+@dataclass
+class Inputs:
+    """Everything read from a set of files, sorted by what it is for."""
+
+    resources: list[Sourced[MetalLBResource]] = field(default_factory=list)
+    legacy: list[Sourced[LegacyConfigMap]] = field(default_factory=list)
+    secrets: list[Sourced[Secret]] = field(default_factory=list)
+    services: list[Sourced[Service]] = field(default_factory=list)
+    endpoint_slices: list[Sourced[EndpointSlice]] = field(default_factory=list)
+    nodes: list[Sourced[Node]] = field(default_factory=list)
+    namespaces: list[Sourced[Namespace]] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+
+    def extend(self, other: Inputs) -> None:
+        for name in self.__dataclass_fields__:
+            getattr(self, name).extend(getattr(other, name))
+
+
+def yaml_documents(text: str, file: str) -> Iterator[tuple[Any, int]]:
+    """Each YAML document with its 1-based starting line. Raises UnreadableInput on bad YAML."""
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            yield loader.construct_document(node), node.start_mark.line + 1
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise UnreadableInput(file, f"YAML syntax error: {exc.problem or exc}", line) from exc
+    except yaml.YAMLError as exc:
+        raise UnreadableInput(file, f"YAML error: {exc}") from exc
+    finally:
+        loader.dispose()
+
+
+def load_files(paths: Iterable[str | Path]) -> Inputs:
+    inputs = Inputs()
+    for path in paths:
+        inputs.extend(load_file(path))
+    return inputs
+
+
+def load_file(path: str | Path) -> Inputs:
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UnreadableInput(file, f"cannot read: {exc}") from exc
+    return load_text(text, file)
+
+
+def load_text(text: str, file: str) -> Inputs:
+    inputs = Inputs()
+    for doc, line in yaml_documents(text, file):
+        _classify(doc, file, line, inputs)
+    return inputs
+
+
+def _object_name(doc: dict[str, Any]) -> str:
+    meta = doc.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return f"{doc.get('kind', '?')}/{name if name else '?'}"
+
+
+def _classify(doc: Any, file: str, line: int, inputs: Inputs) -> None:
+    if doc is None:
+        return
+    if not isinstance(doc, dict):
+        inputs.issues.append(
+            Issue(file, "", "", f"document at line {line} is not a mapping", line=line)
+        )
+        return
+    kind = doc.get("kind")
+    api_version = doc.get("apiVersion")
+    if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and "items" in doc):
+        for item in doc.get("items") or []:
+            _classify(item, file, line, inputs)
+        return
+    obj = _object_name(doc)
+    if not isinstance(kind, str) or not isinstance(api_version, str):
+        inputs.issues.append(
+            Issue(file, obj, "", f"missing kind or apiVersion (document at line {line})", line=line)
+        )
+        return
+
+    if kind in RESOURCE_KINDS:
+        model, versions = RESOURCE_KINDS[kind]
+        if api_version not in versions:
+            inputs.issues.append(
+                Issue(
+                    file,
+                    obj,
+                    "apiVersion",
+                    f"unsupported apiVersion {api_version!r} for {kind} "
+                    f"(expected {' or '.join(versions)})",
+                    line=line,
+                )
+            )
+            return
+        parsed = _validate(model, doc, file, obj, line, inputs)
+        if parsed is not None:
+            inputs.resources.append(Sourced(parsed, file, line))  # type: ignore[arg-type]
+        return
+
+    if kind == "ConfigMap" and api_version == "v1":
+        data = doc.get("data") or {}
+        meta = doc.get("metadata") or {}
+        if isinstance(data, dict) and isinstance(data.get("config"), str):
+            inputs.legacy.append(
+                Sourced(
+                    LegacyConfigMap(
+                        name=str(meta.get("name", "")),
+                        namespace=str(meta.get("namespace", "")),
+                        text=data["config"],
+                    ),
+                    file,
+                    line,
+                )
+            )
+        else:
+            inputs.issues.append(
+                Issue(
+                    file,
+                    obj,
+                    "data",
+                    "ConfigMap has no 'config' key: not a MetalLB legacy configuration, ignored",
+                    severity="warning",
+                    line=line,
+                )
+            )
+        return
+
+    if kind == "Secret" and api_version == "v1":
+        parsed = _validate(Secret, doc, file, obj, line, inputs)
+        if parsed is not None:
+            inputs.secrets.append(Sourced(parsed, file, line))  # type: ignore[arg-type]
+        return
+
+    if kind in CLUSTER_KINDS:
+        parsed = _validate(CLUSTER_KINDS[kind], doc, file, obj, line, inputs)
+        if parsed is not None:
+            target = {
+                "Service": inputs.services,
+                "EndpointSlice": inputs.endpoint_slices,
+                "Node": inputs.nodes,
+                "Namespace": inputs.namespaces,
+            }[kind]
+            target.append(Sourced(parsed, file, line))
+        return
+
+    inputs.issues.append(
+        Issue(
+            file,
+            obj,
+            "kind",
+            f"{api_version} {kind} is not read by lbtui (it reads metallb.io resources, the "
+            "legacy MetalLB ConfigMap, Secrets, Services, EndpointSlices, Nodes and Namespaces); "
+            "ignored",
+            severity="warning",
+            line=line,
+        )
+    )
+
+
+def _validate(
+    model: type[BaseModel], doc: dict[str, Any], file: str, obj: str, line: int, inputs: Inputs
+) -> BaseModel | None:
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        for err in exc.errors():
+            inputs.issues.append(
+                Issue(file, obj, format_loc(err["loc"]), _pydantic_message(err), line=line)
+            )
+        return None
+
+
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    """pydantic's location tuple as a dotted path with [i] indexes: spec.addresses[1]."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith(("function-after", "function-before", "constrained")):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _pydantic_message(err: Any) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field missing"
+    msg = str(err.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ")
