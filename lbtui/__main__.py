@@ -1,0 +1,3 @@
+from lbtui.cli import main
+
+raise SystemExit(main())
