@@ -125,7 +125,11 @@ class L2Owner:
 
 def l2_hash(node: str, first_ip: IPAddress) -> bytes:
     """MetalLB's tie-break: sha256 of ``node#ip`` with the IP as Go prints it."""
-    return hashlib.sha256(f"{node}#{go_ip_text(first_ip)}".encode()).digest()
+    return _digest(node, go_ip_text(first_ip))
+
+
+def _digest(node: str, ip_text: str) -> bytes:
+    return hashlib.sha256(f"{node}#{ip_text}".encode()).digest()
 
 
 def l2_decision(
@@ -275,9 +279,10 @@ def _decide(
         )
 
     first_ip = ips[0]
+    ip_text = go_ip_text(first_ip)  # once per service, not once per node
     ranked = tuple(
         sorted(
-            (L2Candidate(n.name, _score(ads, n), l2_hash(n.name, first_ip)) for n in available),
+            (L2Candidate(n.name, _score(ads, n), _digest(n.name, ip_text)) for n in available),
             key=L2Candidate.sort_key,
         )
     )
