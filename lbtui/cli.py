@@ -55,7 +55,8 @@ def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from actors.election.plan import compute_plan, what_if
+    from actors.cluster.files import cluster_from_inputs
+    from actors.election.plan import compute_plan, known_nodes, what_if
 
     inputs = _read(args.files, err)
     if inputs is None:
@@ -64,8 +65,8 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if _report(inputs, result, err):
         return EXIT_INVALID
     assert result.config is not None
-    cluster = inputs_cluster(inputs)
-    unknown = sorted(set(args.node_down) - set(known_nodes(cluster)))
+    cluster = cluster_from_inputs(inputs)
+    unknown = sorted(set(args.node_down) - known_nodes(cluster))
     if unknown:
         print(f"--node-down: unknown node(s): {', '.join(unknown)}", file=err)
         return EXIT_INVALID
@@ -84,24 +85,6 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write(plan.to_table())
     return EXIT_OK
-
-
-def inputs_cluster(inputs: Inputs):  # noqa: ANN201 - ClusterState, imported lazily
-    from actors.cluster.objects import ClusterState
-
-    return ClusterState.of(
-        services=[s.obj for s in inputs.services],
-        endpoint_slices=[s.obj for s in inputs.endpoint_slices],
-        nodes=[n.obj for n in inputs.nodes],
-        namespaces=[n.obj for n in inputs.namespaces],
-    )
-
-
-def known_nodes(cluster) -> set[str]:  # noqa: ANN001
-    names = set(cluster.nodes)
-    for sl in cluster.endpoint_slices:
-        names.update(ep.node_name for ep in sl.endpoints if ep.node_name)
-    return names
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,208 @@
+"""The plan: allocations, L2 owners and BGP routes for a whole cluster, and what-if analysis.
+
+Pure. ``lbtui plan`` prints it; the console's what-if view uses ``what_if`` to show what would
+move if nodes died, without touching anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.allocator.core import Allocation, PoolUsage, allocate_cluster
+from actors.cluster.objects import ClusterState
+from actors.config.model import Config
+from actors.election.bgp import BGPRoute, bgp_advertisements
+from actors.election.l2 import L2Owner, l2_owners
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    allocations: Mapping[str, Allocation]
+    usage: Mapping[str, PoolUsage]
+    l2: Mapping[str, L2Owner]
+    bgp: Mapping[str, tuple[BGPRoute, ...]]
+    down: frozenset[str] = frozenset()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "services": {
+                key: {
+                    "ips": [str(ip) for ip in a.ips],
+                    "pool": a.pool,
+                    "error": a.error,
+                }
+                for key, a in sorted(self.allocations.items())
+            },
+            "l2": {
+                ip: {"node": owner.node, "services": list(owner.services)}
+                for ip, owner in self.l2.items()
+            },
+            "bgp": {
+                node: [
+                    {
+                        "prefix": r.prefix,
+                        "peers": list(r.peers),
+                        "communities": list(r.communities),
+                        "localPref": r.local_pref,
+                        "services": list(r.services),
+                    }
+                    for r in routes
+                ]
+                for node, routes in sorted(self.bgp.items())
+            },
+            "pools": {
+                name: {"total": u.total, "inUse": u.in_use} for name, u in sorted(self.usage.items())
+            },
+        }
+
+    def to_table(self, moved: Mapping[str, str] | None = None) -> str:
+        moved = moved or {}
+        out: list[str] = []
+        rows = [
+            (key, ", ".join(str(ip) for ip in a.ips) or "-", a.pool or "-", a.error or "ok")
+            for key, a in sorted(self.allocations.items())
+        ]
+        out += _table("SERVICES", ("SERVICE", "IPS", "POOL", "STATUS"), rows)
+        rows = [
+            (
+                ("* " if ip in moved else "  ") + ip,
+                owner.node or "-",
+                ", ".join(owner.services),
+                moved.get(ip, owner.message if not owner.node else ""),
+            )
+            for ip, owner in self.l2.items()
+        ]
+        out += _table("LAYER 2", ("  IP", "NODE", "SERVICES", "NOTE"), rows)
+        rows = [
+            (node, r.prefix, ", ".join(r.peers) or "-", ", ".join(r.communities) or "-",
+             str(r.local_pref), ", ".join(r.services))
+            for node, routes in sorted(self.bgp.items())
+            for r in routes
+        ]
+        out += _table("BGP", ("NODE", "PREFIX", "PEERS", "COMMUNITIES", "LOCALPREF", "SERVICES"),
+                      rows)
+        rows = [
+            (name, f"{u.in_use}/{u.total}", f"{u.in_use_v4}/{u.total_v4}",
+             f"{u.in_use_v6}/{u.total_v6}")
+            for name, u in sorted(self.usage.items())
+        ]
+        out += _table("POOLS", ("POOL", "IN USE", "IPV4", "IPV6"), rows)
+        return "\n".join(out).rstrip() + "\n"
+
+
+def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    lines = [title]
+    if not rows:
+        return [*lines, "  (none)", ""]
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return [*lines, ""]
+
+
+def known_nodes(cluster: ClusterState) -> frozenset[str]:
+    """Nodes in the files, plus nodes named only by endpoints."""
+    names = set(cluster.nodes)
+    for sl in cluster.endpoint_slices:
+        names.update(ep.node_name for ep in sl.endpoints if ep.node_name)
+    return frozenset(names)
+
+
+def compute_plan(
+    config: Config,
+    cluster: ClusterState,
+    *,
+    lb_class: str | None = None,
+    down: frozenset[str] = frozenset(),
+    allocations: Mapping[str, Allocation] | None = None,
+    usage: Mapping[str, PoolUsage] | None = None,
+) -> Plan:
+    """Allocate (unless ``allocations`` are given) and elect, with ``down`` nodes dead."""
+    if allocations is None or usage is None:
+        allocations, usage = allocate_cluster(config, cluster, lb_class)
+    assigned = {k: a for k, a in allocations.items() if a.ips}
+    alive = known_nodes(cluster) - down if down else None
+    # Only addresses of pools in layer 2 mode (with some L2Advertisement) belong in "l2".
+    l2_pools = {name for ad in config.l2_advertisements for name in ad.pools}
+    owners = l2_owners(config, cluster, assigned, alive)
+    return Plan(
+        allocations=allocations,
+        usage=usage,
+        l2={
+            ip: owner
+            for ip, owner in owners.items()
+            if any(allocations[s].pool in l2_pools for s in owner.services)
+        },
+        bgp=bgp_advertisements(config, cluster, assigned, alive),
+        down=down,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    before: Plan
+    after: Plan
+    l2_moves: tuple[tuple[str, str | None, str | None], ...] = ()  # (ip, from, to)
+    bgp_changes: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = field(default=())
+    # (prefix, next hops before, next hops after)
+
+    def to_json(self) -> dict[str, Any]:
+        body = self.after.to_json()
+        body["nodesDown"] = sorted(self.after.down)
+        body["moves"] = {
+            "l2": [{"ip": ip, "from": a, "to": b} for ip, a, b in self.l2_moves],
+            "bgp": [
+                {"prefix": p, "nextHopsBefore": list(a), "nextHopsAfter": list(b)}
+                for p, a, b in self.bgp_changes
+            ],
+        }
+        return body
+
+    def to_table(self) -> str:
+        moved = {
+            ip: f"moved from {a or 'nobody'} to {b or 'nobody'}" for ip, a, b in self.l2_moves
+        }
+        head = f"WHAT IF {', '.join(sorted(self.after.down))} DOWN\n"
+        lines = [head]
+        if self.bgp_changes:
+            lines.append("BGP NEXT HOPS")
+            for prefix, a, b in self.bgp_changes:
+                lines.append(f"  * {prefix}: {', '.join(a) or '-'} -> {', '.join(b) or '-'}")
+            lines.append("")
+        return "\n".join(lines) + self.after.to_table(moved)
+
+
+def _next_hops(plan: Plan) -> dict[str, tuple[str, ...]]:
+    hops: dict[str, set[str]] = {}
+    for node, routes in plan.bgp.items():
+        for r in routes:
+            hops.setdefault(r.prefix, set()).add(node)
+    return {p: tuple(sorted(n)) for p, n in hops.items()}
+
+
+def what_if(config: Config, cluster: ClusterState, before: Plan, down: frozenset[str]) -> WhatIf:
+    """What moves if ``down`` die: allocations stay (the controller does not care), owners and
+    next hops change."""
+    after = compute_plan(
+        config, cluster, down=down, allocations=before.allocations, usage=before.usage
+    )
+    moves = tuple(
+        (ip, before.l2[ip].node, after.l2[ip].node if ip in after.l2 else None)
+        for ip in before.l2
+        if (after.l2[ip].node if ip in after.l2 else None) != before.l2[ip].node
+    )
+    hops_before, hops_after = _next_hops(before), _next_hops(after)
+    changes = tuple(
+        (p, hops_before.get(p, ()), hops_after.get(p, ()))
+        for p in sorted(set(hops_before) | set(hops_after), key=_prefix_key)
+        if hops_before.get(p, ()) != hops_after.get(p, ())
+    )
+    return WhatIf(before, after, moves, changes)
+
+
+def _prefix_key(prefix: str) -> tuple[int, int, int]:
+    net = ipaddress.ip_network(prefix)
+    return (net.version, int(net.network_address), net.prefixlen)
