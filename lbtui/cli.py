@@ -87,6 +87,97 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def _setup_logging(verbose: bool) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from actors.clock import RealClock
+    from actors.cluster.scenario import ScenarioError
+    from actors.demo import build_demo
+    from actors.eventlog import EventLog
+    from actors.runtime import ActorSpec
+
+    _setup_logging(args.verbose)
+    if not args.headless:
+        print(
+            "lbtui demo: the console is not built yet; running headless (events on stdout)",
+            file=err,
+        )
+    scenario_text = None
+    if args.scenario:
+        try:
+            with open(args.scenario, encoding="utf-8") as f:
+                scenario_text = f.read()
+        except OSError as exc:
+            print(f"{args.scenario}: cannot read: {exc}", file=err)
+            return EXIT_UNREADABLE
+    clock = RealClock()
+    origin = clock.now()
+    try:
+        runtime, _, _ = build_demo(
+            nodes=args.nodes,
+            scenario_text=scenario_text,
+            scenario_file=args.scenario or "<built-in scenario>",
+            extra=[ActorSpec("eventlog", EventLog, {"stream": out, "time_origin": origin})],
+            clock=clock,
+        )
+    except ScenarioError as exc:
+        for line in exc.errors:
+            print(line, file=err)
+        return EXIT_INVALID
+    except (UnreadableInput, ValueError) as exc:
+        print(f"{exc}", file=err)
+        return EXIT_UNREADABLE if isinstance(exc, UnreadableInput) else EXIT_INVALID
+    runtime.install_signal_handlers()
+    runtime.start()
+    runtime.wait(args.duration)
+    runtime.stop("duration elapsed" if not runtime.stopped.is_set() else "stopped")
+    return EXIT_OK
+
+
+def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from actors.announcer import RecordingAnnouncer
+    from actors.clock import RealClock
+    from actors.eventlog import EventLog
+    from actors.runtime import ActorSpec, Runtime
+    from actors.speaker import file_speaker_specs
+
+    _setup_logging(args.verbose)
+    if not args.cluster:
+        print("lbtui speaker: --cluster FILE is required until the Kubernetes source lands",
+              file=err)
+        return EXIT_INVALID
+    clock = RealClock()
+    try:
+        specs = file_speaker_specs(
+            args.node_name,
+            args.cluster,
+            args.config or args.cluster,
+            announcer=RecordingAnnouncer(),
+            state_file=args.state_file,
+            lb_class=args.lb_class,
+            namespace=args.namespace,
+            poll_interval=args.poll,
+        )
+    except UnreadableInput as exc:
+        print(f"{exc}", file=err)
+        return EXIT_UNREADABLE
+    specs.insert(0, ActorSpec("eventlog", EventLog, {"stream": out, "time_origin": clock.now()}))
+    runtime = Runtime("speaker", specs, clock=clock)
+    runtime.install_signal_handlers()
+    runtime.start()
+    runtime.wait(args.duration)
+    runtime.stop("duration elapsed" if not runtime.stopped.is_set() else "stopped")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lbtui",
@@ -126,6 +217,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="handle only services of this loadBalancerClass (default: services without one)",
     )
     plan.set_defaults(func=cmd_plan)
+
+    demo = sub.add_parser(
+        "demo",
+        help="a simulated cluster with the real actors, no root and no cluster needed",
+        description="Runs N simulated nodes, sample services and a scenario that shows "
+        "failover. With --headless, prints one JSON object per event on stdout.",
+    )
+    demo.add_argument("--nodes", type=int, default=3, help="number of simulated nodes")
+    demo.add_argument("--scenario", metavar="FILE", help="scenario file (examples/scenarios/)")
+    demo.add_argument("--headless", action="store_true", help="no console: JSON events on stdout")
+    demo.add_argument("--duration", type=float, default=None, metavar="S",
+                      help="stop after S seconds (default: until interrupted)")
+    demo.add_argument("-v", "--verbose", action="store_true")
+    demo.set_defaults(func=cmd_demo)
+
+    speaker = sub.add_parser(
+        "speaker",
+        help="announce on one node",
+        description="One node's speaker, headless. With --cluster it needs no API server: "
+        "Services, EndpointSlices and Nodes come from files (reloaded when they change).",
+    )
+    speaker.add_argument("--node-name", required=True, metavar="NODE")
+    speaker.add_argument("--cluster", action="append", default=[], metavar="FILE")
+    speaker.add_argument("--config", action="append", default=[], metavar="FILE",
+                         help="configuration files (default: the --cluster files)")
+    speaker.add_argument("--state-file", metavar="FILE",
+                         help="keep the computed status (addresses, announcements) in FILE")
+    speaker.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="MetalLB's namespace")
+    speaker.add_argument("--lb-class", default=None)
+    speaker.add_argument("--poll", type=float, default=1.0, metavar="S",
+                         help="how often to check files for changes")
+    speaker.add_argument("--duration", type=float, default=None, metavar="S",
+                         help="stop after S seconds (default: until SIGTERM)")
+    speaker.add_argument("-v", "--verbose", action="store_true")
+    speaker.set_defaults(func=cmd_speaker)
     return parser
 
 

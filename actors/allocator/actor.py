@@ -1,0 +1,106 @@
+"""AllocatorActor: turns (configuration, cluster) into allocations, and says what changed.
+
+Two modes:
+- stateful (controller, demo): one incremental Allocator; addresses are written back into the
+  cluster source as Service status by the ClusterActor, so a restart re-learns them;
+- stateless (``lbtui speaker --cluster``): a fresh ``allocate_cluster`` of the files every time,
+  so every speaker reading the same files computes the same answer (DESIGN rule 7) whatever
+  its history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from actors.allocator.core import Allocation, Allocator, PoolUsage, allocate_cluster
+from actors.base import RuntimeActor
+from actors.cluster.objects import ClusterState
+from actors.config.model import Config
+from actors.events import (
+    AllocationFailed,
+    AllocationsUpdated,
+    ClusterUpdated,
+    ConfigApplied,
+    Event,
+    IpAssigned,
+    IpReleased,
+)
+from actors.listener import Listener
+
+
+def allocation_events(
+    t: float, before: Mapping[str, Allocation], after: Mapping[str, Allocation]
+) -> list[Event]:
+    """The human-visible difference between two allocation maps (pure)."""
+    events: list[Event] = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        old_ips = tuple(str(ip) for ip in old.ips) if old else ()
+        new_ips = tuple(str(ip) for ip in new.ips) if new else ()
+        if old_ips and old_ips != new_ips:
+            released = tuple(ip for ip in old_ips if ip not in new_ips)
+            if released:
+                reason = "service deleted" if new is None else (new.cleared or "reallocated")
+                events.append(IpReleased(t, key, released, reason))
+        if new is None:
+            continue
+        if new_ips and new_ips != old_ips:
+            events.append(IpAssigned(t, key, new_ips, new.pool or ""))
+        if new.error and (old is None or old.error != new.error):
+            events.append(AllocationFailed(t, key, new.error))
+    return events
+
+
+class AllocatorActor(Listener, RuntimeActor):
+    actor_name = "allocator"
+    listens_to = (ConfigApplied, ClusterUpdated)
+
+    def __init__(self, *, stateless: bool = False, lb_class: str | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.stateless = stateless
+        self.lb_class = lb_class
+        self.config: Config | None = None
+        self.cluster: ClusterState | None = None
+        self.allocator: Allocator | None = None
+        self.allocations: Mapping[str, Allocation] = MappingProxyType({})
+        self.usage: Mapping[str, PoolUsage] = MappingProxyType({})
+        self._published = False
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, ConfigApplied):
+            self.config = event.config
+            if self.allocator is not None:
+                self.allocator.set_config(event.config)
+        elif isinstance(event, ClusterUpdated):
+            self.cluster = event.cluster
+        self.reconcile()
+
+    def snapshot(self) -> tuple[Mapping[str, Allocation], Mapping[str, PoolUsage]]:
+        return self.allocations, self.usage
+
+    def republish(self) -> None:
+        if self._published:
+            self.publish(AllocationsUpdated(self.clock.now(), self.allocations, self.usage))
+
+    def reconcile(self) -> None:
+        if self.config is None or self.cluster is None:
+            return
+        if self.stateless:
+            allocations, usage = allocate_cluster(self.config, self.cluster, self.lb_class)
+        else:
+            if self.allocator is None:
+                self.allocator = Allocator(self.config, self.lb_class)
+            allocations = self.allocator.converge_all(self.cluster)
+            usage = self.allocator.usage()
+        changed = dict(allocations) != dict(self.allocations) or dict(usage) != dict(self.usage)
+        if not changed and self._published:
+            return
+        now = self.clock.now()
+        for event in allocation_events(now, self.allocations, allocations):
+            self.publish(event)
+        self.allocations = MappingProxyType(dict(allocations))
+        self.usage = MappingProxyType(dict(usage))
+        self._published = True
+        self.publish(AllocationsUpdated(now, self.allocations, self.usage))

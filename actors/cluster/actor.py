@@ -1,0 +1,88 @@
+"""ClusterActor: owns one cluster source and publishes its objects as ClusterUpdated.
+
+It also writes allocations back through the source (Service status in the demo and on
+Kubernetes), which is how a restarted allocator re-learns every address.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from actors.base import RuntimeActor
+from actors.cluster.objects import ClusterState
+from actors.cluster.source import ClusterSource, SourceError
+from actors.events import AllocationsUpdated, ClusterUpdated, Event, ServiceChanged, SourceRejected
+from actors.listener import Listener
+
+log = logging.getLogger(__name__)
+
+
+def service_changes(t: float, before: ClusterState, after: ClusterState) -> list[ServiceChanged]:
+    """Which services were added, updated (spec or metadata) or deleted (pure)."""
+    out: list[ServiceChanged] = []
+    for key in sorted(set(before.services) | set(after.services)):
+        old, new = before.services.get(key), after.services.get(key)
+        if old is None:
+            out.append(ServiceChanged(t, key, "added"))
+        elif new is None:
+            out.append(ServiceChanged(t, key, "deleted"))
+        elif old.spec != new.spec or old.metadata.annotations != new.metadata.annotations:
+            out.append(ServiceChanged(t, key, "updated"))
+    return out
+
+
+class ClusterActor(Listener, RuntimeActor):
+    actor_name = "cluster"
+    listens_to = (AllocationsUpdated,)
+
+    def __init__(self, source: ClusterSource, *, poll_interval: float = 0.0, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.source = source
+        self.poll_interval = poll_interval
+        self.state: ClusterState | None = None
+
+    def on_start(self) -> None:
+        self._load()
+        if self.poll_interval > 0:
+            self.after(self.poll_interval, "poll")
+
+    # -- asks from above ---------------------------------------------------------------------
+    def snapshot(self) -> ClusterState | None:
+        return self.state
+
+    def republish(self) -> None:
+        if self.state is not None:
+            self.publish(ClusterUpdated(self.clock.now(), self.state, self.source.name))
+
+    def change(self, mutate: Callable[[Any], None]) -> ClusterState | None:
+        """Apply ``mutate(source)`` (demo and scenario edits) and publish the result."""
+        mutate(self.source)
+        self._load()
+        return self.state
+
+    # -- timers and events -------------------------------------------------------------------
+    def poll(self) -> None:
+        if self.source.changed():
+            self._load()
+        self.after(self.poll_interval, "poll")
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, AllocationsUpdated) and self.source.write_status(event.allocations):
+            self._load(quiet=True)
+
+    def _load(self, quiet: bool = False) -> None:
+        try:
+            state = self.source.load()
+        except SourceError as exc:
+            for line in exc.errors:
+                log.warning("cluster source rejected: %s", line)
+            self.publish(SourceRejected(self.clock.now(), self.source.name, exc.errors))
+            return
+        now = self.clock.now()
+        if not quiet:
+            for change in service_changes(now, self.state or ClusterState(), state):
+                self.publish(change)
+        self.state = state
+        self.publish(ClusterUpdated(now, state, self.source.name))

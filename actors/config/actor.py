@@ -1,0 +1,131 @@
+"""ConfigActor: holds the configuration in force and is the only way to change it.
+
+A new configuration (from a file change, a console edit or a scenario step) is applied only
+if it is valid; otherwise ConfigRejected is published and the last good one stays in force
+(DESIGN rule 6). Applied configurations are published as ConfigApplied for the allocator and
+the speakers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from actors.base import RuntimeActor
+from actors.config.issues import UnreadableInput
+from actors.config.model import Config
+from actors.config.store import ConfigStore, EditOutcome
+from actors.events import ConfigApplied, ConfigPersisted, ConfigRejected
+
+log = logging.getLogger(__name__)
+
+
+class ConfigActor(RuntimeActor):
+    actor_name = "config"
+
+    def __init__(self, store: ConfigStore, *, watch_interval: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.store = store
+        self.config: Config | None = None
+        self.watch_interval = watch_interval
+        self._mtimes: dict[str, float] = {}
+
+    def on_start(self) -> None:
+        self._apply(self.store, source="startup")
+        self._mtimes = self._current_mtimes()
+        if self.watch_interval > 0:
+            self._schedule_watch()
+
+    # -- asks from above (runtime, console port, scenario) ----------------------------------
+    def current(self) -> Config | None:
+        return self.config
+
+    def republish(self) -> None:
+        """Publish the configuration in force again (after a subscriber restarted)."""
+        if self.config is not None:
+            self.publish(ConfigApplied(self.clock.now(), self.config, "republish"))
+
+    def reload(self) -> bool:
+        try:
+            fresh = self.store.reload()
+        except UnreadableInput as exc:
+            self.publish(ConfigRejected(self.clock.now(), "reload", (str(exc),)))
+            return False
+        return self._apply(fresh, source="reload")
+
+    def document(self, kind: str, name: str) -> dict[str, Any] | None:
+        return self.store.document(kind, name)
+
+    def apply_edit(self, doc: dict[str, Any]) -> EditOutcome:
+        """Replace or create one metallb.io object; validate, apply, persist."""
+        try:
+            candidate, path = self.store.with_document(doc)
+        except ValueError as exc:
+            return self._refuse("edit", str(exc))
+        return self._commit(candidate, path, source="edit")
+
+    def delete(self, kind: str, name: str) -> EditOutcome:
+        try:
+            candidate, path = self.store.without_document(kind, name)
+        except KeyError as exc:
+            return self._refuse("delete", str(exc.args[0]))
+        return self._commit(candidate, path, source="delete")
+
+    # -- timers ------------------------------------------------------------------------------
+    def watch(self) -> None:
+        mtimes = self._current_mtimes()
+        if mtimes != self._mtimes:
+            self._mtimes = mtimes
+            self.reload()
+        self._schedule_watch()
+
+    def _schedule_watch(self) -> None:
+        self.after(self.watch_interval, "watch")
+
+    def _current_mtimes(self) -> dict[str, float]:
+        out = {}
+        for path in self.store.files:
+            try:
+                out[path] = os.stat(path).st_mtime
+            except OSError:
+                out[path] = -1.0
+        return out
+
+    # -- internals ---------------------------------------------------------------------------
+    def _refuse(self, source: str, message: str) -> EditOutcome:
+        from actors.config.issues import Issue
+
+        issue = Issue("", "", "", message)
+        self.publish(ConfigRejected(self.clock.now(), source, (message,)))
+        return EditOutcome(False, (issue,))
+
+    def _commit(self, candidate: ConfigStore, path: str, source: str) -> EditOutcome:
+        _, result = candidate.build()
+        if result.config is None:
+            errors = tuple(str(i) for i in result.errors)
+            self.publish(ConfigRejected(self.clock.now(), source, errors))
+            return EditOutcome(False, tuple(result.errors))
+        backup = candidate.persist(path)
+        self.store = candidate
+        self._mtimes = self._current_mtimes()
+        self.config = result.config
+        if backup or path:
+            self.publish(ConfigPersisted(self.clock.now(), path, backup))
+        self.publish(ConfigApplied(self.clock.now(), result.config, source))
+        return EditOutcome(True, tuple(result.warnings), path, backup)
+
+    def _apply(self, store: ConfigStore, source: str) -> bool:
+        _, result = store.build()
+        if result.config is None:
+            errors = tuple(str(i) for i in result.errors)
+            for line in errors:
+                log.warning("configuration rejected: %s", line)
+            self.publish(ConfigRejected(self.clock.now(), source, errors))
+            return False
+        for warning in result.warnings:
+            log.warning("%s", warning)
+        self.store = store
+        self.config = result.config
+        self.publish(ConfigApplied(self.clock.now(), result.config, source))
+        return True

@@ -1,0 +1,163 @@
+"""``lbtui demo``: the whole simulated cluster in one process, with the real actors.
+
+Roles: a ConfigActor on the built-in configuration, a ClusterActor on the in-memory
+DemoCluster, the AllocatorActor, one SpeakerActor per node on a SimulatedNetwork, a simulated
+membership (until gossip lands, a kill is detected after a fixed delay) and a ScenarioActor
+that plays the scenario so the demo shows failover by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+from actors.allocator.actor import AllocatorActor
+from actors.announcer import SimulatedAnnouncer, SimulatedNetwork
+from actors.base import RuntimeActor
+from actors.cluster.actor import ClusterActor
+from actors.cluster.demo import DEFAULT_SCENARIO, DEMO_CONFIG, DemoCluster
+from actors.cluster.scenario import Scenario, Step, parse_scenario
+from actors.config.actor import ConfigActor
+from actors.config.store import ConfigStore
+from actors.events import MembershipUpdated, NodeJoined, NodeLeft, NodeSuspected, SourceRejected
+from actors.runtime import ActorSpec, Runtime
+from actors.speaker import SpeakerActor
+
+log = logging.getLogger(__name__)
+
+DETECTION_DELAY = 0.6  # seconds from a kill to NodeLeft, roughly the `fast` gossip profile
+
+
+class SimulatedMembership(RuntimeActor):
+    """Liveness for the demo: all nodes alive until the scenario kills one."""
+
+    actor_name = "membership"
+
+    def __init__(self, nodes: tuple[str, ...], *, detection_delay: float = DETECTION_DELAY,
+                 **kw: Any) -> None:
+        super().__init__(**kw)
+        self.nodes = nodes
+        self.detection_delay = detection_delay
+        self.dead: set[str] = set()
+
+    def on_start(self) -> None:
+        self.republish()
+
+    def republish(self) -> None:
+        alive = frozenset(self.nodes) - self.dead
+        self.publish(MembershipUpdated(self.clock.now(), "demo", alive, frozenset(self.dead)))
+
+    def kill(self, node: str) -> None:
+        """The node crashed: suspected at once, declared dead after the detection delay."""
+        self.publish(NodeSuspected(self.clock.now(), node, "demo"))
+        self.after(self.detection_delay, "declare_dead", node)
+
+    def declare_dead(self, node: str) -> None:
+        if node in self.dead:
+            return
+        self.dead.add(node)
+        self.publish(NodeLeft(self.clock.now(), node, "dead"))
+        self.republish()
+
+    def revive(self, node: str) -> None:
+        if node not in self.dead:
+            return
+        self.dead.discard(node)
+        self.publish(NodeJoined(self.clock.now(), node))
+        self.republish()
+
+
+class ScenarioActor(RuntimeActor):
+    """Plays a scenario: each step at its time, as fire-and-forget calls to the actors below."""
+
+    actor_name = "scenario"
+
+    def __init__(self, scenario: Scenario, resolve: Callable[[str], Any], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.scenario = scenario
+        self.resolve = resolve
+        self.done = 0
+
+    def on_start(self) -> None:
+        for index, step in enumerate(self.scenario.steps):
+            self.after(step.at, "run_step", index)
+
+    def run_step(self, index: int) -> None:
+        step = self.scenario.steps[index]
+        try:
+            self._run(step)
+        except (ValueError, KeyError, pykka.ActorDeadError) as exc:
+            # A step that does not fit the cluster (say, deleting a service twice) is
+            # reported and skipped; the demo goes on.
+            self.publish(
+                SourceRejected(self.clock.now(), self.scenario.source,
+                               (f"step {index} ({step.action} at {step.at}s): {exc}",))
+            )
+        self.done += 1
+
+    def _run(self, step: Step) -> None:
+        if step.kill is not None:
+            self.resolve(f"speaker/{step.kill}").proxy().crash()
+            self.resolve("membership").proxy().kill(step.kill)
+        elif step.revive is not None:
+            self.resolve("membership").proxy().revive(step.revive)
+            self.resolve(f"speaker/{step.revive}").proxy().revive()
+        elif step.add_service is not None:
+            spec = step.add_service.to_spec()
+            self.resolve("cluster").proxy().change(lambda src: src.add_service(spec))
+        elif step.delete_service is not None:
+            key = step.delete_service
+            self.resolve("cluster").proxy().change(lambda src: src.delete_service(key))
+        elif step.move_endpoints is not None:
+            move = step.move_endpoints
+            self.resolve("cluster").proxy().change(
+                lambda src: src.move_endpoints(move.service, move.nodes)
+            )
+        elif step.edit_pool is not None:
+            self.resolve("config").proxy().apply_edit(step.edit_pool.to_document())
+
+
+def build_demo(
+    *,
+    nodes: int = 3,
+    scenario_text: str | None = None,
+    scenario_file: str = "<built-in scenario>",
+    network: SimulatedNetwork | None = None,
+    detection_delay: float = DETECTION_DELAY,
+    extra: list[ActorSpec] | None = None,
+    **runtime_kwargs: Any,
+) -> tuple[Runtime, DemoCluster, SimulatedNetwork]:
+    """The demo runtime, not started. Raises ScenarioError/UnreadableInput for a bad scenario."""
+    cluster = DemoCluster(nodes)
+    network = network or SimulatedNetwork()
+    scenario = parse_scenario(
+        DEFAULT_SCENARIO if scenario_text is None else scenario_text,
+        scenario_file,
+        cluster.node_names,
+    )
+    runtime: Runtime | None = None
+
+    def resolve(name: str) -> Any:
+        assert runtime is not None
+        return runtime.ref(name)
+
+    specs = [
+        *(extra or []),
+        ActorSpec("config", ConfigActor, {"store": ConfigStore.from_text(DEMO_CONFIG)}),
+        ActorSpec("cluster", ClusterActor, {"source": cluster}),
+        ActorSpec("allocator", AllocatorActor),
+        ActorSpec("membership", SimulatedMembership,
+                  {"nodes": cluster.node_names, "detection_delay": detection_delay}),
+        *(
+            ActorSpec(f"speaker/{node}", SpeakerActor,
+                      {"node": node, "announcer": SimulatedAnnouncer(node, network)},
+                      withdraws_on_stop=True)
+            for node in cluster.node_names
+        ),
+        ActorSpec("scenario", ScenarioActor, {"scenario": scenario, "resolve": resolve}),
+    ]
+    runtime = Runtime("demo", specs, **runtime_kwargs)
+    return runtime, cluster, network

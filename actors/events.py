@@ -1,0 +1,238 @@
+"""Every event the runtime publishes: frozen, slotted dataclasses named in the past tense.
+
+Each carries ``t``, the monotonic time (from the injected Clock) at which it happened.
+Events cross thread boundaries without copying (Pykka does not copy), so they and everything
+they hold are immutable. ``to_json`` gives the JSON-lines form of ``lbtui demo --headless``;
+events that carry whole state snapshots (``StateEvent``) are for the runtime's own wiring and
+are summarized, not dumped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from actors.allocator.core import Allocation, PoolUsage
+    from actors.cluster.objects import ClusterState
+    from actors.config.model import Config
+
+Protocol = Literal["layer2", "bgp"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    t: float
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"t": round(self.t, 6), "event": self.name}
+        for f in dataclasses.fields(self):
+            if f.name != "t":
+                out[f.name] = _plain(getattr(self, f.name))
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list | frozenset | set):
+        items = [_plain(v) for v in value]
+        return sorted(items) if isinstance(value, frozenset | set) else items
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+class StateEvent(Event):
+    """Marker base for events whose payload is a snapshot consumed by other actors."""
+
+    __slots__ = ()
+
+
+# -- configuration --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigApplied(StateEvent):
+    config: Config
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "t": round(self.t, 6),
+            "event": self.name,
+            "source": self.source,
+            "pools": sorted(c.pools),
+            "l2Advertisements": len(c.l2_advertisements),
+            "bgpAdvertisements": len(c.bgp_advertisements),
+            "peers": [p.name for p in c.peers],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigRejected(Event):
+    source: str
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigPersisted(Event):
+    path: str
+    backup: str
+
+
+# -- cluster --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterUpdated(StateEvent):
+    cluster: ClusterState
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "t": round(self.t, 6),
+            "event": self.name,
+            "source": self.source,
+            "services": len(self.cluster.services),
+            "nodes": sorted(self.cluster.nodes),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRejected(Event):
+    """A cluster or scenario file that could not be used; the running state is unchanged."""
+
+    source: str
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceChanged(Event):
+    service: str
+    change: Literal["added", "updated", "deleted"]
+
+
+# -- allocation -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IpAssigned(Event):
+    service: str
+    ips: tuple[str, ...]
+    pool: str
+
+
+@dataclass(frozen=True, slots=True)
+class IpReleased(Event):
+    service: str
+    ips: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationFailed(Event):
+    service: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationsUpdated(StateEvent):
+    allocations: Mapping[str, Allocation]
+    usage: Mapping[str, PoolUsage]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "t": round(self.t, 6),
+            "event": self.name,
+            "services": sum(1 for a in self.allocations.values() if a.ips),
+            "pools": {
+                name: {"total": u.total, "inUse": u.in_use} for name, u in self.usage.items()
+            },
+        }
+
+
+# -- membership -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeJoined(Event):
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSuspected(Event):
+    node: str
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLeft(Event):
+    node: str
+    reason: str  # "dead" (failure detected), "left" (graceful), "killed" (demo)
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipUpdated(StateEvent):
+    """Who is alive now, as one node sees it (the speakers' candidate set comes from here)."""
+
+    observer: str
+    alive: frozenset[str]
+    dead: frozenset[str]
+
+
+# -- announcement ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AnnouncementStarted(Event):
+    node: str
+    ip: str
+    protocol: Protocol
+    reason: str
+    interface: str = ""
+    services: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AnnouncementStopped(Event):
+    node: str
+    ip: str
+    protocol: Protocol
+    reason: str
+    interface: str = ""
+
+
+# -- the runtime itself ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ActorStarted(Event):
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActorFailed(Event):
+    actor: str
+    error: str
+    restarts: int
+    next_restart_in: float
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeReady(Event):
+    role: str
+    actors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeStopped(Event):
+    role: str
+    reason: str
