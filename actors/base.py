@@ -7,6 +7,7 @@ at what it published (DESIGN rule 4).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,10 +69,9 @@ class RuntimeActor(pykka.ThreadingActor):
         message = Tick(method, args)
 
         def fire() -> None:
-            try:
+            # If the actor has stopped, its timers die with it.
+            with contextlib.suppress(pykka.ActorDeadError):
                 ref.tell(message)
-            except pykka.ActorDeadError:
-                pass  # the actor stopped; its timers die with it
 
         return self.scheduler.call_later(delay, fire)
 

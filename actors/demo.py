@@ -36,8 +36,9 @@ class SimulatedMembership(RuntimeActor):
 
     actor_name = "membership"
 
-    def __init__(self, nodes: tuple[str, ...], *, detection_delay: float = DETECTION_DELAY,
-                 **kw: Any) -> None:
+    def __init__(
+        self, nodes: tuple[str, ...], *, detection_delay: float = DETECTION_DELAY, **kw: Any
+    ) -> None:
         super().__init__(**kw)
         self.nodes = nodes
         self.detection_delay = detection_delay
@@ -93,8 +94,11 @@ class ScenarioActor(RuntimeActor):
             # A step that does not fit the cluster (say, deleting a service twice) is
             # reported and skipped; the demo goes on.
             self.publish(
-                SourceRejected(self.clock.now(), self.scenario.source,
-                               (f"step {index} ({step.action} at {step.at}s): {exc}",))
+                SourceRejected(
+                    self.clock.now(),
+                    self.scenario.source,
+                    (f"step {index} ({step.action} at {step.at}s): {exc}",),
+                )
             )
         self.done += 1
 
@@ -149,12 +153,18 @@ def build_demo(
         ActorSpec("config", ConfigActor, {"store": ConfigStore.from_text(DEMO_CONFIG)}),
         ActorSpec("cluster", ClusterActor, {"source": cluster}),
         ActorSpec("allocator", AllocatorActor),
-        ActorSpec("membership", SimulatedMembership,
-                  {"nodes": cluster.node_names, "detection_delay": detection_delay}),
+        ActorSpec(
+            "membership",
+            SimulatedMembership,
+            {"nodes": cluster.node_names, "detection_delay": detection_delay},
+        ),
         *(
-            ActorSpec(f"speaker/{node}", SpeakerActor,
-                      {"node": node, "announcer": SimulatedAnnouncer(node, network)},
-                      withdraws_on_stop=True)
+            ActorSpec(
+                f"speaker/{node}",
+                SpeakerActor,
+                {"node": node, "announcer": SimulatedAnnouncer(node, network)},
+                withdraws_on_stop=True,
+            )
             for node in cluster.node_names
         ),
         ActorSpec("scenario", ScenarioActor, {"scenario": scenario, "resolve": resolve}),

@@ -10,6 +10,7 @@ catches up. SIGTERM/SIGINT stop gracefully; SIGUSR1 logs every thread's stack.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import logging
 import signal
@@ -105,10 +106,8 @@ class Runtime:
         for name in reversed(self._order):
             ref = self._slots[name].ref
             if ref is not None:
-                try:
+                with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                     ref.stop(block=True, timeout=timeout)
-                except (pykka.ActorDeadError, pykka.Timeout):
-                    pass
         if isinstance(self.scheduler, ThreadScheduler):
             self.scheduler.stop()
         self.stopped.set()
@@ -180,10 +179,8 @@ class Runtime:
             if ref is None or other == except_name or not ref.is_alive():
                 continue
             if hasattr(self._slots[other].spec.cls, "republish"):
-                try:
+                with contextlib.suppress(pykka.ActorDeadError):
                     ref.proxy().republish().get(timeout=timeout)
-                except pykka.ActorDeadError:
-                    pass
 
     # -- signals -----------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -198,7 +195,9 @@ class Runtime:
         faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
 
 
-def run_until_stopped(runtime: Runtime, duration: float | None, on_tick: Callable[[], None] | None = None) -> None:
+def run_until_stopped(
+    runtime: Runtime, duration: float | None, on_tick: Callable[[], None] | None = None
+) -> None:
     """Block the main thread until the runtime stops (signal) or ``duration`` elapses."""
     runtime.wait(duration)
     if not runtime.stopped.is_set():

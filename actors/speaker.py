@@ -182,8 +182,13 @@ class SpeakerActor(Listener, RuntimeActor):
                 why = _won_reason(ip, old.l2_owners, self.dead, self.node) or duty.message
                 self.publish(
                     AnnouncementStarted(
-                        now, self.node, ip, "layer2", why,
-                        ",".join(duty.interfaces), duty.services,
+                        now,
+                        self.node,
+                        ip,
+                        "layer2",
+                        why,
+                        ",".join(duty.interfaces),
+                        duty.services,
                     )
                 )
                 changes += 1
@@ -194,9 +199,13 @@ class SpeakerActor(Listener, RuntimeActor):
             if key not in old.bgp:
                 self.publish(
                     AnnouncementStarted(
-                        now, self.node, route.prefix, "bgp",
+                        now,
+                        self.node,
+                        route.prefix,
+                        "bgp",
                         f"advertised to {', '.join(route.peers) or 'no peer'}",
-                        "", route.services,
+                        "",
+                        route.services,
                     )
                 )
                 changes += 1
@@ -246,20 +255,32 @@ def file_speaker_specs(
     from actors.runtime import ActorSpec
 
     specs = [
-        ActorSpec("config", ConfigActor, {
-            "store": ConfigStore.from_paths(config_files, namespace),
-            "watch_interval": poll_interval,
-        }),
-        ActorSpec("cluster", ClusterActor, {
-            "source": FileClusterSource(cluster_files), "poll_interval": poll_interval,
-        }),
+        ActorSpec(
+            "config",
+            ConfigActor,
+            {
+                "store": ConfigStore.from_paths(config_files, namespace),
+                "watch_interval": poll_interval,
+            },
+        ),
+        ActorSpec(
+            "cluster",
+            ClusterActor,
+            {
+                "source": FileClusterSource(cluster_files),
+                "poll_interval": poll_interval,
+            },
+        ),
         ActorSpec("allocator", AllocatorActor, {"stateless": True, "lb_class": lb_class}),
     ]
     if state_file:
         specs.append(ActorSpec("statefile", StateFileWriter, {"path": state_file, "node": node}))
     specs.append(
-        ActorSpec(f"speaker/{node}", SpeakerActor, {"node": node, "announcer": announcer,
-                                                     "membership_observer": node},
-                  withdraws_on_stop=True)
+        ActorSpec(
+            f"speaker/{node}",
+            SpeakerActor,
+            {"node": node, "announcer": announcer, "membership_observer": node},
+            withdraws_on_stop=True,
+        )
     )
     return specs

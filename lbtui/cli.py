@@ -151,8 +151,9 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     _setup_logging(args.verbose)
     if not args.cluster:
-        print("lbtui speaker: --cluster FILE is required until the Kubernetes source lands",
-              file=err)
+        print(
+            "lbtui speaker: --cluster FILE is required until the Kubernetes source lands", file=err
+        )
         return EXIT_INVALID
     clock = RealClock()
     try:
@@ -227,8 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--nodes", type=int, default=3, help="number of simulated nodes")
     demo.add_argument("--scenario", metavar="FILE", help="scenario file (examples/scenarios/)")
     demo.add_argument("--headless", action="store_true", help="no console: JSON events on stdout")
-    demo.add_argument("--duration", type=float, default=None, metavar="S",
-                      help="stop after S seconds (default: until interrupted)")
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds (default: until interrupted)",
+    )
     demo.add_argument("-v", "--verbose", action="store_true")
     demo.set_defaults(func=cmd_demo)
 
@@ -240,16 +246,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     speaker.add_argument("--node-name", required=True, metavar="NODE")
     speaker.add_argument("--cluster", action="append", default=[], metavar="FILE")
-    speaker.add_argument("--config", action="append", default=[], metavar="FILE",
-                         help="configuration files (default: the --cluster files)")
-    speaker.add_argument("--state-file", metavar="FILE",
-                         help="keep the computed status (addresses, announcements) in FILE")
+    speaker.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="configuration files (default: the --cluster files)",
+    )
+    speaker.add_argument(
+        "--state-file",
+        metavar="FILE",
+        help="keep the computed status (addresses, announcements) in FILE",
+    )
     speaker.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="MetalLB's namespace")
     speaker.add_argument("--lb-class", default=None)
-    speaker.add_argument("--poll", type=float, default=1.0, metavar="S",
-                         help="how often to check files for changes")
-    speaker.add_argument("--duration", type=float, default=None, metavar="S",
-                         help="stop after S seconds (default: until SIGTERM)")
+    speaker.add_argument(
+        "--poll", type=float, default=1.0, metavar="S", help="how often to check files for changes"
+    )
+    speaker.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds (default: until SIGTERM)",
+    )
     speaker.add_argument("-v", "--verbose", action="store_true")
     speaker.set_defaults(func=cmd_speaker)
     return parser

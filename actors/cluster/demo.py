@@ -73,7 +73,8 @@ steps:
   - {at: 3, kill: node-1}
   - {at: 6, revive: node-1}
   - {at: 8, move-endpoints: {service: default/local-web, nodes: [node-3]}}
-  - {at: 10, edit-pool: {name: lan, addresses: [10.99.0.100-10.99.0.199, 10.99.1.0/28, "fd00:99::100/120"]}}
+  - at: 10
+    edit-pool: {name: lan, addresses: [10.99.0.100-10.99.0.199, 10.99.1.0/28, "fd00:99::100/120"]}
   - {at: 12, delete-service: shop/checkout}
 """
 
@@ -105,21 +106,32 @@ def demo_services(nodes: Sequence[str]) -> list[ServiceSpec]:
         ServiceSpec("web", endpoints=pick(0, 1, 2)),
         ServiceSpec("api", ports=((443, "TCP"),), endpoints=pick(1, 2)),
         ServiceSpec(
-            "dns-tcp", ports=((53, "TCP"),), endpoints=pick(0, 2),
-            annotations=(("metallb.io/allow-shared-ip", "dns"),), selector="dns",
+            "dns-tcp",
+            ports=((53, "TCP"),),
+            endpoints=pick(0, 2),
+            annotations=(("metallb.io/allow-shared-ip", "dns"),),
+            selector="dns",
         ),
         ServiceSpec(
-            "dns-udp", ports=((53, "UDP"),), endpoints=pick(0, 2),
-            annotations=(("metallb.io/allow-shared-ip", "dns"),), selector="dns",
+            "dns-udp",
+            ports=((53, "UDP"),),
+            endpoints=pick(0, 2),
+            annotations=(("metallb.io/allow-shared-ip", "dns"),),
+            selector="dns",
         ),
         ServiceSpec("local-web", policy="Local", endpoints=pick(1)),
         ServiceSpec("dual", dual_stack=True, endpoints=pick(0, 1, 2)),
         ServiceSpec(
-            "ingress", namespace="edge", endpoints=pick(0, 1, 2),
+            "ingress",
+            namespace="edge",
+            endpoints=pick(0, 1, 2),
             annotations=(("metallb.io/address-pool", "routed"),),
         ),
         ServiceSpec(
-            "edge-local", namespace="edge", policy="Local", endpoints=pick(0, 2),
+            "edge-local",
+            namespace="edge",
+            policy="Local",
+            endpoints=pick(0, 2),
             annotations=(("metallb.io/address-pool", "routed"),),
         ),
     ]
@@ -163,7 +175,9 @@ class DemoCluster:
             if svc.ingress_ips == ips:
                 continue
             status = ServiceStatus(
-                loadBalancer=LoadBalancerStatus(ingress=tuple(LoadBalancerIngress(ip=i) for i in ips))
+                loadBalancer=LoadBalancerStatus(
+                    ingress=tuple(LoadBalancerIngress(ip=i) for i in ips)
+                )
             )
             self._services[key] = svc.model_copy(update={"status": status})
             changed = True
@@ -179,8 +193,12 @@ class DemoCluster:
         self._namespaces.setdefault(
             spec.namespace,
             Namespace.model_validate(
-                {"metadata": {"name": spec.namespace,
-                              "labels": {"kubernetes.io/metadata.name": spec.namespace}}}
+                {
+                    "metadata": {
+                        "name": spec.namespace,
+                        "labels": {"kubernetes.io/metadata.name": spec.namespace},
+                    }
+                }
             ),
         )
         index = self._created
@@ -193,14 +211,17 @@ class DemoCluster:
         service = Service.model_validate(
             {
                 "metadata": {
-                    "name": spec.name, "namespace": spec.namespace,
+                    "name": spec.name,
+                    "namespace": spec.namespace,
                     "annotations": dict(spec.annotations),
                     "creationTimestamp": created.isoformat(),
                     "uid": f"demo-{index}",
                 },
                 "spec": {
                     "type": "LoadBalancer",
-                    "ports": [{"name": f"p{p}", "port": p, "protocol": proto} for p, proto in spec.ports],
+                    "ports": [
+                        {"name": f"p{p}", "port": p, "protocol": proto} for p, proto in spec.ports
+                    ],
                     "selector": selector,
                     "clusterIPs": cluster_ips,
                     "ipFamilies": families,
@@ -235,7 +256,8 @@ class DemoCluster:
         self._slices[key] = EndpointSlice.model_validate(
             {
                 "metadata": {
-                    "name": f"{name}-demo", "namespace": namespace,
+                    "name": f"{name}-demo",
+                    "namespace": namespace,
                     "labels": {SERVICE_NAME_LABEL: name},
                     "resourceVersion": str(self._version),
                 },

@@ -23,7 +23,7 @@ def located(issue: Issue) -> str:
     """An issue with its line: ``FILE:LINE: Kind/name: field: message``."""
     text = str(issue)
     if issue.line and text.startswith(issue.file):
-        return f"{issue.file}:{issue.line}{text[len(issue.file):]}"
+        return f"{issue.file}:{issue.line}{text[len(issue.file) :]}"
     return text
 
 

@@ -85,7 +85,9 @@ class EditPool(_Strict):
 class Step(_Strict):
     at: float = Field(ge=0)
     add_service: AddService | None = Field(default=None, alias="add-service")
-    delete_service: str | None = Field(default=None, alias="delete-service", pattern=r"^[^/]+/[^/]+$")
+    delete_service: str | None = Field(
+        default=None, alias="delete-service", pattern=r"^[^/]+/[^/]+$"
+    )
     move_endpoints: MoveEndpoints | None = Field(default=None, alias="move-endpoints")
     kill: str | None = None
     revive: str | None = None
@@ -94,8 +96,15 @@ class Step(_Strict):
     @model_validator(mode="after")
     def _one_action(self) -> Step:
         actions = [
-            name for name in ("add_service", "delete_service", "move_endpoints", "kill",
-                              "revive", "edit_pool")
+            name
+            for name in (
+                "add_service",
+                "delete_service",
+                "move_endpoints",
+                "kill",
+                "revive",
+                "edit_pool",
+            )
             if getattr(self, name) is not None
         ]
         if len(actions) != 1:
@@ -107,8 +116,14 @@ class Step(_Strict):
 
     @property
     def action(self) -> str:
-        for name in ("add_service", "delete_service", "move_endpoints", "kill", "revive",
-                     "edit_pool"):
+        for name in (
+            "add_service",
+            "delete_service",
+            "move_endpoints",
+            "kill",
+            "revive",
+            "edit_pool",
+        ):
             if getattr(self, name) is not None:
                 return name.replace("_", "-")
         return ""
@@ -132,12 +147,16 @@ def parse_scenario(text: str, file: str, nodes: tuple[str, ...] = ()) -> Scenari
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        raise UnreadableInput(file, f"YAML syntax error: {exc.problem}", mark.line + 1 if mark else None) from exc
+        raise UnreadableInput(
+            file, f"YAML syntax error: {exc.problem}", mark.line + 1 if mark else None
+        ) from exc
     if root is None:
         raise ScenarioError((f"{file}: empty scenario",))
     data = yaml.SafeLoader(text).get_single_data()
     if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
-        raise ScenarioError((f"{file}:{root.start_mark.line + 1}: expected a mapping with 'steps: [...]'",))
+        raise ScenarioError(
+            (f"{file}:{root.start_mark.line + 1}: expected a mapping with 'steps: [...]'",)
+        )
     step_nodes = next(v for k, v in root.value if k.value == "steps").value
     errors: list[str] = []
     steps: list[Step] = []
@@ -148,12 +167,19 @@ def parse_scenario(text: str, file: str, nodes: tuple[str, ...] = ()) -> Scenari
         except ValidationError as exc:
             for err in exc.errors():
                 where = format_loc(err["loc"])
-                msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+                msg = (
+                    "unknown field"
+                    if err["type"] == "extra_forbidden"
+                    else err["msg"].removeprefix("Value error, ")
+                )
                 errors.append(f"{file}:{line}: steps[{index}]{'.' + where if where else ''}: {msg}")
             continue
         for node_name in (step.kill, step.revive):
             if node_name is not None and nodes and node_name not in nodes:
-                errors.append(f"{file}:{line}: steps[{index}]: unknown node {node_name!r} (have {', '.join(nodes)})")
+                known = ", ".join(nodes)
+                errors.append(
+                    f"{file}:{line}: steps[{index}]: unknown node {node_name!r} (have {known})"
+                )
         steps.append(step)
     if errors:
         raise ScenarioError(tuple(errors))

@@ -71,7 +71,9 @@ class StateFileWriter(Listener, RuntimeActor):
                 "node": self.node,
                 "updated": round(self.clock.wall(), 3),
                 "services": self.services,
-                "announcing": {"layer2": dict(sorted(self.layer2.items())),
-                               "bgp": sorted(self.bgp)},
+                "announcing": {
+                    "layer2": dict(sorted(self.layer2.items())),
+                    "bgp": sorted(self.bgp),
+                },
             },
         )

@@ -54,7 +54,8 @@ class Plan:
                 for node, routes in sorted(self.bgp.items())
             },
             "pools": {
-                name: {"total": u.total, "inUse": u.in_use} for name, u in sorted(self.usage.items())
+                name: {"total": u.total, "inUse": u.in_use}
+                for name, u in sorted(self.usage.items())
             },
         }
 
@@ -77,16 +78,27 @@ class Plan:
         ]
         out += _table("LAYER 2", ("  IP", "NODE", "SERVICES", "NOTE"), rows)
         rows = [
-            (node, r.prefix, ", ".join(r.peers) or "-", ", ".join(r.communities) or "-",
-             str(r.local_pref), ", ".join(r.services))
+            (
+                node,
+                r.prefix,
+                ", ".join(r.peers) or "-",
+                ", ".join(r.communities) or "-",
+                str(r.local_pref),
+                ", ".join(r.services),
+            )
             for node, routes in sorted(self.bgp.items())
             for r in routes
         ]
-        out += _table("BGP", ("NODE", "PREFIX", "PEERS", "COMMUNITIES", "LOCALPREF", "SERVICES"),
-                      rows)
+        out += _table(
+            "BGP", ("NODE", "PREFIX", "PEERS", "COMMUNITIES", "LOCALPREF", "SERVICES"), rows
+        )
         rows = [
-            (name, f"{u.in_use}/{u.total}", f"{u.in_use_v4}/{u.total_v4}",
-             f"{u.in_use_v6}/{u.total_v6}")
+            (
+                name,
+                f"{u.in_use}/{u.total}",
+                f"{u.in_use_v4}/{u.total_v4}",
+                f"{u.in_use_v6}/{u.total_v6}",
+            )
             for name, u in sorted(self.usage.items())
         ]
         out += _table("POOLS", ("POOL", "IN USE", "IPV4", "IPV6"), rows)
@@ -99,7 +111,9 @@ def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> 
         return [*lines, "  (none)", ""]
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
     for row in (header, *rows):
-        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        lines.append(
+            "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        )
     return [*lines, ""]
 
 
@@ -162,9 +176,7 @@ class WhatIf:
         return body
 
     def to_table(self) -> str:
-        moved = {
-            ip: f"moved from {a or 'nobody'} to {b or 'nobody'}" for ip, a, b in self.l2_moves
-        }
+        moved = {ip: f"moved from {a or 'nobody'} to {b or 'nobody'}" for ip, a, b in self.l2_moves}
         head = f"WHAT IF {', '.join(sorted(self.after.down))} DOWN\n"
         lines = [head]
         if self.bgp_changes:

@@ -57,7 +57,7 @@ def allocated(cluster: DemoCluster):
 
 
 def test_allocator_actor_assigns_and_reports() -> None:
-    actor, events = allocated(DemoCluster(3))
+    _actor, events = allocated(DemoCluster(3))
     assigned = {e.service: e.ips for e in events if isinstance(e, IpAssigned)}
     assert assigned["default/web"] == ("10.99.0.100",)
     assert assigned["default/dns-tcp"] == assigned["default/dns-udp"]  # shared key "dns"
@@ -102,7 +102,9 @@ def test_stateless_allocator_ignores_history() -> None:
     assert dict(first.allocations) == dict(fresh.allocations)
 
 
-def speaker_for(node: str, cluster: DemoCluster) -> tuple[SpeakerActor, RecordingAnnouncer, list[Event]]:
+def speaker_for(
+    node: str, cluster: DemoCluster
+) -> tuple[SpeakerActor, RecordingAnnouncer, list[Event]]:
     alloc, _ = allocated(cluster)
     events: list[Event] = []
     announcer = RecordingAnnouncer()
@@ -131,12 +133,13 @@ def test_speaker_takes_over_when_the_owner_dies_and_says_why() -> None:
     speakers = {n: speaker_for(n, cluster) for n in cluster.node_names}
     owner = next(n for n, (_, a, _) in speakers.items() if "10.99.0.100" in a.l2)
     everyone = frozenset(cluster.node_names)
-    for node, (speaker, _, _) in speakers.items():
+    for _node, (speaker, _, _) in speakers.items():
         speaker.on_event(MembershipUpdated(1.0, "demo", everyone - {owner}, frozenset({owner})))
     new_owner = next(n for n, (_, a, _) in speakers.items() if "10.99.0.100" in a.l2)
     assert new_owner != owner
     started = [
-        e for e in speakers[new_owner][2]
+        e
+        for e in speakers[new_owner][2]
         if isinstance(e, AnnouncementStarted) and e.ip == "10.99.0.100"
     ]
     assert started[-1].reason == f"failover from {owner} (dead)"
@@ -220,7 +223,9 @@ def test_cluster_file_with_bad_input_is_reported_with_file_and_line(tmp_path: Pa
     good = actor.snapshot()
     assert good is not None and "default/web" in good.services
 
-    path.write_text("apiVersion: v1\nkind: Service\nmetadata:\n  name: x\nspec:\n  ports:\n  - port: 99999\n")
+    path.write_text(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: x\nspec:\n  ports:\n  - port: 99999\n"
+    )
     actor._load()
     rejected = events[-1]
     assert isinstance(rejected, SourceRejected)
@@ -267,7 +272,11 @@ def test_manual_clock_runs_callbacks_in_time_order() -> None:
 def test_events_have_a_json_form() -> None:
     event = IpAssigned(1.5, "ns/a", ("10.0.0.1",), "pool")
     assert event.to_json() == {
-        "t": 1.5, "event": "IpAssigned", "service": "ns/a", "ips": ["10.0.0.1"], "pool": "pool",
+        "t": 1.5,
+        "event": "IpAssigned",
+        "service": "ns/a",
+        "ips": ["10.0.0.1"],
+        "pool": "pool",
     }
     with pytest.raises(AttributeError):
         event.pool = "other"  # type: ignore[misc]

@@ -33,18 +33,30 @@ def live_announcements(events: list[dict]) -> set[tuple[str, str, str]]:
 def test_demo_headless_runs_for_its_duration_and_tells_a_plausible_story() -> None:
     proc = subprocess.run(
         [*LBTUI, "demo", "--headless", "--duration", "5"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     events = events_of(proc.stdout)
     names = [e["event"] for e in events]
     assert names[0] == "ActorStarted"
-    for expected in ("ConfigApplied", "IpAssigned", "AnnouncementStarted", "RuntimeReady",
-                     "NodeSuspected", "NodeLeft", "RuntimeStopped"):
+    for expected in (
+        "ConfigApplied",
+        "IpAssigned",
+        "AnnouncementStarted",
+        "RuntimeReady",
+        "NodeSuspected",
+        "NodeLeft",
+        "RuntimeStopped",
+    ):
         assert expected in names, expected
     assert all(isinstance(e["t"], float | int) for e in events)
-    failovers = [e for e in events
-                 if e["event"] == "AnnouncementStarted" and e["reason"].startswith("failover from node-1")]
+    failovers = [
+        e
+        for e in events
+        if e["event"] == "AnnouncementStarted" and e["reason"].startswith("failover from node-1")
+    ]
     assert failovers, "the built-in scenario kills node-1 at t=3"
     assert live_announcements(events) == set()
     assert names[-1] == "RuntimeStopped"
@@ -53,7 +65,9 @@ def test_demo_headless_runs_for_its_duration_and_tells_a_plausible_story() -> No
 def test_sigterm_stops_within_two_seconds_with_everything_withdrawn() -> None:
     proc = subprocess.Popen(
         [*LBTUI, "demo", "--headless"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines: list[str] = []
     assert proc.stdout is not None
@@ -78,7 +92,9 @@ def test_bad_scenario_is_reported_with_file_and_line(tmp_path: Path) -> None:
     scenario.write_text("steps:\n  - {at: 1, kill: node-1}\n  - {at: 2, explode: node-2}\n")
     proc = subprocess.run(
         [*LBTUI, "demo", "--headless", "--duration", "1", "--scenario", str(scenario)],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 1
     assert f"{scenario}:3: steps[1]" in proc.stderr
@@ -92,10 +108,23 @@ def test_file_speakers_agree_and_write_their_state(tmp_path: Path) -> None:
     procs = {}
     for node in ("node-a", "node-b", "node-c"):
         procs[node] = subprocess.Popen(
-            [*LBTUI, "speaker", "--node-name", node, "--cluster", str(cluster),
-             "--config", str(config), "--state-file", str(tmp_path / f"{node}.json"),
-             "--poll", "0.2"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                *LBTUI,
+                "speaker",
+                "--node-name",
+                node,
+                "--cluster",
+                str(cluster),
+                "--config",
+                str(config),
+                "--state-file",
+                str(tmp_path / f"{node}.json"),
+                "--poll",
+                "0.2",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
     try:
         deadline = time.monotonic() + 20
@@ -110,13 +139,22 @@ def test_file_speakers_agree_and_write_their_state(tmp_path: Path) -> None:
             time.sleep(0.1)
         assert len(states) == 3
         # Same files, same allocation on every node (DESIGN rule 7) ...
-        assert states["node-a"]["services"] == states["node-b"]["services"] == states["node-c"]["services"]
+        assert (
+            states["node-a"]["services"]
+            == states["node-b"]["services"]
+            == states["node-c"]["services"]
+        )
         # ... and every L2 address announced by exactly one of them.
         announced = [ip for s in states.values() for ip in s["announcing"]["layer2"]]
         assert len(announced) == len(set(announced))
-        plan = json.loads(subprocess.run(
-            [*LBTUI, "plan", str(config), str(cluster), "-o", "json"],
-            capture_output=True, text=True, check=True).stdout)
+        plan = json.loads(
+            subprocess.run(
+                [*LBTUI, "plan", str(config), str(cluster), "-o", "json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
         for ip, owner in plan["l2"].items():
             if owner["node"]:
                 assert ip in states[owner["node"]]["announcing"]["layer2"], ip
@@ -136,12 +174,27 @@ def test_speaker_reloads_changed_cluster_files(tmp_path: Path) -> None:
     shutil.copy(EXAMPLES / "cluster.yaml", cluster)
     state = tmp_path / "state.json"
     proc = subprocess.Popen(
-        [*LBTUI, "speaker", "--node-name", "node-b", "--cluster", str(cluster),
-         "--config", str(EXAMPLES / "config-crds.yaml"), "--state-file", str(state),
-         "--poll", "0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
+        [
+            *LBTUI,
+            "speaker",
+            "--node-name",
+            "node-b",
+            "--cluster",
+            str(cluster),
+            "--config",
+            str(EXAMPLES / "config-crds.yaml"),
+            "--state-file",
+            str(state),
+            "--poll",
+            "0.1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
     )
     try:
+
         def wait_for(pred, timeout: float = 15.0) -> dict:
             end = time.monotonic() + timeout
             while time.monotonic() < end:
@@ -153,8 +206,11 @@ def test_speaker_reloads_changed_cluster_files(tmp_path: Path) -> None:
             raise AssertionError("state never matched")
 
         wait_for(lambda d: "default/web" in d["services"])
-        docs = [d for d in yaml.safe_load_all(cluster.read_text())
-                if not (d["kind"] == "Service" and d["metadata"]["name"] == "web")]
+        docs = [
+            d
+            for d in yaml.safe_load_all(cluster.read_text())
+            if not (d["kind"] == "Service" and d["metadata"]["name"] == "web")
+        ]
         cluster.write_text(yaml.safe_dump_all(docs))
         wait_for(lambda d: "default/web" not in d["services"])
         cluster.write_text("kind: [\n")  # broken: reported, the running state stays
@@ -162,6 +218,7 @@ def test_speaker_reloads_changed_cluster_files(tmp_path: Path) -> None:
         assert "default/api" in json.loads(state.read_text())["services"]
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
-    assert any(e["event"] == "SourceRejected" and f"{cluster}:2:" in e["errors"][0]
-               for e in events_of(out))
+        out, _err = proc.communicate(timeout=10)
+    assert any(
+        e["event"] == "SourceRejected" and f"{cluster}:2:" in e["errors"][0] for e in events_of(out)
+    )

@@ -101,9 +101,7 @@ def test_service_gets_ip_and_announcement_then_fails_over(stop_all: None) -> Non
     journal.wait_for(lambda ev: any(isinstance(e, NodeLeft) and e.node == owner for e in ev))
     new_owner = journal.wait_for(lambda ev: owner_of(journal, ip))
     assert new_owner != owner
-    started = [
-        e for e in journal.of(AnnouncementStarted) if e.ip == ip and e.node == new_owner
-    ]
+    started = [e for e in journal.of(AnnouncementStarted) if e.ip == ip and e.node == new_owner]
     assert started[-1].reason == f"failover from {owner} (dead)"
     assert runtime.network.view().l2[ip] == (new_owner,)  # type: ignore[attr-defined]
     runtime.stop()
@@ -112,15 +110,20 @@ def test_service_gets_ip_and_announcement_then_fails_over(stop_all: None) -> Non
 def test_editing_a_pool_reallocates(stop_all: None) -> None:
     runtime, clock, journal = start_demo(SCENARIO.replace("OWNER", "node-2"))
     clock.advance(8.0)
-    journal.wait_for(lambda ev: any(isinstance(e, ConfigApplied) and e.source == "edit" for e in ev))
+    journal.wait_for(
+        lambda ev: any(isinstance(e, ConfigApplied) and e.source == "edit" for e in ev)
+    )
     released = journal.wait_for(
         lambda ev: [e for e in ev if isinstance(e, IpReleased) and e.service == "default/web"]
     )
     assert released[-1].ips == ("10.99.0.100",)
     assigned = journal.wait_for(
         lambda ev: [
-            e for e in ev
-            if isinstance(e, IpAssigned) and e.service == "default/web" and e.ips[0].startswith("10.99.5.")
+            e
+            for e in ev
+            if isinstance(e, IpAssigned)
+            and e.service == "default/web"
+            and e.ips[0].startswith("10.99.5.")
         ]
     )
     assert assigned[-1].pool == "lan"
@@ -139,7 +142,7 @@ def test_a_crashed_actor_is_restarted_and_the_runtime_keeps_serving(stop_all: No
     assert runtime.restarts("allocator") == 1
     # The new allocator caught up (republished state) and still serves new services.
     journal.wait_for(
-        lambda ev: any(isinstance(e, AllocationsUpdated) for e in ev[ev.index(failed[0]):])
+        lambda ev: any(isinstance(e, AllocationsUpdated) for e in ev[ev.index(failed[0]) :])
     )
     clock.advance(1.0)
     assert checkout_ip(journal)

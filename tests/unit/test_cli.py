@@ -29,7 +29,9 @@ def test_validate_examples_are_valid(capsys: pytest.CaptureFixture[str]) -> None
         assert "valid:" in err
 
 
-def test_validate_prints_every_error_one_a_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_prints_every_error_one_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: a}\n"
@@ -40,12 +42,17 @@ def test_validate_prints_every_error_one_a_line(tmp_path: Path, capsys: pytest.C
     code, out, _ = run(capsys, "validate", str(bad))
     assert code == 1
     lines = out.strip().splitlines()
-    assert f"{bad}: IPAddressPool/a: spec.addresses[0]: invalid CIDR '10.0.0.5/24': host bits set" in lines[0]
+    assert (
+        f"{bad}: IPAddressPool/a: spec.addresses[0]: invalid CIDR '10.0.0.5/24': host bits set"
+        in lines[0]
+    )
     assert lines[1].startswith(f"{bad}: BGPPeer/p: spec.holdTime: invalid hold time")
     assert len(lines) == 2
 
 
-def test_validate_unreadable_and_bad_yaml_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_unreadable_and_bad_yaml_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = run(capsys, "validate", str(tmp_path / "missing.yaml"))
     assert code == 2 and "cannot read" in err
     broken = tmp_path / "broken.yaml"
@@ -113,16 +120,23 @@ def test_plan_table_marks_moves(capsys: pytest.CaptureFixture[str]) -> None:
     assert "moved from node-a to" in out
 
 
-def test_plan_rejects_unknown_node_and_invalid_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plan_rejects_unknown_node_and_invalid_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = run(capsys, "plan", CRDS, CLUSTER, "--node-down", "node-z")
     assert code == 1 and "node-z" in err
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: a}\nspec: {addresses: []}\n")
+    bad.write_text(
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: a}\n"
+        "spec: {addresses: []}\n"
+    )
     code, _, err = run(capsys, "plan", str(bad))
     assert code == 1 and "IPAddressPool/a: spec.addresses" in err
 
 
-def test_plan_is_independent_of_object_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plan_is_independent_of_object_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import yaml
 
     docs = list(yaml.safe_load_all(Path(CLUSTER).read_text()))
@@ -131,7 +145,9 @@ def test_plan_is_independent_of_object_order(tmp_path: Path, capsys: pytest.Capt
     assert plan_json(capsys, CRDS, CLUSTER) == plan_json(capsys, str(reversed_file), CRDS)
 
 
-def test_plan_on_its_own_output_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plan_on_its_own_output_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import yaml
 
     first = plan_json(capsys, CRDS, CLUSTER)

@@ -1,0 +1,91 @@
+"""House rules checked mechanically: layering, lint, and the README's promises."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_runtime_never_imports_the_console_or_textual() -> None:
+    """DESIGN rule 1: actors/ never imports textual or lbtui (this test fails if it does)."""
+    offenders = []
+    for path in sorted((ROOT / "actors").rglob("*.py")):
+        for name in imported_modules(path):
+            if name.split(".")[0] in {"textual", "lbtui"}:
+                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []
+
+
+def test_headless_commands_never_load_textual() -> None:
+    code = (
+        "import sys, lbtui.cli as c; "
+        "c.main(['validate', 'examples/config-crds.yaml']); "
+        "c.main(['plan', 'examples/config-crds.yaml', 'examples/cluster.yaml', '-o', 'json']); "
+        "import actors.demo, actors.speaker, actors.runtime; "
+        "sys.exit(1 if 'textual' in sys.modules else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_import_linter_contract_holds() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "importlinter.cli", "--config", "pyproject.toml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if "No module named importlinter.cli" in proc.stderr:
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "lint-imports")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ruff_is_clean() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "actors", "lbtui", "tests"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def readme_block(index: int) -> str:
+    text = (ROOT / "README.md").read_text()
+    blocks = text.split("```sh\n")[1:]
+    lines = [
+        ln for ln in blocks[index].split("```")[0].splitlines() if ln and not ln.startswith("#")
+    ]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    test_command = readme_block(1)
+    assert "pytest" in test_command
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_command in ci
+
+
+def test_readme_quick_start_runs_the_demo() -> None:
+    assert readme_block(0).endswith("lbtui demo")
