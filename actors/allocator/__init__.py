@@ -1,0 +1,1 @@
+"""Address allocation: the pure MetalLB-compatible allocator core (core.py) and its actor."""

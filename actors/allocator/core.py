@@ -1,0 +1,1080 @@
+"""MetalLB's address allocator, made deterministic (DESIGN rule 7) and cheap at scale.
+
+Pure code: no threads, sockets or clocks. The allocator actor wraps an :class:`Allocator`;
+``lbtui plan`` and every ``--cluster`` speaker call :func:`allocate_cluster`.
+
+API
+---
+``Allocation(service, ips, pool, error, cleared)``
+    What one service holds. ``ips`` is empty when it holds nothing; ``error`` says why it got
+    nothing (or, with ``ips`` set, that its requested addresses are invalid while the addresses
+    it already held are kept, as MetalLB does); ``cleared`` says why addresses it held before
+    were dropped (MetalLB emits ``ClearAssignment`` for the "not allowed by config" ones, whose
+    text starts with ``current IP for``).
+``PoolUsage(total, in_use, total_v4, total_v6, in_use_v4, in_use_v6)``
+    Per-pool counters, exact ints (a /64 has ``2**64``); ``total`` leaves out .0/.255 in
+    ``avoidBuggyIPs`` pools; ``in_use`` counts addresses, not services.
+``Allocator(config, lb_class=None)``
+    ``converge(service, namespace_labels) -> Allocation | None`` one service: keep, re-claim
+    or allocate (None: not a LoadBalancer or another class; whatever it held is released).
+    ``converge_all(cluster) -> dict[str, Allocation]`` every service in rule-7 order; releases
+    services that are gone.
+    ``set_config(config) -> list[str]`` services whose addresses are in no pool any more
+    (released; converge them again to re-allocate).
+    ``release(service_key)``, ``assigned(service_key)``, ``usage()``.
+``allocate_cluster(config, cluster, lb_class=None) -> (allocations, usage)``
+    The same as a fresh ``Allocator(...).converge_all(cluster)``; the result depends only on
+    the objects, never on their order.
+
+Semantics are MetalLB's (see reference/metallb-semantics.md §2-3) with its random choices made
+deterministic: pools by priority then name, services holding addresses first, then those
+requesting addresses, then the rest (each by creation time, then namespace/name).
+
+Cost
+----
+MetalLB scans every pool from its first address for each allocation (quadratic overall). Here
+each range keeps a high-water mark, a min-heap of released offsets below it (lazy deletion)
+and the set of occupied offsets, so the lowest free address is found in amortized O(log n)
+and memory grows with what is allocated, not with the pool (a /64 costs nothing). Addresses a
+service could share are kept per (pool, family, sharing key, backend key, ports in use) in
+lazily-deleted min-heaps, so "lowest free or shareable" never scans either.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from actors.cluster.objects import ClusterState, Service
+from actors.config.model import Config, IPAddress, Pool
+
+STABLE_PREFIX = "metallb.io/"
+DEPRECATED_PREFIX = "metallb.universe.tf/"
+ADDRESS_POOL = "address-pool"
+LOAD_BALANCER_IPS = "loadBalancerIPs"
+ALLOW_SHARED_IP = "allow-shared-ip"
+ANNOTATION_ADDRESS_POOL = STABLE_PREFIX + ADDRESS_POOL
+ANNOTATION_LOAD_BALANCER_IPS = STABLE_PREFIX + LOAD_BALANCER_IPS
+ANNOTATION_ALLOW_SHARED_IP = STABLE_PREFIX + ALLOW_SHARED_IP
+# Written by the controller next to the status; never read back (MetalLB does the same).
+ANNOTATION_IP_ALLOCATED_FROM_POOL = STABLE_PREFIX + "ip-allocated-from-pool"
+
+NO_POOLS = "no address pools configured"
+NO_AVAILABLE_IPS = "no available IPs"
+
+# Internal address key: IPv4 as its int, IPv6 as its int with bit 128 set, so one dict holds both.
+_V6_TAG = 1 << 128
+# A position orders addresses inside a pool family: range index (spec order), then offset.
+_POS_SHIFT = 128
+_FAMILY_NAME = {4: "ipv4", 6: "ipv6"}
+
+Port = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    service: str
+    ips: tuple[IPAddress, ...]
+    pool: str | None
+    error: str | None = None
+    cleared: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolUsage:
+    total: int
+    in_use: int
+    total_v4: int
+    total_v6: int
+    in_use_v4: int
+    in_use_v6: int
+
+
+def annotation(annotations: Mapping[str, str], name: str) -> str:
+    """``metallb.io/<name>`` if present (even empty), else the deprecated spelling, else ""."""
+    value = annotations.get(STABLE_PREFIX + name)
+    if value is None:
+        value = annotations.get(DEPRECATED_PREFIX + name, "")
+    return value
+
+
+def requests_addresses(service: Service) -> bool:
+    """Whether the service asks for specific addresses (annotation or spec.loadBalancerIP)."""
+    return bool(
+        annotation(service.metadata.annotations, LOAD_BALANCER_IPS) or service.spec.load_balancer_ip
+    )
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+def _address_key(ip: IPAddress) -> int:
+    return int(ip) if ip.version == 4 else int(ip) | _V6_TAG
+
+
+def _address(key: int) -> IPAddress:
+    if key >= _V6_TAG:
+        return ipaddress.IPv6Address(key ^ _V6_TAG)
+    return ipaddress.IPv4Address(key)
+
+
+def _family(key: int) -> int:
+    return 6 if key >= _V6_TAG else 4
+
+
+def _parse_address(text: str) -> int | None:
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if ip.version == 6:
+        if ip.scope_id:
+            return None
+        # Go's net.ParseIP treats ::ffff:a.b.c.d as IPv4; so does MetalLB.
+        if ip.ipv4_mapped is not None:
+            return int(ip.ipv4_mapped)
+    return _address_key(ip)
+
+
+def _quoted(keys: Iterable[int]) -> str:
+    """Addresses as Go's %q prints a []net.IP, which MetalLB's messages use."""
+    return "[" + " ".join(f'"{_address(k)}"' for k in keys) + "]"
+
+
+def _is_buggy(value: int) -> bool:
+    return (value & 0xFF) in (0, 255)
+
+
+def _count_buggy(first: int, last: int) -> int:
+    """IPv4 addresses in [first, last] ending in .0 or .255, counted without walking them."""
+    zeros = last // 256 - (first - 1) // 256
+    ones = (last + 1) // 256 - first // 256
+    return zeros + ones
+
+
+# --------------------------------------------------------------------------- service demand
+
+
+@dataclass(slots=True)
+class _Demand:
+    """What a service asks of the allocator, read once per convergence."""
+
+    key: str
+    namespace: str
+    labels: Mapping[str, str]
+    families: tuple[int, ...]  # to hold, primary first; two entries means dual-stack
+    require_dual: bool
+    sharing: str
+    backend: str
+    ports: frozenset[Port]
+    requested: tuple[int, ...]  # address keys, in the order written
+    pool: str  # "" when no pool is requested
+    request_error: str | None
+    error: str | None  # the service cannot hold addresses at all
+
+
+def _demand(service: Service, key: str) -> _Demand:
+    meta = service.metadata
+    spec = service.spec
+    annotations = meta.annotations
+    if annotations or spec.load_balancer_ip:
+        requested, request_error = _requested(annotations, spec.load_balancer_ip)
+        sharing = annotation(annotations, ALLOW_SHARED_IP)
+        pool = annotation(annotations, ADDRESS_POOL)
+    else:
+        requested, request_error, sharing, pool = (), None, "", ""
+    families, require_dual, error = _families(service, requested)
+    if spec.external_traffic_policy == "Local":
+        # MetalLB's backend key: labels.Set(selector).String(), so Local services share only
+        # with Local services that select the same pods.
+        backend = ",".join(f"{k}={v}" for k, v in sorted(spec.selector.items()))
+    else:
+        backend = ""
+    return _Demand(
+        key=key,
+        namespace=service.metadata.namespace or "default",
+        labels=meta.labels,
+        families=families,
+        require_dual=require_dual,
+        sharing=sharing,
+        backend=backend,
+        ports=frozenset([(p.protocol, p.port) for p in spec.ports]),
+        requested=requested,
+        pool=pool,
+        request_error=request_error,
+        error=error,
+    )
+
+
+def _requested(annotations: Mapping[str, str], spec_ip: str) -> tuple[tuple[int, ...], str | None]:
+    text = annotation(annotations, LOAD_BALANCER_IPS)
+    if not text and not spec_ip:
+        return (), None
+    if text and spec_ip:
+        return (), (
+            f"service can not have both {ANNOTATION_LOAD_BALANCER_IPS} and svc.Spec.LoadBalancerIP"
+        )
+    keys: list[int] = []
+    if text:
+        for part in text.split(","):
+            key = _parse_address(part.strip())
+            if key is None:
+                return (), f'invalid {ANNOTATION_LOAD_BALANCER_IPS}: "{text}"'
+            keys.append(key)
+    else:
+        key = _parse_address(spec_ip)
+        if key is None:
+            return (), f'invalid spec.loadBalancerIP "{spec_ip}"'
+        keys.append(key)
+    if len(keys) > 2:
+        return (), f"at most 2 addresses can be requested, got {len(keys)}: {_quoted(keys)}"
+    if len(keys) == 2 and _family(keys[0]) == _family(keys[1]):
+        return (), f"requested addresses {_quoted(keys)} have the same family"
+    return tuple(keys), None
+
+
+def _families(
+    service: Service, requested: tuple[int, ...]
+) -> tuple[tuple[int, ...], bool, str | None]:
+    spec = service.spec
+    found = _cluster_ip_families(spec.cluster_ips or (spec.cluster_ip,))
+    if not found:
+        # Kubernetes always sets clusterIPs on a LoadBalancer service; hand-written files for
+        # `--cluster` may not, so fall back to ipFamilies, then the requested addresses, then v4.
+        found = (
+            _unique(4 if f == "IPv4" else 6 for f in spec.ip_families)
+            or _unique(_family(k) for k in requested)
+            or (4,)
+        )
+    policy = spec.ip_family_policy
+    if len(found) >= 2 and policy in ("PreferDualStack", "RequireDualStack"):
+        primary = 6 if spec.ip_families[:1] == ("IPv6",) else 4
+        return (primary, 10 - primary), policy == "RequireDualStack", None
+    if policy == "RequireDualStack":
+        return found[:1], True, "not enough clusterips: RequireDualStack needs IPv4 and IPv6"
+    return found[:1], False, None
+
+
+_V4_ONLY = (4,)
+_V6_ONLY = (6,)
+
+
+def _cluster_ip_families(cluster_ips: tuple[str, ...]) -> tuple[int, ...]:
+    """Service.cluster_ip_families() without parsing: Kubernetes has validated the addresses,
+    and this runs once per convergence (parsing cost more than the allocation itself)."""
+    if len(cluster_ips) == 1:
+        text = cluster_ips[0]
+        if ":" in text:
+            return _V6_ONLY
+        return _V4_ONLY if "." in text else ()
+    return _unique(6 if ":" in t else 4 for t in cluster_ips if ":" in t or "." in t)
+
+
+def _unique(values: Iterable[int]) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+# --------------------------------------------------------------------------- pool indexes
+
+
+class _MinSet:
+    """Members with a position; the lowest one in O(log n) amortized (lazy-deletion heap)."""
+
+    __slots__ = ("heap", "members")
+
+    def __init__(self) -> None:
+        self.members: dict[int, int] = {}  # address key -> position
+        self.heap: list[tuple[int, int]] = []
+
+    def add(self, key: int, pos: int) -> None:
+        self.members[key] = pos
+        heapq.heappush(self.heap, (pos, key))
+        if len(self.heap) > 2 * len(self.members) + 16:
+            self.heap = [(p, k) for k, p in self.members.items()]
+            heapq.heapify(self.heap)
+
+    def discard(self, key: int) -> None:
+        self.members.pop(key, None)
+
+    def lowest(self) -> tuple[int, int] | None:
+        heap = self.heap
+        members = self.members
+        while heap:
+            pos, key = heap[0]
+            if members.get(key) == pos:
+                return pos, key
+            heapq.heappop(heap)
+        return None
+
+
+class _Range:
+    """Free-address bookkeeping for one ``addresses`` entry of a pool.
+
+    Offsets below ``hwm`` have all been handed out at least once; the free ones among them are
+    in ``released`` (a heap, possibly holding stale entries). Offsets at or above ``hwm`` are
+    free unless in ``occupied`` (addresses assigned by request or re-claimed out of order).
+    """
+
+    __slots__ = (
+        "avoid_buggy",
+        "compact_at",
+        "first",
+        "hwm",
+        "in_nonfull",
+        "index",
+        "occupied",
+        "released",
+        "size",
+    )
+
+    def __init__(self, index: int, first: int, size: int, avoid_buggy: bool) -> None:
+        self.index = index
+        self.first = first
+        self.size = size
+        self.avoid_buggy = avoid_buggy
+        self.hwm = 0
+        self.released: list[int] = []
+        self.occupied: set[int] = set()
+        self.in_nonfull = True
+        self.compact_at = 64
+
+    def lowest_free(self) -> int | None:
+        released = self.released
+        occupied = self.occupied
+        while released:
+            offset = released[0]
+            if offset not in occupied:
+                return offset
+            heapq.heappop(released)
+        hwm = self.hwm
+        size = self.size
+        if self.avoid_buggy:
+            first = self.first
+            while hwm < size and (hwm in occupied or _is_buggy(first + hwm)):
+                hwm += 1
+        else:
+            while hwm < size and hwm in occupied:
+                hwm += 1
+        self.hwm = hwm
+        return hwm if hwm < size else None
+
+    def occupy(self, offset: int) -> None:
+        self.occupied.add(offset)
+        released = self.released
+        if released and released[0] == offset:
+            heapq.heappop(released)
+
+    def vacate(self, offset: int) -> None:
+        self.occupied.discard(offset)
+        if offset < self.hwm:
+            heapq.heappush(self.released, offset)
+            if len(self.released) > self.compact_at:
+                # Stale entries pile up only when requested addresses land on released ones.
+                live = {o for o in self.released if o not in self.occupied}
+                self.released = sorted(live)
+                self.compact_at = max(64, 2 * len(live))
+
+
+class _Lane:
+    """One address family of one pool: its ranges in spec order and its shareable addresses."""
+
+    __slots__ = ("family", "groups", "in_use", "nonfull", "pool", "ranges", "total")
+
+    def __init__(self, pool: str, family: int) -> None:
+        self.pool = pool
+        self.family = family
+        self.ranges: list[_Range] = []
+        self.nonfull: list[int] = []  # heap of indexes of ranges that may have a free address
+        # (sharing key, backend key) -> ports in use on the address -> addresses
+        self.groups: dict[tuple[str, str], dict[frozenset[Port], _MinSet]] = {}
+        self.total = 0
+        self.in_use = 0
+
+    def add_range(self, first: int, size: int, avoid_buggy: bool) -> None:
+        index = len(self.ranges)
+        self.ranges.append(_Range(index, first, size, avoid_buggy))
+        self.nonfull.append(index)  # indexes ascend, so the list is already a heap
+        last = first + size - 1
+        self.total += size - (_count_buggy(first, last) if avoid_buggy else 0)
+
+    def lowest_free(self) -> tuple[_Range, int] | None:
+        """The first range (spec order) with a free address, and that address's offset."""
+        nonfull = self.nonfull
+        ranges = self.ranges
+        while nonfull:
+            rng = ranges[nonfull[0]]
+            offset = rng.lowest_free()
+            if offset is not None:
+                return rng, offset
+            heapq.heappop(nonfull)
+            rng.in_nonfull = False
+        return None
+
+    def occupy(self, rng: _Range, offset: int) -> None:
+        rng.occupy(offset)
+        self.in_use += 1
+
+    def vacate(self, rng: _Range, offset: int) -> None:
+        rng.vacate(offset)
+        self.in_use -= 1
+        if not rng.in_nonfull:
+            rng.in_nonfull = True
+            heapq.heappush(self.nonfull, rng.index)
+
+
+# Where an address lives: (lane, range, offset). Plain tuples: this is the hot path.
+_Spot = tuple[_Lane, _Range, int]
+# An address a service may take: (position in its lane, address key, spot).
+_Candidate = tuple[int, int, _Spot]
+
+
+def _position(rng: _Range, offset: int) -> int:
+    return (rng.index << _POS_SHIFT) | offset
+
+
+def _union(port_sets: Iterable[frozenset[Port]]) -> frozenset[Port]:
+    sets = list(port_sets)
+    return sets[0] if len(sets) == 1 else frozenset().union(*sets)
+
+
+class _Use:
+    """An occupied address and the services on it (several only when they may share)."""
+
+    __slots__ = ("backend", "portset", "services", "sharing", "spot")
+
+    def __init__(
+        self, spot: _Spot, sharing: str, backend: str, service: str, ports: frozenset[Port]
+    ) -> None:
+        self.spot = spot
+        self.sharing = sharing
+        self.backend = backend
+        self.services: dict[str, frozenset[Port]] = {service: ports}
+        self.portset = ports  # every port in use on the address
+
+    def holder(self, port: Port) -> str | None:
+        for service, ports in self.services.items():
+            if port in ports:
+                return service
+        return None
+
+
+class _Held:
+    """What a service holds, and the demand it was checked under (re-applied on set_config)."""
+
+    __slots__ = ("allocation", "demand", "keys", "pool")
+
+    def __init__(
+        self, pool: str, keys: tuple[int, ...], demand: _Demand, allocation: Allocation
+    ) -> None:
+        self.pool = pool
+        self.keys = keys
+        self.demand = demand
+        self.allocation = allocation
+
+
+class _Locator:
+    """Finds the pool range holding an address by bisection over non-overlapping ranges."""
+
+    __slots__ = ("ends", "spots", "starts")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.spots: list[tuple[Pool, _Lane, _Range]] = []
+
+    def overlaps(self, first: int, last: int) -> bool:
+        i = bisect_right(self.starts, last) - 1
+        return i >= 0 and self.ends[i] >= first
+
+    def add(self, first: int, last: int, pool: Pool, lane: _Lane, rng: _Range) -> None:
+        i = bisect_right(self.starts, first)
+        self.starts.insert(i, first)
+        self.ends.insert(i, last)
+        self.spots.insert(i, (pool, lane, rng))
+
+    def find(self, key: int) -> tuple[Pool, _Spot] | None:
+        i = bisect_right(self.starts, key) - 1
+        if i < 0 or self.ends[i] < key:
+            return None
+        pool, lane, rng = self.spots[i]
+        if rng.avoid_buggy and _is_buggy(key):
+            return None
+        return pool, (lane, rng, key - self.starts[i])
+
+
+# --------------------------------------------------------------------------- the allocator
+
+
+class Allocator:
+    """Incremental allocator state for one configuration (see the module docstring)."""
+
+    def __init__(self, config: Config, lb_class: str | None = None) -> None:
+        self._lb_class = lb_class
+        self._uses: dict[int, _Use] = {}
+        self._held: dict[str, _Held] = {}
+        self._index(config)
+
+    # ----- configuration
+
+    def _index(self, config: Config) -> None:
+        self._config = config
+        self._pools: dict[str, Pool] = {p.name: p for p in config.pools.values()}
+        self._pool_lanes: dict[str, dict[int, _Lane]] = {name: {} for name in self._pools}
+        self._locator = _Locator()
+        names = sorted(self._pools)
+        for name in names:
+            pool = self._pools[name]
+            lanes = self._pool_lanes[name]
+            for rng in pool.ranges:
+                first = _address_key(rng.first)
+                last = _address_key(rng.last)
+                # The config validator rejects overlapping ranges; should one slip through, the
+                # later one (by pool name, then spec order) is ignored so no address is doubled.
+                if last < first or self._locator.overlaps(first, last):
+                    continue
+                lane = lanes.get(rng.version)
+                if lane is None:
+                    lane = lanes[rng.version] = _Lane(name, rng.version)
+                avoid = pool.avoid_buggy_ips and rng.version == 4
+                lane.add_range(first, last - first + 1, avoid)
+                self._locator.add(first, last, pool, lane, lane.ranges[-1])
+        pinned = [p for p in self._pools.values() if p.allocation is not None and p.auto_assign]
+        pinned.sort(key=lambda p: (p.allocation.sort_priority, p.name))  # type: ignore[union-attr]
+        self._pinned = tuple(pinned)
+        self._open = tuple(
+            self._pools[n]
+            for n in names
+            if self._pools[n].allocation is None and self._pools[n].auto_assign
+        )
+        # The single-family fast path walks lanes directly.
+        self._open_lanes = {
+            family: tuple(
+                self._pool_lanes[p.name][family]
+                for p in self._open
+                if family in self._pool_lanes[p.name]
+            )
+            for family in (4, 6)
+        }
+
+    def set_config(self, config: Config) -> list[str]:
+        """Switch to a new configuration and return the services whose addresses it orphans.
+
+        Held addresses stay with their services when they still lie in one pool (possibly a
+        different one); the rest are released. Pool admission is re-checked on the next
+        converge, as MetalLB's ReprocessAll does.
+        """
+        held = self._held
+        self._held = {}
+        self._uses = {}
+        self._index(config)
+        orphans: list[str] = []
+        for service in sorted(held):
+            h = held[service]
+            located = [self._locator.find(k) for k in h.keys]
+            found = [x for x in located if x is not None]
+            pools = {pool.name for pool, _ in found}
+            if len(found) != len(located) or len(pools) != 1:
+                orphans.append(service)
+                continue
+            pool = pools.pop()
+            allocation = h.allocation
+            if allocation.pool != pool:
+                allocation = replace(allocation, pool=pool)
+            spots = [spot for _, spot in found]
+            self._commit(h.demand, pool, h.keys, spots, allocation=allocation)
+        return orphans
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    # ----- queries
+
+    def assigned(self, service_key: str) -> Allocation | None:
+        held = self._held.get(service_key)
+        return held.allocation if held else None
+
+    def usage(self) -> dict[str, PoolUsage]:
+        result: dict[str, PoolUsage] = {}
+        for name in sorted(self._pools):
+            lanes = self._pool_lanes[name]
+            v4 = lanes.get(4)
+            v6 = lanes.get(6)
+            total_v4, in_v4 = (v4.total, v4.in_use) if v4 else (0, 0)
+            total_v6, in_v6 = (v6.total, v6.in_use) if v6 else (0, 0)
+            result[name] = PoolUsage(
+                total=total_v4 + total_v6,
+                in_use=in_v4 + in_v6,
+                total_v4=total_v4,
+                total_v6=total_v6,
+                in_use_v4=in_v4,
+                in_use_v6=in_v6,
+            )
+        return result
+
+    def handles(self, service: Service) -> bool:
+        """A LoadBalancer service of this allocator's class (None: class-less ones only)."""
+        spec = service.spec
+        return spec.type == "LoadBalancer" and spec.load_balancer_class == self._lb_class
+
+    # ----- changes
+
+    def release(self, service_key: str) -> None:
+        held = self._held.pop(service_key, None)
+        if held is None:
+            return
+        for key in held.keys:
+            self._leave(service_key, key)
+
+    def converge(self, service: Service, namespace_labels: Mapping[str, str]) -> Allocation | None:
+        """Bring one service to its MetalLB end state and return what it holds.
+
+        Existing addresses (held here, else read from ``status.loadBalancer.ingress``) are
+        re-claimed if still valid; otherwise they are dropped (``cleared``) and the service is
+        allocated again: requested addresses, else the requested pool, else by pool order.
+        """
+        return self._converge(service, namespace_labels)
+
+    def converge_all(self, cluster: ClusterState) -> dict[str, Allocation]:
+        """Converge every service of the cluster in rule-7 order; release those that are gone.
+
+        Three passes keep restarts stable and requests unstolen: services holding addresses
+        re-claim them (nothing new is allocated yet), then services requesting addresses are
+        served, then everything else (including top-ups and re-allocations), each pass in
+        (creation time, namespace, name) order.
+        """
+        services = [s for s in cluster.services.values() if self.handles(s)]
+        present = {s.key for s in services}
+        for key in sorted(set(self._held) - present):
+            self.release(key)
+
+        def group(s: Service) -> int:
+            if s.key in self._held or s.status.load_balancer.ingress:
+                return 0
+            return 1 if requests_addresses(s) else 2
+
+        ordered = sorted(
+            services, key=lambda s: (group(s), s.created, s.namespace, s.metadata.name)
+        )
+        holding = [s for s in ordered if group(s) == 0]
+        results: dict[str, Allocation] = {}
+        dropped: dict[str, str | None] = {}  # re-claim failed: allocate without re-claiming
+        for s in holding:
+            result = self._converge(s, cluster.namespace_labels(s.namespace), allocate=False)
+            if result is None:
+                continue
+            if result.error is not None and not result.ips:
+                results[s.key] = result
+            elif not result.ips:
+                dropped[s.key] = result.cleared
+        requesting = [s for s in ordered if requests_addresses(s)]
+        others = [s for s in ordered if not requests_addresses(s)]
+        for s in requesting + others:
+            key = s.key
+            if key in results:
+                continue
+            labels = cluster.namespace_labels(s.namespace)
+            if key in dropped:
+                result = self._converge(s, labels, reclaim=False, cleared=dropped[key])
+            else:
+                result = self._converge(s, labels)
+            if result is not None:
+                results[key] = result
+        return {key: results[key] for key in sorted(results)}
+
+    # ----- convergence
+
+    def _converge(
+        self,
+        service: Service,
+        namespace_labels: Mapping[str, str],
+        *,
+        reclaim: bool = True,
+        allocate: bool = True,
+        cleared: str | None = None,
+    ) -> Allocation | None:
+        key = service.key
+        if not self.handles(service):
+            self.release(key)
+            return None
+        if not self._pools:
+            self.release(key)
+            return Allocation(key, (), None, NO_POOLS)
+        demand = _demand(service, key)
+        if demand.error is not None:
+            self.release(key)
+            return Allocation(key, (), None, demand.error)
+
+        if reclaim and (key in self._held or service.status.load_balancer.ingress):
+            existing, pool, dropped_because = self._reclaim(service, demand, namespace_labels)
+            cleared = dropped_because or cleared
+            if existing:
+                if demand.request_error is not None:
+                    # MetalLB keeps serving the current addresses and reports the bad request.
+                    return replace(self._held[key].allocation, error=demand.request_error)
+                # Requested addresses are exactly what the user asked for: never topped up
+                # (MetalLB tops them up, then drops both as "different IP" and flaps).
+                if allocate and len(existing) == 1 < len(demand.families) and not demand.requested:
+                    self._top_up(demand, pool, existing[0])
+                return self._held[key].allocation
+        else:
+            self.release(key)
+        if not allocate:
+            return Allocation(key, (), None, None, cleared)
+        return self._allocate(demand, namespace_labels, cleared)
+
+    def _reclaim(
+        self, service: Service, demand: _Demand, namespace_labels: Mapping[str, str]
+    ) -> tuple[tuple[int, ...], str, str | None]:
+        """Re-assign the service's current addresses if still valid; else drop them and say why."""
+        key = demand.key
+        held = self._held.get(key)
+        if held is not None:
+            existing = held.keys
+        else:
+            parsed = [_parse_address(text) for text in service.ingress_ips]
+            if not parsed:
+                return (), "", None
+            if None in parsed:
+                return (), "", f"current IPs {list(service.ingress_ips)} are not valid addresses"
+            existing = tuple(k for k in parsed if k is not None)
+        if not _family_fits(existing, demand):
+            self.release(key)
+            return (), "", f"current IPs {_quoted(existing)} do not match the service's IP family"
+        checked = self._check(demand, existing, namespace_labels)
+        if isinstance(checked, str):
+            self.release(key)
+            return (
+                (),
+                "",
+                (
+                    f'current IP for "{key}" not allowed by config, will attempt for new IP '
+                    f"assignment: {checked}"
+                ),
+            )
+        pool, spots = checked
+        if demand.pool and pool != demand.pool:
+            self.release(key)
+            return (), "", "user requested a different pool than the one currently assigned"
+        if demand.requested and sorted(demand.requested) != sorted(existing):
+            self.release(key)
+            return (), "", "user requested a different IP than the one currently assigned"
+        self._commit(demand, pool, existing, spots)
+        return existing, pool, None
+
+    def _top_up(self, demand: _Demand, pool: str, existing: int) -> None:
+        """PreferDualStack holding one family: add the other from the same pool if it has one."""
+        lane = self._pool_lanes[pool].get(10 - _family(existing))
+        candidate = self._candidate(lane, demand) if lane else None
+        if candidate is None:
+            return
+        _, key, spot = candidate
+        spots = [self._uses[existing].spot, spot]
+        self._commit(demand, pool, (existing, key), spots)
+
+    def _allocate(
+        self, demand: _Demand, namespace_labels: Mapping[str, str], cleared: str | None
+    ) -> Allocation:
+        key = demand.key
+        if demand.request_error is not None:
+            return Allocation(key, (), None, demand.request_error, cleared)
+        if demand.requested:
+            return self._assign_requested(demand, namespace_labels, cleared)
+        if demand.pool:
+            pool = self._pools.get(demand.pool)
+            if pool is None:
+                return Allocation(key, (), None, f'unknown pool "{demand.pool}"', cleared)
+            if not _admits(pool, demand, namespace_labels):
+                error = f"pool {pool.name} not compatible for ip assignment"
+                return Allocation(key, (), None, error, cleared)
+            picked = self._pick_in_pool(pool.name, demand)
+            if picked is None:
+                family = "dual" if len(demand.families) == 2 else _FAMILY_NAME[demand.families[0]]
+                error = f"no available IPs in pool {pool.name} for {family} IPFamily"
+                return Allocation(key, (), None, error, cleared)
+            return self._take(demand, pool.name, picked, cleared)
+
+        pinned = [p for p in self._pinned if _admits(p, demand, namespace_labels)]
+        if len(demand.families) == 1:
+            family = demand.families[0]
+            lanes = [
+                self._pool_lanes[p.name][family]
+                for p in pinned
+                if family in self._pool_lanes[p.name]
+            ]
+            for group in (lanes, self._open_lanes[family]):
+                for lane in group:
+                    candidate = self._candidate(lane, demand)
+                    if candidate is not None:
+                        return self._take(demand, lane.pool, [candidate], cleared)
+        else:
+            for pools in (pinned, self._open):
+                found = self._pick_from(pools, demand)
+                if found is not None:
+                    return self._take(demand, found[0], found[1], cleared)
+        return Allocation(key, (), None, NO_AVAILABLE_IPS, cleared)
+
+    def _assign_requested(
+        self, demand: _Demand, namespace_labels: Mapping[str, str], cleared: str | None
+    ) -> Allocation:
+        key = demand.key
+        requested = demand.requested
+        if {_family(k) for k in requested} != set(demand.families):
+            error = (
+                f"requested loadBalancer IP(s) {_quoted(requested)} does not match the "
+                "ipFamily of the service"
+            )
+            return Allocation(key, (), None, error, cleared)
+        checked = self._check(demand, requested, namespace_labels)
+        if isinstance(checked, str):
+            return Allocation(key, (), None, checked, cleared)
+        pool, spots = checked
+        if demand.pool and pool != demand.pool:
+            error = (
+                f"requested loadBalancer IP(s) {_quoted(requested)} is not compatible with "
+                f"requested address pool {demand.pool}"
+            )
+            return Allocation(key, (), None, error, cleared)
+        self._commit(demand, pool, requested, spots, cleared)
+        return self._held[key].allocation
+
+    def _take(
+        self, demand: _Demand, pool: str, picked: list[_Candidate], cleared: str | None
+    ) -> Allocation:
+        if len(picked) == 2 and picked[0][1] >= _V6_TAG:
+            picked.reverse()  # MetalLB lists a dual-stack allocation IPv4 first
+        keys = tuple(c[1] for c in picked)
+        self._commit(demand, pool, keys, [c[2] for c in picked], cleared)
+        return self._held[demand.key].allocation
+
+    # ----- choosing addresses
+
+    def _candidate(self, lane: _Lane, demand: _Demand) -> _Candidate | None:
+        """The lowest address of the lane this service may take: free, or shareable with it."""
+        best: _Candidate | None = None
+        free = lane.lowest_free()
+        if free is not None:
+            rng, offset = free
+            best = (_position(rng, offset), rng.first + offset, (lane, rng, offset))
+        if demand.sharing:
+            groups = lane.groups.get((demand.sharing, demand.backend))
+            if groups:
+                for ports, members in list(groups.items()):
+                    if not ports.isdisjoint(demand.ports):
+                        continue
+                    lowest = members.lowest()
+                    if lowest is None:
+                        del groups[ports]
+                        continue
+                    pos, key = lowest
+                    if best is None or pos < best[0]:
+                        best = (pos, key, self._uses[key].spot)
+        return best
+
+    def _pick_in_pool(self, pool: str, demand: _Demand) -> list[_Candidate] | None:
+        """Addresses from one pool for the service's families, by its family policy."""
+        lanes = self._pool_lanes[pool]
+        found: dict[int, _Candidate] = {}
+        for family in demand.families:
+            lane = lanes.get(family)
+            candidate = self._candidate(lane, demand) if lane else None
+            if candidate is not None:
+                found[family] = candidate
+        if len(found) == len(demand.families):
+            return list(found.values())
+        if found and len(demand.families) == 2 and not demand.require_dual:
+            primary = demand.families[0]
+            return [found[primary] if primary in found else found[10 - primary]]
+        return None
+
+    def _pick_from(
+        self, pools: Iterable[Pool], demand: _Demand
+    ) -> tuple[str, list[_Candidate]] | None:
+        """MetalLB's findBestPoolForService over an ordered pool list (dual-stack services):
+        the first pool with both families, else the first with the primary, else the other."""
+        primary_only: tuple[str, list[_Candidate]] | None = None
+        secondary_only: tuple[str, list[_Candidate]] | None = None
+        for pool in pools:
+            picked = self._pick_in_pool(pool.name, demand)
+            if picked is None:
+                continue
+            if len(picked) == 2:
+                return pool.name, picked
+            if _family(picked[0][1]) == demand.families[0]:
+                primary_only = primary_only or (pool.name, picked)
+            else:
+                secondary_only = secondary_only or (pool.name, picked)
+        return primary_only or secondary_only
+
+    def _check(
+        self, demand: _Demand, keys: tuple[int, ...], namespace_labels: Mapping[str, str]
+    ) -> tuple[str, list[_Spot]] | str:
+        """MetalLB's Assign checks for specific addresses: the pool and spots, or an error."""
+        if len(keys) > 2:
+            return f"more than two addresses {_quoted(keys)}"
+        if len(keys) == 2 and _family(keys[0]) == _family(keys[1]):
+            return f"{_quoted(keys[:1])} {_quoted(keys[1:])} has the same family"
+        located = [self._locator.find(k) for k in keys]
+        found = [x for x in located if x is not None]
+        pools = {pool.name for pool, _ in found}
+        if len(found) != len(located) or len(pools) != 1:
+            return f"{_quoted(keys)} is not allowed in config"
+        pool = found[0][0]
+        if not _admits(pool, demand, namespace_labels):
+            return f"pool {pool.name} not compatible for ip assignment"
+        for k in keys:
+            error = self._sharing_error(demand, k)
+            if error is not None:
+                return error
+        return pool.name, [spot for _, spot in found]
+
+    def _sharing_error(self, demand: _Demand, address: int) -> str | None:
+        use = self._uses.get(address)
+        if use is None:
+            return None
+        key = demand.key
+        others = sorted(s for s in use.services if s != key)
+        if not others:
+            return None  # alone on the address: the service may change its key or ports
+        compatible = (
+            use.sharing != "" and use.sharing == demand.sharing and use.backend == demand.backend
+        )
+        if not compatible:
+            return (
+                f'can\'t change sharing key for "{key}", address also in use by {",".join(others)}'
+            )
+        for port in sorted(demand.ports):
+            holder = use.holder(port)
+            if holder is not None and holder != key:
+                return f'port {port[0]}/{port[1]} is already in use on "{_address(address)}"'
+        return None
+
+    # ----- bookkeeping
+
+    def _commit(
+        self,
+        demand: _Demand,
+        pool: str,
+        keys: tuple[int, ...],
+        spots: list[_Spot],
+        cleared: str | None = None,
+        allocation: Allocation | None = None,
+    ) -> None:
+        """Record that the service holds ``keys`` (every check was done by the caller)."""
+        service = demand.key
+        old = self._held.get(service)
+        if old is not None:
+            for key in old.keys:
+                if key not in keys:
+                    self._leave(service, key)
+            if allocation is None:
+                previous = old.allocation
+                if (
+                    old.keys == keys
+                    and old.pool == pool
+                    and previous.cleared == cleared
+                    and previous.error is None
+                ):
+                    allocation = previous  # unchanged: keep the same object
+        if allocation is None:
+            allocation = Allocation(service, tuple(map(_address, keys)), pool, None, cleared)
+        for key, spot in zip(keys, spots, strict=True):
+            self._join(demand, key, spot)
+        self._held[service] = _Held(pool, keys, demand, allocation)
+
+    def _join(self, demand: _Demand, key: int, spot: _Spot) -> None:
+        service = demand.key
+        sharing = demand.sharing
+        backend = demand.backend
+        ports = demand.ports
+        use = self._uses.get(key)
+        if use is None:
+            lane, rng, offset = spot
+            lane.occupy(rng, offset)
+            use = self._uses[key] = _Use(spot, sharing, backend, service, ports)
+            if sharing:
+                self._group(use, key)
+            return
+        if use.services.get(service) == ports and use.sharing == sharing and use.backend == backend:
+            return  # re-claimed unchanged
+        self._ungroup(use, key)
+        use.sharing = sharing
+        use.backend = backend
+        use.services[service] = ports
+        use.portset = _union(use.services.values())
+        self._group(use, key)
+
+    def _leave(self, service: str, key: int) -> None:
+        use = self._uses.get(key)
+        if use is None or service not in use.services:
+            return
+        self._ungroup(use, key)
+        del use.services[service]
+        if not use.services:
+            del self._uses[key]
+            lane, rng, offset = use.spot
+            lane.vacate(rng, offset)
+            return
+        use.portset = _union(use.services.values())
+        self._group(use, key)
+
+    @staticmethod
+    def _group(use: _Use, key: int) -> None:
+        if not use.sharing:
+            return
+        lane, rng, offset = use.spot
+        groups = lane.groups.setdefault((use.sharing, use.backend), {})
+        members = groups.get(use.portset)
+        if members is None:
+            members = groups[use.portset] = _MinSet()
+        members.add(key, _position(rng, offset))
+
+    @staticmethod
+    def _ungroup(use: _Use, key: int) -> None:
+        if not use.sharing:
+            return
+        groups = use.spot[0].groups.get((use.sharing, use.backend))
+        if groups is not None:
+            members = groups.get(use.portset)
+            if members is not None:
+                members.discard(key)
+
+
+def _family_fits(keys: tuple[int, ...], demand: _Demand) -> bool:
+    """MetalLB's serviceFamilyChanged, inverted: may these current addresses be kept?"""
+    families = {_family(k) for k in keys}
+    if len(families) != len(keys):  # two of one family (or more than two)
+        return False
+    if len(demand.families) == 2 and not demand.require_dual:
+        return True  # PreferDualStack keeps one address of either family, or both
+    return families == set(demand.families)
+
+
+def _admits(pool: Pool, demand: _Demand, namespace_labels: Mapping[str, str]) -> bool:
+    """``serviceAllocation`` admission: every list that is set must match."""
+    sa = pool.allocation
+    if sa is None:
+        return True
+    if sa.namespaces and demand.namespace not in sa.namespaces:
+        return False
+    if sa.namespace_selectors and not any(
+        s.matches(namespace_labels) for s in sa.namespace_selectors
+    ):
+        return False
+    return not sa.service_selectors or any(s.matches(demand.labels) for s in sa.service_selectors)
+
+
+def allocate_cluster(
+    config: Config, cluster: ClusterState, lb_class: str | None = None
+) -> tuple[dict[str, Allocation], dict[str, PoolUsage]]:
+    """Allocate every LoadBalancer service of ``cluster`` from scratch, in rule-7 order.
+
+    Results are keyed by service key (failures included, with ``error`` set and no ips);
+    services that are not LoadBalancers or belong to another class are left out.
+    """
+    allocator = Allocator(config, lb_class)
+    allocations = allocator.converge_all(cluster)
+    return allocations, allocator.usage()
