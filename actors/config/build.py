@@ -131,7 +131,7 @@ class _Builder:
         bfd_profiles = self._bfd_profiles(by_kind["BFDProfile"])
         pools = self._pools(by_kind["IPAddressPool"])
         secret_index = {
-            (s.obj.metadata.namespace or self.namespace, s.obj.name): s for s in secrets
+            (s.obj.metadata.namespace or self.namespace, s.obj.metadata.name): s for s in secrets
         }
         peers = self._peers(by_kind["BGPPeer"], bfd_profiles, secret_index)
         l2_ads = self._l2_advertisements(by_kind["L2Advertisement"], pools)
@@ -458,7 +458,8 @@ class _Builder:
             self.error(
                 res,
                 "spec.keepaliveTime",
-                f"invalid keepaliveTime {spec.keepalive_time!r}, must be lower than holdTime {hold}s",
+                f"invalid keepaliveTime {spec.keepalive_time!r}, "
+                f"must be lower than holdTime {hold}s",
             )
             return None
         return hold, keepalive
@@ -590,7 +591,8 @@ class _Builder:
                 self.error(
                     res,
                     "spec.serviceSelectors",
-                    "serviceSelectors can only be used with the default aggregation lengths (32 and 128)",
+                    "serviceSelectors can only be used with the default aggregation lengths "
+                    "(32 and 128)",
                 )
             if ok:
                 for name in sorted(selected):
@@ -604,9 +606,9 @@ class _Builder:
                             self.error(
                                 res,
                                 f"spec.{field_name}",
-                                f"invalid aggregation length {limit}: prefix {lowest} in this pool is "
-                                f"more specific than the aggregation length for addresses {rng.text} "
-                                f"(pool {name!r})",
+                                f"invalid aggregation length {limit}: prefix {lowest} in "
+                                "this pool is more specific than the aggregation length for "
+                                f"addresses {rng.text} (pool {name!r})",
                             )
             resolved: list[Community] = []
             for i, text in enumerate(spec.communities):

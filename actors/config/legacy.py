@@ -101,13 +101,13 @@ def convert_legacy(
     if raw is None:
         raw = {}
     try:
-        legacy = LegacyConfig.model_validate(raw)
+        legacy = LegacyConfig.model_validate(raw, by_name=False)
     except ValidationError as exc:
         for err in exc.errors():
             message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
             if err["type"] == "literal_error":
                 message = f"unknown protocol {err.get('input')!r} (expected bgp or layer2)"
-            path = "data.config." + format_loc(err["loc"])
+            path = ("data.config." + format_loc(err["loc"])).rstrip(".")
             issues.append(Issue(source.file, where, path, message, line=source.line))
         return [], issues
 

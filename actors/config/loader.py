@@ -46,7 +46,7 @@ class LegacyConfigMap:
 
     name: str
     namespace: str
-    text: str
+    text: str = field(repr=False)  # may hold BGP passwords: keep it out of logs
     line_offset: int | None = None
 
 
@@ -68,9 +68,26 @@ class Inputs:
             getattr(self, name).extend(getattr(other, name))
 
 
+class _GoCompatibleLoader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1 base-60 numbers, which Go's YAML (kubectl, MetalLB) never
+    reads: there ``communities: [64512:30]`` is the string "64512:30", not the int 3870750."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        tag = super().resolve(kind, value, implicit)
+        if tag in _BASE60_TAGS and ":" in value:
+            return "tag:yaml.org,2002:str"
+        return tag
+
+
+_BASE60_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
 def yaml_documents(text: str, file: str) -> Iterator[tuple[Any, int]]:
     """Each YAML document with its 1-based starting line. Raises UnreadableInput on bad YAML."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _GoCompatibleLoader(text)
+    except yaml.YAMLError as exc:  # a control character: the reader refuses the whole text
+        raise UnreadableInput(file, f"YAML error: {exc}") from exc
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -82,6 +99,11 @@ def yaml_documents(text: str, file: str) -> Iterator[tuple[Any, int]]:
         line = mark.line + 1 if mark else None
         raise UnreadableInput(file, f"YAML syntax error: {exc.problem or exc}", line) from exc
     except yaml.YAMLError as exc:
+        raise UnreadableInput(file, f"YAML error: {exc}") from exc
+    except RecursionError as exc:
+        raise UnreadableInput(file, "YAML error: nested too deeply") from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        # PyYAML's constructors let these through, e.g. the timestamp 2001-02-30.
         raise UnreadableInput(file, f"YAML error: {exc}") from exc
     finally:
         loader.dispose()
@@ -104,8 +126,13 @@ def load_file(path: str | Path) -> Inputs:
 
 
 def load_text(text: str, file: str) -> Inputs:
+    return load_documents(yaml_documents(text, file), file)
+
+
+def load_documents(docs: Iterable[tuple[Any, int]], file: str) -> Inputs:
+    """Classify already-parsed documents (``(document, line)`` pairs) from one file."""
     inputs = Inputs()
-    for doc, line in yaml_documents(text, file):
+    for doc, line in docs:
         _classify(doc, file, line, inputs)
     return inputs
 
@@ -116,7 +143,11 @@ def _object_name(doc: dict[str, Any]) -> str:
     return f"{doc.get('kind', '?')}/{name if name else '?'}"
 
 
-def _classify(doc: Any, file: str, line: int, inputs: Inputs) -> None:
+# Kubernetes Lists do not nest; this bound also stops a YAML alias that contains itself.
+_MAX_LIST_DEPTH = 4
+
+
+def _classify(doc: Any, file: str, line: int, inputs: Inputs, depth: int = 0) -> None:
     if doc is None:
         return
     if not isinstance(doc, dict):
@@ -127,8 +158,13 @@ def _classify(doc: Any, file: str, line: int, inputs: Inputs) -> None:
     kind = doc.get("kind")
     api_version = doc.get("apiVersion")
     if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and "items" in doc):
-        for item in doc.get("items") or []:
-            _classify(item, file, line, inputs)
+        items = doc.get("items") or []
+        if not isinstance(items, list) or depth >= _MAX_LIST_DEPTH:
+            problem = "is not a list" if not isinstance(items, list) else "nested too deeply"
+            inputs.issues.append(Issue(file, _object_name(doc), "items", problem, line=line))
+            return
+        for item in items:
+            _classify(item, file, line, inputs, depth + 1)
         return
     obj = _object_name(doc)
     if not isinstance(kind, str) or not isinstance(api_version, str):
@@ -158,7 +194,8 @@ def _classify(doc: Any, file: str, line: int, inputs: Inputs) -> None:
 
     if kind == "ConfigMap" and api_version == "v1":
         data = doc.get("data") or {}
-        meta = doc.get("metadata") or {}
+        meta = doc.get("metadata")
+        meta = meta if isinstance(meta, dict) else {}
         if isinstance(data, dict) and isinstance(data.get("config"), str):
             inputs.legacy.append(
                 Sourced(
@@ -220,7 +257,9 @@ def _validate(
     model: type[BaseModel], doc: dict[str, Any], file: str, obj: str, line: int, inputs: Inputs
 ) -> BaseModel | None:
     try:
-        return model.model_validate(doc)
+        # by_name=False: only the YAML (alias) names count, as in Kubernetes; "auto_assign"
+        # must be reported as unknown, not silently taken for "autoAssign".
+        return model.model_validate(doc, by_name=False)
     except ValidationError as exc:
         for err in exc.errors():
             inputs.issues.append(

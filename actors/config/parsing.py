@@ -20,7 +20,14 @@ def parse_address_range(text: str) -> AddressRange:
     text = text.strip()
     if not text:
         raise ValueError("empty address")
+    if "%" in text:
+        # Python accepts IPv6 zones (fe80::1%eth0); Go's net.ParseIP/ParseCIDR do not.
+        raise ValueError(f"invalid address {text!r}: IPv6 zones are not allowed")
     if "/" in text:
+        prefix = text.rpartition("/")[2].strip()
+        if not (prefix.isascii() and prefix.isdigit()):
+            # Python would also take a netmask (10.0.0.0/255.255.255.0); Go does not.
+            raise ValueError(f"invalid CIDR {text!r}: prefix length must be a number")
         try:
             net = ipaddress.ip_network(text, strict=False)
         except ValueError as exc:
@@ -74,7 +81,7 @@ def parse_community(text: str) -> Community:
 
 
 def _number(part: str, maximum: int, text: str) -> int:
-    if not part.isdigit():
+    if not (part.isascii() and part.isdigit()):
         raise ValueError(f"invalid community {text!r}: {part!r} is not a number")
     value = int(part)
     if value > maximum:
@@ -82,7 +89,9 @@ def _number(part: str, maximum: int, text: str) -> int:
     return value
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
+# Go's time.Duration is an int64 of nanoseconds: about 292 years.
+_MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
 _UNIT_SECONDS = {
     "ns": 1e-9,
     "us": 1e-6,
@@ -112,4 +121,6 @@ def parse_duration(text: str) -> float:
         pos = match.end()
     if not raw:
         raise ValueError("invalid duration: empty")
+    if not total <= _MAX_DURATION_SECONDS:
+        raise ValueError(f"invalid duration {text!r}: too large")
     return total
