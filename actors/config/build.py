@@ -45,6 +45,7 @@ from actors.config.selectors import LabelSelector, any_matches
 
 DEFAULT_NAMESPACE = "metallb-system"
 DEFAULT_HOLD_TIME = 90
+MAX_HOLD_TIME = 65535  # the OPEN message has 16 bits for it
 
 
 @dataclass
@@ -428,30 +429,37 @@ class _Builder:
     def _timers(
         self, res: Sourced[crds.MetalLBResource], spec: crds.BGPPeerSpec
     ) -> tuple[int, int] | None:
-        """MetalLB's hold/keepalive rules; whole seconds, rounded down."""
+        """MetalLB's hold/keepalive rules, compared exactly, then rounded down to seconds."""
         hold = keepalive = None
         try:
             if spec.hold_time is not None:
-                hold = math.floor(parse_duration(spec.hold_time))
+                hold = parse_duration(spec.hold_time)
         except ValueError as exc:
             self.error(res, "spec.holdTime", str(exc))
             return None
         try:
             if spec.keepalive_time is not None:
-                keepalive = math.floor(parse_duration(spec.keepalive_time))
+                keepalive = parse_duration(spec.keepalive_time)
         except ValueError as exc:
             self.error(res, "spec.keepaliveTime", str(exc))
             return None
         if hold is None and keepalive is None:
-            hold, keepalive = DEFAULT_HOLD_TIME, DEFAULT_HOLD_TIME // 3
+            hold, keepalive = float(DEFAULT_HOLD_TIME), float(DEFAULT_HOLD_TIME // 3)
         elif hold is None:
             assert keepalive is not None
             hold = 3 * keepalive
         elif keepalive is None:
-            keepalive = hold // 3
-        if hold != 0 and hold < 3:
+            keepalive = hold / 3
+        rounded_hold = math.floor(hold)
+        if rounded_hold != 0 and rounded_hold < 3:
+            shown = spec.hold_time if spec.hold_time is not None else f"{hold:g}s"
+            self.error(res, "spec.holdTime", f"invalid hold time {shown!r}: must be 0 or >=3s")
+            return None
+        if rounded_hold > MAX_HOLD_TIME:
             self.error(
-                res, "spec.holdTime", f"invalid hold time {spec.hold_time!r}: must be 0 or >=3s"
+                res,
+                "spec.holdTime",
+                f"invalid hold time {spec.hold_time!r}: BGP carries at most {MAX_HOLD_TIME}s",
             )
             return None
         if keepalive > hold:
@@ -459,10 +467,10 @@ class _Builder:
                 res,
                 "spec.keepaliveTime",
                 f"invalid keepaliveTime {spec.keepalive_time!r}, "
-                f"must be lower than holdTime {hold}s",
+                f"must be lower than holdTime {hold:g}s",
             )
             return None
-        return hold, keepalive
+        return rounded_hold, math.floor(keepalive)
 
     def _check_secret(
         self,

@@ -588,6 +588,9 @@ def test_hold_and_keepalive(hold, keepalive, expected):
         ("90", None, "spec.holdTime", "invalid duration"),
         ("soon", None, "spec.holdTime", "invalid duration"),
         ("-90s", None, "spec.holdTime", "negative"),
+        ("3.5s", "3.7s", "spec.keepaliveTime", "must be lower than holdTime"),  # exact compare
+        (None, "0.9s", "spec.holdTime", "must be 0 or >=3s"),  # hold = 3 x 0.9s = 2.7s
+        ("65536s", None, "spec.holdTime", "at most 65535s"),
         (None, "30 s", "spec.keepaliveTime", "invalid duration"),
     ],
 )
