@@ -28,7 +28,22 @@ API
 
 Semantics are MetalLB's (see reference/metallb-semantics.md §2-3) with its random choices made
 deterministic: pools by priority then name, services holding addresses first, then those
-requesting addresses, then the rest (each by creation time, then namespace/name).
+requesting addresses, then the rest (each by creation time, then namespace/name). A dual-stack
+allocation lists IPv4 first, as MetalLB writes it; requested addresses keep the order written.
+
+Deliberate differences from MetalLB, each where it is random, flaps or cannot apply:
+
+- ties between pools of equal priority, and the pools without ``serviceAllocation``, are
+  tried by name (MetalLB: Go map order);
+- admission checks every ``serviceAllocation`` list that is set, ``namespaceSelectors``
+  included, also for requested addresses and ``address-pool`` (MetalLB's Assign skips them);
+- a PreferDualStack service holding the one address it requested is not topped up (MetalLB
+  adds one, then drops both as "different IP" on the next pass, and so on);
+- a service without clusterIPs (hand-written ``--cluster`` files) takes its families from
+  ``ipFamilies``, else its requested addresses, else IPv4 (MetalLB refuses it);
+- a service without ports still holds its address (MetalLB then forgets the sharing key);
+- a range overlapping an earlier one (pools by name, ranges in order) is ignored; the config
+  validator rejects such configs anyway.
 
 Cost
 ----
@@ -45,8 +60,9 @@ from __future__ import annotations
 import heapq
 import ipaddress
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from actors.cluster.objects import ClusterState, Service
 from actors.config.model import Config, IPAddress, Pool
@@ -76,6 +92,8 @@ Port = tuple[str, int]
 
 @dataclass(frozen=True, slots=True)
 class Allocation:
+    """What one service holds after convergence (see the module docstring)."""
+
     service: str
     ips: tuple[IPAddress, ...]
     pool: str | None
@@ -85,6 +103,8 @@ class Allocation:
 
 @dataclass(frozen=True, slots=True)
 class PoolUsage:
+    """Addresses of one pool: how many it has and how many are held, per family."""
+
     total: int
     in_use: int
     total_v4: int
@@ -116,9 +136,13 @@ def _address_key(ip: IPAddress) -> int:
 
 
 def _address(key: int) -> IPAddress:
-    if key >= _V6_TAG:
-        return ipaddress.IPv6Address(key ^ _V6_TAG)
-    return ipaddress.IPv4Address(key)
+    if key < _V6_TAG:
+        return _IPv4(key)
+    return _IPv6(key ^ _V6_TAG)
+
+
+_IPv4 = ipaddress.IPv4Address
+_IPv6 = ipaddress.IPv6Address
 
 
 def _family(key: int) -> int:
@@ -443,16 +467,21 @@ def _union(port_sets: Iterable[frozenset[Port]]) -> frozenset[Port]:
 class _Use:
     """An occupied address and the services on it (several only when they may share)."""
 
-    __slots__ = ("backend", "portset", "services", "sharing", "spot")
+    # Fields rather than a spot tuple: one object less per address for the GC to walk.
+    __slots__ = ("backend", "lane", "offset", "portset", "rng", "services", "sharing")
 
     def __init__(
         self, spot: _Spot, sharing: str, backend: str, service: str, ports: frozenset[Port]
     ) -> None:
-        self.spot = spot
+        self.lane, self.rng, self.offset = spot
         self.sharing = sharing
         self.backend = backend
         self.services: dict[str, frozenset[Port]] = {service: ports}
         self.portset = ports  # every port in use on the address
+
+    @property
+    def spot(self) -> _Spot:
+        return self.lane, self.rng, self.offset
 
     def holder(self, port: Port) -> str | None:
         for service, ports in self.services.items():
@@ -461,17 +490,31 @@ class _Use:
         return None
 
 
-class _Held:
-    """What a service holds, and the demand it was checked under (re-applied on set_config)."""
+class _Claim(Protocol):
+    """How a service uses its addresses: what sharing checks and port bookkeeping need."""
 
-    __slots__ = ("allocation", "demand", "keys", "pool")
+    sharing: str
+    backend: str
+    ports: frozenset[Port]
+
+
+class _Held:
+    """What a service holds, and how (re-applied as is on set_config).
+
+    It copies the claim's fields instead of keeping the _Demand: one object less per service
+    for the garbage collector to walk.
+    """
+
+    __slots__ = ("allocation", "backend", "keys", "pool", "ports", "sharing")
 
     def __init__(
-        self, pool: str, keys: tuple[int, ...], demand: _Demand, allocation: Allocation
+        self, pool: str, keys: tuple[int, ...], claim: _Claim, allocation: Allocation
     ) -> None:
         self.pool = pool
         self.keys = keys
-        self.demand = demand
+        self.sharing = claim.sharing
+        self.backend = claim.backend
+        self.ports = claim.ports
         self.allocation = allocation
 
 
@@ -515,6 +558,7 @@ class Allocator:
         self._lb_class = lb_class
         self._uses: dict[int, _Use] = {}
         self._held: dict[str, _Held] = {}
+        self._port_sets: dict[frozenset[Port], frozenset[Port]] = {}
         self._index(config)
 
     # ----- configuration
@@ -584,7 +628,7 @@ class Allocator:
             if allocation.pool != pool:
                 allocation = replace(allocation, pool=pool)
             spots = [spot for _, spot in found]
-            self._commit(h.demand, pool, h.keys, spots, allocation=allocation)
+            self._commit(service, h, pool, h.keys, spots, allocation=allocation)
         return orphans
 
     @property
@@ -646,41 +690,50 @@ class Allocator:
         served, then everything else (including top-ups and re-allocations), each pass in
         (creation time, namespace, name) order.
         """
-        services = [s for s in cluster.services.values() if self.handles(s)]
-        present = {s.key for s in services}
-        for key in sorted(set(self._held) - present):
+        services = {s.key: s for s in cluster.services.values() if self.handles(s)}
+        for key in sorted(set(self._held) - set(services)):
             self.release(key)
 
-        def group(s: Service) -> int:
-            if s.key in self._held or s.status.load_balancer.ingress:
-                return 0
-            return 1 if requests_addresses(s) else 2
+        # (group, created, namespace, name, requests addresses, service): rule 7's order.
+        entries = []
+        for key, s in services.items():
+            requests = requests_addresses(s)
+            if key in self._held or s.status.load_balancer.ingress:
+                group = 0
+            else:
+                group = 1 if requests else 2
+            entries.append((group, s.created, s.namespace, s.metadata.name, requests, s))
+        entries.sort(key=lambda e: e[:4])
+        labels_of: dict[str, Mapping[str, str]] = {}
 
-        ordered = sorted(
-            services, key=lambda s: (group(s), s.created, s.namespace, s.metadata.name)
-        )
-        holding = [s for s in ordered if group(s) == 0]
+        def labels(s: Service) -> Mapping[str, str]:
+            found = labels_of.get(s.namespace)
+            if found is None:
+                found = labels_of[s.namespace] = cluster.namespace_labels(s.namespace)
+            return found
+
         results: dict[str, Allocation] = {}
         dropped: dict[str, str | None] = {}  # re-claim failed: allocate without re-claiming
-        for s in holding:
-            result = self._converge(s, cluster.namespace_labels(s.namespace), allocate=False)
+        for group, _, _, _, _, s in entries:
+            if group != 0:
+                break
+            result = self._converge(s, labels(s), allocate=False)
             if result is None:
                 continue
             if result.error is not None and not result.ips:
                 results[s.key] = result
             elif not result.ips:
                 dropped[s.key] = result.cleared
-        requesting = [s for s in ordered if requests_addresses(s)]
-        others = [s for s in ordered if not requests_addresses(s)]
+        requesting = [e[5] for e in entries if e[4]]
+        others = [e[5] for e in entries if not e[4]]
         for s in requesting + others:
             key = s.key
             if key in results:
                 continue
-            labels = cluster.namespace_labels(s.namespace)
             if key in dropped:
-                result = self._converge(s, labels, reclaim=False, cleared=dropped[key])
+                result = self._converge(s, labels(s), reclaim=False, cleared=dropped[key])
             else:
-                result = self._converge(s, labels)
+                result = self._converge(s, labels(s))
             if result is not None:
                 results[key] = result
         return {key: results[key] for key in sorted(results)}
@@ -704,6 +757,7 @@ class Allocator:
             self.release(key)
             return Allocation(key, (), None, NO_POOLS)
         demand = _demand(service, key)
+        demand.ports = self._intern_ports(demand.ports)
         if demand.error is not None:
             self.release(key)
             return Allocation(key, (), None, demand.error)
@@ -725,6 +779,15 @@ class Allocator:
         if not allocate:
             return Allocation(key, (), None, None, cleared)
         return self._allocate(demand, namespace_labels, cleared)
+
+    def _intern_ports(self, ports: frozenset[Port]) -> frozenset[Port]:
+        """One shared object per distinct port set: most services expose the same few, and
+        every object kept per service is one more for the garbage collector to walk."""
+        interned = self._port_sets.setdefault(ports, ports)
+        if len(self._port_sets) > 4 * len(self._held) + 1024:
+            self._port_sets = {h.ports: h.ports for h in self._held.values()}
+            self._port_sets[ports] = interned
+        return interned
 
     def _reclaim(
         self, service: Service, demand: _Demand, namespace_labels: Mapping[str, str]
@@ -762,7 +825,7 @@ class Allocator:
         if demand.requested and sorted(demand.requested) != sorted(existing):
             self.release(key)
             return (), "", "user requested a different IP than the one currently assigned"
-        self._commit(demand, pool, existing, spots)
+        self._commit(demand.key, demand, pool, existing, spots)
         return existing, pool, None
 
     def _top_up(self, demand: _Demand, pool: str, existing: int) -> None:
@@ -773,7 +836,7 @@ class Allocator:
             return
         _, key, spot = candidate
         spots = [self._uses[existing].spot, spot]
-        self._commit(demand, pool, (existing, key), spots)
+        self._commit(demand.key, demand, pool, (existing, key), spots)
 
     def _allocate(
         self, demand: _Demand, namespace_labels: Mapping[str, str], cleared: str | None
@@ -809,7 +872,9 @@ class Allocator:
                 for lane in group:
                     candidate = self._candidate(lane, demand)
                     if candidate is not None:
-                        return self._take(demand, lane.pool, [candidate], cleared)
+                        _, address, spot = candidate
+                        self._commit(demand.key, demand, lane.pool, (address,), (spot,), cleared)
+                        return self._held[key].allocation
         else:
             for pools in (pinned, self._open):
                 found = self._pick_from(pools, demand)
@@ -838,7 +903,7 @@ class Allocator:
                 f"requested address pool {demand.pool}"
             )
             return Allocation(key, (), None, error, cleared)
-        self._commit(demand, pool, requested, spots, cleared)
+        self._commit(demand.key, demand, pool, requested, spots, cleared)
         return self._held[key].allocation
 
     def _take(
@@ -847,7 +912,7 @@ class Allocator:
         if len(picked) == 2 and picked[0][1] >= _V6_TAG:
             picked.reverse()  # MetalLB lists a dual-stack allocation IPv4 first
         keys = tuple(c[1] for c in picked)
-        self._commit(demand, pool, keys, [c[2] for c in picked], cleared)
+        self._commit(demand.key, demand, pool, keys, tuple(c[2] for c in picked), cleared)
         return self._held[demand.key].allocation
 
     # ----- choosing addresses
@@ -956,15 +1021,15 @@ class Allocator:
 
     def _commit(
         self,
-        demand: _Demand,
+        service: str,
+        claim: _Claim,
         pool: str,
         keys: tuple[int, ...],
-        spots: list[_Spot],
+        spots: Sequence[_Spot],
         cleared: str | None = None,
         allocation: Allocation | None = None,
     ) -> None:
-        """Record that the service holds ``keys`` (every check was done by the caller)."""
-        service = demand.key
+        """Record that ``service`` holds ``keys`` (every check was done by the caller)."""
         old = self._held.get(service)
         if old is not None:
             for key in old.keys:
@@ -981,15 +1046,17 @@ class Allocator:
                     allocation = previous  # unchanged: keep the same object
         if allocation is None:
             allocation = Allocation(service, tuple(map(_address, keys)), pool, None, cleared)
-        for key, spot in zip(keys, spots, strict=True):
-            self._join(demand, key, spot)
-        self._held[service] = _Held(pool, keys, demand, allocation)
+        if len(keys) == 1:
+            self._join(service, claim, keys[0], spots[0])
+        else:
+            for key, spot in zip(keys, spots, strict=True):
+                self._join(service, claim, key, spot)
+        self._held[service] = _Held(pool, keys, claim, allocation)
 
-    def _join(self, demand: _Demand, key: int, spot: _Spot) -> None:
-        service = demand.key
-        sharing = demand.sharing
-        backend = demand.backend
-        ports = demand.ports
+    def _join(self, service: str, claim: _Claim, key: int, spot: _Spot) -> None:
+        sharing = claim.sharing
+        backend = claim.backend
+        ports = claim.ports
         use = self._uses.get(key)
         if use is None:
             lane, rng, offset = spot
@@ -1015,8 +1082,7 @@ class Allocator:
         del use.services[service]
         if not use.services:
             del self._uses[key]
-            lane, rng, offset = use.spot
-            lane.vacate(rng, offset)
+            use.lane.vacate(use.rng, use.offset)
             return
         use.portset = _union(use.services.values())
         self._group(use, key)
@@ -1025,18 +1091,17 @@ class Allocator:
     def _group(use: _Use, key: int) -> None:
         if not use.sharing:
             return
-        lane, rng, offset = use.spot
-        groups = lane.groups.setdefault((use.sharing, use.backend), {})
+        groups = use.lane.groups.setdefault((use.sharing, use.backend), {})
         members = groups.get(use.portset)
         if members is None:
             members = groups[use.portset] = _MinSet()
-        members.add(key, _position(rng, offset))
+        members.add(key, _position(use.rng, use.offset))
 
     @staticmethod
     def _ungroup(use: _Use, key: int) -> None:
         if not use.sharing:
             return
-        groups = use.spot[0].groups.get((use.sharing, use.backend))
+        groups = use.lane.groups.get((use.sharing, use.backend))
         if groups is not None:
             members = groups.get(use.portset)
             if members is not None:

@@ -787,7 +787,8 @@ def test_config_change_orphans_are_released_and_reallocated() -> None:
     orphans = alloc.set_config(config(pool("p", "10.0.1.0/30", "10.0.2.0/30")))
     assert orphans == ["default/a", "default/fill0", "default/fill1", "default/fill2"]
     assert ips(alloc.assigned("default/b")) == ["10.0.1.1"]
-    again = alloc.converge(with_status(service("a"), a), {})  # type: ignore[arg-type]
+    assert a is not None
+    again = alloc.converge(with_status(service("a"), a), {})
     assert again is not None and ips(again) == ["10.0.1.2"]
     assert again.cleared is not None and again.cleared.startswith('current IP for "default/a"')
 

@@ -19,7 +19,7 @@ from actors.config.model import AddressRange, Config, Pool, ServiceAllocation, i
 from actors.config.selectors import LabelSelector
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-FAST = settings(max_examples=80, deadline=None)
+FAST = settings(max_examples=60, deadline=None)
 
 # Small ranges that straddle .255/.0 so avoidBuggyIPs matters; pool i owns 10.i.*.* / fd0i::.
 RANGE_MENU = (
