@@ -133,3 +133,23 @@ class RecordingAnnouncer:
 
     def withdraw_bgp(self, route: BGPRoute) -> None:
         self.bgp.pop((route.prefix, route.peers), None)
+
+
+class CompositeAnnouncer:
+    """Layer 2 calls to one announcer, BGP calls to another (a speaker doing both)."""
+
+    def __init__(self, l2: Announcer, bgp: Announcer) -> None:
+        self.l2 = l2
+        self.bgp = bgp
+
+    def announce_l2(self, ip: str, interfaces: tuple[str, ...]) -> None:
+        self.l2.announce_l2(ip, interfaces)
+
+    def withdraw_l2(self, ip: str) -> None:
+        self.l2.withdraw_l2(ip)
+
+    def announce_bgp(self, route: BGPRoute) -> None:
+        self.bgp.announce_bgp(route)
+
+    def withdraw_bgp(self, route: BGPRoute) -> None:
+        self.bgp.withdraw_bgp(route)

@@ -240,6 +240,7 @@ def file_speaker_specs(
     lb_class: str | None = None,
     namespace: str = "metallb-system",
     poll_interval: float = 1.0,
+    extra: list[Any] | None = None,
 ) -> list[Any]:
     """The actors of ``lbtui speaker --cluster``: no API server, no controller.
 
@@ -275,6 +276,8 @@ def file_speaker_specs(
     ]
     if state_file:
         specs.append(ActorSpec("statefile", StateFileWriter, {"path": state_file, "node": node}))
+    # Subsystems (membership, L2 responders, BGP sessions) start before the speaker uses them.
+    specs.extend(extra or [])
     specs.append(
         ActorSpec(
             f"speaker/{node}",
