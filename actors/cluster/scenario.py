@@ -82,6 +82,9 @@ class EditPool(_Strict):
         }
 
 
+ACTIONS = ("add_service", "delete_service", "move_endpoints", "kill", "revive", "edit_pool")
+
+
 class Step(_Strict):
     at: float = Field(ge=0)
     add_service: AddService | None = Field(default=None, alias="add-service")
@@ -95,38 +98,18 @@ class Step(_Strict):
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
-        actions = [
-            name
-            for name in (
-                "add_service",
-                "delete_service",
-                "move_endpoints",
-                "kill",
-                "revive",
-                "edit_pool",
-            )
-            if getattr(self, name) is not None
-        ]
+        actions = [name for name in ACTIONS if getattr(self, name) is not None]
         if len(actions) != 1:
             raise ValueError(
-                "each step needs exactly one of add-service, delete-service, move-endpoints, "
-                f"kill, revive, edit-pool (found {len(actions)})"
+                "each step needs exactly one of "
+                f"{', '.join(a.replace('_', '-') for a in ACTIONS)} (found {len(actions)})"
             )
         return self
 
     @property
     def action(self) -> str:
-        for name in (
-            "add_service",
-            "delete_service",
-            "move_endpoints",
-            "kill",
-            "revive",
-            "edit_pool",
-        ):
-            if getattr(self, name) is not None:
-                return name.replace("_", "-")
-        return ""
+        """The step's action as written in the file, e.g. ``add-service``."""
+        return next(a.replace("_", "-") for a in ACTIONS if getattr(self, a) is not None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,30 +8,12 @@ document at any moment.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
+from actors.atomic import write_atomically
 from actors.base import RuntimeActor
 from actors.events import AllocationsUpdated, AnnouncementStarted, AnnouncementStopped, Event
 from actors.listener import Listener
-
-
-def write_json_atomically(path: str, data: Any) -> None:
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent or "."))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, sort_keys=True)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class StateFileWriter(Listener, RuntimeActor):
@@ -65,15 +47,13 @@ class StateFileWriter(Listener, RuntimeActor):
         self.write()
 
     def write(self) -> None:
-        write_json_atomically(
-            self.path,
-            {
-                "node": self.node,
-                "updated": round(self.clock.wall(), 3),
-                "services": self.services,
-                "announcing": {
-                    "layer2": dict(sorted(self.layer2.items())),
-                    "bgp": sorted(self.bgp),
-                },
+        document = {
+            "node": self.node,
+            "updated": round(self.clock.wall(), 3),
+            "services": self.services,
+            "announcing": {
+                "layer2": dict(sorted(self.layer2.items())),
+                "bgp": sorted(self.bgp),
             },
-        )
+        }
+        write_atomically(self.path, json.dumps(document, indent=2, sort_keys=True) + "\n")

@@ -9,15 +9,14 @@ previous file as ``<file>.bak``. Input files are only ever written by an explici
 from __future__ import annotations
 
 import copy
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from actors.atomic import write_atomically
 from actors.config.build import DEFAULT_NAMESPACE, BuildResult, build_config
 from actors.config.issues import Issue, UnreadableInput
 from actors.config.loader import Inputs, load_documents, yaml_documents
@@ -126,17 +125,7 @@ class ConfigStore:
         backup = f"{path}.bak"
         if target.exists():
             shutil.copy2(target, backup)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                yaml.safe_dump_all(docs, out, sort_keys=False)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_atomically(target, yaml.safe_dump_all(docs, sort_keys=False))
         return backup if Path(backup).exists() else ""
 
 
