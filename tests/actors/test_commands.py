@@ -222,3 +222,23 @@ def test_speaker_reloads_changed_cluster_files(tmp_path: Path) -> None:
     assert any(
         e["event"] == "SourceRejected" and f"{cluster}:2:" in e["errors"][0] for e in events_of(out)
     )
+
+
+def test_sigusr1_dumps_every_thread_stack_and_keeps_running() -> None:
+    proc = subprocess.Popen(
+        [*LBTUI, "demo", "--headless"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if '"RuntimeReady"' in line:
+            break
+    proc.send_signal(signal.SIGUSR1)
+    time.sleep(0.5)
+    assert proc.poll() is None, "SIGUSR1 must not stop the runtime"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    # faulthandler's dump: one block per thread, the actors' threads among them.
+    assert err.count("Thread 0x") >= 5
+    assert "pykka" in err
