@@ -199,6 +199,8 @@ class AnnouncementStarted(Event):
     reason: str
     interface: str = ""
     services: tuple[str, ...] = ()
+    # BGP: the peers the route goes to (one prefix may go to different peers separately).
+    peers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +210,7 @@ class AnnouncementStopped(Event):
     protocol: Protocol
     reason: str
     interface: str = ""
+    peers: tuple[str, ...] = ()
 
 
 # -- the runtime itself ---------------------------------------------------------------------

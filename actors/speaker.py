@@ -135,7 +135,11 @@ class SpeakerActor(Listener, RuntimeActor):
             self.publish(AnnouncementStopped(now, self.node, ip, "layer2", "node killed"))
         for route in self.current.bgp.values():
             self.announcer.withdraw_bgp(route)
-            self.publish(AnnouncementStopped(now, self.node, route.prefix, "bgp", "node killed"))
+            self.publish(
+                AnnouncementStopped(
+                    now, self.node, route.prefix, "bgp", "node killed", peers=route.peers
+                )
+            )
         self.current = Announcements(l2_owners=self.current.l2_owners)
         self.running = False
 
@@ -172,7 +176,7 @@ class SpeakerActor(Listener, RuntimeActor):
         for key in sorted(set(old.bgp) - set(desired.bgp)):
             self.announcer.withdraw_bgp(old.bgp[key])
             why = reason or "withdrawn"
-            self.publish(AnnouncementStopped(now, self.node, key[0], "bgp", why))
+            self.publish(AnnouncementStopped(now, self.node, key[0], "bgp", why, peers=key[1]))
             changes += 1
         for ip, duty in sorted(desired.l2.items()):
             if old.l2.get(ip) == duty:
@@ -206,6 +210,7 @@ class SpeakerActor(Listener, RuntimeActor):
                         f"advertised to {', '.join(route.peers) or 'no peer'}",
                         "",
                         route.services,
+                        route.peers,
                     )
                 )
                 changes += 1
