@@ -124,6 +124,27 @@ class ScenarioActor(RuntimeActor):
             self.resolve("config").proxy().apply_edit(step.edit_pool.to_document())
 
 
+def kill_node(runtime: Runtime, node: str, timeout: float = 5.0) -> None:
+    """Crash one simulated node for real, as the scenario's ``kill`` step does.
+
+    For callers outside the actors (the console's worker threads): it waits for both asks.
+    Whatever stands in for gossip, the console only calls this. Raises KeyError for an
+    unknown node.
+    """
+    speaker = runtime.proxy(f"speaker/{node}")
+    membership = runtime.proxy("membership")
+    speaker.crash().get(timeout=timeout)
+    membership.kill(node).get(timeout=timeout)
+
+
+def revive_node(runtime: Runtime, node: str, timeout: float = 5.0) -> None:
+    """Bring a killed node back (the scenario's ``revive``); see :func:`kill_node`."""
+    speaker = runtime.proxy(f"speaker/{node}")
+    membership = runtime.proxy("membership")
+    membership.revive(node).get(timeout=timeout)
+    speaker.revive().get(timeout=timeout)
+
+
 def build_demo(
     *,
     nodes: int = 3,
