@@ -239,3 +239,23 @@ class RuntimeReady(Event):
 class RuntimeStopped(Event):
     role: str
     reason: str
+
+
+# -- BFD (actors/bgp/bfd) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BfdSessionChanged(Event):
+    """The BFD session from ``node`` to the BGPPeer named ``peer`` changed state.
+
+    ``state`` is "up", "init", "down" or "admin-down". "down" means the path failed (or the
+    peer restarted): the BGP session to that peer must go down at once. "admin-down" is not a
+    failure (RFC 5882 §3.2): the peer, or our own configuration, disabled BFD; clients keep
+    their sessions. ``diagnostic`` is RFC 5880's reason, readable ("control detection time
+    expired", "neighbor signaled session down", ...).
+    """
+
+    node: str
+    peer: str
+    state: Literal["up", "init", "down", "admin-down"]
+    diagnostic: str
