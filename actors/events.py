@@ -186,6 +186,9 @@ class MembershipUpdated(StateEvent):
     observer: str
     alive: frozenset[str]
     dead: frozenset[str]
+    # Alive but not candidates for announcements: every interface they would announce on has
+    # lost carrier (link awareness; each node's CandidacyChanged, spread by membership).
+    not_candidates: frozenset[str] = frozenset()
 
 
 # -- announcement ---------------------------------------------------------------------------
@@ -211,6 +214,51 @@ class AnnouncementStopped(Event):
     reason: str
     interface: str = ""
     peers: tuple[str, ...] = ()
+
+
+# -- layer 2 on the wire (actors/l2) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class L2AnswersChanged(Event):
+    """The interfaces ``node`` answers ARP/NDP for ``ip`` on (empty: nowhere, e.g. none of the
+    interfaces an L2Advertisement names exists here: MetalLB's announceFailed)."""
+
+    node: str
+    ip: str
+    interfaces: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class GratuitousSent(Event):
+    """One round of gratuitous ARP (request + reply) or unsolicited NA for ``ip``."""
+
+    node: str
+    ip: str
+    interfaces: tuple[str, ...]
+    packets: int
+    round: int  # 1 for the takeover's first round
+
+
+@dataclass(frozen=True, slots=True)
+class L2InterfacesChanged(Event):
+    """The interfaces ``node`` would announce on by default, and which of them lack carrier."""
+
+    node: str
+    interfaces: tuple[str, ...]
+    without_carrier: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CandidacyChanged(Event):
+    """Link awareness: whether ``node`` can announce at all. False when every interface it
+    would announce on has lost carrier. Published by the node's L2 actor; membership spreads
+    it to the others, whose MembershipUpdated then lists the node in ``not_candidates``."""
+
+    node: str
+    candidate: bool
+    reason: str
 
 
 # -- the runtime itself ---------------------------------------------------------------------

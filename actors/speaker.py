@@ -114,7 +114,8 @@ class SpeakerActor(Listener, RuntimeActor):
         elif isinstance(event, MembershipUpdated):
             if self.membership_observer not in (None, event.observer):
                 return
-            self.alive, self.dead = event.alive, event.dead
+            # A node without carrier on any announce interface is alive but not a candidate.
+            self.alive, self.dead = event.alive - event.not_candidates, event.dead
         self.reconcile()
 
     # -- asks --------------------------------------------------------------------------------
