@@ -307,3 +307,66 @@ class BfdSessionChanged(Event):
     peer: str
     state: Literal["up", "init", "down", "admin-down"]
     diagnostic: str
+
+
+# -- Kubernetes (actors/cluster/kube.py, actors/controller.py) ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConnectionChanged(Event):
+    """The Kubernetes API went away (a watch keeps failing) or came back. In between the last
+    objects stay in force: nothing announced is withdrawn because of an outage."""
+
+    source: str
+    connected: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LeadershipChanged(Event):
+    """Leader election (a coordination.k8s.io Lease): whether ``identity`` leads now, and who
+    holds the lease (``holder``, "" when nobody does)."""
+
+    identity: str
+    leader: bool
+    holder: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeersDiscovered(Event):
+    """Addresses of the other speakers, found through the API (speaker pods by label): the
+    seeds membership joins through."""
+
+    node: str
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Announced:
+    """One service announced by one node over one protocol (inside AnnouncementsUpdated)."""
+
+    service: str
+    protocol: Protocol
+    ips: tuple[str, ...]
+    interfaces: tuple[str, ...] = ()
+    peers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AnnouncementsUpdated(StateEvent):
+    """Everything ``node`` announces now, per service and protocol (ServiceL2Status,
+    ServiceBGPStatus and metallb_speaker_announced are written from it)."""
+
+    node: str
+    announced: tuple[Announced, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "t": round(self.t, 6),
+            "event": self.name,
+            "node": self.node,
+            "announced": [
+                {"service": a.service, "protocol": a.protocol, "ips": list(a.ips)}
+                for a in self.announced
+            ],
+        }

@@ -22,8 +22,10 @@ from actors.election.bgp import BGPRoute, bgp_advertisements
 from actors.election.l2 import L2Decision, l2_decisions
 from actors.events import (
     AllocationsUpdated,
+    Announced,
     AnnouncementStarted,
     AnnouncementStopped,
+    AnnouncementsUpdated,
     ClusterUpdated,
     ConfigApplied,
     Event,
@@ -77,6 +79,33 @@ def desired_announcements(
     return Announcements(l2=l2, bgp={(r.prefix, r.peers): r for r in routes}, l2_owners=owners)
 
 
+def announced_services(current: Announcements) -> tuple[Announced, ...]:
+    """What a node announces, per service and protocol (pure; sorted, so comparable)."""
+    l2: dict[str, tuple[set[str], set[str]]] = {}
+    for ip, duty in current.l2.items():
+        for service in duty.services:
+            ips, interfaces = l2.setdefault(service, (set(), set()))
+            ips.add(ip)
+            interfaces.update(duty.interfaces)
+    bgp: dict[str, tuple[set[str], set[str]]] = {}
+    for route in current.bgp.values():
+        for service in route.services:
+            ips, peers = bgp.setdefault(service, (set(), set()))
+            # A host route names the address itself; an aggregate stays a prefix.
+            address, _, length = route.prefix.partition("/")
+            ips.add(address if length in ("32", "128") else route.prefix)
+            peers.update(route.peers)
+    out = [
+        Announced(s, "layer2", tuple(sorted(ips)), tuple(sorted(ifs)))
+        for s, (ips, ifs) in l2.items()
+    ]
+    out += [
+        Announced(s, "bgp", tuple(sorted(ips)), (), tuple(sorted(peers)))
+        for s, (ips, peers) in bgp.items()
+    ]
+    return tuple(sorted(out, key=lambda a: (a.service, a.protocol)))
+
+
 class SpeakerActor(Listener, RuntimeActor):
     """Announces for one node. Thin: state in, ``desired_announcements`` out, diff applied."""
 
@@ -121,6 +150,11 @@ class SpeakerActor(Listener, RuntimeActor):
     # -- asks --------------------------------------------------------------------------------
     def announcements(self) -> Announcements:
         return self.current
+
+    def republish(self) -> None:
+        self.publish(
+            AnnouncementsUpdated(self.clock.now(), self.node, announced_services(self.current))
+        )
 
     def withdraw_all(self, reason: str = "shutdown") -> int:
         """Stop every announcement (graceful stop). Returns how many were withdrawn."""
@@ -216,6 +250,8 @@ class SpeakerActor(Listener, RuntimeActor):
                 )
                 changes += 1
         self.current = desired
+        if announced_services(old) != announced_services(desired):
+            self.publish(AnnouncementsUpdated(now, self.node, announced_services(desired)))
         return changes
 
 
