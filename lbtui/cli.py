@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from actors.config.build import DEFAULT_NAMESPACE, BuildResult, build_config
 from actors.config.issues import UnreadableInput
@@ -143,7 +143,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from actors.announcer import RecordingAnnouncer
+    from actors.announcer import CompositeAnnouncer, RecordingAnnouncer
     from actors.clock import RealClock
     from actors.eventlog import EventLog
     from actors.runtime import ActorSpec, Runtime
@@ -156,16 +156,29 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         return EXIT_INVALID
     clock = RealClock()
+    l2: Any = RecordingAnnouncer()
+    extra: list[Any] = []
+    if not args.no_l2:
+        from actors.l2.wiring import l2_parts
+
+        try:
+            l2, extra = l2_parts(
+                args.node_name, exclude=args.l2_exclude or None, refresh=args.l2_refresh
+            )
+        except (ValueError, PermissionError) as exc:
+            print(f"lbtui speaker: {exc}", file=err)
+            return EXIT_INVALID
     try:
         specs = file_speaker_specs(
             args.node_name,
             args.cluster,
             args.config or args.cluster,
-            announcer=RecordingAnnouncer(),
+            announcer=CompositeAnnouncer(l2=l2, bgp=RecordingAnnouncer()),
             state_file=args.state_file,
             lb_class=args.lb_class,
             namespace=args.namespace,
             poll_interval=args.poll,
+            extra=extra,
         )
     except UnreadableInput as exc:
         print(f"{exc}", file=err)
@@ -269,6 +282,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="S",
         help="stop after S seconds (default: until SIGTERM)",
+    )
+    speaker.add_argument(
+        "--l2-exclude",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="never answer ARP/NDP on interfaces whose name matches REGEX (repeatable; "
+        "replaces MetalLB's default list: docker, veth, lo, cali, flannel, ...)",
+    )
+    speaker.add_argument(
+        "--l2-refresh",
+        type=float,
+        default=None,
+        metavar="S",
+        help="after the takeover burst, send gratuitous ARP/NA again every S seconds",
+    )
+    speaker.add_argument(
+        "--no-l2",
+        action="store_true",
+        help="do not answer ARP/NDP (no raw sockets; for tests of other subsystems)",
     )
     speaker.add_argument("-v", "--verbose", action="store_true")
     speaker.set_defaults(func=cmd_speaker)

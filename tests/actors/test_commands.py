@@ -111,6 +111,7 @@ def test_file_speakers_agree_and_write_their_state(tmp_path: Path) -> None:
             [
                 *LBTUI,
                 "speaker",
+                "--no-l2",  # host namespace: never answer ARP on the machine's own network
                 "--node-name",
                 node,
                 "--cluster",
@@ -177,6 +178,7 @@ def test_speaker_reloads_changed_cluster_files(tmp_path: Path) -> None:
         [
             *LBTUI,
             "speaker",
+            "--no-l2",  # host namespace: never answer ARP on the machine's own network
             "--node-name",
             "node-b",
             "--cluster",

@@ -1,0 +1,1 @@
+"""Layer 2 mode on the wire: ARP and NDP responders, gratuitous announcements, link awareness."""

@@ -1,0 +1,130 @@
+"""ARP frames (RFC 826 over Ethernet): parse requests, build replies and gratuitous ARPs.
+
+Frames are built once with scapy as templates (scapy knows the layout better than we do) and
+patched with ``struct`` per packet: scapy is far too slow for the per-packet path. Parsing is
+``struct`` only and never raises: anything that is not a well-formed Ethernet/IPv4 ARP request
+comes back as None.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from functools import cache
+
+ETH_P_ARP = 0x0806
+ETH_P_IP = 0x0800
+ARPHRD_ETHER = 1
+OP_REQUEST = 1
+OP_REPLY = 2
+BROADCAST = b"\xff" * 6
+ZERO_MAC = b"\x00" * 6
+FRAME_LEN = 42  # Ethernet header (14) + ARP for Ethernet/IPv4 (28), before padding
+
+# dst, src, ethertype, htype, ptype, hlen, plen, op, sha, spa, tha, tpa
+_FRAME = struct.Struct("!6s6sHHHBBH6s4s6s4s")
+# The per-reply patch: sender and target addresses of the ARP body.
+_ARP_ADDRS = struct.Struct("!6s4s6s4s")
+_ARP_ADDRS_AT = 22
+
+
+@dataclass(frozen=True, slots=True)
+class ArpRequest:
+    eth_dst: bytes
+    eth_src: bytes
+    sender_mac: bytes
+    sender_ip: bytes  # 4 bytes, network order
+    target_ip: bytes
+
+    @property
+    def is_gratuitous(self) -> bool:
+        """An announcement (sender = target), not a question: nobody waits for an answer."""
+        return self.sender_ip == self.target_ip
+
+
+def parse_request(frame: bytes) -> ArpRequest | None:
+    """The ARP request in ``frame``, or None if it is anything else or malformed."""
+    if len(frame) < FRAME_LEN:
+        return None
+    (dst, src, ethertype, htype, ptype, hlen, plen, op, sha, spa, _tha, tpa) = _FRAME.unpack_from(
+        frame
+    )
+    if (
+        ethertype != ETH_P_ARP
+        or htype != ARPHRD_ETHER
+        or ptype != ETH_P_IP
+        or hlen != 6
+        or plen != 4
+        or op != OP_REQUEST
+    ):
+        return None
+    return ArpRequest(dst, src, sha, spa, tpa)
+
+
+@cache
+def _template(op: int) -> bytes:
+    from scapy.layers.l2 import ARP, Ether  # slow import, once, off the packet path
+
+    frame = Ether(dst=BROADCAST, src=ZERO_MAC) / ARP(
+        op=op, hwsrc=ZERO_MAC, psrc="0.0.0.0", hwdst=ZERO_MAC, pdst="0.0.0.0"
+    )
+    raw = bytes(frame)
+    assert len(raw) == FRAME_LEN, len(raw)
+    return raw
+
+
+class ArpReplier:
+    """Builds the frames of one interface (its MAC is patched into the templates once)."""
+
+    __slots__ = ("_gratuitous_reply", "_gratuitous_request", "_reply", "mac")
+
+    def __init__(self, mac: bytes) -> None:
+        if len(mac) != 6:
+            raise ValueError(f"a MAC address has 6 bytes, not {len(mac)}")
+        self.mac = mac
+        self._reply = self._with_mac(_template(OP_REPLY))
+        self._gratuitous_request = self._with_mac(_template(OP_REQUEST))
+        self._gratuitous_reply = self._reply
+
+    def _with_mac(self, template: bytes) -> bytes:
+        frame = bytearray(template)
+        frame[6:12] = self.mac
+        frame[22:28] = self.mac
+        return bytes(frame)
+
+    def reply(self, request: ArpRequest) -> bytes:
+        """``target_ip is-at <our MAC>``, unicast to the asker."""
+        frame = bytearray(self._reply)
+        frame[0:6] = request.sender_mac
+        _ARP_ADDRS.pack_into(
+            frame, _ARP_ADDRS_AT, self.mac, request.target_ip, request.sender_mac, request.sender_ip
+        )
+        return bytes(frame)
+
+    def gratuitous(self, ip: bytes) -> tuple[bytes, bytes]:
+        """The request and reply forms, broadcast, sender = target = ``ip`` (as MetalLB)."""
+        frames = []
+        for template in (self._gratuitous_request, self._gratuitous_reply):
+            frame = bytearray(template)
+            frame[0:6] = BROADCAST
+            _ARP_ADDRS.pack_into(frame, _ARP_ADDRS_AT, self.mac, ip, BROADCAST, ip)
+            frames.append(bytes(frame))
+        return frames[0], frames[1]
+
+
+def request_frame(src_mac: bytes, sender_ip: bytes, target_ip: bytes) -> bytes:
+    """A broadcast who-has (tests, benchmarks)."""
+    return _FRAME.pack(
+        BROADCAST,
+        src_mac,
+        ETH_P_ARP,
+        ARPHRD_ETHER,
+        ETH_P_IP,
+        6,
+        4,
+        OP_REQUEST,
+        src_mac,
+        sender_ip,
+        ZERO_MAC,
+        target_ip,
+    )

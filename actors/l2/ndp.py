@@ -1,0 +1,192 @@
+"""NDP frames (RFC 4861): parse Neighbor Solicitations, build Neighbor Advertisements.
+
+As for ARP, the NA frame is built once with scapy as a template, then the addresses are
+patched in with ``struct`` and the ICMPv6 checksum recomputed per packet. Parsing checks what
+RFC 4861 §7.1.1 asks a receiver to check (hop limit 255, code 0, checksum, length, target not
+multicast, options of non-zero length) and never raises: a bad frame comes back as None.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from dataclasses import dataclass
+from functools import cache
+
+ETH_P_IPV6 = 0x86DD
+IPPROTO_ICMPV6 = 58
+ND_NEIGHBOR_SOLICIT = 135
+ND_NEIGHBOR_ADVERT = 136
+OPT_SOURCE_LLADDR = 1
+OPT_TARGET_LLADDR = 2
+UNSPECIFIED = b"\x00" * 16
+ALL_NODES = bytes.fromhex("ff020000000000000000000000000001")
+ALL_NODES_MAC = bytes.fromhex("333300000001")
+
+ETH_LEN = 14
+IPV6_LEN = 40
+ICMP_AT = ETH_LEN + IPV6_LEN  # 54
+NS_MIN_LEN = ICMP_AT + 24  # type, code, checksum, reserved, target
+NA_LEN = ICMP_AT + 32  # NA with one target link-layer address option
+
+FLAG_SOLICITED = 0x40
+FLAG_OVERRIDE = 0x20
+
+# version/class/flow, payload length, next header, hop limit
+_IPV6_FIXED = struct.Struct("!IHBB")
+_NATIVE_WORDS = "H"
+
+
+@dataclass(frozen=True, slots=True)
+class NeighborSolicitation:
+    eth_src: bytes
+    src: bytes  # 16 bytes; unspecified (::) for duplicate address detection
+    dst: bytes
+    target: bytes
+    source_lladdr: bytes | None  # the Source Link-Layer Address option, if any
+
+    @property
+    def is_dad(self) -> bool:
+        return self.src == UNSPECIFIED
+
+
+def solicited_node(ip: bytes) -> bytes:
+    """ff02::1:ffXX:XXXX, the group a solicitation for ``ip`` is sent to."""
+    return bytes.fromhex("ff0200000000000000000001ff") + ip[13:16]
+
+
+def multicast_mac(group: bytes) -> bytes:
+    """33:33 followed by the group's last 32 bits (RFC 2464 §7)."""
+    return b"\x33\x33" + group[12:16]
+
+
+def checksum(data: bytes | bytearray) -> bytes:
+    """The Internet checksum (RFC 1071) of ``data``, as the two bytes to put in a header.
+
+    Summing native-order 16-bit words and writing the result in native order gives the same
+    bytes as doing it big-endian (RFC 1071 §2(B)), and lets ``memoryview.cast`` do the work.
+    """
+    if len(data) % 2:
+        data = bytes(data) + b"\x00"
+    total = sum(memoryview(data).cast(_NATIVE_WORDS))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return (~total & 0xFFFF).to_bytes(2, sys.byteorder)
+
+
+def _pseudo_header(src: bytes, dst: bytes, length: int) -> bytes:
+    return src + dst + struct.pack("!I3xB", length, IPPROTO_ICMPV6)
+
+
+def parse_solicitation(frame: bytes) -> NeighborSolicitation | None:
+    """The NS in ``frame`` if it is a valid one (RFC 4861 §7.1.1), else None."""
+    if len(frame) < NS_MIN_LEN or frame[12:14] != b"\x86\xdd":
+        return None
+    version_flow, payload_len, next_header, hop_limit = _IPV6_FIXED.unpack_from(frame, ETH_LEN)
+    if version_flow >> 28 != 6 or next_header != IPPROTO_ICMPV6 or hop_limit != 255:
+        return None
+    if payload_len < 24 or ICMP_AT + payload_len > len(frame):
+        return None
+    if frame[ICMP_AT] != ND_NEIGHBOR_SOLICIT or frame[ICMP_AT + 1] != 0:
+        return None
+    src = frame[22:38]
+    dst = frame[38:54]
+    icmp = frame[ICMP_AT : ICMP_AT + payload_len]
+    if checksum(_pseudo_header(src, dst, payload_len) + icmp) != b"\x00\x00":
+        return None
+    target = icmp[8:24]
+    if target[0] == 0xFF:
+        return None
+    source_lladdr = None
+    at = 24
+    while at < payload_len:
+        if at + 2 > payload_len:
+            return None
+        kind, units = icmp[at], icmp[at + 1]
+        if units == 0 or at + units * 8 > payload_len:
+            return None
+        if kind == OPT_SOURCE_LLADDR and units == 1:
+            source_lladdr = icmp[at + 2 : at + 8]
+        at += units * 8
+    if src == UNSPECIFIED and (source_lladdr is not None or dst != solicited_node(target)):
+        return None  # §7.1.1: DAD goes to the solicited-node group and carries no SLLA
+    return NeighborSolicitation(frame[6:12], src, dst, target, source_lladdr)
+
+
+@cache
+def _na_template() -> bytes:
+    from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
+    from scapy.layers.l2 import Ether
+
+    frame = (
+        Ether(dst="00:00:00:00:00:00", src="00:00:00:00:00:00")
+        / IPv6(src="::", dst="::", hlim=255)
+        / ICMPv6ND_NA(R=0, S=0, O=0, tgt="::")
+        / ICMPv6NDOptDstLLAddr(lladdr="00:00:00:00:00:00")
+    )
+    raw = bytes(frame)
+    assert len(raw) == NA_LEN, len(raw)
+    return raw
+
+
+class NdpReplier:
+    """Builds the NAs of one interface: its MAC and source address are patched in once.
+
+    ``source`` is the interface's link-local address when it has one (as MetalLB sends), else
+    the announced address itself (a valid NA source too).
+    """
+
+    __slots__ = ("_template", "mac", "source")
+
+    def __init__(self, mac: bytes, source: bytes | None) -> None:
+        if len(mac) != 6:
+            raise ValueError(f"a MAC address has 6 bytes, not {len(mac)}")
+        self.mac = mac
+        self.source = source
+        frame = bytearray(_na_template())
+        frame[6:12] = mac
+        frame[NA_LEN - 6 : NA_LEN] = mac
+        self._template = bytes(frame)
+
+    def _advert(self, eth_dst: bytes, dst: bytes, target: bytes, flags: int) -> bytes:
+        src = self.source or target
+        frame = bytearray(self._template)
+        frame[0:6] = eth_dst
+        frame[22:38] = src
+        frame[38:54] = dst
+        frame[ICMP_AT + 4] = flags
+        frame[ICMP_AT + 8 : ICMP_AT + 24] = target
+        frame[ICMP_AT + 2 : ICMP_AT + 4] = b"\x00\x00"
+        frame[ICMP_AT + 2 : ICMP_AT + 4] = checksum(
+            _pseudo_header(src, dst, 32) + frame[ICMP_AT:NA_LEN]
+        )
+        return bytes(frame)
+
+    def reply(self, ns: NeighborSolicitation) -> bytes:
+        """A Solicited NA to the asker with our MAC as the target link-layer address.
+
+        Override is set (RFC 4861 §7.2.4: SHOULD, unless anycast or proxy): after a failover
+        the new owner's answer must replace what the asker had cached. MetalLB clears it.
+        """
+        eth_dst = ns.source_lladdr or ns.eth_src
+        return self._advert(eth_dst, ns.src, ns.target, FLAG_SOLICITED | FLAG_OVERRIDE)
+
+    def unsolicited(self, target: bytes) -> bytes:
+        """The takeover announcement: to all nodes, Override set, Solicited clear."""
+        return self._advert(ALL_NODES_MAC, ALL_NODES, target, FLAG_OVERRIDE)
+
+
+def solicitation_frame(
+    src_mac: bytes, src: bytes, target: bytes, *, multicast: bool = True, hop_limit: int = 255
+) -> bytes:
+    """A Neighbor Solicitation with a source link-layer option (tests, benchmarks)."""
+    dst = solicited_node(target) if multicast else target
+    icmp = bytearray(
+        struct.pack(
+            "!BBH4x16sBB6s", ND_NEIGHBOR_SOLICIT, 0, 0, target, OPT_SOURCE_LLADDR, 1, src_mac
+        )
+    )
+    icmp[2:4] = checksum(_pseudo_header(src, dst, len(icmp)) + icmp)
+    eth_dst = multicast_mac(dst) if multicast else b"\xff" * 6
+    ipv6 = _IPV6_FIXED.pack(6 << 28, len(icmp), IPPROTO_ICMPV6, hop_limit) + src + dst
+    return eth_dst + src_mac + b"\x86\xdd" + ipv6 + bytes(icmp)

@@ -1,0 +1,418 @@
+"""The responders: AF_PACKET raw sockets with a BPF filter, answering ARP and NDP in one thread.
+
+One ARP socket and one IPv6 socket per interface. The kernel's BPF filter lets through only
+requests for addresses this node announces on that interface; the I/O thread parses with
+``struct``, checks again against the current duty table (so a withdrawn address is never
+answered, even from frames already queued), and sends the reply from the same socket.
+
+The actor calls :meth:`L2Responder.update` with the new duties: the table is swapped first
+(answers for withdrawn addresses stop at once), then filters are re-attached and NDP
+solicited-node groups joined or left. Socket closing is handed to the I/O thread, which alone
+polls them. Every frame is handled under a catch-all: bad input is counted, never raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import queue
+import select
+import socket
+import struct
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from actors.l2 import arp, bpf, ndp
+
+log = logging.getLogger(__name__)
+
+SOL_PACKET = 263
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_DROP_MEMBERSHIP = 2
+PACKET_MR_MULTICAST = 0
+PACKET_OUTGOING = 4
+RECV_SIZE = 2048  # more than any ARP or NS we answer; longer frames arrive truncated
+BATCH = 64  # frames read per wake-up per socket before polling again
+
+# MetalLB's metric names (label: ip).
+REQUESTS_RECEIVED = "metallb_layer2_requests_received"
+RESPONSES_SENT = "metallb_layer2_responses_sent"
+GRATUITOUS_SENT = "metallb_layer2_gratuitous_sent"
+# lbtui's own: frames that reached Python and were not answered, by reason.
+FRAMES_DROPPED = "lbtui_layer2_frames_dropped"
+
+EMPTY: Mapping[bytes, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceDuty:
+    """What one interface answers for: its identity and the announced addresses (packed -> text)."""
+
+    name: str
+    index: int
+    mac: bytes
+    link_local: bytes | None = None
+    ipv4: Mapping[bytes, str] = field(default_factory=lambda: EMPTY)
+    ipv6: Mapping[bytes, str] = field(default_factory=lambda: EMPTY)
+
+
+class Counters:
+    """Counters by name and label. Written by the I/O thread and the actor; read as snapshots.
+
+    Each key is incremented from one thread at a time in practice; a lost increment under a
+    race would be harmless, and ``snapshot`` copies under the GIL, so readers never see a dict
+    changing size.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[str, dict[str, int]] = {
+            REQUESTS_RECEIVED: {},
+            RESPONSES_SENT: {},
+            GRATUITOUS_SENT: {},
+            FRAMES_DROPPED: {},
+        }
+
+    def add(self, name: str, label: str, n: int = 1) -> None:
+        values = self._values[name]
+        values[label] = values.get(label, 0) + n
+
+    def get(self, name: str, label: str) -> int:
+        return self._values[name].get(label, 0)
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        return {name: dict(values) for name, values in self._values.items()}
+
+
+# -- the per-frame decisions (pure) ---------------------------------------------------------
+
+
+def answer_arp(
+    frame: bytes, duty: InterfaceDuty, replier: arp.ArpReplier
+) -> tuple[bytes | None, str]:
+    """(reply, ip) for a request to answer, else (None, drop reason)."""
+    request = arp.parse_request(frame)
+    if request is None:
+        return None, "malformed"
+    if request.eth_dst != arp.BROADCAST and request.eth_dst != duty.mac:
+        return None, "not for us"
+    if request.is_gratuitous:
+        return None, "gratuitous"
+    ip = duty.ipv4.get(request.target_ip)
+    if ip is None:
+        return None, "not announced"
+    return replier.reply(request), ip
+
+
+def answer_ndp(
+    frame: bytes, duty: InterfaceDuty, replier: ndp.NdpReplier
+) -> tuple[bytes | None, str]:
+    """(reply, ip) for a solicitation to answer, else (None, drop reason).
+
+    Duplicate address detection probes are not answered (MetalLB neither). A solicitation
+    without a source link-layer option (a unicast reachability probe may omit it) is answered
+    to its Ethernet source, where MetalLB drops it.
+    """
+    ns = ndp.parse_solicitation(frame)
+    if ns is None:
+        return None, "malformed"
+    if ns.is_dad:
+        return None, "dad"
+    ip = duty.ipv6.get(ns.target)
+    if ip is None:
+        return None, "not announced"
+    return replier.reply(ns), ip
+
+
+# -- sockets ---------------------------------------------------------------------------------
+
+
+def open_packet_socket(ifname: str, ethertype: int) -> socket.socket:
+    """A raw packet socket on ``ifname`` for ``ethertype`` that receives nothing yet.
+
+    Created with protocol 0 (no frames) and a drop-all filter before bind, so no frame can
+    slip in before the real filter is attached.
+    """
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        bpf.attach(sock, bpf.DROP_ALL)
+        sock.bind((ifname, ethertype))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _membership(sock: socket.socket, option: int, index: int, mac: bytes) -> None:
+    """Let the group's multicast MAC through the NIC's filter (no promiscuous mode needed)."""
+    mreq = struct.pack("iHH8s", index, PACKET_MR_MULTICAST, len(mac), mac)
+    sock.setsockopt(SOL_PACKET, option, mreq)
+
+
+def _mld(sock: socket.socket, option: int, index: int, group: bytes) -> bool:
+    """Join or leave ``group`` at the IPv6 level too: the kernel then sends MLD reports, so
+    switches doing MLD snooping forward solicitations to us. Best effort (IPv6 may be off)."""
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, option, group + struct.pack("@I", index))
+    except OSError as exc:
+        log.debug("MLD %s of %s on ifindex %d: %r", option, group.hex(), index, exc)
+        return False
+    return True
+
+
+@dataclass(eq=False)
+class _Port:
+    """One interface's sockets and state. ``duty`` is swapped whole by the actor thread."""
+
+    duty: InterfaceDuty
+    arp_sock: socket.socket
+    ndp_sock: socket.socket
+    arp_replier: arp.ArpReplier
+    ndp_replier: ndp.NdpReplier
+    ipv4_program: bpf.Program = bpf.DROP_ALL
+    ipv6_program: bpf.Program = bpf.DROP_ALL
+    groups: set[bytes] = field(default_factory=set)  # solicited-node groups joined
+    mld_sock: socket.socket | None = None
+
+
+SocketOpener = Callable[[str, int], socket.socket]
+
+
+class L2Responder:
+    """Answers ARP and NDP for the duties it is given, in one I/O thread."""
+
+    def __init__(
+        self, counters: Counters | None = None, *, open_socket: SocketOpener = open_packet_socket
+    ) -> None:
+        self.counters = counters or Counters()
+        self._open = open_socket
+        self._ports: dict[str, _Port] = {}
+        self._commands: queue.SimpleQueue[tuple[str, _Port]] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="l2-responder", daemon=True)
+        self._thread.start()
+
+    # -- called from the actor's thread ------------------------------------------------------
+    def update(self, duties: Mapping[str, InterfaceDuty]) -> list[str]:
+        """Answer for exactly ``duties`` from now on. Returns the errors met (per interface)."""
+        errors: list[str] = []
+        for name in sorted(set(self._ports) - set(duties)):
+            self._retire(name)
+        for name, duty in sorted(duties.items()):
+            port = self._ports.get(name)
+            if port is not None and (port.duty.index, port.duty.mac) != (duty.index, duty.mac):
+                self._retire(name)  # the interface was replaced or changed its MAC
+                port = None
+            if port is not None and port.duty.link_local != duty.link_local:
+                port.ndp_replier = ndp.NdpReplier(duty.mac, duty.link_local)
+            try:
+                if port is None:
+                    port = self._open_port(duty)
+                    self._ports[name] = port
+                    self._command("add", port)
+                else:
+                    port.duty = duty  # first: withdrawn addresses are not answered any more
+                self._program(port, duty)
+            except OSError as exc:
+                errors.append(f"{name}: {exc.strerror or exc}")
+        return errors
+
+    def send(self, name: str, frames: tuple[bytes, ...], family: int) -> int:
+        """Send ``frames`` on interface ``name`` (ARP socket for IPv4, else IPv6); count sent."""
+        port = self._ports.get(name)
+        if port is None:
+            return 0
+        sock = port.arp_sock if family == socket.AF_INET else port.ndp_sock
+        sent = 0
+        for frame in frames:
+            try:
+                sock.send(frame)
+                sent += 1
+            except OSError as exc:
+                log.debug("sending on %s failed: %r", name, exc)
+                self.counters.add(FRAMES_DROPPED, "send failed")
+        return sent
+
+    def duties(self) -> dict[str, InterfaceDuty]:
+        return {name: port.duty for name, port in self._ports.items()}
+
+    def repliers(self, name: str) -> tuple[arp.ArpReplier, ndp.NdpReplier] | None:
+        port = self._ports.get(name)
+        return (port.arp_replier, port.ndp_replier) if port else None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for name in list(self._ports):
+            self._retire(name)
+        self._command("stop", None)  # type: ignore[arg-type]
+        self._thread.join(timeout=2)
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _open_port(self, duty: InterfaceDuty) -> _Port:
+        arp_sock = self._open(duty.name, arp.ETH_P_ARP)
+        try:
+            ndp_sock = self._open(duty.name, ndp.ETH_P_IPV6)
+        except BaseException:
+            arp_sock.close()
+            raise
+        return _Port(
+            duty=duty,
+            arp_sock=arp_sock,
+            ndp_sock=ndp_sock,
+            arp_replier=arp.ArpReplier(duty.mac),
+            ndp_replier=ndp.NdpReplier(duty.mac, duty.link_local),
+        )
+
+    def _program(self, port: _Port, duty: InterfaceDuty) -> None:
+        program4 = bpf.arp_program(duty.ipv4)
+        if program4 != port.ipv4_program:
+            bpf.attach(port.arp_sock, program4)
+            port.ipv4_program = program4
+        program6 = bpf.ndp_program(duty.ipv6)
+        if program6 != port.ipv6_program:
+            bpf.attach(port.ndp_sock, program6)
+            port.ipv6_program = program6
+        groups = {ndp.solicited_node(ip) for ip in duty.ipv6}
+        if groups and port.mld_sock is None:
+            port.mld_sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        for group in sorted(groups - port.groups):
+            _membership(port.ndp_sock, PACKET_ADD_MEMBERSHIP, duty.index, ndp.multicast_mac(group))
+            if port.mld_sock is not None:
+                _mld(port.mld_sock, socket.IPV6_JOIN_GROUP, duty.index, group)
+            port.groups.add(group)
+        for group in sorted(port.groups - groups):
+            with contextlib.suppress(OSError):
+                _membership(
+                    port.ndp_sock, PACKET_DROP_MEMBERSHIP, duty.index, ndp.multicast_mac(group)
+                )
+            if port.mld_sock is not None:
+                _mld(port.mld_sock, socket.IPV6_LEAVE_GROUP, duty.index, group)
+            port.groups.discard(group)
+
+    def _retire(self, name: str) -> None:
+        port = self._ports.pop(name)
+        port.duty = InterfaceDuty(port.duty.name, port.duty.index, port.duty.mac)
+        self._command("remove", port)
+
+    def _command(self, what: str, port: _Port) -> None:
+        self._commands.put((what, port))
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    # -- the I/O thread ----------------------------------------------------------------------
+    def _run(self) -> None:
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        handlers: dict[int, Callable[[], None]] = {}
+        while True:
+            try:
+                events = poller.poll()
+            except InterruptedError:
+                continue
+            for fd, mask in events:
+                if fd == self._wake_r:
+                    if not self._drain_commands(poller, handlers):
+                        return
+                    continue
+                if mask & select.POLLNVAL:  # closed under us: forget it rather than spin
+                    with contextlib.suppress(KeyError):
+                        poller.unregister(fd)
+                    handlers.pop(fd, None)
+                    continue
+                handler = handlers.get(fd)
+                if handler is not None:
+                    handler()
+
+    def _drain_commands(self, poller: select.poll, handlers: dict[int, Callable[[], None]]) -> bool:
+        with contextlib.suppress(OSError):
+            while os.read(self._wake_r, 4096):
+                pass
+        while True:
+            try:
+                what, port = self._commands.get_nowait()
+            except queue.Empty:
+                return True
+            if what == "stop":
+                for fd in list(handlers):
+                    poller.unregister(fd)
+                return False
+            for sock, handle in (
+                (port.arp_sock, self._arp_frames),
+                (port.ndp_sock, self._ndp_frames),
+            ):
+                fd = sock.fileno()
+                if what == "add":
+                    poller.register(fd, select.POLLIN)
+                    handlers[fd] = _bind(handle, port)
+                else:
+                    if fd >= 0:
+                        with contextlib.suppress(KeyError):
+                            poller.unregister(fd)
+                        handlers.pop(fd, None)
+                    sock.close()
+            if what == "remove" and port.mld_sock is not None:
+                port.mld_sock.close()  # leaves its groups
+
+    def _arp_frames(self, port: _Port) -> None:
+        self._frames(port, port.arp_sock, _answer_arp_on)
+
+    def _ndp_frames(self, port: _Port) -> None:
+        self._frames(port, port.ndp_sock, _answer_ndp_on)
+
+    def _frames(
+        self,
+        port: _Port,
+        sock: socket.socket,
+        answer: Callable[[bytes, _Port], tuple[bytes | None, str]],
+    ) -> None:
+        counters = self.counters
+        for _ in range(BATCH):
+            try:
+                frame, address = sock.recvfrom(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.ENETDOWN, errno.ENXIO, errno.EBADF):
+                    return  # the link went away; the actor's re-read retires the port
+                counters.add(FRAMES_DROPPED, "receive error")
+                return
+            if address[2] == PACKET_OUTGOING:
+                continue
+            try:
+                reply, ip = answer(frame, port)
+            except Exception:  # never let one frame take the responder down
+                log.exception("unexpected error on a frame from %s", port.duty.name)
+                counters.add(FRAMES_DROPPED, "error")
+                continue
+            if reply is None:
+                counters.add(FRAMES_DROPPED, ip)
+                continue
+            counters.add(REQUESTS_RECEIVED, ip)
+            try:
+                sock.send(reply)
+            except OSError:
+                counters.add(FRAMES_DROPPED, "send failed")
+                continue
+            counters.add(RESPONSES_SENT, ip)
+
+
+def _answer_arp_on(frame: bytes, port: _Port) -> tuple[bytes | None, str]:
+    return answer_arp(frame, port.duty, port.arp_replier)
+
+
+def _answer_ndp_on(frame: bytes, port: _Port) -> tuple[bytes | None, str]:
+    return answer_ndp(frame, port.duty, port.ndp_replier)
+
+
+def _bind(method: Callable[[_Port], None], port: _Port) -> Callable[[], None]:
+    return lambda: method(port)

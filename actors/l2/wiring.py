@@ -1,0 +1,43 @@
+"""How a speaker process gets layer 2: the announcer handle and the actor spec, together."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+
+from actors.l2.actor import L2Announcer, L2AnnouncerActor
+from actors.l2.interfaces import DEFAULT_EXCLUDE, InterfacePolicy
+from actors.runtime import ActorSpec
+
+
+def l2_parts(
+    node: str, *, exclude: Sequence[str] | None = None, refresh: float | None = None
+) -> tuple[L2Announcer, list[ActorSpec]]:
+    """The L2 half for CompositeAnnouncer and the actor to put in the speaker's specs.
+
+    Raises ValueError for a bad exclusion pattern or refresh period, PermissionError when
+    this process may not open raw packet sockets (CAP_NET_RAW), so the command can say so
+    before anything starts.
+    """
+    patterns = tuple(DEFAULT_EXCLUDE if exclude is None else exclude)
+    InterfacePolicy(patterns)  # validates the patterns
+    if refresh is not None and refresh <= 0:
+        raise ValueError("--l2-refresh must be a positive number of seconds")
+    check_raw_sockets()
+    announcer = L2Announcer()
+    spec = ActorSpec(
+        "l2",
+        L2AnnouncerActor,
+        {"node": node, "announcer": announcer, "exclude": patterns, "refresh": refresh},
+    )
+    return announcer, [spec]
+
+
+def check_raw_sockets() -> None:
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+    except PermissionError as exc:
+        raise PermissionError(
+            "layer 2 answers ARP/NDP on raw sockets and needs CAP_NET_RAW "
+            "(run as root, or pass --no-l2)"
+        ) from exc
