@@ -34,6 +34,7 @@ from actors.base import RuntimeActor
 from actors.bgp.bfd.codec import (
     MULTI_HOP_PORT,
     BfdDecodeError,
+    Diagnostic,
     State,
     decode,
     diagnostic_text,
@@ -344,7 +345,7 @@ class BfdActor(Listener, RuntimeActor):
         self._send(live, outcome)
         live.link.close()
         if live.published not in (None, "admin-down"):
-            self._publish(live, "admin-down", why)
+            self._publish(live, "admin-down", diagnostic_text(Diagnostic.ADMINISTRATIVELY_DOWN))
         log.info("BFD session to %s closed: %s", name, why)
 
     def _new_discriminator(self) -> int:
