@@ -1,0 +1,162 @@
+"""OPEN capabilities (RFC 5492): multiprotocol (RFC 4760), route refresh (RFC 2918),
+graceful restart (RFC 4724) and 4-octet AS numbers (RFC 6793).
+
+Anything else a peer advertises (BIRD sends enhanced route refresh, extended messages, ...)
+is kept as :class:`UnknownCapability` so nothing a peer says is lost.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+from actors.bgp.codec.errors import BGPError, ErrorCode, OpenSubcode
+
+
+class Afi(IntEnum):
+    IPV4 = 1
+    IPV6 = 2
+
+
+class Safi(IntEnum):
+    UNICAST = 1
+
+
+IPV4_UNICAST = (1, 1)
+IPV6_UNICAST = (2, 1)
+
+
+class CapabilityCode(IntEnum):
+    MULTIPROTOCOL = 1
+    ROUTE_REFRESH = 2
+    GRACEFUL_RESTART = 64
+    FOUR_OCTET_AS = 65
+
+
+@dataclass(frozen=True, slots=True)
+class MultiprotocolCapability:
+    afi: int
+    safi: int
+    code = CapabilityCode.MULTIPROTOCOL
+
+    def value(self) -> bytes:
+        return struct.pack("!HBB", self.afi, 0, self.safi)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRefreshCapability:
+    code = CapabilityCode.ROUTE_REFRESH
+
+    def value(self) -> bytes:
+        return b""
+
+
+@dataclass(frozen=True, slots=True)
+class GracefulRestartFamily:
+    afi: int
+    safi: int
+    forwarding_preserved: bool  # the F bit
+
+
+@dataclass(frozen=True, slots=True)
+class GracefulRestartCapability:
+    restart_time: int  # seconds, 12 bits
+    restarting: bool = False  # the R bit: "I have just restarted"
+    notification: bool = False  # the N bit (RFC 8538)
+    families: tuple[GracefulRestartFamily, ...] = ()
+    code = CapabilityCode.GRACEFUL_RESTART
+
+    def value(self) -> bytes:
+        flags = (0x8 if self.restarting else 0) | (0x4 if self.notification else 0)
+        out = [struct.pack("!H", (flags << 12) | (self.restart_time & 0x0FFF))]
+        for fam in self.families:
+            out.append(
+                struct.pack("!HBB", fam.afi, fam.safi, 0x80 if fam.forwarding_preserved else 0)
+            )
+        return b"".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class FourOctetAsCapability:
+    asn: int
+    code = CapabilityCode.FOUR_OCTET_AS
+
+    def value(self) -> bytes:
+        return struct.pack("!I", self.asn)
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownCapability:
+    code: int  # type: ignore[misc]
+    data: bytes
+
+    def value(self) -> bytes:
+        return self.data
+
+
+Capability = (
+    MultiprotocolCapability
+    | RouteRefreshCapability
+    | GracefulRestartCapability
+    | FourOctetAsCapability
+    | UnknownCapability
+)
+
+
+def encode_capability(cap: Capability) -> bytes:
+    value = cap.value()
+    if len(value) > 255:
+        raise ValueError(f"capability {cap.code} too long ({len(value)} bytes)")
+    return struct.pack("!BB", int(cap.code), len(value)) + value
+
+
+def _bad(detail: str) -> BGPError:
+    return BGPError(ErrorCode.OPEN_MESSAGE, OpenSubcode.UNSPECIFIC, b"", detail)
+
+
+def decode_capability(code: int, value: bytes) -> Capability:
+    n = len(value)
+    if code == CapabilityCode.MULTIPROTOCOL:
+        if n != 4:
+            raise _bad(f"multiprotocol capability of length {n}")
+        afi, _, safi = struct.unpack("!HBB", value)
+        return MultiprotocolCapability(afi, safi)
+    if code == CapabilityCode.ROUTE_REFRESH:
+        if n != 0:
+            raise _bad(f"route refresh capability of length {n}")
+        return RouteRefreshCapability()
+    if code == CapabilityCode.FOUR_OCTET_AS:
+        if n != 4:
+            raise _bad(f"4-octet AS capability of length {n}")
+        return FourOctetAsCapability(struct.unpack("!I", value)[0])
+    if code == CapabilityCode.GRACEFUL_RESTART:
+        if n < 2 or (n - 2) % 4:
+            raise _bad(f"graceful restart capability of length {n}")
+        (head,) = struct.unpack_from("!H", value)
+        families = tuple(
+            GracefulRestartFamily(afi, safi, bool(flags & 0x80))
+            for afi, safi, flags in struct.iter_unpack("!HBB", value[2:])
+        )
+        return GracefulRestartCapability(
+            restart_time=head & 0x0FFF,
+            restarting=bool(head & 0x8000),
+            notification=bool(head & 0x4000),
+            families=families,
+        )
+    return UnknownCapability(code, bytes(value))
+
+
+def decode_capabilities(data: bytes | memoryview) -> list[Capability]:
+    """The capabilities packed in one Capabilities optional parameter (any number of them)."""
+    out: list[Capability] = []
+    i, n = 0, len(data)
+    while i < n:
+        if n - i < 2:
+            raise _bad("truncated capability")
+        code, length = data[i], data[i + 1]
+        if i + 2 + length > n:
+            raise _bad(f"capability {code} overruns its parameter")
+        out.append(decode_capability(code, bytes(data[i + 2 : i + 2 + length])))
+        i += 2 + length
+    return out
