@@ -5,9 +5,10 @@ Solicitations for addresses this node announces on that interface ever wake Pyth
 program is rebuilt and re-attached (atomically, by the kernel) whenever that set changes.
 Frames the host itself sends (PACKET_OUTGOING) are dropped in the filter too.
 
-Layout: header checks, then one compare-and-accept block per address, so that every jump is
-short (classic BPF jumps are 8-bit). Past ``MAX_INSTRUCTIONS`` the address list is left out and
-Python, which checks the target anyway, does the filtering.
+Layout: header checks, their drop, then one compare-and-accept block per address, so that
+every conditional jump is short (classic BPF conditional jumps are 8-bit). Past
+``MAX_INSTRUCTIONS`` the address list is left out and Python, which checks the target anyway,
+does the filtering.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ SKF_AD_PKTTYPE = 0xFFFFF000 + 4  # SKF_AD_OFF (-0x1000) + SKF_AD_PKTTYPE, as an 
 PACKET_OUTGOING = 4
 SO_ATTACH_FILTER = 26
 BPF_MAXINSNS = 4096
-MAX_INSTRUCTIONS = 4000
+# The kernel takes 4096, but charges the program to the socket's option memory
+# (net.core.optmem_max); 2048 fits the defaults with room to spare.
+MAX_INSTRUCTIONS = 2048
 ACCEPT_BYTES = 0xFFFF
 
 
@@ -61,6 +64,9 @@ class _Asm:
     def jeq(self, k: int, jt: str | int = 0, jf: str | int = 0) -> None:
         self.items.append((BPF_JMP | BPF_JEQ | BPF_K, jt, jf, k & 0xFFFFFFFF))
 
+    def skip(self, count: int) -> None:
+        self.items.append((BPF_JMP | BPF_JA, 0, 0, count))
+
     def ret(self, k: int) -> None:
         self.items.append((BPF_RET | BPF_K, 0, 0, k))
 
@@ -84,8 +90,16 @@ def _not_outgoing(asm: _Asm) -> None:
     asm.jeq(PACKET_OUTGOING, "drop", 0)
 
 
-def arp_program(targets: Iterable[bytes]) -> Program:
-    """Accept ARP requests (Ethernet/IPv4) whose target is one of ``targets`` (4-byte IPs)."""
+def _drop_here(asm: _Asm) -> None:
+    """The header checks' drop, placed right after them so their jumps stay short."""
+    asm.skip(1)
+    asm.label("drop")
+    asm.ret(0)
+
+
+def arp_program(targets: Iterable[bytes], *, any_target: bool = False) -> Program:
+    """Accept ARP requests (Ethernet/IPv4) whose target is one of ``targets`` (4-byte IPs);
+    with ``any_target`` (or too many targets), whatever the target."""
     wanted = sorted(set(targets))
     if not wanted:
         return DROP_ALL
@@ -100,21 +114,21 @@ def arp_program(targets: Iterable[bytes]) -> Program:
     ):
         asm.load(size, offset)
         asm.jeq(value, 0, "drop")
-    if 12 + 2 * len(wanted) > MAX_INSTRUCTIONS:
+    _drop_here(asm)
+    if any_target or 16 + 2 * len(wanted) > MAX_INSTRUCTIONS:
         asm.ret(ACCEPT_BYTES)
     else:
         asm.load(BPF_W, 38)  # target protocol address
         for ip in wanted:
             asm.jeq(struct.unpack("!I", ip)[0], 0, 1)
             asm.ret(ACCEPT_BYTES)
-    asm.label("drop")
     asm.ret(0)
     return asm.build()
 
 
-def ndp_program(targets: Iterable[bytes]) -> Program:
+def ndp_program(targets: Iterable[bytes], *, any_target: bool = False) -> Program:
     """Accept ICMPv6 Neighbor Solicitations (no extension headers, hop limit 255) for
-    one of ``targets`` (16-byte IPv6 addresses)."""
+    one of ``targets`` (16-byte IPv6 addresses); with ``any_target``, for any target."""
     wanted = sorted(set(targets))
     if not wanted:
         return DROP_ALL
@@ -128,7 +142,8 @@ def ndp_program(targets: Iterable[bytes]) -> Program:
     ):
         asm.load(size, offset)
         asm.jeq(value, 0, "drop")
-    if 10 + 9 * len(wanted) > MAX_INSTRUCTIONS:
+    _drop_here(asm)
+    if any_target or 14 + 9 * len(wanted) > MAX_INSTRUCTIONS:
         asm.ret(ACCEPT_BYTES)
     else:
         for n, ip in enumerate(wanted):
@@ -139,7 +154,6 @@ def ndp_program(targets: Iterable[bytes]) -> Program:
                 asm.jeq(word, 0, nxt)
             asm.ret(ACCEPT_BYTES)
             asm.label(nxt)
-    asm.label("drop")
     asm.ret(0)
     return asm.build()
 

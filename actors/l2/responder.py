@@ -147,6 +147,29 @@ def open_packet_socket(ifname: str, ethertype: int) -> socket.socket:
     return sock
 
 
+def _attach(
+    sock: socket.socket,
+    program: bpf.Program,
+    build: Callable[..., bpf.Program],
+    targets: Mapping[bytes, str],
+) -> bpf.Program:
+    """Attach ``program``; if the kernel refuses one that long (socket option memory), attach
+    the type-only version and let Python filter by target. Returns what is attached."""
+    try:
+        bpf.attach(sock, program)
+        return program
+    except OSError as exc:
+        if exc.errno != errno.ENOMEM:
+            raise
+        log.warning(
+            "BPF filter for %d addresses refused (%s): filtering in Python", len(targets), exc
+        )
+        fallback = build(targets, any_target=True)
+        bpf.attach(sock, fallback)
+        # Remember what we asked for, so an unchanged set is not re-attached every time.
+        return program
+
+
 def _membership(sock: socket.socket, option: int, index: int, mac: bytes) -> None:
     """Let the group's multicast MAC through the NIC's filter (no promiscuous mode needed)."""
     mreq = struct.pack("iHH8s", index, PACKET_MR_MULTICAST, len(mac), mac)
@@ -276,12 +299,10 @@ class L2Responder:
     def _program(self, port: _Port, duty: InterfaceDuty) -> None:
         program4 = bpf.arp_program(duty.ipv4)
         if program4 != port.ipv4_program:
-            bpf.attach(port.arp_sock, program4)
-            port.ipv4_program = program4
+            port.ipv4_program = _attach(port.arp_sock, program4, bpf.arp_program, duty.ipv4)
         program6 = bpf.ndp_program(duty.ipv6)
         if program6 != port.ipv6_program:
-            bpf.attach(port.ndp_sock, program6)
-            port.ipv6_program = program6
+            port.ipv6_program = _attach(port.ndp_sock, program6, bpf.ndp_program, duty.ipv6)
         groups = {ndp.solicited_node(ip) for ip in duty.ipv6}
         if groups and port.mld_sock is None:
             port.mld_sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
