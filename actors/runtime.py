@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,7 +114,16 @@ class Runtime:
         self.stopped.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        return self.stopped.wait(timeout)
+        # Wait in slices: a signal the kernel delivers to another thread only sets a flag that
+        # the main thread checks when it runs Python code, and one endless lock wait would
+        # never let it (SIGTERM was then ignored now and then).
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.stopped.is_set():
+            left = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+            if left <= 0:
+                break
+            self.stopped.wait(left)
+        return self.stopped.is_set()
 
     # -- access for the layers above ---------------------------------------------------------
     def ref(self, name: str) -> pykka.ActorRef[Any]:

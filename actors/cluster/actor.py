@@ -6,11 +6,14 @@ Kubernetes), which is how a restarted allocator re-learns every address.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from actors.base import RuntimeActor
+import pykka
+
+from actors.base import RuntimeActor, Tick
 from actors.cluster.objects import ClusterState
 from actors.cluster.source import ClusterSource, SourceError
 from actors.events import AllocationsUpdated, ClusterUpdated, Event, ServiceChanged, SourceRejected
@@ -42,11 +45,31 @@ class ClusterActor(Listener, RuntimeActor):
         self.source = source
         self.poll_interval = poll_interval
         self.state: ClusterState | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._refresh_pending = False
 
     def on_start(self) -> None:
         self._load()
         if self.poll_interval > 0:
             self.after(self.poll_interval, "poll")
+        # A source that pushes changes (the Kubernetes watch) says when to load again.
+        subscribe = getattr(self.source, "subscribe", None)
+        self._unsubscribe = subscribe(self._source_changed) if callable(subscribe) else None
+
+    def on_stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def _source_changed(self) -> None:
+        """Called from the source's thread: coalesce bursts into one load in our thread."""
+        if not self._refresh_pending:
+            self._refresh_pending = True
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.actor_ref.tell(Tick("refresh"))
+
+    def refresh(self) -> None:
+        self._refresh_pending = False
+        self._load()
 
     # -- asks from above ---------------------------------------------------------------------
     def snapshot(self) -> ClusterState | None:

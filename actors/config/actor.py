@@ -8,14 +8,18 @@ the speakers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
-from actors.base import RuntimeActor
+import pykka
+
+from actors.base import RuntimeActor, Tick
 from actors.config.issues import UnreadableInput
 from actors.config.model import Config
-from actors.config.store import ConfigStore, EditOutcome
+from actors.config.store import ConfigStore, EditOutcome, PersistRejected
 from actors.events import ConfigApplied, ConfigPersisted, ConfigRejected
 
 log = logging.getLogger(__name__)
@@ -30,12 +34,32 @@ class ConfigActor(RuntimeActor):
         self.config: Config | None = None
         self.watch_interval = watch_interval
         self._mtimes: dict[str, float] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+        self._reload_pending = False
 
     def on_start(self) -> None:
         self._apply(self.store, source="startup")
         self._mtimes = self._current_mtimes()
         if self.watch_interval > 0:
             self._schedule_watch()
+        # A store that pushes changes (the Kubernetes API) says when to reload.
+        subscribe = getattr(self.store, "subscribe", None)
+        self._unsubscribe = subscribe(self._store_changed) if callable(subscribe) else None
+
+    def on_stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def _store_changed(self) -> None:
+        """Called from the store's thread: coalesce bursts into one reload in our thread."""
+        if not self._reload_pending:
+            self._reload_pending = True
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.actor_ref.tell(Tick("_pushed_reload"))
+
+    def _pushed_reload(self) -> None:
+        self._reload_pending = False
+        self.reload()
 
     # -- asks from above (runtime, console port, scenario) ----------------------------------
     def current(self) -> Config | None:
@@ -106,7 +130,11 @@ class ConfigActor(RuntimeActor):
             errors = tuple(str(i) for i in result.errors)
             self.publish(ConfigRejected(self.clock.now(), source, errors))
             return EditOutcome(False, tuple(result.errors))
-        backup = candidate.persist(path)
+        try:
+            backup = candidate.persist(path)
+        except PersistRejected as exc:
+            self.publish(ConfigRejected(self.clock.now(), source, tuple(map(str, exc.issues))))
+            return EditOutcome(False, exc.issues)
         self.store = candidate
         self._mtimes = self._current_mtimes()
         self.config = result.config

@@ -27,6 +27,15 @@ CONFIG_KINDS = frozenset(
 MEMORY = "<memory>"
 
 
+class PersistRejected(Exception):
+    """The place the configuration lives refused a write (e.g. the API server's validation);
+    ``issues`` say why. The edit is not applied."""
+
+    def __init__(self, issues: tuple[Issue, ...]) -> None:
+        super().__init__("; ".join(str(i) for i in issues))
+        self.issues = issues
+
+
 @dataclass(frozen=True, slots=True)
 class EditOutcome:
     applied: bool
