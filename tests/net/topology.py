@@ -4,7 +4,7 @@
     node 1 (10.99.0.11, fd00:99::11)├─ br0 in its own namespace
     node N (10.99.0.1N, ...)        ┘
 
-Every namespace is named ``<prefix>-<pid>-<role>`` so parallel runs never collide and leftovers
+Every namespace is named ``<prefix>-<pid>-<n>-<role>`` so parallel runs never collide and leftovers
 of a dead run are recognised and removed. Nodes get fixed MACs (02:99:00:00:00:0i), carry
 every service address on ``lo`` (so a TCP server there accepts connections to it, as
 kube-proxy's IPVS dummy interface does) and set ``arp_ignore=1``/``arp_announce=2`` (what
@@ -16,6 +16,7 @@ started here and deletes every namespace, whatever state the test left them in.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shlex
@@ -31,6 +32,9 @@ REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 SUBNET4, SUBNET6 = "10.99.0.", "fd00:99::"
 CLIENT_MAC = "02:99:00:00:00:fe"
+
+
+_serial = itertools.count(1)
 
 
 class TopologyError(RuntimeError):
@@ -82,7 +86,7 @@ class Topology:
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.tag = f"{self.prefix}-{os.getpid()}"
+        self.tag = f"{self.prefix}-{os.getpid()}-{next(_serial)}"
         if not self.node_names:
             self.node_names = [f"node-{chr(ord('a') + i)}" for i in range(self.nodes)]
         self.bridge = f"{self.tag}-br"
