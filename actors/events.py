@@ -289,6 +289,44 @@ class RuntimeStopped(Event):
     reason: str
 
 
+# -- BGP on the wire (actors/bgp) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSessionChanged(Event):
+    """The BGP session from ``node`` to the BGPPeer named ``peer`` changed FSM state.
+
+    ``state`` is RFC 4271's: "Idle", "Connect", "Active", "OpenSent", "OpenConfirm",
+    "Established". ``reason`` says why, readably ("sent NOTIFICATION: Hold Timer Expired:
+    nothing received for 9s; retry in 1s", "peer 10.99.0.1 AS 64500", ...).
+    """
+
+    node: str
+    peer: str
+    state: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixAnnounced(Event):
+    """UPDATEs carrying ``prefixes`` went out on ``node``'s session to ``peer`` (one event per
+    batch: a config change can announce thousands at once)."""
+
+    node: str
+    peer: str
+    prefixes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixWithdrawn(Event):
+    """``prefixes`` are no longer announced to ``peer``: withdrawn, or the session went down."""
+
+    node: str
+    peer: str
+    prefixes: tuple[str, ...]
+    reason: str
+
+
 # -- BFD (actors/bgp/bfd) -------------------------------------------------------------------
 
 
