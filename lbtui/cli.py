@@ -168,6 +168,25 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except (ValueError, PermissionError) as exc:
             print(f"lbtui speaker: {exc}", file=err)
             return EXIT_INVALID
+    if args.bgp_backend == "frr":
+        # FRR runs BGP and BFD; we keep its configuration equal to our announcements.
+        from pathlib import Path
+
+        from actors.bgp.frr import FrrConfigWriter
+
+        if not args.frr_config or not Path(args.frr_config).parent.is_dir():
+            print(
+                "lbtui speaker: --bgp-backend frr needs --frr-config PATH in a directory "
+                "that exists",
+                file=err,
+            )
+            return EXIT_INVALID
+        writer = {"node": args.node_name, "path": args.frr_config}
+        extra.append(ActorSpec("frr", FrrConfigWriter, writer, withdraws_on_stop=True))
+    else:
+        from actors.bgp.bfd.actor import BfdActor
+
+        extra.append(ActorSpec("bfd", BfdActor, {"node": args.node_name}))
     try:
         specs = file_speaker_specs(
             args.node_name,
@@ -302,6 +321,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-l2",
         action="store_true",
         help="do not answer ARP/NDP (no raw sockets; for tests of other subsystems)",
+    )
+    speaker.add_argument(
+        "--bgp-backend",
+        choices=("native", "frr"),
+        default="native",
+        help="native: lbtui's own BGP sessions and BFD; frr: keep --frr-config, an frr.conf "
+        "with which FRR (bgpd, bfdd) announces the same routes",
+    )
+    speaker.add_argument(
+        "--frr-config",
+        metavar="PATH",
+        help="with --bgp-backend frr: the frr.conf to keep current (written atomically, "
+        "mode 0600, rewritten on every change)",
     )
     speaker.add_argument("-v", "--verbose", action="store_true")
     speaker.set_defaults(func=cmd_speaker)
