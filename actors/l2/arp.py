@@ -9,6 +9,7 @@ comes back as None.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -26,6 +27,8 @@ _FRAME = struct.Struct("!6s6sHHHBBH6s4s6s4s")
 # The per-reply patch: sender and target addresses of the ARP body.
 _ARP_ADDRS = struct.Struct("!6s4s6s4s")
 _ARP_ADDRS_AT = 22
+# Ethertype ARP, Ethernet, IPv4, lengths 6 and 4, op request: bytes 12..22 of every request.
+_REQUEST_HEAD = struct.pack("!HHHBBH", ETH_P_ARP, ARPHRD_ETHER, ETH_P_IP, 6, 4, OP_REQUEST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +77,22 @@ def _template(op: int) -> bytes:
 
 
 class ArpReplier:
-    """Builds the frames of one interface (its MAC is patched into the templates once)."""
+    """Builds the frames of one interface from the scapy templates, with its MAC patched in once.
 
-    __slots__ = ("_gratuitous_reply", "_gratuitous_request", "_reply", "mac")
+    A reply is the template's constant middle (our MAC, the ARP header, op=reply, our MAC again)
+    with the asker's and the target's addresses around it: a few byte concatenations per reply.
+    """
+
+    __slots__ = ("_gratuitous_reply", "_gratuitous_request", "_reply_middle", "mac")
 
     def __init__(self, mac: bytes) -> None:
         if len(mac) != 6:
             raise ValueError(f"a MAC address has 6 bytes, not {len(mac)}")
         self.mac = mac
-        self._reply = self._with_mac(_template(OP_REPLY))
+        reply = self._with_mac(_template(OP_REPLY))
+        self._reply_middle = reply[6:28]
         self._gratuitous_request = self._with_mac(_template(OP_REQUEST))
-        self._gratuitous_reply = self._reply
+        self._gratuitous_reply = reply
 
     def _with_mac(self, template: bytes) -> bytes:
         frame = bytearray(template)
@@ -94,12 +102,25 @@ class ArpReplier:
 
     def reply(self, request: ArpRequest) -> bytes:
         """``target_ip is-at <our MAC>``, unicast to the asker."""
-        frame = bytearray(self._reply)
-        frame[0:6] = request.sender_mac
-        _ARP_ADDRS.pack_into(
-            frame, _ARP_ADDRS_AT, self.mac, request.target_ip, request.sender_mac, request.sender_ip
-        )
-        return bytes(frame)
+        sha = request.sender_mac
+        return sha + self._reply_middle + request.target_ip + sha + request.sender_ip
+
+    def answer(self, frame: bytes, announced: Mapping[bytes, str]) -> tuple[bytes | None, str]:
+        """The per-packet path: (reply, ip) if ``frame`` asks for an announced address, else
+        (None, why not). Same checks as :func:`parse_request`, without building a request."""
+        if len(frame) < FRAME_LEN or frame[12:22] != _REQUEST_HEAD:
+            return None, "malformed"
+        dst = frame[0:6]
+        if dst != BROADCAST and dst != self.mac:
+            return None, "not for us"
+        spa, tpa = frame[28:32], frame[38:42]
+        if spa == tpa:
+            return None, "gratuitous"
+        ip = announced.get(tpa)
+        if ip is None:
+            return None, "not announced"
+        sha = frame[22:28]
+        return sha + self._reply_middle + tpa + sha + spa, ip
 
     def gratuitous(self, ip: bytes) -> tuple[bytes, bytes]:
         """The request and reply forms, broadcast, sender = target = ``ip`` (as MetalLB)."""

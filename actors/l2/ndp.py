@@ -9,7 +9,7 @@ multicast, options of non-zero length) and never raises: a bad frame comes back 
 from __future__ import annotations
 
 import struct
-import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -29,12 +29,12 @@ ICMP_AT = ETH_LEN + IPV6_LEN  # 54
 NS_MIN_LEN = ICMP_AT + 24  # type, code, checksum, reserved, target
 NA_LEN = ICMP_AT + 32  # NA with one target link-layer address option
 
+_NA_TYPE_CODE = bytes((ND_NEIGHBOR_ADVERT, 0))
 FLAG_SOLICITED = 0x40
 FLAG_OVERRIDE = 0x20
 
 # version/class/flow, payload length, next header, hop limit
 _IPV6_FIXED = struct.Struct("!IHBB")
-_NATIVE_WORDS = "H"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +63,18 @@ def multicast_mac(group: bytes) -> bytes:
 def checksum(data: bytes | bytearray) -> bytes:
     """The Internet checksum (RFC 1071) of ``data``, as the two bytes to put in a header.
 
-    Summing native-order 16-bit words and writing the result in native order gives the same
-    bytes as doing it big-endian (RFC 1071 §2(B)), and lets ``memoryview.cast`` do the work.
+    The one's complement sum of 16-bit words is the number the bytes spell, modulo 0xFFFF
+    (2**16 = 1 modulo 0xFFFF): one ``int.from_bytes`` does what a loop over words would.
     """
+    number = int.from_bytes(data, "big")
     if len(data) % 2:
-        data = bytes(data) + b"\x00"
-    total = sum(memoryview(data).cast(_NATIVE_WORDS))
-    while total > 0xFFFF:
-        total = (total & 0xFFFF) + (total >> 16)
-    return (~total & 0xFFFF).to_bytes(2, sys.byteorder)
+        number <<= 8  # padded with a zero byte
+    return ones_complement(number).to_bytes(2, "big")
+
+
+def ones_complement(number: int) -> int:
+    """The checksum field value for data whose bytes spell ``number``."""
+    return -number % 0xFFFF
 
 
 def _pseudo_header(src: bytes, dst: bytes, length: int) -> bytes:
@@ -92,7 +95,12 @@ def parse_solicitation(frame: bytes) -> NeighborSolicitation | None:
     src = frame[22:38]
     dst = frame[38:54]
     icmp = frame[ICMP_AT : ICMP_AT + payload_len]
-    if checksum(_pseudo_header(src, dst, payload_len) + icmp) != b"\x00\x00":
+    # Source, destination and the ICMPv6 message lie side by side in the frame; the rest of
+    # the pseudo-header (length, next header) adds payload_len + 58. Valid iff the sum is 0.
+    number = int.from_bytes(frame[22 : ICMP_AT + payload_len], "big")
+    if payload_len % 2:
+        number <<= 8
+    if (number + payload_len + IPPROTO_ICMPV6) % 0xFFFF:
         return None
     target = icmp[8:24]
     if target[0] == 0xFF:
@@ -130,13 +138,15 @@ def _na_template() -> bytes:
 
 
 class NdpReplier:
-    """Builds the NAs of one interface: its MAC and source address are patched in once.
+    """Builds the NAs of one interface from the scapy template, its MAC and source patched in once.
 
     ``source`` is the interface's link-local address when it has one (as MetalLB sends), else
-    the announced address itself (a valid NA source too).
+    the announced address itself (a valid NA source too). Per NA, the template's constant
+    pieces are joined around the addresses, and the checksum is the precomputed sum of the
+    constant words plus the sums of the addresses that vary.
     """
 
-    __slots__ = ("_template", "mac", "source")
+    __slots__ = ("_constant", "_head", "_option", "mac", "source")
 
     def __init__(self, mac: bytes, source: bytes | None) -> None:
         if len(mac) != 6:
@@ -146,21 +156,28 @@ class NdpReplier:
         frame = bytearray(_na_template())
         frame[6:12] = mac
         frame[NA_LEN - 6 : NA_LEN] = mac
-        self._template = bytes(frame)
+        self._head = bytes(frame[6:22])  # our MAC, ethertype, IPv6 fixed header
+        self._option = bytes(frame[ICMP_AT + 24 : NA_LEN])  # target link-layer address
+        # What the checksum covers and no NA changes: type and code, the option, and the
+        # pseudo-header's length (32) and next header (58).
+        self._constant = int.from_bytes(_NA_TYPE_CODE + self._option, "big") + 32 + 58
 
     def _advert(self, eth_dst: bytes, dst: bytes, target: bytes, flags: int) -> bytes:
-        src = self.source or target
-        frame = bytearray(self._template)
-        frame[0:6] = eth_dst
-        frame[22:38] = src
-        frame[38:54] = dst
-        frame[ICMP_AT + 4] = flags
-        frame[ICMP_AT + 8 : ICMP_AT + 24] = target
-        frame[ICMP_AT + 2 : ICMP_AT + 4] = b"\x00\x00"
-        frame[ICMP_AT + 2 : ICMP_AT + 4] = checksum(
-            _pseudo_header(src, dst, 32) + frame[ICMP_AT:NA_LEN]
+        addresses = (self.source or target) + dst
+        # flags sit in the high byte of the word after the checksum
+        total = self._constant + (flags << 8) + int.from_bytes(addresses + target, "big")
+        return b"".join(
+            (
+                eth_dst,
+                self._head,
+                addresses,
+                _NA_TYPE_CODE,
+                ones_complement(total).to_bytes(2, "big"),
+                bytes((flags, 0, 0, 0)),
+                target,
+                self._option,
+            )
         )
-        return bytes(frame)
 
     def reply(self, ns: NeighborSolicitation) -> bytes:
         """A Solicited NA to the asker with our MAC as the target link-layer address.
@@ -174,6 +191,19 @@ class NdpReplier:
     def unsolicited(self, target: bytes) -> bytes:
         """The takeover announcement: to all nodes, Override set, Solicited clear."""
         return self._advert(ALL_NODES_MAC, ALL_NODES, target, FLAG_OVERRIDE)
+
+    def answer(self, frame: bytes, announced: Mapping[bytes, str]) -> tuple[bytes | None, str]:
+        """The per-packet path: (reply, ip) for a valid NS for an announced address, else
+        (None, why not). Duplicate address detection probes are not answered."""
+        ns = parse_solicitation(frame)
+        if ns is None:
+            return None, "malformed"
+        if ns.src == UNSPECIFIED:
+            return None, "dad"
+        ip = announced.get(ns.target)
+        if ip is None:
+            return None, "not announced"
+        return self.reply(ns), ip
 
 
 def solicitation_frame(

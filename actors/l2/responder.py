@@ -34,7 +34,6 @@ SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_DROP_MEMBERSHIP = 2
 PACKET_MR_MULTICAST = 0
-PACKET_OUTGOING = 4
 RECV_SIZE = 2048  # more than any ARP or NS we answer; longer frames arrive truncated
 BATCH = 64  # frames read per wake-up per socket before polling again
 
@@ -80,6 +79,10 @@ class Counters:
         values = self._values[name]
         values[label] = values.get(label, 0) + n
 
+    def table(self, name: str) -> dict[str, int]:
+        """The live dict behind one counter (the responder's hot path updates it directly)."""
+        return self._values[name]
+
     def get(self, name: str, label: str) -> int:
         return self._values[name].get(label, 0)
 
@@ -94,17 +97,7 @@ def answer_arp(
     frame: bytes, duty: InterfaceDuty, replier: arp.ArpReplier
 ) -> tuple[bytes | None, str]:
     """(reply, ip) for a request to answer, else (None, drop reason)."""
-    request = arp.parse_request(frame)
-    if request is None:
-        return None, "malformed"
-    if request.eth_dst != arp.BROADCAST and request.eth_dst != duty.mac:
-        return None, "not for us"
-    if request.is_gratuitous:
-        return None, "gratuitous"
-    ip = duty.ipv4.get(request.target_ip)
-    if ip is None:
-        return None, "not announced"
-    return replier.reply(request), ip
+    return replier.answer(frame, duty.ipv4)
 
 
 def answer_ndp(
@@ -116,15 +109,7 @@ def answer_ndp(
     without a source link-layer option (a unicast reachability probe may omit it) is answered
     to its Ethernet source, where MetalLB drops it.
     """
-    ns = ndp.parse_solicitation(frame)
-    if ns is None:
-        return None, "malformed"
-    if ns.is_dad:
-        return None, "dad"
-    ip = duty.ipv6.get(ns.target)
-    if ip is None:
-        return None, "not announced"
-    return replier.reply(ns), ip
+    return replier.answer(frame, duty.ipv6)
 
 
 # -- sockets ---------------------------------------------------------------------------------
@@ -385,32 +370,35 @@ class L2Responder:
                 port.mld_sock.close()  # leaves its groups
 
     def _arp_frames(self, port: _Port) -> None:
-        self._frames(port, port.arp_sock, _answer_arp_on)
+        self._frames(port, port.arp_sock, 0)
 
     def _ndp_frames(self, port: _Port) -> None:
-        self._frames(port, port.ndp_sock, _answer_ndp_on)
+        self._frames(port, port.ndp_sock, 1)
 
-    def _frames(
-        self,
-        port: _Port,
-        sock: socket.socket,
-        answer: Callable[[bytes, _Port], tuple[bytes | None, str]],
-    ) -> None:
+    def _frames(self, port: _Port, sock: socket.socket, family: int) -> None:
+        """Read and answer up to BATCH frames. The hot path: kept to plain local lookups.
+
+        ``recv``, not ``recvfrom``: the BPF filter already dropped our own outgoing frames.
+        The duty and replier are read per frame, so a swap by the actor applies at once.
+        """
         counters = self.counters
+        requests = counters.table(REQUESTS_RECEIVED)
+        responses = counters.table(RESPONSES_SENT)
+        recv, send = sock.recv, sock.send
         for _ in range(BATCH):
             try:
-                frame, address = sock.recvfrom(RECV_SIZE)
+                frame = recv(RECV_SIZE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                if exc.errno in (errno.ENETDOWN, errno.ENXIO, errno.EBADF):
-                    return  # the link went away; the actor's re-read retires the port
-                counters.add(FRAMES_DROPPED, "receive error")
-                return
-            if address[2] == PACKET_OUTGOING:
-                continue
+                if exc.errno not in (errno.ENETDOWN, errno.ENXIO, errno.EBADF):
+                    counters.add(FRAMES_DROPPED, "receive error")
+                return  # a link that went away is retired by the actor's re-read
             try:
-                reply, ip = answer(frame, port)
+                if family == 0:
+                    reply, ip = port.arp_replier.answer(frame, port.duty.ipv4)
+                else:
+                    reply, ip = port.ndp_replier.answer(frame, port.duty.ipv6)
             except Exception:  # never let one frame take the responder down
                 log.exception("unexpected error on a frame from %s", port.duty.name)
                 counters.add(FRAMES_DROPPED, "error")
@@ -418,21 +406,13 @@ class L2Responder:
             if reply is None:
                 counters.add(FRAMES_DROPPED, ip)
                 continue
-            counters.add(REQUESTS_RECEIVED, ip)
+            requests[ip] = requests.get(ip, 0) + 1
             try:
-                sock.send(reply)
+                send(reply)
             except OSError:
                 counters.add(FRAMES_DROPPED, "send failed")
                 continue
-            counters.add(RESPONSES_SENT, ip)
-
-
-def _answer_arp_on(frame: bytes, port: _Port) -> tuple[bytes | None, str]:
-    return answer_arp(frame, port.duty, port.arp_replier)
-
-
-def _answer_ndp_on(frame: bytes, port: _Port) -> tuple[bytes | None, str]:
-    return answer_ndp(frame, port.duty, port.ndp_replier)
+            responses[ip] = responses.get(ip, 0) + 1
 
 
 def _bind(method: Callable[[_Port], None], port: _Port) -> Callable[[], None]:

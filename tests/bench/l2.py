@@ -1,0 +1,223 @@
+"""Layer 2 benchmark: lbtui's responder against the kernel, and failover time.
+
+Run as root: ``.venv/bin/python tests/bench/l2.py [--quick] [--kills N]``. Prints tables.
+
+Replies: a client namespace and one node namespace on a bridge; the node runs a real
+``lbtui speaker`` announcing 10.99.0.100 and fd00:99::100, and its kernel owns 10.99.0.11 and
+fd00:99::b. A Python client (the same for both sides, so its cost cancels out in the ratio)
+asks who-has:
+
+- ``serial``: one request in flight, round trip per request (p50, p99) and the rate that gives;
+- ``flood``: a window of 32 requests in flight, answers per second.
+
+Failover (needs membership, ``lbtui speaker --ml-join``): three speakers, the client holds a
+neighbour entry for the address; SIGKILL the owner, time from the kill to the first
+gratuitous ARP from another node seen by the client; N kills per membership profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import select
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from actors.l2 import arp, ndp  # noqa: E402
+
+VIP4, VIP6 = "10.99.0.100", "fd00:99::100"
+
+
+# -- the client side (runs inside the client namespace) ---------------------------------------
+
+
+class Asker:
+    def __init__(self, ifname: str, target: str, source: str) -> None:
+        self.target = ipaddress.ip_address(target)
+        with open(f"/sys/class/net/{ifname}/address") as f:
+            self.mac = bytes.fromhex(f.read().strip().replace(":", ""))
+        src = ipaddress.ip_address(source).packed
+        if self.target.version == 4:
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+            self.frame = arp.request_frame(self.mac, src, self.target.packed)
+        else:
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x86DD))
+            self.frame = ndp.solicitation_frame(self.mac, src, self.target.packed)
+        self.sock.bind((ifname, 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sock.setblocking(False)
+
+    def is_answer(self, data: bytes) -> bool:
+        if data[:6] != self.mac:
+            return False
+        if self.target.version == 4:
+            return data[21:22] == b"\x02" and data[28:32] == self.target.packed
+        return data[54:55] == bytes([ndp.ND_NEIGHBOR_ADVERT]) and data[62:78] == self.target.packed
+
+    def drain(self) -> int:
+        got = 0
+        while True:
+            try:
+                data = self.sock.recv(2048)
+            except BlockingIOError:
+                return got
+            if self.is_answer(data):
+                got += 1
+
+    def serial(self, count: int) -> list[float]:
+        rtts = []
+        self.drain()
+        for _ in range(count):
+            start = time.perf_counter_ns()
+            self.sock.send(self.frame)
+            while True:
+                if not select.select([self.sock], [], [], 0.2)[0]:
+                    break  # lost: not counted
+                if self.drain():
+                    rtts.append((time.perf_counter_ns() - start) / 1000)
+                    break
+        return rtts
+
+    def flood(self, count: int, window: int) -> tuple[float, int]:
+        self.drain()
+        sent = got = 0
+        start = time.perf_counter()
+        while got < count and sent < count * 2:
+            while sent - got < window and sent < count * 2:
+                self.sock.send(self.frame)
+                sent += 1
+            if not select.select([self.sock], [], [], 0.2)[0]:
+                got = sent  # give up on what is in flight (lost)
+                continue
+            got += self.drain()
+        elapsed = time.perf_counter() - start
+        return got / elapsed, sent - got
+
+
+def client_main(args: argparse.Namespace) -> None:
+    asker = Asker("eth0", args.target, args.source)
+    rtts = asker.serial(args.count)
+    rate, _lost = asker.flood(args.flood, args.window)
+    print(
+        json.dumps(
+            {
+                "answered": len(rtts),
+                "asked": args.count,
+                "p50": statistics.median(rtts) if rtts else None,
+                "p99": statistics.quantiles(rtts, n=100)[98] if len(rtts) > 2 else None,
+                "serial_rate": 1e6 / statistics.mean(rtts) if rtts else 0.0,
+                "flood_rate": rate,
+            }
+        )
+    )
+
+
+# -- the orchestration (host side) -------------------------------------------------------------
+
+
+def measure(topo, target: str, source: str, count: int, flood: int) -> dict:  # type: ignore[no-untyped-def]
+    out = topo.client.run(
+        sys.executable,
+        __file__,
+        "--client",
+        "--target",
+        target,
+        "--source",
+        source,
+        "--count",
+        str(count),
+        "--flood",
+        str(flood),
+        timeout=600,
+    )
+    return json.loads(out)
+
+
+def replies(quick: bool) -> None:
+    from tests.net.cluster import Svc, cluster_yaml
+    from tests.net.speakers import start_speakers, wait_until
+    from tests.net.topology import Topology
+
+    count, flood = (500, 5000) if quick else (3000, 30000)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Topology(node_names=["node-a"], service_addresses=[VIP4, VIP6], prefix="lbl2b") as topo,
+    ):
+        cluster = Path(tmp) / "cluster.yaml"
+        cluster.write_text(
+            cluster_yaml(
+                ["node-a"], [Svc("web4", VIP4, ("node-a",)), Svc("web6", VIP6, ("node-a",))]
+            )
+        )
+        speaker = start_speakers(topo, cluster, Path(tmp))["node-a"]
+        wait_until(lambda: {VIP4, VIP6} <= set(speaker.answering()), what="announced")
+        time.sleep(5.5)  # let the takeover burst end: measure the steady state
+        node, client = topo.node("node-a"), topo.client
+        rows = []
+        for family, vip, own, src in (
+            ("ARP", VIP4, node.ipv4, client.ipv4),
+            ("NDP", VIP6, node.ipv6, client.ipv6),
+        ):
+            ours = measure(topo, vip, src, count, flood)
+            kernel = measure(topo, own, src, count, flood)
+            rows.append((family, ours, kernel))
+        speaker.terminate()
+    print(f"\nL2 replies: lbtui responder vs the kernel, {count} serial + {flood} flood each")
+    print(f"{'':6} {'measure':24} {'lbtui':>12} {'kernel':>12} {'lbtui/kernel':>13}")
+    for family, ours, kernel in rows:
+        for key, label, unit in (
+            ("p50", "serial latency p50", "us"),
+            ("p99", "serial latency p99", "us"),
+            ("serial_rate", "serial replies/s", "/s"),
+            ("flood_rate", "flood replies/s (w=32)", "/s"),
+        ):
+            a, b = ours[key], kernel[key]
+            ratio = f"{a / b:.2f}" if a and b else "-"
+            print(f"{family:6} {label:24} {a:>12.1f} {b:>12.1f} {ratio:>13}")
+        lost = (ours["asked"] - ours["answered"], kernel["asked"] - kernel["answered"])
+        print(f"{family:6} {'serial unanswered':24} {lost[0]:>12} {lost[1]:>12}")
+
+
+def membership_available() -> bool:
+    help_text = subprocess.run(
+        [sys.executable, "-m", "lbtui", "speaker", "--help"], capture_output=True, text=True
+    ).stdout
+    return "--ml-join" in help_text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--target")
+    parser.add_argument("--source")
+    parser.add_argument("--count", type=int, default=3000)
+    parser.add_argument("--flood", type=int, default=30000)
+    parser.add_argument("--window", type=int, default=32)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--kills", type=int, default=20)
+    args = parser.parse_args()
+    if args.client:
+        client_main(args)
+        return
+    if os.geteuid() != 0:
+        raise SystemExit("tests/bench/l2.py needs root (network namespaces)")
+    replies(args.quick)
+    if membership_available():
+        from tests.bench.l2_failover import failover  # type: ignore[import-not-found]
+
+        failover(args.kills)
+    else:
+        print("\nfailover: skipped, `lbtui speaker` has no membership (--ml-join) yet")
+
+
+if __name__ == "__main__":
+    main()
