@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from actors.l2 import arp, ndp  # noqa: E402
+from actors.l2 import arp, ndp
 
 VIP4, VIP6 = "10.99.0.100", "fd00:99::100"
 
@@ -174,11 +174,11 @@ def replies(quick: bool) -> None:
     print(f"\nL2 replies: lbtui responder vs the kernel, {count} serial + {flood} flood each")
     print(f"{'':6} {'measure':24} {'lbtui':>12} {'kernel':>12} {'lbtui/kernel':>13}")
     for family, ours, kernel in rows:
-        for key, label, unit in (
-            ("p50", "serial latency p50", "us"),
-            ("p99", "serial latency p99", "us"),
-            ("serial_rate", "serial replies/s", "/s"),
-            ("flood_rate", "flood replies/s (w=32)", "/s"),
+        for key, label in (
+            ("p50", "serial latency p50 (us)"),
+            ("p99", "serial latency p99 (us)"),
+            ("serial_rate", "serial replies/s"),
+            ("flood_rate", "flood replies/s (w=32)"),
         ):
             a, b = ours[key], kernel[key]
             ratio = f"{a / b:.2f}" if a and b else "-"
