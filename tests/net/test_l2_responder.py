@@ -1,0 +1,56 @@
+"""The responder object itself on a real veth pair (inside a namespace made for the test)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.net.topology import PYTHON, REPO, kill_namespace, run
+
+pytestmark = pytest.mark.net
+
+
+@pytest.fixture
+def veth_namespace() -> Iterator[str]:
+    netns = f"lbl2-{os.getpid()}-0-veth"
+    run(["ip", "netns", "add", netns])
+    try:
+        ns = ["ip", "-n", netns]
+        run([*ns, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1"])
+        for name, mac in (("veth0", "02:99:00:00:00:01"), ("veth1", "02:99:00:00:00:fe")):
+            run([*ns, "link", "set", name, "address", mac, "up"])
+        run([*ns, "link", "set", "lo", "up"])
+        yield netns
+    finally:
+        kill_namespace(netns)
+
+
+def test_answers_only_while_announced_and_withdraw_is_immediate(veth_namespace: str) -> None:
+    out = json.loads(
+        run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                veth_namespace,
+                "sh",
+                "-c",
+                f"cd {REPO} && {PYTHON} -m tests.net.responder_check",
+            ],
+            timeout=60,
+        )
+    )
+    assert out["errors"] == []
+    assert out["before"] == [0, 0]
+    assert out["announced"] == [1, 1]
+    assert set(out["reply_macs"]) == {out["server_mac"]}
+    assert out["responses_at_withdraw"] > 100  # the flood was being answered ...
+    assert out["responses_later"] - out["responses_at_withdraw"] <= 1  # ... and then not at all
+    assert out["withdrawn"] == [0, 0]
+    assert out["requests"] == out["responses"]
+    assert out["dropped"].get("malformed", 0) == 0  # garbage shorter than ARP never passed BPF
+    assert out["gratuitous"] == 2
+    assert out["ports_after_removal"] == []
