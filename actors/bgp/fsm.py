@@ -120,7 +120,7 @@ Action = (
 @dataclass(frozen=True, slots=True)
 class FsmConfig:
     local_asn: int
-    peer_asn: int
+    peer_asn: int  # 0: any (the route collector takes whoever connects)
     hold_time: int = 90
     keepalive_time: float = 30.0
     passive: bool = False
@@ -299,7 +299,7 @@ class Fsm:
 
     def _open_received(self, now: float, c: _Conn, peer: OpenMessage) -> list[Action]:
         cfg = self.config
-        if peer.asn != cfg.peer_asn:
+        if cfg.peer_asn and peer.asn != cfg.peer_asn:
             return self._fail(
                 now,
                 c,

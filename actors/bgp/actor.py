@@ -1,0 +1,479 @@
+"""The BGP speaker actor: one session per BGPPeer that selects this node, routes from the
+speaker through :class:`BgpAnnouncer` (the BGP half of the Announcer protocol).
+
+Thin around :class:`~actors.bgp.session.Session` (per-peer logic) and the injected transport
+(sockets). It listens to ConfigApplied (peers), ClusterUpdated (this node's labels, for the
+peers' nodeSelectors) and BfdSessionChanged (BFD down takes a session down at once), and
+publishes PeerSessionChanged / PrefixAnnounced / PrefixWithdrawn. Counters carry MetalLB's
+names: ``metallb_bgp_session_up``, ``metallb_bgp_updates_total``,
+``metallb_bgp_announced_prefixes_total`` (label ``peer``: ``ip:port``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import pykka
+
+from actors.base import RuntimeActor
+from actors.bgp.addresses import same_interface_address
+from actors.bgp.codec.errors import CeaseSubcode
+from actors.bgp.secrets import SecretLookup
+from actors.bgp.session import RouteAttrs, Session, SessionSettings
+from actors.bgp.transport import (
+    ConnBroken,
+    ConnClosed,
+    ConnData,
+    ConnFailed,
+    ConnUp,
+    SocketTransport,
+    Transport,
+    TransportEvent,
+)
+from actors.clock import TimerHandle
+from actors.cluster.objects import ClusterState
+from actors.config.model import Config, Peer
+from actors.config.selectors import any_matches
+from actors.election.bgp import BGPRoute
+from actors.events import (
+    BfdSessionChanged,
+    ClusterUpdated,
+    ConfigApplied,
+    Event,
+    PeerSessionChanged,
+)
+from actors.listener import Listener
+
+log = logging.getLogger(__name__)
+
+RouteKey = tuple[str, tuple[str, ...]]
+TransportFactory = Callable[[Callable[[TransportEvent], None]], Transport]
+
+
+# -- the announcer ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RoutesChanged:
+    """Nudge: the announcer has changes waiting (one tell per burst, however many routes)."""
+
+
+class BgpAnnouncer:
+    """The BGP half of the Announcer protocol; give it to the SpeakerActor.
+
+    Calls arrive in the speaker's thread. They only record the change under a lock and nudge
+    the BGP actor once per burst, so announcing 100k routes is 100k dict writes and one tell.
+    The announcer also keeps the full set of routes: a BGP actor restarted by the supervisor
+    takes it again when it attaches, and the speaker never has to resend anything.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._routes: dict[RouteKey, BGPRoute] = {}
+        self._pending: dict[RouteKey, BGPRoute | None] = {}
+        self._target: pykka.ActorRef[Any] | None = None
+        self._nudged = False
+        self._synced = False
+
+    # Announcer protocol (layer 2 belongs to another announcer: see CompositeAnnouncer).
+    def announce_l2(self, ip: str, interfaces: tuple[str, ...]) -> None:
+        pass
+
+    def withdraw_l2(self, ip: str) -> None:
+        pass
+
+    def announce_bgp(self, route: BGPRoute) -> None:
+        key = (route.prefix, route.peers)
+        with self._lock:
+            self._routes[key] = route
+            self._pending[key] = route
+            self._nudge()
+
+    def withdraw_bgp(self, route: BGPRoute) -> None:
+        key = (route.prefix, route.peers)
+        with self._lock:
+            if self._routes.pop(key, None) is None and key not in self._pending:
+                return
+            self._pending[key] = None
+            self._nudge()
+
+    def synced(self) -> None:
+        """The speaker has announced everything it wants now (graceful restart's End-of-RIB)."""
+        with self._lock:
+            if self._synced:
+                return
+            self._synced = True
+            self._nudge(force=True)
+
+    # The BGP actor's side.
+    def attach(self, ref: pykka.ActorRef[Any] | None) -> tuple[dict[RouteKey, BGPRoute], bool]:
+        """Start nudging ``ref``; returns every route so far and whether the speaker synced."""
+        with self._lock:
+            self._target = ref
+            self._pending = {}
+            self._nudged = False
+            return dict(self._routes), self._synced
+
+    def detach(self, ref: pykka.ActorRef[Any]) -> None:
+        with self._lock:
+            if self._target is ref:
+                self._target = None
+
+    def take(self) -> tuple[dict[RouteKey, BGPRoute | None], bool]:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._nudged = False
+            return pending, self._synced
+
+    def routes(self) -> dict[RouteKey, BGPRoute]:
+        with self._lock:
+            return dict(self._routes)
+
+    def _nudge(self, force: bool = False) -> None:
+        if self._target is None or (self._nudged and not force):
+            return
+        self._nudged = True
+        try:
+            self._target.tell(RoutesChanged())
+        except pykka.ActorDeadError:
+            self._target = None
+
+
+# -- the actor --------------------------------------------------------------------------------
+
+
+class BgpSpeakerActor(Listener, RuntimeActor):
+    """One node's BGP sessions."""
+
+    actor_name = "bgp"
+    listens_to = (ConfigApplied, ClusterUpdated, BfdSessionChanged)
+
+    def __init__(
+        self,
+        node: str,
+        announcer: BgpAnnouncer,
+        *,
+        transport_factory: TransportFactory | None = None,
+        listen_port: int = 0,
+        listen_addresses: tuple[str, ...] = ("0.0.0.0", "::"),
+        router_id: str | None = None,
+        secrets: SecretLookup | None = None,
+        peer_ports: Mapping[str, int] | None = None,
+        source_address: str | None = None,
+        graceful_restart_time: int = 120,
+        connect_timeout: float = 10.0,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 120.0,
+        sync_timeout: float = 30.0,
+        address_lookup: Callable[[str, int], str | None] = same_interface_address,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=kwargs.pop("name", f"bgp/{node}"), **kwargs)
+        self.node = node
+        self.announcer = announcer
+        self.transport_factory = transport_factory or (
+            lambda deliver: SocketTransport(deliver, name=f"bgp-io/{node}")
+        )
+        self.listen_port = listen_port
+        self.listen_addresses = listen_addresses
+        self.secrets = secrets
+        self.peer_ports = dict(peer_ports or {})
+        self.source_address = source_address
+        self.sync_timeout = sync_timeout
+        self.address_lookup = address_lookup
+        self.settings = SessionSettings(
+            node=node,
+            router_id=router_id,
+            graceful_restart_time=graceful_restart_time,
+            connect_timeout=connect_timeout,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+        )
+        self.transport: Transport | None = None
+        self.listening: list[tuple[str, int]] = []
+        self.config: Config | None = None
+        self.labels: Mapping[str, str] = {}
+        self.cluster_known = False
+        self.sessions: dict[str, Session] = {}
+        self.passwords: dict[str, str] = {}
+        self.routes: dict[RouteKey, BGPRoute] = {}
+        self.per_peer: dict[str, dict[str, RouteAttrs]] = {}
+        self._source: dict[tuple[str, str], RouteKey] = {}
+        self.synced = False
+        self.stopping = False
+        self._timer: TimerHandle | None = None
+        self._armed: float | None = None
+        self._retired: dict[str, int] = {}  # counters of sessions that went away
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def on_start(self) -> None:
+        self.transport = self.transport_factory(self.actor_ref.tell)
+        if self.listen_port:
+            for address in self.listen_addresses:
+                try:
+                    self.listening.append(self.transport.listen(address, self.listen_port))
+                except OSError as exc:  # no root for port 179, no IPv6, ...: active only
+                    log.warning(
+                        "bgp/%s: cannot listen on %s port %s: %s; sessions stay active-only",
+                        self.node,
+                        address,
+                        self.listen_port,
+                        exc.strerror or exc,
+                    )
+        routes, synced = self.announcer.attach(self.actor_ref)
+        self._apply_routes(dict(routes))
+        if synced:
+            self.synced = True
+        else:
+            self.after(self.sync_timeout, "sync_overdue")
+
+    def on_stop(self) -> None:
+        self._shutdown("speaker stopped", graceful=False)
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # The sockets go with the actor; the restarted actor dials again.
+        if self.transport is not None:
+            self.transport.stop()
+        super().on_failure(exception_type, exception_value, traceback)
+
+    def withdraw_all(self, reason: str = "shutdown") -> int:
+        """Shutdown: close every session. Peers that negotiated graceful restart get a silent
+        close, so they keep our routes until we are back; the others a Cease NOTIFICATION
+        (Administrative Shutdown), which withdraws everything at once. Returns how many
+        prefixes stop being announced."""
+        count = sum(len(s.adj_out) for s in self.sessions.values() if not s.graceful_restart)
+        self._shutdown(f"speaker {reason}", graceful=True)
+        return count
+
+    def _shutdown(self, reason: str, graceful: bool) -> None:
+        if self.stopping and self.transport is None:
+            return
+        self.stopping = True
+        now = self.clock.now()
+        for session in self.sessions.values():
+            if session.state.value != "Idle" or session.conns:
+                session.stop(now, reason, graceful=graceful and session.graceful_restart)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not graceful and self.transport is not None:
+            self.announcer.detach(self.actor_ref)
+            self.transport.stop()
+            self.transport = None
+
+    # -- asks ---------------------------------------------------------------------------------
+    def counters(self) -> dict[str, dict[str, int]]:
+        """MetalLB's BGP metrics, by name then ``peer`` label."""
+        out: dict[str, dict[str, int]] = {}
+        for session in self.sessions.values():
+            for name, value in session.counters().items():
+                out.setdefault(name, {})[session.label] = value
+        return out
+
+    def session_states(self) -> dict[str, str]:
+        return {name: s.state.value for name, s in self.sessions.items()}
+
+    def advertised(self, peer: str) -> dict[str, RouteAttrs]:
+        session = self.sessions.get(peer)
+        return dict(session.adj_out) if session else {}
+
+    # -- messages -----------------------------------------------------------------------------
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, ConnUp | ConnFailed | ConnData | ConnBroken | ConnClosed):
+            self._transport_event(message)
+            self._arm()
+            return None
+        if isinstance(message, RoutesChanged):
+            pending, synced = self.announcer.take()
+            self._apply_routes(pending)
+            if synced and not self.synced:
+                self._set_synced()
+            self._arm()
+            return None
+        return super().on_receive(message)
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, ConfigApplied):
+            self.config = event.config
+        elif isinstance(event, ClusterUpdated):
+            self.cluster_known = True
+            self.labels = _labels(event.cluster, self.node)
+        elif isinstance(event, BfdSessionChanged):
+            if event.node == self.node and event.state == "down":
+                session = self.sessions.get(event.peer)
+                if session is not None:
+                    session.peer_failed(self.clock.now(), f"BFD down: {event.diagnostic}")
+            self._arm()
+            return
+        self._reconcile_sessions()
+        self._arm()
+
+    def on_timer(self) -> None:
+        self._timer = None
+        self._armed = None
+        now = self.clock.now()
+        for session in list(self.sessions.values()):
+            session.advance(now)
+        self._arm()
+
+    def sync_overdue(self) -> None:
+        if not self.synced:
+            log.warning(
+                "bgp/%s: the speaker sent no routes within %gs; sending End-of-RIB anyway",
+                self.node,
+                self.sync_timeout,
+            )
+            self._set_synced()
+            self._arm()
+
+    # -- internals ----------------------------------------------------------------------------
+    def _set_synced(self) -> None:
+        self.synced = True
+        now = self.clock.now()
+        for session in self.sessions.values():
+            session.set_synced(now)
+
+    def _transport_event(self, message: TransportEvent) -> None:
+        now = self.clock.now()
+        if isinstance(message, ConnUp) and not message.outbound:
+            session = next(
+                (s for s in self.sessions.values() if s.accepts(message.remote[0])), None
+            )
+            if session is None or self.stopping:
+                log.info("bgp/%s: refusing connection from %s", self.node, message.remote[0])
+                assert self.transport is not None
+                self.transport.close(message.conn)
+                return
+            session.conn_up(now, message)
+            return
+        session = next((s for s in self.sessions.values() if s.owns(message.conn)), None)
+        if session is None:
+            if self.transport is not None and not isinstance(message, ConnFailed | ConnClosed):
+                self.transport.close(message.conn)
+            return
+        if isinstance(message, ConnUp):
+            session.conn_up(now, message)
+        elif isinstance(message, ConnData):
+            session.received(now, message.conn, message.frames)
+        elif isinstance(message, ConnFailed):
+            session.conn_failed(now, message.conn, message.reason)
+        elif isinstance(message, ConnClosed):
+            session.conn_closed(now, message.conn, message.reason)
+        elif isinstance(message, ConnBroken):
+            session.broken(now, message.conn, message.error)
+
+    def _reconcile_sessions(self) -> None:
+        if self.config is None or self.transport is None or self.stopping:
+            return
+        now = self.clock.now()
+        wanted: dict[str, Peer] = {
+            peer.name: peer
+            for peer in self.config.peers
+            if (not peer.node_selectors or self.cluster_known)
+            and any_matches(peer.node_selectors, self.labels)
+        }
+        for name in [n for n in self.sessions if n not in wanted]:
+            self.sessions.pop(name).stop(
+                now, "peer removed from the configuration", subcode=CeaseSubcode.PEER_DECONFIGURED
+            )
+        for name, peer in wanted.items():
+            password = self._password(peer)
+            current = self.sessions.get(name)
+            if current is not None:
+                if current.peer == peer and self.passwords.get(name) == password:
+                    continue
+                self.sessions.pop(name).stop(
+                    now, "configuration changed", subcode=CeaseSubcode.OTHER_CONFIGURATION_CHANGE
+                )
+            if password is None:
+                assert peer.password_secret is not None
+                ref = peer.password_secret
+                self.publish(
+                    PeerSessionChanged(
+                        now,
+                        self.node,
+                        name,
+                        "Idle",
+                        f"waiting for Secret {ref.namespace}/{ref.name}",
+                    )
+                )
+                continue
+            self.passwords[name] = password
+            session = Session(
+                peer,
+                self.settings,
+                self.transport,
+                self.publish,
+                password=password,
+                port=self.peer_ports.get(name),
+                source=self.source_address,
+                address_lookup=self.address_lookup,
+            )
+            session.set_routes(self.per_peer.get(name, {}))
+            session.synced = self.synced
+            self.sessions[name] = session
+            session.start(now)
+
+    def _password(self, peer: Peer) -> str | None:
+        if peer.password or peer.password_secret is None:
+            return peer.password
+        if self.secrets is None:
+            return None
+        return self.secrets(peer.password_secret)
+
+    def _apply_routes(self, changes: Mapping[RouteKey, BGPRoute | None]) -> None:
+        """Route changes from the speaker -> per-peer desired prefixes -> each session's diff."""
+        touched: dict[str, dict[str, RouteAttrs | None]] = {}
+        for key, new in changes.items():
+            prefix = key[0]
+            old = self.routes.pop(key, None)
+            if old is not None:
+                for peer in old.peers:
+                    if self._source.get((peer, prefix)) == key:
+                        del self._source[(peer, prefix)]
+                        self.per_peer.get(peer, {}).pop(prefix, None)
+                        touched.setdefault(peer, {})[prefix] = None
+            if new is not None:
+                self.routes[key] = new
+                attrs = RouteAttrs(new.communities, new.local_pref)
+                for peer in new.peers:
+                    self._source[(peer, prefix)] = key
+                    self.per_peer.setdefault(peer, {})[prefix] = attrs
+                    touched.setdefault(peer, {})[prefix] = attrs
+        if self.stopping:
+            return
+        now = self.clock.now()
+        for peer, peer_changes in touched.items():
+            session = self.sessions.get(peer)
+            if session is not None:
+                session.set_routes(peer_changes)
+                session.sync(now)
+
+    def _arm(self) -> None:
+        if self.stopping:
+            return
+        deadlines = [d for s in self.sessions.values() if (d := s.next_deadline()) is not None]
+        deadline = min(deadlines) if deadlines else None
+        if deadline == self._armed:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._armed = deadline
+        if deadline is not None:
+            self._timer = self.after(max(0.0, deadline - self.clock.now()), "on_timer")
+
+
+def _labels(cluster: ClusterState, node: str) -> Mapping[str, str]:
+    found = cluster.nodes.get(node)
+    return found.metadata.labels if found is not None else {}
