@@ -2,6 +2,7 @@
 address and list every answer, or throw malformed frames at the segment.
 
     who-has IP [--wait S]      one ARP request (IPv4) or NS (IPv6); prints {"macs": [...]}
+    watch IP                   a JSON line per gratuitous ARP / unsolicited NA for IP, forever
     junk IP [--count N]        malformed, truncated, oversized and random frames aimed at IP
 """
 
@@ -71,6 +72,28 @@ def _answer(data: bytes, target: bytes) -> str | None:
     return None
 
 
+def watch(ip: str, ifname: str) -> None:
+    """Print a JSON line (monotonic time, sender MAC) per gratuitous ARP or unsolicited NA for
+    ``ip`` seen on ``ifname``, until killed. CLOCK_MONOTONIC is shared by every namespace, so
+    the times compare with the test's own."""
+    target = ipaddress.ip_address(ip).packed
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sock.bind((ifname, 0))
+    print(json.dumps({"ready": time.monotonic()}), flush=True)
+    while True:
+        data = sock.recv(2048)
+        now = time.monotonic()
+        is_garp = data[12:14] == b"\x08\x06" and data[28:32] == target == data[38:42]
+        is_unsolicited_na = (
+            data[12:14] == b"\x86\xdd"
+            and data[54:55] == bytes([ndp.ND_NEIGHBOR_ADVERT])
+            and data[62:78] == target
+            and not data[58] & ndp.FLAG_SOLICITED
+        )
+        if is_garp or is_unsolicited_na:
+            print(json.dumps({"t": now, "mac": data[6:12].hex(":")}), flush=True)
+
+
 def junk(ip: str, ifname: str, count: int) -> int:
     """Frames that pass (or nearly pass) the responders' filters but are wrong inside."""
     target = ipaddress.ip_address(ip)
@@ -122,8 +145,13 @@ def main() -> None:
     bad.add_argument("ip")
     bad.add_argument("--count", type=int, default=600)
     bad.add_argument("--dev", default="eth0")
+    see = sub.add_parser("watch")
+    see.add_argument("ip")
+    see.add_argument("--dev", default="eth0")
     args = parser.parse_args()
-    if args.command == "who-has":
+    if args.command == "watch":
+        watch(args.ip, args.dev)
+    elif args.command == "who-has":
         print(json.dumps({"macs": who_has(args.ip, args.dev, args.wait)}))
     else:
         print(json.dumps({"sent": junk(args.ip, args.dev, args.count)}))

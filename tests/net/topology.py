@@ -31,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 SUBNET4, SUBNET6 = "10.99.0.", "fd00:99::"
+MANAGEMENT4 = "10.98.0."
 CLIENT_MAC = "02:99:00:00:00:fe"
 
 
@@ -58,6 +59,7 @@ class Host:
     ipv4: str
     ipv6: str
     mac: str
+    management: str = ""  # the mgmt0 address, with Topology(management=True)
 
     def cmd(self, *args: str) -> list[str]:
         return ["ip", "netns", "exec", self.netns, *args]
@@ -82,6 +84,8 @@ class Topology:
     node_names: Sequence[str] = ()
     #: Addresses every node carries on lo (the services' addresses).
     service_addresses: Sequence[str] = ()
+    #: Also give every node ``mgmt0`` on a second bridge (10.98.0.0/24), e.g. for gossip.
+    management: bool = False
     hosts: dict[str, Host] = field(default_factory=dict)
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
 
@@ -108,6 +112,9 @@ class Topology:
         br = ["ip", "-n", self.bridge]
         run([*br, "link", "add", "br0", "type", "bridge"])
         run([*br, "link", "set", "br0", "up"])
+        if self.management:
+            run([*br, "link", "add", "br1", "type", "bridge"])
+            run([*br, "link", "set", "br1", "up"])
         hosts = [("client", 2, CLIENT_MAC)]
         hosts += [(n, 11 + i, f"02:99:00:00:00:{i + 1:02x}") for i, n in enumerate(self.node_names)]
         for port, (role, last, mac) in enumerate(hosts):
@@ -143,6 +150,29 @@ class Topology:
             host.ip("link", "set", "eth0", "up")
             host.ip("addr", "add", f"{host.ipv4}/24", "dev", "eth0")
             host.ip("-6", "addr", "add", f"{host.ipv6}/64", "dev", "eth0", "nodad")
+            if self.management and role != "client":
+                # A second segment (br1) for gossip only, so a node can lose its service
+                # link and stay reachable: what link awareness is about.
+                host.management = f"{MANAGEMENT4}{last}"
+                mgmt_port = f"m{port}"
+                run(
+                    [
+                        *br,
+                        "link",
+                        "add",
+                        mgmt_port,
+                        "type",
+                        "veth",
+                        "peer",
+                        "name",
+                        "mgmt0",
+                        "netns",
+                        netns,
+                    ]
+                )
+                run([*br, "link", "set", mgmt_port, "master", "br1", "up"])
+                host.ip("link", "set", "mgmt0", "up")
+                host.ip("addr", "add", f"{host.management}/24", "dev", "mgmt0")
             if role != "client":
                 for address in self.service_addresses:
                     plen = 128 if ":" in address else 32
