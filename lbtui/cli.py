@@ -104,12 +104,13 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from actors.eventlog import EventLog
     from actors.runtime import ActorSpec
 
-    _setup_logging(args.verbose)
-    if not args.headless:
-        print(
-            "lbtui demo: the console is not built yet; running headless (events on stdout)",
-            file=err,
-        )
+    if args.headless:
+        _setup_logging(args.verbose)
+    else:
+        _setup_console_logging(args.log_file, args.verbose)
+    status = _status_spec(args, err)
+    if isinstance(status, int):
+        return status
     scenario_text = None
     if args.scenario:
         try:
@@ -120,12 +121,17 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return EXIT_UNREADABLE
     clock = RealClock()
     origin = clock.now()
+    extra = [ActorSpec("eventlog", EventLog, {"stream": out, "time_origin": origin})]
+    if not args.headless:
+        extra = []  # the terminal belongs to the console
+    if status is not None:
+        extra.insert(0, status)
     try:
         runtime, _, _ = build_demo(
             nodes=args.nodes,
             scenario_text=scenario_text,
             scenario_file=args.scenario or "<built-in scenario>",
-            extra=[ActorSpec("eventlog", EventLog, {"stream": out, "time_origin": origin})],
+            extra=extra,
             clock=clock,
         )
     except ScenarioError as exc:
@@ -135,6 +141,8 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except (UnreadableInput, ValueError) as exc:
         print(f"{exc}", file=err)
         return EXIT_UNREADABLE if isinstance(exc, UnreadableInput) else EXIT_INVALID
+    if not args.headless:
+        return _demo_console(args, runtime, err)
     runtime.install_signal_handlers()
     runtime.start()
     runtime.wait(args.duration)
@@ -155,6 +163,9 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "lbtui speaker: --cluster FILE is required until the Kubernetes source lands", file=err
         )
         return EXIT_INVALID
+    status = _status_spec(args, err)
+    if isinstance(status, int):
+        return status
     clock = RealClock()
     l2: Any = RecordingAnnouncer()
     extra: list[Any] = []
@@ -203,12 +214,147 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"{exc}", file=err)
         return EXIT_UNREADABLE
     specs.insert(0, ActorSpec("eventlog", EventLog, {"stream": out, "time_origin": clock.now()}))
+    if status is not None:
+        specs.insert(0, status)
     runtime = Runtime("speaker", specs, clock=clock)
     runtime.install_signal_handlers()
     runtime.start()
     runtime.wait(args.duration)
     runtime.stop("duration elapsed" if not runtime.stopped.is_set() else "stopped")
     return EXIT_OK
+
+
+def _status_spec(args: argparse.Namespace, err: TextIO) -> Any:
+    """The status endpoint's actor for ``--status-addr`` (None without it; an exit code when
+    the address or the token file is bad)."""
+    if not args.status_addr:
+        return None
+    from actors.runtime import ActorSpec
+    from actors.status import StatusActor, parse_address
+
+    try:
+        address = parse_address(args.status_addr)
+    except ValueError as exc:
+        print(f"--status-addr: {exc}", file=err)
+        return EXIT_INVALID
+    token = ""
+    if args.status_token_file:
+        try:
+            with open(args.status_token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        except OSError as exc:
+            print(f"{args.status_token_file}: cannot read: {exc}", file=err)
+            return EXIT_UNREADABLE
+        if not token:
+            print(f"{args.status_token_file}: the token file is empty", file=err)
+            return EXIT_INVALID
+    return ActorSpec("status", StatusActor, {"address": address, "token": token})
+
+
+def _setup_console_logging(log_file: str | None, verbose: bool) -> None:
+    """The console owns the terminal: logs go to a file, or nowhere (events are on screen)."""
+    import logging
+
+    if log_file:
+        logging.basicConfig(
+            level=logging.DEBUG if verbose else logging.INFO,
+            format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+            filename=log_file,
+        )
+    else:
+        logging.basicConfig(handlers=[logging.NullHandler()], level=logging.WARNING)
+
+
+def _run_console(port: Any, args: argparse.Namespace, err: TextIO) -> int:
+    from lbtui.app import ConsoleApp
+    from lbtui.themes import ThemeError
+
+    try:
+        app = ConsoleApp(
+            port,
+            theme_name=args.theme,
+            readonly=args.readonly,
+            view=args.view or "overview",
+            exit_after=getattr(args, "duration", None),
+        )
+    except ThemeError as exc:
+        print(f"lbtui: {exc}", file=err)
+        return EXIT_INVALID
+    app.run()
+    return EXIT_OK
+
+
+def _demo_console(args: argparse.Namespace, runtime: Any, err: TextIO) -> int:
+    """``lbtui demo``: the console on the demo runtime; the console starts the runtime (after
+    subscribing, so it sees every event) and the runtime stops when the console quits."""
+    from actors.demo import kill_node, revive_node
+    from lbtui.port import LocalPort
+
+    port = LocalPort(
+        runtime,
+        kill_node=kill_node,
+        revive_node=revive_node,
+        readonly=args.readonly,
+        description=f"demo, {args.nodes} nodes in process",
+    )
+    try:
+        return _run_console(port, args, err)
+    finally:
+        runtime.stop("console closed")
+
+
+def cmd_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import os
+
+    from lbtui.port import RemotePort
+
+    _setup_console_logging(args.log_file, args.verbose)
+    token = args.token or os.environ.get("LBTUI_TOKEN", "")
+    if args.token_file:
+        try:
+            with open(args.token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        except OSError as exc:
+            print(f"{args.token_file}: cannot read: {exc}", file=err)
+            return EXIT_UNREADABLE
+    if not args.connect.startswith(("http://", "https://")):
+        print(f"--connect {args.connect}: expected http://HOST:PORT", file=err)
+        return EXIT_INVALID
+    # The status endpoint is read-only: the console is too, whatever --readonly says.
+    args.readonly = True
+    return _run_console(RemotePort(args.connect, token), args, err)
+
+
+def _console_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--theme",
+        default=None,
+        help="console theme: a themes/*.toml name (dark, light, colorblind); "
+        "default $LBTUI_THEME or dark",
+    )
+    parser.add_argument(
+        "--readonly", action="store_true", help="console: hide every key that changes anything"
+    )
+    parser.add_argument(
+        "--view",
+        default=None,
+        help="console: the view to open (overview, svc, pools, nodes, l2, bgp, peers, events)",
+    )
+    parser.add_argument("--log-file", metavar="FILE", help="console: write logs to FILE")
+
+
+def _status_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--status-addr",
+        metavar="HOST:PORT",
+        help="serve GET /state and GET /events (JSON lines) read-only on HOST:PORT, "
+        "for `lbtui console --connect`",
+    )
+    parser.add_argument(
+        "--status-token-file",
+        metavar="FILE",
+        help="require 'Authorization: Bearer <token>' with the token in FILE",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after S seconds (default: until interrupted)",
     )
     demo.add_argument("-v", "--verbose", action="store_true")
+    _console_options(demo)
+    _status_options(demo)
     demo.set_defaults(func=cmd_demo)
 
     speaker = sub.add_parser(
@@ -336,7 +484,23 @@ def build_parser() -> argparse.ArgumentParser:
         "mode 0600, rewritten on every change)",
     )
     speaker.add_argument("-v", "--verbose", action="store_true")
+    _status_options(speaker)
     speaker.set_defaults(func=cmd_speaker)
+
+    console = sub.add_parser(
+        "console",
+        help="the console attached to a running runtime",
+        description="Attaches to a headless runtime's status endpoint (`lbtui speaker` or "
+        "`lbtui demo --headless` with --status-addr): read-only.",
+    )
+    console.add_argument("--connect", required=True, metavar="URL", help="http://HOST:PORT")
+    console.add_argument(
+        "--token", default="", help="bearer token (or $LBTUI_TOKEN, or --token-file)"
+    )
+    console.add_argument("--token-file", metavar="FILE", help="read the bearer token from FILE")
+    console.add_argument("-v", "--verbose", action="store_true")
+    _console_options(console)
+    console.set_defaults(func=cmd_console)
     return parser
 
 

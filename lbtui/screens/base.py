@@ -1,0 +1,240 @@
+"""What every view shares: the info bar, the prompt, the footer, and the table views' keys.
+
+A view is a Screen; views are Textual modes (one per ``:`` command), and drilling down pushes
+a scoped view (e.g. the services of one pool) onto the mode's stack, which ``esc`` pops.
+The app calls :meth:`ConsoleScreen.refresh_state` after every batch of events; a table view
+then updates only the rows the batch touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Label
+
+from lbtui.state import ConsoleState
+from lbtui.views import Column, Row
+from lbtui.widgets.bars import InfoBar, PromptBar
+from lbtui.widgets.table import ResourceTable
+
+if TYPE_CHECKING:
+    from lbtui.app import ConsoleApp
+
+# Actions that change the runtime: hidden (and refused) with --readonly or a remote port.
+MUTATING = frozenset({"edit", "new", "delete", "kill", "revive"})
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A drill-down: only the rows ``keep`` accepts, under a title saying what they are."""
+
+    title: str
+    keep: Callable[[ConsoleState, str], bool]
+
+
+class ConsoleScreen(Screen[None]):
+    VIEW: ClassVar[str] = ""
+    TITLE: ClassVar[str] = ""
+
+    @property
+    def console(self) -> ConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield InfoBar(id="info")
+        with Vertical(id="body"):
+            yield from self.compose_body()
+        yield PromptBar(self.console.command_words(), id="prompt")
+        yield Footer(compact=True)
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_state(self.console.state, full=True)
+
+    def refresh_state(self, state: ConsoleState, full: bool = False) -> None:
+        self.console.show_info(self)
+
+    def prompt(self) -> PromptBar:
+        return self.query_one(PromptBar)
+
+    @property
+    def view_title(self) -> str:
+        return self.TITLE
+
+
+class TableScreen(ConsoleScreen):
+    """A view that is one ResourceTable of one kind of object."""
+
+    KIND: ClassVar[str] = ""
+    COLUMNS: ClassVar[tuple[Column, ...]] = ()
+    ACTIONS: ClassVar[frozenset[str]] = frozenset({"describe", "yaml"})
+    EMPTY: ClassVar[str] = "nothing here yet"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("d", "describe", "Describe"),
+        Binding("y", "yaml", "YAML"),
+        Binding("x", "tree", "Tree"),
+        Binding("w", "what_if", "What-if"),
+        Binding("e", "edit", "Edit"),
+        Binding("n", "new", "New"),
+        Binding("ctrl+d", "delete", "Delete"),
+        Binding("K", "kill", "Kill node"),
+        Binding("R", "revive", "Revive node"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    def __init__(self, scope: Scope | None = None) -> None:
+        super().__init__()
+        self.scope = scope
+        self._loaded = False
+
+    @property
+    def view_title(self) -> str:
+        return f"{self.TITLE}: {self.scope.title}" if self.scope else self.TITLE
+
+    def compose_body(self) -> ComposeResult:
+        yield Label(self.view_title, id="view-title")
+        yield ResourceTable(
+            self.COLUMNS,
+            now=self.console.runtime_now,
+            clock=self.console.clock,
+            sort_key=self.sort_key,
+            empty_text=self.EMPTY,
+            id="table",
+        )
+
+    def on_mount(self) -> None:
+        self.table.focus()
+
+    @property
+    def table(self) -> ResourceTable:
+        return self.query_one("#table", ResourceTable)
+
+    def sort_key(self, key: str) -> Any:
+        return key
+
+    # -- rows --------------------------------------------------------------------------------
+    def all_rows(self, state: ConsoleState) -> Mapping[str, Row]:
+        raise NotImplementedError
+
+    def changed_rows(self, state: ConsoleState) -> Mapping[str, Row | None] | None:
+        """Rows the last batch touched (None: recompute all, fine for small tables)."""
+        return None
+
+    def _scoped(self, state: ConsoleState, rows: Mapping[str, Row | None]) -> dict[str, Any]:
+        if self.scope is None:
+            return dict(rows)
+        keep = self.scope.keep
+        return {k: (r if r is not None and keep(state, k) else None) for k, r in rows.items()}
+
+    def refresh_state(self, state: ConsoleState, full: bool = False) -> None:
+        super().refresh_state(state, full)
+        table = self.table
+        changed = (
+            None if full or not self._loaded or state.changes.full else (self.changed_rows(state))
+        )
+        if changed is None:
+            rows = self._scoped(state, self.all_rows(state))
+            table.set_rows({k: r for k, r in rows.items() if r is not None}, highlight=self._loaded)
+        else:
+            table.update_rows(self._scoped(state, changed))
+        self._loaded = True
+
+    # -- keys --------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in {"filter", "back"}:
+            return True
+        if action not in self.ACTIONS:
+            return False
+        if action in MUTATING and self.console.readonly:
+            return False
+        return action not in {"kill", "revive"} or self.console.port.can_kill
+
+    @property
+    def selected(self) -> str | None:
+        return self.table.selected_key
+
+    def action_filter(self) -> None:
+        self.prompt().open("/", self.table.filter_pattern)
+
+    def action_back(self) -> None:
+        if self.table.filter_pattern:
+            self.table.set_filter(None)
+            self.console.show_info(self)
+        elif len(self.console.screen_stack) > 1:
+            self.console.pop_screen()
+
+    def on_prompt_bar_changed(self, event: PromptBar.Changed) -> None:
+        if event.mode == "/":
+            error = self.table.set_filter(event.value)
+            self.prompt().set_error(error)
+
+    def on_prompt_bar_submitted(self, event: PromptBar.Submitted) -> None:
+        if event.mode == "/":
+            error = self.table.set_filter(event.value)
+            if error:
+                self.console.notify(error, severity="error")
+        elif event.mode == ":":
+            self.console.run_command(event.value)
+        self.table.focus()
+
+    def on_prompt_bar_cancelled(self, event: PromptBar.Cancelled) -> None:
+        self.table.focus()
+
+    def on_resource_table_selected(self, event: ResourceTable.Selected) -> None:
+        self.drill(event.key)
+
+    def drill(self, key: str) -> None:
+        """Enter: the default is to describe the row."""
+        self.console.open_describe(self.KIND, key)
+
+    def action_describe(self) -> None:
+        if self.selected is not None:
+            self.console.open_describe(self.KIND, self.selected)
+
+    def action_yaml(self) -> None:
+        if self.selected is not None:
+            self.console.open_yaml(self.KIND, self.selected)
+
+    def action_tree(self) -> None:
+        if self.selected is not None:
+            self.console.open_tree(self.selected)
+
+    def action_what_if(self) -> None:
+        self.console.open_what_if(self.what_if_nodes())
+
+    def what_if_nodes(self) -> tuple[str, ...]:
+        return ()
+
+    def action_edit(self) -> None:
+        if self.selected is not None:
+            self.console.open_edit(self.KIND, self.selected)
+
+    def action_new(self) -> None:
+        self.console.open_edit(self.KIND, None)
+
+    def action_delete(self) -> None:
+        if self.selected is not None:
+            self.console.confirm_delete(self.KIND, self.selected)
+
+    def action_kill(self) -> None:
+        node = self.selected_node()
+        if node:
+            self.console.control_node("kill", node)
+
+    def action_revive(self) -> None:
+        node = self.selected_node()
+        if node:
+            self.console.control_node("revive", node)
+
+    def selected_node(self) -> str | None:
+        return None

@@ -1,0 +1,898 @@
+"""The console's state: a pure reducer ``(ConsoleState, Event) -> ConsoleState``. No textual.
+
+Everything the console shows is a function of a :class:`ConsoleState`, and a state is only
+ever made from the previous one and runtime events, so the views can be tested on scripted
+event lists and a remote console (fed from JSON) shows exactly what a local one shows.
+
+The state is immutable. :func:`reduce_all` applies a batch of events and copies each table it
+touches once per batch (copy on write), so a burst of 10k events costs a few copies, not 10k.
+``state.changes`` says which rows of the big tables (services, layer 2 addresses) the last
+batch touched, so views update those rows in place instead of rebuilding 10k rows.
+
+Facts only real networks produce (BGP sessions, BFD, gratuitous packets, interfaces and their
+carrier) come from their own events; the simulated demo network has none, and the views show
+"-" for them there. A membership incarnation is read by attribute where an event carries one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from actors.cluster.objects import ClusterState
+from actors.config.model import Config
+from actors.events import (
+    ActorFailed,
+    ActorStarted,
+    AllocationFailed,
+    AllocationsUpdated,
+    AnnouncementStarted,
+    AnnouncementStopped,
+    BfdSessionChanged,
+    CandidacyChanged,
+    ClusterUpdated,
+    ConfigApplied,
+    ConfigRejected,
+    Event,
+    GratuitousSent,
+    IpAssigned,
+    IpReleased,
+    L2AnswersChanged,
+    L2InterfacesChanged,
+    MembershipUpdated,
+    NodeJoined,
+    NodeLeft,
+    NodeSuspected,
+    PeerSessionChanged,
+    PrefixAnnounced,
+    PrefixWithdrawn,
+    RuntimeReady,
+    RuntimeStopped,
+    SourceRejected,
+)
+
+if TYPE_CHECKING:
+    from actors.allocator.core import Allocation, PoolUsage
+
+MAX_LOG = 5000
+MAX_FAILOVERS = 200
+PULSE_SECONDS = 60
+PULSES = ("l2", "bgp", "membership")
+
+EMPTY: Mapping[Any, Any] = MappingProxyType({})
+_FAILOVER = re.compile(r"^failover from (\S+)")
+# Per-node snapshots repeating what AnnouncementStarted/Stopped already said.
+UNLOGGED = frozenset({"AnnouncementsUpdated"})
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A node as membership sees it."""
+
+    node: str
+    state: str  # alive | suspect | dead | unknown
+    since: float | None = None
+    incarnation: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class L2Entry:
+    """One layer 2 address: who answers for it and its failover history."""
+
+    ip: str
+    node: str | None
+    since: float
+    reason: str
+    interfaces: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    # Every node answering right now: one normally, two for a moment during a hand-over.
+    announcers: frozenset[str] = frozenset()
+    takeovers: int = 0  # times a node started answering for it
+    gratuitous: int = 0  # gratuitous ARP/NA packets sent (GratuitousSent; none when simulated)
+    failover_seconds: float | None = None
+    failover_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One BGP route a node announces."""
+
+    node: str
+    prefix: str
+    peers: tuple[str, ...]
+    since: float
+    services: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A BGP session of one node with one peer, from session events."""
+
+    node: str
+    peer: str
+    state: str
+    since: float
+    reason: str = ""
+    last_error: str = ""
+    bfd: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Failover:
+    """An address moving from one node to another; ``seconds`` from the loss to the takeover."""
+
+    t: float
+    ip: str
+    from_node: str
+    to_node: str
+    seconds: float | None
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    seq: int
+    t: float
+    name: str
+    text: str
+    level: str  # info | warning | error
+    record: Mapping[str, Any] = field(default_factory=lambda: EMPTY, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRow:
+    """A LoadBalancer service as the services view shows it."""
+
+    key: str
+    namespace: str
+    name: str
+    ips: tuple[str, ...]
+    pool: str
+    nodes: tuple[str, ...]
+    protocols: tuple[str, ...]
+    status: str  # announced | not announced | pending | error
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What the last batch touched, for in-place updates of the big tables."""
+
+    services: frozenset[str] = frozenset()
+    l2: frozenset[str] = frozenset()
+    log: int = 0
+    full: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleState:
+    role: str = ""
+    ready: bool = False
+    now: float = 0.0
+    config: Config | None = None
+    config_source: str = ""
+    config_errors: tuple[str, ...] = ()
+    cluster: ClusterState | None = None
+    allocations: Mapping[str, Allocation] = field(default_factory=lambda: EMPTY)
+    usage: Mapping[str, PoolUsage] = field(default_factory=lambda: EMPTY)
+    alive: frozenset[str] | None = None
+    members: Mapping[str, Member] = field(default_factory=lambda: EMPTY)
+    l2: Mapping[str, L2Entry] = field(default_factory=lambda: EMPTY)
+    routes: Mapping[tuple[str, str, tuple[str, ...]], Route] = field(default_factory=lambda: EMPTY)
+    sessions: Mapping[tuple[str, str], Session] = field(default_factory=lambda: EMPTY)
+    # (node, peer) -> prefixes sent on that session (PrefixAnnounced/PrefixWithdrawn).
+    advertised: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=lambda: EMPTY)
+    # node -> (interfaces it would announce on, those without carrier).
+    interfaces: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(
+        default_factory=lambda: EMPTY
+    )
+    # node -> why it cannot announce (link awareness), absent while it can.
+    not_candidate: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    services: Mapping[str, ServiceRow] = field(default_factory=lambda: EMPTY)
+    # (node, protocol) pairs announcing each service, kept as announcements come and go.
+    announcers: Mapping[str, frozenset[tuple[str, str]]] = field(default_factory=lambda: EMPTY)
+    log: tuple[LogEntry, ...] = ()
+    seq: int = 0
+    failovers: tuple[Failover, ...] = ()
+    # node -> when its loss was first seen (kill, suspicion or death), until it is back.
+    losses: Mapping[str, float] = field(default_factory=lambda: EMPTY)
+    # category -> events per second, oldest first; the last bucket is second ``pulse_second``.
+    pulses: Mapping[str, tuple[int, ...]] = field(default_factory=lambda: EMPTY)
+    pulse_second: int = 0
+    actors: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    changes: Changes = field(default_factory=Changes)
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """Every node known from the cluster, membership or announcements, sorted."""
+        names = set(self.members)
+        if self.cluster is not None:
+            names.update(self.cluster.nodes)
+        return tuple(sorted(names))
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A runtime's state at one moment, for a console that attaches late (or remotely).
+
+    ``history`` is replayed first (recent events, for the log, pulses and failovers); then the
+    state is set from the snapshot, and the announcements in force replace what replay left.
+    """
+
+    now: float
+    role: str = ""
+    history: tuple[Event, ...] = ()
+    config: Config | None = None
+    cluster: ClusterState | None = None
+    allocations: Mapping[str, Allocation] | None = None
+    usage: Mapping[str, PoolUsage] | None = None
+    membership: MembershipUpdated | None = None
+    announcements: tuple[AnnouncementStarted, ...] = ()
+    config_errors: tuple[str, ...] = ()
+
+
+# -- public API -------------------------------------------------------------------------------
+
+
+def reduce(state: ConsoleState, event: Event) -> ConsoleState:
+    """The state after one event."""
+    return reduce_all(state, (event,))
+
+
+def reduce_all(state: ConsoleState, events: Iterable[Event]) -> ConsoleState:
+    """The state after a batch of events, in order."""
+    builder = _Builder(state)
+    for event in events:
+        builder.apply(event)
+    return builder.finish()
+
+
+def load_snapshot(state: ConsoleState, snap: Snapshot) -> ConsoleState:
+    """The state of a runtime seen through a snapshot (see :class:`Snapshot`)."""
+    builder = _Builder(reduce_all(state, snap.history))
+    builder.logging = False
+    builder.role = snap.role or builder.role
+    builder.now = max(builder.now, snap.now)
+    if snap.config is not None:
+        builder.apply(ConfigApplied(snap.now, snap.config, "snapshot"))
+    if snap.config_errors:
+        builder.config_errors = snap.config_errors
+    if snap.cluster is not None:
+        builder.apply(ClusterUpdated(snap.now, snap.cluster, "snapshot"))
+    if snap.allocations is not None:
+        builder.apply(AllocationsUpdated(snap.now, snap.allocations, snap.usage or {}))
+    if snap.membership is not None:
+        builder.apply(snap.membership)
+    builder.replace_announcements(snap.announcements)
+    builder.ready = True
+    builder.full = True
+    return builder.finish()
+
+
+def advance(state: ConsoleState, now: float) -> ConsoleState:
+    """Move the pulse window to ``now`` (the console calls this every second)."""
+    second = int(now)
+    if second <= state.pulse_second:
+        return state
+    return replace(
+        state,
+        pulses=_shifted(state.pulses, state.pulse_second, second),
+        pulse_second=second,
+        now=max(state.now, now),
+        changes=Changes(),
+    )
+
+
+def summary(event: Event) -> str:
+    """One line of text for the event log: the event's JSON fields without time and name.
+
+    Events carrying whole snapshots (StateEvent) have short JSON forms already.
+    """
+    return _text(event.to_json())
+
+
+def _text(record: Mapping[str, Any]) -> str:
+    parts = []
+    for key, value in record.items():
+        if key in ("t", "event"):
+            continue
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value) or "-"
+        elif isinstance(value, dict):
+            value = " ".join(f"{k}={v}" for k, v in value.items())
+        parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def event_level(event: Event) -> str:
+    if isinstance(event, ConfigRejected | SourceRejected | ActorFailed | AllocationFailed):
+        return "error"
+    if isinstance(event, NodeLeft | NodeSuspected) or event.name in ("SplitBrainDetected",):
+        return "warning"
+    if isinstance(event, AnnouncementStarted) and _FAILOVER.match(event.reason):
+        return "warning"
+    return "info"
+
+
+def pulse_category(event: Event) -> str | None:
+    """Which pulse an event counts towards: ARP/NDP, BGP updates or membership traffic."""
+    name = event.name
+    if isinstance(event, AnnouncementStarted | AnnouncementStopped):
+        return "l2" if event.protocol == "layer2" else "bgp"
+    if isinstance(event, NodeJoined | NodeLeft | NodeSuspected | MembershipUpdated):
+        return "membership"
+    if isinstance(event, GratuitousSent):
+        return "l2"
+    if isinstance(event, PrefixAnnounced | PrefixWithdrawn):
+        return "bgp"
+    lowered = name.lower()
+    if lowered.startswith(("arp", "ndp", "gratuitous", "l2")):
+        return "l2"
+    if lowered.startswith(("bgp", "peer", "prefix", "session", "bfd")):
+        return "bgp"
+    if lowered.startswith(("probe", "gossip", "member", "node")):
+        return "membership"
+    return None
+
+
+# -- internals --------------------------------------------------------------------------------
+
+
+def _shifted(
+    pulses: Mapping[str, tuple[int, ...]], old_second: int, new_second: int
+) -> Mapping[str, tuple[int, ...]]:
+    gap = min(PULSE_SECONDS, new_second - old_second)
+    out = {}
+    for name in PULSES:
+        series = pulses.get(name) or (0,) * PULSE_SECONDS
+        out[name] = (*series[gap:], *(0,) * gap)
+    return MappingProxyType(out)
+
+
+class _Builder:
+    """A mutable working copy of a state; tables are copied the first time they are written."""
+
+    _TABLES = (
+        "members",
+        "l2",
+        "routes",
+        "sessions",
+        "advertised",
+        "interfaces",
+        "not_candidate",
+        "services",
+        "announcers",
+        "losses",
+        "actors",
+    )
+
+    def __init__(self, state: ConsoleState) -> None:
+        self.base = state
+        self.role = state.role
+        self.ready = state.ready
+        self.now = state.now
+        self.config = state.config
+        self.config_source = state.config_source
+        self.config_errors = state.config_errors
+        self.cluster = state.cluster
+        self.allocations = state.allocations
+        self.usage = state.usage
+        self.alive = state.alive
+        self.seq = state.seq
+        self.failovers = state.failovers
+        self.pulses = state.pulses
+        self.pulse_second = state.pulse_second
+        self.logging = True
+        self.snapshotting = False  # announcements from a snapshot are not new takeovers
+        self.full = False
+        self._tables: dict[str, dict[Any, Any]] = {}
+        self._new_log: list[LogEntry] = []
+        self._new_failovers: list[Failover] = []
+        self._pulse_counts: dict[tuple[str, int], int] = {}
+        self.changed_services: set[str] = set()
+        self.changed_l2: set[str] = set()
+
+    # -- copy on write ---------------------------------------------------------------------
+    def read(self, name: str) -> Mapping[Any, Any]:
+        table = self._tables.get(name)
+        return table if table is not None else getattr(self.base, name)
+
+    def write(self, name: str) -> dict[Any, Any]:
+        table = self._tables.get(name)
+        if table is None:
+            table = self._tables[name] = dict(getattr(self.base, name))
+        return table
+
+    def finish(self) -> ConsoleState:
+        tables = {name: MappingProxyType(t) for name, t in self._tables.items()}
+        log = self.base.log
+        if self._new_log:
+            log = (*log, *self._new_log)[-MAX_LOG:]
+        failovers = self.base.failovers
+        if self._new_failovers:
+            failovers = (*failovers, *self._new_failovers)[-MAX_FAILOVERS:]
+        pulses, pulse_second = self._finish_pulses()
+        return ConsoleState(
+            role=self.role,
+            ready=self.ready,
+            now=self.now,
+            config=self.config,
+            config_source=self.config_source,
+            config_errors=self.config_errors,
+            cluster=self.cluster,
+            allocations=self.allocations,
+            usage=self.usage,
+            alive=self.alive,
+            members=tables.get("members", self.base.members),
+            l2=tables.get("l2", self.base.l2),
+            routes=tables.get("routes", self.base.routes),
+            sessions=tables.get("sessions", self.base.sessions),
+            advertised=tables.get("advertised", self.base.advertised),
+            interfaces=tables.get("interfaces", self.base.interfaces),
+            not_candidate=tables.get("not_candidate", self.base.not_candidate),
+            services=tables.get("services", self.base.services),
+            announcers=tables.get("announcers", self.base.announcers),
+            log=log,
+            seq=self.seq,
+            failovers=failovers,
+            losses=tables.get("losses", self.base.losses),
+            pulses=pulses,
+            pulse_second=pulse_second,
+            actors=tables.get("actors", self.base.actors),
+            changes=Changes(
+                services=frozenset(self.changed_services),
+                l2=frozenset(self.changed_l2),
+                log=len(self._new_log),
+                full=self.full,
+            ),
+        )
+
+    def _finish_pulses(self) -> tuple[Mapping[str, tuple[int, ...]], int]:
+        if not self._pulse_counts:
+            return self.pulses, self.pulse_second
+        latest = max(second for _, second in self._pulse_counts)
+        second = max(self.pulse_second, latest)
+        pulses = _shifted(self.pulses, self.pulse_second, second) if self.pulses else None
+        series = {name: list((pulses or {}).get(name) or (0,) * PULSE_SECONDS) for name in PULSES}
+        for (name, at), count in self._pulse_counts.items():
+            index = PULSE_SECONDS - 1 - (second - at)
+            if 0 <= index < PULSE_SECONDS:
+                series[name][index] += count
+        return MappingProxyType({k: tuple(v) for k, v in series.items()}), second
+
+    # -- events ------------------------------------------------------------------------------
+    def apply(self, event: Event) -> None:
+        self.now = max(self.now, event.t)
+        if self.logging and event.name not in UNLOGGED:
+            self._log(event)
+            category = pulse_category(event)
+            if category is not None:
+                key = (category, int(event.t))
+                self._pulse_counts[key] = self._pulse_counts.get(key, 0) + _count(event)
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event)
+
+    def _log(self, event: Event) -> None:
+        self.seq += 1
+        record = MappingProxyType(event.to_json())
+        self._new_log.append(
+            LogEntry(self.seq, event.t, event.name, _text(record), event_level(event), record)
+        )
+        if len(self._new_log) > MAX_LOG:
+            del self._new_log[: len(self._new_log) - MAX_LOG]
+
+    # configuration and runtime
+    def _config_applied(self, e: ConfigApplied) -> None:
+        self.config = e.config
+        self.config_source = e.source
+        self.config_errors = ()
+
+    def _config_rejected(self, e: ConfigRejected) -> None:
+        self.config_errors = e.errors
+
+    def _runtime_ready(self, e: RuntimeReady) -> None:
+        self.ready = True
+        self.role = e.role
+
+    def _runtime_stopped(self, e: RuntimeStopped) -> None:
+        self.ready = False
+
+    def _actor_started(self, e: ActorStarted) -> None:
+        self.write("actors")[e.actor] = "running"
+
+    def _actor_failed(self, e: ActorFailed) -> None:
+        self.write("actors")[e.actor] = f"failed ({e.restarts}): {e.error}"
+
+    # cluster and allocation
+    def _cluster_updated(self, e: ClusterUpdated) -> None:
+        before = self.cluster.services if self.cluster is not None else EMPTY
+        after = e.cluster.services
+        self.cluster = e.cluster
+        if before is after:
+            return
+        rows = self.write("services")
+        for key in before.keys() - after.keys():
+            if rows.pop(key, None) is not None:
+                self.changed_services.add(key)
+        for key, service in after.items():
+            if before.get(key) is not service or key not in rows:
+                self._refresh_service(key)
+        members = self.read("members")
+        for node in e.cluster.nodes:
+            if node not in members:
+                state = "unknown" if self.alive is None else _liveness(node, self.alive)
+                self.write("members")[node] = Member(node, state)
+
+    def _allocations_updated(self, e: AllocationsUpdated) -> None:
+        before = self.allocations
+        self.allocations = e.allocations
+        self.usage = e.usage
+        if before is e.allocations:
+            return
+        for key in before.keys() | e.allocations.keys():
+            if before.get(key) != e.allocations.get(key):
+                self._refresh_service(key)
+        held = {str(ip) for a in e.allocations.values() for ip in a.ips}
+        stale = [
+            ip for ip, entry in self.read("l2").items() if entry.node is None and ip not in held
+        ]
+        if stale:
+            l2 = self.write("l2")
+            for ip in stale:
+                del l2[ip]
+                self.changed_l2.add(ip)
+
+    def _ip_assigned(self, e: IpAssigned) -> None:
+        row = self.read("services").get(e.service)
+        if row is not None:
+            self._put_service(replace(row, ips=e.ips, pool=e.pool, error=""))
+
+    def _ip_released(self, e: IpReleased) -> None:
+        row = self.read("services").get(e.service)
+        if row is not None:
+            ips = tuple(ip for ip in row.ips if ip not in e.ips)
+            self._put_service(replace(row, ips=ips, pool=row.pool if ips else ""))
+        l2 = self.read("l2")
+        for ip in e.ips:
+            entry = l2.get(ip)
+            if entry is not None and entry.node is None:
+                del self.write("l2")[ip]
+                self.changed_l2.add(ip)
+
+    def _allocation_failed(self, e: AllocationFailed) -> None:
+        row = self.read("services").get(e.service)
+        if row is not None:
+            self._put_service(replace(row, error=e.reason))
+
+    # membership
+    def _membership(self, e: MembershipUpdated) -> None:
+        self.alive = e.alive
+        for node in e.not_candidates:
+            if node not in self.read("not_candidate"):
+                self.write("not_candidate")[node] = "not a candidate (no carrier)"
+        for node in [n for n in self.read("not_candidate") if n not in e.not_candidates]:
+            if node in e.alive:
+                del self.write("not_candidate")[node]
+        members = self.read("members")
+        for node in sorted(e.alive | e.dead):
+            state = "alive" if node in e.alive else "dead"
+            old = members.get(node)
+            if old is None or old.state != state:
+                self.write("members")[node] = Member(
+                    node, state, e.t, old.incarnation if old else None, old.reason if old else ""
+                )
+                if state == "alive" and old is not None and old.state in ("dead", "suspect"):
+                    self._recovered(node)
+
+    def _node_joined(self, e: NodeJoined) -> None:
+        self._member(e.node, "alive", e.t, getattr(e, "incarnation", None), "joined")
+        self._recovered(e.node)
+
+    def _node_suspected(self, e: NodeSuspected) -> None:
+        by = f"suspected by {e.by}" if e.by else "suspected"
+        self._member(e.node, "suspect", e.t, getattr(e, "incarnation", None), by)
+        self._lost(e.node, e.t)
+
+    def _node_left(self, e: NodeLeft) -> None:
+        self._member(e.node, "dead", e.t, getattr(e, "incarnation", None), e.reason)
+        self._lost(e.node, e.t)
+
+    def _member(
+        self, node: str, state: str, t: float, incarnation: int | None, reason: str
+    ) -> None:
+        old = self.read("members").get(node)
+        if incarnation is None and old is not None:
+            incarnation = old.incarnation
+        since = old.since if old is not None and old.state == state else t
+        self.write("members")[node] = Member(node, state, since, incarnation, reason)
+
+    def _lost(self, node: str, t: float) -> None:
+        if node not in self.read("losses"):
+            self.write("losses")[node] = t
+
+    def _recovered(self, node: str) -> None:
+        if node in self.read("losses"):
+            del self.write("losses")[node]
+
+    # announcements
+    def _started(self, e: AnnouncementStarted) -> None:
+        if e.protocol == "layer2":
+            self._l2_started(e)
+        else:
+            self._route_started(e)
+
+    def _stopped(self, e: AnnouncementStopped) -> None:
+        if e.reason == "node killed":
+            # The demo's crash: the node is gone from now, whatever membership says later.
+            self._lost(e.node, e.t)
+        if e.protocol == "layer2":
+            self._l2_stopped(e)
+        else:
+            self._route_stopped(e)
+
+    def _l2_started(self, e: AnnouncementStarted) -> None:
+        old = self.read("l2").get(e.ip)
+        interfaces = tuple(i for i in e.interface.split(",") if i)
+        failover_seconds = old.failover_seconds if old else None
+        failover_at = old.failover_at if old else None
+        moved = None if self.snapshotting else _FAILOVER.match(e.reason)
+        if moved:
+            from_node = moved.group(1)
+            lost_at = self.read("losses").get(from_node)
+            seconds = e.t - lost_at if lost_at is not None else None
+            self._new_failovers.append(Failover(e.t, e.ip, from_node, e.node, seconds, e.reason))
+            failover_seconds, failover_at = seconds, e.t
+        announcers = (old.announcers if old else frozenset()) | {e.node}
+        entry = L2Entry(
+            ip=e.ip,
+            node=e.node,
+            since=e.t,
+            reason=e.reason,
+            interfaces=interfaces,
+            services=e.services,
+            announcers=announcers,
+            takeovers=(old.takeovers if old else 0) + 1,
+            gratuitous=old.gratuitous if old else 0,
+            failover_seconds=failover_seconds,
+            failover_at=failover_at,
+        )
+        self.write("l2")[e.ip] = entry
+        self.changed_l2.add(e.ip)
+        for service in e.services:
+            self._announcer(service, (e.node, "layer2"), add=True)
+
+    def _l2_stopped(self, e: AnnouncementStopped) -> None:
+        old = self.read("l2").get(e.ip)
+        if old is None or e.node not in old.announcers:
+            return
+        announcers = old.announcers - {e.node}
+        if old.node == e.node:
+            owner = min(announcers) if announcers else None
+            entry = replace(
+                old,
+                node=owner,
+                since=e.t,
+                reason=old.reason if owner else e.reason,
+                announcers=announcers,
+            )
+        else:
+            entry = replace(old, announcers=announcers)
+        self.write("l2")[e.ip] = entry
+        self.changed_l2.add(e.ip)
+        for service in old.services:
+            self._announcer(service, (e.node, "layer2"), add=False)
+
+    def _route_started(self, e: AnnouncementStarted) -> None:
+        key = (e.node, e.ip, e.peers)
+        self.write("routes")[key] = Route(e.node, e.ip, e.peers, e.t, e.services, e.reason)
+        for service in e.services:
+            self._announcer(service, (e.node, "bgp"), add=True)
+
+    def _route_stopped(self, e: AnnouncementStopped) -> None:
+        routes = self.read("routes")
+        gone = [
+            key
+            for key in routes
+            if key[0] == e.node and key[1] == e.ip and (not e.peers or key[2] == e.peers)
+        ]
+        if not gone:
+            return
+        table = self.write("routes")
+        services = {s for key in gone for s in table.pop(key).services}
+        still = {s for key, r in table.items() if key[0] == e.node for s in r.services}
+        for service in services - still:
+            self._announcer(service, (e.node, "bgp"), add=False)
+
+    def replace_announcements(self, announcements: Iterable[AnnouncementStarted]) -> None:
+        """Set the announcements in force to exactly these (from a snapshot)."""
+        current = list(announcements)
+        for ip, entry in list(self.read("l2").items()):
+            if entry.node is not None:
+                self.write("l2")[ip] = replace(entry, node=None, announcers=frozenset())
+                self.changed_l2.add(ip)
+        for key in list(self.read("routes")):
+            del self.write("routes")[key]
+        for service in list(self.read("announcers")):
+            del self.write("announcers")[service]
+            self._refresh_service(service)
+        self.snapshotting = True
+        for a in current:
+            old = self.read("l2").get(a.ip) if a.protocol == "layer2" else None
+            self._started(a)
+            if old is not None:
+                # Replayed history already counted this address; keep its counters.
+                entry = self.read("l2")[a.ip]
+                self.write("l2")[a.ip] = replace(
+                    entry,
+                    takeovers=max(old.takeovers, 1),
+                    gratuitous=old.gratuitous,
+                    failover_seconds=old.failover_seconds,
+                    failover_at=old.failover_at,
+                )
+        self.snapshotting = False
+
+    def _announcer(self, service: str, who: tuple[str, str], *, add: bool) -> None:
+        current = self.read("announcers").get(service, frozenset())
+        updated = current | {who} if add else current - {who}
+        if updated == current:
+            return
+        if updated:
+            self.write("announcers")[service] = updated
+        else:
+            del self.write("announcers")[service]
+        self._refresh_service(service)
+
+    # the wire: layer 2, BGP sessions, BFD
+    def _gratuitous(self, e: GratuitousSent) -> None:
+        entry = self.read("l2").get(e.ip)
+        if entry is not None:
+            packets = max(0, e.packets)
+            self.write("l2")[e.ip] = replace(entry, gratuitous=entry.gratuitous + packets)
+            self.changed_l2.add(e.ip)
+
+    def _answers(self, e: L2AnswersChanged) -> None:
+        entry = self.read("l2").get(e.ip)
+        if entry is not None and entry.node == e.node:
+            self.write("l2")[e.ip] = replace(entry, interfaces=e.interfaces)
+            self.changed_l2.add(e.ip)
+
+    def _interfaces(self, e: L2InterfacesChanged) -> None:
+        self.write("interfaces")[e.node] = (e.interfaces, e.without_carrier)
+
+    def _candidacy(self, e: CandidacyChanged) -> None:
+        if e.candidate:
+            if e.node in self.read("not_candidate"):
+                del self.write("not_candidate")[e.node]
+        else:
+            self.write("not_candidate")[e.node] = e.reason or "not a candidate"
+
+    def _session(self, e: PeerSessionChanged) -> None:
+        old = self.read("sessions").get((e.node, e.peer))
+        since = old.since if old is not None and old.state == e.state else e.t
+        last_error = old.last_error if old else ""
+        if e.state != "Established" and e.reason:
+            last_error = e.reason
+        bfd = old.bfd if old else ""
+        self.write("sessions")[(e.node, e.peer)] = Session(
+            e.node, e.peer, e.state, since, e.reason, last_error, bfd
+        )
+        if e.state != "Established" and (e.node, e.peer) in self.read("advertised"):
+            # A session that is down holds no routes at the peer.
+            del self.write("advertised")[(e.node, e.peer)]
+
+    def _bfd(self, e: BfdSessionChanged) -> None:
+        old = self.read("sessions").get((e.node, e.peer))
+        if old is None:
+            old = Session(e.node, e.peer, "", e.t)
+        self.write("sessions")[(e.node, e.peer)] = replace(old, bfd=e.state)
+
+    def _prefixes(self, e: PrefixAnnounced | PrefixWithdrawn) -> None:
+        key = (e.node, e.peer)
+        current = self.read("advertised").get(key, frozenset())
+        if isinstance(e, PrefixAnnounced):
+            self.write("advertised")[key] = current | frozenset(e.prefixes)
+        else:
+            self.write("advertised")[key] = current - frozenset(e.prefixes)
+
+    # derived service rows
+    def _refresh_service(self, key: str) -> None:
+        row = self._service_row(key)
+        rows = self.read("services")
+        if row is None:
+            if key in rows:
+                del self.write("services")[key]
+                self.changed_services.add(key)
+            return
+        if rows.get(key) != row:
+            self._put_service(row)
+
+    def _put_service(self, row: ServiceRow) -> None:
+        row = _with_status(row)
+        self.write("services")[row.key] = row
+        self.changed_services.add(row.key)
+
+    def _service_row(self, key: str) -> ServiceRow | None:
+        if self.cluster is None:
+            return None
+        service = self.cluster.services.get(key)
+        if service is None or not service.is_load_balancer:
+            return None
+        allocation = self.allocations.get(key)
+        if allocation is not None:
+            ips = tuple(str(ip) for ip in allocation.ips)
+            pool = allocation.pool or ""
+            error = allocation.error or ""
+        else:
+            ips, pool, error = service.ingress_ips, "", ""
+        who = self.read("announcers").get(key, frozenset())
+        nodes = tuple(sorted({node for node, _ in who}))
+        protocols = tuple(sorted({protocol for _, protocol in who}))
+        return ServiceRow(
+            key=key,
+            namespace=service.namespace,
+            name=service.metadata.name,
+            ips=ips,
+            pool=pool,
+            nodes=nodes,
+            protocols=protocols,
+            status="",
+            error=error,
+        )
+
+
+def _with_status(row: ServiceRow) -> ServiceRow:
+    if not row.ips:
+        status = "error" if row.error else "pending"
+    elif row.nodes:
+        status = "announced"
+    else:
+        status = "not announced"
+    return row if row.status == status else replace(row, status=status)
+
+
+def _liveness(node: str, alive: frozenset[str]) -> str:
+    return "alive" if node in alive else "dead"
+
+
+def _count(event: Event) -> int:
+    """How much traffic an event stands for (a batch of prefixes, a round of packets)."""
+    if isinstance(event, GratuitousSent):
+        return max(1, event.packets)
+    if isinstance(event, PrefixAnnounced | PrefixWithdrawn):
+        return max(1, len(event.prefixes))
+    return 1
+
+
+_HANDLERS: dict[type[Event], Any] = {
+    ConfigApplied: _Builder._config_applied,
+    ConfigRejected: _Builder._config_rejected,
+    RuntimeReady: _Builder._runtime_ready,
+    RuntimeStopped: _Builder._runtime_stopped,
+    ActorStarted: _Builder._actor_started,
+    ActorFailed: _Builder._actor_failed,
+    ClusterUpdated: _Builder._cluster_updated,
+    AllocationsUpdated: _Builder._allocations_updated,
+    IpAssigned: _Builder._ip_assigned,
+    IpReleased: _Builder._ip_released,
+    AllocationFailed: _Builder._allocation_failed,
+    MembershipUpdated: _Builder._membership,
+    NodeJoined: _Builder._node_joined,
+    NodeSuspected: _Builder._node_suspected,
+    NodeLeft: _Builder._node_left,
+    AnnouncementStarted: _Builder._started,
+    AnnouncementStopped: _Builder._stopped,
+    GratuitousSent: _Builder._gratuitous,
+    L2AnswersChanged: _Builder._answers,
+    L2InterfacesChanged: _Builder._interfaces,
+    CandidacyChanged: _Builder._candidacy,
+    PeerSessionChanged: _Builder._session,
+    BfdSessionChanged: _Builder._bfd,
+    PrefixAnnounced: _Builder._prefixes,
+    PrefixWithdrawn: _Builder._prefixes,
+}

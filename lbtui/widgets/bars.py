@@ -1,0 +1,123 @@
+"""The console's chrome: the info bar on top and the ``:``/``/`` prompt at the bottom."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.markup import escape
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widgets import Input, Label, Static
+
+from lbtui.state import ConsoleState
+from lbtui.views import counts
+
+
+class InfoBar(Static):
+    """Where the console is attached and the headline numbers."""
+
+    def show(
+        self,
+        state: ConsoleState,
+        *,
+        source: str,
+        link: str,
+        link_ok: bool,
+        readonly: bool,
+        view: str,
+    ) -> None:
+        c = counts(state)
+        dead = c["nodes"] - c["alive"]
+        nodes = f"nodes [$lb-alive]{c['alive']}[/] alive"
+        if dead:
+            nodes += f" [$lb-dead]{dead} down[/]"
+        parts = [
+            f"[b]lbtui[/b] {escape(source)}",
+            f"[b]{escape(view)}[/b]",
+            nodes,
+            f"services {c['services']} ({c['announced']} announced)",
+            f"L2 {c['l2']}",
+            f"routes {c['routes']}",
+        ]
+        if state.config_errors:
+            parts.append("[$lb-dead]config rejected[/]")
+        if readonly:
+            parts.append("[$lb-muted]read-only[/]")
+        if link:
+            style = "$lb-alive" if link_ok else "$lb-dead"
+            parts.append(f"[{style}]{escape(link)}[/]")
+        self.update(" │ ".join(parts))
+
+
+class PromptBar(Horizontal):
+    """k9s' prompt: ``:`` runs a command (views, kill, what-if...), ``/`` filters by regex."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", show=False)]
+
+    class Submitted(Message):
+        def __init__(self, mode: str, value: str) -> None:
+            super().__init__()
+            self.mode = mode
+            self.value = value
+
+    class Changed(Message):
+        def __init__(self, mode: str, value: str) -> None:
+            super().__init__()
+            self.mode = mode
+            self.value = value
+
+    class Cancelled(Message):
+        def __init__(self, mode: str) -> None:
+            super().__init__()
+            self.mode = mode
+
+    def __init__(self, commands: list[str], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.commands = commands
+        self.mode = ""
+
+    def compose(self) -> ComposeResult:
+        yield Label(":", id="prompt-label")
+        yield Input(id="prompt-input", compact=True)
+
+    def open(self, mode: str, value: str = "") -> None:
+        self.mode = mode
+        self.query_one("#prompt-label", Label).update(mode)
+        field = self.query_one(Input)
+        field.suggester = SuggestFromList(self.commands) if mode == ":" else None
+        field.value = value
+        field.cursor_position = len(value)
+        self.add_class("-open")
+        field.focus()
+
+    def close(self) -> None:
+        self.remove_class("-open")
+        self.mode = ""
+
+    def set_error(self, error: str | None) -> None:
+        self.set_class(bool(error), "-invalid")
+        self.query_one(Input).tooltip = error
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self.mode:
+            self.post_message(self.Changed(self.mode, event.value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        mode = self.mode
+        self.close()
+        self.post_message(self.Submitted(mode, event.value.strip()))
+
+    def action_cancel(self) -> None:
+        mode = self.mode
+        self.close()
+        self.post_message(self.Cancelled(mode))
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if self.mode:
+            self.action_cancel()
