@@ -16,6 +16,10 @@ from actors.election.bgp import BGPRoute
 
 
 class Announcer(Protocol):
+    """An announcer may also have ``synced()``: the speaker calls it once, after its first
+    complete reconcile (everything it wants announced has been handed over). The BGP
+    announcer needs it for graceful restart: End-of-RIB must not go before that."""
+
     def announce_l2(self, ip: str, interfaces: tuple[str, ...]) -> None:
         """Start answering ARP/NDP for ``ip`` (empty interfaces: every eligible one)."""
 
@@ -153,3 +157,9 @@ class CompositeAnnouncer:
 
     def withdraw_bgp(self, route: BGPRoute) -> None:
         self.bgp.withdraw_bgp(route)
+
+    def synced(self) -> None:
+        for part in (self.l2, self.bgp):
+            synced = getattr(part, "synced", None)
+            if synced is not None:
+                synced()

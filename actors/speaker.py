@@ -131,6 +131,7 @@ class SpeakerActor(Listener, RuntimeActor):
         self.dead: frozenset[str] = frozenset()
         self.current = Announcements()
         self.running = True
+        self._synced = False
 
     # -- events ------------------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
@@ -189,7 +190,8 @@ class SpeakerActor(Listener, RuntimeActor):
         if self.allocations is None:
             return
         alive = self.alive
-        if alive is not None and self.node not in alive:
+        admitted = alive is None or self.node in alive
+        if not admitted:
             # Membership has not (re)admitted us yet: a node the others think dead must not
             # answer, or two nodes would answer for one address.
             desired = Announcements()
@@ -198,6 +200,17 @@ class SpeakerActor(Listener, RuntimeActor):
                 self.node, self.config, self.cluster, self.allocations, alive
             )
         self._apply(desired, reason="")
+        if admitted:
+            self._tell_synced()
+
+    def _tell_synced(self) -> None:
+        """Once: the announcer has everything (graceful restart's End-of-RIB waits for it)."""
+        if self._synced:
+            return
+        self._synced = True
+        synced = getattr(self.announcer, "synced", None)
+        if synced is not None:
+            synced()
 
     def _apply(self, desired: Announcements, reason: str) -> int:
         now = self.clock.now()
