@@ -229,6 +229,8 @@ class L2AnnouncerActor(RuntimeActor):
 
     def _round(self, ip: str) -> None:
         names = self.plan.answering.get(ip, ())
+        if not names:
+            return  # announceFailed: nowhere to send; the schedule runs out by itself
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
         packed = ipaddress.ip_address(ip).packed
         sent = 0
