@@ -1,0 +1,761 @@
+"""What lbtui writes to the Kubernetes API, the way MetalLB writes it.
+
+Controller side:
+- :class:`ServiceStatusWriter`: ``status.loadBalancer.ingress`` and the
+  ``metallb.io/ip-allocated-from-pool`` annotation through the Service's status subresource, and
+  the Events MetalLB emits on Services (IPAllocated, AllocationFailed, ClearAssignment);
+- :class:`PoolStatusWriter`: IPAddressPool ``status`` (assignedIPv4/6, availableIPv4/6);
+- :class:`ConfigurationStateWriter`: the ConfigurationState object (``controller`` or
+  ``speaker-<node>``) saying whether the configuration in force is valid.
+
+Speaker side:
+- :class:`StatusAllocations`: the addresses in the Services' status as AllocationsUpdated (a
+  speaker never allocates on a real cluster);
+- :class:`SpeakerStatusWriter`: one ServiceL2Status / ServiceBGPStatus per service this node
+  announces (``generateName`` l2-/bgp-, labels ``metallb.io/node``, ``metallb.io/service-name``,
+  ``metallb.io/service-namespace``), deleted when it stops announcing; Events ``nodeAssigned``;
+- :class:`SpeakerDiscovery`: the other speakers' pod IPs (by label), published as
+  PeersDiscovered for membership to join through.
+
+Writers are thin actors over pure functions (``service_status_patch``, ``pool_status``,
+``l2_status``/``bgp_status``). A failed write is retried with backoff on the injected
+scheduler; while the API is away nothing else changes, and what is announced stays announced.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from actors.allocator.core import ANNOTATION_IP_ALLOCATED_FROM_POOL, Allocation, PoolUsage
+from actors.base import RuntimeActor
+from actors.cluster.kube import KubeApi, allocations_from_status, api_error, transient
+from actors.cluster.objects import ClusterState, Service
+from actors.events import (
+    AllocationFailed,
+    AllocationsUpdated,
+    Announced,
+    AnnouncementsUpdated,
+    ClusterUpdated,
+    ConfigApplied,
+    ConfigRejected,
+    Event,
+    IpAssigned,
+    IpReleased,
+    LeadershipChanged,
+    PeersDiscovered,
+)
+from actors.listener import Listener
+
+log = logging.getLogger(__name__)
+
+CONTROLLER_COMPONENT = "metallb-controller"
+SPEAKER_COMPONENT = "metallb-speaker"
+LABEL_NODE = "metallb.io/node"
+LABEL_SERVICE_NAME = "metallb.io/service-name"
+LABEL_SERVICE_NAMESPACE = "metallb.io/service-namespace"
+LABEL_COMPONENT_TYPE = "metallb.io/component-type"
+LABEL_NODE_NAME = "metallb.io/node-name"
+INT64_MAX = 2**63 - 1  # MetalLB's counters are int64: a /64 is "MaxInt64"
+
+
+def rfc3339(wall: float) -> str:
+    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def micro_time(wall: float) -> str:
+    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def split_key(key: str) -> tuple[str, str]:
+    namespace, _, name = key.partition("/")
+    return namespace, name
+
+
+class Retrying:
+    """Backoff for one writer: doubling from ``initial`` to ``maximum``, reset on success."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 30.0) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.failures = 0
+        self.scheduled = False
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        return min(self.maximum, self.initial * 2 ** (self.failures - 1))
+
+    def succeeded(self) -> None:
+        self.failures = 0
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+class EventRecorder:
+    """Posts core/v1 Events about Services, best effort (as client-go's recorder: an event
+    that cannot be written is dropped, never retried forever)."""
+
+    def __init__(self, api: KubeApi, component: str, host: str = "") -> None:
+        self.api = api
+        self.component = component
+        self.host = host
+        self._seq = itertools.count()
+        self.sent = 0
+        self.dropped = 0
+
+    def record(
+        self, wall: float, key: str, service: Service | None, kind: str, reason: str, message: str
+    ) -> bool:
+        namespace, name = split_key(key)
+        stamp = rfc3339(wall)
+        involved: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "namespace": namespace,
+            "name": name,
+        }
+        if service is not None:
+            involved["uid"] = service.metadata.uid
+            involved["resourceVersion"] = service.metadata.resource_version
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                # client-go's naming: the object's name and a unique hex suffix.
+                "name": f"{name}.{int(wall * 1e9) + next(self._seq):x}",
+                "namespace": namespace,
+            },
+            "involvedObject": involved,
+            "reason": reason,
+            "message": message,
+            "type": kind,
+            "source": {"component": self.component, **({"host": self.host} if self.host else {})},
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+            "reportingComponent": self.component,
+            "reportingInstance": self.host,
+        }
+        try:
+            self.api.create_event(namespace, body)
+        except Exception as exc:
+            self.dropped += 1
+            log.info("event %s on %s dropped: %s", reason, key, exc)
+            return False
+        self.sent += 1
+        return True
+
+
+# -- Service status (controller) -------------------------------------------------------------
+
+
+def service_status_patch(service: Service, allocation: Allocation | None) -> dict[str, Any] | None:
+    """The status-subresource patch that makes ``service`` show ``allocation`` (None: as it is).
+
+    ``allocation`` None means the allocator does not handle the service: a service that
+    stopped being a LoadBalancer loses the address and annotation lbtui wrote; a service of
+    another loadBalancerClass is left alone.
+    """
+    current_ips = list(service.ingress_ips)
+    current_pool = service.metadata.annotations.get(ANNOTATION_IP_ALLOCATED_FROM_POOL)
+    if allocation is None:
+        if service.is_load_balancer or current_pool is None:
+            return None
+        wanted_ips: list[str] = []
+        wanted_pool = None
+    else:
+        wanted_ips = [str(ip) for ip in allocation.ips]
+        wanted_pool = allocation.pool if allocation.ips else None
+    if wanted_ips == current_ips and wanted_pool == current_pool:
+        return None
+    patch: dict[str, Any] = {
+        "status": {"loadBalancer": {"ingress": [{"ip": ip} for ip in wanted_ips]}},
+    }
+    if wanted_pool != current_pool:
+        patch["metadata"] = {"annotations": {ANNOTATION_IP_ALLOCATED_FROM_POOL: wanted_pool}}
+    return patch
+
+
+def status_patches(
+    cluster: ClusterState, allocations: Mapping[str, Allocation]
+) -> dict[str, dict[str, Any]]:
+    """Every Service whose status differs from the allocations, with the patch to fix it."""
+    out = {}
+    for key, service in cluster.services.items():
+        patch = service_status_patch(service, allocations.get(key))
+        if patch is not None:
+            out[key] = patch
+    return out
+
+
+def _rv_at_least(seen: str, written: str) -> bool:
+    if seen.isdigit() and written.isdigit():
+        return int(seen) >= int(written)
+    return seen == written
+
+
+class ServiceStatusWriter(Listener, RuntimeActor):
+    """Writes Service status and the allocation Events, while this controller leads."""
+
+    actor_name = "status"
+    listens_to = (
+        ClusterUpdated,
+        AllocationsUpdated,
+        IpAssigned,
+        IpReleased,
+        AllocationFailed,
+        LeadershipChanged,
+    )
+
+    def __init__(
+        self,
+        api: KubeApi,
+        *,
+        leader: bool = True,
+        component: str = CONTROLLER_COMPONENT,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.api = api
+        self.leader = leader
+        self.events = EventRecorder(api, component)
+        self.cluster: ClusterState | None = None
+        self.allocations: Mapping[str, Allocation] | None = None
+        # key -> (patch, resourceVersion the write produced): not written again until the
+        # watch has shown that version (or a newer one) and it still differs.
+        self.written: dict[str, tuple[dict[str, Any], str]] = {}
+        self.retry = Retrying(retry_initial, retry_max)
+        self.writes = 0
+        self.failures = 0
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, ClusterUpdated):
+            self.cluster = event.cluster
+            self.sync()
+        elif isinstance(event, AllocationsUpdated):
+            self.allocations = event.allocations
+            self.sync()
+        elif isinstance(event, LeadershipChanged):
+            self.leader = event.leader
+            self.written.clear()
+            self.sync()
+        elif self.leader:
+            self._record(event)
+
+    def _record(self, event: Event) -> None:
+        wall = self.clock.wall()
+        services = self.cluster.services if self.cluster else {}
+        if isinstance(event, IpAssigned):
+            service = services.get(event.service)
+            if service is not None and set(service.ingress_ips) == set(event.ips):
+                return  # re-learned from the status at start: nothing new to tell
+            ips = "[" + " ".join(f'"{ip}"' for ip in event.ips) + "]"
+            self.events.record(
+                wall, event.service, service, "Normal", "IPAllocated", f"Assigned IP {ips}"
+            )
+        elif isinstance(event, AllocationFailed):
+            self.events.record(
+                wall,
+                event.service,
+                services.get(event.service),
+                "Warning",
+                "AllocationFailed",
+                f'Failed to allocate IP for "{event.service}": {event.reason}',
+            )
+        elif isinstance(event, IpReleased) and event.reason.startswith("current IP for"):
+            self.events.record(
+                wall,
+                event.service,
+                services.get(event.service),
+                "Normal",
+                "ClearAssignment",
+                event.reason,
+            )
+
+    def sync(self) -> None:
+        if not self.leader or self.cluster is None or self.allocations is None:
+            return
+        failed = False
+        for key, patch in status_patches(self.cluster, self.allocations).items():
+            service = self.cluster.services[key]
+            done = self.written.get(key)
+            seen = service.metadata.resource_version
+            if done is not None and done[0] == patch and not _rv_at_least(seen, done[1]):
+                continue  # our write is not back through the watch yet
+            namespace, name = split_key(key)
+            try:
+                result = self.api.patch_service_status(namespace, name, patch)
+            except Exception as exc:
+                status, _ = api_error(exc)
+                if status == 404:
+                    continue  # deleted meanwhile; the watch will say so
+                self.failures += 1
+                failed = True
+                log.warning("writing the status of %s failed: %s", key, exc)
+                break  # the API is likely away: retry everything later
+            self.writes += 1
+            rv = str((result.get("metadata") or {}).get("resourceVersion", ""))
+            self.written[key] = (patch, rv)
+        if failed:
+            self._schedule_retry()
+        else:
+            self.retry.succeeded()
+        for key in list(self.written):
+            if key not in self.cluster.services:
+                del self.written[key]
+
+    def _schedule_retry(self) -> None:
+        if not self.retry.scheduled:
+            self.retry.scheduled = True
+            self.after(self.retry.next_delay(), "_retry")
+
+    def _retry(self) -> None:
+        self.retry.scheduled = False
+        self.sync()
+
+
+# -- pool status and ConfigurationState (controller, and the speaker's own state) -------------
+
+
+def pool_status(usage: PoolUsage) -> dict[str, int]:
+    """IPAddressPool status as MetalLB's PoolStatusReconciler writes it."""
+    return {
+        "assignedIPv4": min(usage.in_use_v4, INT64_MAX),
+        "assignedIPv6": min(usage.in_use_v6, INT64_MAX),
+        "availableIPv4": min(usage.total_v4 - usage.in_use_v4, INT64_MAX),
+        "availableIPv6": min(usage.total_v6 - usage.in_use_v6, INT64_MAX),
+    }
+
+
+class PoolStatusWriter(Listener, RuntimeActor):
+    actor_name = "poolstatus"
+    listens_to = (AllocationsUpdated, LeadershipChanged)
+
+    def __init__(
+        self,
+        api: KubeApi,
+        namespace: str,
+        *,
+        leader: bool = True,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.api = api
+        self.namespace = namespace
+        self.leader = leader
+        self.usage: Mapping[str, PoolUsage] = MappingProxyType({})
+        self.written: dict[str, dict[str, int]] = {}
+        self.retry = Retrying(retry_initial, retry_max)
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, AllocationsUpdated):
+            self.usage = event.usage
+        elif isinstance(event, LeadershipChanged):
+            self.leader = event.leader
+            self.written.clear()
+        self.sync()
+
+    def sync(self) -> None:
+        if not self.leader:
+            return
+        for pool, usage in sorted(self.usage.items()):
+            status = pool_status(usage)
+            if self.written.get(pool) == status:
+                continue
+            try:
+                self.api.custom_patch_status(
+                    "ipaddresspools", self.namespace, pool, {"status": status}
+                )
+            except Exception as exc:
+                if api_error(exc)[0] == 404:
+                    continue  # the pool is not (or no longer) an object in the API
+                log.warning("writing the status of IPAddressPool %s failed: %s", pool, exc)
+                if not self.retry.scheduled:
+                    self.retry.scheduled = True
+                    self.after(self.retry.next_delay(), "_retry")
+                return
+            self.written[pool] = status
+        self.retry.succeeded()
+
+    def _retry(self) -> None:
+        self.retry.scheduled = False
+        self.sync()
+
+
+def configuration_state_status(
+    valid: bool, errors: tuple[str, ...], condition: str, wall: float
+) -> dict[str, Any]:
+    summary = "; ".join(errors)
+    return {
+        "result": "Valid" if valid else "Invalid",
+        "errorSummary": "" if valid else summary,
+        "conditions": [
+            {
+                "type": condition,
+                "status": "True" if valid else "False",
+                "reason": "Reconciled" if valid else "ConfigurationError",
+                "message": "" if valid else summary,
+                "lastTransitionTime": rfc3339(wall),
+            }
+        ],
+    }
+
+
+class ConfigurationStateWriter(Listener, RuntimeActor):
+    """The ConfigurationState object of this component: ``controller`` or ``speaker-<node>``."""
+
+    actor_name = "configstate"
+    listens_to = (ConfigApplied, ConfigRejected, LeadershipChanged)
+
+    def __init__(
+        self,
+        api: KubeApi,
+        namespace: str,
+        *,
+        node: str = "",
+        leader: bool = True,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.api = api
+        self.namespace = namespace
+        self.node = node
+        self.leader = leader
+        self.object_name = f"speaker-{node}" if node else "controller"
+        self.condition = "configReconcilerValid" if node else "poolReconcilerValid"
+        self.state: tuple[bool, tuple[str, ...]] | None = None
+        self.written: tuple[bool, tuple[str, ...]] | None = None
+        self.exists = False
+        self.retry = Retrying(retry_initial, retry_max)
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, ConfigApplied):
+            self.state = (True, ())
+        elif isinstance(event, ConfigRejected):
+            self.state = (False, event.errors)
+        elif isinstance(event, LeadershipChanged):
+            if self.node:
+                return  # a speaker's own state is its own business, leader or not
+            self.leader = event.leader
+            self.written = None
+        self.sync()
+
+    def sync(self) -> None:
+        if not self.leader or self.state is None or self.state == self.written:
+            return
+        valid, errors = self.state
+        status = configuration_state_status(valid, errors, self.condition, self.clock.wall())
+        try:
+            if not self.exists:
+                self._ensure()
+            self.api.custom_patch_status(
+                "configurationstates", self.namespace, self.object_name, {"status": status}
+            )
+        except Exception as exc:
+            if api_error(exc)[0] == 404:
+                self.exists = False
+            log.warning("writing ConfigurationState %s failed: %s", self.object_name, exc)
+            if not self.retry.scheduled:
+                self.retry.scheduled = True
+                self.after(self.retry.next_delay(), "_retry")
+            return
+        self.written = self.state
+        self.retry.succeeded()
+
+    def _ensure(self) -> None:
+        labels = {LABEL_COMPONENT_TYPE: "speaker" if self.node else "controller"}
+        if self.node:
+            labels[LABEL_NODE_NAME] = self.node
+        body = {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "ConfigurationState",
+            "metadata": {"name": self.object_name, "namespace": self.namespace, "labels": labels},
+        }
+        try:
+            self.api.custom_create("configurationstates", self.namespace, body)
+        except Exception as exc:
+            if api_error(exc)[0] != 409:  # already there is fine
+                raise
+        self.exists = True
+
+    def _retry(self) -> None:
+        self.retry.scheduled = False
+        self.sync()
+
+
+# -- the speaker's side ----------------------------------------------------------------------
+
+
+class StatusAllocations(Listener, RuntimeActor):
+    """A speaker's allocations on a real cluster: what the controller wrote in the status."""
+
+    actor_name = "allocations"
+    listens_to = (ClusterUpdated,)
+
+    def __init__(self, *, lb_class: str | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.lb_class = lb_class
+        self.allocations: Mapping[str, Allocation] | None = None
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, ClusterUpdated):
+            found = allocations_from_status(event.cluster, self.lb_class)
+            if self.allocations is not None and dict(self.allocations) == found:
+                return
+            self.allocations = MappingProxyType(found)
+            self.republish()
+
+    def republish(self) -> None:
+        if self.allocations is not None:
+            self.publish(
+                AllocationsUpdated(self.clock.now(), self.allocations, MappingProxyType({}))
+            )
+
+
+L2_STATUS = ("servicel2statuses", "ServiceL2Status", "l2-")
+BGP_STATUS = ("servicebgpstatuses", "ServiceBGPStatus", "bgp-")
+
+
+def desired_status_objects(
+    node: str, announced: tuple[Announced, ...]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """(plural, service key) -> the status a ServiceL2Status/ServiceBGPStatus must hold."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for a in announced:
+        namespace, name = split_key(a.service)
+        status: dict[str, Any] = {"node": node, "serviceName": name, "serviceNamespace": namespace}
+        if a.protocol == "layer2":
+            # Empty when announcing on every interface, as MetalLB writes it.
+            status["interfaces"] = [{"name": i} for i in a.interfaces]
+            out[(L2_STATUS[0], a.service)] = status
+        else:
+            status["peers"] = list(a.peers)
+            out[(BGP_STATUS[0], a.service)] = status
+    return out
+
+
+class SpeakerStatusWriter(Listener, RuntimeActor):
+    """ServiceL2Status / ServiceBGPStatus objects for what this node announces, and the
+    ``nodeAssigned`` Events. Objects of services it stopped announcing are deleted."""
+
+    actor_name = "speakerstatus"
+    listens_to = (AnnouncementsUpdated, ClusterUpdated)
+
+    def __init__(
+        self,
+        api: KubeApi,
+        namespace: str,
+        node: str,
+        *,
+        pod_name: str = "",
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.api = api
+        self.namespace = namespace
+        self.node = node
+        self.pod_name = pod_name
+        self.owner: list[dict[str, Any]] | None = None
+        self.events = EventRecorder(api, SPEAKER_COMPONENT, node)
+        self.services: Mapping[str, Service] = MappingProxyType({})
+        self.announced: tuple[Announced, ...] | None = None
+        self.desired: dict[tuple[str, str], dict[str, Any]] = {}
+        # (plural, service) -> (object name, status it holds); None until listed.
+        self.existing: dict[tuple[str, str], tuple[str, dict[str, Any]]] | None = None
+        self.retry = Retrying(retry_initial, retry_max)
+
+    def on_start(self) -> None:
+        self._learn()
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, ClusterUpdated):
+            self.services = event.cluster.services
+            return
+        if not isinstance(event, AnnouncementsUpdated) or event.node != self.node:
+            return
+        before = {(a.service, a.protocol) for a in self.announced or ()}
+        self.announced = event.announced
+        for a in event.announced:
+            if (a.service, a.protocol) not in before:
+                self.events.record(
+                    self.clock.wall(),
+                    a.service,
+                    self.services.get(a.service),
+                    "Normal",
+                    "nodeAssigned",
+                    f'announcing from node "{self.node}" with protocol "{a.protocol}"',
+                )
+        self.desired = desired_status_objects(self.node, event.announced)
+        self.sync()
+
+    def _learn(self) -> bool:
+        """List the status objects this node already has (from before a restart)."""
+        try:
+            if self.pod_name and self.owner is None:
+                pod = self.api.get_pod(self.namespace, self.pod_name)
+                meta = pod.get("metadata") or {}
+                self.owner = [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Pod",
+                        "name": self.pod_name,
+                        "uid": meta.get("uid", ""),
+                    }
+                ]
+            existing: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+            for plural, _, _ in (L2_STATUS, BGP_STATUS):
+                for obj in self.api.custom_list(
+                    plural, self.namespace, f"{LABEL_NODE}={self.node}"
+                ):
+                    labels = (obj.get("metadata") or {}).get("labels") or {}
+                    service = (
+                        f"{labels.get(LABEL_SERVICE_NAMESPACE, '')}/"
+                        f"{labels.get(LABEL_SERVICE_NAME, '')}"
+                    )
+                    name = obj["metadata"]["name"]
+                    key = (plural, service)
+                    if key in existing:  # a duplicate (a crash between two writes): drop it
+                        self.api.custom_delete(plural, self.namespace, name)
+                        continue
+                    existing[key] = (name, obj.get("status") or {})
+        except Exception as exc:
+            log.warning("listing this node's status objects failed: %s", exc)
+            self._schedule_retry()
+            return False
+        self.existing = existing
+        return True
+
+    def sync(self) -> None:
+        if self.existing is None and not self._learn():
+            return
+        assert self.existing is not None
+        try:
+            for key in sorted(set(self.existing) - set(self.desired)):
+                plural, _ = key
+                name, _ = self.existing[key]
+                try:
+                    self.api.custom_delete(plural, self.namespace, name)
+                except Exception as exc:
+                    if api_error(exc)[0] != 404:
+                        raise
+                del self.existing[key]
+            for key, status in sorted(self.desired.items()):
+                found = self.existing.get(key)
+                if found is not None and found[1] == status:
+                    continue
+                name = found[0] if found is not None else self._create(key)
+                self.existing[key] = (name, {})
+                self.api.custom_patch_status(key[0], self.namespace, name, {"status": status})
+                self.existing[key] = (name, status)
+        except Exception as exc:
+            if not transient(exc) and api_error(exc)[0] == 404:
+                self.existing = None  # someone deleted ours: list again
+            log.warning("writing status objects of %s failed: %s", self.node, exc)
+            self._schedule_retry()
+            return
+        self.retry.succeeded()
+
+    def _create(self, key: tuple[str, str]) -> str:
+        plural, service = key
+        kind, prefix = (L2_STATUS if plural == L2_STATUS[0] else BGP_STATUS)[1:]
+        namespace, name = split_key(service)
+        metadata: dict[str, Any] = {
+            "generateName": prefix,
+            "namespace": self.namespace,
+            "labels": {
+                LABEL_NODE: self.node,
+                LABEL_SERVICE_NAME: name,
+                LABEL_SERVICE_NAMESPACE: namespace,
+            },
+        }
+        if self.owner:
+            metadata["ownerReferences"] = self.owner
+        created = self.api.custom_create(
+            plural,
+            self.namespace,
+            {"apiVersion": "metallb.io/v1beta1", "kind": kind, "metadata": metadata},
+        )
+        return str(created["metadata"]["name"])
+
+    def _schedule_retry(self) -> None:
+        if not self.retry.scheduled:
+            self.retry.scheduled = True
+            self.after(self.retry.next_delay(), "_retry")
+
+    def _retry(self) -> None:
+        self.retry.scheduled = False
+        self.sync()
+
+
+class SpeakerDiscovery(RuntimeActor):
+    """Finds the other speakers as MetalLB does: their pods' IPs, by label, at start and every
+    ``interval`` (5 min). Publishes PeersDiscovered; membership joins through them."""
+
+    actor_name = "discovery"
+
+    def __init__(
+        self,
+        api: KubeApi,
+        namespace: str,
+        node: str,
+        *,
+        labels: str = "app=metallb,component=speaker",
+        interval: float = 300.0,
+        port: int = 7946,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.api = api
+        self.namespace = namespace
+        self.node = node
+        self.labels = labels
+        self.interval = interval
+        self.port = port
+        self.addresses: tuple[str, ...] | None = None
+
+    def on_start(self) -> None:
+        self.discover()
+
+    def discover(self) -> None:
+        try:
+            pods = self.api.list_pods(self.namespace, self.labels)
+        except Exception as exc:
+            log.warning("listing speaker pods failed: %s", exc)
+            self.after(min(self.interval, 10.0), "discover")
+            return
+        found = speaker_addresses(pods, self.node, self.port)
+        if found != self.addresses:
+            self.addresses = found
+            self.republish()
+        self.after(self.interval, "discover")
+
+    def republish(self) -> None:
+        if self.addresses is not None:
+            self.publish(PeersDiscovered(self.clock.now(), self.node, self.addresses))
+
+
+def speaker_addresses(pods: list[dict[str, Any]], node: str, port: int) -> tuple[str, ...]:
+    """``ip:port`` of every running speaker pod on another node, sorted (pure)."""
+    out = set()
+    for pod in pods:
+        spec = pod.get("spec") or {}
+        status = pod.get("status") or {}
+        if spec.get("nodeName") == node or status.get("phase") not in (None, "Running"):
+            continue
+        ip = status.get("podIP")
+        if ip:
+            out.add(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}")
+    return tuple(sorted(out))

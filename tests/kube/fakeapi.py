@@ -1,0 +1,818 @@
+"""A small Kubernetes API server for tests, keeping the protocol the official client relies on.
+
+stdlib only (ThreadingHTTPServer, HTTP/1.1 keep-alive, chunked watch streams). What it keeps:
+- one global resourceVersion counter; every write bumps it and is recorded in a history;
+- list (``metadata.resourceVersion`` of the list) and watch from a resourceVersion: the events
+  after it, then live ones, until ``timeoutSeconds``; BOOKMARKs when asked for; a watch from a
+  compacted resourceVersion gets the ``ERROR`` event with code 410 (Expired);
+- create (with ``generateName``), replace (PUT, with the resourceVersion precondition: 409),
+  merge, strategic-merge (treated as a merge) and JSON patches, delete;
+- the status subresource: writes to the object ignore ``status``, writes to ``/status`` change
+  only ``status`` (Services also take metadata, as the real strategy allows);
+- label and field selectors (equality, inequality, existence), ``Status`` error bodies,
+  validators that answer 422 Invalid with causes, injected failures, and a whole-server outage
+  (listener closed, open connections cut) that ``up()`` ends on the same port.
+
+Watch events are deliberately split across chunk boundaries (and several share one chunk), as a
+real server's may be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import queue
+import random
+import socket
+import string
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass(frozen=True)
+class Kind:
+    group: str  # "" for the core group
+    versions: tuple[str, ...]
+    plural: str
+    kind: str
+    namespaced: bool = True
+    status: bool = False  # has the status subresource
+
+    @property
+    def store_key(self) -> tuple[str, str]:
+        return (self.group, self.plural)
+
+    def api_version(self, version: str | None = None) -> str:
+        v = version or self.versions[-1]
+        return f"{self.group}/{v}" if self.group else v
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("", ("v1",), "services", "Service", status=True),
+    Kind("", ("v1",), "nodes", "Node", namespaced=False, status=True),
+    Kind("", ("v1",), "namespaces", "Namespace", namespaced=False, status=True),
+    Kind("", ("v1",), "secrets", "Secret"),
+    Kind("", ("v1",), "configmaps", "ConfigMap"),
+    Kind("", ("v1",), "events", "Event"),
+    Kind("", ("v1",), "pods", "Pod", status=True),
+    Kind("discovery.k8s.io", ("v1",), "endpointslices", "EndpointSlice"),
+    Kind("coordination.k8s.io", ("v1",), "leases", "Lease"),
+    Kind("metallb.io", ("v1beta1",), "ipaddresspools", "IPAddressPool", status=True),
+    Kind("metallb.io", ("v1beta1",), "l2advertisements", "L2Advertisement"),
+    Kind("metallb.io", ("v1beta1",), "bgpadvertisements", "BGPAdvertisement"),
+    Kind("metallb.io", ("v1beta1",), "communities", "Community"),
+    Kind("metallb.io", ("v1beta1",), "bfdprofiles", "BFDProfile"),
+    Kind("metallb.io", ("v1beta1", "v1beta2"), "bgppeers", "BGPPeer"),
+    Kind("metallb.io", ("v1beta1",), "servicel2statuses", "ServiceL2Status", status=True),
+    Kind("metallb.io", ("v1beta1",), "servicebgpstatuses", "ServiceBGPStatus", status=True),
+    Kind("metallb.io", ("v1beta1",), "configurationstates", "ConfigurationState", status=True),
+)
+BY_PATH = {(k.group, k.plural): k for k in KINDS}
+BY_KIND = {(k.group, k.kind): k for k in KINDS}
+
+Validator = Callable[[Kind, dict[str, Any], dict[str, Any] | None], list[tuple[str, str]]]
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, reason: str, message: str, causes: list[dict] | None = None):
+        super().__init__(message)
+        self.code, self.reason, self.message, self.causes = code, reason, message, causes or []
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.causes:
+            out["details"] = {"causes": self.causes}
+        return out
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch (null deletes, objects merge, everything else replaces)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def json_patch(target: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
+    doc = copy.deepcopy(target)
+    for op in ops:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+        parent: Any = doc
+        for part in parts[:-1]:
+            parent = parent[int(part)] if isinstance(parent, list) else parent.setdefault(part, {})
+        last = parts[-1]
+        kind = op["op"]
+        if kind == "test":
+            value = parent[int(last)] if isinstance(parent, list) else parent.get(last)
+            if value != op["value"]:
+                raise ApiError(422, "Invalid", f"test operation failed at {op['path']}")
+        elif kind == "remove":
+            del parent[int(last) if isinstance(parent, list) else last]
+        elif isinstance(parent, list):
+            if last == "-":
+                parent.append(op["value"])
+            elif kind == "add":
+                parent.insert(int(last), op["value"])
+            else:
+                parent[int(last)] = op["value"]
+        else:
+            parent[last] = op["value"]
+    return doc
+
+
+def _labels_match(labels: dict[str, str], selector: str) -> bool:
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key.strip()) == value.strip():
+                return False
+        elif "=" in term:
+            key, value = term.split("=", 1)
+            if labels.get(key.strip().rstrip("=")) != value.strip().lstrip("="):
+                return False
+        elif term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def _fields_match(obj: dict[str, Any], selector: str) -> bool:
+    meta = obj.get("metadata", {})
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        negate = "!=" in term
+        key, value = term.split("!=" if negate else "=", 1)
+        actual = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace")}
+        if key.strip() not in actual:
+            continue
+        if (actual[key.strip()] == value.strip().lstrip("=")) == negate:
+            return False
+    return True
+
+
+@dataclass
+class _Watcher:
+    kind: Kind
+    namespace: str | None
+    labels: str
+    fields: str
+    events: queue.Queue[tuple[int, str, dict[str, Any]] | None]
+
+    def wants(self, kind: Kind, obj: dict[str, Any]) -> bool:
+        if kind.store_key != self.kind.store_key:
+            return False
+        meta = obj.get("metadata", {})
+        if self.namespace is not None and meta.get("namespace") != self.namespace:
+            return False
+        return _labels_match(meta.get("labels") or {}, self.labels) and _fields_match(
+            obj, self.fields
+        )
+
+
+class Store:
+    """Objects, the resourceVersion counter and the event history; thread-safe."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.rv = 100
+        self.objects: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = {
+            k.store_key: {} for k in KINDS
+        }
+        self.history: list[tuple[int, Kind, str, dict[str, Any]]] = []
+        self.compacted = 0
+        self.watchers: list[_Watcher] = []
+        self.validators: list[Validator] = []
+        self.requests: list[tuple[str, str, str]] = []  # (method, path, content-type)
+
+    # -- writes -------------------------------------------------------------------------------
+    def _record(self, kind: Kind, event: str, obj: dict[str, Any]) -> None:
+        snapshot = copy.deepcopy(obj)
+        self.history.append((self.rv, kind, event, snapshot))
+        for w in list(self.watchers):
+            if w.wants(kind, snapshot):
+                w.events.put((self.rv, event, snapshot))
+
+    def _validate(self, kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        causes = []
+        for validator in self.validators:
+            for field_path, message in validator(kind, obj, old):
+                causes.append(
+                    {"reason": "FieldValueInvalid", "message": message, "field": field_path}
+                )
+        if causes:
+            name = obj.get("metadata", {}).get("name", "")
+            text = "; ".join(f"{c['field']}: {c['message']}" for c in causes)
+            raise ApiError(422, "Invalid", f'{kind.kind} "{name}" is invalid: {text}', causes)
+
+    def create(self, kind: Kind, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            obj = copy.deepcopy(body)
+            meta = obj.setdefault("metadata", {})
+            if kind.namespaced:
+                ns = namespace or meta.get("namespace") or "default"
+                if meta.get("namespace") and meta["namespace"] != ns:
+                    raise ApiError(400, "BadRequest", "the namespace of the object does not match")
+                meta["namespace"] = ns
+            if not meta.get("name"):
+                prefix = meta.get("generateName")
+                if not prefix:
+                    raise ApiError(422, "Invalid", "name or generateName is required")
+                suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+                meta["name"] = prefix + suffix
+            key = (meta.get("namespace", ""), meta["name"])
+            table = self.objects[kind.store_key]
+            if key in table:
+                raise ApiError(
+                    409, "AlreadyExists", f'{kind.plural} "{meta["name"]}" already exists'
+                )
+            self._validate(kind, obj, None)
+            self.rv += 1
+            obj["apiVersion"] = obj.get("apiVersion") or kind.api_version()
+            obj["kind"] = kind.kind
+            meta["resourceVersion"] = str(self.rv)
+            meta["uid"] = f"uid-{self.rv}"
+            meta.setdefault("creationTimestamp", _now())
+            meta["generation"] = 1
+            table[key] = obj
+            self._record(kind, "ADDED", obj)
+            return copy.deepcopy(obj)
+
+    def get(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
+        with self.lock:
+            obj = self.objects[kind.store_key].get((namespace or "", name))
+            if obj is None:
+                raise ApiError(404, "NotFound", f'{kind.plural} "{name}" not found')
+            return copy.deepcopy(obj)
+
+    def replace(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        body: dict[str, Any],
+        subresource: str = "",
+    ) -> dict[str, Any]:
+        with self.lock:
+            key = (namespace or "", name)
+            old = self.objects[kind.store_key].get(key)
+            if old is None:
+                raise ApiError(404, "NotFound", f'{kind.plural} "{name}" not found')
+            wanted_rv = body.get("metadata", {}).get("resourceVersion")
+            if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f'Operation cannot be fulfilled on {kind.plural} "{name}": the object has '
+                    "been modified; please apply your changes to the latest version and try again",
+                )
+            new = self._admit(kind, old, body, subresource)
+            if new == old:
+                return copy.deepcopy(old)  # a no-op write does not bump the resourceVersion
+            self._validate(kind, new, old)
+            self.rv += 1
+            new["metadata"]["resourceVersion"] = str(self.rv)
+            if new.get("spec") != old.get("spec"):
+                new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+            self.objects[kind.store_key][key] = new
+            self._record(kind, "MODIFIED", new)
+            return copy.deepcopy(new)
+
+    def _admit(
+        self, kind: Kind, old: dict[str, Any], body: dict[str, Any], subresource: str
+    ) -> dict[str, Any]:
+        """What a write may change: the status subresource splits object and status."""
+        body = copy.deepcopy(body)
+        new: dict[str, Any]
+        if subresource == "status":
+            new = copy.deepcopy(old)
+            if "status" in body:
+                new["status"] = body["status"]
+            else:
+                new.pop("status", None)
+            if kind.kind == "Service":  # the Service status strategy keeps metadata changes
+                for field_name in ("annotations", "labels"):
+                    value = body.get("metadata", {}).get(field_name)
+                    if value:
+                        new["metadata"][field_name] = value
+                    else:
+                        new["metadata"].pop(field_name, None)
+            return new
+        new = body
+        meta = new.setdefault("metadata", {})
+        for field_name in ("name", "namespace", "uid", "creationTimestamp", "generation"):
+            if field_name in old["metadata"]:
+                meta[field_name] = old["metadata"][field_name]
+        meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+        new["apiVersion"] = old["apiVersion"] if not new.get("apiVersion") else new["apiVersion"]
+        new["kind"] = kind.kind
+        if kind.status:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        return new
+
+    def patch(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        content_type: str,
+        subresource: str = "",
+    ) -> dict[str, Any]:
+        with self.lock:
+            current = self.get(kind, namespace, name)
+            if "json-patch" in content_type:
+                if not isinstance(patch, list):
+                    raise ApiError(400, "BadRequest", "a JSON patch must be a list of operations")
+                merged = json_patch(current, patch)
+            elif "merge-patch" in content_type:
+                if not isinstance(patch, dict):
+                    raise ApiError(400, "BadRequest", "a merge patch must be an object")
+                merged = merge_patch(current, patch)
+            else:
+                raise ApiError(415, "UnsupportedMediaType", f"unsupported patch {content_type}")
+            wanted_rv = (
+                patch.get("metadata", {}).get("resourceVersion")
+                if isinstance(patch, dict)
+                else None
+            )
+            if not wanted_rv:
+                merged.setdefault("metadata", {})["resourceVersion"] = current["metadata"][
+                    "resourceVersion"
+                ]
+            return self.replace(kind, namespace, name, merged, subresource)
+
+    def delete(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
+        with self.lock:
+            key = (namespace or "", name)
+            obj = self.objects[kind.store_key].pop(key, None)
+            if obj is None:
+                raise ApiError(404, "NotFound", f'{kind.plural} "{name}" not found')
+            self.rv += 1
+            obj["metadata"]["resourceVersion"] = str(self.rv)
+            self._record(kind, "DELETED", obj)
+            return copy.deepcopy(obj)
+
+    # -- reads --------------------------------------------------------------------------------
+    def list(
+        self, kind: Kind, namespace: str | None, labels: str = "", fields: str = ""
+    ) -> tuple[list[dict[str, Any]], int]:
+        with self.lock:
+            items = [
+                copy.deepcopy(o)
+                for (ns, _), o in sorted(self.objects[kind.store_key].items())
+                if (namespace is None or ns == namespace)
+                and _labels_match(o["metadata"].get("labels") or {}, labels)
+                and _fields_match(o, fields)
+            ]
+            return items, self.rv
+
+    def compact(self) -> None:
+        """Forget the history: every watch from an older resourceVersion now gets 410."""
+        with self.lock:
+            self.history.clear()
+            self.compacted = self.rv
+
+
+class FakeKubeApi:
+    """The server: ``start()``, ``url``, ``down()``/``up()`` for outages, ``store`` for edits."""
+
+    def __init__(self, bookmark_interval: float = 0.5) -> None:
+        self.store = Store()
+        self.bookmark_interval = bookmark_interval
+        self.port = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._failures: list[tuple[str, str, int]] = []
+        self._lock = threading.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> FakeKubeApi:
+        server = _Server(("127.0.0.1", self.port), _Handler)
+        server.api = self
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(
+            target=server.serve_forever, daemon=True, kwargs={"poll_interval": 0.05}
+        )
+        self._thread.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def down(self) -> None:
+        """An outage: the listener closes and every open connection is cut."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.stopping = True
+        server.shutdown()
+        server.server_close()
+        server.cut_connections()
+        with self.store.lock:
+            for w in list(self.store.watchers):
+                w.events.put(None)
+
+    def up(self) -> None:
+        if self._server is None:
+            for _ in range(50):
+                try:
+                    self.start()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            raise RuntimeError(f"cannot bind port {self.port} again")
+
+    stop = down
+
+    @property
+    def is_up(self) -> bool:
+        return self._server is not None
+
+    def write_kubeconfig(self, path: str | Path) -> str:
+        text = f"""apiVersion: v1
+kind: Config
+clusters:
+- name: fake
+  cluster:
+    server: {self.url}
+contexts:
+- name: fake
+  context: {{cluster: fake, user: tester}}
+current-context: fake
+users:
+- name: tester
+  user: {{token: not-a-secret}}
+"""
+        Path(path).write_text(text)
+        return str(path)
+
+    def fail(self, method: str, path_contains: str, code: int = 500, times: int = 1) -> None:
+        """The next ``times`` matching requests fail with ``code``."""
+        with self._lock:
+            self._failures.extend([(method, path_contains, code)] * times)
+
+    def _injected_failure(self, method: str, path: str) -> int | None:
+        with self._lock:
+            for i, (m, part, code) in enumerate(self._failures):
+                if m == method and part in path:
+                    del self._failures[i]
+                    return code
+        return None
+
+    # -- object helpers for tests -------------------------------------------------------------
+    def kind(self, kind: str, group: str | None = None) -> Kind:
+        for k in KINDS:
+            if k.kind == kind and (group is None or k.group == group):
+                return k
+        raise KeyError(kind)
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        kind = self.kind(obj["kind"])
+        return self.store.create(kind, obj.get("metadata", {}).get("namespace"), obj)
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        k = self.kind(kind)
+        return self.store.get(k, namespace if k.namespaced else None, name)
+
+    def try_get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        try:
+            return self.get(kind, name, namespace)
+        except ApiError:
+            return None
+
+    def update(self, obj: dict[str, Any]) -> dict[str, Any]:
+        k = self.kind(obj["kind"])
+        meta = obj["metadata"]
+        body = copy.deepcopy(obj)
+        body["metadata"].pop("resourceVersion", None)
+        return self.store.replace(
+            k, meta.get("namespace") if k.namespaced else None, meta["name"], body
+        )
+
+    def merge(
+        self,
+        kind: str,
+        name: str,
+        patch: dict[str, Any],
+        namespace: str | None = None,
+        subresource: str = "",
+    ) -> dict[str, Any]:
+        k = self.kind(kind)
+        ns = namespace if k.namespaced else None
+        return self.store.patch(k, ns, name, patch, "application/merge-patch+json", subresource)
+
+    def delete(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        k = self.kind(kind)
+        return self.store.delete(k, namespace if k.namespaced else None, name)
+
+    def items(
+        self, kind: str, namespace: str | None = None, labels: str = ""
+    ) -> list[dict[str, Any]]:
+        return self.store.list(self.kind(kind), namespace, labels)[0]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    api: FakeKubeApi
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stopping = False
+        self.connections: set[socket.socket] = set()
+        self.conn_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.conn_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.conn_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def cut_connections(self) -> None:
+        with self.conn_lock:
+            conns = list(self.connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+def _route(path: str) -> tuple[Kind, str, str | None, str | None, str]:
+    """(kind, version, namespace, name, subresource) for an API path; ApiError if none."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["api"] and len(parts) >= 3:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 4:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        raise ApiError(404, "NotFound", f"the server could not find the requested resource {path}")
+    namespace = None
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        namespace, rest = rest[1], rest[2:]
+    elif rest[0] == "namespaces" and len(rest) == 2 and group == "":
+        rest = ["namespaces", rest[1]]
+    kind = BY_PATH.get((group, rest[0]))
+    if kind is None or version not in kind.versions:
+        raise ApiError(404, "NotFound", f"the server could not find the requested resource {path}")
+    name = rest[1] if len(rest) > 1 else None
+    sub = rest[2] if len(rest) > 2 else ""
+    if sub and not (sub == "status" and kind.status):
+        raise ApiError(404, "NotFound", f"no subresource {sub} on {kind.plural}")
+    if kind.namespaced is False:
+        namespace = None
+    return kind, version, namespace, name, sub
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _send_json(self, code: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _read_body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        return json.loads(raw) if raw else {}
+
+    def _dispatch(self, method: str) -> None:
+        api = self.server.api
+        url = urlsplit(self.path)
+        api.store.requests.append((method, url.path, self.headers.get("Content-Type", "")))
+        try:
+            if self.server.stopping:
+                raise ApiError(503, "ServiceUnavailable", "shutting down")
+            injected = api._injected_failure(method, url.path)
+            if injected is not None:
+                if method in ("POST", "PUT", "PATCH"):
+                    self._read_body()
+                raise ApiError(injected, "InternalError", "injected failure")
+            kind, version, namespace, name, sub = _route(url.path)
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            self._handle(method, kind, version, namespace, name, sub, query)
+        except ApiError as exc:
+            self._send_json(exc.code, exc.body())
+        except (ConnectionError, OSError):
+            self.close_connection = True
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # -- the API ------------------------------------------------------------------------------
+    def _handle(
+        self,
+        method: str,
+        kind: Kind,
+        version: str,
+        namespace: str | None,
+        name: str | None,
+        sub: str,
+        query: dict[str, str],
+    ) -> None:
+        store = self.server.api.store
+        served = kind.api_version(version)
+
+        def out(obj: dict[str, Any]) -> dict[str, Any]:
+            obj["apiVersion"] = served
+            return obj
+
+        if name is None:
+            if method == "GET" and query.get("watch") in ("true", "1"):
+                self._watch(kind, served, namespace, query)
+            elif method == "GET":
+                items, rv = store.list(
+                    kind, namespace, query.get("labelSelector", ""), query.get("fieldSelector", "")
+                )
+                if kind.group == "":  # built-in lists carry no kind/apiVersion per item
+                    for item in items:
+                        item.pop("kind", None)
+                        item.pop("apiVersion", None)
+                else:
+                    items = [out(i) for i in items]
+                self._send_json(
+                    200,
+                    {
+                        "kind": f"{kind.kind}List",
+                        "apiVersion": served,
+                        "metadata": {"resourceVersion": str(rv)},
+                        "items": items,
+                    },
+                )
+            elif method == "POST":
+                body = self._read_body()
+                self._send_json(201, out(store.create(kind, namespace, body)))
+            else:
+                raise ApiError(405, "MethodNotAllowed", f"{method} on a collection")
+            return
+        if method == "GET":
+            self._send_json(200, out(store.get(kind, namespace, name)))
+        elif method == "PUT":
+            self._send_json(200, out(store.replace(kind, namespace, name, self._read_body(), sub)))
+        elif method == "PATCH":
+            body = self._read_body()
+            content_type = self.headers.get("Content-Type", "")
+            self._send_json(200, out(store.patch(kind, namespace, name, body, content_type, sub)))
+        elif method == "DELETE":
+            self._read_body()
+            self._send_json(200, out(store.delete(kind, namespace, name)))
+        else:
+            raise ApiError(405, "MethodNotAllowed", method)
+
+    def _watch(self, kind: Kind, served: str, namespace: str | None, query: dict[str, str]) -> None:
+        store = self.server.api.store
+        rv_text = query.get("resourceVersion", "")
+        timeout = float(query.get("timeoutSeconds") or 30)
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        watcher = _Watcher(
+            kind,
+            namespace,
+            query.get("labelSelector", ""),
+            query.get("fieldSelector", ""),
+            queue.Queue(),
+        )
+        backlog: list[tuple[int, str, dict[str, Any]]] = []
+        expired = False
+        with store.lock:
+            if rv_text in ("", "0"):
+                items, rv = store.list(kind, namespace, watcher.labels, watcher.fields)
+                backlog = [(rv, "ADDED", i) for i in items]
+            else:
+                since = int(rv_text)
+                if since < store.compacted:
+                    expired = True
+                else:
+                    backlog = [
+                        (r, e, o)
+                        for r, k, e, o in store.history
+                        if r > since and watcher.wants(k, o)
+                    ]
+            if not expired:
+                store.watchers.append(watcher)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            if expired:
+                status = ApiError(
+                    410, "Expired", f"too old resource version: {rv_text} ({store.compacted})"
+                ).body()
+                self._chunks([json.dumps({"type": "ERROR", "object": status}).encode() + b"\n"])
+                self._end_chunks()
+                return
+            self._chunks([self._line(served, e, o) for _, e, o in backlog], coalesce=True)
+            deadline = time.monotonic() + timeout
+            next_bookmark = time.monotonic() + self.server.api.bookmark_interval
+            while not self.server.stopping:
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                wait = min(deadline, next_bookmark if bookmarks else deadline) - now
+                try:
+                    item = watcher.events.get(timeout=max(0.01, min(wait, 0.2)))
+                except queue.Empty:
+                    if bookmarks and time.monotonic() >= next_bookmark:
+                        next_bookmark = time.monotonic() + self.server.api.bookmark_interval
+                        with store.lock:
+                            current = store.rv
+                        mark = {
+                            "kind": kind.kind,
+                            "apiVersion": served,
+                            "metadata": {"resourceVersion": str(current)},
+                        }
+                        self._chunks(
+                            [json.dumps({"type": "BOOKMARK", "object": mark}).encode() + b"\n"]
+                        )
+                    continue
+                if item is None:
+                    break
+                _, event, obj = item
+                self._chunks([self._line(served, event, obj)])
+            if self.server.stopping:
+                self.close_connection = True  # cut: no terminating chunk
+                return
+            self._end_chunks()
+        finally:
+            with store.lock:
+                if watcher in store.watchers:
+                    store.watchers.remove(watcher)
+
+    @staticmethod
+    def _line(served: str, event: str, obj: dict[str, Any]) -> bytes:
+        obj = copy.deepcopy(obj)
+        obj["apiVersion"] = served
+        return json.dumps({"type": event, "object": obj}).encode() + b"\n"
+
+    def _chunks(self, lines: list[bytes], coalesce: bool = False) -> None:
+        """Write lines as chunks that never line up with the lines."""
+        if not lines:
+            return
+        pieces: Iterator[bytes]
+        if coalesce:
+            blob = b"".join(lines)
+            pieces = (blob[i : i + 97] for i in range(0, len(blob), 97))
+        else:
+            pieces = (p for line in lines for p in (line[: len(line) // 2], line[len(line) // 2 :]))
+        for piece in pieces:
+            if piece:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        self.wfile.flush()
+
+    def _end_chunks(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
