@@ -34,6 +34,7 @@ SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_DROP_MEMBERSHIP = 2
 PACKET_MR_MULTICAST = 0
+PACKET_IGNORE_OUTGOING = 23
 RECV_SIZE = 2048  # more than any ARP or NS we answer; longer frames arrive truncated
 BATCH = 64  # frames read per wake-up per socket before polling again
 
@@ -124,6 +125,10 @@ def open_packet_socket(ifname: str, ethertype: int) -> socket.socket:
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     try:
         bpf.attach(sock, bpf.DROP_ALL)
+        # Without this every frame the host sends with this ethertype (all of its IPv6 traffic
+        # for the NDP socket) would be cloned to us only for the filter to drop it.
+        with contextlib.suppress(OSError):  # Linux < 4.20: the filter still drops them
+            sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         sock.bind((ifname, ethertype))
         sock.setblocking(False)
     except BaseException:
