@@ -1,0 +1,46 @@
+"""How `lbtui speaker` gets layer 2, and the clear refusals before anything starts."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from actors.l2 import wiring
+from actors.l2.actor import L2Announcer, L2AnnouncerActor
+from actors.l2.interfaces import DEFAULT_EXCLUDE
+from lbtui.cli import main
+
+
+def test_parts_are_an_announcer_and_one_actor_spec() -> None:
+    announcer, specs = wiring.l2_parts("node-a", refresh=30.0)
+    assert isinstance(announcer, L2Announcer)
+    [spec] = specs
+    assert spec.cls is L2AnnouncerActor
+    assert spec.kwargs["announcer"] is announcer
+    assert spec.kwargs["exclude"] == DEFAULT_EXCLUDE and spec.kwargs["refresh"] == 30.0
+    _, [custom] = wiring.l2_parts("node-a", exclude=["^eth1$"])
+    assert custom.kwargs["exclude"] == ("^eth1$",)
+
+
+def test_bad_patterns_and_periods_are_refused() -> None:
+    with pytest.raises(ValueError, match="bad regular expression"):
+        wiring.l2_parts("node-a", exclude=["(unclosed"])
+    with pytest.raises(ValueError, match="--l2-refresh"):
+        wiring.l2_parts("node-a", refresh=0)
+
+
+def test_without_cap_net_raw_the_speaker_says_so_and_exits(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_socket = socket.socket
+
+    def no_raw(family: int = -1, *args: object, **kw: object) -> socket.socket:
+        if family == socket.AF_PACKET:
+            raise PermissionError(1, "Operation not permitted")
+        return real_socket(family, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wiring.socket, "socket", no_raw)
+    code = main(["speaker", "--node-name", "node-a", "--cluster", "examples/cluster.yaml"])
+    assert code == 1
+    assert "CAP_NET_RAW" in capsys.readouterr().err
