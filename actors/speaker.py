@@ -342,3 +342,74 @@ def file_speaker_specs(
         )
     )
     return specs
+
+
+def kube_speaker_specs(
+    node: str,
+    kube: Any,
+    *,
+    announcer: Announcer,
+    lb_class: str | None = None,
+    pod_name: str = "",
+    discovery_labels: str = "app=metallb,component=speaker",
+    discovery_port: int = 7946,
+    sync_timeout: float = 30.0,
+    retry: tuple[float, float] = (0.5, 30.0),
+    extra: list[Any] | None = None,
+) -> list[Any]:
+    """The actors of ``lbtui speaker --kubeconfig``: objects from the API (``kube``, a
+    KubeCluster), addresses from the Services' status (the controller allocates), status
+    objects and ``nodeAssigned`` events back to the API, other speakers found by pod label."""
+    from actors.cluster.actor import ClusterActor
+    from actors.cluster.kube import KubeClusterSource, KubeConfigStore, KubeWatcher
+    from actors.cluster.kube_status import (
+        ConfigurationStateWriter,
+        SpeakerDiscovery,
+        SpeakerStatusWriter,
+        StatusAllocations,
+    )
+    from actors.config.actor import ConfigActor
+    from actors.runtime import ActorSpec
+
+    api, namespace = kube.api, kube.namespace
+    retry_kw = {"retry_initial": retry[0], "retry_max": retry[1]}
+    specs = [
+        ActorSpec("kube", KubeWatcher, {"kube": kube, "sync_timeout": sync_timeout}),
+        ActorSpec("config", ConfigActor, {"store": KubeConfigStore(kube)}),
+        ActorSpec("cluster", ClusterActor, {"source": KubeClusterSource(kube)}),
+        ActorSpec("allocations", StatusAllocations, {"lb_class": lb_class}),
+        ActorSpec(
+            "speakerstatus",
+            SpeakerStatusWriter,
+            {"api": api, "namespace": namespace, "node": node, "pod_name": pod_name, **retry_kw},
+        ),
+        ActorSpec(
+            "configstate",
+            ConfigurationStateWriter,
+            {"api": api, "namespace": namespace, "node": node, **retry_kw},
+        ),
+    ]
+    if discovery_labels:
+        specs.append(
+            ActorSpec(
+                "discovery",
+                SpeakerDiscovery,
+                {
+                    "api": api,
+                    "namespace": namespace,
+                    "node": node,
+                    "labels": discovery_labels,
+                    "port": discovery_port,
+                },
+            )
+        )
+    specs.extend(extra or [])
+    specs.append(
+        ActorSpec(
+            f"speaker/{node}",
+            SpeakerActor,
+            {"node": node, "announcer": announcer, "membership_observer": node},
+            withdraws_on_stop=True,
+        )
+    )
+    return specs

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -126,8 +127,9 @@ class EventRecorder:
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {
-                # client-go's naming: the object's name and a unique hex suffix.
-                "name": f"{name}.{int(wall * 1e9) + next(self._seq):x}",
+                # client-go's naming (the object's name and the time in hex), plus a random
+                # part: several speakers may report on one service in the same nanosecond.
+                "name": f"{name}.{int(wall * 1e9) + next(self._seq):x}{secrets.token_hex(3)}",
                 "namespace": namespace,
             },
             "involvedObject": involved,

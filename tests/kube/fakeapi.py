@@ -563,6 +563,9 @@ class _Server(ThreadingHTTPServer):
             self.connections.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients hang up on watches all the time; that is not an error here
+
     def cut_connections(self) -> None:
         with self.conn_lock:
             conns = list(self.connections)
