@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -158,16 +159,13 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from actors.speaker import file_speaker_specs
 
     _setup_logging(args.verbose)
-    if not args.cluster:
-        print(
-            "lbtui speaker: --cluster FILE is required until the Kubernetes source lands", file=err
-        )
-        return EXIT_INVALID
+    # Without --cluster the objects come from the Kubernetes API (--kubeconfig or in-cluster).
     status = _status_spec(args, err)
     if isinstance(status, int):
         return status
     clock = RealClock()
     l2: Any = RecordingAnnouncer()
+    bgp: Any = RecordingAnnouncer()
     extra: list[Any] = []
     if not args.no_l2:
         from actors.l2.wiring import l2_parts
@@ -194,16 +192,17 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return EXIT_INVALID
         writer = {"node": args.node_name, "path": args.frr_config}
         extra.append(ActorSpec("frr", FrrConfigWriter, writer, withdraws_on_stop=True))
-    else:
+    elif not args.no_bgp:
         from actors.bgp.bfd.actor import BfdActor
 
         extra.append(ActorSpec("bfd", BfdActor, {"node": args.node_name}))
+        bgp = _bgp_speaker(args, extra)
     try:
-        specs = file_speaker_specs(
+        specs = (file_speaker_specs if args.cluster else _kube_speaker_builder(args))(
             args.node_name,
             args.cluster,
             args.config or args.cluster,
-            announcer=CompositeAnnouncer(l2=l2, bgp=RecordingAnnouncer()),
+            announcer=CompositeAnnouncer(l2=l2, bgp=bgp),
             state_file=args.state_file,
             lb_class=args.lb_class,
             namespace=args.namespace,
@@ -214,6 +213,15 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"{exc}", file=err)
         return EXIT_UNREADABLE
     specs.insert(0, ActorSpec("eventlog", EventLog, {"stream": out, "time_origin": clock.now()}))
+    if not args.cluster:
+        from actors.health import observability_specs
+
+        specs[0:0] = observability_specs(
+            port=args.metrics_port,
+            node=args.node_name,
+            require_membership=_has_membership(specs),
+            kube=args.kube,
+        )
     if status is not None:
         specs.insert(0, status)
     runtime = Runtime("speaker", specs, clock=clock)
@@ -222,6 +230,27 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     runtime.wait(args.duration)
     runtime.stop("duration elapsed" if not runtime.stopped.is_set() else "stopped")
     return EXIT_OK
+
+
+def _bgp_speaker(args: argparse.Namespace, extra: list[Any]) -> Any:
+    """lbtui's own BGP sessions: the announcer for the speaker, the actor into ``extra``."""
+    from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
+    from actors.bgp.secrets import FileSecrets
+    from actors.runtime import ActorSpec
+
+    announcer = BgpAnnouncer()
+    options = {
+        "node": args.node_name,
+        "announcer": announcer,
+        "listen_port": args.bgp_listen_port,
+        "router_id": args.bgp_router_id,
+        "source_address": args.bgp_source_address,
+        "secrets": FileSecrets(args.config or args.cluster),
+    }
+    # Before the speaker (extra comes first), so on SIGTERM it closes its sessions first:
+    # silently towards graceful-restart peers, which keep our routes while we restart.
+    extra.append(ActorSpec("bgp", BgpSpeakerActor, options, withdraws_on_stop=True))
+    return announcer
 
 
 def _status_spec(args: argparse.Namespace, err: TextIO) -> Any:
@@ -357,6 +386,93 @@ def _status_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _connect(args: argparse.Namespace, resources: Any) -> Any:
+    """The KubeCluster for ``--kubeconfig`` (or in-cluster); UnreadableInput if unusable."""
+    from actors.cluster.kube import KubeApi, KubeCluster
+
+    try:
+        api = KubeApi.connect(args.kubeconfig, args.context)
+    except Exception as exc:  # the client raises ConfigException, OSError, YAML errors...
+        raise UnreadableInput(args.kubeconfig or "<in-cluster config>", str(exc)) from exc
+    return KubeCluster(api, namespace=args.namespace, resources=resources)
+
+
+def _kube_speaker_builder(args: argparse.Namespace) -> Any:
+    """``lbtui speaker`` on a cluster: file_speaker_specs's signature, the API behind it."""
+    from actors.cluster.kube import SPEAKER_RESOURCES
+    from actors.speaker import kube_speaker_specs
+
+    args.kube = _connect(args, SPEAKER_RESOURCES)
+
+    def build(node: str, _cluster: Any, _config: Any, **kw: Any) -> Any:
+        return kube_speaker_specs(
+            node,
+            args.kube,
+            announcer=kw["announcer"],
+            lb_class=kw.get("lb_class"),
+            pod_name=args.pod_name or os.environ.get("POD_NAME", ""),
+            discovery_labels=args.ml_labels,
+            extra=kw.get("extra"),
+        )
+
+    return build
+
+
+def _has_membership(specs: list[Any]) -> bool:
+    return any(getattr(s, "name", "") == "membership" for s in specs)
+
+
+def cmd_controller(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from actors.clock import RealClock
+    from actors.cluster.kube import CONTROLLER_RESOURCES
+    from actors.controller import controller_specs
+    from actors.eventlog import EventLog
+    from actors.health import observability_specs
+    from actors.runtime import ActorSpec, Runtime
+
+    _setup_logging(args.verbose)
+    try:
+        kube = _connect(args, CONTROLLER_RESOURCES)
+    except UnreadableInput as exc:
+        print(f"lbtui controller: {exc}", file=err)
+        return EXIT_UNREADABLE
+    clock = RealClock()
+    specs = [
+        *observability_specs(port=args.metrics_port, kube=kube),
+        ActorSpec("eventlog", EventLog, {"stream": out, "time_origin": clock.now()}),
+        *controller_specs(
+            kube,
+            lb_class=args.lb_class,
+            leader_elect=args.leader_elect,
+            lease_name=args.lease_name,
+        ),
+    ]
+    runtime = Runtime("controller", specs, clock=clock)
+    runtime.install_signal_handlers()
+    runtime.start()
+    runtime.wait(args.duration)
+    runtime.stop("duration elapsed" if not runtime.stopped.is_set() else "stopped")
+    return EXIT_OK
+
+
+def _kube_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        default=os.environ.get("KUBECONFIG") or None,
+        help="kubeconfig to reach the API server (default: in-cluster config inside a pod, "
+        "else $KUBECONFIG or ~/.kube/config)",
+    )
+    parser.add_argument("--context", default=None, help="kubeconfig context to use")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=7472,
+        metavar="PORT",
+        help="serve /healthz, /readyz and Prometheus /metrics on PORT (-1: off)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lbtui",
@@ -483,9 +599,77 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --bgp-backend frr: the frr.conf to keep current (written atomically, "
         "mode 0600, rewritten on every change)",
     )
+    speaker.add_argument(
+        "--no-bgp",
+        action="store_true",
+        help="open no BGP sessions and run no BFD (announcements are only recorded)",
+    )
+    speaker.add_argument(
+        "--bgp-router-id",
+        metavar="IPv4",
+        help="BGP identifier when a BGPPeer sets no routerID (default: the IPv4 address "
+        "each session leaves from)",
+    )
+    speaker.add_argument(
+        "--bgp-listen-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="also accept connections from configured peers on PORT (179 needs root; "
+        "default 0: active sessions only, like MetalLB, never in the way of another "
+        "BGP daemon on the node)",
+    )
+    speaker.add_argument(
+        "--bgp-source-address",
+        metavar="IP",
+        help="source address for BGPPeers without sourceAddress (e.g. 127.0.1.N to run "
+        "several speakers on one host)",
+    )
+    speaker.add_argument(
+        "--pod-name",
+        default=None,
+        help="with the API: this speaker's pod (default $POD_NAME), owner of its status objects",
+    )
+    speaker.add_argument(
+        "--ml-labels",
+        default="app=metallb,component=speaker",
+        metavar="SELECTOR",
+        help="with the API: label selector of the speaker pods, whose IPs membership joins",
+    )
+    _kube_options(speaker)
     speaker.add_argument("-v", "--verbose", action="store_true")
     _status_options(speaker)
     speaker.set_defaults(func=cmd_speaker)
+
+    controller = sub.add_parser(
+        "controller",
+        help="allocation and Service status against a Kubernetes API",
+        description="Watches Services and MetalLB's configuration in --namespace, allocates "
+        "addresses and writes them into each Service's status (with MetalLB's events, pool "
+        "status and a ConfigurationState). Events as JSON lines on stdout.",
+    )
+    controller.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="MetalLB's namespace")
+    controller.add_argument(
+        "--lb-class",
+        default=None,
+        help="handle only services of this loadBalancerClass (default: services without one)",
+    )
+    controller.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="run several replicas: only the holder of a coordination.k8s.io Lease allocates",
+    )
+    controller.add_argument("--lease-name", default="lbtui-controller", help="the Lease's name")
+    controller.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds (default: until SIGTERM)",
+    )
+    _kube_options(controller)
+    controller.add_argument("-v", "--verbose", action="store_true")
+    controller.set_defaults(func=cmd_controller)
 
     console = sub.add_parser(
         "console",

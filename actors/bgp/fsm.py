@@ -360,6 +360,8 @@ class Fsm:
         self.established_conn = c.id
         self.established_at = now
         families = c.local_open.families & c.peer_open.families
+        # The state change first, so "Established" is reported before any route goes out.
+        out += self._sync_state(f"peer {c.peer_open.router_id} AS {c.peer_open.asn}")
         out.append(
             SessionUp(
                 c.id,
@@ -371,7 +373,7 @@ class Fsm:
                 c.four_octet_as and c.local_open.four_octet_as,
             )
         )
-        return out + self._sync_state(f"peer {c.peer_open.router_id} AS {c.peer_open.asn}")
+        return out
 
     # -- timers ---------------------------------------------------------------------------------
     def next_deadline(self) -> float | None:

@@ -112,6 +112,7 @@ def test_file_speakers_agree_and_write_their_state(tmp_path: Path) -> None:
                 *LBTUI,
                 "speaker",
                 "--no-l2",  # host namespace: never answer ARP on the machine's own network
+            "--no-bgp",  # ... nor dial the example's BGP peers from it
                 "--node-name",
                 node,
                 "--cluster",
@@ -179,6 +180,7 @@ def test_speaker_reloads_changed_cluster_files(tmp_path: Path) -> None:
             *LBTUI,
             "speaker",
             "--no-l2",  # host namespace: never answer ARP on the machine's own network
+            "--no-bgp",  # ... nor dial the example's BGP peers from it
             "--node-name",
             "node-b",
             "--cluster",
