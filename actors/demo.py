@@ -3,7 +3,9 @@
 Roles: a ConfigActor on the built-in configuration, a ClusterActor on the in-memory
 DemoCluster, the AllocatorActor, one SpeakerActor per node on a SimulatedNetwork, a simulated
 membership (until gossip lands, a kill is detected after a fixed delay) and a ScenarioActor
-that plays the scenario so the demo shows failover by itself.
+that plays the scenario so the demo shows failover by itself. BGP is real: each node's
+BgpSpeakerActor peers over loopback TCP with the built-in route collector ("the router"),
+whose table becomes the network's routes.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import Any
 import pykka
 
 from actors.allocator.actor import AllocatorActor
-from actors.announcer import SimulatedAnnouncer, SimulatedNetwork
+from actors.announcer import CompositeAnnouncer, SimulatedAnnouncer, SimulatedNetwork
 from actors.base import RuntimeActor
+from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
+from actors.bgp.collector import RouteCollectorActor, bind_listener
 from actors.cluster.actor import ClusterActor
 from actors.cluster.demo import DEFAULT_SCENARIO, DEMO_CONFIG, DemoCluster
 from actors.cluster.scenario import Scenario, Step, parse_scenario
@@ -169,6 +173,15 @@ def build_demo(
         assert runtime is not None
         return runtime.ref(name)
 
+    # BGP for real: every node peers over loopback TCP, from its own 127.0.x.y address, with
+    # the built-in route collector (DEMO_CONFIG's peer "collector"), which mirrors what it
+    # receives into the network's routes. Its port is picked now, so the nodes know it.
+    collector_socket = bind_listener("127.0.0.1", 0)
+    collector_port = collector_socket.getsockname()[1]
+    addresses = {
+        node: f"127.0.{1 + i // 250}.{1 + i % 250}" for i, node in enumerate(cluster.node_names)
+    }
+    bgp_announcers = {node: BgpAnnouncer() for node in cluster.node_names}
     specs = [
         *(extra or []),
         ActorSpec("config", ConfigActor, {"store": ConfigStore.from_text(DEMO_CONFIG)}),
@@ -179,11 +192,39 @@ def build_demo(
             SimulatedMembership,
             {"nodes": cluster.node_names, "detection_delay": detection_delay},
         ),
+        ActorSpec(
+            "collector",
+            RouteCollectorActor,
+            {
+                "listener": collector_socket,
+                "names": {address: node for node, address in addresses.items()},
+                "network": network,
+            },
+        ),
+        *(
+            ActorSpec(
+                f"bgp/{node}",
+                BgpSpeakerActor,
+                {
+                    "node": node,
+                    "announcer": bgp_announcers[node],
+                    "peer_ports": {"collector": collector_port},
+                    "source_address": addresses[node],
+                },
+                withdraws_on_stop=True,
+            )
+            for node in cluster.node_names
+        ),
         *(
             ActorSpec(
                 f"speaker/{node}",
                 SpeakerActor,
-                {"node": node, "announcer": SimulatedAnnouncer(node, network)},
+                {
+                    "node": node,
+                    "announcer": CompositeAnnouncer(
+                        l2=SimulatedAnnouncer(node, network), bgp=bgp_announcers[node]
+                    ),
+                },
                 withdraws_on_stop=True,
             )
             for node in cluster.node_names
