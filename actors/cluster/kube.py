@@ -990,13 +990,18 @@ def issues_from_api_error(exc: BaseException, obj: str) -> tuple[Issue, ...]:
 
 
 def _config_document(obj: dict[str, Any]) -> dict[str, Any]:
-    """The object as a user would write it: no server-managed metadata, no status."""
+    """The object as a user would write it: no status, no server-managed metadata but the
+    resourceVersion."""
     meta = obj.get("metadata") or {}
     doc: dict[str, Any] = {
         "apiVersion": obj.get("apiVersion"),
         "kind": obj.get("kind"),
+        # resourceVersion stays: an edit of this document is refused (409) if the object
+        # changed in between, instead of silently undoing someone else's change.
         "metadata": {
-            k: meta[k] for k in ("name", "namespace", "labels", "annotations") if k in meta
+            k: meta[k]
+            for k in ("name", "namespace", "labels", "annotations", "resourceVersion")
+            if k in meta
         },
     }
     for field_name in ("spec", "data", "stringData", "type"):
@@ -1111,7 +1116,7 @@ class KubeConfigStore:
                 else:
                     # Optimistic concurrency: a change made meanwhile by someone else is a 409.
                     rv = current["metadata"].get("resourceVersion")
-                    body["metadata"]["resourceVersion"] = rv
+                    body["metadata"].setdefault("resourceVersion", rv)
                     written = self.kube.api.custom_replace(
                         resource.plural, self.namespace, name, body, version
                     )
