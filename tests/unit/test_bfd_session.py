@@ -290,3 +290,41 @@ def test_many_flaps_always_converge(seed: int) -> None:
     wire.run(8)
     assert (wire.a.state, wire.b.state) == (State.UP, State.UP)
     assert wire.a.poll is None and wire.b.poll is None
+
+
+def test_any_sequence_of_valid_packets_keeps_the_session_sane() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    packets = st.builds(
+        ControlPacket,
+        state=st.sampled_from(State),
+        detect_multiplier=st.integers(1, 255),
+        my_discriminator=st.integers(1, 0xFFFFFFFF),
+        your_discriminator=st.just(0xA),
+        desired_min_tx=st.integers(0, 0xFFFFFFFF),
+        required_min_rx=st.integers(0, 0xFFFFFFFF),
+        poll=st.booleans(),
+        final=st.booleans(),
+    )
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.tuples(st.floats(0, 5), packets), max_size=30), st.booleans())
+    def run(steps: list[tuple[float, ControlPacket]], passive: bool) -> None:
+        timers = BfdTimers.from_ms(100, 100, 3, passive=passive)
+        session = BfdSession(0xA, timers, 0.0, random.Random(0))
+        now = 0.0
+        for gap, packet in steps:
+            deadline = session.next_deadline()
+            while deadline is not None and deadline <= now + gap:
+                now = max(now, deadline)
+                session.on_timer(now)
+                deadline = session.next_deadline()
+                assert deadline is None or deadline > now  # time always moves on
+            now += gap
+            out = session.receive(packet, now)
+            assert all(not (p.poll and p.final) for p in out.send)
+            assert all(p.your_discriminator == session.remote_discriminator for p in out.send)
+        assert session.state in State
+
+    run()
