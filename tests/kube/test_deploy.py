@@ -1,0 +1,347 @@
+"""examples/deploy: parsed, and consistent with itself and with what lbtui does.
+
+No cluster is needed: the manifests are read as YAML and checked for what `kubectl apply -k`
+would need (references between objects) and for what lbtui needs at run time (the flags it is
+given exist, the RBAC rules grant every call its code makes, the CRD schemas accept MetalLB
+objects and the status lbtui writes).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from actors.allocator.core import PoolUsage
+from actors.cluster.kube import CONTROLLER_RESOURCES, SPEAKER_RESOURCES, Resource
+from actors.cluster.kube_status import (
+    configuration_state_status,
+    desired_status_objects,
+    pool_status,
+)
+from actors.events import Announced
+from lbtui.cli import build_parser
+from tests.kube import crdgen
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "examples" / "deploy"
+NS = "metallb-system"
+
+
+def load(name: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
+
+
+def kustomization() -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+
+
+def all_objects() -> list[dict[str, Any]]:
+    return [doc for name in kustomization()["resources"] for doc in load(name)]
+
+
+def of_kind(kind: str) -> list[dict[str, Any]]:
+    return [d for d in all_objects() if d["kind"] == kind]
+
+
+def one(kind: str, name: str) -> dict[str, Any]:
+    (found,) = [d for d in of_kind(kind) if d["metadata"]["name"] == name]
+    return found
+
+
+# -- the files -------------------------------------------------------------------------------
+
+
+def test_every_resource_parses_and_names_itself() -> None:
+    k = kustomization()
+    assert k["namespace"] == NS
+    for name in k["resources"]:
+        assert (DEPLOY / name).is_file(), name
+    objects = all_objects()
+    kinds = {d["kind"] for d in objects}
+    assert {
+        "Namespace",
+        "CustomResourceDefinition",
+        "ServiceAccount",
+        "ClusterRole",
+        "Role",
+        "ClusterRoleBinding",
+        "RoleBinding",
+        "Deployment",
+        "DaemonSet",
+    } <= kinds
+    seen = set()
+    for d in objects:
+        assert d.get("apiVersion") and d.get("kind") and d["metadata"].get("name"), d
+        key = (d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"])
+        assert key not in seen, f"duplicate {key}"
+        seen.add(key)
+
+
+def test_crds_are_the_generated_ones_with_one_storage_version_each() -> None:
+    assert (DEPLOY / "crds.yaml").read_text() == crdgen.render(), "run python -m tests.kube.crdgen"
+    crds = {d["spec"]["names"]["kind"]: d for d in of_kind("CustomResourceDefinition")}
+    # Everything lbtui reads from and writes to the metallb.io group is defined.
+    read = {r.kind for r in SPEAKER_RESOURCES if r.group == "metallb.io"}
+    written = {"ServiceL2Status", "ServiceBGPStatus", "ConfigurationState"}
+    assert read | written <= set(crds)
+    for kind, d in crds.items():
+        spec = d["spec"]
+        assert d["metadata"]["name"] == f"{spec['names']['plural']}.metallb.io"
+        assert spec["group"] == "metallb.io" and spec["scope"] == "Namespaced"
+        assert sum(v["storage"] for v in spec["versions"]) == 1, kind
+    # The versions lbtui asks for are served; status is a subresource where lbtui writes it.
+    for r in SPEAKER_RESOURCES:
+        if r.group == "metallb.io":
+            versions = {v["name"] for v in crds[r.kind]["spec"]["versions"] if v["served"]}
+            assert r.version in versions, r.kind
+    for kind in ("IPAddressPool", *written):
+        assert all("status" in v.get("subresources", {}) for v in crds[kind]["spec"]["versions"])
+    assert {v["name"] for v in crds["BGPPeer"]["spec"]["versions"]} == {"v1beta1", "v1beta2"}
+
+
+# -- the CRD schemas accept what they must ---------------------------------------------------
+
+
+def schema_of(kind: str) -> dict[str, Any]:
+    for d in of_kind("CustomResourceDefinition"):
+        if d["spec"]["names"]["kind"] == kind:
+            storage = next(v for v in d["spec"]["versions"] if v["storage"])
+            return storage["schema"]["openAPIV3Schema"]
+    raise KeyError(kind)
+
+
+def violations(schema: dict[str, Any], value: Any, path: str = "") -> list[str]:
+    """A structural-schema check: types, required, enum, bounds and unknown fields (which
+    `kubectl apply` refuses with strict field validation)."""
+    kind = schema.get("type")
+    types = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "integer": int,
+        "boolean": bool,
+        "number": (int, float),
+    }
+    if (kind and not isinstance(value, types[kind])) or (kind == "integer" and value is True):
+        return [f"{path or '.'}: expected {kind}, got {type(value).__name__}"]
+    out = []
+    if "enum" in schema and value not in schema["enum"]:
+        out.append(f"{path}: {value!r} not in {schema['enum']}")
+    if "minimum" in schema and value < schema["minimum"]:
+        out.append(f"{path}: {value} < {schema['minimum']}")
+    if "maximum" in schema and value > schema["maximum"]:
+        out.append(f"{path}: {value} > {schema['maximum']}")
+    if kind == "object":
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for name in schema.get("required", []):
+            if name not in value:
+                out.append(f"{path}.{name}: required")
+        for name, sub in value.items():
+            if props is not None and name in props:
+                out += violations(props[name], sub, f"{path}.{name}")
+            elif extra is not None:
+                out += violations(extra, sub, f"{path}.{name}")
+            elif props is not None and path != ".metadata":
+                out.append(f"{path}.{name}: unknown field")
+    if kind == "array":
+        for i, item in enumerate(value):
+            out += violations(schema.get("items", {}), item, f"{path}[{i}]")
+    return out
+
+
+def metallb_examples() -> list[dict[str, Any]]:
+    docs = []
+    for name in ("config-crds.yaml", "cluster.yaml"):
+        for d in yaml.safe_load_all((ROOT / "examples" / name).read_text()):
+            if d and str(d.get("apiVersion", "")).startswith("metallb.io/"):
+                docs.append(d)
+    return docs
+
+
+@pytest.mark.parametrize(
+    "doc", metallb_examples(), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}"
+)
+def test_the_crd_schemas_accept_the_example_configuration(doc: dict[str, Any]) -> None:
+    assert violations(schema_of(doc["kind"]), doc) == []
+
+
+def test_the_crd_schemas_accept_what_lbtui_writes_and_refuse_bad_input() -> None:
+    usage = PoolUsage(total=20, in_use=3, total_v4=4, total_v6=16, in_use_v4=1, in_use_v6=2)
+    assert violations(schema_of("IPAddressPool")["properties"]["status"], pool_status(usage)) == []
+    state = configuration_state_status(False, ("bad pool",), "poolReconcilerValid", 1.8e9)
+    assert violations(schema_of("ConfigurationState")["properties"]["status"], state) == []
+    announced = (
+        Announced("default/web", "layer2", ("10.0.0.1",), ("eth0",)),
+        Announced("default/web", "bgp", ("10.0.0.1",), (), ("router",)),
+    )
+    for (plural, _), status in desired_status_objects("node-1", announced).items():
+        kind = "ServiceL2Status" if plural == "servicel2statuses" else "ServiceBGPStatus"
+        assert violations(schema_of(kind)["properties"]["status"], status) == []
+    bad = {
+        "apiVersion": "metallb.io/v1beta2",
+        "kind": "BGPPeer",
+        "metadata": {"name": "x"},
+        "spec": {"myASN": 1, "peerPort": 20000, "holdtime": "9s"},
+    }
+    assert violations(schema_of("BGPPeer"), bad) == [
+        ".spec.peerPort: 20000 > 16384",
+        ".spec.holdtime: unknown field",
+    ]
+
+
+# -- RBAC: references, and every call lbtui makes is granted ---------------------------------
+
+
+def grants(rules: list[dict[str, Any]], verb: str, group: str, resource: str) -> bool:
+    for rule in rules:
+        if (
+            group in rule["apiGroups"]
+            and resource in rule["resources"]
+            and verb in rule["verbs"]
+            and not rule.get("resourceNames")
+        ):
+            return True
+    return False
+
+
+def permissions(account: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(cluster-wide rules, rules in metallb-system) of a service account."""
+    cluster: list[dict[str, Any]] = []
+    local: list[dict[str, Any]] = []
+    for binding_kind, target in (("ClusterRoleBinding", cluster), ("RoleBinding", local)):
+        for b in of_kind(binding_kind):
+            if {"kind": "ServiceAccount", "name": account, "namespace": NS} in b["subjects"]:
+                role = one(b["roleRef"]["kind"], b["roleRef"]["name"])
+                target.extend(role["rules"])
+    return cluster, cluster + local
+
+
+def needed_reads(resources: tuple[Resource, ...]) -> list[tuple[str, str, str]]:
+    """(scope, group, resource) for every list + watch the reflectors make."""
+    return [("cluster" if r.scope == "all" else "namespace", r.group, r.plural) for r in resources]
+
+
+CONTROLLER_WRITES = [
+    ("cluster", "patch", "", "services/status"),
+    ("cluster", "create", "", "events"),
+    ("namespace", "patch", "metallb.io", "ipaddresspools/status"),
+    ("namespace", "create", "metallb.io", "configurationstates"),
+    ("namespace", "patch", "metallb.io", "configurationstates/status"),
+    ("namespace", "create", "coordination.k8s.io", "leases"),
+]
+SPEAKER_WRITES = [
+    ("cluster", "create", "", "events"),
+    ("namespace", "list", "", "pods"),
+    ("namespace", "get", "", "pods"),
+    ("namespace", "list", "metallb.io", "servicel2statuses"),
+    ("namespace", "create", "metallb.io", "servicel2statuses"),
+    ("namespace", "delete", "metallb.io", "servicel2statuses"),
+    ("namespace", "patch", "metallb.io", "servicel2statuses/status"),
+    ("namespace", "list", "metallb.io", "servicebgpstatuses"),
+    ("namespace", "create", "metallb.io", "servicebgpstatuses"),
+    ("namespace", "delete", "metallb.io", "servicebgpstatuses"),
+    ("namespace", "patch", "metallb.io", "servicebgpstatuses/status"),
+    ("namespace", "create", "metallb.io", "configurationstates"),
+    ("namespace", "patch", "metallb.io", "configurationstates/status"),
+]
+
+
+@pytest.mark.parametrize(
+    ("account", "resources", "writes"),
+    [
+        ("controller", CONTROLLER_RESOURCES, CONTROLLER_WRITES),
+        ("speaker", SPEAKER_RESOURCES, SPEAKER_WRITES),
+    ],
+)
+def test_rbac_grants_every_call_and_nothing_wild(
+    account: str, resources: tuple[Resource, ...], writes: list[tuple[str, str, str, str]]
+) -> None:
+    cluster, local = permissions(account)
+    for scope, group, plural in needed_reads(resources):
+        rules = cluster if scope == "cluster" else local
+        if plural == "configmaps":  # the legacy ConfigMap: granted by name only
+            assert any(
+                "configmaps" in r["resources"]
+                and r.get("resourceNames") == ["config"]
+                and {"list", "watch"} <= set(r["verbs"])
+                for r in rules
+            )
+            continue
+        for verb in ("list", "watch"):
+            assert grants(rules, verb, group, plural), f"{account}: {verb} {group}/{plural}"
+    for scope, verb, group, plural in writes:
+        rules = cluster if scope == "cluster" else local
+        assert grants(rules, verb, group, plural), f"{account}: {verb} {group}/{plural}"
+    for rule in local:
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"]
+        assert "*" not in rule["apiGroups"]
+    if account == "controller":
+        assert not any("secrets" in r["resources"] for r in local)
+        assert not any("nodes" in r["resources"] for r in local)
+
+
+def test_bindings_name_roles_and_accounts_that_exist() -> None:
+    accounts = {d["metadata"]["name"] for d in of_kind("ServiceAccount")}
+    for kind in ("ClusterRoleBinding", "RoleBinding"):
+        for b in of_kind(kind):
+            one(b["roleRef"]["kind"], b["roleRef"]["name"])
+            for s in b["subjects"]:
+                assert s["kind"] == "ServiceAccount" and s["name"] in accounts
+                assert s["namespace"] == NS
+
+
+# -- the workloads ---------------------------------------------------------------------------
+
+
+def expand(arg: str, env: dict[str, str]) -> str:
+    return re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), f"<{m.group(1)}>"), arg)
+
+
+@pytest.mark.parametrize(("kind", "name"), [("Deployment", "controller"), ("DaemonSet", "speaker")])
+def test_workloads_reference_what_exists_and_run_valid_commands(kind: str, name: str) -> None:
+    workload = one(kind, name)
+    spec = workload["spec"]["template"]["spec"]
+    labels = workload["spec"]["template"]["metadata"]["labels"]
+    assert workload["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert spec["serviceAccountName"] in {d["metadata"]["name"] for d in of_kind("ServiceAccount")}
+    (container,) = spec["containers"]
+    image_names = {i["name"] for i in kustomization()["images"]}
+    assert container["image"].split(":")[0] in image_names
+    env = {e["name"]: "x" for e in container.get("env", [])}
+    args = [expand(a, env) for a in container["args"]]
+    assert "<" not in " ".join(args), f"undefined $(VAR) in {args}"
+    parsed = build_parser().parse_args(args)  # every flag exists (SystemExit otherwise)
+    assert parsed.command == name
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["monitoring"] == parsed.metrics_port
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["port"] in ports
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    caps = container["securityContext"]["capabilities"]
+    assert caps["drop"] == ["ALL"]
+    if name == "speaker":
+        assert spec["hostNetwork"] is True
+        assert caps["add"] == ["NET_RAW"]
+        assert ports["memberlist-tcp"] == ports["memberlist-udp"] == 7946
+        # Discovery finds the speakers by the labels their pods carry.
+        selector = dict(kv.split("=") for kv in parsed.ml_labels.split(","))
+        assert selector.items() <= labels.items()
+    else:
+        assert "add" not in caps
+        assert spec["securityContext"]["runAsNonRoot"] is True
+
+
+def test_the_containerfile_builds_from_files_that_exist() -> None:
+    text = (DEPLOY / "Containerfile").read_text()
+    for line in text.splitlines():
+        if line.startswith("COPY") and "--from" not in line:
+            for source in shlex.split(line)[1:-1]:
+                assert (ROOT / source).exists(), source
+    assert 'ENTRYPOINT ["lbtui"]' in text
