@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -128,6 +129,7 @@ def observability_specs(
     node: str | None = None,
     require_membership: bool = False,
     kube: Any = None,
+    collectors: Sequence[Any] = (),
 ) -> list[Any]:
     """The health and metrics actors of a role, first in its start order (not ready before
     the others have synced). ``port`` -1 disables both; 0 picks a free port (tests)."""
@@ -158,5 +160,10 @@ def observability_specs(
                 "metrics": registry,
             },
         ),
-        ActorSpec("metrics", MetricsActor, {"registry": registry, "kube_counters": counters}),
+        ActorSpec(
+            "metrics",
+            MetricsActor,
+            # collectors: other subsystems' metrics (the L2 counters), read at scrape time
+            {"registry": registry, "kube_counters": counters, "collectors": tuple(collectors)},
+        ),
     ]

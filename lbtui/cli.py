@@ -216,11 +216,15 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not args.cluster:
         from actors.health import observability_specs
 
+        l2_counters = getattr(l2, "counters", None)
+        if l2_counters is not None:
+            from actors.l2.metrics import L2Collector
         specs[0:0] = observability_specs(
             port=args.metrics_port,
             node=args.node_name,
             require_membership=_has_membership(specs),
             kube=args.kube,
+            collectors=[L2Collector(l2_counters)] if l2_counters is not None else [],
         )
     if status is not None:
         specs.insert(0, status)

@@ -44,3 +44,22 @@ def test_without_cap_net_raw_the_speaker_says_so_and_exits(
     code = main(["speaker", "--node-name", "node-a", "--cluster", "examples/cluster.yaml"])
     assert code == 1
     assert "CAP_NET_RAW" in capsys.readouterr().err
+
+
+def test_the_l2_collector_exposes_metallbs_exact_series_names() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from actors.l2.metrics import L2Collector
+    from actors.l2.responder import GRATUITOUS_SENT, REQUESTS_RECEIVED, RESPONSES_SENT
+
+    announcer = L2Announcer()
+    announcer.counters.add(REQUESTS_RECEIVED, "10.99.0.100", 3)
+    announcer.counters.add(RESPONSES_SENT, "10.99.0.100", 3)
+    announcer.counters.add(GRATUITOUS_SENT, "fd00:99::100", 5)
+    registry = CollectorRegistry()
+    registry.register(L2Collector(announcer.counters))
+    text = generate_latest(registry).decode()
+    assert 'metallb_layer2_requests_received{ip="10.99.0.100"} 3.0' in text
+    assert 'metallb_layer2_responses_sent{ip="10.99.0.100"} 3.0' in text
+    assert 'metallb_layer2_gratuitous_sent{ip="fd00:99::100"} 5.0' in text
+    assert "_total" not in text
