@@ -243,7 +243,7 @@ def controller_specs(
     identity: str | None = None,
     lease_name: str = LEASE_NAME,
     lease_timing: tuple[float, float, float] = (15.0, 10.0, 2.0),
-    sync_timeout: float = 30.0,
+    sync_timeout: float = 5.0,
     retry: tuple[float, float] = (0.5, 30.0),
 ) -> list[ActorSpec]:
     """The actors of ``lbtui controller`` (not started); ``kube`` carries the API and namespace."""

@@ -353,7 +353,7 @@ def kube_speaker_specs(
     pod_name: str = "",
     discovery_labels: str = "app=metallb,component=speaker",
     discovery_port: int = 7946,
-    sync_timeout: float = 30.0,
+    sync_timeout: float = 5.0,
     retry: tuple[float, float] = (0.5, 30.0),
     extra: list[Any] | None = None,
 ) -> list[Any]:

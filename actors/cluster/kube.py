@@ -58,6 +58,10 @@ log = logging.getLogger(__name__)
 Role = Literal["cluster", "config"]
 METALLB_GROUP = "metallb.io"
 LEGACY_CONFIGMAP = "config"
+# How long the watcher's start waits for the first lists: less than the runtime's readiness
+# ask (10 s), so an API that is down at start delays nothing else; the sources then say
+# "waiting for the first list" until it answers, and catch up by themselves.
+SYNC_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -818,7 +822,7 @@ class KubeWatcher(RuntimeActor):
 
     actor_name = "kube"
 
-    def __init__(self, kube: KubeCluster, *, sync_timeout: float = 30.0, **kw: Any) -> None:
+    def __init__(self, kube: KubeCluster, *, sync_timeout: float = SYNC_TIMEOUT, **kw: Any) -> None:
         super().__init__(**kw)
         self.kube = kube
         self.sync_timeout = sync_timeout

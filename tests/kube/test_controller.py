@@ -232,3 +232,14 @@ def test_thirty_seconds_without_the_api_lose_nothing(fake: FakeKubeApi) -> None:
     resources = len(controller.kube.resources)
     assert resources * 3 <= attempts <= resources * 10
     controller.stop()
+
+
+def test_a_controller_started_while_the_api_is_down_catches_up(fake: FakeKubeApi) -> None:
+    seed(fake)
+    fake.create(service("web"))
+    fake.down()
+    clock = ManualClock()
+    controller = start_controller(fake, clock, sync_timeout=0.5)  # starts all the same
+    assert controller.proxy("cluster").snapshot().get() is None
+    fake.up()
+    assert advance_until(clock, lambda: ingress_of(fake, "web")) == ["10.99.0.10"]
