@@ -336,12 +336,37 @@ def _demo_console(args: argparse.Namespace, runtime: Any, err: TextIO) -> int:
         runtime.stop("console closed")
 
 
+def _kube_console(args: argparse.Namespace, err: TextIO) -> int:
+    """``lbtui console --kubeconfig``: the console on the cluster's API, in this process."""
+    from actors.cluster.kube import CONSOLE_RESOURCES
+    from actors.cluster.kube_status import kube_console_specs
+    from actors.runtime import Runtime
+    from lbtui.port import LocalPort
+
+    try:
+        kube = _connect(args, CONSOLE_RESOURCES)
+    except UnreadableInput as exc:
+        print(f"lbtui console: {exc}", file=err)
+        return EXIT_UNREADABLE
+    runtime = Runtime("console", kube_console_specs(kube, lb_class=args.lb_class))
+    port = LocalPort(runtime, readonly=args.readonly, description=f"cluster at {kube.api.host}")
+    try:
+        return _run_console(port, args, err)
+    finally:
+        runtime.stop("console closed")
+
+
 def cmd_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import os
 
     from lbtui.port import RemotePort
 
     _setup_console_logging(args.log_file, args.verbose)
+    if args.kubeconfig:
+        return _kube_console(args, err)
+    if not args.connect:
+        print("lbtui console: --connect URL or --kubeconfig FILE is needed", file=err)
+        return EXIT_INVALID
     token = args.token or os.environ.get("LBTUI_TOKEN", "")
     if args.token_file:
         try:
@@ -681,7 +706,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Attaches to a headless runtime's status endpoint (`lbtui speaker` or "
         "`lbtui demo --headless` with --status-addr): read-only.",
     )
-    console.add_argument("--connect", required=True, metavar="URL", help="http://HOST:PORT")
+    console.add_argument("--connect", metavar="URL", help="http://HOST:PORT")
+    console.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="instead of --connect: the cluster itself (Services, pools, who announces what "
+        "from the status objects); edits become writes of the metallb.io objects",
+    )
+    console.add_argument("--context", default=None, help="kubeconfig context to use")
+    console.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="MetalLB's namespace")
+    console.add_argument("--lb-class", default=None)
     console.add_argument(
         "--token", default="", help="bearer token (or $LBTUI_TOKEN, or --token-file)"
     )

@@ -136,6 +136,14 @@ SPEAKER_RESOURCES = (
     *CONFIG_RESOURCES,
 )
 RESOURCE_BY_KIND = {r.kind: r for r in SPEAKER_RESOURCES}
+#: The console on a cluster also watches who announces what (the speakers' status objects).
+SERVICE_L2_STATUSES = _res(
+    "servicel2statuses", "ServiceL2Status", METALLB_GROUP, "v1beta1", "config", "cluster"
+)
+SERVICE_BGP_STATUSES = _res(
+    "servicebgpstatuses", "ServiceBGPStatus", METALLB_GROUP, "v1beta1", "config", "cluster"
+)
+CONSOLE_RESOURCES = (*SPEAKER_RESOURCES, SERVICE_L2_STATUSES, SERVICE_BGP_STATUSES)
 
 
 # -- the API ---------------------------------------------------------------------------------

@@ -500,29 +500,56 @@ class ConfigurationStateWriter(Listener, RuntimeActor):
 
 
 class StatusAllocations(Listener, RuntimeActor):
-    """A speaker's allocations on a real cluster: what the controller wrote in the status."""
+    """A speaker's allocations on a real cluster: what the controller wrote in the status.
+
+    With ``kube`` (the console), pool usage comes from the IPAddressPools' status too.
+    """
 
     actor_name = "allocations"
-    listens_to = (ClusterUpdated,)
+    listens_to = (ClusterUpdated, ConfigApplied)
 
-    def __init__(self, *, lb_class: str | None = None, **kw: Any) -> None:
+    def __init__(self, *, lb_class: str | None = None, kube: Any = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.lb_class = lb_class
+        self.kube = kube
         self.allocations: Mapping[str, Allocation] | None = None
+        self.usage: Mapping[str, PoolUsage] = MappingProxyType({})
 
     def on_event(self, event: Event) -> None:
+        found = self.allocations
         if isinstance(event, ClusterUpdated):
-            found = allocations_from_status(event.cluster, self.lb_class)
-            if self.allocations is not None and dict(self.allocations) == found:
-                return
-            self.allocations = MappingProxyType(found)
-            self.republish()
+            found = MappingProxyType(allocations_from_status(event.cluster, self.lb_class))
+        usage = self.usage
+        if self.kube is not None:
+            usage = MappingProxyType(usage_from_pool_status(self.kube.objects("config")))
+        if found is None or (found == self.allocations and usage == self.usage):
+            return
+        self.allocations, self.usage = found, usage
+        self.republish()
+
+    def snapshot(self) -> tuple[Mapping[str, Allocation], Mapping[str, PoolUsage]]:
+        return self.allocations or MappingProxyType({}), self.usage
 
     def republish(self) -> None:
         if self.allocations is not None:
-            self.publish(
-                AllocationsUpdated(self.clock.now(), self.allocations, MappingProxyType({}))
-            )
+            self.publish(AllocationsUpdated(self.clock.now(), self.allocations, self.usage))
+
+
+def usage_from_pool_status(objects: list[dict[str, Any]]) -> dict[str, PoolUsage]:
+    """Pool usage as the controller wrote it into IPAddressPool status (pure)."""
+    out = {}
+    for obj in objects:
+        status = obj.get("status") if obj.get("kind") == "IPAddressPool" else None
+        if not isinstance(status, dict):
+            continue
+        fields = ("assignedIPv4", "assignedIPv6", "availableIPv4", "availableIPv6")
+        n = {k: int(status.get(k) or 0) for k in fields}
+        v4 = n["assignedIPv4"] + n["availableIPv4"]
+        v6 = n["assignedIPv6"] + n["availableIPv6"]
+        used4, used6 = n["assignedIPv4"], n["assignedIPv6"]
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        out[name] = PoolUsage(v4 + v6, used4 + used6, v4, v6, used4, used6)
+    return dict(sorted(out.items()))
 
 
 L2_STATUS = ("servicel2statuses", "ServiceL2Status", "l2-")
@@ -761,3 +788,93 @@ def speaker_addresses(pods: list[dict[str, Any]], node: str, port: int) -> tuple
         if ip:
             out.add(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}")
     return tuple(sorted(out))
+
+
+# -- the console's view of a cluster ---------------------------------------------------------
+
+
+def announcements_from_status_objects(
+    objects: list[dict[str, Any]], cluster: ClusterState
+) -> dict[tuple[str, str, str], tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """(node, ip, protocol) -> (interfaces, services, peers) from the speakers' ServiceL2Status
+    and ServiceBGPStatus objects and the addresses in the Services' status (pure)."""
+    found: dict[tuple[str, str, str], tuple[set[str], set[str], set[str]]] = {}
+    for obj in objects:
+        kind = obj.get("kind")
+        status = obj.get("status") or {}
+        if kind not in ("ServiceL2Status", "ServiceBGPStatus") or not status.get("node"):
+            continue
+        key = f"{status.get('serviceNamespace', '')}/{status.get('serviceName', '')}"
+        service = cluster.services.get(key)
+        if service is None:
+            continue
+        protocol = "layer2" if kind == "ServiceL2Status" else "bgp"
+        for ip in service.ingress_ips:
+            interfaces, services, peers = found.setdefault(
+                (str(status["node"]), ip, protocol), (set(), set(), set())
+            )
+            services.add(key)
+            interfaces.update(i.get("name", "") for i in status.get("interfaces") or [])
+            peers.update(status.get("peers") or [])
+    return {
+        k: (",".join(sorted(i)), tuple(sorted(s)), tuple(sorted(p)))  # type: ignore[misc]
+        for k, (i, s, p) in sorted(found.items())
+    }
+
+
+class StatusObjectsReader(Listener, RuntimeActor):
+    """Who announces what on a real cluster, from the speakers' status objects, as the
+    AnnouncementStarted/Stopped events the console already understands."""
+
+    actor_name = "statusobjects"
+    listens_to = (ClusterUpdated,)
+
+    def __init__(self, kube: Any, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.kube = kube
+        self.current: dict[tuple[str, str, str], Any] = {}
+
+    def on_event(self, event: Event) -> None:
+        if not isinstance(event, ClusterUpdated):
+            return
+        from actors.events import AnnouncementStarted, AnnouncementStopped
+
+        objects = [
+            o
+            for kind in ("ServiceL2Status", "ServiceBGPStatus")
+            if (cache := self.kube.cache_for(kind)) is not None
+            for o in cache.snapshot()
+        ]
+        now_seen = announcements_from_status_objects(objects, event.cluster)
+        t = self.clock.now()
+        for (node, ip, protocol), _ in sorted(self.current.items()):
+            if (node, ip, protocol) not in now_seen:
+                self.publish(AnnouncementStopped(t, node, ip, protocol, "status object removed"))
+        for (node, ip, protocol), (interfaces, services, peers) in now_seen.items():
+            if self.current.get((node, ip, protocol)) != (interfaces, services, peers):
+                kind = "ServiceL2Status" if protocol == "layer2" else "ServiceBGPStatus"
+                self.publish(
+                    AnnouncementStarted(
+                        t, node, ip, protocol, f"{kind} of {node}", interfaces, services, peers
+                    )
+                )
+        self.current = now_seen
+
+
+def kube_console_specs(kube: Any, *, lb_class: str | None = None) -> list[Any]:
+    """The actors behind ``lbtui console --kubeconfig``: the cluster as the API shows it
+    (Services, pools and their usage, who announces what), and configuration edits that
+    become writes of the metallb.io objects."""
+    from actors.cluster.actor import ClusterActor
+    from actors.cluster.kube import KubeClusterSource, KubeConfigStore, KubeWatcher
+    from actors.config.actor import ConfigActor
+    from actors.runtime import ActorSpec
+
+    return [
+        ActorSpec("kube", KubeWatcher, {"kube": kube}),
+        ActorSpec("config", ConfigActor, {"store": KubeConfigStore(kube)}),
+        ActorSpec("statusobjects", StatusObjectsReader, {"kube": kube}),
+        # "allocator": the name the console's port asks for allocations and usage.
+        ActorSpec("allocator", StatusAllocations, {"lb_class": lb_class, "kube": kube}),
+        ActorSpec("cluster", ClusterActor, {"source": KubeClusterSource(kube)}),
+    ]
