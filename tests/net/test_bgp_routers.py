@@ -8,6 +8,7 @@ something (cluster files, links, processes) put it back before they return.
 from __future__ import annotations
 
 import copy
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -212,8 +213,14 @@ class Lab:
         wait_until(lambda: current() == want, timeout, f"{prefix} from {sorted(want)} ({proto})")
 
 
+ROUTERS = ("bird", "birdc", "vtysh", "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd")
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    missing = [tool for tool in ROUTERS if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"the BGP tests need {', '.join(missing)}: apt-get install bird2 frr")
     workdir = tmp_path_factory.mktemp("lbb")
     workdir.chmod(0o755)  # zebra drops to user frr
     bgp = BgpLab(workdir).up()

@@ -1,0 +1,136 @@
+"""BGP over real TCP on loopback, in one process: the transport, the speaker actor against
+the route collector, and the demo's nodes peering with it. No root needed."""
+
+from __future__ import annotations
+
+import ipaddress
+import queue
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pykka
+import pytest
+
+from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
+from actors.bgp.codec import KEEPALIVE, FrameReader, RouteRefreshMessage, UpdateMessage
+from actors.bgp.codec.attributes import PathAttributes
+from actors.bgp.collector import RouteCollectorActor, bind_listener
+from actors.bgp.transport import ConnUp, SocketTransport
+from actors.config.model import Config, Peer
+from actors.demo import build_demo, kill_node, revive_node
+from actors.election.bgp import BGPRoute
+from actors.events import ConfigApplied, Event
+from actors.listener import Published
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def stop_all() -> Iterator[None]:
+    yield
+    pykka.ActorRegistry.stop_all()
+
+
+def test_keepalives_are_never_starved_by_queued_updates() -> None:
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)  # a slow reader's window
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    inbox: queue.Queue[object] = queue.Queue()
+    transport = SocketTransport(inbox.put)
+    try:
+        conn = transport.dial("127.0.0.1", server.getsockname()[1])
+        peer, _ = server.accept()
+        assert isinstance(inbox.get(timeout=5), ConnUp)
+        # 2000 full-size UPDATEs (8 MB) queued while the peer is not reading yet.
+        update = UpdateMessage((), PathAttributes(origin=0, unknown=((0xC0, 99, bytes(4000)),)))
+        bulk = [update.encode()] * 2000
+        transport.send(conn, bulk)
+        time.sleep(0.3)  # the kernel buffers fill up; the rest waits in our queue
+        transport.send(conn, [KEEPALIVE], urgent=True)
+        refresh = RouteRefreshMessage(1, 1).encode()
+        transport.send(conn, [refresh])  # the same, not urgent: behind everything
+        reader = FrameReader()
+        frames: list[bytes] = []
+        peer.settimeout(5)
+        while len(frames) < len(bulk) + 2:
+            frames += reader.feed(peer.recv(1 << 20))
+        # The keepalive went out with the next 64 KiB slice, not after the 8 MB before it ...
+        assert frames.index(KEEPALIVE) < len(bulk) // 2
+        assert frames[-1] == refresh  # ... while ordinary messages keep their order
+        assert frames.count(bulk[0]) == len(bulk)  # and no message was cut or interleaved
+    finally:
+        transport.stop()
+        server.close()
+
+
+def _peer(name: str, port: int, **kw: Any) -> Peer:
+    return Peer(
+        name=name,
+        my_asn=64512,
+        peer_asn=64512,
+        peer_address=ipaddress.ip_address("127.0.0.1"),
+        peer_port=port,
+        hold_time=9,
+        keepalive_time=3,
+        **kw,
+    )
+
+
+def test_speaker_and_collector_over_loopback(stop_all: None) -> None:
+    listener = bind_listener("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    collector = RouteCollectorActor.start(listener, names={"127.0.1.7": "node-7"}).proxy()
+    events: list[Event] = []
+    announcer = BgpAnnouncer()
+    speaker = BgpSpeakerActor.start(
+        "node-7", announcer, source_address="127.0.1.7", publish=events.append
+    )
+    speaker.tell(Published(ConfigApplied(0.0, Config(peers=(_peer("collector", port),)), "t")))
+    routes = [
+        BGPRoute(f"192.0.2.{i}/32", ("collector",), ("64512:7",), 120, ("a/b",)) for i in range(50)
+    ]
+    for route in routes:
+        announcer.announce_bgp(route)
+    table = wait_until(lambda: (t := collector.routes().get()) and len(t) == 50 and t)
+    first = table["192.0.2.0/32"][0]
+    assert (first.peer, first.next_hop, first.local_pref) == ("node-7", "127.0.1.7", 120)
+    assert first.communities == ("64512:7",)
+    proxy = speaker.proxy()
+    assert proxy.counters().get()["metallb_bgp_updates_total"] == {f"127.0.0.1:{port}": 1}
+    announcer.withdraw_bgp(routes[0])
+    wait_until(lambda: len(collector.routes().get()) == 49)
+    # One UPDATE for 50 prefixes, one for the withdrawal: only differences go out.
+    assert proxy.counters().get()["metallb_bgp_updates_total"] == {f"127.0.0.1:{port}": 2}
+    assert proxy.withdraw_all("shutdown").get() == 49
+    wait_until(lambda: collector.routes().get() == {})
+
+
+def test_the_demo_peers_with_its_route_collector_over_loopback(stop_all: None) -> None:
+    runtime, _, network = build_demo(scenario_text="steps: []")
+    runtime.start()
+    try:
+        routed = wait_until(lambda: {p: n for p, n in network.view().routes.items() if n})
+        prefix, nodes = next(iter(routed.items()))
+        assert prefix.startswith("192.0.2.")  # DEMO_CONFIG's BGP pool "routed"
+        collected = runtime.proxy("collector").routes().get()[prefix]
+        hops = {r.next_hop for r in collected}
+        assert hops == {f"127.0.1.{n.removeprefix('node-')}" for n in nodes}
+        victim = nodes[0]
+        kill_node(runtime, victim)
+        wait_until(lambda: victim not in network.view().routes.get(prefix, ()))
+        revive_node(runtime, victim)
+        wait_until(lambda: victim in network.view().routes.get(prefix, ()))
+    finally:
+        runtime.stop()
+    assert network.view().routes == {}
