@@ -477,6 +477,18 @@ users:
         Path(path).write_text(text)
         return str(path)
 
+    def enforce_crd_schemas(self, path: str | Path) -> None:
+        """Refuse metallb.io writes their CRD's schema refuses (422, one cause per field)."""
+        from tests.kube.schema import causes, crd_schemas
+
+        schemas = crd_schemas(str(path))
+
+        def validate(kind: Kind, obj: dict[str, Any], old: Any) -> list[tuple[str, str]]:
+            schema = schemas.get(kind.kind) if kind.group == "metallb.io" else None
+            return causes(schema, obj) if schema else []
+
+        self.store.validators.append(validate)
+
     def fail(self, method: str, path_contains: str, code: int = 500, times: int = 1) -> None:
         """The next ``times`` matching requests fail with ``code``."""
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from actors.clock import ManualClock
@@ -9,22 +10,10 @@ from actors.cluster.kube import SPEAKER_RESOURCES, KubeConfigStore, KubeWatcher
 from actors.config.actor import ConfigActor
 from actors.events import ConfigApplied, ConfigRejected
 from actors.runtime import ActorSpec
-from tests.kube.fakeapi import FakeKubeApi, Kind
+from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import NS, Role, kube_cluster, l2_advertisement, namespace, pool, wait_until
 
-
-def peer_port_limit(kind: Kind, obj: dict[str, Any], old: Any) -> list[tuple[str, str]]:
-    """The CRD schema's quirk, as the API server words it: peerPort at most 16384."""
-    port = (obj.get("spec") or {}).get("peerPort")
-    if kind.kind == "BGPPeer" and isinstance(port, int) and port > 16384:
-        return [
-            (
-                "spec.peerPort",
-                f"Invalid value: {port}: spec.peerPort in body should be less than or "
-                "equal to 16384",
-            )
-        ]
-    return []
+CRDS = Path(__file__).resolve().parents[2] / "examples" / "deploy" / "crds.yaml"
 
 
 def peer(name: str, port: int = 179) -> dict[str, Any]:
@@ -49,7 +38,7 @@ def test_edits_become_api_writes_and_the_servers_refusal_comes_back(fake: FakeKu
     fake.create(namespace(NS))
     fake.create(pool("lan", "10.99.0.0/28"))
     fake.create(l2_advertisement())
-    fake.store.validators.append(peer_port_limit)
+    fake.enforce_crd_schemas(CRDS)  # the API server validates with examples/deploy's CRDs
     role = start(fake)
     config = role.proxy("config")
     assert sorted(config.current().get().pools) == ["lan"]
@@ -80,7 +69,9 @@ def test_edits_become_api_writes_and_the_servers_refusal_comes_back(fake: FakeKu
     (issue,) = outcome.issues
     assert issue.obj == "BGPPeer/router"
     assert issue.field == "spec.peerPort"
-    assert "less than or equal to 16384" in issue.message
+    assert issue.message == (
+        "Invalid value: 20000: spec.peerPort in body should be less than or equal to 16384"
+    )
     assert fake.try_get("BGPPeer", "router", NS) is None
     assert config.current().get().peers == ()
     rejected = wait_until(lambda: role.of(ConfigRejected))

@@ -26,6 +26,7 @@ from actors.cluster.kube_status import (
 from actors.events import Announced
 from lbtui.cli import build_parser
 from tests.kube import crdgen
+from tests.kube.schema import violations
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "examples" / "deploy"
@@ -113,46 +114,6 @@ def schema_of(kind: str) -> dict[str, Any]:
             storage = next(v for v in d["spec"]["versions"] if v["storage"])
             return storage["schema"]["openAPIV3Schema"]
     raise KeyError(kind)
-
-
-def violations(schema: dict[str, Any], value: Any, path: str = "") -> list[str]:
-    """A structural-schema check: types, required, enum, bounds and unknown fields (which
-    `kubectl apply` refuses with strict field validation)."""
-    kind = schema.get("type")
-    types = {
-        "object": dict,
-        "array": list,
-        "string": str,
-        "integer": int,
-        "boolean": bool,
-        "number": (int, float),
-    }
-    if (kind and not isinstance(value, types[kind])) or (kind == "integer" and value is True):
-        return [f"{path or '.'}: expected {kind}, got {type(value).__name__}"]
-    out = []
-    if "enum" in schema and value not in schema["enum"]:
-        out.append(f"{path}: {value!r} not in {schema['enum']}")
-    if "minimum" in schema and value < schema["minimum"]:
-        out.append(f"{path}: {value} < {schema['minimum']}")
-    if "maximum" in schema and value > schema["maximum"]:
-        out.append(f"{path}: {value} > {schema['maximum']}")
-    if kind == "object":
-        props = schema.get("properties")
-        extra = schema.get("additionalProperties")
-        for name in schema.get("required", []):
-            if name not in value:
-                out.append(f"{path}.{name}: required")
-        for name, sub in value.items():
-            if props is not None and name in props:
-                out += violations(props[name], sub, f"{path}.{name}")
-            elif extra is not None:
-                out += violations(extra, sub, f"{path}.{name}")
-            elif props is not None and path != ".metadata":
-                out.append(f"{path}.{name}: unknown field")
-    if kind == "array":
-        for i, item in enumerate(value):
-            out += violations(schema.get("items", {}), item, f"{path}[{i}]")
-    return out
 
 
 def metallb_examples() -> list[dict[str, Any]]:
