@@ -162,21 +162,40 @@ class AllocationsUpdated(StateEvent):
 # -- membership -----------------------------------------------------------------------------
 
 
+# With gossip every node has its own view: ``observer`` is the node whose membership says so
+# ("" for the demo's simulated membership), ``incarnation`` the member's SWIM incarnation.
+
+
 @dataclass(frozen=True, slots=True)
 class NodeJoined(Event):
     node: str
+    observer: str = ""
+    incarnation: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class NodeSuspected(Event):
     node: str
     by: str = ""
+    observer: str = ""
+    incarnation: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecovered(Event):
+    """A suspected node refuted the suspicion (it was slow, not dead)."""
+
+    node: str
+    observer: str = ""
+    incarnation: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class NodeLeft(Event):
     node: str
     reason: str  # "dead" (failure detected), "left" (graceful), "killed" (demo)
+    observer: str = ""
+    incarnation: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +208,10 @@ class MembershipUpdated(StateEvent):
     # Alive but not candidates for announcements: every interface they would announce on has
     # lost carrier (link awareness; each node's CandidacyChanged, spread by membership).
     not_candidates: frozenset[str] = frozenset()
+    # Gossip only: of ``alive``, those suspected right now; of ``dead``, those that left
+    # gracefully (SIGTERM) rather than failed.
+    suspect: frozenset[str] = frozenset()
+    left: frozenset[str] = frozenset()
 
 
 # -- announcement ---------------------------------------------------------------------------
