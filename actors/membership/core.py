@@ -1,0 +1,696 @@
+"""The membership protocol as a pure state machine: SWIM with memberlist's and Lifeguard's
+refinements. No sockets, threads or clocks: every entry point takes ``now`` and returns a
+``Step`` (datagrams and streams to send, membership changes to publish).
+
+What it does, in the order a failure is handled:
+- Probing: one member per probe interval, round-robin over a shuffled list. No ack within the
+  probe timeout: k helpers ping the target for us (indirect probe) and nack if it stays
+  silent. No ack by the end of the interval: the target is suspected.
+- Suspicion (with incarnation numbers): a suspected member that hears of it refutes by
+  raising its incarnation. Otherwise it is declared dead when its suspicion timer runs out.
+  The timer starts long and shrinks as other members independently suspect the same node
+  (Lifeguard's dynamic suspicion), so a real crash is confirmed fast and a slow node has time.
+- Local health (Lifeguard): failed probes without the helpers' nacks, and having to refute,
+  make this node doubt itself; its probe interval and timeout stretch (up to awareness_max).
+  A timer that fires far too late means this process stalled: its own verdicts wait a grace
+  period so the acks queued meanwhile are read first.
+- Dissemination: changes are piggybacked on every datagram and gossiped to a few members
+  every gossip interval, each a bounded number of times; a push-pull of the full state over
+  TCP repairs whatever gossip missed, joins a node through its seeds and heals partitions.
+- Leaving: a leaving node tells every member directly, so its failover takes one datagram.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from actors.membership.codec import encoded_size
+from actors.membership.messages import (
+    Ack,
+    Address,
+    Alive,
+    Broadcast,
+    Dead,
+    IndirectPing,
+    MemberRecord,
+    Message,
+    Nack,
+    Ping,
+    PushPull,
+    Status,
+    Suspect,
+)
+from actors.membership.profile import FAST, Profile
+
+#: Room kept in a datagram for the packet header and the encryption overhead.
+HEADROOM = 64
+MAX_SEQ = 2**32
+
+ChangeKind = Literal["joined", "suspected", "alive", "dead", "left", "updated"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """Messages for one destination: one UDP datagram, or (stream) one TCP push-pull."""
+
+    dest: Address
+    messages: tuple[Message, ...]
+    stream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChange:
+    """How this node's view of ``node`` changed (``by``: who suspected or declared it)."""
+
+    node: str
+    kind: ChangeKind
+    incarnation: int
+    by: str = ""
+
+
+@dataclass(slots=True)
+class Step:
+    out: list[Outgoing] = field(default_factory=list)
+    changes: list[MemberChange] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Member:
+    name: str
+    addr: Address
+    incarnation: int
+    status: Status
+    meta: bytes
+    changed_at: float
+
+
+@dataclass(slots=True)
+class _Suspicion:
+    started: float
+    k: int
+    low: float
+    high: float
+    confirmers: set[str]
+    deadline: float
+
+    def confirm(self, sender: str) -> bool:
+        """A new independent suspicion: shrink the timeout (Lifeguard). True if it counted."""
+        if self.k < 1 or sender in self.confirmers or len(self.confirmers) - 1 >= self.k:
+            return False
+        self.confirmers.add(sender)
+        confirmations = len(self.confirmers) - 1
+        fraction = math.log(confirmations + 1) / math.log(self.k + 1)
+        timeout = max(self.low, self.high - fraction * (self.high - self.low))
+        self.deadline = self.started + timeout
+        return True
+
+
+@dataclass(slots=True)
+class _Probe:
+    seq: int
+    target: str
+    sent_at: float
+    ack_deadline: float
+    final_deadline: float
+    indirect_sent: bool = False
+    expected_nacks: int = 0
+    nacks: int = 0
+
+
+@dataclass(slots=True)
+class _Relay:
+    """An indirect probe this node runs for someone else."""
+
+    origin_seq: int
+    origin_addr: Address
+    nack_at: float | None
+    expires: float
+
+
+@dataclass(slots=True)
+class _Queued:
+    msg: Broadcast
+    size: int
+    order: int
+    transmits: int = 0
+
+
+@dataclass(slots=True)
+class Counters:
+    probes: int = 0
+    probe_failures: int = 0
+    indirect_probes: int = 0
+    refutes: int = 0
+    suspicions: int = 0
+    deaths_declared: int = 0
+    stalls: int = 0
+    pings_for_others: int = 0
+    push_pulls: int = 0
+
+
+class Membership:
+    """One node's membership state machine."""
+
+    def __init__(
+        self,
+        name: str,
+        addr: Address,
+        profile: Profile = FAST,
+        *,
+        incarnation: int = 1,
+        meta: bytes = b"",
+        seeds: Iterable[Address] = (),
+        rng: random.Random | None = None,
+        sizer: Callable[[Message], int] = encoded_size,
+    ) -> None:
+        self.name = name
+        self.addr = addr
+        self.profile = profile
+        self.incarnation = incarnation
+        self.meta = meta
+        self.seeds = tuple(s for s in seeds if s != addr)
+        self.rng = rng or random.Random()
+        self._size = sizer
+        self.members: dict[str, _Member] = {
+            name: _Member(name, addr, incarnation, Status.ALIVE, meta, 0.0)
+        }
+        self.awareness = 0
+        self.counters = Counters()
+        self.left = False
+        self.started = False
+        self._seq = self.rng.randrange(MAX_SEQ)
+        self._probe: _Probe | None = None
+        self._probe_order: list[str] = []
+        self._probe_index = 0
+        self._relays: dict[int, _Relay] = {}
+        self._suspicions: dict[str, _Suspicion] = {}
+        self._dead_since: dict[str, float] = {}
+        self._queue: dict[str, _Queued] = {}
+        self._order = 0
+        self._step = Step()
+        self._grace_until = -math.inf
+        self._armed: float | None = None
+        self._next_probe = math.inf
+        self._next_gossip = math.inf
+        self._next_push_pull = math.inf
+        self._next_reconnect = math.inf
+
+    # -- entry points -----------------------------------------------------------------------
+    def start(self, now: float) -> Step:
+        """Begin probing and gossiping; join through the seeds, if any."""
+        p = self.profile
+        self.started = True
+        self.members[self.name].changed_at = now
+        # Random phases: members started together must not probe in lockstep.
+        self._next_probe = now + self.rng.uniform(0, p.probe_interval)
+        self._next_gossip = now + self.rng.uniform(0, p.gossip_interval)
+        self._next_push_pull = now + self.rng.uniform(0.5, 1.0) * p.push_pull_interval
+        self._enqueue(self._self_alive(), now)
+        self._reconnect(now)  # joins through the seeds at once
+        return self._finish(now)
+
+    def tick(self, now: float) -> Step:
+        """Run every timer that is due at ``now``."""
+        if not self.started or self.left:
+            return self._finish(now)
+        p = self.profile
+        if self._armed is not None and now - self._armed > p.probe_timeout:
+            # We were due long ago: this process stalled. Whatever timed out meanwhile may
+            # have been answered in packets we have not read yet: judge nothing for a moment.
+            self.counters.stalls += 1
+            self._grace_until = now + self._scaled(p.probe_timeout)
+            self._adjust_awareness(+1)
+        self._run_relays(now)
+        self._run_probe(now)
+        self._run_suspicions(now)
+        if now >= self._next_gossip:
+            if self._queue:
+                self._gossip(now)
+            self._next_gossip = _next_slot(self._next_gossip, p.gossip_interval, now)
+        if now >= self._next_push_pull:
+            self._push_pull(now)
+            self._next_push_pull = now + p.push_pull_period(self._live_count())
+        if now >= self._next_reconnect:
+            self._reconnect(now)
+        self._reap(now)
+        return self._finish(now)
+
+    def receive(self, now: float, messages: Iterable[Message], src: Address | None = None) -> Step:
+        """Handle one datagram's messages."""
+        if self.started and not self.left:
+            for msg in messages:
+                self._handle(msg, now)
+        return self._finish(now)
+
+    def receive_stream(self, now: float, msg: Message) -> tuple[PushPull | None, Step]:
+        """A push-pull request over TCP: our state goes back, theirs is merged."""
+        if not self.started or self.left or not isinstance(msg, PushPull):
+            return None, self._finish(now)
+        reply = PushPull(self.name, False, self.records())
+        self._merge(msg, now)
+        return reply, self._finish(now)
+
+    def receive_stream_reply(self, now: float, msg: Message) -> Step:
+        """The answer to a push-pull we started."""
+        if self.started and not self.left and isinstance(msg, PushPull):
+            self._merge(msg, now)
+        return self._finish(now)
+
+    def leave(self, now: float) -> Step:
+        """Graceful leave: every member hears it directly, now."""
+        if self.left or not self.started:
+            return self._finish(now)
+        self.left = True
+        me = self.members[self.name]
+        me.status = Status.LEFT
+        goodbye = Dead(self.name, self.incarnation, self.name)
+        for m in self.members.values():
+            if m.name != self.name and m.status in (Status.ALIVE, Status.SUSPECT):
+                self._step.out.append(Outgoing(m.addr, (goodbye,)))
+        self._queue.clear()
+        return self._finish(now)
+
+    def set_meta(self, now: float, meta: bytes) -> Step:
+        """Change what this node tells the others about itself (a new incarnation)."""
+        if meta != self.meta and not self.left:
+            self.meta = meta
+            self.incarnation += 1
+            me = self.members[self.name]
+            me.meta, me.incarnation = meta, self.incarnation
+            self._enqueue(self._self_alive(), now)
+        return self._finish(now)
+
+    def next_deadline(self) -> float:
+        """When ``tick`` must next be called (inf: never)."""
+        if not self.started or self.left:
+            return math.inf
+        due = min(self._next_push_pull, self._next_reconnect)
+        if self._queue:
+            due = min(due, self._next_gossip)
+        probe = self._probe
+        if probe is None:
+            due = min(due, self._next_probe)
+        else:  # the next probe waits for this one's verdict
+            due = min(due, probe.final_deadline)
+            if not probe.indirect_sent:
+                due = min(due, probe.ack_deadline)
+        for relay in self._relays.values():
+            due = min(due, relay.expires if relay.nack_at is None else relay.nack_at)
+        for s in self._suspicions.values():
+            due = min(due, max(s.deadline, self._grace_until))
+        if self._dead_since:
+            due = min(due, min(self._dead_since.values()) + self.profile.dead_reclaim)
+        return due
+
+    # -- views ------------------------------------------------------------------------------
+    def records(self) -> tuple[MemberRecord, ...]:
+        return tuple(
+            MemberRecord(m.name, m.addr, m.incarnation, m.status, m.meta)
+            for m in self.members.values()
+        )
+
+    def status_of(self, name: str) -> Status | None:
+        m = self.members.get(name)
+        return None if m is None else m.status
+
+    def alive(self) -> frozenset[str]:
+        """Members that are candidates: alive or suspected (not yet declared dead)."""
+        return frozenset(
+            m.name for m in self.members.values() if m.status in (Status.ALIVE, Status.SUSPECT)
+        )
+
+    def with_status(self, *statuses: Status) -> frozenset[str]:
+        return frozenset(m.name for m in self.members.values() if m.status in statuses)
+
+    # -- message handling -------------------------------------------------------------------
+    def _handle(self, msg: Message, now: float) -> None:
+        match msg:
+            case Ping():
+                if msg.target == self.name:
+                    self._send(msg.source_addr, [Ack(msg.seq)], now)
+            case Ack():
+                self._on_ack(msg.seq, now)
+            case Nack():
+                if self._probe is not None and self._probe.seq == msg.seq:
+                    self._probe.nacks += 1
+            case IndirectPing():
+                self._on_indirect(msg, now)
+            case Alive():
+                self._on_alive(msg, now)
+            case Suspect():
+                self._on_suspect(msg, now)
+            case Dead():
+                self._on_dead(msg, now)
+            case PushPull():
+                self._merge(msg, now)
+
+    def _on_ack(self, seq: int, now: float) -> None:
+        probe = self._probe
+        if probe is not None and probe.seq == seq:
+            self._probe = None
+            self._adjust_awareness(-1)
+            return
+        relay = self._relays.pop(seq, None)
+        if relay is not None:
+            self._send(relay.origin_addr, [Ack(relay.origin_seq)], now)
+
+    def _on_indirect(self, msg: IndirectPing, now: float) -> None:
+        p = self.profile
+        seq = self._next_seq()
+        self.counters.pings_for_others += 1
+        nack_at = now + p.nack_fraction * p.probe_timeout if msg.nack else None
+        self._relays[seq] = _Relay(msg.seq, msg.source_addr, nack_at, now + p.probe_interval)
+        self._send(msg.target_addr, [Ping(seq, msg.target, self.name, self.addr)], now)
+
+    def _on_alive(self, msg: Alive, now: float) -> None:
+        if msg.node == self.name:
+            if msg.incarnation > self.incarnation and not self.left:
+                # Someone holds a newer record of us (a previous life): outbid it.
+                self._refute(msg.incarnation, None, now)
+            return
+        m = self.members.get(msg.node)
+        if m is None:
+            self.members[msg.node] = _Member(
+                msg.node, msg.addr, msg.incarnation, Status.ALIVE, msg.meta, now
+            )
+            self._add_to_probe_order(msg.node)
+            self._change(msg.node, "joined", msg.incarnation)
+            self._enqueue(msg, now)
+            return
+        if msg.incarnation <= m.incarnation:
+            return
+        before = m.status
+        updated = m.meta != msg.meta or m.addr != msg.addr
+        m.incarnation, m.addr, m.meta, m.status = msg.incarnation, msg.addr, msg.meta, Status.ALIVE
+        self._suspicions.pop(m.name, None)
+        if before in (Status.DEAD, Status.LEFT):
+            m.changed_at = now
+            self._dead_since.pop(m.name, None)
+            self._add_to_probe_order(m.name)
+            self._change(m.name, "joined", m.incarnation)
+        elif before == Status.SUSPECT:
+            m.changed_at = now
+            self._change(m.name, "alive", m.incarnation)
+        elif updated:
+            self._change(m.name, "updated", m.incarnation)
+        self._enqueue(msg, now)
+
+    def _on_suspect(self, msg: Suspect, now: float) -> None:
+        if msg.node == self.name:
+            self._accused(msg.incarnation, msg.sender, now)
+            return
+        m = self.members.get(msg.node)
+        if m is None or msg.incarnation < m.incarnation:
+            return
+        suspicion = self._suspicions.get(m.name)
+        if m.status == Status.SUSPECT and suspicion is not None:
+            if suspicion.confirm(msg.sender):
+                self._enqueue(msg, now)  # the confirmation helps the others too
+            return
+        if m.status != Status.ALIVE:
+            return
+        p = self.profile
+        live = self._live_count()
+        k = p.suspicion_confirmations if live - 2 >= p.suspicion_confirmations else 0
+        low, high = p.suspicion_bounds(live)
+        m.status, m.incarnation, m.changed_at = Status.SUSPECT, msg.incarnation, now
+        self._suspicions[m.name] = _Suspicion(
+            now, k, low, high, {msg.sender}, now + (high if k > 0 else low)
+        )
+        self.counters.suspicions += 1
+        self._change(m.name, "suspected", m.incarnation, msg.sender)
+        self._enqueue(msg, now)
+
+    def _on_dead(self, msg: Dead, now: float) -> None:
+        if msg.node == self.name:
+            if msg.sender != self.name:
+                self._accused(msg.incarnation, msg.sender, now)
+            return
+        m = self.members.get(msg.node)
+        if m is None or msg.incarnation < m.incarnation:
+            return
+        if m.status in (Status.DEAD, Status.LEFT):
+            return
+        left = msg.sender == msg.node
+        m.status = Status.LEFT if left else Status.DEAD
+        m.incarnation, m.changed_at = msg.incarnation, now
+        self._suspicions.pop(m.name, None)
+        self._dead_since[m.name] = now
+        self._change(m.name, "left" if left else "dead", m.incarnation, msg.sender)
+        self._enqueue(msg, now)
+
+    def _accused(self, incarnation: int, accuser: str, now: float) -> None:
+        """Someone says we are suspect or dead."""
+        if self.left:
+            return
+        if incarnation >= self.incarnation:
+            self._refute(incarnation, accuser, now)
+            return
+        # Already refuted, but this accuser has not heard: tell it directly.
+        m = self.members.get(accuser)
+        if m is not None and accuser != self.name:
+            self._send(m.addr, [self._self_alive()], now)
+
+    def _refute(self, incarnation: int, accuser: str | None, now: float) -> None:
+        """We are said to be suspect or dead: come back with a higher incarnation, loudly."""
+        self.incarnation = max(self.incarnation, incarnation) + 1
+        me = self.members[self.name]
+        me.incarnation = self.incarnation
+        self.counters.refutes += 1
+        self._adjust_awareness(+1)
+        alive = self._self_alive()
+        self._enqueue(alive, now)
+        # Straight to the accuser too: its timer is the first to run out.
+        accuser_member = self.members.get(accuser) if accuser else None
+        if accuser_member is not None and accuser_member.name != self.name:
+            self._send(accuser_member.addr, [alive], now)
+
+    def _merge(self, msg: PushPull, now: float) -> None:
+        self.counters.push_pulls += 1
+        for r in msg.members:
+            if r.status == Status.ALIVE:
+                self._on_alive(Alive(r.node, r.incarnation, r.addr, r.meta), now)
+            elif r.status == Status.LEFT:
+                self._on_dead(Dead(r.node, r.incarnation, r.node), now)
+            else:
+                # Their "dead" is only a suspicion here: our own timer must agree (memberlist).
+                self._on_suspect(Suspect(r.node, r.incarnation, msg.sender), now)
+
+    # -- timers -----------------------------------------------------------------------------
+    def _run_probe(self, now: float) -> None:
+        p = self.profile
+        probe = self._probe
+        if probe is not None and not probe.indirect_sent and now >= probe.ack_deadline:
+            self._send_indirect(probe, now)
+        if probe is not None and now >= probe.final_deadline:
+            if now < self._grace_until:
+                probe.final_deadline = self._grace_until
+            else:
+                self._probe_failed(probe, now)
+        if self._probe is None and now >= self._next_probe:
+            target = self._next_target()
+            interval = self._scaled(p.probe_interval)
+            self._next_probe = now + interval
+            if target is not None:
+                self._start_probe(target, interval, now)
+
+    def _start_probe(self, target: _Member, interval: float, now: float) -> None:
+        seq = self._next_seq()
+        self.counters.probes += 1
+        self._probe = _Probe(
+            seq, target.name, now, now + self._scaled(self.profile.probe_timeout), now + interval
+        )
+        msgs: list[Message] = [Ping(seq, target.name, self.name, self.addr)]
+        if target.status == Status.SUSPECT:
+            # Give it the chance to refute at once.
+            msgs.append(Suspect(target.name, target.incarnation, self.name))
+        self._send(target.addr, msgs, now)
+
+    def _send_indirect(self, probe: _Probe, now: float) -> None:
+        probe.indirect_sent = True
+        target = self.members.get(probe.target)
+        if target is None:
+            return
+        helpers = [
+            m
+            for m in self.members.values()
+            if m.status == Status.ALIVE and m.name not in (self.name, probe.target)
+        ]
+        chosen = self.rng.sample(helpers, min(len(helpers), self.profile.indirect_checks))
+        probe.expected_nacks = len(chosen)
+        self.counters.indirect_probes += 1
+        request = IndirectPing(probe.seq, target.name, target.addr, self.name, self.addr, True)
+        for helper in chosen:
+            self._send(helper.addr, [request], now)
+
+    def _probe_failed(self, probe: _Probe, now: float) -> None:
+        self._probe = None
+        self.counters.probe_failures += 1
+        # Lifeguard: helpers that did not even nack point at us, not at the target.
+        if probe.expected_nacks > 0:
+            self._adjust_awareness(probe.expected_nacks - probe.nacks)
+        else:
+            self._adjust_awareness(+1)
+        target = self.members.get(probe.target)
+        if target is None or target.status not in (Status.ALIVE, Status.SUSPECT):
+            return
+        self._on_suspect(Suspect(target.name, target.incarnation, self.name), now)
+
+    def _run_relays(self, now: float) -> None:
+        for seq, relay in list(self._relays.items()):
+            if relay.nack_at is not None and now >= relay.nack_at:
+                relay.nack_at = None
+                self._send(relay.origin_addr, [Nack(relay.origin_seq)], now)
+            if now >= relay.expires:
+                del self._relays[seq]
+
+    def _run_suspicions(self, now: float) -> None:
+        if now < self._grace_until:
+            return
+        for name, s in list(self._suspicions.items()):
+            if now >= s.deadline:
+                m = self.members[name]
+                self.counters.deaths_declared += 1
+                self._on_dead(Dead(name, m.incarnation, self.name), now)
+
+    def _gossip(self, now: float) -> None:
+        window = self.profile.gossip_to_the_dead
+        targets = [
+            m
+            for m in self.members.values()
+            if m.name != self.name
+            and (
+                m.status in (Status.ALIVE, Status.SUSPECT)
+                or (m.status == Status.DEAD and now - m.changed_at < window)
+            )
+        ]
+        for m in self.rng.sample(targets, min(len(targets), self.profile.gossip_nodes)):
+            if not self._queue:
+                return
+            self._send(m.addr, [], now)
+
+    def _push_pull(self, now: float) -> None:
+        peers = [
+            m
+            for m in self.members.values()
+            if m.name != self.name and m.status in (Status.ALIVE, Status.SUSPECT)
+        ]
+        if peers:
+            peer = self.rng.choice(peers)
+            self._stream(peer.addr, join=False)
+
+    def _reconnect(self, now: float) -> None:
+        p = self.profile
+        alone = self._live_count() <= 1
+        live_addrs = {
+            m.addr for m in self.members.values() if m.status in (Status.ALIVE, Status.SUSPECT)
+        }
+        if alone:
+            for seed in self.seeds:
+                self._stream(seed, join=True)
+            self._next_reconnect = now + p.join_retry_interval
+            return
+        candidates = [m.addr for m in self.members.values() if m.status == Status.DEAD]
+        candidates += [s for s in self.seeds if s not in live_addrs]
+        if candidates:
+            self._stream(self.rng.choice(candidates), join=True)
+        self._next_reconnect = now + p.reconnect_interval
+
+    def _reap(self, now: float) -> None:
+        limit = self.profile.dead_reclaim
+        for name, since in list(self._dead_since.items()):
+            if now - since >= limit:
+                del self._dead_since[name]
+                self.members.pop(name, None)
+                self._queue.pop(name, None)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _finish(self, now: float) -> Step:
+        step, self._step = self._step, Step()
+        self._armed = max(now, self.next_deadline())
+        return step
+
+    def _change(self, node: str, kind: ChangeKind, incarnation: int, by: str = "") -> None:
+        self._step.changes.append(MemberChange(node, kind, incarnation, by))
+
+    def _self_alive(self) -> Alive:
+        return Alive(self.name, self.incarnation, self.addr, self.meta)
+
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) % MAX_SEQ
+        return self._seq
+
+    def _scaled(self, seconds: float) -> float:
+        return seconds * (self.awareness + 1)
+
+    def _adjust_awareness(self, delta: int) -> None:
+        self.awareness = min(max(0, self.awareness + delta), self.profile.awareness_max - 1)
+
+    def _live_count(self) -> int:
+        return sum(1 for m in self.members.values() if m.status in (Status.ALIVE, Status.SUSPECT))
+
+    def _add_to_probe_order(self, name: str) -> None:
+        # At a random place, so a newcomer is not probed by everyone at the same moment.
+        self._probe_order.insert(self.rng.randint(0, len(self._probe_order)), name)
+
+    def _next_target(self) -> _Member | None:
+        for _ in range(2):
+            while self._probe_index < len(self._probe_order):
+                name = self._probe_order[self._probe_index]
+                self._probe_index += 1
+                m = self.members.get(name)
+                if m is not None and m.status in (Status.ALIVE, Status.SUSPECT):
+                    return m
+            # A round is over: a fresh order over the current members.
+            self._probe_order = [
+                m.name
+                for m in self.members.values()
+                if m.name != self.name and m.status in (Status.ALIVE, Status.SUSPECT)
+            ]
+            self.rng.shuffle(self._probe_order)
+            self._probe_index = 0
+        return None
+
+    def _enqueue(self, msg: Broadcast, now: float) -> None:
+        """Queue a change for dissemination; a newer message about a node replaces older ones."""
+        self._order += 1
+        self._queue[msg.node] = _Queued(msg, self._size(msg), self._order)
+        if self._next_gossip < now:  # the cadence idles while there is nothing to say
+            self._next_gossip = _next_slot(self._next_gossip, self.profile.gossip_interval, now)
+
+    def _broadcasts(self, budget: int) -> list[Message]:
+        if not self._queue:
+            return []
+        limit = self.profile.retransmit_limit(self._live_count())
+        picked: list[Message] = []
+        for key, q in sorted(self._queue.items(), key=lambda kv: (kv[1].transmits, -kv[1].order)):
+            if q.size > budget:
+                continue
+            budget -= q.size
+            picked.append(q.msg)
+            q.transmits += 1
+            if q.transmits >= limit:
+                del self._queue[key]
+        return picked
+
+    def _send(self, dest: Address, msgs: list[Message], now: float) -> None:
+        """One datagram: ``msgs`` first, then as much pending gossip as fits."""
+        budget = self.profile.udp_payload - HEADROOM - sum(self._size(m) for m in msgs)
+        msgs = msgs + self._broadcasts(budget)
+        if msgs:
+            self._step.out.append(Outgoing(dest, tuple(msgs)))
+
+    def _stream(self, dest: Address, *, join: bool) -> None:
+        self._step.out.append(
+            Outgoing(dest, (PushPull(self.name, join, self.records()),), stream=True)
+        )
+
+
+def _next_slot(previous: float, interval: float, now: float) -> float:
+    """The first tick of a fixed cadence after ``now`` (skipped ticks are not replayed)."""
+    slots = math.floor((now - previous) / interval) + 1
+    return previous + slots * interval

@@ -1,0 +1,97 @@
+"""The protocol's messages: immutable values, shared by the core, the codec and the transport."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+#: (IP address, port). Names identify members; addresses only say where to send.
+Address = tuple[str, int]
+
+
+class Status(IntEnum):
+    ALIVE = 0
+    SUSPECT = 1
+    DEAD = 2
+    LEFT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Are you alive? ``target`` is the name we expect, so a new process at an old address
+    does not answer for a member it is not."""
+
+    seq: int
+    target: str
+    source: str
+    source_addr: Address
+
+
+@dataclass(frozen=True, slots=True)
+class IndirectPing:
+    """Please ping ``target`` for me and relay its ack (or a nack if it stays silent)."""
+
+    seq: int
+    target: str
+    target_addr: Address
+    source: str
+    source_addr: Address
+    nack: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Nack:
+    """The helper is alive but the target did not answer it (Lifeguard: the prober is fine)."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Alive:
+    node: str
+    incarnation: int
+    addr: Address
+    meta: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Suspect:
+    node: str
+    incarnation: int
+    sender: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dead:
+    """``sender == node`` means the member left on purpose (graceful leave)."""
+
+    node: str
+    incarnation: int
+    sender: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    node: str
+    addr: Address
+    incarnation: int
+    status: Status
+    meta: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class PushPull:
+    """Full state exchange over TCP: anti-entropy, and how a node joins through a seed."""
+
+    sender: str
+    join: bool
+    members: tuple[MemberRecord, ...]
+
+
+Message = Ping | IndirectPing | Ack | Nack | Alive | Suspect | Dead | PushPull
+Broadcast = Alive | Suspect | Dead
