@@ -21,6 +21,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import socket
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -417,6 +418,8 @@ class _StatusServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], board: StatusBoard, token: str) -> None:
         self.board = board
         self.token = token
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
 

@@ -74,6 +74,9 @@ class ConsoleApp(App[None]):
     ) -> None:
         themes = load_themes(themes_dir)
         chosen = choose_theme(theme_name, themes)  # raises ThemeError with the choices
+        # Start straight in the requested view (App.__init__ reads DEFAULT_MODE), rather than
+        # building the overview first and switching.
+        self.DEFAULT_MODE = ALIASES.get(view, "overview")  # type: ignore[misc]
         super().__init__()
         for theme in themes.values():
             self.register_theme(theme)
@@ -82,7 +85,6 @@ class ConsoleApp(App[None]):
         self.readonly = readonly or port.readonly
         self.clock = clock
         self.start_port = start_port
-        self.initial_view = ALIASES.get(view, "overview")
         self.cursor_blink = cursor_blink
         self.exit_after = exit_after
         self.state = ConsoleState()
@@ -97,7 +99,6 @@ class ConsoleApp(App[None]):
 
     # -- lifecycle ---------------------------------------------------------------------------
     def on_mount(self) -> None:
-        self.switch_mode(self.initial_view)
         self.set_interval(1.0, self._tick)
         if self.exit_after is not None:
             self.set_timer(self.exit_after, self.exit)
@@ -159,9 +160,10 @@ class ConsoleApp(App[None]):
             view=screen.view_title,
         )
 
-    def on_descendant_focus(self) -> None:
+    def set_blink(self, root: Any) -> None:
+        """Text cursors blink unless told not to (snapshot tests and screenshots)."""
         if not self.cursor_blink:
-            for widget in self.screen.query("Input, TextArea"):
+            for widget in root.query("Input, TextArea"):
                 if isinstance(widget, Input | TextArea):
                     widget.cursor_blink = False
 
@@ -186,13 +188,15 @@ class ConsoleApp(App[None]):
             return
         word, args = words[0].lower().lstrip(":"), words[1:]
         if word in ALIASES:
+            before = self.screen
             self.switch_mode(ALIASES[word])
-            if args:
-                screen = self.screen
-                table = getattr(screen, "table", None)
-                if table is not None:
-                    table.set_filter(" ".join(args))
-                    self.show_info(screen)  # type: ignore[arg-type]
+            screen = self.screen
+            if args and isinstance(screen, ConsoleScreen):
+                pattern = " ".join(args)
+                if screen is before:
+                    screen.apply_filter(pattern)
+                else:  # not mounted yet: applied when it shows
+                    screen.pending_filter = pattern
         elif word in ("q", "q!", "quit", "exit"):
             self.exit()
         elif word in ("kill", "revive") and len(args) == 1:

@@ -207,7 +207,7 @@ class LocalPort:
 # -- remote: a headless runtime's status endpoint ---------------------------------------------
 
 # Events whose JSON form is a summary: the client fetches /state instead of decoding them.
-_SUMMARIZED = frozenset(
+SUMMARIZED_EVENTS = frozenset(
     name
     for name, cls in vars(events_module).items()
     if isinstance(cls, type)
@@ -221,7 +221,7 @@ def decode_event(record: Mapping[str, Any]) -> Event | None:
     """An event from its JSON line, or None (unknown, summarized or malformed: dropped)."""
     name = record.get("event")
     cls = getattr(events_module, str(name), None)
-    if not isinstance(cls, type) or not issubclass(cls, Event) or name in _SUMMARIZED:
+    if not isinstance(cls, type) or not issubclass(cls, Event) or name in SUMMARIZED_EVENTS:
         return None
     try:
         hints = typing.get_type_hints(cls, vars(events_module))
@@ -415,7 +415,7 @@ class RemotePort:
                     if record is None or record.get("seq", seq + 1) <= seq:
                         continue
                     seq = int(record.get("seq", seq))
-                    if record.get("event") in _SUMMARIZED:
+                    if record.get("event") in SUMMARIZED_EVENTS:
                         stale_since = stale_since or time.monotonic()
                     event = decode_event(record)
                     if event is not None:

@@ -16,11 +16,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Label
+from textual.widgets import Label
 
 from lbtui.state import ConsoleState
 from lbtui.views import Column, Row
-from lbtui.widgets.bars import InfoBar, PromptBar
+from lbtui.widgets.bars import InfoBar, KeyBar, PromptBar
 from lbtui.widgets.table import ResourceTable
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ class Scope:
 class ConsoleScreen(Screen[None]):
     VIEW: ClassVar[str] = ""
     TITLE: ClassVar[str] = ""
+    pending_filter: str | None = None
 
     @property
     def console(self) -> ConsoleApp:
@@ -51,7 +52,7 @@ class ConsoleScreen(Screen[None]):
         with Vertical(id="body"):
             yield from self.compose_body()
         yield PromptBar(self.console.command_words(), id="prompt")
-        yield Footer(compact=True)
+        yield KeyBar(id="keys")
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -64,6 +65,19 @@ class ConsoleScreen(Screen[None]):
 
     def prompt(self) -> PromptBar:
         return self.query_one(PromptBar)
+
+    def apply_filter(self, pattern: str) -> None:
+        """Views with rows filter them (``:svc REGEX``); the others ignore it."""
+
+    def on_prompt_bar_submitted(self, event: PromptBar.Submitted) -> None:
+        if event.mode == ":":
+            self.console.run_command(event.value)
+
+    def on_prompt_bar_cancelled(self, event: PromptBar.Cancelled) -> None:
+        self.focus_body()
+
+    def focus_body(self) -> None:
+        self.focus_next()
 
     @property
     def view_title(self) -> str:
@@ -96,6 +110,7 @@ class TableScreen(ConsoleScreen):
         super().__init__()
         self.scope = scope
         self._loaded = False
+        self.pending_filter: str | None = None
 
     @property
     def view_title(self) -> str:
@@ -113,6 +128,21 @@ class TableScreen(ConsoleScreen):
         )
 
     def on_mount(self) -> None:
+        self.table.focus()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self.pending_filter is not None:
+            pattern, self.pending_filter = self.pending_filter, None
+            self.apply_filter(pattern)
+
+    def apply_filter(self, pattern: str) -> None:
+        error = self.table.set_filter(pattern)
+        if error:
+            self.console.notify(error, severity="error")
+        self.console.show_info(self)
+
+    def focus_body(self) -> None:
         self.table.focus()
 
     @property
@@ -179,16 +209,11 @@ class TableScreen(ConsoleScreen):
             self.prompt().set_error(error)
 
     def on_prompt_bar_submitted(self, event: PromptBar.Submitted) -> None:
+        self.table.focus()
         if event.mode == "/":
-            error = self.table.set_filter(event.value)
-            if error:
-                self.console.notify(error, severity="error")
-        elif event.mode == ":":
-            self.console.run_command(event.value)
-        self.table.focus()
-
-    def on_prompt_bar_cancelled(self, event: PromptBar.Cancelled) -> None:
-        self.table.focus()
+            self.apply_filter(event.value)
+        else:
+            super().on_prompt_bar_submitted(event)
 
     def on_resource_table_selected(self, event: ResourceTable.Selected) -> None:
         self.drill(event.key)

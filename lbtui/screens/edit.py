@@ -193,6 +193,9 @@ class EditScreen(ModalScreen[bool]):
                 yield Button("Apply (ctrl+s)", variant="primary", id="apply")
                 yield Button("Cancel (esc)", id="cancel")
 
+    def on_mount(self) -> None:
+        self.console.set_blink(self)
+
     def _compose_field(self, field: Field) -> ComposeResult:
         value = _get(self.document, field.path)
         with Horizontal(classes="field", id=f"field-{field.id}"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.style import Style
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -117,6 +119,9 @@ class YamlScreen(Popup):
             box.border_title = self.title_text
             yield TextArea(self.text, read_only=True, show_line_numbers=True, id="yaml-text")
 
+    def on_mount(self) -> None:
+        self.console.set_blink(self)
+
 
 class TreeScreen(Popup):
     def __init__(self, root: TreeItem) -> None:
@@ -126,18 +131,23 @@ class TreeScreen(Popup):
     def compose(self) -> ComposeResult:
         with Vertical(classes="popup", id="tree") as box:
             box.border_title = "Service tree"
-            tree: Tree[None] = Tree(styled(self.root_item.label, self.root_item.style))
+            self._variables = self.app.get_css_variables()
+            tree: Tree[None] = Tree(self._label(self.root_item))
             tree.show_root = True
             self._add(tree.root, self.root_item)
             tree.root.expand_all()
             yield tree
 
+    def _label(self, item: TreeItem) -> Text:
+        # Tree labels are Rich text: the theme's colour is looked up, never written here.
+        variable = STYLE_VARIABLE.get(item.style, "").lstrip("$")
+        colour = self._variables.get(variable)
+        return Text(item.label, style=Style(color=colour) if colour else Style())
+
     def _add(self, node: TreeNode[None], item: TreeItem) -> None:
         for child in item.children:
-            branch = node.add(styled(child.label, child.style), allow_expand=bool(child.children))
+            branch = node.add(self._label(child), allow_expand=bool(child.children))
             self._add(branch, child)
-            if not child.children:
-                branch.allow_expand = False
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -183,11 +193,17 @@ WHAT_IF_COLUMNS = (
 class WhatIfScreen(Popup):
     """Mark nodes down and see what would move where, from the election core alone."""
 
-    def __init__(self, nodes: tuple[str, ...], preselected: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        nodes: tuple[str, ...],
+        preselected: tuple[str, ...],
+        result: WhatIfResult | None = None,
+    ) -> None:
         super().__init__()
         self.nodes = nodes
         self.preselected = preselected
-        self.result: WhatIfResult | None = None
+        # Given a result (already computed for these nodes), nothing is computed on mount.
+        self.result = result
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="popup", id="what-if") as box:
@@ -207,10 +223,14 @@ class WhatIfScreen(Popup):
 
     def on_mount(self) -> None:
         self.query_one(SelectionList).focus()
-        self.compute()
+        if self.result is None:
+            self.compute()
+        else:
+            self.show(self.result)
 
     def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
-        self.compute()
+        if self.result is None or set(event.selection_list.selected) != self.result.down:
+            self.compute()
 
     def compute(self) -> None:
         down = tuple(self.query_one(SelectionList).selected)

@@ -53,6 +53,33 @@ class InfoBar(Static):
         self.update(" │ ".join(parts))
 
 
+class KeyBar(Static):
+    """The keys that work here, k9s style, on one line (Textual's Footer builds a widget per
+    key and costs a third of a second per view switch; this is one line of text)."""
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._changed)
+        self.show_keys()
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _changed(self, _screen: object) -> None:
+        self.show_keys()
+
+    def show_keys(self) -> None:
+        seen: set[str] = set()
+        parts = []
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            if not binding.show or not active.enabled or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            key = binding.key_display or self.app.get_key_display(binding)
+            parts.append(f"[b $accent]{escape(key)}[/] {escape(binding.description)}")
+        self.update("  ".join(parts))
+
+
 class PromptBar(Horizontal):
     """k9s' prompt: ``:`` runs a command (views, kill, what-if...), ``/`` filters by regex."""
 
@@ -84,6 +111,11 @@ class PromptBar(Horizontal):
         yield Label(":", id="prompt-label")
         yield Input(id="prompt-input", compact=True)
 
+    def on_mount(self) -> None:
+        set_blink = getattr(self.app, "set_blink", None)
+        if set_blink is not None:
+            set_blink(self)
+
     def open(self, mode: str, value: str = "") -> None:
         self.mode = mode
         self.query_one("#prompt-label", Label).update(mode)
@@ -92,7 +124,9 @@ class PromptBar(Horizontal):
         field.value = value
         field.cursor_position = len(value)
         self.add_class("-open")
-        field.focus()
+        # At once, not on the next idle (focus() is deferred): keys typed right after the
+        # ':' or '/' must land in the prompt, not in the table.
+        self.screen.set_focus(field)
 
     def close(self) -> None:
         self.remove_class("-open")

@@ -4,8 +4,9 @@ Textual's DataTable needs about 1.8 s to first paint 10k rows on this machine (i
 every row); this table only ever draws the rows on screen (Line API), so first paint and an
 update cost the same with 100 rows or 100k. Rows are keyed; ``update_rows`` changes, adds or
 removes single rows, and a changed row is highlighted for a moment. ``/`` filtering is a regex
-over the row's text. Colours come from component classes styled in app.tcss with theme
-variables (``resource-table--dead`` and so on), never from literals.
+over the row's text. Colours come from the theme, never from literals: the header, cursor and
+highlight from component classes styled in app.tcss, a cell's semantic style ("dead", "ok",
+...) from the theme's variables (``$lb-dead``, ``$success``), looked up once per theme.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.color import Color
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -27,22 +29,34 @@ from textual.strip import Strip
 
 from lbtui.views import Age, Bar, Cell, Column, Row, Styled, age_text, cell_text
 
-SEMANTIC = ("ok", "alive", "suspect", "dead", "error", "warning", "muted", "l2", "bgp", "unknown")
+# Semantic cell style -> the theme variable giving its colour.
+SEMANTIC = {
+    "ok": "success",
+    "alive": "lb-alive",
+    "suspect": "lb-suspect",
+    "dead": "lb-dead",
+    "error": "error",
+    "warning": "warning",
+    "muted": "lb-muted",
+    "unknown": "lb-muted",
+    "l2": "lb-l2",
+    "bgp": "lb-bgp",
+    "bar-used": "lb-bar-used",
+    "bar-free": "lb-bar-free",
+}
 BAR_WIDTH = 10
 MAX_WIDTH = 48
 GAP = 2
 
 
 class ResourceTable(ScrollView, can_focus=True):
+    # Few on purpose: every component class costs a style pass per table on each CSS change.
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "resource-table--header",
         "resource-table--cursor",
         "resource-table--cursor-blur",
         "resource-table--changed",
         "resource-table--empty",
-        "resource-table--bar-used",
-        "resource-table--bar-free",
-        *(f"resource-table--{name}" for name in SEMANTIC),
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor(-1)", "Up", show=False),
@@ -94,6 +108,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self._widths = [max(c.width, cell_len(c.title)) for c in columns]
         self._changed: dict[str, float] = {}
         self._styles: dict[str, Style] = {}
+        self._variables: dict[str, str] | None = None
         self.cursor = 0
         self._cursor_key: str | None = None
         self._expiry_timer: Any = None
@@ -276,13 +291,23 @@ class ResourceTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles.clear()
+        self._variables = None
 
     def _style(self, name: str) -> Style:
         style = self._styles.get(name)
         if style is None:
-            style = self._styles[name] = self.get_component_rich_style(
-                f"resource-table--{name}", partial=True
-            )
+            variable = SEMANTIC.get(name)
+            if variable is None:
+                # Not partial: the component's background is blended onto the table's.
+                style = self.get_component_rich_style(f"resource-table--{name}")
+            else:
+                if self._variables is None:
+                    self._variables = self.app.get_css_variables()
+                value = self._variables.get(variable)
+                style = Style(color=Color.parse(value).rich_color) if value else Style()
+            if name == "dead":
+                style += Style(bold=True)
+            self._styles[name] = style
         return style
 
     def _layout(self, width: int) -> list[int]:
