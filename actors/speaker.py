@@ -129,6 +129,7 @@ class SpeakerActor(Listener, RuntimeActor):
         self.allocations: Mapping[str, Allocation] | None = None
         self.alive: frozenset[str] | None = None
         self.dead: frozenset[str] = frozenset()
+        self.left: frozenset[str] = frozenset()  # of dead, those that left gracefully
         self.current = Announcements()
         self.running = True
         self._synced = False
@@ -146,6 +147,7 @@ class SpeakerActor(Listener, RuntimeActor):
                 return
             # A node without carrier on any announce interface is alive but not a candidate.
             self.alive, self.dead = event.alive - event.not_candidates, event.dead
+            self.left = event.left
         self.reconcile()
 
     # -- asks --------------------------------------------------------------------------------
@@ -231,7 +233,9 @@ class SpeakerActor(Listener, RuntimeActor):
                 continue
             self.announcer.announce_l2(ip, duty.interfaces)
             if ip not in old.l2:
-                why = _won_reason(ip, old.l2_owners, self.dead, self.node) or duty.message
+                why = (
+                    _won_reason(ip, old.l2_owners, self.dead, self.node, self.left) or duty.message
+                )
                 self.publish(
                     AnnouncementStarted(
                         now,
@@ -269,11 +273,15 @@ class SpeakerActor(Listener, RuntimeActor):
 
 
 def _won_reason(
-    ip: str, previous_owners: Mapping[str, str | None], dead: frozenset[str], node: str
+    ip: str,
+    previous_owners: Mapping[str, str | None],
+    dead: frozenset[str],
+    node: str,
+    left: frozenset[str] = frozenset(),
 ) -> str:
     before = previous_owners.get(ip)
     if before and before != node:
-        state = "dead" if before in dead else "no longer eligible"
+        state = "left" if before in left else "dead" if before in dead else "no longer eligible"
         return f"failover from {before} ({state})"
     return ""
 

@@ -197,6 +197,11 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         extra.append(ActorSpec("bfd", BfdActor, {"node": args.node_name}))
         bgp = _bgp_speaker(args, extra)
+    membership = _membership_spec(args, err)
+    if isinstance(membership, int):
+        return membership
+    if membership is not None:
+        extra.append(membership)  # last of the subsystems: it leaves right after withdrawal
     try:
         specs = (file_speaker_specs if args.cluster else _kube_speaker_builder(args))(
             args.node_name,
@@ -447,6 +452,41 @@ def _kube_speaker_builder(args: argparse.Namespace) -> Any:
     return build
 
 
+def _membership_spec(args: argparse.Namespace, err: TextIO) -> Any:
+    """The gossip actor of ``lbtui speaker`` (None without any --ml-* option; an exit code
+    when an address or the secret file is bad)."""
+    if not (args.ml_bind or args.ml_join or args.ml_secret_file):
+        return None
+    from actors.membership.actor import MembershipActor
+    from actors.membership.keyring import KeyFileError, Keyring
+    from actors.membership.transport import parse_address
+    from actors.runtime import ActorSpec
+
+    try:
+        bind = parse_address(args.ml_bind or "0.0.0.0")
+        join = [parse_address(a) for a in (args.ml_join or "").split(",") if a.strip()]
+    except ValueError as exc:
+        print(f"lbtui speaker: --ml-bind/--ml-join: {exc}", file=err)
+        return EXIT_INVALID
+    sealer = None
+    if args.ml_secret_file:
+        try:
+            sealer = Keyring.from_file(args.ml_secret_file)
+        except KeyFileError as exc:
+            print(f"lbtui speaker: --ml-secret-file: {exc}", file=err)
+            return EXIT_UNREADABLE if "cannot read" in str(exc) else EXIT_INVALID
+    options = {
+        "node": args.node_name,
+        "bind": bind,
+        "join": join,
+        "profile": args.ml_profile,
+        "sealer": sealer,
+        # On Kubernetes without --ml-join the seeds come from speaker discovery.
+        "expect_seeds": not args.cluster and not join,
+    }
+    return ActorSpec("membership", MembershipActor, options)
+
+
 def _has_membership(specs: list[Any]) -> bool:
     return any(getattr(s, "name", "") == "membership" for s in specs)
 
@@ -609,6 +649,30 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="S",
         help="after the takeover burst, send gratuitous ARP/NA again every S seconds",
+    )
+    speaker.add_argument(
+        "--ml-bind",
+        metavar="ADDR[:PORT]",
+        help="membership (gossip) address, UDP and TCP (default port 7946); any --ml-* option "
+        "turns membership on, and the node's liveness then comes from it",
+    )
+    speaker.add_argument(
+        "--ml-join",
+        metavar="ADDR:PORT[,...]",
+        help="seeds: other speakers' --ml-bind addresses",
+    )
+    speaker.add_argument(
+        "--ml-profile",
+        choices=("fast", "lan"),
+        default="fast",
+        help="gossip timers: fast (default, a crash is known everywhere in under a second) "
+        "or lan (close to memberlist's LAN defaults)",
+    )
+    speaker.add_argument(
+        "--ml-secret-file",
+        metavar="FILE",
+        help="AES keys, one base64 key (16, 24 or 32 bytes) per line, the first used to "
+        "encrypt, all accepted (rotation); without it gossip is not encrypted",
     )
     speaker.add_argument(
         "--no-l2",

@@ -274,6 +274,14 @@ class Membership:
         self._queue.clear()
         return self._finish(now)
 
+    def add_seeds(self, now: float, seeds: Iterable[Address]) -> Step:
+        """More addresses to join through (e.g. speakers found through the API)."""
+        new = tuple(dict.fromkeys(s for s in seeds if s != self.addr and s not in self.seeds))
+        self.seeds += new
+        if new and self.started and not self.left and self._live_count() <= 1:
+            self._reconnect(now)
+        return self._finish(now)
+
     def set_meta(self, now: float, meta: bytes) -> Step:
         """Change what this node tells the others about itself (a new incarnation)."""
         if meta != self.meta and not self.left:

@@ -1,0 +1,382 @@
+"""MembershipActor: one node's gossip, a thin shell around the pure core and the transport.
+
+Datagrams and push-pull replies arrive as messages from the transport's thread; timers are
+the runtime's (``self.after``). What the core decides goes out through the transport, and
+its membership changes become events: NodeJoined / NodeSuspected / NodeRecovered / NodeLeft
+and MembershipUpdated (observer = this node), from which the node's SpeakerActor takes its
+candidates.
+
+Start-up: until the node has joined (a seed answered, or nobody answered within the join
+grace), no MembershipUpdated is published, so a starting speaker never believes it is alone
+and claims every address. Stop: the node leaves (every member told directly) before its
+sockets close, so a SIGTERM'd speaker fails over in one datagram's time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import pykka
+
+from actors.base import RuntimeActor
+from actors.clock import TimerHandle
+from actors.events import (
+    CandidacyChanged,
+    Event,
+    MembershipUpdated,
+    NodeJoined,
+    NodeLeft,
+    NodeRecovered,
+    NodeSuspected,
+    PeersDiscovered,
+)
+from actors.listener import Listener
+from actors.membership.core import MemberChange, Membership, Step
+from actors.membership.keyring import Plaintext, Sealer
+from actors.membership.messages import Address, MemberRecord, Message, Status
+from actors.membership.profile import FAST, Profile, profile_named
+from actors.membership.transport import Transport, local_address_towards, parse_address
+
+log = logging.getLogger(__name__)
+
+TransportFactory = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    messages: tuple[Message, ...]
+    src: Address
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRequest:
+    message: Message
+    src: Address
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReply:
+    message: Message
+    src: Address
+
+
+def encode_tags(tags: Mapping[str, str]) -> bytes:
+    return msgpack.packb(dict(sorted(tags.items()))) if tags else b""
+
+
+def decode_tags(meta: bytes) -> dict[str, str]:
+    """A member's tags; anything unreadable counts as none (a peer's bytes never raise)."""
+    if not meta:
+        return {}
+    try:
+        value = msgpack.unpackb(meta, raw=False, max_map_len=64, max_str_len=256)
+    except Exception:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+class MembershipActor(Listener, RuntimeActor):
+    """Gossip membership for ``node``, bound to ``bind``, joining through ``join``."""
+
+    actor_name = "membership"
+    listens_to = (CandidacyChanged, PeersDiscovered)
+
+    def __init__(
+        self,
+        node: str,
+        bind: Address,
+        *,
+        join: Sequence[Address] = (),
+        profile: Profile | str = FAST,
+        sealer: Sealer | None = None,
+        advertise: Address | None = None,
+        join_grace: float | None = None,
+        expect_seeds: bool = False,
+        transport_factory: TransportFactory = Transport,
+        rng: random.Random | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=kwargs.pop("name", f"membership/{node}"), **kwargs)
+        self.node = node
+        self.bind = bind
+        self.seeds = tuple(join)
+        self.profile = profile_named(profile) if isinstance(profile, str) else profile
+        self.sealer: Sealer = sealer or Plaintext()
+        self.advertise = advertise
+        #: How long to wait for a seed before publishing a view of our own.
+        self.join_grace = join_grace if join_grace is not None else 2 * self.profile.tcp_timeout
+        #: Seeds will be told later (PeersDiscovered): do not publish a lonely view meanwhile.
+        self.expect_seeds = expect_seeds
+        self.transport_factory = transport_factory
+        self.rng = rng or random.Random()
+        self.tags: dict[str, str] = {}
+        self.core: Membership | None = None
+        self.transport: Any = None
+        self.crashed = False
+        self.joined = False
+        self._timer: TimerHandle | None = None
+        self._timer_due = math.inf
+        self._last_view: tuple[frozenset[str], ...] | None = None
+        self._generation = 0
+
+    # -- life -------------------------------------------------------------------------------
+    def on_start(self) -> None:
+        if not self.sealer.encrypted:
+            log.warning("membership of %s is not encrypted (no --ml-secret-file)", self.node)
+        self._boot()
+
+    def on_stop(self) -> None:
+        self._cancel_timer()
+        if self.core is not None and self.transport is not None and not self.crashed:
+            self._apply(self.core.leave(self.clock.now()))
+        if self.transport is not None:
+            self.transport.close()
+
+    def _boot(self) -> None:
+        self._generation += 1
+        generation = self._generation
+        ref = self.actor_ref
+
+        def tell(message: Any) -> None:
+            # The actor stopped: the datagram has nobody to go to.
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(message)
+
+        def on_stream(message: Message, src: Address) -> Message | None:
+            # Called on a connection thread (not an actor): it may wait for our answer.
+            reply: Message | None = ref.ask(
+                StreamRequest(message, src), timeout=self.profile.tcp_timeout
+            )
+            return reply
+
+        self.transport = self.transport_factory(
+            self.bind,
+            self.sealer,
+            on_datagram=lambda msgs, src: tell((generation, Datagram(msgs, src))),
+            on_stream=on_stream,
+            on_stream_reply=lambda msg, src: tell((generation, StreamReply(msg, src))),
+            tcp_timeout=self.profile.tcp_timeout,
+            name=self.actor_name,
+        )
+        bound = self.transport.start()
+        addr = self.advertise or self._advertised(bound)
+        self.core = Membership(
+            self.node,
+            addr,
+            self.profile,
+            # Wall-clock milliseconds: a restarted node outbids whatever was said of its
+            # previous life, so it rejoins at once.
+            incarnation=int(self.clock.wall() * 1000),
+            meta=encode_tags(self.tags),
+            seeds=self.seeds,
+            rng=self.rng,
+        )
+        self.crashed = False
+        self.joined = not self.seeds and not self.expect_seeds
+        self._last_view = None
+        self._apply(self.core.start(self.clock.now()))
+        if self.seeds:
+            self.after(self.join_grace, "_join_grace_over", generation)
+
+    def _advertised(self, bound: Address) -> Address:
+        host, port = bound
+        if host not in ("0.0.0.0", "::"):
+            return bound
+        # Bound to every address: advertise the one that reaches the first seed.
+        if self.seeds:
+            return (local_address_towards(self.seeds[0]), port)
+        return ("127.0.0.1", port)
+
+    # -- messages from the transport --------------------------------------------------------
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, tuple) and len(message) == 2 and isinstance(message[0], int):
+            generation, inner = message
+            if generation != self._generation or self.crashed or self.core is None:
+                return None  # from a transport we closed (a crash in the demo)
+            now = self.clock.now()
+            if isinstance(inner, Datagram):
+                self._apply(self.core.receive(now, inner.messages, inner.src))
+            elif isinstance(inner, StreamReply):
+                self._apply(self.core.receive_stream_reply(now, inner.message))
+            return None
+        if isinstance(message, StreamRequest):
+            if self.crashed or self.core is None:
+                return None
+            reply, step = self.core.receive_stream(self.clock.now(), message.message)
+            self._apply(step)
+            return reply
+        return super().on_receive(message)
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, CandidacyChanged) and event.node == self.node:
+            self.set_tag("candidate", "true" if event.candidate else "false")
+        elif isinstance(event, PeersDiscovered) and event.node == self.node:
+            self.add_seeds(event.addresses)
+
+    def add_seeds(self, addresses: Sequence[str]) -> None:
+        seeds = []
+        for text in addresses:
+            try:
+                seeds.append(parse_address(text))
+            except ValueError:
+                log.warning("membership: ignoring peer address %r", text)
+        self.seeds = tuple(dict.fromkeys([*self.seeds, *seeds]))
+        if self.core is None or self.crashed:
+            return
+        self._apply(self.core.add_seeds(self.clock.now(), seeds))
+        if not self.joined:
+            if seeds:
+                self.after(self.join_grace, "_join_grace_over", self._generation)
+            else:  # nobody else runs a speaker: we are the cluster
+                self.joined = True
+                self._publish_view()
+
+    # -- asks -------------------------------------------------------------------------------
+    def set_tag(self, key: str, value: str) -> None:
+        """Tell the others something about this node (e.g. candidate=false)."""
+        if self.tags.get(key) == value:
+            return
+        self.tags[key] = value
+        if self.core is not None and not self.crashed:
+            self._apply(self.core.set_meta(self.clock.now(), encode_tags(self.tags)))
+            if self.joined:
+                self._publish_view()
+
+    def members(self) -> tuple[MemberRecord, ...]:
+        return self.core.records() if self.core is not None else ()
+
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.transport is not None:
+            out.update(self.transport.stats.as_dict())
+        if self.core is not None:
+            out.update(dataclasses.asdict(self.core.counters))
+            out["awareness"] = self.core.awareness
+            out["incarnation"] = self.core.incarnation
+        return out
+
+    def address(self) -> Address | None:
+        return self.core.addr if self.core is not None else None
+
+    def republish(self) -> None:
+        if self.joined and self.core is not None and not self.crashed:
+            self._last_view = None
+            self._publish_view()
+
+    def crash(self) -> None:
+        """Demo: the node dies abruptly. It stops answering and says nothing."""
+        if self.crashed:
+            return
+        self.crashed = True
+        self._cancel_timer()
+        if self.transport is not None:
+            self.transport.close()
+
+    def revive(self) -> None:
+        """Demo: the node comes back as a new process (new incarnation) and rejoins."""
+        if not self.crashed:
+            return
+        self._boot()
+
+    # -- timers -----------------------------------------------------------------------------
+    def _tick(self, generation: int) -> None:
+        if generation != self._generation:
+            return
+        self._timer, self._timer_due = None, math.inf
+        if self.core is not None and not self.crashed:
+            self._apply(self.core.tick(self.clock.now()))
+
+    def _join_grace_over(self, generation: int) -> None:
+        if generation == self._generation and not self.joined and not self.crashed:
+            log.warning("membership of %s: no seed answered; carrying on alone", self.node)
+            self.joined = True
+            self._publish_view()
+
+    def _arm(self) -> None:
+        if self.core is None or self.crashed:
+            return
+        due = self.core.next_deadline()
+        if due >= self._timer_due or math.isinf(due):
+            return
+        self._cancel_timer()
+        self._timer_due = due
+        self._timer = self.after(max(0.0, due - self.clock.now()), "_tick", self._generation)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_due = None, math.inf
+
+    # -- applying what the core decided ------------------------------------------------------
+    def _apply(self, step: Step) -> None:
+        transport = self.transport
+        if transport is not None and not self.crashed:
+            for out in step.out:
+                if out.stream:
+                    transport.request(out.dest, out.messages[0])
+                else:
+                    transport.send(out.dest, out.messages)
+        if step.changes:
+            now = self.clock.now()
+            for change in step.changes:
+                self._publish_change(change, now)
+        if not self.joined and self.core is not None and len(self.core.alive()) > 1:
+            self.joined = True
+        if self.joined and (step.changes or self._last_view is None):
+            self._publish_view()
+        self._arm()
+
+    def _publish_change(self, change: MemberChange, now: float) -> None:
+        node, inc, me = change.node, change.incarnation, self.node
+        event: Event | None
+        if change.kind == "joined":
+            event = NodeJoined(now, node, me, inc)
+        elif change.kind == "suspected":
+            event = NodeSuspected(now, node, change.by, me, inc)
+        elif change.kind == "alive":
+            event = NodeRecovered(now, node, me, inc)
+        elif change.kind in ("dead", "left"):
+            event = NodeLeft(now, node, change.kind, me, inc)
+        else:
+            event = None  # "updated": tags, seen in MembershipUpdated
+        if event is not None:
+            self.publish(event)
+
+    def _publish_view(self) -> None:
+        core = self.core
+        if core is None:
+            return
+        alive = core.alive()
+        dead = core.with_status(Status.DEAD, Status.LEFT)
+        left = core.with_status(Status.LEFT)
+        suspect = core.with_status(Status.SUSPECT)
+        not_candidates = frozenset(
+            r.node
+            for r in core.records()
+            if r.node in alive and decode_tags(r.meta).get("candidate") == "false"
+        )
+        view = (alive, dead, left, suspect, not_candidates)
+        if view == self._last_view:
+            return
+        self._last_view = view
+        self.publish(
+            MembershipUpdated(
+                self.clock.now(),
+                self.node,
+                alive,
+                dead,
+                not_candidates=not_candidates,
+                suspect=suspect,
+                left=left,
+            )
+        )

@@ -1,0 +1,336 @@
+"""UDP and TCP for membership: sealed datagrams for the protocol, framed TCP for push-pull.
+
+One background thread waits on both sockets (and a wake-up pipe, so close() is immediate):
+it reads every queued datagram, opens and decodes it, and hands the messages on. Anything
+that fails authentication or decoding is counted and dropped; nothing a peer sends can raise
+out of here. TCP push-pull requests are served one short thread per connection (they are
+rare: every few seconds per node), with a cap on how many run at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import selectors
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from actors.membership import codec
+from actors.membership.codec import CodecError
+from actors.membership.keyring import AuthError, Sealer
+from actors.membership.messages import Address, Message
+
+log = logging.getLogger(__name__)
+
+MAX_DATAGRAM = 65_535
+MAX_CONNECTIONS = 16
+
+OnDatagram = Callable[[tuple[Message, ...], Address], None]
+OnStream = Callable[[Message, Address], Message | None]
+OnStreamReply = Callable[[Message, Address], None]
+
+
+@dataclass
+class TransportStats:
+    datagrams_in: int = 0
+    datagrams_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    auth_failures: int = 0
+    decode_failures: int = 0
+    send_errors: int = 0
+    streams_in: int = 0
+    streams_out: int = 0
+    stream_failures: int = 0
+    streams_refused: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def parse_address(text: str, default_port: int = 7946) -> Address:
+    """``ADDR:PORT``, ``ADDR``, ``[V6]:PORT`` or ``V6`` into an Address; ValueError otherwise."""
+    text = text.strip()
+    host, port = text, default_port
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f"{text!r}: missing ']'")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"{text!r}: expected :PORT after ']'")
+            port = _port(rest[1:], text)
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        port = _port(port_text, text)
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{text!r}: not an IP address (ADDR:PORT)") from None
+    return (str(ip), port)
+
+
+def _port(text: str, whole: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) < 65536:
+        raise ValueError(f"{whole!r}: bad port {text!r}")
+    return int(text)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+class Transport:
+    """The sockets of one membership node."""
+
+    def __init__(
+        self,
+        bind: Address,
+        sealer: Sealer,
+        *,
+        on_datagram: OnDatagram,
+        on_stream: OnStream,
+        on_stream_reply: OnStreamReply,
+        tcp_timeout: float = 2.0,
+        name: str = "membership",
+    ) -> None:
+        self.bind = bind
+        self.sealer = sealer
+        self.on_datagram = on_datagram
+        self.on_stream = on_stream
+        self.on_stream_reply = on_stream_reply
+        self.tcp_timeout = tcp_timeout
+        self.name = name
+        self.stats = TransportStats()
+        self.address: Address = bind
+        self._udp: socket.socket | None = None
+        self._tcp: socket.socket | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    # -- life -------------------------------------------------------------------------------
+    def start(self) -> Address:
+        """Bind UDP and TCP on the same port (port 0: a free one) and start reading."""
+        self._udp, self._tcp = _bind_pair(self.bind)
+        host = self._udp.getsockname()[0]
+        self.address = (host, self._udp.getsockname()[1])
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-io", daemon=True)
+        self._thread.start()
+        return self.address
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+        for sock in (self._udp, self._tcp):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    # -- sending ----------------------------------------------------------------------------
+    def send(self, dest: Address, messages: tuple[Message, ...]) -> None:
+        """One sealed datagram. Failures are counted, never raised (UDP is best effort)."""
+        if self._udp is None or self.closed:
+            return
+        try:
+            packet = self.sealer.seal(codec.encode(messages))
+            self._udp.sendto(packet, dest)
+        except (OSError, ValueError, TypeError, OverflowError) as exc:
+            self.stats.send_errors += 1
+            log.debug("membership: sending to %s failed: %r", dest, exc)
+            return
+        self.stats.datagrams_out += 1
+        self.stats.bytes_out += len(packet)
+
+    def request(self, dest: Address, message: Message) -> None:
+        """Push-pull over TCP in the background; the reply goes to on_stream_reply."""
+        if self.closed:
+            return
+        self.stats.streams_out += 1
+        threading.Thread(
+            target=self._request, args=(dest, message), name=f"{self.name}-pp", daemon=True
+        ).start()
+
+    def _request(self, dest: Address, message: Message) -> None:
+        try:
+            with socket.create_connection(dest, timeout=self.tcp_timeout) as conn:
+                conn.sendall(codec.frame(self.sealer.seal(codec.encode([message]))))
+                data = _read_frame(conn)
+            reply = self.open(data)
+        except (OSError, CodecError, AuthError, ValueError) as exc:
+            self.stats.stream_failures += 1
+            log.debug("membership: push-pull with %s failed: %r", dest, exc)
+            return
+        if reply and not self.closed:
+            self.on_stream_reply(reply[0], dest)
+
+    # -- receiving --------------------------------------------------------------------------
+    def open(self, packet: bytes) -> tuple[Message, ...]:
+        """Authenticate, decrypt and decode. Raises AuthError or CodecError."""
+        return codec.decode(self.sealer.open(packet))
+
+    def handle_datagram(self, packet: bytes, src: Address) -> tuple[Message, ...] | None:
+        """One datagram off the wire: messages handed on, or counted and dropped."""
+        self.stats.datagrams_in += 1
+        self.stats.bytes_in += len(packet)
+        try:
+            messages = self.open(packet)
+        except AuthError:
+            self.stats.auth_failures += 1
+            return None
+        except CodecError:
+            self.stats.decode_failures += 1
+            return None
+        self.on_datagram(messages, src)
+        return messages
+
+    def _run(self) -> None:
+        assert self._udp is not None and self._tcp is not None
+        selector = selectors.DefaultSelector()
+        selector.register(self._udp, selectors.EVENT_READ, "udp")
+        selector.register(self._tcp, selectors.EVENT_READ, "tcp")
+        selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        try:
+            while not self.closed:
+                for key, _ in selector.select():
+                    if key.data == "udp":
+                        self._drain_udp()
+                    elif key.data == "tcp":
+                        self._accept()
+        except Exception:  # the reader must never die silently: log, then stop reading
+            if not self.closed:
+                log.exception("membership transport reader failed")
+        finally:
+            selector.close()
+
+    def _drain_udp(self) -> None:
+        assert self._udp is not None
+        while not self.closed:
+            try:
+                packet, src = self._udp.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable surfacing on Linux
+                log.debug("membership: recvfrom: %r", exc)
+                return
+            try:
+                self.handle_datagram(packet, (src[0], src[1]))
+            except Exception:  # a failing consumer must not stop the reader
+                log.exception("membership: handling a datagram failed")
+
+    def _accept(self) -> None:
+        assert self._tcp is not None
+        try:
+            conn, src = self._tcp.accept()
+        except (BlockingIOError, InterruptedError, OSError):
+            return
+        if not self._connections.acquire(blocking=False):
+            self.stats.streams_refused += 1
+            conn.close()
+            return
+        threading.Thread(
+            target=self._serve,
+            args=(conn, (src[0], src[1])),
+            name=f"{self.name}-tcp",
+            daemon=True,
+        ).start()
+
+    def _serve(self, conn: socket.socket, src: Address) -> None:
+        try:
+            with conn:
+                conn.settimeout(self.tcp_timeout)
+                self.stats.streams_in += 1
+                try:
+                    request = self.open(_read_frame(conn))
+                except AuthError:
+                    self.stats.auth_failures += 1
+                    return
+                except CodecError:
+                    self.stats.decode_failures += 1
+                    return
+                reply = self.on_stream(request[0], src)
+                if reply is not None:
+                    conn.sendall(codec.frame(self.sealer.seal(codec.encode([reply]))))
+        except Exception as exc:  # a bad peer or a stopping actor: count, never raise
+            self.stats.stream_failures += 1
+            log.debug("membership: serving push-pull from %s failed: %r", src, exc)
+        finally:
+            self._connections.release()
+
+
+def _read_exact(conn: socket.socket, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = conn.recv(min(size, 65_536))
+        if not chunk:
+            raise CodecError("connection closed mid-frame")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame(conn: socket.socket) -> bytes:
+    (size,) = codec.FRAME_HEADER.unpack(_read_exact(conn, codec.FRAME_HEADER.size))
+    if size > codec.MAX_FRAME:
+        raise CodecError("frame too large")
+    return _read_exact(conn, size)
+
+
+def _bind_pair(bind: Address, attempts: int = 20) -> tuple[socket.socket, socket.socket]:
+    """UDP and TCP sockets on one port; with port 0, a port free for both."""
+    host, port = bind
+    family = _family(host)
+    last: OSError | None = None
+    for _ in range(attempts if port == 0 else 1):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            udp.bind((host, port))
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((host, udp.getsockname()[1]))
+            tcp.listen(64)
+        except OSError as exc:
+            udp.close()
+            tcp.close()
+            last = exc
+            continue
+        udp.setblocking(False)
+        tcp.setblocking(False)
+        with contextlib.suppress(OSError):  # room for bursts (a push-pull's worth of gossip)
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        return udp, tcp
+    raise OSError(f"cannot bind membership UDP+TCP on {host}:{port}: {last}")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP right now (the demo binds its nodes on them)."""
+    udp, tcp = _bind_pair((host, 0))
+    port: int = udp.getsockname()[1]
+    udp.close()
+    tcp.close()
+    return port
+
+
+def local_address_towards(dest: Address) -> str:
+    """The source address the kernel would use to reach ``dest`` (no packet is sent)."""
+    with socket.socket(_family(dest[0]), socket.SOCK_DGRAM) as probe:
+        probe.connect(dest)
+        return str(probe.getsockname()[0])
