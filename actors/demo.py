@@ -1,15 +1,22 @@
 """``lbtui demo``: the whole simulated cluster in one process, with the real actors.
 
 Roles: a ConfigActor on the built-in configuration, a ClusterActor on the in-memory
-DemoCluster, the AllocatorActor, one SpeakerActor per node on a SimulatedNetwork, a simulated
-membership (until gossip lands, a kill is detected after a fixed delay) and a ScenarioActor
-that plays the scenario so the demo shows failover by itself. BGP is real: each node's
+DemoCluster, the AllocatorActor, one SpeakerActor per node on a SimulatedNetwork, membership
+and a ScenarioActor that plays the scenario so the demo shows failover by itself.
+
+Membership is real gossip: one MembershipActor per node on its own 127.0.x.y address, over
+real UDP and TCP, encrypted with a key made for the run; each speaker trusts its own node's
+view. A kill silences that node's membership abruptly (a crash, detected by the others); a
+revive restarts it with a new incarnation. Under virtual time (a ManualClock scheduler, as in
+tests) real sockets cannot keep pace, so SimulatedMembership stands in: a kill is declared
+dead after a fixed delay. BGP is real: each node's
 BgpSpeakerActor peers over loopback TCP with the built-in route collector ("the router"),
 whose table becomes the network's routes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -21,12 +28,17 @@ from actors.announcer import CompositeAnnouncer, SimulatedAnnouncer, SimulatedNe
 from actors.base import RuntimeActor
 from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
 from actors.bgp.collector import RouteCollectorActor, bind_listener
+from actors.clock import ManualClock
 from actors.cluster.actor import ClusterActor
 from actors.cluster.demo import DEFAULT_SCENARIO, DEMO_CONFIG, DemoCluster
 from actors.cluster.scenario import Scenario, Step, parse_scenario
 from actors.config.actor import ConfigActor
 from actors.config.store import ConfigStore
 from actors.events import MembershipUpdated, NodeJoined, NodeLeft, NodeSuspected, SourceRejected
+from actors.membership.actor import MembershipActor, MuteEvents
+from actors.membership.keyring import Keyring
+from actors.membership.profile import FAST
+from actors.membership.transport import free_port
 from actors.runtime import ActorSpec, Runtime
 from actors.speaker import SpeakerActor
 
@@ -73,6 +85,41 @@ class SimulatedMembership(RuntimeActor):
         self.dead.discard(node)
         self.publish(NodeJoined(self.clock.now(), node))
         self.republish()
+
+
+class DemoGossip(RuntimeActor):
+    """The demo's handle on real gossip: kill and revive one node's MembershipActor.
+
+    Calls go down fire-and-forget (tell), so the scenario never waits on a sibling.
+    """
+
+    actor_name = "membership"
+
+    def __init__(self, nodes: tuple[str, ...], resolve: Callable[[str], Any], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.nodes = nodes
+        self.resolve = resolve
+
+    def _member(self, node: str) -> Any:
+        if node not in self.nodes:
+            raise KeyError(f"no node {node!r}")
+        return self.resolve(f"membership/{node}").proxy()
+
+    def kill(self, node: str) -> None:
+        """The node's gossip stops answering, without a word: the others must notice."""
+        self._member(node).crash()
+
+    def revive(self, node: str) -> None:
+        """It comes back as a new process: a new incarnation, joining through the others."""
+        self._member(node).revive()
+
+    def on_stop(self) -> None:
+        # The whole demo is stopping (we stop before the members): the members' goodbyes to
+        # each other are no news, so nothing follows RuntimeStopped. Told, so it is in every
+        # member's inbox before the first goodbye datagram.
+        for node in self.nodes:
+            with contextlib.suppress(pykka.ActorDeadError, KeyError):
+                self.resolve(f"membership/{node}").tell(MuteEvents())
 
 
 class ScenarioActor(RuntimeActor):
@@ -157,9 +204,19 @@ def build_demo(
     network: SimulatedNetwork | None = None,
     detection_delay: float = DETECTION_DELAY,
     extra: list[ActorSpec] | None = None,
+    membership: str = "auto",
     **runtime_kwargs: Any,
 ) -> tuple[Runtime, DemoCluster, SimulatedNetwork]:
-    """The demo runtime, not started. Raises ScenarioError/UnreadableInput for a bad scenario."""
+    """The demo runtime, not started. Raises ScenarioError/UnreadableInput for a bad scenario.
+
+    ``membership``: "gossip" (real UDP on loopback), "simulated", or "auto": gossip unless
+    the scheduler is a ManualClock (virtual time).
+    """
+    if membership == "auto":
+        virtual = isinstance(runtime_kwargs.get("scheduler"), ManualClock)
+        membership = "simulated" if virtual else "gossip"
+    if membership not in ("gossip", "simulated"):
+        raise ValueError(f"membership must be gossip, simulated or auto, not {membership!r}")
     cluster = DemoCluster(nodes)
     network = network or SimulatedNetwork()
     scenario = parse_scenario(
@@ -182,16 +239,22 @@ def build_demo(
         node: f"127.0.{1 + i // 250}.{1 + i % 250}" for i, node in enumerate(cluster.node_names)
     }
     bgp_announcers = {node: BgpAnnouncer() for node in cluster.node_names}
+    if membership == "gossip":
+        membership_specs = _gossip_specs(cluster.node_names, addresses, resolve)
+    else:
+        membership_specs = [
+            ActorSpec(
+                "membership",
+                SimulatedMembership,
+                {"nodes": cluster.node_names, "detection_delay": detection_delay},
+            )
+        ]
     specs = [
         *(extra or []),
         ActorSpec("config", ConfigActor, {"store": ConfigStore.from_text(DEMO_CONFIG)}),
         ActorSpec("cluster", ClusterActor, {"source": cluster}),
         ActorSpec("allocator", AllocatorActor),
-        ActorSpec(
-            "membership",
-            SimulatedMembership,
-            {"nodes": cluster.node_names, "detection_delay": detection_delay},
-        ),
+        *membership_specs,
         ActorSpec(
             "collector",
             RouteCollectorActor,
@@ -224,6 +287,8 @@ def build_demo(
                     "announcer": CompositeAnnouncer(
                         l2=SimulatedAnnouncer(node, network), bgp=bgp_announcers[node]
                     ),
+                    # With gossip, each node believes its own membership (None: the one view).
+                    "membership_observer": node if membership == "gossip" else None,
                 },
                 withdraws_on_stop=True,
             )
@@ -233,3 +298,28 @@ def build_demo(
     ]
     runtime = Runtime("demo", specs, **runtime_kwargs)
     return runtime, cluster, network
+
+
+def _gossip_specs(
+    nodes: tuple[str, ...], addresses: dict[str, str], resolve: Callable[[str], Any]
+) -> list[ActorSpec]:
+    """One MembershipActor per node, on its own loopback address and a free port, every
+    other node a seed (so a revived node rejoins whoever is up), one key for the run."""
+    binds = {node: (addresses[node], free_port(addresses[node])) for node in nodes}
+    sealer = Keyring.generate()
+    specs = [
+        ActorSpec(
+            f"membership/{node}",
+            MembershipActor,
+            {
+                "node": node,
+                "bind": binds[node],
+                "join": [binds[other] for other in nodes if other != node],
+                "profile": FAST,
+                "sealer": sealer,
+            },
+        )
+        for node in nodes
+    ]
+    specs.append(ActorSpec("membership", DemoGossip, {"nodes": nodes, "resolve": resolve}))
+    return specs

@@ -63,6 +63,11 @@ class StreamRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class MuteEvents:
+    """The process is shutting down as a whole: gossip on, but publish nothing more."""
+
+
+@dataclass(frozen=True, slots=True)
 class StreamReply:
     message: Message
     src: Address
@@ -124,6 +129,7 @@ class MembershipActor(Listener, RuntimeActor):
         self.transport: Any = None
         self.crashed = False
         self.joined = False
+        self.muted = False
         self._timer: TimerHandle | None = None
         self._timer_due = math.inf
         self._last_view: tuple[frozenset[str], ...] | None = None
@@ -208,6 +214,9 @@ class MembershipActor(Listener, RuntimeActor):
                 self._apply(self.core.receive(now, inner.messages, inner.src))
             elif isinstance(inner, StreamReply):
                 self._apply(self.core.receive_stream_reply(now, inner.message))
+            return None
+        if isinstance(message, MuteEvents):
+            self.muted = True
             return None
         if isinstance(message, StreamRequest):
             if self.crashed or self.core is None:
@@ -326,6 +335,9 @@ class MembershipActor(Listener, RuntimeActor):
                     transport.request(out.dest, out.messages[0])
                 else:
                     transport.send(out.dest, out.messages)
+        if self.muted:
+            self._arm()
+            return
         if step.changes:
             now = self.clock.now()
             for change in step.changes:
@@ -354,7 +366,7 @@ class MembershipActor(Listener, RuntimeActor):
 
     def _publish_view(self) -> None:
         core = self.core
-        if core is None:
+        if core is None or self.muted:
             return
         alive = core.alive()
         dead = core.with_status(Status.DEAD, Status.LEFT)
