@@ -312,3 +312,67 @@ def test_speakers_fail_over_on_sigkill_and_sigterm_and_shut_out_a_wrong_key(tmp_
     finally:
         for s in speakers.values():
             s.stop()
+
+
+# -- the demo, gossiping for real ------------------------------------------------------------------
+
+
+def test_demo_gossip_kill_fails_over_and_revive_rejoins() -> None:
+    from actors.demo import build_demo, kill_node, revive_node
+    from actors.events import AnnouncementStarted, IpAssigned, RuntimeReady
+    from actors.runtime import ActorSpec
+    from tests.recorder import Recorder
+
+    journal = EventJournal()
+    runtime, _, network = build_demo(
+        nodes=3,
+        scenario_text="steps: []",
+        membership="gossip",
+        extra=[ActorSpec("recorder", Recorder, {"journal": journal})],
+    )
+    runtime.start()
+    try:
+        journal.wait_for(lambda ev: any(isinstance(e, RuntimeReady) for e in ev), timeout=WAIT)
+        nodes = frozenset({"node-1", "node-2", "node-3"})
+        journal.wait_for(
+            lambda ev: (
+                {e.observer for e in ev if isinstance(e, MembershipUpdated) and e.alive == nodes}
+                == nodes
+            ),
+            timeout=WAIT,
+        )
+        ip = journal.wait_for(
+            lambda ev: next(
+                (e.ips[0] for e in ev if isinstance(e, IpAssigned) and e.service == "default/web"),
+                None,
+            ),
+            timeout=WAIT,
+        )
+        owner = journal.wait_for(lambda _ev: (network.view().l2.get(ip) or (None,))[0], WAIT)
+        killed = time.monotonic()
+        kill_node(runtime, owner)
+        others = nodes - {owner}
+        journal.wait_for(
+            lambda _ev: set(left_events(journal, owner, "dead")) == set(others), timeout=WAIT
+        )
+        detected = time.monotonic() - killed
+        new_owner = journal.wait_for(
+            lambda _ev: next(iter(network.view().l2.get(ip) or ()), None) in others, timeout=WAIT
+        )
+        assert new_owner
+        started = [e for e in journal.of(AnnouncementStarted) if e.ip == ip and e.node != owner]
+        assert started[-1].reason == f"failover from {owner} (dead)"
+        before = len(journal.events)
+        revive_node(runtime, owner)
+        journal.wait_for(
+            lambda ev: (
+                {e.observer for e in ev[before:] if isinstance(e, NodeJoined) and e.node == owner}
+                >= set(others)
+            ),
+            timeout=WAIT,
+        )
+        joins = [e for e in journal.of(NodeJoined) if e.node == owner and e.observer in others]
+        assert joins[-1].incarnation > joins[0].incarnation
+        print(f"\ndemo: kill -> dead on both others: {detected:.3f} s")
+    finally:
+        runtime.stop("test")

@@ -1,0 +1,147 @@
+"""MembershipActor without threads or sockets: a fake transport, a manual clock, timers drained
+by hand. What it publishes, when, and what it sends."""
+
+from __future__ import annotations
+
+import queue
+from typing import Any, ClassVar
+
+from actors.base import Tick
+from actors.clock import ManualClock
+from actors.events import (
+    CandidacyChanged,
+    Event,
+    MembershipUpdated,
+    NodeJoined,
+    NodeLeft,
+    PeersDiscovered,
+)
+from actors.membership.actor import Datagram, MembershipActor, MuteEvents, encode_tags
+from actors.membership.messages import Alive, Dead, Message, PushPull
+
+ME = ("10.0.0.1", 7946)
+SEED = ("10.0.0.2", 7946)
+
+
+class FakeTransport:
+    instances: ClassVar[list[FakeTransport]] = []
+
+    def __init__(self, bind: Any, sealer: Any, **kw: Any) -> None:
+        self.bind = bind
+        self.sent: list[tuple[Any, tuple[Message, ...]]] = []
+        self.requests: list[tuple[Any, Message]] = []
+        self.closed = False
+        FakeTransport.instances.append(self)
+
+    def start(self) -> Any:
+        return self.bind
+
+    def send(self, dest: Any, messages: tuple[Message, ...]) -> None:
+        self.sent.append((dest, messages))
+
+    def request(self, dest: Any, message: Message) -> None:
+        self.requests.append((dest, message))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def actor(**kw: Any) -> tuple[MembershipActor, list[Event], ManualClock]:
+    clock = ManualClock()
+    events: list[Event] = []
+    a = MembershipActor(
+        node="me",
+        bind=ME,
+        clock=clock,
+        scheduler=clock,
+        publish=events.append,
+        transport_factory=FakeTransport,
+        **kw,
+    )
+    a.on_start()
+    return a, events, clock
+
+
+def run_timers(a: MembershipActor, clock: ManualClock, seconds: float) -> None:
+    """Advance virtual time, handing each fired timer to the actor as its thread would."""
+    end = clock.now() + seconds
+    while True:
+        clock.advance_to(min(end, clock.next_due() or end))
+        while True:
+            try:
+                envelope = a.actor_inbox.get_nowait()
+            except queue.Empty:
+                break
+            message = getattr(envelope, "message", envelope)
+            if isinstance(message, Tick):
+                a.on_receive(message)
+        if clock.now() >= end:
+            return
+
+
+def views(events: list[Event]) -> list[MembershipUpdated]:
+    return [e for e in events if isinstance(e, MembershipUpdated)]
+
+
+def test_no_view_until_a_seed_answers_then_the_cluster() -> None:
+    a, events, _ = actor(join=[SEED])
+    assert views(events) == []  # a speaker must not think it is alone and claim everything
+    dest, request = FakeTransport.instances[-1].requests[0]
+    assert dest == SEED and isinstance(request, PushPull) and request.join
+    a.on_receive((a._generation, Datagram((Alive("seed", 3, SEED),), SEED)))
+    assert views(events)[-1].alive == frozenset({"me", "seed"})
+    assert any(isinstance(e, NodeJoined) and e.observer == "me" for e in events)
+
+
+def test_alone_after_the_join_grace_when_no_seed_answers() -> None:
+    a, events, clock = actor(join=[SEED], join_grace=1.0)
+    run_timers(a, clock, 0.9)
+    assert views(events) == []
+    run_timers(a, clock, 0.2)
+    assert views(events)[-1].alive == frozenset({"me"})
+
+
+def test_seeds_from_discovery_and_an_empty_discovery() -> None:
+    a, events, _ = actor(expect_seeds=True)
+    assert views(events) == []
+    a.on_event(PeersDiscovered(0.0, "other-node", ("10.0.0.9:7946",)))  # not ours: ignored
+    a.on_event(PeersDiscovered(0.0, "me", ()))
+    assert views(events)[-1].alive == frozenset({"me"})
+    a.on_event(PeersDiscovered(0.1, "me", ("10.0.0.3:7946", "garbage")))
+    assert ("10.0.0.3", 7946) in [d for d, _ in FakeTransport.instances[-1].requests]
+
+
+def test_candidacy_is_spread_as_a_tag_and_read_back_as_not_candidates() -> None:
+    a, events, _ = actor()
+    a.on_event(CandidacyChanged(0.0, "me", False, "no carrier"))
+    assert views(events)[-1].not_candidates == frozenset({"me"})
+    gen = a._generation
+    a.on_receive((gen, Datagram((Alive("b", 2, SEED, encode_tags({"candidate": "false"})),), SEED)))
+    assert views(events)[-1].not_candidates == frozenset({"me", "b"})
+    a.on_receive((gen, Datagram((Alive("b", 3, SEED, encode_tags({"candidate": "true"})),), SEED)))
+    assert views(events)[-1].not_candidates == frozenset({"me"})
+
+
+def test_leave_on_stop_crash_is_silent_and_mute_publishes_nothing() -> None:
+    a, events, _ = actor()
+    gen = a._generation
+    a.on_receive((gen, Datagram((Alive("b", 2, SEED),), SEED)))
+    transport = FakeTransport.instances[-1]
+    a.on_stop()
+    assert (SEED, (Dead("me", a.core.incarnation, "me"),)) in transport.sent  # type: ignore[union-attr]
+    assert transport.closed
+
+    b, events, _ = actor()
+    gen = b._generation
+    b.on_receive((gen, Datagram((Alive("c", 2, SEED),), SEED)))
+    b.crash()
+    transport = FakeTransport.instances[-1]
+    sent_before = len(transport.sent)
+    b.on_stop()
+    assert len(transport.sent) == sent_before  # a crash says nothing, even at stop
+    b.revive()
+    assert FakeTransport.instances[-1] is not transport  # a new process, new sockets
+    b.on_receive(MuteEvents())
+    count = len(events)
+    b.on_receive((b._generation, Datagram((Dead("c", 2, "x"),), SEED)))
+    assert len(events) == count and not any(isinstance(e, NodeLeft) for e in events[count:])
