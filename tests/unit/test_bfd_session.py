@@ -315,13 +315,14 @@ def test_any_sequence_of_valid_packets_keeps_the_session_sane() -> None:
         session = BfdSession(0xA, timers, 0.0, random.Random(0))
         now = 0.0
         for gap, packet in steps:
+            until = now + gap
             deadline = session.next_deadline()
-            while deadline is not None and deadline <= now + gap:
+            while deadline is not None and deadline <= until:
                 now = max(now, deadline)
                 session.on_timer(now)
                 deadline = session.next_deadline()
                 assert deadline is None or deadline > now  # time always moves on
-            now += gap
+            now = until
             out = session.receive(packet, now)
             assert all(not (p.poll and p.final) for p in out.send)
             assert all(p.your_discriminator == session.remote_discriminator for p in out.send)
