@@ -174,13 +174,13 @@ def _decodes_or_rejects(data: bytes) -> None:
     assert encode(packet) == data[: data[3]]
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=80))
 def test_random_bytes_never_raise_anything_else(data: bytes) -> None:
     _decodes_or_rejects(data)
 
 
-@settings(max_examples=400)
+@settings(max_examples=200)
 @given(packets, st.lists(st.tuples(st.integers(0, 40), st.integers(0, 255)), max_size=4))
 def test_mutated_packets_never_raise_anything_else(
     packet: ControlPacket, edits: list[tuple[int, int]]

@@ -308,8 +308,8 @@ def test_any_sequence_of_valid_packets_keeps_the_session_sane() -> None:
         final=st.booleans(),
     )
 
-    @settings(max_examples=200, deadline=None)
-    @given(st.lists(st.tuples(st.floats(0, 5), packets), max_size=30), st.booleans())
+    @settings(max_examples=100, deadline=None)
+    @given(st.lists(st.tuples(st.floats(0, 5), packets), max_size=20), st.booleans())
     def run(steps: list[tuple[float, ControlPacket]], passive: bool) -> None:
         timers = BfdTimers.from_ms(100, 100, 3, passive=passive)
         session = BfdSession(0xA, timers, 0.0, random.Random(0))
