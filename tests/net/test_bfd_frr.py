@@ -4,7 +4,9 @@
 
 The session comes Up with bfdd (which then reports our 100 ms timers, so the poll sequence
 from the slow 1 s start to the profile's rate went through), cutting the link takes our side
-Down with "control detection time expired", and it comes back when the link returns.
+Down with "control detection time expired", and it comes back when the link returns. bfdd
+shutting its peer reaches us as admin-down (not a failure), and a multihop session (RFC 5883,
+for ebgpMultiHop peers) comes up too.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def emit(event):
 
 profile = BFDProfile("fast", receive_interval=100, transmit_interval=100, detect_multiplier=3)
 peer = Peer(name="router", my_asn=64501, peer_asn=64500,
-            peer_address=ipaddress.ip_address(sys.argv[1]), bfd_profile="fast")
+            peer_address=ipaddress.ip_address(sys.argv[1]), bfd_profile="fast",
+            ebgp_multihop=sys.argv[2] == "multihop")
 config = Config(peers=(peer,), bfd_profiles=MappingProxyType({"fast": profile}))
 cluster = ClusterState.of(nodes=[Node(metadata=ObjectMeta(name="n1"))])
 actor = BfdActor.start("n1", publish=emit)
@@ -111,7 +114,8 @@ def remove_leftovers() -> None:
 
 
 @pytest.fixture
-def lab() -> Iterator[dict[str, Any]]:
+def lab(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    multihop = getattr(request, "param", "") == "multihop"
     assert os.geteuid() == 0, "network namespace tests need root"
     assert Path(BFDD).exists(), f"{BFDD} missing: apt-get install frr"
     remove_leftovers()
@@ -130,7 +134,7 @@ def lab() -> Iterator[dict[str, Any]]:
             sh("ip", "-n", ns, "link", "set", "eth0", "up")
         (workdir / "bfdd.conf").write_text(
             "bfd\n"
-            f" peer {NODE_IP} local-address {ROUTER_IP}\n"
+            f" peer {NODE_IP}{' multihop' if multihop else ''} local-address {ROUTER_IP}\n"
             "  receive-interval 100\n"
             "  transmit-interval 100\n"
             "  detect-multiplier 3\n"
@@ -152,7 +156,10 @@ def lab() -> Iterator[dict[str, Any]]:
         )
         procs.append(bfdd)
         speaker = subprocess.Popen(
-            ["ip", "netns", "exec", node, sys.executable, "-c", NODE_SCRIPT, ROUTER_IP],
+            [
+                *("ip", "netns", "exec", node, sys.executable, "-c", NODE_SCRIPT, ROUTER_IP),
+                "multihop" if multihop else "single-hop",
+            ],
             cwd=REPO,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -239,3 +246,12 @@ def test_frr_shutting_its_peer_down_is_admin_down_not_a_failure(lab: dict[str, A
     )
     lab["vtysh"](*peer_node, "-c", "no shutdown")
     events.wait(bfd_event("up"), timeout=15)
+
+
+@pytest.mark.parametrize("lab", ["multihop"], indirect=True)
+def test_multihop_session_with_frr_bfdd(lab: dict[str, Any]) -> None:
+    """An ebgpMultiHop peer gets an RFC 5883 session (port 4784), which bfdd accepts."""
+    events: Lines = lab["events"]
+    events.wait(bfd_event("up"), timeout=15)
+    peer = wait_frr(lab, lambda p: p["status"] == "up" and p["remote-transmit-interval"] == 100)
+    assert peer["multihop"] is True
