@@ -38,7 +38,6 @@ from actors.events import (
     ConfigRejected,
     Event,
     GratuitousSent,
-    IpAssigned,
     IpReleased,
     L2AnswersChanged,
     L2InterfacesChanged,
@@ -136,12 +135,21 @@ class Failover:
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
+    """One line of the event log; its text is made when it is shown (most never are)."""
+
     seq: int
     t: float
     name: str
-    text: str
     level: str  # info | warning | error
-    record: Mapping[str, Any] = field(default_factory=lambda: EMPTY, compare=False)
+    event: Event
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return self.event.to_json()
+
+    @property
+    def text(self) -> str:
+        return _text(self.event.to_json())
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +403,7 @@ class _Builder:
         self._new_failovers: list[Failover] = []
         self._pulse_counts: dict[tuple[str, int], int] = {}
         self.changed_services: set[str] = set()
+        self._dirty_services: set[str] = set()
         self.changed_l2: set[str] = set()
 
     # -- copy on write ---------------------------------------------------------------------
@@ -409,6 +418,7 @@ class _Builder:
         return table
 
     def finish(self) -> ConsoleState:
+        self._finish_services()
         tables = {name: MappingProxyType(t) for name, t in self._tables.items()}
         log = self.base.log
         if self._new_log:
@@ -480,10 +490,7 @@ class _Builder:
 
     def _log(self, event: Event) -> None:
         self.seq += 1
-        record = MappingProxyType(event.to_json())
-        self._new_log.append(
-            LogEntry(self.seq, event.t, event.name, _text(record), event_level(event), record)
-        )
+        self._new_log.append(LogEntry(self.seq, event.t, event.name, event_level(event), event))
         if len(self._new_log) > MAX_LOG:
             del self._new_log[: len(self._new_log) - MAX_LOG]
 
@@ -548,27 +555,15 @@ class _Builder:
                 del l2[ip]
                 self.changed_l2.add(ip)
 
-    def _ip_assigned(self, e: IpAssigned) -> None:
-        row = self.read("services").get(e.service)
-        if row is not None:
-            self._put_service(replace(row, ips=e.ips, pool=e.pool, error=""))
-
+    # A service's row follows AllocationsUpdated (the allocator's whole answer); IpAssigned,
+    # IpReleased and AllocationFailed say the same thing for the event log.
     def _ip_released(self, e: IpReleased) -> None:
-        row = self.read("services").get(e.service)
-        if row is not None:
-            ips = tuple(ip for ip in row.ips if ip not in e.ips)
-            self._put_service(replace(row, ips=ips, pool=row.pool if ips else ""))
         l2 = self.read("l2")
         for ip in e.ips:
             entry = l2.get(ip)
             if entry is not None and entry.node is None:
                 del self.write("l2")[ip]
                 self.changed_l2.add(ip)
-
-    def _allocation_failed(self, e: AllocationFailed) -> None:
-        row = self.read("services").get(e.service)
-        if row is not None:
-            self._put_service(replace(row, error=e.reason))
 
     # membership
     def _membership(self, e: MembershipUpdated) -> None:
@@ -800,22 +795,23 @@ class _Builder:
         else:
             self.write("advertised")[key] = current - frozenset(e.prefixes)
 
-    # derived service rows
+    # derived service rows: marked during the batch, computed once at its end
     def _refresh_service(self, key: str) -> None:
-        row = self._service_row(key)
-        rows = self.read("services")
-        if row is None:
-            if key in rows:
-                del self.write("services")[key]
-                self.changed_services.add(key)
-            return
-        if rows.get(key) != row:
-            self._put_service(row)
+        self._dirty_services.add(key)
 
-    def _put_service(self, row: ServiceRow) -> None:
-        row = _with_status(row)
-        self.write("services")[row.key] = row
-        self.changed_services.add(row.key)
+    def _finish_services(self) -> None:
+        rows = self.read("services")
+        for key in self._dirty_services:
+            row = self._service_row(key)
+            if row is None:
+                if key in rows:
+                    del self.write("services")[key]
+                    self.changed_services.add(key)
+            elif rows.get(key) != row:
+                self.write("services")[key] = row
+                self.changed_services.add(key)
+                rows = self.read("services")
+        self._dirty_services.clear()
 
     def _service_row(self, key: str) -> ServiceRow | None:
         if self.cluster is None:
@@ -825,35 +821,46 @@ class _Builder:
             return None
         allocation = self.allocations.get(key)
         if allocation is not None:
-            ips = tuple(str(ip) for ip in allocation.ips)
+            ips = tuple(map(ip_text, allocation.ips))
             pool = allocation.pool or ""
             error = allocation.error or ""
         else:
             ips, pool, error = service.ingress_ips, "", ""
         who = self.read("announcers").get(key, frozenset())
-        nodes = tuple(sorted({node for node, _ in who}))
-        protocols = tuple(sorted({protocol for _, protocol in who}))
+        if len(who) == 1:
+            ((node, protocol),) = who
+            nodes, protocols = (node,), (protocol,)
+        else:
+            nodes = tuple(sorted({node for node, _ in who}))
+            protocols = tuple(sorted({protocol for _, protocol in who}))
+        if not ips:
+            status = "error" if error else "pending"
+        else:
+            status = "announced" if nodes else "not announced"
         return ServiceRow(
-            key=key,
-            namespace=service.namespace,
-            name=service.metadata.name,
-            ips=ips,
-            pool=pool,
-            nodes=nodes,
-            protocols=protocols,
-            status="",
-            error=error,
+            key,
+            service.namespace,
+            service.metadata.name,
+            ips,
+            pool,
+            nodes,
+            protocols,
+            status,
+            error,
         )
 
 
-def _with_status(row: ServiceRow) -> ServiceRow:
-    if not row.ips:
-        status = "error" if row.error else "pending"
-    elif row.nodes:
-        status = "announced"
-    else:
-        status = "not announced"
-    return row if row.status == status else replace(row, status=status)
+_IP_TEXT: dict[Any, str] = {}
+
+
+def ip_text(ip: Any) -> str:
+    """``str(ip)``, remembered: ipaddress' formatting is slow and 10k rows ask for it often."""
+    text = _IP_TEXT.get(ip)
+    if text is None:
+        if len(_IP_TEXT) > 200_000:
+            _IP_TEXT.clear()
+        text = _IP_TEXT[ip] = str(ip)
+    return text
 
 
 def _liveness(node: str, alive: frozenset[str]) -> str:
@@ -878,9 +885,7 @@ _HANDLERS: dict[type[Event], Any] = {
     ActorFailed: _Builder._actor_failed,
     ClusterUpdated: _Builder._cluster_updated,
     AllocationsUpdated: _Builder._allocations_updated,
-    IpAssigned: _Builder._ip_assigned,
     IpReleased: _Builder._ip_released,
-    AllocationFailed: _Builder._allocation_failed,
     MembershipUpdated: _Builder._membership,
     NodeJoined: _Builder._node_joined,
     NodeSuspected: _Builder._node_suspected,

@@ -8,7 +8,7 @@ then updates only the rows the batch touched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -160,6 +160,14 @@ class TableScreen(ConsoleScreen):
         """Rows the last batch touched (None: recompute all, fine for small tables)."""
         return None
 
+    def row_keys(self, state: ConsoleState) -> Iterable[str] | None:
+        """Big tables: every key, their rows made when drawn by :meth:`make_row` (None: the
+        table is small, ``all_rows`` builds it whole)."""
+        return None
+
+    def make_row(self, key: str) -> Row | None:
+        raise NotImplementedError
+
     def _scoped(self, state: ConsoleState, rows: Mapping[str, Row | None]) -> dict[str, Any]:
         if self.scope is None:
             return dict(rows)
@@ -172,7 +180,13 @@ class TableScreen(ConsoleScreen):
         changed = (
             None if full or not self._loaded or state.changes.full else (self.changed_rows(state))
         )
-        if changed is None:
+        keys = self.row_keys(state) if changed is None else None
+        if keys is not None:
+            if self.scope is not None:
+                keep = self.scope.keep
+                keys = [k for k in keys if keep(state, k)]
+            table.load(keys, self.make_row)
+        elif changed is None:
             rows = self._scoped(state, self.all_rows(state))
             table.set_rows({k: r for k, r in rows.items() if r is not None}, highlight=self._loaded)
         else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -41,6 +41,13 @@ class ServicesScreen(TableScreen):
 
     def changed_rows(self, state: ConsoleState) -> Mapping[str, Row | None]:
         return views.service_rows(state, state.changes.services)
+
+    def row_keys(self, state: ConsoleState) -> Iterable[str]:
+        return state.services.keys()
+
+    def make_row(self, key: str) -> Row | None:
+        row = self.console.state.services.get(key)
+        return views.service_row(row) if row is not None else None
 
     def drill(self, key: str) -> None:
         self.console.open_tree(key)
@@ -117,6 +124,14 @@ class L2Screen(TableScreen):
     def changed_rows(self, state: ConsoleState) -> Mapping[str, Row | None]:
         return views.l2_rows(state, state.changes.l2)
 
+    def row_keys(self, state: ConsoleState) -> Iterable[str]:
+        return state.l2.keys()
+
+    def make_row(self, key: str) -> Row | None:
+        state = self.console.state
+        entry = state.l2.get(key)
+        return views.l2_row(state, entry) if entry is not None else None
+
     def drill(self, key: str) -> None:
         self.console.push_screen(
             ServicesScreen(Scope(f"on {key}", lambda s, k: key in _service_ips(s, k)))
@@ -182,6 +197,16 @@ class EventsScreen(TableScreen):
 
     def all_rows(self, state: ConsoleState) -> Mapping[str, Row]:
         return views.event_rows(state.log)
+
+    def row_keys(self, state: ConsoleState) -> Iterable[str]:
+        return [views.event_key(e) for e in state.log]
+
+    def make_row(self, key: str) -> Row | None:
+        log = self.console.state.log
+        if not log:
+            return None
+        index = int(key) - log[0].seq  # sequence numbers are contiguous in the log
+        return views.event_row(log[index]) if 0 <= index < len(log) else None
 
     def changed_rows(self, state: ConsoleState) -> Mapping[str, Row | None]:
         fresh = state.log[-state.changes.log :] if state.changes.log else ()

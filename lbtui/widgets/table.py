@@ -2,7 +2,9 @@
 
 Textual's DataTable needs about 1.8 s to first paint 10k rows on this machine (it measures
 every row); this table only ever draws the rows on screen (Line API), so first paint and an
-update cost the same with 100 rows or 100k. Rows are keyed; ``update_rows`` changes, adds or
+update cost the same with 100 rows or 100k. A big table can be loaded lazily (``load``: the
+keys and a function making one row), so a row is only built when it is drawn or filtered.
+Rows are keyed; ``update_rows`` changes, adds or
 removes single rows, and a changed row is highlighted for a moment. ``/`` filtering is a regex
 over the row's text. Colours come from the theme, never from literals: the header, cursor and
 highlight from component classes styled in app.tcss, a cell's semantic style ("dead", "ok",
@@ -100,7 +102,9 @@ class ResourceTable(ScrollView, can_focus=True):
         self.sort_key = sort_key or (lambda key: key)
         self.highlight_seconds = highlight_seconds
         self.empty_text = empty_text
-        self._rows: dict[str, Row] = {}
+        self._keys: set[str] = set()
+        self._rows: dict[str, Row] = {}  # rows built so far (all of them unless loaded lazily)
+        self._fetch: Callable[[str], Row | None] | None = None
         self._texts: dict[str, str] = {}
         self._order: list[str] = []
         self._visible: list[str] = []
@@ -112,6 +116,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self.cursor = 0
         self._cursor_key: str | None = None
         self._expiry_timer: Any = None
+        self._width = 0
 
     # -- data --------------------------------------------------------------------------------
     @property
@@ -129,7 +134,33 @@ class ResourceTable(ScrollView, can_focus=True):
         return self._order
 
     def row(self, key: str) -> Row | None:
-        return self._rows.get(key)
+        row = self._rows.get(key)
+        if row is None and self._fetch is not None and key in self._keys:
+            row = self._fetch(key)
+            if row is not None:
+                self._rows[key] = row
+                self._measure(row)
+        return row
+
+    def _text(self, key: str) -> str:
+        text = self._texts.get(key)
+        if text is None:
+            row = self.row(key)
+            text = self._texts[key] = "  ".join(cell_text(c) for c in row) if row else ""
+        return text
+
+    def load(self, keys: Iterable[str], fetch: Callable[[str], Row | None]) -> None:
+        """Replace every row with rows made on demand by ``fetch`` (no highlighting)."""
+        self._keys = set(keys)
+        self._rows = {}
+        self._texts = {}
+        self._changed.clear()
+        self._fetch = fetch
+        self._reorder()
+        # Measure what the first screens show, so columns do not jump right away.
+        for key in self._visible[:200]:
+            self.row(key)
+        self._sync()
 
     @property
     def selected_key(self) -> str | None:
@@ -140,8 +171,9 @@ class ResourceTable(ScrollView, can_focus=True):
     def set_rows(self, rows: Mapping[str, Row], *, highlight: bool = False) -> None:
         """Replace every row; unchanged rows stay as they are (and unhighlighted)."""
         updates: dict[str, Row | None] = dict(rows)
-        for key in self._rows.keys() - rows.keys():
+        for key in self._keys - rows.keys():
             updates[key] = None
+        self._fetch = None
         self.update_rows(updates, highlight=highlight)
 
     def update_rows(self, rows: Mapping[str, Row | None], *, highlight: bool = True) -> None:
@@ -151,20 +183,23 @@ class ResourceTable(ScrollView, can_focus=True):
         structural = False
         now = self.clock()
         for key, row in rows.items():
+            present = key in self._keys
             old = self._rows.get(key)
             if row is None:
-                if old is not None:
-                    del self._rows[key]
-                    del self._texts[key]
+                if present:
+                    self._keys.discard(key)
+                    self._rows.pop(key, None)
+                    self._texts.pop(key, None)
                     self._changed.pop(key, None)
                     structural = True
                 continue
             if old == row:
                 continue
             self._rows[key] = row
-            self._texts[key] = "  ".join(cell_text(c) for c in row)
+            self._texts.pop(key, None)
             self._measure(row)
-            if old is None:
+            if not present:
+                self._keys.add(key)
                 structural = True
             elif highlight:
                 self._changed[key] = now
@@ -198,16 +233,16 @@ class ResourceTable(ScrollView, can_focus=True):
                 self._widths[i] = min(MAX_WIDTH, width)
 
     def _reorder(self) -> None:
-        self._order = sorted(self._rows, key=self.sort_key)
+        self._order = sorted(self._keys, key=self.sort_key)
         if self._filter is None:
             self._visible = self._order
         else:
             search = self._filter.search
-            self._visible = [k for k in self._order if search(self._texts[k])]
+            self._visible = [k for k in self._order if search(self._text(k))]
 
     def _sync(self) -> None:
         key = self._cursor_key
-        if key is not None and self.selected_key != key and key in self._rows:
+        if key is not None and self.selected_key != key and key in self._keys:
             # Rows came or went above the cursor: follow its row, not its index.
             sort = self.sort_key
             index = bisect.bisect_left(self._visible, sort(key), key=sort)
@@ -215,8 +250,9 @@ class ResourceTable(ScrollView, can_focus=True):
                 self.cursor = index
         self.cursor = max(0, min(self.cursor, len(self._visible) - 1))
         self._cursor_key = self.selected_key
-        width = self.size.width or sum(self._widths) + GAP * len(self._widths)
-        self.virtual_size = Size(width, len(self._visible) + 1)
+        # No horizontal scrolling (overflow-x is hidden), so the virtual width does not matter;
+        # asking for self.size here would make the compositor rebuild its map mid-update.
+        self.virtual_size = Size(0, len(self._visible) + 1)
         self.refresh()
 
     def _expire(self) -> None:
@@ -278,7 +314,10 @@ class ResourceTable(ScrollView, can_focus=True):
         if event.chain >= 2:
             self.action_select()
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        # Remembered: asking self.size while drawing each line can make the compositor
+        # recompute its whole map, which costs milliseconds per line mid-update.
+        self._width = event.size.width
         self._sync()
 
     def on_focus(self) -> None:
@@ -319,7 +358,7 @@ class ResourceTable(ScrollView, can_focus=True):
         return widths
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self._width or self.size.width
         base = self.rich_style
         widths = self._layout(width)
         if y == 0:
@@ -336,7 +375,9 @@ class ResourceTable(ScrollView, can_focus=True):
                 return self._strip([[Segment(text, base + self._style("empty"))]], base, width)
             return Strip.blank(width, base)
         key = self._visible[index]
-        row = self._rows[key]
+        row = self.row(key)
+        if row is None:
+            return Strip.blank(width, base)
         line_style = base
         if index == self.cursor:
             line_style = base + self._style("cursor" if self.has_focus else "cursor-blur")

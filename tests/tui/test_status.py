@@ -229,8 +229,8 @@ def test_headless_demo_serves_its_state(tmp_path: Path) -> None:
             try:
                 status, raw = get(f"http://127.0.0.1:{port}/state")
                 body = json.loads(raw)
-                if status == 200 and body["allocations"]:
-                    break
+                if status == 200 and body["allocations"] and body["role"]:
+                    break  # allocated, and the runtime said it is ready
             except (OSError, ValueError):
                 pass
             time.sleep(0.2)
