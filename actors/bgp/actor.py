@@ -24,7 +24,7 @@ from actors.base import RuntimeActor
 from actors.bgp.addresses import same_interface_address
 from actors.bgp.codec.errors import CeaseSubcode
 from actors.bgp.secrets import SecretLookup
-from actors.bgp.session import RouteAttrs, Session, SessionSettings
+from actors.bgp.session import RouteAttrs, Session, SessionSettings, gc_paused
 from actors.bgp.transport import (
     ConnBroken,
     ConnClosed,
@@ -203,7 +203,9 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         self.passwords: dict[str, str] = {}
         self.routes: dict[RouteKey, BGPRoute] = {}
         self.per_peer: dict[str, dict[str, RouteAttrs]] = {}
-        self._source: dict[tuple[str, str], RouteKey] = {}
+        # peer -> prefix -> the route (key) it comes from; attribute sets, interned.
+        self._source: dict[str, dict[str, RouteKey]] = {}
+        self._interned: dict[tuple[tuple[str, ...], int], RouteAttrs] = {}
         self.synced = False
         self.stopping = False
         self._timer: TimerHandle | None = None
@@ -434,30 +436,41 @@ class BgpSpeakerActor(Listener, RuntimeActor):
     def _apply_routes(self, changes: Mapping[RouteKey, BGPRoute | None]) -> None:
         """Route changes from the speaker -> per-peer desired prefixes -> each session's diff."""
         touched: dict[str, dict[str, RouteAttrs | None]] = {}
-        for key, new in changes.items():
-            prefix = key[0]
-            old = self.routes.pop(key, None)
-            if old is not None:
-                for peer in old.peers:
-                    if self._source.get((peer, prefix)) == key:
-                        del self._source[(peer, prefix)]
-                        self.per_peer.get(peer, {}).pop(prefix, None)
-                        touched.setdefault(peer, {})[prefix] = None
-            if new is not None:
-                self.routes[key] = new
-                attrs = RouteAttrs(new.communities, new.local_pref)
-                for peer in new.peers:
-                    self._source[(peer, prefix)] = key
-                    self.per_peer.setdefault(peer, {})[prefix] = attrs
-                    touched.setdefault(peer, {})[prefix] = attrs
-        if self.stopping:
-            return
-        now = self.clock.now()
-        for peer, peer_changes in touched.items():
-            session = self.sessions.get(peer)
-            if session is not None:
-                session.set_routes(peer_changes)
-                session.sync(now)
+        routes, source, per_peer, interned = (
+            self.routes,
+            self._source,
+            self.per_peer,
+            self._interned,
+        )
+        with gc_paused(len(changes)):
+            for key, new in changes.items():
+                prefix = key[0]
+                old = routes.pop(key, None)
+                if old is not None:
+                    for peer in old.peers:
+                        owners = source.get(peer)
+                        if owners is not None and owners.get(prefix) == key:
+                            del owners[prefix]
+                            per_peer[peer].pop(prefix, None)
+                            touched.setdefault(peer, {})[prefix] = None
+                if new is not None:
+                    routes[key] = new
+                    raw = (new.communities, new.local_pref)
+                    attrs = interned.get(raw)
+                    if attrs is None:
+                        attrs = interned[raw] = RouteAttrs(*raw)
+                    for peer in new.peers:
+                        source.setdefault(peer, {})[prefix] = key
+                        per_peer.setdefault(peer, {})[prefix] = attrs
+                        touched.setdefault(peer, {})[prefix] = attrs
+            if self.stopping:
+                return
+            now = self.clock.now()
+            for peer, peer_changes in touched.items():
+                session = self.sessions.get(peer)
+                if session is not None:
+                    session.set_routes(peer_changes)
+                    session.sync(now)
 
     def _arm(self) -> None:
         if self.stopping:

@@ -18,21 +18,28 @@ AFI_IPV6 = 2
 _FAMILY = {AFI_IPV4: (socket.AF_INET, 4, 32), AFI_IPV6: (socket.AF_INET6, 16, 128)}
 
 
+_LENGTH_BYTE = [bytes([n]) for n in range(129)]
+
+
 @lru_cache(maxsize=1 << 18)
 def encode_prefix(prefix: str) -> tuple[int, bytes]:
     """``("10.0.0.1/32")`` -> ``(AFI_IPV4, b"\\x20\\x0a\\x00\\x00\\x01")``. Raises ValueError."""
     address, _, length_text = prefix.partition("/")
-    afi = AFI_IPV6 if ":" in address else AFI_IPV4
-    family, _, bits = _FAMILY[afi]
+    if ":" in address:
+        afi, family, bits = AFI_IPV6, socket.AF_INET6, 128
+    else:
+        afi, family, bits = AFI_IPV4, socket.AF_INET, 32
     raw = socket.inet_pton(family, address)  # OSError on bad text
     length = int(length_text) if length_text else bits
-    if not 0 <= length <= bits:
+    if length == bits:  # host routes, what service addresses mostly are
+        return afi, _LENGTH_BYTE[length] + raw
+    if not 0 <= length < bits:
         raise ValueError(f"bad prefix length in {prefix!r}")
     used = (length + 7) // 8
     body = bytearray(raw[:used])
     if length % 8:
         body[-1] &= (0xFF << (8 - length % 8)) & 0xFF
-    return afi, bytes([length]) + bytes(body)
+    return afi, _LENGTH_BYTE[length] + bytes(body)
 
 
 def prefix_afi(prefix: str) -> int:
