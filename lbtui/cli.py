@@ -420,6 +420,10 @@ def _status_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# At most one cluster load per 100 ms on a real cluster: bursts of changes coalesce.
+KUBE_REFRESH_INTERVAL = 0.1
+
+
 def _connect(args: argparse.Namespace, resources: Any) -> Any:
     """The KubeCluster for ``--kubeconfig`` (or in-cluster); UnreadableInput if unusable."""
     from actors.cluster.kube import KubeApi, KubeCluster
@@ -446,6 +450,7 @@ def _kube_speaker_builder(args: argparse.Namespace) -> Any:
             lb_class=kw.get("lb_class"),
             pod_name=args.pod_name or os.environ.get("POD_NAME", ""),
             discovery_labels=args.ml_labels,
+            refresh_interval=KUBE_REFRESH_INTERVAL,
             extra=kw.get("extra"),
         )
 
@@ -475,11 +480,18 @@ def _membership_spec(args: argparse.Namespace, err: TextIO) -> Any:
         except KeyFileError as exc:
             print(f"lbtui speaker: --ml-secret-file: {exc}", file=err)
             return EXIT_UNREADABLE if "cannot read" in str(exc) else EXIT_INVALID
+    from actors.membership.profile import profile_named
+
+    try:
+        profile = profile_named(args.ml_profile).with_overrides(args.ml_timer)
+    except ValueError as exc:
+        print(f"lbtui speaker: --ml-timer {exc}", file=err)
+        return EXIT_INVALID
     options = {
         "node": args.node_name,
         "bind": bind,
         "join": join,
-        "profile": args.ml_profile,
+        "profile": profile,
         "sealer": sealer,
         # On Kubernetes without --ml-join the seeds come from speaker discovery.
         "expect_seeds": not args.cluster and not join,
@@ -514,6 +526,7 @@ def cmd_controller(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             lb_class=args.lb_class,
             leader_elect=args.leader_elect,
             lease_name=args.lease_name,
+            refresh_interval=KUBE_REFRESH_INTERVAL,
         ),
     ]
     runtime = Runtime("controller", specs, clock=clock)
@@ -667,6 +680,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="fast",
         help="gossip timers: fast (default, a crash is known everywhere in under a second) "
         "or lan (close to memberlist's LAN defaults)",
+    )
+    speaker.add_argument(
+        "--ml-timer",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one profile setting (repeatable), e.g. probe_interval=0.2, "
+        "suspicion_mult=8, gossip_interval=0.1 (names: actors/membership/profile.py)",
     )
     speaker.add_argument(
         "--ml-secret-file",

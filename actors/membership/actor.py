@@ -198,10 +198,24 @@ class MembershipActor(Listener, RuntimeActor):
         host, port = bound
         if host not in ("0.0.0.0", "::"):
             return bound
-        # Bound to every address: advertise the one that reaches the first seed.
-        if self.seeds:
-            return (local_address_towards(self.seeds[0]), port)
-        return ("127.0.0.1", port)
+        # Bound to every address: advertise the one that reaches the first seed, else the
+        # default route's source (a route lookup only: nothing is sent to TEST-NET).
+        towards = (
+            self.seeds[0]
+            if self.seeds
+            else ("192.0.2.1" if host == "0.0.0.0" else "2001:db8::1", 9)
+        )
+        try:
+            return (local_address_towards(towards), port)
+        except OSError:
+            return ("127.0.0.1" if host == "0.0.0.0" else "::1", port)
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        # Free the port for the restarted actor (on_stop does not run after a failure).
+        self._cancel_timer()
+        if self.transport is not None:
+            self.transport.close()
+        super().on_failure(exception_type, exception_value, traceback)
 
     # -- messages from the transport --------------------------------------------------------
     def on_receive(self, message: Any) -> Any:

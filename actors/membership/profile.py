@@ -48,6 +48,32 @@ class Profile:
     def replace(self, **changes: Any) -> Profile:
         return dataclasses.replace(self, **changes)
 
+    def with_overrides(self, settings: list[str]) -> Profile:
+        """``NAME=VALUE`` settings (e.g. ``probe_interval=0.2``) applied; ValueError names the
+        bad one."""
+        fields = {f.name: f for f in dataclasses.fields(self) if f.name != "name"}
+        changes: dict[str, Any] = {}
+        for setting in settings:
+            key, sep, text = setting.partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep or key not in fields:
+                known = ", ".join(sorted(fields))
+                raise ValueError(f"{setting!r}: expected NAME=VALUE with NAME one of {known}")
+            kind = type(getattr(self, key))
+            try:
+                value: Any = (
+                    text.strip().lower() in ("1", "true", "yes") if kind is bool else kind(text)
+                )
+            except ValueError:
+                raise ValueError(f"{setting!r}: {key} takes a {kind.__name__}") from None
+            if kind is not bool and value <= 0:
+                raise ValueError(f"{setting!r}: {key} must be positive")
+            changes[key] = value
+        out = self.replace(**changes)
+        if out.probe_timeout >= out.probe_interval:
+            raise ValueError("probe_timeout must be shorter than probe_interval")
+        return out
+
     def suspicion_bounds(self, members: int) -> tuple[float, float]:
         scale = max(1.0, math.log10(max(1, members))) if self.suspicion_log_scale else 1.0
         low = self.suspicion_mult * scale * self.probe_interval

@@ -3,8 +3,13 @@ by hand. What it publishes, when, and what it sends."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import queue
+from pathlib import Path
 from typing import Any, ClassVar
+
+import pytest
 
 from actors.base import Tick
 from actors.clock import ManualClock
@@ -18,6 +23,9 @@ from actors.events import (
 )
 from actors.membership.actor import Datagram, MembershipActor, MuteEvents, encode_tags
 from actors.membership.messages import Alive, Dead, Message, PushPull
+from actors.membership.profile import FAST
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 ME = ("10.0.0.1", 7946)
 SEED = ("10.0.0.2", 7946)
@@ -145,3 +153,51 @@ def test_leave_on_stop_crash_is_silent_and_mute_publishes_nothing() -> None:
     count = len(events)
     b.on_receive((b._generation, Datagram((Dead("c", 2, "x"),), SEED)))
     assert len(events) == count and not any(isinstance(e, NodeLeft) for e in events[count:])
+
+
+# -- lbtui speaker's membership options --------------------------------------------------------
+
+
+def speaker_exit(tmp_path: Path, *extra: str) -> tuple[int, str]:
+    from lbtui.cli import main
+
+    err = io.StringIO()
+    argv = [
+        "speaker",
+        "--node-name",
+        "node-a",
+        "--cluster",
+        str(EXAMPLES / "cluster.yaml"),
+        "--no-l2",
+        "--no-bgp",
+        *extra,
+    ]
+    with contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, err.getvalue()
+
+
+def test_speaker_refuses_bad_membership_options(tmp_path: Path) -> None:
+    code, err = speaker_exit(tmp_path, "--ml-bind", "node-a:7946")
+    assert code == 1 and "not an IP address" in err
+    code, err = speaker_exit(tmp_path, "--ml-bind", "127.0.0.1:7946", "--ml-join", "10.0.0.1:x")
+    assert code == 1 and "bad port" in err
+    code, err = speaker_exit(tmp_path, "--ml-bind", "127.0.0.1", "--ml-timer", "warp=1")
+    assert code == 1 and "NAME one of" in err
+    code, err = speaker_exit(tmp_path, "--ml-bind", "127.0.0.1", "--ml-timer", "probe_timeout=5")
+    assert code == 1 and "shorter than probe_interval" in err
+    secret = tmp_path / "secret"
+    secret.write_text("dG9vIHNob3J0\n")
+    code, err = speaker_exit(tmp_path, "--ml-bind", "127.0.0.1", "--ml-secret-file", str(secret))
+    assert code == 1 and f"{secret}:1" in err and "dG9v" not in err
+    code, err = speaker_exit(tmp_path, "--ml-secret-file", str(tmp_path / "missing"))
+    assert code == 2 and "cannot read" in err
+
+
+def test_profile_overrides() -> None:
+    p = FAST.with_overrides(["probe_interval=0.2", "gossip-nodes=4", "suspicion_log_scale=yes"])
+    assert (p.probe_interval, p.gossip_nodes, p.suspicion_log_scale) == (0.2, 4, True)
+    assert p.probe_timeout == FAST.probe_timeout
+    for bad in ("probe_interval", "probe_interval=fast", "gossip_nodes=0", "name=x"):
+        with pytest.raises(ValueError):
+            FAST.with_overrides([bad])
