@@ -32,6 +32,7 @@ NA_LEN = ICMP_AT + 32  # NA with one target link-layer address option
 _NA_TYPE_CODE = bytes((ND_NEIGHBOR_ADVERT, 0))
 FLAG_SOLICITED = 0x40
 FLAG_OVERRIDE = 0x20
+_FLAG_WORDS = {flags: bytes((flags, 0, 0, 0)) for flags in range(256)}
 
 # version/class/flow, payload length, next header, hop limit
 _IPV6_FIXED = struct.Struct("!IHBB")
@@ -83,42 +84,48 @@ def _pseudo_header(src: bytes, dst: bytes, length: int) -> bytes:
 
 def parse_solicitation(frame: bytes) -> NeighborSolicitation | None:
     """The NS in ``frame`` if it is a valid one (RFC 4861 §7.1.1), else None."""
+    fields = _solicitation(frame)
+    if fields is None:
+        return None
+    return NeighborSolicitation(frame[6:12], *fields)
+
+
+def _solicitation(frame: bytes) -> tuple[bytes, bytes, bytes, bytes | None] | None:
+    """(source, destination, target, source link-layer address) of a valid NS, else None."""
     if len(frame) < NS_MIN_LEN or frame[12:14] != b"\x86\xdd":
         return None
     version_flow, payload_len, next_header, hop_limit = _IPV6_FIXED.unpack_from(frame, ETH_LEN)
     if version_flow >> 28 != 6 or next_header != IPPROTO_ICMPV6 or hop_limit != 255:
         return None
-    if payload_len < 24 or ICMP_AT + payload_len > len(frame):
+    end = ICMP_AT + payload_len
+    if payload_len < 24 or end > len(frame):
         return None
     if frame[ICMP_AT] != ND_NEIGHBOR_SOLICIT or frame[ICMP_AT + 1] != 0:
         return None
-    src = frame[22:38]
-    dst = frame[38:54]
-    icmp = frame[ICMP_AT : ICMP_AT + payload_len]
     # Source, destination and the ICMPv6 message lie side by side in the frame; the rest of
     # the pseudo-header (length, next header) adds payload_len + 58. Valid iff the sum is 0.
-    number = int.from_bytes(frame[22 : ICMP_AT + payload_len], "big")
+    number = int.from_bytes(frame[22:end], "big")
     if payload_len % 2:
         number <<= 8
     if (number + payload_len + IPPROTO_ICMPV6) % 0xFFFF:
         return None
-    target = icmp[8:24]
-    if target[0] == 0xFF:
-        return None
+    if frame[ICMP_AT + 8] == 0xFF:
+        return None  # a multicast target
     source_lladdr = None
-    at = 24
-    while at < payload_len:
-        if at + 2 > payload_len:
+    at = ICMP_AT + 24
+    while at < end:
+        if at + 2 > end:
             return None
-        kind, units = icmp[at], icmp[at + 1]
-        if units == 0 or at + units * 8 > payload_len:
+        kind, units = frame[at], frame[at + 1]
+        if units == 0 or at + units * 8 > end:
             return None
         if kind == OPT_SOURCE_LLADDR and units == 1:
-            source_lladdr = icmp[at + 2 : at + 8]
+            source_lladdr = frame[at + 2 : at + 8]
         at += units * 8
+    src, dst, target = frame[22:38], frame[38:54], frame[ICMP_AT + 8 : ICMP_AT + 24]
     if src == UNSPECIFIED and (source_lladdr is not None or dst != solicited_node(target)):
         return None  # §7.1.1: DAD goes to the solicited-node group and carries no SLLA
-    return NeighborSolicitation(frame[6:12], src, dst, target, source_lladdr)
+    return src, dst, target, source_lladdr
 
 
 @cache
@@ -173,7 +180,7 @@ class NdpReplier:
                 addresses,
                 _NA_TYPE_CODE,
                 ones_complement(total).to_bytes(2, "big"),
-                bytes((flags, 0, 0, 0)),
+                _FLAG_WORDS[flags],
                 target,
                 self._option,
             )
@@ -195,15 +202,17 @@ class NdpReplier:
     def answer(self, frame: bytes, announced: Mapping[bytes, str]) -> tuple[bytes | None, str]:
         """The per-packet path: (reply, ip) for a valid NS for an announced address, else
         (None, why not). Duplicate address detection probes are not answered."""
-        ns = parse_solicitation(frame)
-        if ns is None:
+        fields = _solicitation(frame)
+        if fields is None:
             return None, "malformed"
-        if ns.src == UNSPECIFIED:
+        src, _dst, target, source_lladdr = fields
+        if src == UNSPECIFIED:
             return None, "dad"
-        ip = announced.get(ns.target)
+        ip = announced.get(target)
         if ip is None:
             return None, "not announced"
-        return self.reply(ns), ip
+        eth_dst = source_lladdr or frame[6:12]
+        return self._advert(eth_dst, src, target, FLAG_SOLICITED | FLAG_OVERRIDE), ip
 
 
 def solicitation_frame(
