@@ -493,6 +493,7 @@ def _membership_spec(args: argparse.Namespace, err: TextIO) -> Any:
         "join": join,
         "profile": profile,
         "sealer": sealer,
+        "secret_file": args.ml_secret_file,
         # On Kubernetes without --ml-join the seeds come from speaker discovery.
         "expect_seeds": not args.cluster and not join,
     }

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from actors.events import (
 )
 from actors.listener import Listener
 from actors.membership.core import MemberChange, Membership, Step
-from actors.membership.keyring import Plaintext, Sealer
+from actors.membership.keyring import KeyFileError, Keyring, Plaintext, Sealer
 from actors.membership.messages import Address, MemberRecord, Message, Status
 from actors.membership.profile import FAST, Profile, profile_named
 from actors.membership.transport import Transport, local_address_towards, parse_address
@@ -107,6 +108,8 @@ class MembershipActor(Listener, RuntimeActor):
         advertise: Address | None = None,
         join_grace: float | None = None,
         expect_seeds: bool = False,
+        secret_file: str | None = None,
+        secret_poll: float = 5.0,
         transport_factory: TransportFactory = Transport,
         rng: random.Random | None = None,
         **kwargs: Any,
@@ -123,6 +126,10 @@ class MembershipActor(Listener, RuntimeActor):
         #: Seeds will be told later (PeersDiscovered): do not publish a lonely view meanwhile.
         self.expect_seeds = expect_seeds
         self.transport_factory = transport_factory
+        #: Re-read on change (a rotated Kubernetes Secret): the new ring seals from then on.
+        self.secret_file = secret_file
+        self.secret_poll = secret_poll
+        self._secret_stamp = _stamp(secret_file) if secret_file else None
         self.rng = rng or random.Random()
         self.tags: dict[str, str] = {}
         self.core: Membership | None = None
@@ -140,6 +147,25 @@ class MembershipActor(Listener, RuntimeActor):
         if not self.sealer.encrypted:
             log.warning("membership of %s is not encrypted (no --ml-secret-file)", self.node)
         self._boot()
+        if self.secret_file:
+            self.after(self.secret_poll, "_check_secret")
+
+    def _check_secret(self) -> None:
+        assert self.secret_file is not None
+        self.after(self.secret_poll, "_check_secret")
+        stamp = _stamp(self.secret_file)
+        if stamp == self._secret_stamp:
+            return
+        self._secret_stamp = stamp
+        try:
+            ring = Keyring.from_file(self.secret_file)
+        except KeyFileError as exc:  # the message names file and line, never a key
+            log.warning("membership: keeping the current keys: %s", exc)
+            return
+        self.sealer = ring
+        if self.transport is not None:
+            self.transport.sealer = ring
+        log.info("membership: %s reloaded (%d keys)", self.secret_file, len(ring))
 
     def on_stop(self) -> None:
         self._cancel_timer()
@@ -406,3 +432,11 @@ class MembershipActor(Listener, RuntimeActor):
                 left=left,
             )
         )
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size)

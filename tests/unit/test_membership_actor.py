@@ -36,6 +36,7 @@ class FakeTransport:
 
     def __init__(self, bind: Any, sealer: Any, **kw: Any) -> None:
         self.bind = bind
+        self.sealer = sealer
         self.sent: list[tuple[Any, tuple[Message, ...]]] = []
         self.requests: list[tuple[Any, Message]] = []
         self.closed = False
@@ -201,3 +202,20 @@ def test_profile_overrides() -> None:
     for bad in ("probe_interval", "probe_interval=fast", "gossip_nodes=0", "name=x"):
         with pytest.raises(ValueError):
             FAST.with_overrides([bad])
+
+
+def test_a_changed_secret_file_is_reloaded_and_a_broken_one_ignored(tmp_path: Path) -> None:
+    from actors.membership.keyring import Keyring, encode_key
+
+    first, second = Keyring.generate(), Keyring.generate()
+    secret = tmp_path / "secret"
+    secret.write_text(encode_key(first.primary) + "\n")
+    a, _, clock = actor(sealer=first, secret_file=str(secret), secret_poll=1.0)
+    transport = FakeTransport.instances[-1]
+    secret.write_text(f"{encode_key(second.primary)}\n{encode_key(first.primary)}\n")
+    run_timers(a, clock, 1.1)
+    assert isinstance(transport.sealer, Keyring) and transport.sealer.primary == second.primary
+    assert len(transport.sealer) == 2
+    secret.write_text("broken!\n")
+    run_timers(a, clock, 1.1)
+    assert transport.sealer.primary == second.primary  # the last good keys stay
