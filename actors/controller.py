@@ -245,8 +245,13 @@ def controller_specs(
     lease_timing: tuple[float, float, float] = (15.0, 10.0, 2.0),
     sync_timeout: float = 5.0,
     retry: tuple[float, float] = (0.5, 30.0),
+    refresh_interval: float = 0.0,
 ) -> list[ActorSpec]:
-    """The actors of ``lbtui controller`` (not started); ``kube`` carries the API and namespace."""
+    """The actors of ``lbtui controller`` (not started); ``kube`` carries the API and namespace.
+
+    ``refresh_interval``: at most one cluster load per interval (the command line uses 0.1 s,
+    so a burst of Services costs a few loads; 0 loads on every change).
+    """
     from actors.cluster.actor import ClusterActor
     from actors.cluster.kube import KubeClusterSource, KubeConfigStore, KubeWatcher
     from actors.cluster.kube_status import (
@@ -263,7 +268,11 @@ def controller_specs(
     specs = [
         ActorSpec("kube", KubeWatcher, {"kube": kube, "sync_timeout": sync_timeout}),
         ActorSpec("config", ConfigActor, {"store": KubeConfigStore(kube)}),
-        ActorSpec("cluster", ClusterActor, {"source": KubeClusterSource(kube)}),
+        ActorSpec(
+            "cluster",
+            ClusterActor,
+            {"source": KubeClusterSource(kube), "min_interval": refresh_interval},
+        ),
     ]
     if leader_elect:
         duration, deadline, period = lease_timing

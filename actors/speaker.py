@@ -363,6 +363,7 @@ def kube_speaker_specs(
     discovery_port: int = 7946,
     sync_timeout: float = 5.0,
     retry: tuple[float, float] = (0.5, 30.0),
+    refresh_interval: float = 0.0,
     extra: list[Any] | None = None,
 ) -> list[Any]:
     """The actors of ``lbtui speaker --kubeconfig``: objects from the API (``kube``, a
@@ -384,7 +385,11 @@ def kube_speaker_specs(
     specs = [
         ActorSpec("kube", KubeWatcher, {"kube": kube, "sync_timeout": sync_timeout}),
         ActorSpec("config", ConfigActor, {"store": KubeConfigStore(kube)}),
-        ActorSpec("cluster", ClusterActor, {"source": KubeClusterSource(kube)}),
+        ActorSpec(
+            "cluster",
+            ClusterActor,
+            {"source": KubeClusterSource(kube), "min_interval": refresh_interval},
+        ),
         ActorSpec("allocations", StatusAllocations, {"lb_class": lb_class}),
         ActorSpec(
             "speakerstatus",

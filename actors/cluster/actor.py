@@ -40,13 +40,24 @@ class ClusterActor(Listener, RuntimeActor):
     actor_name = "cluster"
     listens_to = (AllocationsUpdated,)
 
-    def __init__(self, source: ClusterSource, *, poll_interval: float = 0.0, **kw: Any) -> None:
+    def __init__(
+        self,
+        source: ClusterSource,
+        *,
+        poll_interval: float = 0.0,
+        min_interval: float = 0.0,
+        **kw: Any,
+    ) -> None:
         super().__init__(**kw)
         self.source = source
         self.poll_interval = poll_interval
         self.state: ClusterState | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._refresh_pending = False
+        # A pushing source: at most one load per min_interval (a burst of N changes then costs
+        # a few loads, not N); 0 loads at once on every change.
+        self.min_interval = min_interval
+        self._last_load = float("-inf")
 
     def on_start(self) -> None:
         self._load()
@@ -65,7 +76,14 @@ class ClusterActor(Listener, RuntimeActor):
         if not self._refresh_pending:
             self._refresh_pending = True
             with contextlib.suppress(pykka.ActorDeadError):
-                self.actor_ref.tell(Tick("refresh"))
+                self.actor_ref.tell(Tick("_refresh_due"))
+
+    def _refresh_due(self) -> None:
+        wait = self._last_load + self.min_interval - self.clock.now()
+        if wait > 0:
+            self.after(wait, "refresh")
+        else:
+            self.refresh()
 
     def refresh(self) -> None:
         self._refresh_pending = False
@@ -96,6 +114,7 @@ class ClusterActor(Listener, RuntimeActor):
             self._load(quiet=True)
 
     def _load(self, quiet: bool = False) -> None:
+        self._last_load = self.clock.now()
         try:
             state = self.source.load()
         except SourceError as exc:

@@ -236,6 +236,7 @@ class ServiceStatusWriter(Listener, RuntimeActor):
         self.retry = Retrying(retry_initial, retry_max)
         self.writes = 0
         self.failures = 0
+        self._clean: dict[str, tuple[Service, Allocation | None]] = {}
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, ClusterUpdated):
@@ -285,7 +286,7 @@ class ServiceStatusWriter(Listener, RuntimeActor):
         if not self.leader or self.cluster is None or self.allocations is None:
             return
         failed = False
-        for key, patch in status_patches(self.cluster, self.allocations).items():
+        for key, patch in self._patches().items():
             service = self.cluster.services[key]
             done = self.written.get(key)
             seen = service.metadata.resource_version
@@ -312,6 +313,27 @@ class ServiceStatusWriter(Listener, RuntimeActor):
         for key in list(self.written):
             if key not in self.cluster.services:
                 del self.written[key]
+
+    def _patches(self) -> dict[str, dict[str, Any]]:
+        """status_patches, skipping services whose objects are the very ones last found in
+        order: the cluster source and the allocator hand out the same objects while nothing
+        changes, so a burst of N services costs N checks per update, not N string compares."""
+        assert self.cluster is not None and self.allocations is not None
+        out = {}
+        clean: dict[str, tuple[Service, Allocation | None]] = {}
+        for key, service in self.cluster.services.items():
+            allocation = self.allocations.get(key)
+            seen = self._clean.get(key)
+            if seen is not None and seen[0] is service and seen[1] == allocation:
+                clean[key] = seen
+                continue
+            patch = service_status_patch(service, allocation)
+            if patch is None:
+                clean[key] = (service, allocation)
+            else:
+                out[key] = patch
+        self._clean = clean
+        return out
 
     def _schedule_retry(self) -> None:
         if not self.retry.scheduled:

@@ -7,13 +7,14 @@ do not hear each other's events: they only meet through the API, as they would o
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pykka
 
-from actors.clock import ManualClock
+from actors.clock import ManualClock, ThreadScheduler
 from actors.cluster.kube import KubeApi, KubeCluster
 from actors.events import Event
 from actors.listener import Listener, Published
@@ -54,15 +55,14 @@ class Bus:
 class Role:
     """One started runtime (controller or speaker) with its journal, clock and caches."""
 
-    def __init__(
-        self, name: str, specs: list[ActorSpec], kube: KubeCluster, clock: ManualClock
-    ) -> None:
+    def __init__(self, name: str, specs: list[ActorSpec], kube: KubeCluster, clock: Any) -> None:
         self.journal = EventJournal()
         self.bus = Bus()
         self.kube = kube
         self.clock = clock
         specs = [ActorSpec("recorder", Recorder, {"journal": self.journal}), *specs]
-        self.runtime = Runtime(name, specs, clock=clock, scheduler=clock, publish=self.bus.send)
+        scheduler = clock if isinstance(clock, ManualClock) else ThreadScheduler(clock)
+        self.runtime = Runtime(name, specs, clock=clock, scheduler=scheduler, publish=self.bus.send)
         self.bus.runtime = self.runtime
         RUNNING.append(self)
         self.runtime.start()
@@ -92,7 +92,7 @@ def kube_cluster(fake: FakeKubeApi, resources: Any, **kw: Any) -> KubeCluster:
     return KubeCluster(api, namespace=NS, resources=resources, **kw)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -155,7 +155,7 @@ def l2_advertisement(name: str = "l2", **spec: Any) -> dict[str, Any]:
     }
 
 
-_cluster_ip = iter(range(10, 250))
+_cluster_ip = itertools.count(10)
 
 
 def service(
@@ -170,7 +170,8 @@ def service(
     meta: dict[str, Any] = {"name": name, "namespace": ns, "annotations": annotations or {}}
     if created:
         meta["creationTimestamp"] = created
-    ip = f"10.96.0.{next(_cluster_ip)}"
+    n = next(_cluster_ip)
+    ip = f"10.96.{n // 250}.{n % 250}"
     return {
         "apiVersion": "v1",
         "kind": "Service",

@@ -20,7 +20,7 @@ from tests.kube.test_speakers import seed
 pytestmark = pytest.mark.asyncio
 
 
-async def eventually(pilot: Any, check: Any, timeout: float = 10.0) -> Any:
+async def eventually(pilot: Any, check: Any, timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()

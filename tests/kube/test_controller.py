@@ -13,7 +13,7 @@ from actors.allocator.core import ANNOTATION_IP_ALLOCATED_FROM_POOL
 from actors.clock import ManualClock
 from actors.cluster.kube import CONTROLLER_RESOURCES
 from actors.controller import controller_specs
-from actors.events import ApiConnectionChanged, IpReleased
+from actors.events import ApiConnectionChanged, ClusterUpdated, IpReleased
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import (
     NS,
@@ -232,6 +232,22 @@ def test_thirty_seconds_without_the_api_lose_nothing(fake: FakeKubeApi) -> None:
     resources = len(controller.kube.resources)
     assert resources * 3 <= attempts <= resources * 10
     controller.stop()
+
+
+def test_a_burst_of_changes_is_loaded_once_per_refresh_interval(fake: FakeKubeApi) -> None:
+    seed(fake, "10.99.0.0/24")
+    clock = ManualClock()
+    controller = start_controller(fake, clock, refresh_interval=1.0)
+    loads_before = len(controller.of(ClusterUpdated))
+    for i in range(20):
+        fake.create(service(f"s{i:02d}"))
+    wait_until(lambda: len(controller.kube.caches["services"].snapshot()) == 20)
+    assert len(controller.of(ClusterUpdated)) == loads_before  # waiting for the interval
+    clock.advance(1.0)
+    wait_until(lambda: all(ingress_of(fake, f"s{i:02d}") for i in range(20)))
+    # One load for the burst, then the status writes' echoes, coalesced the same way.
+    advance_until(clock, lambda: len(controller.kube.caches["services"].snapshot()) == 20)
+    assert len(controller.of(ClusterUpdated)) - loads_before <= 3
 
 
 def test_a_controller_started_while_the_api_is_down_catches_up(fake: FakeKubeApi) -> None:
