@@ -291,6 +291,7 @@ def test_workloads_reference_what_exists_and_run_valid_commands(kind: str, name:
         assert spec["hostNetwork"] is True
         assert caps["add"] == ["NET_RAW"]
         assert ports["memberlist-tcp"] == ports["memberlist-udp"] == 7946
+        assert parsed.ml_bind.endswith(":7946")  # membership listens where the ports say
         # Discovery finds the speakers by the labels their pods carry.
         selector = dict(kv.split("=") for kv in parsed.ml_labels.split(","))
         assert selector.items() <= labels.items()
