@@ -270,8 +270,7 @@ def test_a_service_created_through_the_api_becomes_reachable(lab: Lab) -> None:
     )
     lab.start_bird()
     lab.lbtui("api", "controller")
-    for n in NODES:
-        lab.lbtui(n, "speaker", "--node-name", n, "--no-l2")
+    speakers = {n: lab.lbtui(n, "speaker", "--node-name", n, "--no-l2") for n in NODES}
 
     fake.create(service("web", ports=[{"port": 8080, "protocol": "TCP"}]))
     fake.create(endpoint_slice("web", list(NODES)))
@@ -297,6 +296,17 @@ def test_a_service_created_through_the_api_becomes_reachable(lab: Lab) -> None:
         20,
     )
     assert {s["status"]["node"] for s in statuses if s.get("status")} <= set(NODES)
+
+    # A speaker stops: its route and its status object go, the VIP stays reachable.
+    os.killpg(speakers["n1"].pid, signal.SIGTERM)
+    speakers["n1"].wait(timeout=20)
+    wait(lambda: lab.router_next_hops(vip) == {node_ip("n2"), node_ip("n3")}, 30, "n1 withdrawn")
+    wait(
+        lambda: {s["status"]["node"] for s in fake.items("ServiceBGPStatus", NS)} == {"n2", "n3"},
+        20,
+        "n1's ServiceBGPStatus deleted",
+    )
+    assert lab.fetch(vip) in {"served by n2", "served by n3"}
 
     # Deleting the Service through the API withdraws the route: the VIP is gone again.
     fake.delete("Service", "web", "default")
