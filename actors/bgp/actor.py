@@ -411,6 +411,13 @@ class BgpSpeakerActor(Listener, RuntimeActor):
                 )
                 continue
             self.passwords[name] = password
+            if peer.vrf:
+                log.warning(
+                    "bgp/%s: peer %s: vrf %r is FRR-only; using the default VRF",
+                    self.node,
+                    name,
+                    peer.vrf,
+                )
             session = Session(
                 peer,
                 self.settings,

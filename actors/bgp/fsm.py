@@ -121,6 +121,8 @@ Action = (
 class FsmConfig:
     local_asn: int
     peer_asn: int  # 0: any (the route collector takes whoever connects)
+    # dynamicASN "external": any AS but our own.
+    external_only: bool = False
     hold_time: int = 90
     keepalive_time: float = 30.0
     passive: bool = False
@@ -299,7 +301,9 @@ class Fsm:
 
     def _open_received(self, now: float, c: _Conn, peer: OpenMessage) -> list[Action]:
         cfg = self.config
-        if cfg.peer_asn and peer.asn != cfg.peer_asn:
+        if (cfg.peer_asn and peer.asn != cfg.peer_asn) or (
+            cfg.external_only and peer.asn == cfg.local_asn
+        ):
             return self._fail(
                 now,
                 c,

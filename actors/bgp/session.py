@@ -165,6 +165,7 @@ class Session:
             FsmConfig(
                 local_asn=peer.my_asn,
                 peer_asn=peer.peer_asn,
+                external_only=peer.dynamic_asn == "external",
                 hold_time=peer.hold_time,
                 keepalive_time=float(peer.keepalive_time),
                 passive=passive,

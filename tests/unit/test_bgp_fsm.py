@@ -164,6 +164,19 @@ def test_wrong_peer_as_is_refused_with_bad_peer_as() -> None:
     assert notifications(actions) == [(2, 2)] and fsm.state is State.IDLE
 
 
+def test_dynamic_external_peers_take_any_as_but_ours() -> None:
+    fsm = Fsm(FsmConfig(local_asn=64512, peer_asn=0, external_only=True))
+    fsm.start(0.0)
+    fsm.dialing(0.0, 1)
+    fsm.connection_up(0.0, 1, True, local_open())
+    assert notifications(fsm.received(0.0, 1, peer_open(asn=64512))) == [(2, 2)]
+    fsm.advance(1.0)
+    fsm.dialing(1.0, 2)
+    fsm.connection_up(1.0, 2, True, local_open())
+    assert notifications(fsm.received(1.0, 2, peer_open(asn=65010))) == []
+    assert fsm.state is State.OPEN_CONFIRM
+
+
 def test_unexpected_messages_are_fsm_errors() -> None:
     fsm = new_fsm()
     fsm.start(0.0)
