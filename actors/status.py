@@ -235,7 +235,8 @@ class StatusBoard:
     config_errors: tuple[str, ...] = ()
     cluster: ClusterState | None = None
     allocations: AllocationsUpdated | None = None
-    membership: MembershipUpdated | None = None
+    # observer -> its last view (with gossip every node publishes its own)
+    memberships: dict[str, MembershipUpdated] = field(default_factory=dict)
     announcements: dict[tuple[str, str, str, tuple[str, ...]], AnnouncementStarted] = field(
         default_factory=dict
     )
@@ -265,7 +266,7 @@ class StatusBoard:
         elif isinstance(event, AllocationsUpdated):
             self.allocations = event
         elif isinstance(event, MembershipUpdated):
-            self.membership = event
+            self.memberships[event.observer] = event
         elif isinstance(event, RuntimeReady):
             self.role = event.role
         elif isinstance(event, AnnouncementStarted):
@@ -287,7 +288,7 @@ class StatusBoard:
     def state_json(self) -> dict[str, Any]:
         with self._cond:
             config, cluster, allocations = self.config, self.cluster, self.allocations
-            membership = self.membership
+            memberships = list(self.memberships.values())
             announcements = list(self.announcements.values())
             events = [record for _, record in self._events]
             head = {
@@ -324,7 +325,7 @@ class StatusBoard:
             }
         else:
             head["allocations"] = head["usage"] = None
-        head["membership"] = membership.to_json() if membership is not None else None
+        head["membership"] = [m.to_json() for m in memberships]
         head["announcements"] = [a.to_json() for a in announcements]
         head["events"] = events
         return head

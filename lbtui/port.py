@@ -280,15 +280,12 @@ def decode_snapshot(body: Mapping[str, Any]) -> tuple[Snapshot, int]:
             )
             for name, u in (body.get("usage") or {}).items()
         }
-    membership = None
-    m = body.get("membership")
-    if isinstance(m, dict):
-        membership = MembershipUpdated(
-            float(m.get("t", now)),
-            str(m.get("observer", "")),
-            frozenset(m.get("alive", [])),
-            frozenset(m.get("dead", [])),
-        )
+    views = body.get("membership") or []
+    memberships = tuple(
+        m
+        for m in (decode_event(v) for v in (views if isinstance(views, list) else [views]))
+        if isinstance(m, MembershipUpdated)
+    )
     announced = tuple(
         e
         for e in (decode_event(a) for a in body.get("announcements", []))
@@ -303,7 +300,7 @@ def decode_snapshot(body: Mapping[str, Any]) -> tuple[Snapshot, int]:
         cluster=cluster,
         allocations=allocations,
         usage=usage,
-        membership=membership,
+        memberships=memberships,
         announcements=announced,
         config_errors=tuple(errors),
     )
@@ -978,7 +975,7 @@ def what_if(state: ConsoleState, down: Iterable[str]) -> WhatIfResult:
     config, cluster = state.config, state.cluster
     if config is None or cluster is None:
         return WhatIfResult(down, (), (), "no configuration or cluster yet")
-    dead = frozenset(n for n, m in state.members.items() if m.state == "dead")
+    dead = frozenset(n for n, m in state.members.items() if m.state in ("dead", "left"))
     allocations = dict(state.allocations)
     usage = dict(state.usage)
     before = compute_plan(config, cluster, down=dead, allocations=allocations, usage=usage)

@@ -199,6 +199,8 @@ class ConsoleState:
     interfaces: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(
         default_factory=lambda: EMPTY
     )
+    # observer -> its last MembershipUpdated (with gossip every node has its own view).
+    views: Mapping[str, MembershipUpdated] = field(default_factory=lambda: EMPTY)
     # node -> why it cannot announce (link awareness), absent while it can.
     not_candidate: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     services: Mapping[str, ServiceRow] = field(default_factory=lambda: EMPTY)
@@ -239,7 +241,7 @@ class Snapshot:
     cluster: ClusterState | None = None
     allocations: Mapping[str, Allocation] | None = None
     usage: Mapping[str, PoolUsage] | None = None
-    membership: MembershipUpdated | None = None
+    memberships: tuple[MembershipUpdated, ...] = ()  # one view per observer
     announcements: tuple[AnnouncementStarted, ...] = ()
     config_errors: tuple[str, ...] = ()
 
@@ -274,8 +276,8 @@ def load_snapshot(state: ConsoleState, snap: Snapshot) -> ConsoleState:
         builder.apply(ClusterUpdated(snap.now, snap.cluster, "snapshot"))
     if snap.allocations is not None:
         builder.apply(AllocationsUpdated(snap.now, snap.allocations, snap.usage or {}))
-    if snap.membership is not None:
-        builder.apply(snap.membership)
+    for view in snap.memberships:
+        builder.apply(view)
     builder.replace_announcements(snap.announcements)
     builder.ready = True
     builder.full = True
@@ -373,6 +375,7 @@ class _Builder:
         "advertised",
         "interfaces",
         "not_candidate",
+        "views",
         "services",
         "announcers",
         "losses",
@@ -445,6 +448,7 @@ class _Builder:
             advertised=tables.get("advertised", self.base.advertised),
             interfaces=tables.get("interfaces", self.base.interfaces),
             not_candidate=tables.get("not_candidate", self.base.not_candidate),
+            views=tables.get("views", self.base.views),
             services=tables.get("services", self.base.services),
             announcers=tables.get("announcers", self.base.announcers),
             log=log,
@@ -567,23 +571,45 @@ class _Builder:
 
     # membership
     def _membership(self, e: MembershipUpdated) -> None:
-        self.alive = e.alive
-        for node in e.not_candidates:
+        """Each observer (with gossip, every node) has its own view; the console combines them:
+        a node is dead if a live observer says so, suspect if one suspects it."""
+        views = self.write("views")
+        views[e.observer] = e
+        dead = _combined(views.values(), "dead")
+        # A crashed observer's last view is stale: only trust observers still alive.
+        trusted = [v for observer, v in views.items() if observer not in dead]
+        dead = _combined(trusted or views.values(), "dead")
+        suspect = _combined(trusted, "suspect") - dead
+        left = _combined(trusted, "left") & dead  # gone gracefully, not failed
+        known = _combined(views.values(), "alive") | dead
+        self.alive = frozenset(known - dead)
+        not_candidates = _combined(trusted, "not_candidates")
+        for node in not_candidates:
             if node not in self.read("not_candidate"):
                 self.write("not_candidate")[node] = "not a candidate (no carrier)"
-        for node in [n for n in self.read("not_candidate") if n not in e.not_candidates]:
-            if node in e.alive:
+        for node in [n for n in self.read("not_candidate") if n not in not_candidates]:
+            if node in self.alive:
                 del self.write("not_candidate")[node]
         members = self.read("members")
-        for node in sorted(e.alive | e.dead):
-            state = "alive" if node in e.alive else "dead"
+        for node in sorted(known):
+            state = (
+                "left"
+                if node in left
+                else "dead"
+                if node in dead
+                else "suspect"
+                if node in suspect
+                else "alive"
+            )
             old = members.get(node)
             if old is None or old.state != state:
                 self.write("members")[node] = Member(
                     node, state, e.t, old.incarnation if old else None, old.reason if old else ""
                 )
-                if state == "alive" and old is not None and old.state in ("dead", "suspect"):
+                if state == "alive" and old is not None and old.state != "alive":
                     self._recovered(node)
+                elif state != "alive":
+                    self._lost(node, e.t)
 
     def _node_joined(self, e: NodeJoined) -> None:
         self._member(e.node, "alive", e.t, getattr(e, "incarnation", None), "joined")
@@ -602,6 +628,8 @@ class _Builder:
         self, node: str, state: str, t: float, incarnation: int | None, reason: str
     ) -> None:
         old = self.read("members").get(node)
+        if old is not None and old.state == "dead" and state == "suspect":
+            return  # another observer suspecting what one already declared dead
         if incarnation is None and old is not None:
             incarnation = old.incarnation
         since = old.since if old is not None and old.state == state else t
@@ -771,7 +799,7 @@ class _Builder:
         old = self.read("sessions").get((e.node, e.peer))
         since = old.since if old is not None and old.state == e.state else e.t
         last_error = old.last_error if old else ""
-        if e.state != "Established" and e.reason:
+        if _session_error(e):
             last_error = e.reason
         bfd = old.bfd if old else ""
         self.write("sessions")[(e.node, e.peer)] = Session(
@@ -861,6 +889,24 @@ def ip_text(ip: Any) -> str:
             _IP_TEXT.clear()
         text = _IP_TEXT[ip] = str(ip)
     return text
+
+
+_SESSION_TROUBLE = ("notification", "error", "refused", "timed out", "expired", "down", "reset")
+
+
+def _session_error(e: PeerSessionChanged) -> bool:
+    """Whether a session change reports a failure (falling back to Idle/Active, or saying so)
+    rather than the normal way up (Connect "started", OpenConfirm "OPEN received")."""
+    if not e.reason:
+        return False
+    return e.state in ("Idle", "Active") or any(w in e.reason.lower() for w in _SESSION_TROUBLE)
+
+
+def _combined(views: Iterable[MembershipUpdated], field_name: str) -> frozenset[str]:
+    out: set[str] = set()
+    for view in views:
+        out.update(getattr(view, field_name, ()) or ())
+    return frozenset(out)
 
 
 def _liveness(node: str, alive: frozenset[str]) -> str:

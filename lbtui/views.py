@@ -46,7 +46,8 @@ class Column:
     right: bool = False
 
 
-STATE_GLYPH = {"alive": "●", "suspect": "◐", "dead": "○", "unknown": "?"}
+STATE_GLYPH = {"alive": "●", "suspect": "◐", "dead": "○", "left": "○", "unknown": "?"}
+STATE_STYLE = {"left": "muted"}
 PROTOCOL_TEXT = {"layer2": "L2", "bgp": "BGP"}
 
 
@@ -86,7 +87,7 @@ def seconds_text(seconds: float | None) -> str:
 
 
 def member_cell(state: str) -> Styled:
-    return Styled(f"{STATE_GLYPH.get(state, '?')} {state}", state)
+    return Styled(f"{STATE_GLYPH.get(state, '?')} {state}", STATE_STYLE.get(state, state))
 
 
 # -- services ---------------------------------------------------------------------------------
@@ -282,7 +283,8 @@ def l2_row(state: ConsoleState, entry: L2Entry) -> Row:
         owner = Styled(f"{entry.node} (+{others})", "warning")
     else:
         member = state.members.get(entry.node)
-        owner = Styled(entry.node, "dead" if member and member.state == "dead" else "ok")
+        gone = member is not None and member.state in ("dead", "left")
+        owner = Styled(entry.node, "dead" if gone else "ok")
     interfaces = ", ".join(entry.interfaces) or ("all" if entry.node else "-")
     return (
         entry.ip,

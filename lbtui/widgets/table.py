@@ -338,7 +338,7 @@ class ResourceTable(ScrollView, can_focus=True):
             variable = SEMANTIC.get(name)
             if variable is None:
                 # Not partial: the component's background is blended onto the table's.
-                style = self.get_component_rich_style(f"resource-table--{name}")
+                style = self.get_component_rich_style(f"resource-table--{name}", default=Style())
             else:
                 if self._variables is None:
                     self._variables = self.app.get_css_variables()

@@ -122,7 +122,7 @@ class World:
             cluster=self.cluster,
             allocations=self.allocations,
             usage=self.usage,
-            membership=membership,
+            memberships=(membership,),
             announcements=tuple(self.announcements(t, self.owners)),
         )
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from actors.cluster.demo import ServiceSpec
 from actors.events import (
@@ -210,7 +211,7 @@ def test_a_snapshot_gives_the_same_views_as_the_events() -> None:
         cluster=demo.cluster.state,
         allocations=demo.allocator.allocations,
         usage=demo.allocator.usage,
-        membership=next(e for e in reversed(events) if e.name == "MembershipUpdated"),
+        memberships=(next(e for e in reversed(events) if e.name == "MembershipUpdated"),),
         announcements=announced,
     )
     attached = load_snapshot(ConsoleState(), snap)
@@ -235,3 +236,42 @@ def test_state_and_views_never_load_textual() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_gossip_views_are_combined_and_a_stale_one_is_ignored() -> None:
+    from actors.events import MembershipUpdated
+
+    everyone = frozenset({"node-1", "node-2", "node-3"})
+
+    def view(t: float, observer: str, dead: frozenset[str], **kw: frozenset[str]) -> Any:
+        return MembershipUpdated(t, observer, everyone - dead, dead, **kw)
+
+    # Every node sees everyone; node-1 crashes (its last view stays, stale); node-2 suspects
+    # it first, then declares it dead; node-3 follows.
+    state = reduce_all(
+        ConsoleState(),
+        [
+            view(1.0, "node-1", frozenset()),
+            view(1.0, "node-2", frozenset()),
+            view(1.0, "node-3", frozenset()),
+            view(2.0, "node-2", frozenset(), suspect=frozenset({"node-1"})),
+        ],
+    )
+    assert state.members["node-1"].state == "suspect"
+    assert state.losses["node-1"] == 2.0
+    state = reduce(state, view(2.6, "node-2", frozenset({"node-1"})))
+    assert state.members["node-1"].state == "dead"
+    assert state.alive == {"node-2", "node-3"}
+    state = reduce(state, view(2.7, "node-3", frozenset({"node-1"})))
+    assert state.members["node-1"].state == "dead" and state.losses["node-1"] == 2.0
+    # It comes back: once every live observer agrees, it is alive again.
+    state = reduce_all(
+        state,
+        [view(5.0, "node-1", frozenset()), view(5.0, "node-2", frozenset())],
+    )
+    assert state.members["node-1"].state == "dead"  # node-3 has not seen it yet
+    state = reduce(state, view(5.1, "node-3", frozenset()))
+    assert state.members["node-1"].state == "alive" and "node-1" not in state.losses
+    # A graceful leave is not a failure.
+    state = reduce(state, view(6.0, "node-2", frozenset({"node-3"}), left=frozenset({"node-3"})))
+    assert state.members["node-3"].state == "left"

@@ -76,7 +76,7 @@ def test_state_needs_the_token_and_nothing_can_be_changed(served: Any) -> None:
         "BGPPeer",
     ]
     assert state["allocations"]["default/web"]["ips"] == ["10.99.0.100"]
-    assert state["membership"]["dead"] == ["node-1"]
+    assert [v["dead"] for v in state["membership"]] == [["node-1"]]
     owners = {a["ip"]: a["node"] for a in state["announcements"] if a["protocol"] == "layer2"}
     assert owners["10.99.0.100"] == "node-3"
 
@@ -201,15 +201,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_headless_demo_serves_its_state(tmp_path: Path) -> None:
+HEADLESS = {
+    "demo": (["demo", "--headless"], "default/web", ["10.99.0.100"]),
+    "speaker": (
+        [
+            "speaker",
+            "--node-name",
+            "node-a",
+            "--cluster",
+            "examples/cluster.yaml",
+            "--config",
+            "examples/config-crds.yaml",
+            "--no-l2",
+        ],
+        None,
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("role", sorted(HEADLESS))
+def test_headless_runtimes_serve_their_state(tmp_path: Path, role: str) -> None:
+    command, service, ips = HEADLESS[role]
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
     port = free_port()
     proc = subprocess.Popen(
         [
             *LBTUI,
-            "demo",
-            "--headless",
+            *command,
             "--duration",
             "20",
             "--status-addr",
@@ -234,9 +254,14 @@ def test_headless_demo_serves_its_state(tmp_path: Path) -> None:
             except (OSError, ValueError):
                 pass
             time.sleep(0.2)
-        assert body is not None and body["role"] == "demo"
-        assert body["allocations"]["default/web"]["ips"] == ["10.99.0.100"]
+        assert body is not None and body["role"] == role
+        assert body["config"] and body["cluster"]["services"]
+        if service is not None:
+            assert body["allocations"][service]["ips"] == ips
         assert get(f"http://127.0.0.1:{port}/state", token=None)[0] == 401
+        snapshot, _ = decode_snapshot(body)
+        state = load_snapshot(ConsoleState(), snapshot)
+        assert state.config is not None and state.services
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=15)
