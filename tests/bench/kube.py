@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from actors.clock import RealClock
 from actors.cluster.kube import (
