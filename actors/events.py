@@ -284,6 +284,42 @@ class CandidacyChanged(Event):
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class SplitBrainDetected(Event):
+    """``node`` answers for ``ip`` and heard a gratuitous ARP for it from another MAC
+    (``other_mac``) on ``interface``: two nodes announce one address (e.g. a membership
+    partition). Counted in ``lbtui_l2_conflicts_total``."""
+
+    node: str
+    ip: str
+    interface: str
+    other_mac: str
+    own_mac: str
+
+
+# -- failover measurement (actors/failover.py) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverMeasured(Event):
+    """``node`` took ``ip`` (an address, or a prefix in BGP) over from ``from_node``.
+
+    ``seconds``: from the first membership event saying ``from_node`` was lost (suspected,
+    dead, left or no longer a candidate) to the first gratuitous packet (layer 2) or UPDATE
+    (BGP) ``node`` sent for it. ``detection``: the part of it from that first sign to the
+    verdict that moved the address (0 when the first sign was the verdict). ``cause``: the
+    verdict ("dead", "left", "not candidate"). Observed in ``lbtui_failover_seconds``.
+    """
+
+    node: str
+    ip: str
+    protocol: Protocol
+    from_node: str
+    seconds: float
+    cause: str
+    detection: float = 0.0
+
+
 # -- the runtime itself ---------------------------------------------------------------------
 
 
