@@ -1,0 +1,198 @@
+"""The Kubernetes adapter's pure parts, without a server."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from actors.allocator.core import ANNOTATION_IP_ALLOCATED_FROM_POOL, Allocation, PoolUsage
+from actors.cluster.kube import (
+    NODES,
+    SERVICES,
+    ObjectCache,
+    allocations_from_status,
+    issues_from_api_error,
+)
+from actors.cluster.kube_status import (
+    INT64_MAX,
+    announcements_from_status_objects,
+    desired_status_objects,
+    pool_status,
+    service_status_patch,
+    speaker_addresses,
+    usage_from_pool_status,
+)
+from actors.cluster.objects import ClusterState, Service
+from actors.events import Announced
+from tests.kube.harness import node, service
+
+
+def svc(name: str = "web", ips: tuple[str, ...] = (), **kw: Any) -> Service:
+    doc = service(name, **kw)
+    doc["status"] = {"loadBalancer": {"ingress": [{"ip": ip} for ip in ips]}}
+    return Service.model_validate(doc)
+
+
+def allocation(key: str, *ips: str, pool: str | None = "lan") -> Allocation:
+    return Allocation(key, tuple(ipaddress.ip_address(i) for i in ips), pool if ips else None)
+
+
+def test_service_status_patch_writes_only_differences() -> None:
+    fresh = svc()
+    assert service_status_patch(fresh, allocation("default/web", "10.0.0.1")) == {
+        "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}},
+        "metadata": {"annotations": {ANNOTATION_IP_ALLOCATED_FROM_POOL: "lan"}},
+    }
+    done = svc(ips=("10.0.0.1",), annotations={ANNOTATION_IP_ALLOCATED_FROM_POOL: "lan"})
+    assert service_status_patch(done, allocation("default/web", "10.0.0.1")) is None
+    # Cleared (e.g. its pool was deleted): empty ingress, annotation removed (null).
+    assert service_status_patch(done, allocation("default/web")) == {
+        "status": {"loadBalancer": {"ingress": []}},
+        "metadata": {"annotations": {ANNOTATION_IP_ALLOCATED_FROM_POOL: None}},
+    }
+
+
+def test_services_lbtui_does_not_handle_are_left_alone_unless_they_stopped_being_ours() -> None:
+    other_class = svc(ips=("192.0.2.9",), loadBalancerClass="other")
+    assert service_status_patch(other_class, None) is None
+    was_ours = svc(
+        type_="ClusterIP",
+        ips=("10.0.0.1",),
+        annotations={ANNOTATION_IP_ALLOCATED_FROM_POOL: "lan"},
+    )
+    assert service_status_patch(was_ours, None) == {
+        "status": {"loadBalancer": {"ingress": []}},
+        "metadata": {"annotations": {ANNOTATION_IP_ALLOCATED_FROM_POOL: None}},
+    }
+
+
+def test_allocations_from_status_follow_the_class_and_skip_garbage() -> None:
+    cluster = ClusterState.of(
+        services=[
+            svc(
+                "a",
+                ips=("10.0.0.1", "fd00::1"),
+                annotations={ANNOTATION_IP_ALLOCATED_FROM_POOL: "p"},
+            ),
+            svc("b", ips=("not-an-ip", "10.0.0.2")),
+            svc("c", ips=("10.0.0.3",), loadBalancerClass="x"),
+            svc("d", ips=("10.0.0.4",), type_="NodePort"),
+            svc("e"),
+        ]
+    )
+    found = allocations_from_status(cluster)
+    assert {k: ([str(i) for i in a.ips], a.pool) for k, a in found.items()} == {
+        "default/a": (["10.0.0.1", "fd00::1"], "p"),
+        "default/b": (["10.0.0.2"], None),
+    }
+    assert list(allocations_from_status(cluster, "x")) == ["default/c"]
+
+
+def test_the_cache_ignores_node_heartbeats_but_not_labels() -> None:
+    cache = ObjectCache(NODES)
+    raw = node("n1", "10.0.0.1")
+    raw["metadata"]["resourceVersion"] = "1"
+    raw["status"]["conditions"][0]["lastHeartbeatTime"] = "2026-01-01T00:00:00Z"
+    assert cache.replace([raw], "1")
+    beat = {**raw, "metadata": {**raw["metadata"], "resourceVersion": "2"}}
+    beat["status"] = {**raw["status"], "conditions": [dict(raw["status"]["conditions"][0])]}
+    beat["status"]["conditions"][0]["lastHeartbeatTime"] = "2026-01-01T00:00:10Z"
+    assert not cache.apply("MODIFIED", beat)
+    assert cache.resource_version == "2"
+    relabelled = {**beat, "metadata": {**beat["metadata"], "labels": {"rack": "a"}}}
+    assert cache.apply("MODIFIED", relabelled)
+    assert cache.apply("DELETED", relabelled)
+    assert not cache.apply("DELETED", relabelled)
+
+
+def test_a_relist_is_a_diff() -> None:
+    cache = ObjectCache(SERVICES)
+    a, b = service("a"), service("b")
+    for i, doc in enumerate((a, b)):
+        doc["metadata"]["resourceVersion"] = str(i + 1)
+    assert cache.replace([a, b], "2")
+    assert not cache.replace([a, b], "3")  # nothing lbtui reads changed
+    assert cache.replace([a], "4")  # b was deleted while we were away
+    assert [o["metadata"]["name"] for o in cache.snapshot()] == ["a"]
+    assert cache.snapshot()[0]["kind"] == "Service"  # lists omit kind; the cache puts it back
+
+
+def test_our_own_write_is_taken_unless_the_cache_is_newer() -> None:
+    cache = ObjectCache(SERVICES)
+    a = service("a")
+    a["metadata"]["resourceVersion"] = "5"
+    cache.replace([a], "5")
+    older = {**a, "metadata": {**a["metadata"], "resourceVersion": "4"}}
+    assert not cache.upsert(older)
+    newer = {**a, "metadata": {**a["metadata"], "resourceVersion": "6"}}
+    assert cache.upsert(newer)
+
+
+def test_pool_status_clamps_to_int64_and_reads_back() -> None:
+    usage = PoolUsage(
+        total=2**64 + 256, in_use=3, total_v4=256, total_v6=2**64, in_use_v4=2, in_use_v6=1
+    )
+    status = pool_status(usage)
+    assert status == {
+        "assignedIPv4": 2,
+        "assignedIPv6": 1,
+        "availableIPv4": 254,
+        "availableIPv6": INT64_MAX,
+    }
+    pool_obj = {"kind": "IPAddressPool", "metadata": {"name": "lan"}, "status": status}
+    back = usage_from_pool_status([pool_obj, {"kind": "IPAddressPool", "metadata": {"name": "x"}}])
+    assert list(back) == ["lan"]
+    assert (back["lan"].in_use_v4, back["lan"].total_v4) == (2, 256)
+
+
+def test_status_objects_and_announcements_round_trip() -> None:
+    announced = (
+        Announced("shop/web", "layer2", ("10.0.0.1",), ("eth0",)),
+        Announced("shop/web", "bgp", ("10.0.0.1",), (), ("r1", "r2")),
+    )
+    desired = desired_status_objects("n1", announced)
+    assert desired[("servicel2statuses", "shop/web")] == {
+        "node": "n1",
+        "serviceName": "web",
+        "serviceNamespace": "shop",
+        "interfaces": [{"name": "eth0"}],
+    }
+    assert desired[("servicebgpstatuses", "shop/web")]["peers"] == ["r1", "r2"]
+    objects = [
+        {"kind": "ServiceL2Status", "status": desired[("servicel2statuses", "shop/web")]},
+        {"kind": "ServiceBGPStatus", "status": desired[("servicebgpstatuses", "shop/web")]},
+    ]
+    cluster = ClusterState.of(services=[svc("web", ips=("10.0.0.1",), ns="shop")])
+    assert announcements_from_status_objects(objects, cluster) == {
+        ("n1", "10.0.0.1", "bgp"): ("", ("shop/web",), ("r1", "r2")),
+        ("n1", "10.0.0.1", "layer2"): ("eth0", ("shop/web",), ()),
+    }
+
+
+def test_speaker_addresses_are_the_other_running_pods() -> None:
+    pods = [
+        {"spec": {"nodeName": "n1"}, "status": {"phase": "Running", "podIP": "10.0.0.1"}},
+        {"spec": {"nodeName": "n2"}, "status": {"phase": "Running", "podIP": "10.0.0.2"}},
+        {"spec": {"nodeName": "n3"}, "status": {"phase": "Pending", "podIP": "10.0.0.3"}},
+        {"spec": {"nodeName": "n4"}, "status": {"phase": "Running", "podIP": "fd00::4"}},
+        {"spec": {"nodeName": "n5"}, "status": {"phase": "Running"}},
+    ]
+    assert speaker_addresses(pods, "n1", 7946) == ("10.0.0.2:7946", "[fd00::4]:7946")
+
+
+def test_api_refusals_become_issues_per_field() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    exc = ApiException(status=422, reason="Unprocessable Entity")
+    exc.body = (
+        '{"kind":"Status","code":422,"message":"BGPPeer \\"r\\" is invalid",'
+        '"details":{"causes":[{"field":"spec.peerPort","message":"too big"}]}}'
+    )
+    (issue,) = issues_from_api_error(exc, "BGPPeer/r")
+    assert (issue.obj, issue.field, issue.message) == ("BGPPeer/r", "spec.peerPort", "too big")
+    conflict = ApiException(status=409, reason="Conflict")
+    conflict.body = '{"kind":"Status","code":409,"message":"the object has been modified"}'
+    (issue,) = issues_from_api_error(conflict, "IPAddressPool/p")
+    assert issue.message == "API server refused (409): the object has been modified"
+    (issue,) = issues_from_api_error(ConnectionRefusedError("refused"), "IPAddressPool/p")
+    assert issue.message.startswith("API server unreachable: ")
