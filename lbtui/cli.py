@@ -464,7 +464,7 @@ def _membership_spec(args: argparse.Namespace, err: TextIO) -> Any:
         return None
     from actors.membership.actor import MembershipActor
     from actors.membership.keyring import KeyFileError, Keyring
-    from actors.membership.transport import parse_address
+    from actors.membership.transport import check_bindable, parse_address
     from actors.runtime import ActorSpec
 
     try:
@@ -472,6 +472,11 @@ def _membership_spec(args: argparse.Namespace, err: TextIO) -> Any:
         join = [parse_address(a) for a in (args.ml_join or "").split(",") if a.strip()]
     except ValueError as exc:
         print(f"lbtui speaker: --ml-bind/--ml-join: {exc}", file=err)
+        return EXIT_INVALID
+    try:
+        check_bindable(bind)
+    except OSError as exc:
+        print(f"lbtui speaker: --ml-bind: {exc}", file=err)
         return EXIT_INVALID
     sealer = None
     if args.ml_secret_file:

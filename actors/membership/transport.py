@@ -320,6 +320,13 @@ def _bind_pair(bind: Address, attempts: int = 20) -> tuple[socket.socket, socket
     raise OSError(f"cannot bind membership UDP+TCP on {host}:{port}: {last}")
 
 
+def check_bindable(bind: Address) -> None:
+    """Raise OSError (with a readable message) if ``bind`` cannot take UDP and TCP now."""
+    udp, tcp = _bind_pair(bind)
+    udp.close()
+    tcp.close()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free for both UDP and TCP right now (the demo binds its nodes on them)."""
     udp, tcp = _bind_pair((host, 0))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import queue
+import socket
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -187,6 +188,11 @@ def test_speaker_refuses_bad_membership_options(tmp_path: Path) -> None:
     assert code == 1 and "NAME one of" in err
     code, err = speaker_exit(tmp_path, "--ml-bind", "127.0.0.1", "--ml-timer", "probe_timeout=5")
     assert code == 1 and "shorter than probe_interval" in err
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        code, err = speaker_exit(tmp_path, "--ml-bind", f"127.0.0.1:{port}")
+    assert code == 1 and "cannot bind membership" in err and "Traceback" not in err
     secret = tmp_path / "secret"
     secret.write_text("dG9vIHNob3J0\n")
     code, err = speaker_exit(tmp_path, "--ml-bind", "127.0.0.1", "--ml-secret-file", str(secret))
