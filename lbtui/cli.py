@@ -74,18 +74,36 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     plan = compute_plan(result.config, cluster, lb_class=args.lb_class)
     if args.node_down:
         report = what_if(result.config, cluster, plan, frozenset(args.node_down))
-        if args.output == "json":
-            json.dump(report.to_json(), out, indent=2)
-            out.write("\n")
-        else:
-            out.write(report.to_table())
-        return EXIT_OK
+        body, text = report.to_json(), report.to_table()
+    else:
+        body, text = plan.to_json(), plan.to_table()
+    if args.ecmp_hash:
+        body, text = _with_ecmp(args, result.config, cluster, plan, body, text)
     if args.output == "json":
-        json.dump(plan.to_json(), out, indent=2)
+        json.dump(body, out, indent=2)
         out.write("\n")
     else:
-        out.write(plan.to_table())
+        out.write(text)
     return EXIT_OK
+
+
+def _with_ecmp(
+    args: argparse.Namespace, config: Any, cluster: Any, plan: Any, body: Any, text: str
+) -> tuple[Any, str]:
+    """``--ecmp-hash``: the share of flows a router moves when nodes die (the --node-down
+    set, else each node alone), per hashing scheme."""
+    from actors.election.ecmp import ecmp_impacts, ecmp_table, single_failures
+    from actors.election.plan import known_nodes, what_if
+
+    schemes = list(dict.fromkeys(args.ecmp_hash))
+    if args.node_down:
+        down = ",".join(sorted(args.node_down))
+        report = what_if(config, cluster, plan, frozenset(args.node_down))
+        rows = [(down, i) for i in ecmp_impacts(report.bgp_changes, schemes)]
+    else:
+        rows = single_failures(config, cluster, plan, known_nodes(cluster), schemes)
+    body["ecmp"] = [{"down": down, **impact.to_json()} for down, impact in rows]
+    return body, f"{text}\n{ecmp_table(rows, schemes)}"
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -606,6 +624,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NODE",
         help="what-if: treat NODE as dead and show what moves (repeatable)",
+    )
+    plan.add_argument(
+        "--ecmp-hash",
+        action="append",
+        default=[],
+        choices=("modulo", "threshold", "resilient"),
+        help="BGP mode: the share of flows a router moves (connections reset) when the "
+        "--node-down nodes die, or each node alone, if it hashes flows this way (repeatable)",
     )
     plan.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="MetalLB's namespace")
     plan.add_argument(
