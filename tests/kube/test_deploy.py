@@ -8,6 +8,7 @@ objects and the status lbtui writes).
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from pathlib import Path
@@ -41,7 +42,9 @@ def kustomization() -> dict[str, Any]:
     return yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
 
 
+@functools.cache
 def all_objects() -> list[dict[str, Any]]:
+    """Parsed once per run (PyYAML is slow on the CRDs); tests only read them."""
     return [doc for name in kustomization()["resources"] for doc in load(name)]
 
 
