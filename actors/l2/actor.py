@@ -147,9 +147,19 @@ class L2AnnouncerActor(RuntimeActor):
         self.after(self.scan_interval, "scan")
 
     def on_stop(self) -> None:
+        self._close()
+
+    def on_failure(self, *exc_info: Any) -> None:
+        # Pykka skips on_stop after a crash: without this the old responder's thread would go
+        # on answering for addresses nobody tells it to withdraw any more.
+        self._close()
+        super().on_failure(*exc_info)
+
+    def _close(self) -> None:
         self.announcer.detach(self.actor_ref)
         if self._watcher is not None:
             self._watcher.close()
+            self._watcher = None
         if self.responder is not None:
             self.responder.close()
 

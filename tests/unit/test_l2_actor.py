@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from actors.base import Tick
 from actors.clock import ManualClock
 from actors.events import CandidacyChanged, GratuitousSent, L2AnswersChanged, L2InterfacesChanged
 from actors.l2 import arp, ndp
@@ -211,3 +212,18 @@ def test_a_restarted_actor_catches_up_and_counters_survive(rig: Rig) -> None:
     assert sorted(rig.responder.current["eth0"].ipv4.values()) == ["10.99.0.100", "10.99.0.101"]
     assert rig.announcer.counters.get(GRATUITOUS_SENT, "10.99.0.100") == 4
     assert rig.proxy.counters().get(timeout=5)[GRATUITOUS_SENT]["10.99.0.101"] == 2
+
+
+def test_a_crashed_actor_closes_its_responder_so_nothing_answers_stale(rig: Rig) -> None:
+    rig.announcer.announce_l2("10.99.0.100", ())
+    rig.settle()
+    responder = rig.responder
+    rig.links = None  # type: ignore[assignment]  # the next read breaks planning
+    rig.ref.tell(Tick("links_changed"))
+    wait = threading.Event()
+    for _ in range(100):
+        if responder.closed:
+            break
+        wait.wait(0.02)
+    assert responder.closed
+    assert not rig.ref.is_alive()
