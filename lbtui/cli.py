@@ -222,6 +222,7 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return membership
     if membership is not None:
         extra.append(membership)  # last of the subsystems: it leaves right after withdrawal
+    failover_metrics = _failover_meter(args.node_name, extra)
     try:
         specs = (file_speaker_specs if args.cluster else _kube_speaker_builder(args))(
             args.node_name,
@@ -238,18 +239,22 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"{exc}", file=err)
         return EXIT_UNREADABLE
     specs.insert(0, ActorSpec("eventlog", EventLog, {"stream": out, "time_origin": clock.now()}))
-    if not args.cluster:
-        from actors.health import observability_specs
+    # With --cluster (no Kubernetes) metrics are served only on an explicit --metrics-port.
+    if not args.cluster or args.metrics_port is not None:
+        from actors.health import DEFAULT_PORT, observability_specs
 
         l2_counters = getattr(l2, "counters", None)
+        collectors: list[Any] = [failover_metrics]
         if l2_counters is not None:
             from actors.l2.metrics import L2Collector
+
+            collectors.append(L2Collector(l2_counters))
         specs[0:0] = observability_specs(
-            port=args.metrics_port,
+            port=DEFAULT_PORT if args.metrics_port is None else args.metrics_port,
             node=args.node_name,
             require_membership=_has_membership(specs),
-            kube=args.kube,
-            collectors=[L2Collector(l2_counters)] if l2_counters is not None else [],
+            kube=getattr(args, "kube", None),
+            collectors=collectors,
         )
     if status is not None:
         specs.insert(0, status)
@@ -259,6 +264,17 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     runtime.wait(args.duration)
     runtime.stop("duration elapsed" if not runtime.stopped.is_set() else "stopped")
     return EXIT_OK
+
+
+def _failover_meter(node: str, extra: list[Any]) -> Any:
+    """Takeover times (FailoverMeasured events, lbtui_failover_seconds): a listener that
+    starts before the subsystems whose events it reads. Returns the histogram's holder."""
+    from actors.failover import FailoverMeterActor, FailoverMetrics
+    from actors.runtime import ActorSpec
+
+    metrics = FailoverMetrics()
+    extra.insert(0, ActorSpec("failover", FailoverMeterActor, {"node": node, "metrics": metrics}))
+    return metrics
 
 
 def _bgp_speaker(args: argparse.Namespace, extra: list[Any]) -> Any:
@@ -797,6 +813,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with the API: label selector of the speaker pods, whose IPs membership joins",
     )
     _kube_options(speaker)
+    speaker.set_defaults(metrics_port=None)  # 7472 with the API; off with --cluster
     speaker.add_argument("-v", "--verbose", action="store_true")
     _status_options(speaker)
     speaker.set_defaults(func=cmd_speaker)
