@@ -444,9 +444,10 @@ class SocketTransport:
         c.bulk.clear()
         if not c.connecting and (c.urgent or c.outbuf is not None):
             with contextlib.suppress(OSError):
-                if c.outbuf is not None:
-                    c.sock.send(c.outbuf)
-                if c.urgent:
+                # Finish the message in progress first; if that does not fit, a NOTIFICATION
+                # after half a message would only be garbage to the peer.
+                done = c.outbuf is None or c.sock.send(c.outbuf) == len(c.outbuf)
+                if done and c.urgent:
                     c.sock.send(b"".join(c.urgent))
         self._forget(c)
 
