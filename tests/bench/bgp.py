@@ -91,16 +91,15 @@ neighbor 127.0.0.1 {{
 }}
 """
 
-# ExaBGP's API process: relay the lines written to a FIFO to ExaBGP (its stdin is ours).
+# ExaBGP's API process: relay the lines written to a FIFO to ExaBGP, then stay until ExaBGP
+# goes (our stdin is its pipe: EOF then).
 EXABGP_RELAY = """\
 import sys
 with open(sys.argv[1]) as fifo:
     for line in fifo:
         sys.stdout.write(line)
         sys.stdout.flush()
-import time
-while True:
-    time.sleep(3600)
+sys.stdin.read()
 """
 
 
@@ -190,7 +189,9 @@ class Run:
     def spawn(self, args: list[str], **kw: object) -> subprocess.Popen[bytes]:
         kw.setdefault("stdout", subprocess.DEVNULL)
         kw.setdefault("stderr", subprocess.DEVNULL)
-        proc = subprocess.Popen(args, start_new_session=True, **kw)  # type: ignore[call-overload]
+        proc = subprocess.Popen(  # type: ignore[call-overload]
+            args, start_new_session=True, preexec_fn=_die_with_parent, **kw
+        )
         self.procs.append(proc)
         return proc
 
@@ -223,6 +224,14 @@ class Run:
             r"Routes:\s+(\d+) imported", self.birdc("show", "protocols", "all", self.name)
         )
         return int(found.group(1)) if found else 0
+
+
+def _die_with_parent() -> None:
+    """Children get SIGKILL if the benchmark dies (a timeout, ^C): nothing is left behind."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def wait(check, timeout: float, what: str, step: float = 0.02):  # type: ignore[no-untyped-def]
@@ -403,6 +412,8 @@ def main() -> None:
         os.execvp(
             "unshare", ["unshare", "--net", sys.executable, __file__, "--inside", *sys.argv[1:]]
         )
+    # SIGTERM (a timeout) runs the cleanups below instead of leaving daemons behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     sizes = [int(s) for s in args.sizes.split(",")]
     names = args.speakers.split(",")
