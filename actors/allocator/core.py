@@ -53,18 +53,26 @@ and the set of occupied offsets, so the lowest free address is found in amortize
 and memory grows with what is allocated, not with the pool (a /64 costs nothing). Addresses a
 service could share are kept per (pool, family, sharing key, backend key, ports in use) in
 lazily-deleted min-heaps, so "lowest free or shareable" never scans either.
+
+At 100,000 services the constant factor is what counts. A service holding an address without
+a sharing key costs the Allocation it is given and otherwise only ints, strings and tuples of
+ints, which the cyclic garbage collector does not walk; ``converge_all`` pauses that collector
+for its pass; and the common case (no request, no sharing key, one family) takes a short path.
 """
 
 from __future__ import annotations
 
+import gc
 import heapq
 import ipaddress
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Protocol
+from datetime import datetime
+from typing import NamedTuple, Protocol
 
-from actors.cluster.objects import ClusterState, Service
+from actors.cluster.objects import EPOCH, ClusterState, Service, ServiceSpec
 from actors.config.model import Config, IPAddress, Pool
 
 STABLE_PREFIX = "metallb.io/"
@@ -192,15 +200,21 @@ class _Demand:
     families: tuple[int, ...]  # to hold, primary first; two entries means dual-stack
     require_dual: bool
     sharing: str
-    backend: str
-    ports: frozenset[Port]
+    backend: str  # "" unless sharing
+    ports: frozenset[Port]  # empty unless sharing
     requested: tuple[int, ...]  # address keys, in the order written
     pool: str  # "" when no pool is requested
     request_error: str | None
     error: str | None  # the service cannot hold addresses at all
 
 
-def _demand(service: Service, key: str) -> _Demand:
+# Ports and the backend key matter only between services that may share an address.
+_NO_PORTS: frozenset[Port] = frozenset()
+
+
+def _demand(
+    service: Service, key: str, intern_ports: Callable[[frozenset[Port]], frozenset[Port]]
+) -> _Demand:
     meta = service.metadata
     spec = service.spec
     annotations = meta.annotations
@@ -210,26 +224,31 @@ def _demand(service: Service, key: str) -> _Demand:
         pool = annotation(annotations, ADDRESS_POOL)
     else:
         requested, request_error, sharing, pool = (), None, "", ""
-    families, require_dual, error = _families(service, requested)
-    if spec.external_traffic_policy == "Local":
-        # MetalLB's backend key: labels.Set(selector).String(), so Local services share only
-        # with Local services that select the same pods.
-        backend = ",".join(f"{k}={v}" for k, v in sorted(spec.selector.items()))
+    families, require_dual, error = _families(spec, requested)
+    if not sharing:
+        ports, backend = _NO_PORTS, ""
     else:
-        backend = ""
+        ports = intern_ports(frozenset([(p.protocol, p.port) for p in spec.ports]))
+        if spec.external_traffic_policy == "Local":
+            # MetalLB's backend key: labels.Set(selector).String(), so Local services share
+            # only with Local services that select the same pods.
+            backend = ",".join(f"{k}={v}" for k, v in sorted(spec.selector.items()))
+        else:
+            backend = ""
+    # Positional: this runs once per convergence and keywords cost measurably more.
     return _Demand(
-        key=key,
-        namespace=service.metadata.namespace or "default",
-        labels=meta.labels,
-        families=families,
-        require_dual=require_dual,
-        sharing=sharing,
-        backend=backend,
-        ports=frozenset([(p.protocol, p.port) for p in spec.ports]),
-        requested=requested,
-        pool=pool,
-        request_error=request_error,
-        error=error,
+        key,
+        meta.namespace or "default",
+        meta.labels,
+        families,
+        require_dual,
+        sharing,
+        backend,
+        ports,
+        requested,
+        pool,
+        request_error,
+        error,
     )
 
 
@@ -261,9 +280,8 @@ def _requested(annotations: Mapping[str, str], spec_ip: str) -> tuple[tuple[int,
 
 
 def _families(
-    service: Service, requested: tuple[int, ...]
+    spec: ServiceSpec, requested: tuple[int, ...]
 ) -> tuple[tuple[int, ...], bool, str | None]:
-    spec = service.spec
     found = _cluster_ip_families(spec.cluster_ips or (spec.cluster_ip,))
     if not found:
         # Kubernetes always sets clusterIPs on a LoadBalancer service; hand-written files for
@@ -465,9 +483,12 @@ def _union(port_sets: Iterable[frozenset[Port]]) -> frozenset[Port]:
 
 
 class _Use:
-    """An occupied address and the services on it (several only when they may share)."""
+    """An address held under a sharing key, and the services on it.
 
-    # Fields rather than a spot tuple: one object less per address for the GC to walk.
+    An address held without one can have no other holder: ``Allocator._uses`` maps it to the
+    holder's service key alone, which spares two objects per address for the garbage collector.
+    """
+
     __slots__ = ("backend", "lane", "offset", "portset", "rng", "services", "sharing")
 
     def __init__(
@@ -479,10 +500,6 @@ class _Use:
         self.services: dict[str, frozenset[Port]] = {service: ports}
         self.portset = ports  # every port in use on the address
 
-    @property
-    def spot(self) -> _Spot:
-        return self.lane, self.rng, self.offset
-
     def holder(self, port: Port) -> str | None:
         for service, ports in self.services.items():
             if port in ports:
@@ -493,29 +510,30 @@ class _Use:
 class _Claim(Protocol):
     """How a service uses its addresses: what sharing checks and port bookkeeping need."""
 
+    @property
+    def sharing(self) -> str: ...
+    @property
+    def backend(self) -> str: ...
+    @property
+    def ports(self) -> frozenset[Port]: ...
+
+
+class _HeldClaim(NamedTuple):
+    """The claim of a held address, re-applied as is on set_config."""
+
     sharing: str
     backend: str
     ports: frozenset[Port]
 
 
-class _Held:
-    """What a service holds, and how (re-applied as is on set_config).
+_UNSHARED = _HeldClaim("", "", _NO_PORTS)
 
-    It copies the claim's fields instead of keeping the _Demand: one object less per service
-    for the garbage collector to walk.
-    """
 
-    __slots__ = ("allocation", "backend", "keys", "pool", "ports", "sharing")
-
-    def __init__(
-        self, pool: str, keys: tuple[int, ...], claim: _Claim, allocation: Allocation
-    ) -> None:
-        self.pool = pool
-        self.keys = keys
-        self.sharing = claim.sharing
-        self.backend = claim.backend
-        self.ports = claim.ports
-        self.allocation = allocation
+def _claim_of(use: _Use | str, service: str) -> _Claim:
+    """How ``service`` holds the address ``use`` describes (see ``Allocator._uses``)."""
+    if isinstance(use, str):
+        return _UNSHARED
+    return _HeldClaim(use.sharing, use.backend, use.services[service])
 
 
 class _Locator:
@@ -547,6 +565,12 @@ class _Locator:
             return None
         return pool, (lane, rng, key - self.starts[i])
 
+    def spot(self, key: int) -> _Spot:
+        """Where a held address lives (it is in a range: it was found or handed out there)."""
+        i = bisect_right(self.starts, key) - 1
+        _, lane, rng = self.spots[i]
+        return lane, rng, key - self.starts[i]
+
 
 # --------------------------------------------------------------------------- the allocator
 
@@ -556,8 +580,12 @@ class Allocator:
 
     def __init__(self, config: Config, lb_class: str | None = None) -> None:
         self._lb_class = lb_class
-        self._uses: dict[int, _Use] = {}
-        self._held: dict[str, _Held] = {}
+        # Address key -> the one service holding it without a sharing key, else its _Use.
+        self._uses: dict[int, _Use | str] = {}
+        # Service key -> what it holds, and the same as address keys. Two dicts rather than one
+        # of pairs: a tuple of ints is invisible to the garbage collector, a pair would not be.
+        self._held: dict[str, Allocation] = {}
+        self._held_keys: dict[str, tuple[int, ...]] = {}
         self._port_sets: dict[frozenset[Port], frozenset[Port]] = {}
         self._index(config)
 
@@ -594,6 +622,14 @@ class Allocator:
             if self._pools[n].allocation is None and self._pools[n].auto_assign
         )
         # The single-family fast path walks lanes directly.
+        self._pinned_lanes = {
+            family: tuple(
+                (p, self._pool_lanes[p.name][family])
+                for p in self._pinned
+                if family in self._pool_lanes[p.name]
+            )
+            for family in (4, 6)
+        }
         self._open_lanes = {
             family: tuple(
                 self._pool_lanes[p.name][family]
@@ -611,24 +647,28 @@ class Allocator:
         converge, as MetalLB's ReprocessAll does.
         """
         held = self._held
+        held_keys = self._held_keys
+        uses = self._uses
         self._held = {}
+        self._held_keys = {}
         self._uses = {}
         self._index(config)
         orphans: list[str] = []
         for service in sorted(held):
-            h = held[service]
-            located = [self._locator.find(k) for k in h.keys]
+            allocation = held[service]
+            keys = held_keys[service]
+            located = [self._locator.find(k) for k in keys]
             found = [x for x in located if x is not None]
             pools = {pool.name for pool, _ in found}
             if len(found) != len(located) or len(pools) != 1:
                 orphans.append(service)
                 continue
             pool = pools.pop()
-            allocation = h.allocation
             if allocation.pool != pool:
                 allocation = replace(allocation, pool=pool)
             spots = [spot for _, spot in found]
-            self._commit(service, h, pool, h.keys, spots, allocation=allocation)
+            claim = _claim_of(uses[keys[0]], service)
+            self._commit(service, claim, pool, keys, spots, allocation=allocation)
         return orphans
 
     @property
@@ -638,8 +678,7 @@ class Allocator:
     # ----- queries
 
     def assigned(self, service_key: str) -> Allocation | None:
-        held = self._held.get(service_key)
-        return held.allocation if held else None
+        return self._held.get(service_key)
 
     def usage(self) -> dict[str, PoolUsage]:
         result: dict[str, PoolUsage] = {}
@@ -667,10 +706,9 @@ class Allocator:
     # ----- changes
 
     def release(self, service_key: str) -> None:
-        held = self._held.pop(service_key, None)
-        if held is None:
+        if self._held.pop(service_key, None) is None:
             return
-        for key in held.keys:
+        for key in self._held_keys.pop(service_key):
             self._leave(service_key, key)
 
     def converge(self, service: Service, namespace_labels: Mapping[str, str]) -> Allocation | None:
@@ -680,7 +718,7 @@ class Allocator:
         re-claimed if still valid; otherwise they are dropped (``cleared``) and the service is
         allocated again: requested addresses, else the requested pool, else by pool order.
         """
-        return self._converge(service, namespace_labels)
+        return self._converge(service, service.key, namespace_labels)
 
     def converge_all(self, cluster: ClusterState) -> dict[str, Allocation]:
         """Converge every service of the cluster in rule-7 order; release those that are gone.
@@ -690,50 +728,70 @@ class Allocator:
         served, then everything else (including top-ups and re-allocations), each pass in
         (creation time, namespace, name) order.
         """
-        services = {s.key: s for s in cluster.services.values() if self.handles(s)}
-        for key in sorted(set(self._held) - set(services)):
+        with _gc_paused():
+            return self._converge_all(cluster)
+
+    def _converge_all(self, cluster: ClusterState) -> dict[str, Allocation]:
+        held = self._held
+        lb_class = self._lb_class
+        # Rule 7's order is (group, created, namespace, name); the service key follows, and as
+        # it is unique, sorting these tuples never compares services.
+        by_key: dict[str, tuple[int, datetime, str, str, str, bool, Service]] = {}
+        for s in cluster.services.values():
+            spec = s.spec
+            if spec.type != "LoadBalancer" or spec.load_balancer_class != lb_class:
+                continue
+            meta = s.metadata
+            namespace = meta.namespace or "default"
+            key = f"{namespace}/{meta.name}"  # Service.key, inlined: this loop is hot
+            annotations = meta.annotations
+            requests = bool(
+                spec.load_balancer_ip
+                or (annotations and annotation(annotations, LOAD_BALANCER_IPS))
+            )
+            holds = key in held or bool(s.status.load_balancer.ingress)
+            group = 0 if holds else 1 if requests else 2
+            created = meta.creation_timestamp or EPOCH
+            by_key[key] = (group, created, namespace, meta.name, key, requests, s)
+        for key in sorted(held.keys() - by_key.keys()):
             self.release(key)
+        entries = sorted(by_key.values())
 
-        # (group, created, namespace, name, requests addresses, service): rule 7's order.
-        entries = []
-        for key, s in services.items():
-            requests = requests_addresses(s)
-            if key in self._held or s.status.load_balancer.ingress:
-                group = 0
-            else:
-                group = 1 if requests else 2
-            entries.append((group, s.created, s.namespace, s.metadata.name, requests, s))
-        entries.sort(key=lambda e: e[:4])
         labels_of: dict[str, Mapping[str, str]] = {}
-
-        def labels(s: Service) -> Mapping[str, str]:
-            found = labels_of.get(s.namespace)
-            if found is None:
-                found = labels_of[s.namespace] = cluster.namespace_labels(s.namespace)
-            return found
-
         results: dict[str, Allocation] = {}
         dropped: dict[str, str | None] = {}  # re-claim failed: allocate without re-claiming
-        for group, _, _, _, _, s in entries:
+        converge = self._converge
+        for group, _, namespace, _, key, _, s in entries:
             if group != 0:
                 break
-            result = self._converge(s, labels(s), allocate=False)
+            labels = labels_of.get(namespace)
+            if labels is None:
+                labels = labels_of[namespace] = cluster.namespace_labels(namespace)
+            result = converge(s, key, labels, allocate=False)
             if result is None:
                 continue
-            if result.error is not None and not result.ips:
-                results[s.key] = result
-            elif not result.ips:
-                dropped[s.key] = result.cleared
-        requesting = [e[5] for e in entries if e[4]]
-        others = [e[5] for e in entries if not e[4]]
-        for s in requesting + others:
-            key = s.key
+            if result.ips:
+                # Re-claimed, and settled: later services can only share its addresses on other
+                # ports. Only a PreferDualStack service holding one address may still change
+                # (a top-up, once requests are served), so only it is converged again.
+                if len(result.ips) == 2 or s.spec.ip_family_policy != "PreferDualStack":
+                    results[key] = result
+            elif result.error is not None:
+                results[key] = result
+            else:
+                dropped[key] = result.cleared
+        requesting = [e for e in entries if e[5]]
+        others = [e for e in entries if not e[5]]
+        for _, _, namespace, _, key, _, s in requesting + others:
             if key in results:
                 continue
+            labels = labels_of.get(namespace)
+            if labels is None:
+                labels = labels_of[namespace] = cluster.namespace_labels(namespace)
             if key in dropped:
-                result = self._converge(s, labels(s), reclaim=False, cleared=dropped[key])
+                result = converge(s, key, labels, reclaim=False, cleared=dropped[key])
             else:
-                result = self._converge(s, labels(s))
+                result = converge(s, key, labels)
             if result is not None:
                 results[key] = result
         return {key: results[key] for key in sorted(results)}
@@ -743,38 +801,39 @@ class Allocator:
     def _converge(
         self,
         service: Service,
+        key: str,
         namespace_labels: Mapping[str, str],
         *,
         reclaim: bool = True,
         allocate: bool = True,
         cleared: str | None = None,
     ) -> Allocation | None:
-        key = service.key
-        if not self.handles(service):
+        spec = service.spec
+        if spec.type != "LoadBalancer" or spec.load_balancer_class != self._lb_class:
             self.release(key)
             return None
         if not self._pools:
             self.release(key)
             return Allocation(key, (), None, NO_POOLS)
-        demand = _demand(service, key)
-        demand.ports = self._intern_ports(demand.ports)
+        demand = _demand(service, key, self._intern_ports)
         if demand.error is not None:
             self.release(key)
             return Allocation(key, (), None, demand.error)
 
-        if reclaim and (key in self._held or service.status.load_balancer.ingress):
+        held = key in self._held
+        if reclaim and (held or service.status.load_balancer.ingress):
             existing, pool, dropped_because = self._reclaim(service, demand, namespace_labels)
             cleared = dropped_because or cleared
             if existing:
                 if demand.request_error is not None:
                     # MetalLB keeps serving the current addresses and reports the bad request.
-                    return replace(self._held[key].allocation, error=demand.request_error)
+                    return replace(self._held[key], error=demand.request_error)
                 # Requested addresses are exactly what the user asked for: never topped up
                 # (MetalLB tops them up, then drops both as "different IP" and flaps).
                 if allocate and len(existing) == 1 < len(demand.families) and not demand.requested:
                     self._top_up(demand, pool, existing[0])
-                return self._held[key].allocation
-        else:
+                return self._held[key]
+        elif held:
             self.release(key)
         if not allocate:
             return Allocation(key, (), None, None, cleared)
@@ -785,8 +844,7 @@ class Allocator:
         every object kept per service is one more for the garbage collector to walk."""
         interned = self._port_sets.setdefault(ports, ports)
         if len(self._port_sets) > 4 * len(self._held) + 1024:
-            self._port_sets = {h.ports: h.ports for h in self._held.values()}
-            self._port_sets[ports] = interned
+            self._port_sets = {ports: interned}  # forget the unused; the rest re-intern
         return interned
 
     def _reclaim(
@@ -794,9 +852,9 @@ class Allocator:
     ) -> tuple[tuple[int, ...], str, str | None]:
         """Re-assign the service's current addresses if still valid; else drop them and say why."""
         key = demand.key
-        held = self._held.get(key)
+        held = self._held_keys.get(key)
         if held is not None:
-            existing = held.keys
+            existing = held
         else:
             parsed = [_parse_address(text) for text in service.ingress_ips]
             if not parsed:
@@ -835,7 +893,7 @@ class Allocator:
         if candidate is None:
             return
         _, key, spot = candidate
-        spots = [self._uses[existing].spot, spot]
+        spots = [self._locator.spot(existing), spot]
         self._commit(demand.key, demand, pool, (existing, key), spots)
 
     def _allocate(
@@ -860,27 +918,34 @@ class Allocator:
                 return Allocation(key, (), None, error, cleared)
             return self._take(demand, pool.name, picked, cleared)
 
-        pinned = [p for p in self._pinned if _admits(p, demand, namespace_labels)]
         if len(demand.families) == 1:
+            # The common case: walk the family's lanes in pool order, lowest address first.
             family = demand.families[0]
-            lanes = [
-                self._pool_lanes[p.name][family]
-                for p in pinned
-                if family in self._pool_lanes[p.name]
-            ]
-            for group in (lanes, self._open_lanes[family]):
-                for lane in group:
+            lanes: Iterable[_Lane] = self._open_lanes[family]
+            if self._pinned_lanes[family]:
+                pinned = self._pinned_lanes[family]
+                admitted = [lane for p, lane in pinned if _admits(p, demand, namespace_labels)]
+                lanes = admitted + list(lanes)
+            for lane in lanes:
+                if demand.sharing:
                     candidate = self._candidate(lane, demand)
                     if candidate is not None:
                         _, address, spot = candidate
-                        self._commit(demand.key, demand, lane.pool, (address,), (spot,), cleared)
-                        return self._held[key].allocation
+                        return self._commit(key, demand, lane.pool, (address,), (spot,), cleared)
+                else:
+                    free = lane.lowest_free()
+                    if free is not None:
+                        rng, offset = free
+                        return self._hold_free(key, lane, rng, offset, cleared)
         else:
-            for pools in (pinned, self._open):
+            for pools in (self._pinned_admitting(demand, namespace_labels), self._open):
                 found = self._pick_from(pools, demand)
                 if found is not None:
                     return self._take(demand, found[0], found[1], cleared)
         return Allocation(key, (), None, NO_AVAILABLE_IPS, cleared)
+
+    def _pinned_admitting(self, demand: _Demand, namespace_labels: Mapping[str, str]) -> list[Pool]:
+        return [p for p in self._pinned if _admits(p, demand, namespace_labels)]
 
     def _assign_requested(
         self, demand: _Demand, namespace_labels: Mapping[str, str], cleared: str | None
@@ -903,8 +968,7 @@ class Allocator:
                 f"requested address pool {demand.pool}"
             )
             return Allocation(key, (), None, error, cleared)
-        self._commit(demand.key, demand, pool, requested, spots, cleared)
-        return self._held[key].allocation
+        return self._commit(demand.key, demand, pool, requested, spots, cleared)
 
     def _take(
         self, demand: _Demand, pool: str, picked: list[_Candidate], cleared: str | None
@@ -912,8 +976,7 @@ class Allocator:
         if len(picked) == 2 and picked[0][1] >= _V6_TAG:
             picked.reverse()  # MetalLB lists a dual-stack allocation IPv4 first
         keys = tuple(c[1] for c in picked)
-        self._commit(demand.key, demand, pool, keys, tuple(c[2] for c in picked), cleared)
-        return self._held[demand.key].allocation
+        return self._commit(demand.key, demand, pool, keys, tuple(c[2] for c in picked), cleared)
 
     # ----- choosing addresses
 
@@ -936,7 +999,7 @@ class Allocator:
                         continue
                     pos, key = lowest
                     if best is None or pos < best[0]:
-                        best = (pos, key, self._uses[key].spot)
+                        best = (pos, key, self._locator.spot(key))
         return best
 
     def _pick_in_pool(self, pool: str, demand: _Demand) -> list[_Candidate] | None:
@@ -982,25 +1045,33 @@ class Allocator:
             return f"more than two addresses {_quoted(keys)}"
         if len(keys) == 2 and _family(keys[0]) == _family(keys[1]):
             return f"{_quoted(keys[:1])} {_quoted(keys[1:])} has the same family"
-        located = [self._locator.find(k) for k in keys]
-        found = [x for x in located if x is not None]
-        pools = {pool.name for pool, _ in found}
-        if len(found) != len(located) or len(pools) != 1:
+        pool: Pool | None = None
+        spots: list[_Spot] = []
+        for k in keys:  # all in one pool
+            found = self._locator.find(k)
+            if found is None or (pool is not None and found[0].name != pool.name):
+                return f"{_quoted(keys)} is not allowed in config"
+            pool = found[0]
+            spots.append(found[1])
+        if pool is None:
             return f"{_quoted(keys)} is not allowed in config"
-        pool = found[0][0]
         if not _admits(pool, demand, namespace_labels):
             return f"pool {pool.name} not compatible for ip assignment"
         for k in keys:
             error = self._sharing_error(demand, k)
             if error is not None:
                 return error
-        return pool.name, [spot for _, spot in found]
+        return pool.name, spots
 
     def _sharing_error(self, demand: _Demand, address: int) -> str | None:
         use = self._uses.get(address)
         if use is None:
             return None
         key = demand.key
+        if isinstance(use, str):  # held without a sharing key: never shared
+            if use == key:
+                return None
+            return f'can\'t change sharing key for "{key}", address also in use by {use}'
         others = sorted(s for s in use.services if s != key)
         if not others:
             return None  # alone on the address: the service may change its key or ports
@@ -1019,6 +1090,18 @@ class Allocator:
 
     # ----- bookkeeping
 
+    def _hold_free(
+        self, service: str, lane: _Lane, rng: _Range, offset: int, cleared: str | None
+    ) -> Allocation:
+        """_commit for the common case: a free address, no sharing key, nothing held before."""
+        address = rng.first + offset
+        allocation = Allocation(service, (_address(address),), lane.pool, None, cleared)
+        lane.occupy(rng, offset)
+        self._uses[address] = service
+        self._held[service] = allocation
+        self._held_keys[service] = (address,)
+        return allocation
+
     def _commit(
         self,
         service: str,
@@ -1028,46 +1111,56 @@ class Allocator:
         spots: Sequence[_Spot],
         cleared: str | None = None,
         allocation: Allocation | None = None,
-    ) -> None:
+    ) -> Allocation:
         """Record that ``service`` holds ``keys`` (every check was done by the caller)."""
         old = self._held.get(service)
         if old is not None:
-            for key in old.keys:
+            old_keys = self._held_keys[service]
+            for key in old_keys:
                 if key not in keys:
                     self._leave(service, key)
-            if allocation is None:
-                previous = old.allocation
-                if (
-                    old.keys == keys
-                    and old.pool == pool
-                    and previous.cleared == cleared
-                    and previous.error is None
-                ):
-                    allocation = previous  # unchanged: keep the same object
+            if (
+                allocation is None
+                and old_keys == keys
+                and old.pool == pool
+                and old.cleared == cleared
+                and old.error is None
+            ):
+                allocation = old  # unchanged: keep the same object
         if allocation is None:
             allocation = Allocation(service, tuple(map(_address, keys)), pool, None, cleared)
-        if len(keys) == 1:
-            self._join(service, claim, keys[0], spots[0])
-        else:
-            for key, spot in zip(keys, spots, strict=True):
-                self._join(service, claim, key, spot)
-        self._held[service] = _Held(pool, keys, claim, allocation)
+        for key, spot in zip(keys, spots, strict=True):
+            self._join(service, claim, key, spot)
+        self._held[service] = allocation
+        self._held_keys[service] = keys
+        return allocation
 
     def _join(self, service: str, claim: _Claim, key: int, spot: _Spot) -> None:
         sharing = claim.sharing
-        backend = claim.backend
-        ports = claim.ports
         use = self._uses.get(key)
         if use is None:
             lane, rng, offset = spot
             lane.occupy(rng, offset)
-            use = self._uses[key] = _Use(spot, sharing, backend, service, ports)
             if sharing:
+                use = self._uses[key] = _Use(spot, sharing, claim.backend, service, claim.ports)
+                self._group(use, key)
+            else:
+                self._uses[key] = service
+            return
+        if isinstance(use, str):
+            # Held without a sharing key, so only by this service (the caller checked).
+            if sharing:
+                use = self._uses[key] = _Use(spot, sharing, claim.backend, service, claim.ports)
                 self._group(use, key)
             return
+        backend = claim.backend
+        ports = claim.ports
         if use.services.get(service) == ports and use.sharing == sharing and use.backend == backend:
             return  # re-claimed unchanged
         self._ungroup(use, key)
+        if not sharing:
+            self._uses[key] = service  # alone on it (the caller checked)
+            return
         use.sharing = sharing
         use.backend = backend
         use.services[service] = ports
@@ -1076,6 +1169,12 @@ class Allocator:
 
     def _leave(self, service: str, key: int) -> None:
         use = self._uses.get(key)
+        if isinstance(use, str):
+            if use == service:
+                del self._uses[key]
+                lane, rng, offset = self._locator.spot(key)
+                lane.vacate(rng, offset)
+            return
         if use is None or service not in use.services:
             return
         self._ungroup(use, key)
@@ -1089,8 +1188,6 @@ class Allocator:
 
     @staticmethod
     def _group(use: _Use, key: int) -> None:
-        if not use.sharing:
-            return
         groups = use.lane.groups.setdefault((use.sharing, use.backend), {})
         members = groups.get(use.portset)
         if members is None:
@@ -1099,8 +1196,6 @@ class Allocator:
 
     @staticmethod
     def _ungroup(use: _Use, key: int) -> None:
-        if not use.sharing:
-            return
         groups = use.lane.groups.get((use.sharing, use.backend))
         if groups is not None:
             members = groups.get(use.portset)
@@ -1108,8 +1203,29 @@ class Allocator:
                 members.discard(key)
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a bulk pass.
+
+    A bulk pass creates objects that all stay alive, so every collection it would trigger
+    walks the growing heap and frees nothing (about 0.3 s of 100,000 allocations). Reference
+    counting still frees everything else; the previous state is restored, even on error.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _family_fits(keys: tuple[int, ...], demand: _Demand) -> bool:
     """MetalLB's serviceFamilyChanged, inverted: may these current addresses be kept?"""
+    if len(keys) == 1:  # the common case, without building sets
+        if len(demand.families) == 2:
+            return not demand.require_dual
+        return _family(keys[0]) == demand.families[0]
     families = {_family(k) for k in keys}
     if len(families) != len(keys):  # two of one family (or more than two)
         return False

@@ -540,6 +540,44 @@ def test_service_alone_on_its_address_may_change_its_key() -> None:
     assert "can't change sharing key" in moved.cleared
 
 
+def test_sharing_key_can_come_and_go_while_alone() -> None:
+    alloc = Allocator(config(pool("p", "10.0.0.0/24")))
+    plain = service("a", ports=(("TCP", 1),))
+    keyed = service("a", ports=(("TCP", 1),), annotations={SHARED: "k"})
+    assert ips(alloc.converge(plain, {})) == ["10.0.0.0"]
+    assert ips(alloc.converge(keyed, {})) == ["10.0.0.0"]  # alone: may take a key
+    b = service("b", ports=(("TCP", 2),), annotations={SHARED: "k"})
+    assert ips(alloc.converge(b, {})) == ["10.0.0.0"]
+    alloc.release("default/b")
+    assert ips(alloc.converge(plain, {})) == ["10.0.0.0"]  # alone again: may drop it
+    c = service("c", ports=(("TCP", 3),), annotations={SHARED: "k"})
+    assert ips(alloc.converge(c, {})) == ["10.0.0.1"]  # a holds .0 without a key now
+    alloc.release("default/a")
+    assert alloc.usage()["p"].in_use == 1
+    assert ips(alloc.converge(service("d"), {})) == ["10.0.0.0"]
+
+
+def test_config_change_keeps_how_addresses_are_shared() -> None:
+    alloc = Allocator(config(pool("p", "10.0.0.0/24")))
+    a = service("a", ports=(("TCP", 1),), annotations={SHARED: "k"})
+    b = service("b", ports=(("TCP", 2),), annotations={SHARED: "k"})
+    assert ips(alloc.converge(a, {})) == ips(alloc.converge(b, {})) == ["10.0.0.0"]
+    assert ips(alloc.converge(service("plain"), {})) == ["10.0.0.1"]
+    assert alloc.set_config(config(pool("q", "10.0.0.0/24"))) == []
+    clash = service("clash", ports=(("TCP", 1),), annotations={SHARED: "k"})
+    assert ips(alloc.converge(clash, {})) == ["10.0.0.2"]  # TCP/1 is a's on .0
+    fits = service("fits", ports=(("TCP", 3),), annotations={SHARED: "k"})
+    assert ips(alloc.converge(fits, {})) == ["10.0.0.0"]
+    # The unshared address stays unshared, and a cannot drop its key while others share .0.
+    asks = service("asks", annotations={SHARED: "k"}, load_balancer_ip="10.0.0.1")
+    assert (alloc.converge(asks, {}) or Allocation("", (), None)).error == (
+        'can\'t change sharing key for "default/asks", address also in use by default/plain'
+    )
+    moved = alloc.converge(service("a", ports=(("TCP", 1),)), {})
+    assert ips(moved) == ["10.0.0.3"]
+    assert alloc.usage()["q"].in_use == 4
+
+
 # --------------------------------------------------------------------------- dual-stack
 
 V4 = ("10.96.0.1",)
@@ -686,6 +724,25 @@ def test_restart_keeps_every_address() -> None:
         "10.0.0.5",
     ]
     assert ips(again["default/new2"]) == ["10.0.0.0"]  # oldest first
+
+
+def test_converging_everything_again_changes_nothing_but_top_ups() -> None:
+    v4_only = config(pool("p", "10.0.0.0/24"))
+    alloc = Allocator(v4_only)
+    services = cluster(
+        service("dual", cluster_ips=DUAL, policy="PreferDualStack", created=0),
+        service("asks", load_balancer_ip="10.0.0.7", created=1),
+        service("shared", annotations={SHARED: "k"}, created=2),
+        service("plain", created=3),
+    )
+    first = alloc.converge_all(services)
+    again = alloc.converge_all(services)
+    assert again == first
+    assert all(again[k] is first[k] for k in first)  # unchanged allocations are kept as is
+    assert alloc.set_config(config(pool("p", "10.0.0.0/24", "fd00::/120"))) == []
+    grown = alloc.converge_all(services)
+    assert ips(grown["default/dual"]) == ["10.0.0.0", "fd00::"]
+    assert all(grown[k] is first[k] for k in first if k != "default/dual")
 
 
 def test_automatic_assignment_never_steals_a_requested_address() -> None:
