@@ -36,6 +36,7 @@ from lbtui.screens.views import ALIASES, VIEWS
 from lbtui.state import ConsoleState, Snapshot, advance, load_snapshot, reduce_all
 from lbtui.themes import THEMES_DIR, choose_theme, load_themes
 from lbtui.widgets.bars import InfoBar
+from lbtui.widgets.table import ResourceTable
 
 VIEW_KEYS = ("overview", "services", "pools", "nodes", "l2", "bgp", "peers", "events")
 COMMANDS = ("kill", "revive", "whatif", "theme", "quit", "help")
@@ -80,6 +81,7 @@ class ConsoleApp(App[None]):
         super().__init__()
         for theme in themes.values():
             self.register_theme(theme)
+        self.console_themes = tuple(sorted(themes))
         self.theme = chosen
         self.port = port
         self.readonly = readonly or port.readonly
@@ -121,6 +123,9 @@ class ConsoleApp(App[None]):
     def _tick(self) -> None:
         if self.state.now:
             self._set_state(advance(self.state, self.runtime_now()), received=False)
+        # Ages ("12s") are drawn from the clock: redraw what is on screen.
+        for table in self.screen.query(ResourceTable):
+            table.refresh()
 
     # -- state -------------------------------------------------------------------------------
     def on_actor_event(self, message: ActorEvent) -> None:
@@ -204,10 +209,11 @@ class ConsoleApp(App[None]):
         elif word in ("whatif", "what-if"):
             self.open_what_if(tuple(args))
         elif word == "theme" and len(args) == 1:
-            if args[0] in self.available_themes and args[0] in load_themes(THEMES_DIR):
+            if args[0] in self.console_themes:
                 self.theme = args[0]
             else:
-                self.notify(f"unknown theme {args[0]!r}", severity="error")
+                known = ", ".join(self.console_themes)
+                self.notify(f"unknown theme {args[0]!r} ({known})", severity="error")
         elif word in ("help", "h"):
             self.action_help()
         else:

@@ -319,35 +319,50 @@ def _text(record: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
+_LEVELS: dict[type[Event], str] = {
+    ConfigRejected: "error",
+    SourceRejected: "error",
+    ActorFailed: "error",
+    AllocationFailed: "error",
+    NodeLeft: "warning",
+    NodeSuspected: "warning",
+}
+
+
 def event_level(event: Event) -> str:
-    if isinstance(event, ConfigRejected | SourceRejected | ActorFailed | AllocationFailed):
-        return "error"
-    if isinstance(event, NodeLeft | NodeSuspected) or event.name in ("SplitBrainDetected",):
-        return "warning"
-    if isinstance(event, AnnouncementStarted) and _FAILOVER.match(event.reason):
-        return "warning"
-    return "info"
+    if isinstance(event, AnnouncementStarted):
+        return "warning" if _FAILOVER.match(event.reason) else "info"
+    return _LEVELS.get(type(event), "info")
+
+
+_CATEGORIES: dict[type[Event], str | None] = {
+    NodeJoined: "membership",
+    NodeLeft: "membership",
+    NodeSuspected: "membership",
+    MembershipUpdated: "membership",
+    GratuitousSent: "l2",
+    PrefixAnnounced: "bgp",
+    PrefixWithdrawn: "bgp",
+}
 
 
 def pulse_category(event: Event) -> str | None:
     """Which pulse an event counts towards: ARP/NDP, BGP updates or membership traffic."""
-    name = event.name
     if isinstance(event, AnnouncementStarted | AnnouncementStopped):
         return "l2" if event.protocol == "layer2" else "bgp"
-    if isinstance(event, NodeJoined | NodeLeft | NodeSuspected | MembershipUpdated):
-        return "membership"
-    if isinstance(event, GratuitousSent):
-        return "l2"
-    if isinstance(event, PrefixAnnounced | PrefixWithdrawn):
-        return "bgp"
-    lowered = name.lower()
+    kind = type(event)
+    if kind in _CATEGORIES:
+        return _CATEGORIES[kind]
+    lowered = kind.__name__.lower()  # events added later, by their names
+    category = None
     if lowered.startswith(("arp", "ndp", "gratuitous", "l2")):
-        return "l2"
-    if lowered.startswith(("bgp", "peer", "prefix", "session", "bfd")):
-        return "bgp"
-    if lowered.startswith(("probe", "gossip", "member", "node")):
-        return "membership"
-    return None
+        category = "l2"
+    elif lowered.startswith(("bgp", "peer", "prefix", "session", "bfd")):
+        category = "bgp"
+    elif lowered.startswith(("probe", "gossip", "member", "node")):
+        category = "membership"
+    _CATEGORIES[kind] = category
+    return category
 
 
 # -- internals --------------------------------------------------------------------------------
@@ -425,7 +440,7 @@ class _Builder:
         tables = {name: MappingProxyType(t) for name, t in self._tables.items()}
         log = self.base.log
         if self._new_log:
-            log = (*log, *self._new_log)[-MAX_LOG:]
+            log = (*log, *self._new_log[-MAX_LOG:])[-MAX_LOG:]
         failovers = self.base.failovers
         if self._new_failovers:
             failovers = (*failovers, *self._new_failovers)[-MAX_FAILOVERS:]
@@ -481,22 +496,21 @@ class _Builder:
 
     # -- events ------------------------------------------------------------------------------
     def apply(self, event: Event) -> None:
-        self.now = max(self.now, event.t)
-        if self.logging and event.name not in UNLOGGED:
-            self._log(event)
+        t = event.t
+        if t > self.now:
+            self.now = t
+        kind = type(event)
+        name = kind.__name__
+        if self.logging and name not in UNLOGGED:
+            self.seq += 1
+            self._new_log.append(LogEntry(self.seq, t, name, event_level(event), event))
             category = pulse_category(event)
             if category is not None:
-                key = (category, int(event.t))
+                key = (category, int(t))
                 self._pulse_counts[key] = self._pulse_counts.get(key, 0) + _count(event)
-        handler = _HANDLERS.get(type(event))
+        handler = _HANDLERS.get(kind)
         if handler is not None:
             handler(self, event)
-
-    def _log(self, event: Event) -> None:
-        self.seq += 1
-        self._new_log.append(LogEntry(self.seq, event.t, event.name, event_level(event), event))
-        if len(self._new_log) > MAX_LOG:
-            del self._new_log[: len(self._new_log) - MAX_LOG]
 
     # configuration and runtime
     def _config_applied(self, e: ConfigApplied) -> None:

@@ -140,6 +140,10 @@ async def test_command_with_argument_filters_the_view(port: ScriptedPort) -> Non
         await pilot.press("colon", *"svc 10.99.0.10[0-2]", "enter")
         table = app.screen.query_one("#table", ResourceTable)
         assert table.keys == ["default/api", "default/dns-tcp", "default/dns-udp", "default/web"]
+        await pilot.press("colon", *"theme light", "enter")
+        assert app.theme == "light"
+        await pilot.press("colon", *"theme neon", "enter")
+        assert app.theme == "light"
 
 
 async def test_drill_down_from_pool_to_its_services_and_back(port: ScriptedPort) -> None:
