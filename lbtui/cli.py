@@ -246,9 +246,9 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         l2_counters = getattr(l2, "counters", None)
         collectors: list[Any] = [failover_metrics]
         if l2_counters is not None:
-            from actors.l2.metrics import L2Collector
+            from actors.l2.metrics import ConflictCollector, L2Collector
 
-            collectors.append(L2Collector(l2_counters))
+            collectors += [L2Collector(l2_counters), ConflictCollector(l2_counters)]
         specs[0:0] = observability_specs(
             port=DEFAULT_PORT if args.metrics_port is None else args.metrics_port,
             node=args.node_name,

@@ -28,7 +28,13 @@ import pykka
 from actors.base import RuntimeActor, Tick
 from actors.clock import TimerHandle
 from actors.election.bgp import BGPRoute
-from actors.events import CandidacyChanged, GratuitousSent, L2AnswersChanged, L2InterfacesChanged
+from actors.events import (
+    CandidacyChanged,
+    GratuitousSent,
+    L2AnswersChanged,
+    L2InterfacesChanged,
+    SplitBrainDetected,
+)
 from actors.l2.announce import GarpSchedule
 from actors.l2.duties import DutyPlan, plan_duties
 from actors.l2.interfaces import DEFAULT_EXCLUDE, InterfacePolicy, Link, LinkWatcher, read_links
@@ -44,6 +50,20 @@ Wanted = Mapping[str, tuple[str, ...]]
 @dataclass(frozen=True, slots=True)
 class WantedChanged:
     wanted: Wanted
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictHeard:
+    """From the responder's thread: a gratuitous ARP for ``ip`` from another MAC."""
+
+    ip: str
+    interface: str
+    other_mac: str
+    own_mac: str
+
+
+#: At most one SplitBrainDetected per (address, other MAC) this often; every ARP is counted.
+CONFLICT_REPORT_INTERVAL = 1.0
 
 
 class L2Announcer:
@@ -132,10 +152,14 @@ class L2AnnouncerActor(RuntimeActor):
         self.candidate: bool | None = None
         self._garp_timer: TimerHandle | None = None
         self._interfaces_seen: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        self._conflicts_reported: dict[tuple[str, str], float] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     def on_start(self) -> None:
         self.responder = self._make_responder(self.announcer.counters)
+        if hasattr(self.responder, "on_conflict"):
+            ref = self.actor_ref
+            self.responder.on_conflict = lambda *heard: _tell(ref, ConflictHeard(*heard))
         if self._watch_links:
             ref = self.actor_ref
             self._watcher = LinkWatcher(lambda: _tell(ref, Tick("links_changed")))
@@ -168,7 +192,28 @@ class L2AnnouncerActor(RuntimeActor):
             self.wanted = message.wanted
             self._apply("")
             return None
+        if isinstance(message, ConflictHeard):
+            self._conflict(message)
+            return None
         return super().on_receive(message)
+
+    def _conflict(self, heard: ConflictHeard) -> None:
+        """Split-brain alarm: another node announces an address we answer for."""
+        if heard.ip not in self.plan.answering:
+            return  # withdrawn meanwhile: no longer ours
+        now = self.clock.now()
+        key = (heard.ip, heard.other_mac)
+        last = self._conflicts_reported.get(key)
+        if last is not None and now - last < CONFLICT_REPORT_INTERVAL:
+            return
+        if len(self._conflicts_reported) > 1024:  # a flood of forged MACs: start over
+            self._conflicts_reported.clear()
+        self._conflicts_reported[key] = now
+        self.publish(
+            SplitBrainDetected(
+                now, self.node, heard.ip, heard.interface, heard.other_mac, heard.own_mac
+            )
+        )
 
     # -- asks --------------------------------------------------------------------------------
     def counters(self) -> dict[str, dict[str, int]]:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from actors.l2.responder import (
+    CONFLICTS,
     FRAMES_DROPPED,
     GRATUITOUS_SENT,
     REQUESTS_RECEIVED,
@@ -47,3 +48,21 @@ class L2Collector(Collector):
             for value_label, value in sorted(values[name].items()):
                 metric.add_sample(name, {label: value_label}, float(value))
             yield metric
+
+
+class ConflictCollector(Collector):
+    """``lbtui_l2_conflicts_total{ip}``, lbtui's own (a typed counter): gratuitous ARPs heard
+    from another MAC for an address this node announces (the split-brain alarm)."""
+
+    def __init__(self, counters: Counters) -> None:
+        self.counters = counters
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "lbtui_l2_conflicts",
+            "Gratuitous ARPs from another MAC for an address this node announces",
+            labels=["ip"],
+        )
+        for ip, value in sorted(self.counters.snapshot()[CONFLICTS].items()):
+            family.add_metric([ip], float(value))
+        yield family

@@ -44,6 +44,11 @@ RESPONSES_SENT = "metallb_layer2_responses_sent"
 GRATUITOUS_SENT = "metallb_layer2_gratuitous_sent"
 # lbtui's own: frames that reached Python and were not answered, by reason.
 FRAMES_DROPPED = "lbtui_layer2_frames_dropped"
+# Gratuitous ARPs from another MAC for an address we answer for (split brain), by ip.
+CONFLICTS = "lbtui_l2_conflicts_total"
+
+#: Told (from the I/O thread) of each such ARP: (ip, interface, other MAC, our MAC).
+ConflictHook = Callable[[str, str, str, str], None]
 
 EMPTY: Mapping[bytes, str] = MappingProxyType({})
 
@@ -74,6 +79,7 @@ class Counters:
             RESPONSES_SENT: {},
             GRATUITOUS_SENT: {},
             FRAMES_DROPPED: {},
+            CONFLICTS: {},
         }
 
     def add(self, name: str, label: str, n: int = 1) -> None:
@@ -203,6 +209,8 @@ class L2Responder:
     ) -> None:
         self.counters = counters or Counters()
         self._open = open_socket
+        #: Split-brain alarm: set by the actor, called for every conflicting gratuitous ARP.
+        self.on_conflict: ConflictHook | None = None
         self._ports: dict[str, _Port] = {}
         self._commands: queue.SimpleQueue[tuple[str, _Port]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
@@ -410,6 +418,8 @@ class L2Responder:
                 continue
             if reply is None:
                 counters.add(FRAMES_DROPPED, ip)
+                if ip == "gratuitous" and family == 0:
+                    self._gratuitous_heard(port, frame)
                 continue
             requests[ip] = requests.get(ip, 0) + 1
             try:
@@ -418,6 +428,21 @@ class L2Responder:
                 counters.add(FRAMES_DROPPED, "send failed")
                 continue
             responses[ip] = responses.get(ip, 0) + 1
+
+    def _gratuitous_heard(self, port: _Port, frame: bytes) -> None:
+        """Someone announced an address: if we answer for it and it is not us, two nodes
+        announce one address (counted, and the hook told)."""
+        ip = port.duty.ipv4.get(frame[38:42])
+        sender = frame[22:28]
+        if ip is None or sender == port.duty.mac:
+            return
+        self.counters.add(CONFLICTS, ip)
+        hook = self.on_conflict
+        if hook is not None:
+            try:
+                hook(ip, port.duty.name, sender.hex(":"), port.duty.mac.hex(":"))
+            except Exception:  # the alarm must never take the responder down
+                log.exception("split-brain hook failed")
 
 
 def _bind(method: Callable[[_Port], None], port: _Port) -> Callable[[], None]:
