@@ -195,6 +195,7 @@ class EditScreen(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.console.set_blink(self)
+        self.query_one("#edit").border_subtitle = "ctrl+s: apply   esc: cancel"
 
     def _compose_field(self, field: Field) -> ComposeResult:
         value = _get(self.document, field.path)

@@ -54,6 +54,10 @@ class Popup(ModalScreen[None]):
     def action_dismiss_popup(self) -> None:
         self.dismiss(None)
 
+    def on_mount(self) -> None:
+        for box in self.query(".popup"):
+            box.border_subtitle = "esc: close"
+
 
 class HelpScreen(Popup):
     KEYS: ClassVar[list[tuple[str, str]]] = [
@@ -120,6 +124,7 @@ class YamlScreen(Popup):
             yield TextArea(self.text, read_only=True, show_line_numbers=True, id="yaml-text")
 
     def on_mount(self) -> None:
+        super().on_mount()
         self.console.set_blink(self)
 
 
@@ -222,6 +227,7 @@ class WhatIfScreen(Popup):
                     )
 
     def on_mount(self) -> None:
+        super().on_mount()
         self.query_one(SelectionList).focus()
         if self.result is None:
             self.compute()
