@@ -6,6 +6,8 @@
 ``GET /events``  the live event stream as JSON lines (the ``lbtui demo --headless`` form plus
                  ``seq``); ``?since=SEQ`` resumes after an event still in the recent history.
                  A blank line is sent every few seconds so a dead client is noticed.
+``GET /history`` who announced which address when and why (actors/history.py), oldest first;
+                 ``?ip=&node=&protocol=&action=&since=SEQ&limit=N`` narrow it down.
 
 Anything else is 404, any other method 405: nothing can be changed through this endpoint.
 With a token (``--status-token-file``), every request needs ``Authorization: Bearer <token>``.
@@ -48,6 +50,7 @@ from actors.events import (
     MembershipUpdated,
     RuntimeReady,
 )
+from actors.history import RECORDED, AnnouncementHistory
 from actors.listener import Listener
 
 log = logging.getLogger(__name__)
@@ -242,6 +245,7 @@ class StatusBoard:
     )
     seq: int = 0
     closed: bool = False
+    announcement_history: AnnouncementHistory = field(default_factory=AnnouncementHistory)
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition()
@@ -257,6 +261,9 @@ class StatusBoard:
             self._cond.notify_all()
 
     def _apply(self, event: Event) -> None:
+        if isinstance(event, RECORDED):
+            wall = self.clock.wall() - (self.clock.now() - event.t)
+            self.announcement_history.record(event, wall)
         if isinstance(event, ConfigApplied):
             self.config, self.config_source, self.config_errors = event.config, event.source, ()
         elif isinstance(event, ConfigRejected):
@@ -330,6 +337,38 @@ class StatusBoard:
         head["events"] = events
         return head
 
+    def history_json(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
+        """``GET /history``: the entries matching the query (ValueError for a bad number)."""
+
+        def text(name: str) -> str | None:
+            return query.get(name, [None])[0] or None
+
+        def number(name: str, default: int | None) -> int | None:
+            value = text(name)
+            if value is None:
+                return default
+            if not value.isdigit():
+                raise ValueError(f"{name}: expected a whole number, not {value!r}")
+            return int(value)
+
+        since = number("since", 0) or 0
+        limit = number("limit", None)
+        with self._cond:
+            history = self.announcement_history
+            entries = history.query(
+                ip=text("ip"),
+                node=text("node"),
+                protocol=text("protocol"),
+                action=text("action"),
+                since=since,
+                limit=limit,
+            )
+            return {
+                "entries": [e.to_json() for e in entries],
+                "recorded": history.recorded,
+                "dropped": history.dropped,
+            }
+
     def events_after(self, seq: int, timeout: float) -> tuple[list[dict[str, Any]], bool]:
         """Events newer than ``seq`` (waiting up to ``timeout`` for one); and whether closed."""
         with self._cond:
@@ -377,8 +416,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.OK, self.server.board.state_json())
         elif url.path == "/events":
             self._stream(parse_qs(url.query))
+        elif url.path == "/history":
+            try:
+                body = self.server.board.history_json(parse_qs(url.query))
+            except ValueError as exc:
+                self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+                return
+            self._send_json(HTTPStatus.OK, body)
         else:
-            self._send_json(HTTPStatus.NOT_FOUND, {"error": "GET /state or GET /events"})
+            self._send_json(
+                HTTPStatus.NOT_FOUND, {"error": "GET /state, GET /events or GET /history"}
+            )
 
     def _refuse(self) -> None:
         self._send_json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "read-only endpoint"})
@@ -451,7 +499,7 @@ class StatusActor(Listener, RuntimeActor):
         )
         thread.start()
         host, port = self.bound()
-        log.info("status endpoint on http://%s:%d (GET /state, GET /events)", host, port)
+        log.info("status endpoint on http://%s:%d (GET /state, /events, /history)", host, port)
 
     def on_stop(self) -> None:
         self.board.close()
