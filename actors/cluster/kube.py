@@ -590,6 +590,8 @@ class Reflector:
     def _sleep(self, delay: float) -> None:
         """Wait on the injected scheduler (virtual time in tests), or until stopped."""
         self._wake.clear()
+        if self._stopped.is_set():  # stop() may have set the event just before the clear
+            return
         handle = self.scheduler.call_later(delay, self._wake.set)
         self.wake_due = float(getattr(handle, "due", 0.0))
         self.backing_off = True
