@@ -19,7 +19,6 @@ import contextlib
 import itertools
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -27,6 +26,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from actors.lab.netns import NetnsError, kill_namespace, remove_leftovers, run
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -38,16 +39,8 @@ CLIENT_MAC = "02:99:00:00:00:fe"
 _serial = itertools.count(1)
 
 
-class TopologyError(RuntimeError):
-    pass
-
-
-def run(cmd: Sequence[str] | str, *, check: bool = True, timeout: float = 30) -> str:
-    args = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise TopologyError(f"{' '.join(args)}: exit {proc.returncode}: {proc.stderr.strip()}")
-    return proc.stdout
+# The namespace helpers live in actors/lab/netns.py (``lbtui lab`` uses them too).
+TopologyError = NetnsError
 
 
 @dataclass
@@ -246,28 +239,3 @@ class Topology:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def kill_namespace(netns: str) -> None:
-    """Kill whatever still runs in ``netns``, then delete it."""
-    pids = run(["ip", "netns", "pids", netns], check=False).split()
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid), signal.SIGKILL)
-    run(["ip", "netns", "del", netns], check=False)
-
-
-def remove_leftovers(prefix: str) -> None:
-    """Namespaces of earlier runs whose process is gone (a crashed or killed test session)."""
-    for line in run(["ip", "netns", "list"], check=False).splitlines():
-        name = line.split()[0] if line.strip() else ""
-        parts = name.split("-")
-        if len(parts) < 3 or parts[0] != prefix or not parts[1].isdigit():
-            continue
-        pid = int(parts[1])
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            kill_namespace(name)
