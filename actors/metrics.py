@@ -160,3 +160,41 @@ def announced_metric(announced: Mapping[str, tuple[Announced, ...]]) -> Metric:
             for ip in a.ips:
                 family.add_metric([a.service, a.protocol, node, ip], 1.0)
     return family
+
+
+class AskedCounters(Collector):
+    """Counters an actor keeps (e.g. the BGP actor's ``counters()``: name -> label value ->
+    count), asked for at scrape time. The scrape runs in the HTTP server's thread, never in
+    an actor's, so asking is allowed; a busy or absent actor just leaves them out."""
+
+    def __init__(
+        self,
+        actor_class: type[Any],
+        *,
+        label: str,
+        method: str = "counters",
+        timeout: float = 2.0,
+        help_text: str = "",
+    ) -> None:
+        self.actor_class = actor_class
+        self.label = label
+        self.method = method
+        self.timeout = timeout
+        self.help_text = help_text or f"from {actor_class.__name__}"
+
+    def collect(self) -> Iterator[Metric]:
+        import pykka
+
+        refs = pykka.ActorRegistry.get_by_class(self.actor_class)
+        if not refs:
+            return
+        try:
+            values = getattr(refs[0].proxy(), self.method)().get(timeout=self.timeout)
+        except Exception:  # stopped, restarting or slow: this scrape goes without them
+            return
+        for name, by_label in sorted(values.items()):
+            # Exact names, as MetalLB exposes them (a typed counter would get "_total" added).
+            metric = Metric(name, self.help_text, "unknown")
+            for value_label, value in sorted(by_label.items()):
+                metric.add_sample(name, {self.label: str(value_label)}, float(value))
+            yield metric

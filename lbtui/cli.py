@@ -249,6 +249,12 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             from actors.l2.metrics import ConflictCollector, L2Collector
 
             collectors += [L2Collector(l2_counters), ConflictCollector(l2_counters)]
+        if any(getattr(spec, "name", "") == "bgp" for spec in specs):
+            from actors.bgp.actor import BgpSpeakerActor
+            from actors.metrics import AskedCounters
+
+            # metallb_bgp_session_up / _updates_total / _announced_prefixes_total by peer.
+            collectors.append(AskedCounters(BgpSpeakerActor, label="peer"))
         specs[0:0] = observability_specs(
             port=DEFAULT_PORT if args.metrics_port is None else args.metrics_port,
             node=args.node_name,

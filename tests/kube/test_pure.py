@@ -196,3 +196,28 @@ def test_api_refusals_become_issues_per_field() -> None:
     assert issue.message == "API server refused (409): the object has been modified"
     (issue,) = issues_from_api_error(ConnectionRefusedError("refused"), "IPAddressPool/p")
     assert issue.message.startswith("API server unreachable: ")
+
+
+def test_asked_counters_are_read_at_scrape_time_with_exact_names() -> None:
+    import pykka
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from actors.metrics import AskedCounters
+
+    class FakeBgp(pykka.ThreadingActor):
+        def counters(self) -> dict[str, dict[str, int]]:
+            return {
+                "metallb_bgp_session_up": {"10.0.0.1:179": 1},
+                "metallb_bgp_updates_total": {"10.0.0.1:179": 7},
+            }
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(AskedCounters(FakeBgp, label="peer"))
+    assert "metallb_bgp" not in generate_latest(registry).decode()  # no actor: nothing
+    ref = FakeBgp.start()
+    try:
+        text = generate_latest(registry).decode()
+    finally:
+        ref.stop()
+    assert 'metallb_bgp_session_up{peer="10.0.0.1:179"} 1.0' in text
+    assert 'metallb_bgp_updates_total{peer="10.0.0.1:179"} 7.0' in text
