@@ -47,6 +47,7 @@ from actors.events import (
     Event,
     IpAssigned,
     IpReleased,
+    L2AnswersChanged,
     LeadershipChanged,
     PeersDiscovered,
 )
@@ -601,7 +602,7 @@ class SpeakerStatusWriter(Listener, RuntimeActor):
     ``nodeAssigned`` Events. Objects of services it stopped announcing are deleted."""
 
     actor_name = "speakerstatus"
-    listens_to = (AnnouncementsUpdated, ClusterUpdated)
+    listens_to = (AnnouncementsUpdated, ClusterUpdated, L2AnswersChanged)
 
     def __init__(
         self,
@@ -635,6 +636,9 @@ class SpeakerStatusWriter(Listener, RuntimeActor):
         if isinstance(event, ClusterUpdated):
             self.services = event.cluster.services
             return
+        if isinstance(event, L2AnswersChanged):
+            self._announce_failed(event)
+            return
         if not isinstance(event, AnnouncementsUpdated) or event.node != self.node:
             return
         before = {(a.service, a.protocol) for a in self.announced or ()}
@@ -651,6 +655,25 @@ class SpeakerStatusWriter(Listener, RuntimeActor):
                 )
         self.desired = desired_status_objects(self.node, event.announced)
         self.sync()
+
+    def _announce_failed(self, event: L2AnswersChanged) -> None:
+        """This node won an address but can answer on none of the interfaces its
+        L2Advertisement names: MetalLB's Warning ``announceFailed`` on the services."""
+        if event.node != self.node or event.interfaces:
+            return
+        if not event.reason.startswith("announceFailed"):
+            return
+        detail = event.reason.partition(": ")[2] or event.reason
+        for a in self.announced or ():
+            if a.protocol == "layer2" and event.ip in a.ips:
+                self.events.record(
+                    self.clock.wall(),
+                    a.service,
+                    self.services.get(a.service),
+                    "Warning",
+                    "announceFailed",
+                    f'cannot announce {event.ip} from node "{self.node}": {detail}',
+                )
 
     def _learn(self) -> bool:
         """List the status objects this node already has (from before a restart)."""

@@ -221,3 +221,43 @@ def test_asked_counters_are_read_at_scrape_time_with_exact_names() -> None:
         ref.stop()
     assert 'metallb_bgp_session_up{peer="10.0.0.1:179"} 1.0' in text
     assert 'metallb_bgp_updates_total{peer="10.0.0.1:179"} 7.0' in text
+
+
+def test_a_speaker_that_cannot_answer_says_announce_failed() -> None:
+    from actors.clock import ManualClock
+    from actors.cluster.kube_status import SpeakerStatusWriter
+    from actors.events import AnnouncementsUpdated, L2AnswersChanged
+
+    class Api:
+        def __init__(self) -> None:
+            self.events: list[dict[str, Any]] = []
+
+        def create_event(self, namespace: str, body: dict[str, Any]) -> None:
+            self.events.append(body)
+
+        def custom_list(self, *args: Any, **kw: Any) -> list[Any]:
+            return []
+
+        def custom_create(self, plural: str, ns: str, body: dict[str, Any]) -> dict[str, Any]:
+            return {"metadata": {"name": "l2-x"}}
+
+        def custom_patch_status(self, *args: Any) -> None:
+            pass
+
+    api = Api()
+    clock = ManualClock()
+    writer = SpeakerStatusWriter(api, "metallb-system", "n1", clock=clock, scheduler=clock)  # type: ignore[arg-type]
+    writer.on_start()
+    web = Announced("default/web", "layer2", ("10.0.0.1",), ("eth9",))
+    writer.on_event(AnnouncementsUpdated(0.0, "n1", (web,)))
+    assert [e["reason"] for e in api.events] == ["nodeAssigned"]
+    writer.on_event(L2AnswersChanged(0.0, "n1", "10.0.0.1", ("eth0",), "announced"))
+    why = "announceFailed: no usable interface among ('eth9',)"
+    writer.on_event(L2AnswersChanged(0.0, "n2", "10.0.0.1", (), why))  # another node's
+    writer.on_event(L2AnswersChanged(0.0, "n1", "10.0.0.1", (), why))
+    assert [e["reason"] for e in api.events] == ["nodeAssigned", "announceFailed"]
+    failed = api.events[-1]
+    assert failed["type"] == "Warning"
+    assert failed["message"] == (
+        "cannot announce 10.0.0.1 from node \"n1\": no usable interface among ('eth9',)"
+    )
