@@ -32,7 +32,13 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from actors.allocator.core import ANNOTATION_IP_ALLOCATED_FROM_POOL, Allocation, PoolUsage
+from actors.allocator.core import (
+    ANNOTATION_IP_ALLOCATED_FROM_POOL,
+    DEPRECATED_PREFIX,
+    Allocation,
+    PoolUsage,
+)
+from actors.allocator.core import STABLE_PREFIX as ANNOTATION_STABLE_PREFIX
 from actors.base import RuntimeActor
 from actors.cluster.kube import KubeApi, allocations_from_status, api_error, transient
 from actors.cluster.objects import ClusterState, Service
@@ -157,6 +163,10 @@ class EventRecorder:
 # -- Service status (controller) -------------------------------------------------------------
 
 
+def deprecated_annotations(service: Service) -> tuple[str, ...]:
+    return tuple(sorted(a for a in service.metadata.annotations if a.startswith(DEPRECATED_PREFIX)))
+
+
 def service_status_patch(service: Service, allocation: Allocation | None) -> dict[str, Any] | None:
     """The status-subresource patch that makes ``service`` show ``allocation`` (None: as it is).
 
@@ -238,10 +248,12 @@ class ServiceStatusWriter(Listener, RuntimeActor):
         self.writes = 0
         self.failures = 0
         self._clean: dict[str, tuple[Service, Allocation | None]] = {}
+        self._annotations_seen: dict[str, Service] = {}
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, ClusterUpdated):
             self.cluster = event.cluster
+            self._warn_deprecated()
             self.sync()
         elif isinstance(event, AllocationsUpdated):
             self.allocations = event.allocations
@@ -252,6 +264,31 @@ class ServiceStatusWriter(Listener, RuntimeActor):
             self.sync()
         elif self.leader:
             self._record(event)
+
+    def _warn_deprecated(self) -> None:
+        """MetalLB's Warning ``deprecatedAnnotation``, once per service and annotation set."""
+        if not self.leader or self.cluster is None:
+            return
+        seen: dict[str, Service] = {}
+        for key, service in self.cluster.services.items():
+            before = self._annotations_seen.get(key)
+            seen[key] = service
+            if before is service:
+                continue
+            old = deprecated_annotations(before) if before is not None else ()
+            for name in deprecated_annotations(service):
+                if name in old:
+                    continue
+                stable = ANNOTATION_STABLE_PREFIX + name.removeprefix(DEPRECATED_PREFIX)
+                self.events.record(
+                    self.clock.wall(),
+                    key,
+                    service,
+                    "Warning",
+                    "deprecatedAnnotation",
+                    f'annotation "{name}" is deprecated, use "{stable}" instead',
+                )
+        self._annotations_seen = seen
 
     def _record(self, event: Event) -> None:
         wall = self.clock.wall()

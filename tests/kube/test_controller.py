@@ -259,3 +259,23 @@ def test_a_controller_started_while_the_api_is_down_catches_up(fake: FakeKubeApi
     assert controller.proxy("cluster").snapshot().get() is None
     fake.up()
     assert advance_until(clock, lambda: ingress_of(fake, "web")) == ["10.99.0.10"]
+
+
+def test_deprecated_annotations_still_work_and_are_warned_about_once(fake: FakeKubeApi) -> None:
+    seed(fake)
+    controller = start_controller(fake)
+    fake.create(service("old", annotations={"metallb.universe.tf/loadBalancerIPs": "10.99.0.18"}))
+    assert wait_until(lambda: ingress_of(fake, "old")) == ["10.99.0.18"]
+    (warning,) = wait_until(lambda: events_for(fake, "old", "deprecatedAnnotation"))
+    assert warning["type"] == "Warning"
+    assert warning["message"] == (
+        'annotation "metallb.universe.tf/loadBalancerIPs" is deprecated, '
+        'use "metallb.io/loadBalancerIPs" instead'
+    )
+    fake.merge("Service", "old", {"metadata": {"labels": {"touched": "yes"}}}, "default")
+    wait_until(
+        lambda: controller.kube.caches["services"].get("default/old")["metadata"].get("labels")
+    )
+    fake.create(service("after"))
+    wait_until(lambda: ingress_of(fake, "after"))
+    assert len(events_for(fake, "old", "deprecatedAnnotation")) == 1
