@@ -90,3 +90,21 @@ def test_lease_rules_are_client_gos() -> None:
     take = lease_spec(view, "b", 15, 1_800_000_000.0)
     assert take["leaseTransitions"] == 4 and take["holderIdentity"] == "b"
     assert take["renewTime"] == "2027-01-15T08:00:00.000000Z"
+
+
+def test_a_crashed_leader_is_replaced_once_its_lease_expires(fake: FakeKubeApi) -> None:
+    seed(fake)
+    a = replica(fake, "a")
+    wait_until(lambda: leading(a))
+    b = replica(fake, "b")
+    wait_until(lambda: leading(b) is False)
+    fake.fail("PUT", "/leases/", code=500, times=1)  # the release on the way out is lost
+    a.stop()
+    assert fake.get("Lease", "lbtui-controller", NS)["spec"]["holderIdentity"] == "a"
+    start = b.clock.now()
+    advance_until(b.clock, lambda: leading(b))
+    waited = b.clock.now() - start
+    # Not before the lease duration (15 s) on B's own clock, and within one retry after it.
+    assert 15.0 <= waited <= 15.0 + 2.0 + 2.0
+    fake.create(service("web"))
+    assert wait_until(lambda: ingress_of(fake, "web")) == ["10.99.0.10"]
