@@ -279,3 +279,19 @@ def test_deprecated_annotations_still_work_and_are_warned_about_once(fake: FakeK
     fake.create(service("after"))
     wait_until(lambda: ingress_of(fake, "after"))
     assert len(events_for(fake, "old", "deprecatedAnnotation")) == 1
+
+
+def test_a_pool_that_no_longer_admits_a_service_clears_it(fake: FakeKubeApi) -> None:
+    seed(fake)
+    start_controller(fake)
+    fake.create(service("web"))
+    wait_until(lambda: ingress_of(fake, "web"))
+    lan = fake.get("IPAddressPool", "lan", NS)
+    lan["spec"]["serviceAllocation"] = {"namespaces": ["other"]}
+    fake.update(lan)
+    (cleared,) = wait_until(lambda: events_for(fake, "web", "ClearAssignment"))
+    assert cleared["message"].startswith('current IP for "default/web" not allowed by config')
+    wait_until(lambda: events_for(fake, "web", "AllocationFailed"))
+    assert wait_until(lambda: ingress_of(fake, "web") == [] and "cleared")
+    obj = fake.get("Service", "web", "default")
+    assert ANNOTATION_IP_ALLOCATED_FROM_POOL not in (obj["metadata"].get("annotations") or {})
