@@ -671,8 +671,13 @@ def describe_address(state: ConsoleState, ip: str) -> Description:
             f"taken over {entry.takeovers} time(s); gratuitous packets sent: "
             f"{entry.gratuitous or 'none reported (simulated network)'}"
         ),
-        Line(f"last failover took {seconds_text(entry.failover_seconds)}"),
+        Line(
+            f"last failover took {seconds_text(entry.failover_seconds, entry.failover_measured)}"
+            + ("" if entry.failover_measured else " (estimated from events; ~ marks estimates)")
+        ),
     ]
+    if entry.conflict:
+        lines.append(Line(f"SPLIT BRAIN: {entry.conflict}", "error"))
     if len(entry.announcers) > 1:
         lines.append(Line("answering now: " + ", ".join(sorted(entry.announcers)), "warning"))
     sections = [Section("Owner", tuple(lines))]
@@ -730,7 +735,10 @@ def describe_node(state: ConsoleState, node: str) -> Description:
             Section(
                 "Failovers",
                 tuple(
-                    Line(f"{f.ip}: {f.from_node} → {f.to_node} in {seconds_text(f.seconds)}")
+                    Line(
+                        f"{f.ip}: {f.from_node} → {f.to_node} in "
+                        f"{seconds_text(f.seconds, f.measured)}"
+                    )
                     for f in moved[-10:]
                 ),
             )

@@ -37,6 +37,7 @@ from actors.events import (
     ConfigApplied,
     ConfigRejected,
     Event,
+    FailoverMeasured,
     GratuitousSent,
     IpReleased,
     L2AnswersChanged,
@@ -51,6 +52,7 @@ from actors.events import (
     RuntimeReady,
     RuntimeStopped,
     SourceRejected,
+    SplitBrainDetected,
 )
 
 if TYPE_CHECKING:
@@ -94,6 +96,9 @@ class L2Entry:
     gratuitous: int = 0  # gratuitous ARP/NA packets sent (GratuitousSent; none when simulated)
     failover_seconds: float | None = None
     failover_at: float | None = None
+    failover_measured: bool = False
+    # A split brain: another MAC was heard answering for the address (SplitBrainDetected).
+    conflict: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +128,11 @@ class Session:
 
 @dataclass(frozen=True, slots=True)
 class Failover:
-    """An address moving from one node to another; ``seconds`` from the loss to the takeover."""
+    """An address moving from one node to another; ``seconds`` from the loss to the takeover.
+
+    Estimated from events (the first sign of the loss to the new owner's announcement) unless
+    ``measured``: then the speaker timed it to its first gratuitous packet or UPDATE.
+    """
 
     t: float
     ip: str
@@ -131,6 +140,7 @@ class Failover:
     to_node: str
     seconds: float | None
     cause: str
+    measured: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +336,7 @@ _LEVELS: dict[type[Event], str] = {
     AllocationFailed: "error",
     NodeLeft: "warning",
     NodeSuspected: "warning",
+    SplitBrainDetected: "error",
 }
 
 
@@ -441,7 +452,7 @@ class _Builder:
         log = self.base.log
         if self._new_log:
             log = (*log, *self._new_log[-MAX_LOG:])[-MAX_LOG:]
-        failovers = self.base.failovers
+        failovers = self.failovers
         if self._new_failovers:
             failovers = (*failovers, *self._new_failovers)[-MAX_FAILOVERS:]
         pulses, pulse_second = self._finish_pulses()
@@ -698,6 +709,7 @@ class _Builder:
             gratuitous=old.gratuitous if old else 0,
             failover_seconds=failover_seconds,
             failover_at=failover_at,
+            failover_measured=bool(old and old.failover_measured and not moved),
         )
         self.write("l2")[e.ip] = entry
         self.changed_l2.add(e.ip)
@@ -717,9 +729,10 @@ class _Builder:
                 since=e.t,
                 reason=old.reason if owner else e.reason,
                 announcers=announcers,
+                conflict="",
             )
         else:
-            entry = replace(old, announcers=announcers)
+            entry = replace(old, announcers=announcers, conflict="")
         self.write("l2")[e.ip] = entry
         self.changed_l2.add(e.ip)
         for service in old.services:
@@ -786,6 +799,39 @@ class _Builder:
         self._refresh_service(service)
 
     # the wire: layer 2, BGP sessions, BFD
+    def _failover_measured(self, e: FailoverMeasured) -> None:
+        """The speaker's own timing replaces the estimate made from the events."""
+        measured = Failover(e.t, e.ip, e.from_node, e.node, e.seconds, e.cause, measured=True)
+        fresh = self._new_failovers
+        for index in range(len(fresh) - 1, -1, -1):
+            f = fresh[index]
+            if (f.ip, f.to_node, f.measured) == (e.ip, e.node, False):
+                fresh[index] = replace(measured, t=f.t)
+                break
+        else:
+            old = list(self.failovers)
+            for index in range(len(old) - 1, -1, -1):
+                f = old[index]
+                if (f.ip, f.to_node, f.measured) == (e.ip, e.node, False):
+                    old[index] = replace(measured, t=f.t)
+                    self.failovers = tuple(old)
+                    break
+            else:
+                fresh.append(measured)
+        entry = self.read("l2").get(e.ip)
+        if entry is not None and e.protocol == "layer2" and entry.node == e.node:
+            self.write("l2")[e.ip] = replace(
+                entry, failover_seconds=e.seconds, failover_at=e.t, failover_measured=True
+            )
+            self.changed_l2.add(e.ip)
+
+    def _split_brain(self, e: SplitBrainDetected) -> None:
+        entry = self.read("l2").get(e.ip)
+        if entry is not None:
+            conflict = f"{e.node} hears {e.other_mac} on {e.interface}"
+            self.write("l2")[e.ip] = replace(entry, conflict=conflict)
+            self.changed_l2.add(e.ip)
+
     def _gratuitous(self, e: GratuitousSent) -> None:
         entry = self.read("l2").get(e.ip)
         if entry is not None:
@@ -953,6 +999,8 @@ _HANDLERS: dict[type[Event], Any] = {
     AnnouncementStarted: _Builder._started,
     AnnouncementStopped: _Builder._stopped,
     GratuitousSent: _Builder._gratuitous,
+    FailoverMeasured: _Builder._failover_measured,
+    SplitBrainDetected: _Builder._split_brain,
     L2AnswersChanged: _Builder._answers,
     L2InterfacesChanged: _Builder._interfaces,
     CandidacyChanged: _Builder._candidacy,

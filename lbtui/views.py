@@ -78,12 +78,14 @@ def age_text(seconds: float | None) -> str:
     return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
-def seconds_text(seconds: float | None) -> str:
+def seconds_text(seconds: float | None, measured: bool = True) -> str:
+    """A duration; an estimate (from events, not timed by the speaker) is marked with ~."""
     if seconds is None:
         return "-"
+    mark = "" if measured else "~"
     if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    return f"{seconds:.2f}s"
+        return f"{mark}{seconds * 1000:.0f}ms"
+    return f"{mark}{seconds:.2f}s"
 
 
 def member_cell(state: str) -> Styled:
@@ -276,8 +278,10 @@ L2_COLUMNS = (
 
 
 def l2_row(state: ConsoleState, entry: L2Entry) -> Row:
-    if entry.node is None:
-        owner: Cell = Styled("-", "muted")
+    if entry.conflict:
+        owner: Cell = Styled(f"{entry.node} SPLIT BRAIN: {entry.conflict}", "error")
+    elif entry.node is None:
+        owner = Styled("-", "muted")
     elif len(entry.announcers) > 1:
         others = ",".join(sorted(entry.announcers - {entry.node}))
         owner = Styled(f"{entry.node} (+{others})", "warning")
@@ -293,7 +297,7 @@ def l2_row(state: ConsoleState, entry: L2Entry) -> Row:
         Age(entry.since),
         str(entry.takeovers),
         str(entry.gratuitous) if entry.gratuitous else "-",
-        seconds_text(entry.failover_seconds),
+        seconds_text(entry.failover_seconds, entry.failover_measured),
         ", ".join(entry.services),
     )
 
@@ -494,7 +498,7 @@ def overview_session_rows(state: ConsoleState) -> dict[str, Row]:
 def failover_rows(state: ConsoleState, limit: int = 50) -> dict[str, Row]:
     rows: dict[str, Row] = {}
     for index, f in enumerate(state.failovers[-limit:]):
-        took = seconds_text(f.seconds)
+        took = seconds_text(f.seconds, f.measured)
         rows[f"{f.t:020.6f}-{index}"] = (
             Age(f.t),
             f.ip,
@@ -504,12 +508,15 @@ def failover_rows(state: ConsoleState, limit: int = 50) -> dict[str, Row]:
     return rows
 
 
-def failover_stats(state: ConsoleState) -> tuple[int, float | None, float | None]:
-    """How many measured failovers, their median and worst time."""
-    times = sorted(f.seconds for f in state.failovers if f.seconds is not None)
+def failover_stats(state: ConsoleState) -> tuple[int, int, float | None, float | None]:
+    """How many failovers have a time, how many of those the speakers timed themselves, and
+    the median and worst time."""
+    timed = [f for f in state.failovers if f.seconds is not None]
+    times = sorted(f.seconds for f in timed if f.seconds is not None)
     if not times:
-        return 0, None, None
-    return len(times), times[len(times) // 2], times[-1]
+        return 0, 0, None, None
+    measured = sum(1 for f in timed if f.measured)
+    return len(times), measured, times[len(times) // 2], times[-1]
 
 
 def counts(state: ConsoleState) -> Mapping[str, int]:

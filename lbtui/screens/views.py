@@ -273,12 +273,12 @@ class OverviewScreen(ConsoleScreen):
         for panel_id, panel_rows in rows.items():
             self.query_one(f"#{panel_id}", ResourceTable).set_rows(panel_rows, highlight=not full)
         self.query_one(Pulses).show(state)
-        count, median, worst = views.failover_stats(state)
+        count, measured, median, worst = views.failover_stats(state)
         text = (
-            f"failovers measured: {count}, median {views.seconds_text(median)}, "
-            f"worst {views.seconds_text(worst)}"
+            f"failovers: {count} ({measured} timed by the speakers, the rest estimated), "
+            f"median {views.seconds_text(median)}, worst {views.seconds_text(worst)}"
             if count
-            else "no failover measured yet"
+            else "no failover yet"
         )
         self.query_one("#failover-stats", Label).update(text)
 

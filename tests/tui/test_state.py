@@ -275,3 +275,34 @@ def test_gossip_views_are_combined_and_a_stale_one_is_ignored() -> None:
     # A graceful leave is not a failure.
     state = reduce(state, view(6.0, "node-2", frozenset({"node-3"}), left=frozenset({"node-3"})))
     assert state.members["node-3"].state == "left"
+
+
+def test_the_speakers_own_failover_timing_replaces_the_estimate() -> None:
+    from actors.events import FailoverMeasured, SplitBrainDetected
+
+    state = demo_state()
+    estimate = next(f for f in state.failovers if f.ip == "10.99.0.100")
+    assert not estimate.measured
+    assert views.l2_row(state, state.l2["10.99.0.100"])[6] == "~600ms"
+    state = reduce(
+        state,
+        FailoverMeasured(START + 3.7, "node-3", "10.99.0.100", "layer2", "node-1", 0.72, "dead"),
+    )
+    timed = [f for f in state.failovers if f.ip == "10.99.0.100"]
+    assert len(timed) == 1 and timed[0].measured and timed[0].seconds == 0.72
+    assert views.l2_row(state, state.l2["10.99.0.100"])[6] == "720ms"
+    assert views.failover_stats(state)[:2] == (2, 1)
+    # A BGP measurement with no estimate to replace is simply added.
+    state = reduce(
+        state,
+        FailoverMeasured(START + 3.8, "node-2", "192.0.2.1/32", "bgp", "node-1", 0.9, "dead"),
+    )
+    assert state.failovers[-1].ip == "192.0.2.1/32" and state.failovers[-1].measured
+    # Two nodes answering for one address is shown where the address is.
+    state = reduce(
+        state,
+        SplitBrainDetected(START + 4, "node-3", "10.99.0.100", "eth0", "aa:bb", "cc:dd"),
+    )
+    owner = views.l2_row(state, state.l2["10.99.0.100"])[1]
+    assert owner == views.Styled("node-3 SPLIT BRAIN: node-3 hears aa:bb on eth0", "error")
+    assert state.log[-1].level == "error"
