@@ -287,6 +287,7 @@ def _bgp_speaker(args: argparse.Namespace, extra: list[Any]) -> Any:
     """lbtui's own BGP sessions: the announcer for the speaker, the actor into ``extra``."""
     from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
     from actors.bgp.secrets import FileSecrets
+    from actors.cluster.kube import KubeSecrets
     from actors.runtime import ActorSpec
 
     announcer = BgpAnnouncer()
@@ -296,7 +297,10 @@ def _bgp_speaker(args: argparse.Namespace, extra: list[Any]) -> Any:
         "listen_port": args.bgp_listen_port,
         "router_id": args.bgp_router_id,
         "source_address": args.bgp_source_address,
-        "secrets": FileSecrets(args.config or args.cluster),
+        # On a cluster the passwords come from the watched Secrets (connected a bit later).
+        "secrets": FileSecrets(args.config or args.cluster)
+        if args.cluster
+        else KubeSecrets(lambda: getattr(args, "kube", None)),
     }
     # Before the speaker (extra comes first), so on SIGTERM it closes its sessions first:
     # silently towards graceful-restart peers, which keep our routes while we restart.

@@ -28,6 +28,8 @@ Pieces, from the wire up:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import copy
 import json
@@ -1078,6 +1080,8 @@ class KubeConfigStore:
         return inputs, BuildResult(result.config, [*inputs.issues, *result.issues])
 
     def document(self, kind: str, name: str) -> dict[str, Any] | None:
+        if kind not in CONFIG_KINDS:
+            return None  # Secrets (BGP passwords) and the like are never handed out
         for doc in self._documents():
             if doc.get("kind") == kind and (doc.get("metadata") or {}).get("name") == name:
                 return copy.deepcopy(doc)
@@ -1136,10 +1140,44 @@ class KubeConfigStore:
                     )
                 if cache is not None:
                     cache.upsert(written)
+                # What this store now says is what the server stored, resourceVersion and
+                # defaults included: the next edit of it is checked against this version.
+                if self._docs is not None:
+                    self._docs = [
+                        _config_document(written) if _identity(d) == (kind, name) else d
+                        for d in self._docs
+                    ]
         except Exception as exc:
             raise PersistRejected(issues_from_api_error(exc, f"{kind}/{name}")) from exc
         self._pending = None
         return ""
+
+
+class KubeSecrets:
+    """BGPPeer ``passwordSecret`` lookups in the watched Secrets (a SecretLookup for the BGP
+    actor on a real cluster). ``kube`` is the KubeCluster, or a callable returning it once
+    the command line has connected. The password is never logged."""
+
+    def __init__(self, kube: KubeCluster | Callable[[], KubeCluster | None]) -> None:
+        self._kube = kube
+
+    def __call__(self, ref: Any) -> str | None:
+        kube = self._kube() if callable(self._kube) else self._kube
+        cache = kube.cache_for("Secret") if kube is not None else None
+        secret = cache.get(f"{ref.namespace}/{ref.name}") if cache is not None else None
+        if secret is None:
+            return None
+        string_data = secret.get("stringData") or {}
+        if "password" in string_data:
+            return str(string_data["password"])
+        encoded = (secret.get("data") or {}).get("password")
+        if encoded is None:
+            return None
+        try:
+            return base64.b64decode(str(encoded), validate=True).decode()
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            log.warning("Secret %s/%s: password is not valid base64", ref.namespace, ref.name)
+            return None
 
 
 def _identity(doc: Mapping[str, Any]) -> tuple[str, str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.clock import ManualClock
-from actors.cluster.kube import SPEAKER_RESOURCES, KubeConfigStore, KubeWatcher
+from actors.cluster.kube import SPEAKER_RESOURCES, KubeConfigStore, KubeSecrets, KubeWatcher
 from actors.config.actor import ConfigActor
 from actors.events import ConfigApplied, ConfigRejected
 from actors.runtime import ActorSpec
@@ -94,3 +94,29 @@ def test_edits_become_api_writes_and_the_servers_refusal_comes_back(fake: FakeKu
     fake.create(pool("later", "198.51.100.0/28"))
     wait_until(lambda: "later" in config.current().get().pools)
     assert role.of(ConfigApplied)
+
+
+def test_secrets_are_read_for_passwords_but_never_handed_out(fake: FakeKubeApi) -> None:
+    fake.create(namespace(NS))
+    fake.create(pool("lan", "10.99.0.0/28"))
+    fake.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "bgp-pass", "namespace": NS},
+            "type": "kubernetes.io/basic-auth",
+            "data": {"password": "czNjcmV0"},
+        }
+    )
+    secret_peer = peer("router")
+    secret_peer["spec"]["passwordSecret"] = {"name": "bgp-pass", "namespace": NS}
+    fake.create({**secret_peer, "metadata": {"name": "router", "namespace": NS}})
+    role = start(fake)
+    config = role.proxy("config")
+    (router,) = config.current().get().peers
+    assert router.password_secret is not None
+    # The BGP actor resolves it through the watched Secrets.
+    assert KubeSecrets(role.kube)(router.password_secret) == "s3cret"
+    assert KubeSecrets(lambda: None)(router.password_secret) is None
+    assert config.document("Secret", "bgp-pass").get() is None
+    assert "s3cret" not in repr(config.current().get())
