@@ -1,0 +1,210 @@
+"""The lab's pure parts (actors/lab): plan, effective files, router configurations (checked by
+the daemons' own parsers), the state file, and the traffic generator against the lab's HTTP
+server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from actors.config.build import build_config
+from actors.config.loader import load_text
+from actors.lab import router as routers
+from actors.lab.httpd import start
+from actors.lab.state import LabState, Process, StateStore
+from actors.lab.topology import (
+    LabError,
+    lab_cluster,
+    lab_config,
+    plan_lab,
+    pool_ranges,
+    service_addresses,
+    speaker_args,
+)
+from actors.lab.traffic import run_traffic, summary_text
+
+
+def test_plan_names_addresses_and_ports() -> None:
+    plan = plan_lab("lblab", 4, "both", "bird")
+    assert plan.nodes == ("n1", "n2", "n3", "n4")
+    assert plan.namespaces == (
+        "lblab-sw",
+        "lblab-router",
+        "lblab-client",
+        "lblab-n1",
+        "lblab-n2",
+        "lblab-n3",
+        "lblab-n4",
+    )
+    n4 = plan.host("n4")
+    assert (n4.ip, n4.mac, n4.port) == ("10.99.90.14", "02:99:90:00:01:04", "p5")
+    assert len({h.mac for h in plan.hosts}) == len(plan.hosts)
+    assert plan.status_url("n1") == "http://10.99.90.11:7473"
+    with pytest.raises(LabError, match="no node 'n9'"):
+        plan.host("n9")
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"name": "mylab"}, "'lblab' followed by"),
+        ({"name": "lblab-x"}, "'lblab' followed by"),
+        ({"nodes": 0}, "between 1 and"),
+        ({"mode": "l3"}, "--mode l3"),
+        ({"router": "quagga"}, "--router quagga"),
+    ],
+)
+def test_plan_refuses_bad_options(kw: dict, message: str) -> None:
+    with pytest.raises(LabError, match=message):
+        plan_lab(**kw)
+
+
+@pytest.mark.parametrize(
+    ("mode", "kinds", "services"),
+    [
+        ("l2", {"IPAddressPool", "L2Advertisement"}, ["10.99.90.100"]),
+        ("bgp", {"IPAddressPool", "BGPAdvertisement", "BGPPeer"}, ["10.99.91.10"]),
+        (
+            "both",
+            {"IPAddressPool", "L2Advertisement", "BGPAdvertisement", "BGPPeer"},
+            ["10.99.90.100", "10.99.91.10"],
+        ),
+    ],
+)
+def test_effective_files_keep_the_modes_objects(mode: str, kinds: set, services: list) -> None:
+    plan = plan_lab(nodes=5, mode=mode)
+    config, cluster = lab_config(plan), lab_cluster(plan)
+    assert {d["kind"] for d in yaml.safe_load_all(config)} == kinds
+    assert [ip for _s, ip, _p in service_addresses(cluster)] == services
+    # What `lbtui speaker` will read is valid and has the lab's five nodes, each with an
+    # endpoint of every service.
+    inputs = load_text(config + "---\n" + cluster, "lab")
+    result = build_config(inputs)
+    assert result.config is not None, result.issues
+    docs = list(yaml.safe_load_all(cluster))
+    nodes = [d for d in docs if d["kind"] == "Node"]
+    assert [n["metadata"]["name"] for n in nodes] == ["n1", "n2", "n3", "n4", "n5"]
+    assert nodes[4]["status"]["addresses"] == [{"type": "InternalIP", "address": "10.99.90.15"}]
+    for sl in (d for d in docs if d["kind"] == "EndpointSlice"):
+        assert [e["nodeName"] for e in sl["endpoints"]] == ["n1", "n2", "n3", "n4", "n5"]
+        assert len({e["addresses"][0] for e in sl["endpoints"]}) == 5
+
+
+def test_pools_become_local_routes() -> None:
+    config = lab_config(plan_lab(mode="both"))
+    assert pool_ranges(config) == ["10.99.90.96/27", "10.99.91.0/24"]
+    assert pool_ranges("kind: IPAddressPool\nspec: {addresses: [10.0.0.1-10.0.0.2]}\n") == [
+        "10.0.0.1/32",
+        "10.0.0.2/32",
+    ]
+
+
+def test_speaker_arguments(tmp_path: Path) -> None:
+    plan = plan_lab(nodes=3, mode="l2")
+    args = speaker_args(plan, "n2", tmp_path)
+    joined = " ".join(args)
+    assert "--node-name n2" in joined
+    assert "--ml-bind 10.99.90.12:7946" in joined
+    assert "--ml-join 10.99.90.11:7946,10.99.90.13:7946" in joined
+    assert "--status-addr 10.99.90.12:7473" in joined
+    assert "--no-bgp" in args and "--no-l2" not in args
+    assert "--ml-join" not in speaker_args(plan_lab(nodes=1), "n1", tmp_path)
+
+
+def test_bird_configuration_parses(tmp_path: Path) -> None:
+    routers.check_router("bird")  # CI installs bird2: missing is a failure, not a skip
+    conf = tmp_path / "bird.conf"
+    conf.write_text(routers.bird_config(plan_lab(nodes=3), tmp_path))
+    proc = subprocess.run(["bird", "-p", "-c", str(conf)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "protocol bgp n3 from lbnode { neighbor 10.99.90.13 as 64512; }" in conf.read_text()
+
+
+def test_frr_configuration_parses(tmp_path: Path) -> None:
+    routers.check_router("frr")
+    conf = tmp_path / "frr.conf"
+    conf.write_text(routers.frr_config(plan_lab(nodes=2)))
+    proc = subprocess.run(
+        [str(routers.FRR_DIR / "bgpd"), "-C", "-f", str(conf)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " neighbor 10.99.90.12 peer-group NODES" in conf.read_text()
+
+
+def test_a_missing_router_names_the_debian_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    with pytest.raises(LabError, match=r"Debian package bird2 \(apt-get install bird2\)"):
+        routers.check_router("bird")
+    monkeypatch.setattr(routers, "FRR_DIR", Path("/nonexistent"))
+    with pytest.raises(LabError, match="Debian package frr"):
+        routers.check_router("frr")
+
+
+def test_router_session_tables() -> None:
+    bird = """BIRD 2.0.12 ready.
+Name       Proto      Table      State  Since         Info
+device1    Device     ---        up     15:28:50.123
+n1         BGP        ---        up     15:28:52.036  Established
+n2         BGP        ---        start  15:29:08.100  Active        Socket: Connection refused
+n3         BGP        ---        down   15:29:09.000
+"""
+    assert routers.bird_sessions(bird) == {
+        "n1": "Established",
+        "n2": "Active",
+        "n3": "down",
+    }
+    frr = '{"ipv4Unicast": {"peers": {"10.99.90.11": {"state": "Established"}}}}'
+    assert routers.frr_sessions(frr, plan_lab(nodes=2)) == {"n1": "Established"}
+    assert routers.frr_sessions("not json", plan_lab()) == {}
+
+
+def test_state_file_round_trip(tmp_path: Path) -> None:
+    store = StateStore("lblabt", tmp_path)
+    assert store.load() is None
+    state = LabState("lblabt", "l2", "bird", ["n1"], str(tmp_path / "w"), namespaces=["a"])
+    state.processes.append(Process("speaker", "n1", "lblabt-n1", 42, 7, ["python"], "log"))
+    state.processes.append(Process("speaker", "n1", "lblabt-n1", 43, 8, ["python"], "log"))
+    with store.locked():
+        store.save(state)
+    loaded = store.load()
+    assert loaded == state
+    assert loaded is not None and loaded.process("speaker", "n1").pid == 43  # the latest
+    store.path.write_text("{not json")
+    with pytest.raises(Exception, match="unreadable lab state"):
+        store.load()
+    store.remove()
+    assert not store.exists()
+
+
+def test_traffic_counts_answers_and_blames_the_node_a_connection_was_on() -> None:
+    async def scenario() -> dict:
+        connections: set[asyncio.StreamWriter] = set()
+        server = await start("nX", 0, "127.0.0.1", connections)
+        port = server.sockets[0].getsockname()[1]
+        task = asyncio.create_task(
+            run_traffic([f"127.0.0.1:{port}"], seconds=1.2, connections=4, rate=50, timeout=0.5)
+        )
+        await asyncio.sleep(0.5)
+        server.close()
+        for writer in list(connections):  # every open connection breaks: they were on nX
+            writer.transport.abort()
+        report = await task
+        return report.to_json()
+
+    body = asyncio.run(scenario())
+    assert body["requests"] > 20
+    assert body["answeredBy"] == {"nX": body["requests"]}
+    assert body["errors"] >= 4
+    # Broken connections were on nX; afterwards nothing listens: refused, on no node.
+    assert set(body["errorsByNode"]) == {"nX", "None"}
+    assert body["errorsByNode"]["nX"] == 4
+    assert "refused" in body["errorKinds"]
+    gap = body["outage"][f"127.0.0.1:{body['targets'][0].split(':')[1]}"]
+    assert gap["longestGap"] >= 0.5  # silent from the close to the end
+    text = summary_text(body)
+    assert "answered  nX" in text and "(connecting) " in text and ", nX 4 " in text
