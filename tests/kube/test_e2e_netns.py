@@ -15,6 +15,7 @@ Service's status. Root and bird2 are required (on CI a missing one fails, never 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import os
@@ -44,6 +45,7 @@ API, ROUTER_NODES, ROUTER_CLIENT, CLIENT = "10.99.70.254", "10.99.70.1", "10.99.
 VIPS = "10.99.72.0/28"
 NS = "metallb-system"
 REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "lbk-s3cret"  # TCP-MD5, from a Secret the speakers read through the API
 CLONE_NEWNET = 0x40000000
 
 
@@ -58,6 +60,7 @@ protocol device {{ scan time 1; }}
 protocol kernel {{ ipv4 {{ import none; export all; }}; merge paths on; }}
 template bgp speakers {{
   local {router} as 64500; direct; hold time 3; keepalive time 1; connect retry time 1;
+  password "{password}";
   ipv4 {{ import all; export none; }};
 }}
 {protocols}
@@ -179,7 +182,11 @@ class Lab:
             f"protocol bgp {n} from speakers {{ neighbor {node_ip(n)} as 64500; }}" for n in NODES
         )
         conf = self.dir / "bird.conf"
-        conf.write_text(BIRD_CONF.format(router=ROUTER_NODES, dir=self.dir, protocols=protocols))
+        conf.write_text(
+            BIRD_CONF.format(
+                router=ROUTER_NODES, dir=self.dir, protocols=protocols, password=PASSWORD
+            )
+        )
         run(["bird", "-p", "-c", str(conf)])
         self.spawn(
             "router", ["bird", "-f", "-c", str(conf), "-s", str(self.dir / "bird.ctl")], "bird"
@@ -265,7 +272,21 @@ def test_a_service_created_through_the_api_becomes_reachable(lab: Lab) -> None:
             "apiVersion": "metallb.io/v1beta2",
             "kind": "BGPPeer",
             "metadata": {"name": "router", "namespace": NS},
-            "spec": {"myASN": 64500, "peerASN": 64500, "peerAddress": ROUTER_NODES},
+            "spec": {
+                "myASN": 64500,
+                "peerASN": 64500,
+                "peerAddress": ROUTER_NODES,
+                "passwordSecret": {"name": "router-md5", "namespace": NS},
+            },
+        }
+    )
+    fake.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "router-md5", "namespace": NS},
+            "type": "kubernetes.io/basic-auth",
+            "data": {"password": base64.b64encode(PASSWORD.encode()).decode()},
         }
     )
     lab.start_bird()
