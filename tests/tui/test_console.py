@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -41,11 +42,19 @@ pytestmark = pytest.mark.asyncio
 
 
 async def settle(app: ConsoleApp, pilot: Pilot[Any]) -> None:
-    """Let workers finish and their messages be handled."""
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+    """Let workers finish and what they posted be handled (a loaded machine may need a few
+    rounds: a worker's result comes back through the message queue)."""
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def until(pilot: Pilot[Any], condition: Any, timeout: float = 10.0) -> None:
+    """Pause until ``condition()`` holds (fails the test after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.02)
 
 
 def text_of(widget: Static) -> str:
@@ -267,10 +276,10 @@ async def test_edit_pool_invalid_shows_the_error_at_the_field_and_changes_nothin
     app = console(port, view="pools")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("e")
-        await settle(app, pilot)
+        await until(pilot, lambda: isinstance(app.screen, EditScreen))
         app.screen.query_one("#in-addresses", Input).value = "10.99.0.100-10.99.0.199, 10.99.0.300"
         await pilot.press("ctrl+s")
-        await settle(app, pilot)
+        await until(pilot, lambda: text_of(app.screen.query_one("#error-addresses", Static)))
         screen = app.screen
         assert isinstance(screen, EditScreen)  # still open, with the error where it belongs
         error = text_of(screen.query_one("#error-addresses", Static))
