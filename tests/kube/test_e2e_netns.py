@@ -1,16 +1,20 @@
-"""End to end: a Service created through the API becomes reachable from a client.
+"""End to end: Services created through the API become reachable from a client.
 
     api ns   10.99.70.254  the fake API server (a thread of this test, its socket in the ns)
-                           and `lbtui controller`
-    n1..n3   10.99.70.11-13  `lbtui speaker --kubeconfig` (BGP to the router, --no-l2), a
-                           web server answering its node's name, the service range on lo
-                           (what kube-proxy's IPVS dummy interface does)
+                           and `lbtui controller`; also the segment's client for layer 2
+    n1..n3   10.99.70.11-13  `lbtui speaker --kubeconfig --ml-bind`: BGP to the router
+                           (TCP-MD5, password from a Secret), ARP for the layer 2 pool,
+                           membership seeded with the other speaker pods' IPs from the API;
+                           a web server answering its node's name, the BGP range on lo (what
+                           kube-proxy's IPVS dummy interface does)
     router   10.99.70.1 / 10.99.71.1  BIRD 2: iBGP with every node, ECMP into its kernel
     client   10.99.71.2    default route via the router
 
-Nothing is configured by hand on the router for the VIP: the only way the client reaches it is
-the route BIRD learned from the speakers, which announce what the controller wrote into the
-Service's status. Root and bird2 are required (on CI a missing one fails, never skips).
+Nothing is configured by hand for the addresses: the client reaches the BGP VIP only through
+the route BIRD learned from the speakers, and the segment resolves the layer 2 VIP only
+through the owner's ARP answers; both come from what the controller wrote into the Services'
+status. When the owner stops, another node answers and the status objects in the API move.
+Root and bird2 are required (on CI a missing one fails, never skips).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -33,7 +38,15 @@ from typing import Any
 import pytest
 
 from tests.kube.fakeapi import FakeKubeApi, _Handler, _Server
-from tests.kube.harness import endpoint_slice, ingress_of, namespace, node, pool, service
+from tests.kube.harness import (
+    endpoint_slice,
+    ingress_of,
+    l2_advertisement,
+    namespace,
+    node,
+    pool,
+    service,
+)
 from tests.kube.harness import wait_until as wait
 from tests.net.topology import kill_namespace, remove_leftovers, run
 
@@ -43,6 +56,7 @@ PREFIX = "lbk"
 NODES = ("n1", "n2", "n3")
 API, ROUTER_NODES, ROUTER_CLIENT, CLIENT = "10.99.70.254", "10.99.70.1", "10.99.71.1", "10.99.71.2"
 VIPS = "10.99.72.0/28"
+L2_VIPS = "10.99.70.100-10.99.70.110"
 NS = "metallb-system"
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "lbk-s3cret"  # TCP-MD5, from a Secret the speakers read through the API
@@ -219,6 +233,20 @@ class Lab:
         )
         return out.stdout.strip()
 
+    def mac(self, role: str) -> str:
+        return json.loads(self.ip(role, "-j", "link", "show", "eth0"))[0]["address"]
+
+    def resolve(self, ip: str) -> str | None:
+        """The MAC the segment's kernel (the api namespace's) resolves ``ip`` to, afresh."""
+        run(["ip", "-n", self.ns["api"], "neigh", "flush", "to", ip], check=False)
+        run(
+            ["ip", "netns", "exec", self.ns["api"], "ping", "-c", "1", "-W", "1", ip],
+            check=False,
+        )
+        entries = json.loads(self.ip("api", "-j", "neigh", "show", ip) or "[]")
+        usable = [e for e in entries if e.get("lladdr") and "FAILED" not in e.get("state", [])]
+        return usable[0]["lladdr"] if usable else None
+
     def logs(self) -> str:
         return "\n".join(
             f"== {p.name}\n{p.read_text()[-1500:]}" for p in sorted(self.dir.glob("*.err"))
@@ -252,12 +280,25 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         lab.close()
 
 
-def test_a_service_created_through_the_api_becomes_reachable(lab: Lab) -> None:
-    fake = lab.fake
+def seed_cluster(fake: FakeKubeApi) -> None:
     fake.create(namespace(NS))
     fake.create(namespace("default"))
     for n in NODES:
         fake.create(node(n, node_ip(n)))
+        # The speaker pods: how each speaker finds the others' addresses for membership.
+        fake.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"speaker-{n}",
+                    "namespace": NS,
+                    "labels": {"app": "metallb", "component": "speaker"},
+                },
+                "spec": {"nodeName": n},
+                "status": {"phase": "Running", "podIP": node_ip(n)},
+            }
+        )
     fake.create(pool("vips", VIPS))
     fake.create(
         {
@@ -289,12 +330,31 @@ def test_a_service_created_through_the_api_becomes_reachable(lab: Lab) -> None:
             "data": {"password": base64.b64encode(PASSWORD.encode()).decode()},
         }
     )
+    # Layer 2 on the nodes' own segment.
+    fake.create(pool("segment", L2_VIPS))
+    fake.create(l2_advertisement("segment", ipAddressPools=["segment"]))
+
+
+def test_a_service_created_through_the_api_becomes_reachable(lab: Lab) -> None:
+    fake = lab.fake
+    seed_cluster(fake)
     lab.start_bird()
     lab.lbtui("api", "controller")
-    speakers = {n: lab.lbtui(n, "speaker", "--node-name", n, "--no-l2") for n in NODES}
+    speakers = {
+        n: lab.lbtui(n, "speaker", "--node-name", n, "--ml-bind", f"{node_ip(n)}:7946")
+        for n in NODES
+    }
 
-    fake.create(service("web", ports=[{"port": 8080, "protocol": "TCP"}]))
+    fake.create(
+        service(
+            "web",
+            annotations={"metallb.io/address-pool": "vips"},
+            ports=[{"port": 8080, "protocol": "TCP"}],
+        )
+    )
     fake.create(endpoint_slice("web", list(NODES)))
+    fake.create(service("lan", annotations={"metallb.io/address-pool": "segment"}))
+    fake.create(endpoint_slice("lan", list(NODES)))
     try:
         (vip,) = wait(lambda: ingress_of(fake, "web"), 60, "the controller's allocation")
         assert vip == "10.99.72.0"
@@ -307,6 +367,11 @@ def test_a_service_created_through_the_api_becomes_reachable(lab: Lab) -> None:
             "BIRD's ECMP route to the VIP through every node",
         )
         answer = wait(lambda: lab.fetch(vip), 20, "an HTTP answer from the VIP")
+        # Layer 2: one owner, elected by every speaker alike; the segment resolves the
+        # address to that node's MAC, and the API shows the same node in ServiceL2Status.
+        (l2_vip,) = wait(lambda: ingress_of(fake, "lan"), 30, "the layer 2 allocation")
+        owner = wait(lambda: l2_owner(fake), 30, "a ServiceL2Status")
+        assert wait(lambda: lab.resolve(l2_vip), 20, "an ARP answer") == lab.mac(owner)
     except AssertionError:
         raise AssertionError(lab.logs()) from None
     assert answer in {f"served by {n}" for n in NODES}
@@ -318,17 +383,36 @@ def test_a_service_created_through_the_api_becomes_reachable(lab: Lab) -> None:
     )
     assert {s["status"]["node"] for s in statuses if s.get("status")} <= set(NODES)
 
-    # A speaker stops: its route and its status object go, the VIP stays reachable.
-    os.killpg(speakers["n1"].pid, signal.SIGTERM)
-    speakers["n1"].wait(timeout=20)
-    wait(lambda: lab.router_next_hops(vip) == {node_ip("n2"), node_ip("n3")}, 30, "n1 withdrawn")
-    wait(
-        lambda: {s["status"]["node"] for s in fake.items("ServiceBGPStatus", NS)} == {"n2", "n3"},
-        20,
-        "n1's ServiceBGPStatus deleted",
-    )
-    assert lab.fetch(vip) in {"served by n2", "served by n3"}
+    # The layer 2 owner's speaker stops: it leaves membership, withdraws its route and
+    # deletes its status objects; another node answers for the address, the VIP behind the
+    # router stays reachable through the other two.
+    others = tuple(n for n in NODES if n != owner)
+    os.killpg(speakers[owner].pid, signal.SIGTERM)
+    speakers[owner].wait(timeout=20)
+    try:
+        new_owner = wait(
+            lambda: (o := l2_owner(fake)) not in (None, owner) and o, 30, "a new ServiceL2Status"
+        )
+        assert new_owner in others
+        wait(lambda: len(fake.items("ServiceL2Status", NS)) == 1, 20, "the old one deleted")
+        assert wait(lambda: lab.resolve(l2_vip), 20, "an ARP answer") == lab.mac(new_owner)
+        wait(lambda: lab.router_next_hops(vip) == {node_ip(n) for n in others}, 30, "withdrawn")
+        wait(
+            lambda: (
+                {s["status"]["node"] for s in fake.items("ServiceBGPStatus", NS)} == set(others)
+            ),
+            20,
+            "the stopped node's ServiceBGPStatus deleted",
+        )
+    except AssertionError:
+        raise AssertionError(lab.logs()) from None
+    assert lab.fetch(vip) in {f"served by {n}" for n in others}
 
     # Deleting the Service through the API withdraws the route: the VIP is gone again.
     fake.delete("Service", "web", "default")
     wait(lambda: not lab.router_next_hops(vip), 30, "the route withdrawn")
+
+
+def l2_owner(fake: FakeKubeApi) -> str | None:
+    found = [o for o in fake.items("ServiceL2Status", NS) if o.get("status")]
+    return found[0]["status"]["node"] if len(found) == 1 else None
