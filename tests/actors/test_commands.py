@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -9,10 +10,35 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LBTUI = [sys.executable, "-m", "lbtui"]
+
+
+@contextlib.contextmanager
+def demo_process() -> Iterator[subprocess.Popen[str]]:
+    """`lbtui demo --headless` that is killed whatever happens in the test."""
+    proc = subprocess.Popen(
+        [*LBTUI, "demo", "--headless"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
+def wait_until_ready(proc: subprocess.Popen[str]) -> list[str]:
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line)
+        if '"RuntimeReady"' in line:
+            return lines
+    raise AssertionError("the demo ended before it was ready")
 
 
 def events_of(stdout: str) -> list[dict]:
@@ -63,22 +89,12 @@ def test_demo_headless_runs_for_its_duration_and_tells_a_plausible_story() -> No
 
 
 def test_sigterm_stops_within_two_seconds_with_everything_withdrawn() -> None:
-    proc = subprocess.Popen(
-        [*LBTUI, "demo", "--headless"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line)
-        if '"RuntimeReady"' in line:
-            break
-    started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    rest, _ = proc.communicate(timeout=10)
-    elapsed = time.monotonic() - started
+    with demo_process() as proc:
+        lines = wait_until_ready(proc)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=10)
+        elapsed = time.monotonic() - started
     assert proc.returncode == 0
     assert elapsed < 2.0, f"took {elapsed:.2f}s"
     events = events_of("".join(lines) + rest)
@@ -237,21 +253,13 @@ def test_speaker_reloads_changed_cluster_files(tmp_path: Path) -> None:
 
 
 def test_sigusr1_dumps_every_thread_stack_and_keeps_running() -> None:
-    proc = subprocess.Popen(
-        [*LBTUI, "demo", "--headless"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if '"RuntimeReady"' in line:
-            break
-    proc.send_signal(signal.SIGUSR1)
-    time.sleep(0.5)
-    assert proc.poll() is None, "SIGUSR1 must not stop the runtime"
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=10)
+    with demo_process() as proc:
+        wait_until_ready(proc)
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(0.5)
+        assert proc.poll() is None, "SIGUSR1 must not stop the runtime"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     # faulthandler's dump: one block per thread, the actors' threads among them.
     assert err.count("Thread 0x") >= 5
