@@ -15,7 +15,12 @@ from actors.base import RuntimeActor
 from actors.clock import ManualClock
 from actors.cluster.kube import CONTROLLER_RESOURCES, SPEAKER_RESOURCES
 from actors.controller import controller_specs
-from actors.events import AnnouncementsUpdated, MembershipUpdated, PeersDiscovered
+from actors.events import (
+    AnnouncementStopped,
+    AnnouncementsUpdated,
+    MembershipUpdated,
+    PeersDiscovered,
+)
 from actors.runtime import ActorSpec
 from actors.speaker import kube_speaker_specs
 from tests.kube.fakeapi import FakeKubeApi
@@ -237,3 +242,27 @@ def test_a_restarted_speaker_adopts_its_status_objects_and_drops_stale_ones(
     (now,) = bgp_statuses(fake)
     assert now["metadata"]["name"] == kept  # adopted, not duplicated
     assert now["status"] == {**mine, "peers": ["router"]}
+
+
+def test_a_speaker_keeps_announcing_while_the_api_is_away(fake: FakeKubeApi) -> None:
+    seed(fake)
+    fake.create(service("web", annotations={"metallb.io/address-pool": "lan"}))
+    fake.create(endpoint_slice("web", ["node-1"]))
+    fake.merge(
+        "Service",
+        "web",
+        {"status": {"loadBalancer": {"ingress": [{"ip": "10.99.0.100"}]}}},
+        "default",
+        subresource="status",
+    )
+    speaker = start_speaker(fake, "node-1")
+    announced = wait_until(
+        lambda: (u := speaker.of(AnnouncementsUpdated)) and u[-1].announced and u[-1].announced
+    )
+    fake.down()
+    wait_until(lambda: speaker.kube.backing_off() == len(speaker.kube.resources))
+    for _ in range(30):  # half a minute of virtual time without the API
+        speaker.clock.advance(1)
+    assert speaker.of(AnnouncementsUpdated)[-1].announced == announced
+    assert not speaker.of(AnnouncementStopped)
+    assert speaker.proxy("speaker/node-1").announcements().get().l2.keys() == {"10.99.0.100"}
