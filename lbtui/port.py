@@ -38,6 +38,8 @@ from actors.config.loader import load_documents
 from actors.config.model import IPAddress
 from actors.config.store import EditOutcome
 from actors.election.bgp import bgp_decision
+from actors.election.ecmp import ecmp_impacts
+from actors.election.ecmp import summary as ecmp_summary
 from actors.election.l2 import L2Decision, l2_decision
 from actors.election.plan import compute_plan
 from actors.election.plan import what_if as plan_what_if
@@ -975,6 +977,9 @@ class WhatIfResult:
     moves: tuple[Move, ...]
     stranded: tuple[str, ...]  # services nobody would announce any more
     error: str = ""
+    # BGP: the share of flows the router would move, per ECMP hashing scheme (mean over the
+    # prefixes that change), e.g. "modulo 66.7% · threshold 50.0% · resilient 33.3%".
+    ecmp: str = ""
 
 
 def what_if(state: ConsoleState, down: Iterable[str]) -> WhatIfResult:
@@ -996,7 +1001,8 @@ def what_if(state: ConsoleState, down: Iterable[str]) -> WhatIfResult:
     for prefix, a, b in result.bgp_changes:
         moves.append(Move(prefix, a, b, routes_before.get(prefix, ()), "bgp"))
     stranded = sorted({s for m in moves if not m.after for s in m.services})
-    return WhatIfResult(down, tuple(moves), tuple(stranded))
+    ecmp = ecmp_summary(ecmp_impacts((p, a, b) for p, a, b in result.bgp_changes))
+    return WhatIfResult(down, tuple(moves), tuple(stranded), ecmp=ecmp)
 
 
 def _route_services(bgp: Mapping[str, tuple[Any, ...]]) -> dict[str, tuple[str, ...]]:

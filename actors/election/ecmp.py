@@ -134,9 +134,10 @@ def percent(share: Fraction) -> str:
 
 
 def summary(impacts: Sequence[EcmpImpact], schemes: Sequence[str] = SCHEMES) -> str:
-    """One line: the mean share of flows moved per scheme over ``impacts`` (prefixes that
-    carried flows before), e.g. ``modulo 66.7% · threshold 50.0% · resilient 33.3%``."""
-    counted = [i for i in impacts if i.before]
+    """One line: the mean share of flows moved per scheme over ``impacts`` (prefixes that keep
+    some next hop: where none is left every flow is lost whatever the scheme), e.g.
+    ``modulo 66.7% · threshold 50.0% · resilient 33.3%``."""
+    counted = [i for i in impacts if i.before and i.after]
     if not counted:
         return ""
     parts = []

@@ -263,6 +263,8 @@ class WhatIfScreen(Popup):
             lines = [f"{', '.join(sorted(result.down))} down: {moved} move(s)"]
             if result.stranded:
                 lines.append(styled(f"no node left for: {', '.join(result.stranded)}", "error"))
+            if result.ecmp:
+                lines.append(f"ECMP flows moved: {result.ecmp}")
             summary.update("\n".join(lines))
         rows = {
             f"{m.protocol}/{m.target}": (

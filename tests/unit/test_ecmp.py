@@ -103,6 +103,9 @@ def test_impacts_and_summary() -> None:
     assert impact.to_json()["flowsOnLostNextHops"] == pytest.approx(1 / 3)
     assert summary(impacts) == "modulo 66.7% · threshold 33.3% · resilient 33.3%"
     assert summary(()) == ""
+    # A prefix left without next hops loses every flow whatever the scheme: not averaged in.
+    lost = ecmp_impacts([("10.0.0.2/32", ("a",), ())])
+    assert summary((*impacts, *lost)) == summary(impacts)
     assert percent(Fraction(1, 2)) == "50.0%"
 
 
