@@ -314,15 +314,36 @@ class Lab:
             return problems
         cluster = (Path(self.state().workdir) / "cluster.yaml").read_text()
         owners = l2_owners(views)
+        expected = self.expected_owners()
         for _service, ip, _port in service_addresses(cluster):
             in_lan = _in_lan(ip)
-            if plan.l2 and in_lan and len(owners.get(ip, ())) != 1:
-                problems.append(f"{ip}: {len(owners.get(ip, ()))} layer 2 owner(s)")
+            if plan.l2 and in_lan and owners.get(ip, set()) != {expected.get(ip)}:
+                who = ", ".join(sorted(owners.get(ip, ()))) or "nobody"
+                problems.append(f"{ip}: owned by {who}, not (yet) by {expected.get(ip)}")
             if plan.bgp and not in_lan:
                 hops = self.next_hops(plan, ip)
                 if hops != everyone:
                     problems.append(f"{ip}: router next hops {', '.join(sorted(hops)) or '-'}")
         return problems
+
+    def expected_owners(self, down: Iterable[str] = ()) -> dict[str, str | None]:
+        """The layer 2 owner of every address the election predicts (the lab's own files,
+        ``down`` nodes dead): what every speaker computes once membership agrees."""
+        from actors.cluster.files import cluster_from_inputs
+        from actors.config.build import build_config
+        from actors.config.loader import load_text
+        from actors.election.plan import compute_plan
+
+        workdir = Path(self.state().workdir)
+        text = (
+            (workdir / "config.yaml").read_text() + "---\n" + (workdir / "cluster.yaml").read_text()
+        )
+        inputs = load_text(text, str(workdir))
+        config = build_config(inputs).config
+        if config is None:
+            raise LabError(f"{workdir}: the lab's configuration is not valid")
+        plan = compute_plan(config, cluster_from_inputs(inputs), down=frozenset(down))
+        return {ip: owner.node for ip, owner in plan.l2.items()}
 
     # -- what is going on --------------------------------------------------------------------
     def views(self, plan: LabPlan | None = None, timeout: float = 1.0) -> dict[str, Any]:

@@ -1,0 +1,243 @@
+"""``lbtui lab`` end to end (root): a real network in namespaces, broken on purpose.
+
+- up then down leaves no namespace, link (they all live in the lab's namespaces) or process
+  behind, also when ``lab up`` itself was killed half way;
+- layer 2, with traffic running: killing the owner's speaker breaks only the connections that
+  were on it, and cutting its cable leaves the service unanswered no longer than membership
+  takes to notice (plus one request timeout);
+- BGP: killing a node's speaker removes exactly its next hop from the router's kernel route;
+- chaos: random kills, cable cuts, stops and heals with traffic running: two nodes never
+  answer ARP for the address longer than a membership period, and in the end there is exactly
+  one owner and the full ECMP set, and nothing left once the lab is down.
+
+Times are printed (``pytest -s``); tests/bench/failover.py measures them properly.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from actors.lab.lab import Lab, l2_owners
+from actors.membership.profile import FAST
+from tests.net.lab_rig import (
+    BGP_VIP,
+    L2_VIP,
+    LBTUI,
+    REPO,
+    Asker,
+    Footprint,
+    Sampler,
+    lab_cli,
+    traffic,
+    wait_until,
+)
+
+pytestmark = pytest.mark.net
+
+NODES = 3
+#: How long membership may take to tell everyone a node is gone: the longest suspicion
+#: (no confirmations) plus one probe interval.
+MEMBERSHIP_BOUND = FAST.suspicion_bounds(NODES)[1] + FAST.probe_interval
+REQUEST_TIMEOUT = 1.0  # lab traffic's default
+
+
+def predicted_owner(lab: Lab, alive: tuple[str, ...]) -> str:
+    """The layer 2 owner the election core predicts for the lab's address."""
+    down = frozenset(lab.plan().nodes) - frozenset(alive)
+    owner = lab.expected_owners(down)[L2_VIP]
+    assert owner is not None
+    return owner
+
+
+def test_up_then_down_leaves_nothing_even_after_a_crash(tmp_path: Path) -> None:
+    name = "lblabud"
+    lab = Lab(name, tmp_path)
+    try:
+        # FRR as the router this time (the other tests use BIRD): zebra and bgpd.
+        up = lab_cli(tmp_path, name, "up", "--nodes", "2", "--mode", "both", "--router", "frr")
+        assert up.returncode == 0, up.stderr
+        assert "router next hops n1,n2" in up.stdout
+        footprint = Footprint.of(lab, lab.state())
+        assert len(footprint.namespaces) == 5 and len(footprint.processes) == 6
+        again = lab_cli(tmp_path, name, "up")
+        assert again.returncode == 1 and "is up already" in again.stderr
+        down = lab_cli(tmp_path, name, "down")
+        assert down.returncode == 0, down.stderr
+        assert "removed 5 namespace(s)" in down.stdout
+        assert footprint.left() == []
+        assert lab_cli(tmp_path, name, "down").stdout == "nothing to remove\n"
+
+        # lab up killed half way: its speakers already run, it never finished.
+        proc = subprocess.Popen(
+            [*LBTUI, "lab", "up", "--name", name, "--dir", str(tmp_path), "--mode", "l2"],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(
+            lambda: lab.store.exists() and any(p.role == "speaker" for p in lab.state().processes),
+            30,
+            "lab up to start a speaker",
+            step=0.01,
+        )
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        crashed = lab.state()
+        assert not crashed.complete
+        footprint = Footprint.of(lab, crashed)
+        assert footprint.left(), "the crashed lab left things to clean up"
+        refused = lab_cli(tmp_path, name, "up")
+        assert refused.returncode == 1 and "lab down" in refused.stderr
+        assert "INCOMPLETE" in lab_cli(tmp_path, name, "status").stdout
+        down = lab_cli(tmp_path, name, "down")
+        assert down.returncode == 0, down.stderr
+        assert footprint.left() == []
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    directory = tmp_path_factory.mktemp("lab")
+    lab = Lab("lblabt", directory)
+    lab.down()  # a lab a killed run left behind
+    lab.up(nodes=NODES, mode="both", router="bird")
+    footprint = Footprint.of(lab, lab.state())
+    try:
+        yield lab
+    finally:
+        lab.down()
+        assert footprint.left() == []
+
+
+def heal_all(lab: Lab) -> None:
+    for node in lab.plan().nodes:
+        lab.heal(node)
+    wait_until(lambda: not lab.not_ready(), 30, "the healed lab to serve again", step=0.2)
+
+
+def test_l2_owner_failure_breaks_only_its_connections(lab: Lab) -> None:
+    plan = lab.plan()
+    directory = lab.store.dir
+    owner = predicted_owner(lab, plan.nodes)
+    assert l2_owners(lab.views()) == {L2_VIP: {owner}}
+    successor = predicted_owner(lab, tuple(n for n in plan.nodes if n != owner))
+
+    # A crashed speaker: its node still serves the connections it has until the client's
+    # neighbour entry moves (the successor's gratuitous ARP); then they are reset.
+    with traffic(directory, lab.name, 6, f"{L2_VIP}:80") as report:
+        time.sleep(2.5)
+        killed = time.monotonic()
+        lab.fail(owner, "kill")
+    assert report["started"] < killed
+    assert report["errorsByNode"] == {owner: report["errors"]}, report["errorList"][:5]
+    assert report["errors"] >= 1  # the connections on the dead node did break ...
+    assert set(report["answeredBy"]) == {owner, successor}  # ... and new ones landed
+    assert lab.client_neighbour(plan, L2_VIP) == successor
+    history = lab.fetch(successor, f"/history?ip={L2_VIP}&action=failover")["entries"]
+    assert history and history[-1]["reason"].startswith(f"from {owner} (dead)")
+    metrics = lab.fetch(successor, "/metrics")
+    assert 'lbtui_failover_seconds_count{cause="dead",protocol="layer2"}' in metrics
+    print(
+        f"\nkill: {report['errors']} connections reset, all on {owner}; "
+        f"{history[-1]['seconds']:.3f} s from suspicion to first gratuitous ARP"
+    )
+    heal_all(lab)
+    owner = predicted_owner(lab, plan.nodes)
+
+    # A cut cable: the owner vanishes; the service is back once membership has noticed.
+    with traffic(directory, lab.name, 7, f"{L2_VIP}:80") as report:
+        time.sleep(2.5)
+        cut = time.monotonic()
+        lab.fail(owner, "link")
+    gap = report["outage"][f"{L2_VIP}:80"]
+    assert gap["gapStart"] >= cut - 0.2  # the silence began with the cut ...
+    assert gap["longestGap"] <= MEMBERSHIP_BOUND + REQUEST_TIMEOUT  # ... and was that short
+    assert set(report["errorsByNode"]) <= {owner, "None"}
+    print(
+        f"link: unanswered for {gap['longestGap']:.3f} s "
+        f"(bound {MEMBERSHIP_BOUND:.1f} s + {REQUEST_TIMEOUT:.0f} s request timeout)"
+    )
+    heal_all(lab)
+
+
+def test_bgp_killing_a_node_removes_only_its_next_hop(lab: Lab) -> None:
+    plan = lab.plan()
+    everyone = set(plan.nodes)
+    assert lab.next_hops(plan, BGP_VIP) == everyone
+    victim = plan.nodes[1]
+    killed = time.monotonic()
+    lab.fail(victim, "kill")
+    wait_until(lambda: lab.next_hops(plan, BGP_VIP) == everyone - {victim}, 10, "hop removed")
+    took = time.monotonic() - killed
+    # ... and only it, for good: the others' sessions are untouched.
+    for _ in range(10):
+        assert lab.next_hops(plan, BGP_VIP) == everyone - {victim}
+        time.sleep(0.1)
+    sessions = lab.sessions(plan)
+    assert {n for n, s in sessions.items() if s == "Established"} == everyone - {victim}
+    print(f"\nBGP kill: next hop {victim} gone from the router's kernel after {took:.3f} s")
+    heal_all(lab)
+    assert lab.next_hops(plan, BGP_VIP) == everyone
+
+
+def test_chaos(lab: Lab) -> None:
+    """20 random failures and heals over about 30 s, with traffic to both services."""
+    seed = int(time.time()) % 10_000
+    rng = random.Random(seed)
+    plan = lab.plan()
+    failed: dict[str, str] = {}
+    asker = Asker(plan)
+    sampler = Sampler(asker, L2_VIP)
+    log = []
+    try:
+        with traffic(lab.store.dir, lab.name, 36, f"{L2_VIP}:80", f"{BGP_VIP}:80") as report:
+            time.sleep(1.5)
+            for _ in range(20):
+                healthy = [n for n in plan.nodes if n not in failed]
+                if failed and (len(healthy) == 1 or rng.random() < 0.4):
+                    node = rng.choice(sorted(failed))
+                    lab.heal(node)
+                    del failed[node]
+                    log.append(f"heal {node}")
+                else:
+                    node = rng.choice(healthy)
+                    how = rng.choice(("kill", "link", "stop"))
+                    lab.fail(node, how)
+                    failed[node] = how
+                    log.append(f"{how} {node}")
+                time.sleep(rng.uniform(1.0, 2.0))
+            for node in list(failed):
+                lab.heal(node)
+            wait_until(lambda: not lab.not_ready(), 30, "the lab to serve again", step=0.2)
+        final = sampler.samples[-5:]
+    finally:
+        sampler.stop()
+    print(f"\nchaos (seed {seed}): {', '.join(log)}")
+    print(f"  traffic: {report['requests']} answered, {report['errors']} failed")
+    doubles = sampler.double_answers()
+    for start, end, who in doubles:
+        print(f"  {', '.join(sorted(who))} answered ARP together for {end - start:.2f} s")
+    # A node coming back (a cut cable mended) may answer beside the owner until gossip has
+    # merged the two views: never longer than a membership period.
+    assert all(end - start <= MEMBERSHIP_BOUND + 0.3 for start, end, _ in doubles), doubles
+    # In the end: one owner, the predicted one, alone on the wire; every node a next hop.
+    owner = predicted_owner(lab, plan.nodes)
+    assert l2_owners(lab.views()) == {L2_VIP: {owner}}
+    assert all(nodes == {owner} for _t, nodes in final), final
+    assert asker.who_has(L2_VIP, 0.3) == {owner}
+    asker.close()
+    assert lab.next_hops(plan, BGP_VIP) == set(plan.nodes)
+    # And the services answer, from the owner and from every node behind the router.
+    with traffic(lab.store.dir, lab.name, 2, f"{L2_VIP}:80", f"{BGP_VIP}:80") as after:
+        pass
+    assert after["errors"] == 0, after["errorList"][:5]
+    assert set(after["answeredBy"]) == set(plan.nodes)
+    assert lab.client_neighbour(plan, L2_VIP) == owner
