@@ -16,8 +16,10 @@ carrier) come from their own events; the simulated demo network has none, and th
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -266,14 +268,37 @@ def reduce(state: ConsoleState, event: Event) -> ConsoleState:
 
 def reduce_all(state: ConsoleState, events: Iterable[Event]) -> ConsoleState:
     """The state after a batch of events, in order."""
-    builder = _Builder(state)
-    for event in events:
-        builder.apply(event)
-    return builder.finish()
+    with _collector_paused():
+        builder = _Builder(state)
+        for event in events:
+            builder.apply(event)
+        return builder.finish()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is reduced.
+
+    A batch allocates tens of thousands of small acyclic objects (rows, entries), which
+    would start several collections, each walking every object the console holds (hundreds
+    of milliseconds with 10k services). Paused, the batch costs one young collection after.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def load_snapshot(state: ConsoleState, snap: Snapshot) -> ConsoleState:
     """The state of a runtime seen through a snapshot (see :class:`Snapshot`)."""
+    with _collector_paused():
+        return _load_snapshot(state, snap)
+
+
+def _load_snapshot(state: ConsoleState, snap: Snapshot) -> ConsoleState:
     builder = _Builder(reduce_all(state, snap.history))
     builder.logging = False
     builder.role = snap.role or builder.role
@@ -428,7 +453,9 @@ class _Builder:
         self.snapshotting = False  # announcements from a snapshot are not new takeovers
         self.full = False
         self._tables: dict[str, dict[Any, Any]] = {}
-        self._new_log: list[LogEntry] = []
+        # Events to log, in order; their LogEntry rows are made at the end of the batch for
+        # the last MAX_LOG only (a 20k-event replay would throw most of them away).
+        self._new_log: list[Event] = []
         self._new_failovers: list[Failover] = []
         self._pulse_counts: dict[tuple[str, int], int] = {}
         self.changed_services: set[str] = set()
@@ -451,7 +478,13 @@ class _Builder:
         tables = {name: MappingProxyType(t) for name, t in self._tables.items()}
         log = self.base.log
         if self._new_log:
-            log = (*log, *self._new_log[-MAX_LOG:])[-MAX_LOG:]
+            kept = self._new_log[-MAX_LOG:]
+            first = self.seq - len(kept) + 1
+            entries = [
+                LogEntry(first + i, e.t, type(e).__name__, event_level(e), e)
+                for i, e in enumerate(kept)
+            ]
+            log = (*log, *entries)[-MAX_LOG:]
         failovers = self.failovers
         if self._new_failovers:
             failovers = (*failovers, *self._new_failovers)[-MAX_FAILOVERS:]
@@ -514,7 +547,7 @@ class _Builder:
         name = kind.__name__
         if self.logging and name not in UNLOGGED:
             self.seq += 1
-            self._new_log.append(LogEntry(self.seq, t, name, event_level(event), event))
+            self._new_log.append(event)
             category = pulse_category(event)
             if category is not None:
                 key = (category, int(t))
@@ -574,10 +607,9 @@ class _Builder:
         for key in before.keys() | e.allocations.keys():
             if before.get(key) != e.allocations.get(key):
                 self._refresh_service(key)
-        held = {str(ip) for a in e.allocations.values() for ip in a.ips}
-        stale = [
-            ip for ip, entry in self.read("l2").items() if entry.node is None and ip not in held
-        ]
+        unowned = [ip for ip, entry in self.read("l2").items() if entry.node is None]
+        held = {ip_text(ip) for a in e.allocations.values() for ip in a.ips} if unowned else ()
+        stale = [ip for ip in unowned if ip not in held]
         if stale:
             l2 = self.write("l2")
             for ip in stale:
@@ -686,10 +718,14 @@ class _Builder:
 
     def _l2_started(self, e: AnnouncementStarted) -> None:
         old = self.read("l2").get(e.ip)
-        interfaces = tuple(i for i in e.interface.split(",") if i)
+        interfaces = tuple(i for i in e.interface.split(",") if i) if e.interface else ()
         failover_seconds = old.failover_seconds if old else None
         failover_at = old.failover_at if old else None
-        moved = None if self.snapshotting else _FAILOVER.match(e.reason)
+        moved = (
+            _FAILOVER.match(e.reason)
+            if not self.snapshotting and e.reason.startswith("failover from ")
+            else None
+        )
         if moved:
             from_node = moved.group(1)
             lost_at = self.read("losses").get(from_node)
@@ -721,18 +757,27 @@ class _Builder:
         if old is None or e.node not in old.announcers:
             return
         announcers = old.announcers - {e.node}
-        if old.node == e.node:
-            owner = min(announcers) if announcers else None
-            entry = replace(
-                old,
-                node=owner,
-                since=e.t,
-                reason=old.reason if owner else e.reason,
-                announcers=announcers,
-                conflict="",
-            )
-        else:
-            entry = replace(old, announcers=announcers, conflict="")
+        node, since, reason = old.node, old.since, old.reason
+        if node == e.node:
+            node = min(announcers) if announcers else None
+            since = e.t
+            reason = old.reason if node else e.reason
+        # Built field by field: dataclasses.replace costs several times more, per address.
+        entry = L2Entry(
+            old.ip,
+            node,
+            since,
+            reason,
+            old.interfaces,
+            old.services,
+            announcers,
+            old.takeovers,
+            old.gratuitous,
+            old.failover_seconds,
+            old.failover_at,
+            old.failover_measured,
+            "",
+        )
         self.write("l2")[e.ip] = entry
         self.changed_l2.add(e.ip)
         for service in old.services:
@@ -902,6 +947,15 @@ class _Builder:
         self._dirty_services.clear()
 
     def _service_row(self, key: str) -> ServiceRow | None:
+        old = self.base.services.get(key)
+        if (
+            old is not None
+            and self.cluster is self.base.cluster
+            and self.allocations is self.base.allocations
+        ):
+            # Neither the service nor its allocation changed in this batch (a failover):
+            # only who announces it did, so the rest of the row stands.
+            return _with_announcers(old, self.read("announcers").get(key, frozenset()))
         if self.cluster is None:
             return None
         service = self.cluster.services.get(key)
@@ -936,6 +990,22 @@ class _Builder:
             status,
             error,
         )
+
+
+def _with_announcers(row: ServiceRow, who: frozenset[tuple[str, str]]) -> ServiceRow:
+    if len(who) == 1:
+        ((node, protocol),) = who
+        nodes, protocols = (node,), (protocol,)
+    else:
+        nodes = tuple(sorted({node for node, _ in who}))
+        protocols = tuple(sorted({protocol for _, protocol in who}))
+    if not row.ips:
+        status = "error" if row.error else "pending"
+    else:
+        status = "announced" if nodes else "not announced"
+    return ServiceRow(
+        row.key, row.namespace, row.name, row.ips, row.pool, nodes, protocols, status, row.error
+    )
 
 
 _IP_TEXT: dict[Any, str] = {}

@@ -105,6 +105,9 @@ class ResourceTable(ScrollView, can_focus=True):
         self._keys: set[str] = set()
         self._rows: dict[str, Row] = {}  # rows built so far (all of them unless loaded lazily)
         self._fetch: Callable[[str], Row | None] | None = None
+        # Rows of a lazily loaded table changed but not yet measured: like rows not yet
+        # fetched, they widen their columns when first drawn or filtered.
+        self._unmeasured: set[str] = set()
         self._texts: dict[str, str] = {}
         self._order: list[str] = []
         self._visible: list[str] = []
@@ -117,6 +120,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self._cursor_key: str | None = None
         self._expiry_timer: Any = None
         self._width = 0
+        self._height = 0
 
     # -- data --------------------------------------------------------------------------------
     @property
@@ -135,11 +139,15 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def row(self, key: str) -> Row | None:
         row = self._rows.get(key)
-        if row is None and self._fetch is not None and key in self._keys:
-            row = self._fetch(key)
-            if row is not None:
-                self._rows[key] = row
-                self._measure(row)
+        if row is None:
+            if self._fetch is not None and key in self._keys:
+                row = self._fetch(key)
+                if row is not None:
+                    self._rows[key] = row
+                    self._measure(row)
+        elif self._unmeasured and key in self._unmeasured:
+            self._unmeasured.discard(key)
+            self._measure(row)
         return row
 
     def _text(self, key: str) -> str:
@@ -153,6 +161,7 @@ class ResourceTable(ScrollView, can_focus=True):
         """Replace every row with rows made on demand by ``fetch`` (no highlighting)."""
         self._keys = set(keys)
         self._rows = {}
+        self._unmeasured = set()
         self._texts = {}
         self._changed.clear()
         self._fetch = fetch
@@ -182,6 +191,7 @@ class ResourceTable(ScrollView, can_focus=True):
             return
         structural = False
         now = self.clock()
+        lazy = self._fetch is not None
         for key, row in rows.items():
             present = key in self._keys
             old = self._rows.get(key)
@@ -189,6 +199,7 @@ class ResourceTable(ScrollView, can_focus=True):
                 if present:
                     self._keys.discard(key)
                     self._rows.pop(key, None)
+                    self._unmeasured.discard(key)
                     self._texts.pop(key, None)
                     self._changed.pop(key, None)
                     structural = True
@@ -197,7 +208,10 @@ class ResourceTable(ScrollView, can_focus=True):
                 continue
             self._rows[key] = row
             self._texts.pop(key, None)
-            self._measure(row)
+            if lazy:
+                self._unmeasured.add(key)  # measured when drawn, as a fetched row is
+            else:
+                self._measure(row)
             if not present:
                 self._keys.add(key)
                 structural = True
@@ -205,6 +219,8 @@ class ResourceTable(ScrollView, can_focus=True):
                 self._changed[key] = now
         if structural:
             self._reorder()
+        if self._unmeasured:
+            self._measure_on_screen()
         self._sync()
         if self._changed and self._expiry_timer is None and self.is_mounted:
             self._expiry_timer = self.set_interval(0.5, self._expire)
@@ -227,10 +243,24 @@ class ResourceTable(ScrollView, can_focus=True):
         return self._filter.pattern if self._filter else ""
 
     def _measure(self, row: Row) -> None:
-        for i, cell in enumerate(row[: len(self._widths)]):
+        widths = self._widths
+        for i, cell in enumerate(row[: len(widths)]):
+            if widths[i] >= MAX_WIDTH:
+                continue  # as wide as a column gets
             width = _cell_width(cell)
-            if width > self._widths[i]:
-                self._widths[i] = min(MAX_WIDTH, width)
+            if width > widths[i]:
+                widths[i] = min(MAX_WIDTH, width)
+
+    def _measure_on_screen(self) -> None:
+        """Measure the changed rows in view now, so the frame drawing them is laid out for
+        them (the others wait until they are drawn)."""
+        top = int(self.scroll_y)
+        for key in self._visible[top : top + (self._height or 100)]:
+            if key in self._unmeasured:
+                self._unmeasured.discard(key)
+                row = self._rows.get(key)
+                if row is not None:
+                    self._measure(row)
 
     def _reorder(self) -> None:
         self._order = sorted(self._keys, key=self.sort_key)
@@ -318,6 +348,7 @@ class ResourceTable(ScrollView, can_focus=True):
         # Remembered: asking self.size while drawing each line can make the compositor
         # recompute its whole map, which costs milliseconds per line mid-update.
         self._width = event.size.width
+        self._height = event.size.height
         self._sync()
 
     def on_focus(self) -> None:
@@ -422,6 +453,9 @@ class ResourceTable(ScrollView, can_focus=True):
 
 
 def _cell_width(cell: Cell) -> int:
+    if isinstance(cell, str):
+        # ASCII is one cell per character; rich's cell_len is for the rest.
+        return len(cell) if cell.isascii() else cell_len(cell)
     if isinstance(cell, Bar):
         return BAR_WIDTH + 1 + len(f"{cell.used}/{cell.total}")
     if isinstance(cell, Age):
