@@ -548,10 +548,18 @@ class _Builder:
         if self.logging and name not in UNLOGGED:
             self.seq += 1
             self._new_log.append(event)
-            category = pulse_category(event)
+            if kind is AnnouncementStarted or kind is AnnouncementStopped:
+                # Most of a big batch: pulse_category's answer without its type tests.
+                layer2 = getattr(event, "protocol", "") == "layer2"
+                category: str | None = "l2" if layer2 else "bgp"
+                count = 1
+            else:
+                category = pulse_category(event)
+                count = _count(event) if category is not None else 0
             if category is not None:
                 key = (category, int(t))
-                self._pulse_counts[key] = self._pulse_counts.get(key, 0) + _count(event)
+                counts = self._pulse_counts
+                counts[key] = counts.get(key, 0) + count
         handler = _HANDLERS.get(kind)
         if handler is not None:
             handler(self, event)
