@@ -10,6 +10,7 @@ inside its namespace, which the lab reads from inside the client's namespace.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import shutil
@@ -25,12 +26,22 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from actors.lab import router as routers
-from actors.lab.netns import NetnsError, alive, entered, kill_namespace, namespaces, run
+from actors.lab.netns import (
+    NetnsError,
+    alive,
+    entered,
+    kill_namespace,
+    namespace_pids,
+    namespaces,
+    process_start,
+    run,
+)
 from actors.lab.state import DEFAULT_DIR, LabState, Process, StateFileError, StateStore
 from actors.lab.topology import (
     CLIENT_IP,
     HOWS,
     HTTP_PORT,
+    LAN,
     METRICS_PORT,
     ROUTER_IP,
     LabError,
@@ -230,8 +241,6 @@ class Lab:
             if err is not out:
                 err.close()
         self._children[child.pid] = child
-        from actors.lab.netns import process_start
-
         proc = Process(role, node, netns, child.pid, process_start(child.pid), argv, str(log))
         state.processes.append(proc)
         self.store.save(state)
@@ -562,7 +571,7 @@ class Lab:
         )
         # The nodes first, the switch last (deleting it takes every port with it).
         for netns in sorted(wanted & existing, key=lambda n: n.endswith("-sw")):
-            report.processes += len(_pids(netns))
+            report.processes += len(namespace_pids(netns))
             kill_namespace(netns)
             report.namespaces.append(netns)
         paths = list(state.paths) if state is not None else []
@@ -612,10 +621,6 @@ def l2_owners(views: dict[str, Any]) -> dict[str, set[str]]:
 
 
 def _in_lan(address: str) -> bool:
-    import ipaddress
-
-    from actors.lab.topology import LAN
-
     network = ipaddress.ip_network(address, strict=False)
     return network.version == 4 and network.subnet_of(LAN)  # type: ignore[arg-type]
 
@@ -633,12 +638,6 @@ def _proc_state(proc: Process | None) -> str:
     if proc is None:
         return "-"
     return f"running (pid {proc.pid})" if alive(proc.pid, proc.start) else "not running"
-
-
-def _pids(netns: str) -> list[int]:
-    from actors.lab.netns import namespace_pids
-
-    return namespace_pids(netns)
 
 
 def _tail(path: Path, lines: int = 5) -> str:

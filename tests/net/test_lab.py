@@ -15,6 +15,7 @@ Times are printed (``pytest -s``); tests/bench/failover.py measures them properl
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
@@ -141,8 +142,13 @@ def test_l2_owner_failure_breaks_only_its_connections(lab: Lab) -> None:
     assert report["errors"] >= 1  # the connections on the dead node did break ...
     assert set(report["answeredBy"]) == {owner, successor}  # ... and new ones landed
     assert lab.client_neighbour(plan, L2_VIP) == successor
-    history = lab.fetch(successor, f"/history?ip={L2_VIP}&action=failover")["entries"]
-    assert history and history[-1]["reason"].startswith(f"from {owner} (dead)")
+    # Who announced the address when and why, from every node that answers (lab history).
+    merged = lab_cli(directory, lab.name, "history", "--ip", L2_VIP, "--json")
+    entries = [(e["node"], e["action"], e["reason"]) for e in json.loads(merged.stdout)]
+    assert (successor, "announced", f"failover from {owner} (dead)") in entries
+    history = [e for e in json.loads(merged.stdout) if e["action"] == "failover"]
+    assert history[-1]["node"] == successor
+    assert history[-1]["reason"].startswith(f"from {owner} (dead)")
     metrics = lab.fetch(successor, "/metrics")
     assert 'lbtui_failover_seconds_count{cause="dead",protocol="layer2"}' in metrics
     print(

@@ -6,11 +6,13 @@ hear each other's gratuitous ARPs and say so: SplitBrainDetected naming the othe
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from actors.lab.netns import entered
 from tests.net.cluster import Svc, cluster_yaml
 from tests.net.speakers import start_speakers
 from tests.net.topology import Topology
@@ -46,7 +48,9 @@ def test_two_owners_of_one_address_each_report_the_other(topo: Topology, tmp_pat
         assert alarm["interface"] == "eth0"
         assert alarm["other_mac"] == topo.node(other).mac
         assert alarm["own_mac"] == topo.node(node).mac
-        metrics = topo.node(node).run("curl", "-s", "http://127.0.0.1:7472/metrics")
+        with entered(topo.node(node).netns):
+            metrics = urllib.request.urlopen("http://127.0.0.1:7472/metrics", timeout=5).read()
+        metrics = metrics.decode()
         line = next(
             (li for li in metrics.splitlines() if li.startswith("lbtui_l2_conflicts_total{")),
             "",

@@ -208,3 +208,30 @@ def test_traffic_counts_answers_and_blames_the_node_a_connection_was_on() -> Non
     assert gap["longestGap"] >= 0.5  # silent from the close to the end
     text = summary_text(body)
     assert "answered  nX" in text and "(connecting) " in text and ", nX 4 " in text
+
+
+def test_lab_needs_root_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import os
+
+    from lbtui.cli import main
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    err = io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    assert main(["lab", "status", "--name", "lblabu", "--dir", "/nonexistent"]) == 1
+    assert "lbtui lab: lbtui lab needs root" in err.getvalue()
+
+
+def test_lab_up_names_the_missing_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import io
+
+    from lbtui.cli import main
+
+    monkeypatch.setattr(routers, "_program", lambda _router, _name: None)
+    err = io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    args = ["lab", "up", "--name", "lblabu", "--dir", str(tmp_path), "--router", "frr"]
+    assert main(args) == 1
+    assert "install the Debian package frr (apt-get install frr)" in err.getvalue()
+    assert list(tmp_path.iterdir()) == []  # nothing was made
