@@ -265,11 +265,13 @@ class Lab:
         frr_dir.chmod(0o755)
         shutil.chown(frr_dir, "frr", "frr")
         (frr_dir / "frr.conf").write_text(routers.frr_config(plan))
-        zebra, bgpd = routers.frr_commands(frr_dir)
+        (frr_dir / "bfdd.conf").write_text(routers.BFDD_CONF)
+        zebra, bfdd, bgpd = routers.frr_commands(frr_dir)
         self._spawn(state, "router", "router", netns, zebra, workdir / "zebra.out")
         _wait(lambda: (frr_dir / "zserv.api").exists(), 10, "zebra's zserv socket")
+        self._spawn(state, "router", "router", netns, bfdd, workdir / "bfdd.out")
         self._spawn(state, "router", "router", netns, bgpd, workdir / "bgpd.out")
-        self.progress("router: FRR (zebra, bgpd)")
+        self.progress("router: FRR (zebra, bfdd, bgpd)")
 
     def _start_httpd(self, plan: LabPlan, state: LabState, node: str, workdir: Path) -> None:
         argv = [self.python, "-m", "actors.lab.httpd", node, "--port", str(HTTP_PORT)]
@@ -333,6 +335,12 @@ class Lab:
                 hops = self.next_hops(plan, ip)
                 if hops != everyone:
                     problems.append(f"{ip}: router next hops {', '.join(sorted(hops)) or '-'}")
+        if plan.bgp and not problems:
+            # Until BFD is up a cut cable is noticed only by the hold timer.
+            bfd = self.bfd(plan)
+            waiting = sorted(n for n in plan.nodes if bfd.get(n) != "Up")
+            if waiting:
+                problems.append(f"BFD with the router not up for {', '.join(waiting)}")
         return problems
 
     def expected_owners(self, down: Iterable[str] = ()) -> dict[str, str | None]:
@@ -413,21 +421,25 @@ class Lab:
 
     def sessions(self, plan: LabPlan) -> dict[str, str]:
         """The router's BGP sessions: node -> state."""
+        if plan.router == "bird":
+            return routers.bird_sessions(self._router_query(plan, "show protocols"))
+        return routers.frr_sessions(self._router_query(plan, "show bgp summary json"), plan)
+
+    def bfd(self, plan: LabPlan) -> dict[str, str]:
+        """The router's BFD sessions: node -> state ("Up" when the path is watched)."""
+        if plan.router == "bird":
+            return routers.bird_bfd(self._router_query(plan, "show bfd sessions"), plan)
+        return routers.frr_bfd(self._router_query(plan, "show bfd peers json"), plan)
+
+    def _router_query(self, plan: LabPlan, command: str) -> str:
         state = self.state()
-        netns = plan.host("router").netns
         if plan.router == "bird":
             ctl = Path(state.workdir) / "bird.ctl"
-            out = run(["birdc", "-s", str(ctl), "show", "protocols"], check=False)
-            return routers.bird_sessions(out)
+            return run(["birdc", "-s", str(ctl), *command.split()], check=False)
         frr_dir = next((p for p in state.paths if "-frr-" in p), "")
-        out = run(
-            [
-                *("ip", "netns", "exec", netns, "vtysh", "--vty_socket", frr_dir),
-                *("-c", "show bgp summary json"),
-            ],
-            check=False,
-        )
-        return routers.frr_sessions(out, plan)
+        netns = plan.host("router").netns
+        vtysh = ["ip", "netns", "exec", netns, "vtysh", "--vty_socket", frr_dir]
+        return run([*vtysh, "-c", command], check=False)
 
     def status(self) -> dict[str, Any]:
         """Everything ``lab status`` shows, as JSON."""
@@ -485,6 +497,7 @@ class Lab:
         }
         if plan.bgp:
             body["sessions"] = self.sessions(plan)
+            body["bfd"] = self.bfd(plan)
             body["routerProcesses"] = [
                 _proc_state(p) for p in state.processes if p.role == "router"
             ]
@@ -691,7 +704,8 @@ def status_text(body: dict[str, Any]) -> str:
     lines.append(_columns(("SERVICE", "ADDRESS", "MODE", "SERVED BY"), rows))
     if "sessions" in body:
         sessions = ", ".join(f"{n} {st}" for n, st in sorted(body["sessions"].items()))
-        lines += ["", f"router BGP sessions: {sessions or 'none'}"]
+        bfd = ", ".join(f"{n} {st}" for n, st in sorted(body.get("bfd", {}).items()))
+        lines += ["", f"router BGP sessions: {sessions or 'none'}; BFD: {bfd or 'none'}"]
     return "\n".join(lines) + "\n"
 
 

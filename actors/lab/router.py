@@ -17,7 +17,7 @@ FRR_DIR = Path("/usr/lib/frr")
 #: What each router needs, and the Debian package it comes from.
 NEEDS = {
     "bird": (("bird", "birdc"), "bird2"),
-    "frr": (("zebra", "bgpd", "vtysh"), "frr"),
+    "frr": (("zebra", "bfdd", "bgpd", "vtysh"), "frr"),
 }
 
 BIRD_CONF = """\
@@ -30,10 +30,15 @@ protocol kernel kern4 {{
   ipv4 {{ import none; export all; }};
   merge paths on;
 }}
+# BFD as the lab's BFDProfile says: 100 ms, 3 missed packets.
+protocol bfd {{
+  interface "eth0" {{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }};
+}}
 template bgp lbnode {{
   local {router_ip} as {router_as};
   hold time 3; keepalive time 1; connect retry time 1;
   error wait time 1, 5;
+  bfd on;
   ipv4 {{ import all; export none; }};
 }}
 {neighbors}
@@ -52,10 +57,24 @@ router bgp {router_as}
  neighbor NODES remote-as {node_as}
  neighbor NODES timers 1 3
  neighbor NODES timers connect 1
+ neighbor NODES bfd
+ neighbor NODES bfd profile lab
 {neighbors}
  address-family ipv4 unicast
   maximum-paths 64
  exit-address-family
+exit
+"""
+
+# bfdd reads a file of its own (it would stop at the router block's `exit`): the lab's
+# BFDProfile, 100 ms and 3 missed packets.
+BFDD_CONF = """\
+bfd
+ profile lab
+  receive-interval 100
+  transmit-interval 100
+  detect-multiplier 3
+ exit
 exit
 """
 
@@ -110,8 +129,8 @@ def bird_commands(workdir: Path) -> list[list[str]]:
 
 
 def frr_commands(frr_dir: Path) -> list[list[str]]:
-    """zebra, then bgpd talking to it (no watchfrr, no /etc/frr: everything in ``frr_dir``,
-    which user frr must be able to enter: zebra drops to it)."""
+    """zebra, then bfdd and bgpd talking to it (no watchfrr, no /etc/frr: everything in
+    ``frr_dir``, which user frr must be able to enter: zebra and bfdd drop to it)."""
     zserv = str(frr_dir / "zserv.api")
     common = ["--vty_socket", str(frr_dir), "--log", f"file:{frr_dir}/frr.log"]
     zebra = [str(FRR_DIR / "zebra"), "-z", zserv, "-i", str(frr_dir / "zebra.pid"), "-P", "0"]
@@ -129,7 +148,12 @@ def frr_commands(frr_dir: Path) -> list[list[str]]:
         "-P",
         "0",
     ]
-    return [[*zebra, *common], [*bgpd, *common]]
+    bfdd = [
+        str(FRR_DIR / "bfdd"),
+        *("-z", zserv, "-f", str(frr_dir / "bfdd.conf")),
+        *("-i", str(frr_dir / "bfdd.pid"), "--bfdctl", str(frr_dir / "bfdd.sock")),
+    ]
+    return [[*zebra, *common], [*bfdd, *common], [*bgpd, *common]]
 
 
 def bird_sessions(output: str) -> dict[str, str]:
@@ -152,3 +176,28 @@ def frr_sessions(output: str, plan: LabPlan) -> dict[str, str]:
     peers = (body.get("ipv4Unicast") or {}).get("peers") or {}
     by_ip = {plan.host(n).ip: n for n in plan.nodes}
     return {by_ip[ip]: p.get("state", "?") for ip, p in peers.items() if ip in by_ip}
+
+
+def bird_bfd(output: str, plan: LabPlan) -> dict[str, str]:
+    """``birdc show bfd sessions``: node -> BFD state ("Up", "Down", "Init", ...)."""
+    by_ip = {plan.host(n).ip: n for n in plan.nodes}
+    out: dict[str, str] = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] in by_ip:
+            out[by_ip[parts[0]]] = parts[2]
+    return out
+
+
+def frr_bfd(output: str, plan: LabPlan) -> dict[str, str]:
+    """``vtysh -c 'show bfd peers json'``: node -> BFD state."""
+    try:
+        peers = json.loads(output or "[]")
+    except json.JSONDecodeError:
+        return {}
+    by_ip = {plan.host(n).ip: n for n in plan.nodes}
+    return {
+        by_ip[p["peer"]]: str(p.get("status", "?")).capitalize()
+        for p in peers
+        if isinstance(p, dict) and p.get("peer") in by_ip
+    }

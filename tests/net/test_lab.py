@@ -5,7 +5,8 @@
 - layer 2, with traffic running: killing the owner's speaker breaks only the connections that
   were on it, and cutting its cable leaves the service unanswered no longer than membership
   takes to notice (plus one request timeout);
-- BGP: killing a node's speaker removes exactly its next hop from the router's kernel route;
+- BGP: killing a node's speaker removes exactly its next hop from the router's kernel route,
+  and cutting its cable does too, through BFD;
 - chaos: random kills, cable cuts, stops and heals with traffic running: two nodes never
   answer ARP for the address longer than a membership period, and in the end there is exactly
   one owner and the full ECMP set, and nothing left once the lab is down.
@@ -61,12 +62,12 @@ def test_up_then_down_leaves_nothing_even_after_a_crash(tmp_path: Path) -> None:
     name = "lblabud"
     lab = Lab(name, tmp_path)
     try:
-        # FRR as the router this time (the other tests use BIRD): zebra and bgpd.
+        # FRR as the router this time (the other tests use BIRD): zebra, bfdd and bgpd.
         up = lab_cli(tmp_path, name, "up", "--nodes", "2", "--mode", "both", "--router", "frr")
         assert up.returncode == 0, up.stderr
         assert "router next hops n1,n2" in up.stdout
         footprint = Footprint.of(lab, lab.state())
-        assert len(footprint.namespaces) == 5 and len(footprint.processes) == 6
+        assert len(footprint.namespaces) == 5 and len(footprint.processes) == 7
         again = lab_cli(tmp_path, name, "up")
         assert again.returncode == 1 and "is up already" in again.stderr
         down = lab_cli(tmp_path, name, "down")
@@ -192,6 +193,13 @@ def test_bgp_killing_a_node_removes_only_its_next_hop(lab: Lab) -> None:
     print(f"\nBGP kill: next hop {victim} gone from the router's kernel after {took:.3f} s")
     heal_all(lab)
     assert lab.next_hops(plan, BGP_VIP) == everyone
+
+    # A cut cable says nothing: BFD (the lab's BFDProfile, with BIRD) notices, not the hold
+    # timer, and again only that node goes.
+    lab.fail(victim, "link")
+    wait_until(lambda: lab.next_hops(plan, BGP_VIP) == everyone - {victim}, 10, "hop removed")
+    assert "BFD session down" in lab._router_query(plan, f"show protocols all {victim}")
+    heal_all(lab)
 
 
 def test_chaos(lab: Lab) -> None:

@@ -68,10 +68,10 @@ def test_plan_refuses_bad_options(kw: dict, message: str) -> None:
     ("mode", "kinds", "services"),
     [
         ("l2", {"IPAddressPool", "L2Advertisement"}, ["10.99.90.100"]),
-        ("bgp", {"IPAddressPool", "BGPAdvertisement", "BGPPeer"}, ["10.99.91.10"]),
+        ("bgp", {"IPAddressPool", "BGPAdvertisement", "BFDProfile", "BGPPeer"}, ["10.99.91.10"]),
         (
             "both",
-            {"IPAddressPool", "L2Advertisement", "BGPAdvertisement", "BGPPeer"},
+            {"IPAddressPool", "L2Advertisement", "BGPAdvertisement", "BFDProfile", "BGPPeer"},
             ["10.99.90.100", "10.99.91.10"],
         ),
     ],
@@ -158,6 +158,16 @@ n3         BGP        ---        down   15:29:09.000
         "n2": "Active",
         "n3": "down",
     }
+    bfd = """BIRD 2.0.12 ready.
+bfd1:
+IP address                Interface  State      Since         Interval  Timeout
+10.99.90.11               eth0       Up         15:50:20.997    0.100    0.300
+10.99.90.12               eth0       Down       15:50:21.027    1.000    0.000
+"""
+    assert routers.bird_bfd(bfd, plan_lab()) == {"n1": "Up", "n2": "Down"}
+    peers = '[{"peer": "10.99.90.13", "status": "up"}, {"peer": "10.9.9.9", "status": "up"}]'
+    assert routers.frr_bfd(peers, plan_lab()) == {"n3": "Up"}
+    assert routers.frr_bfd("", plan_lab()) == {}
     frr = '{"ipv4Unicast": {"peers": {"10.99.90.11": {"state": "Established"}}}}'
     assert routers.frr_sessions(frr, plan_lab(nodes=2)) == {"n1": "Established"}
     assert routers.frr_sessions("not json", plan_lab()) == {}
