@@ -841,15 +841,15 @@ class _Builder:
         self.snapshotting = False
 
     def _announcer(self, service: str, who: tuple[str, str], *, add: bool) -> None:
-        current = self.read("announcers").get(service, frozenset())
-        updated = current | {who} if add else current - {who}
-        if updated == current:
-            return
+        current = self.read("announcers").get(service)
+        if (current is not None and who in current) == add:
+            return  # nothing changes
+        updated = (current | {who} if current else frozenset((who,))) if add else current - {who}
         if updated:
             self.write("announcers")[service] = updated
         else:
             del self.write("announcers")[service]
-        self._refresh_service(service)
+        self._dirty_services.add(service)
 
     # the wire: layer 2, BGP sessions, BFD
     def _failover_measured(self, e: FailoverMeasured) -> None:
