@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.widgets import Input, TextArea
 
@@ -125,8 +125,13 @@ class ConsoleApp(App[None]):
     def _tick(self) -> None:
         if self.state.now:
             self._set_state(advance(self.state, self.runtime_now()), received=False)
-        # Ages ("12s") are drawn from the clock: redraw what is on screen.
-        for table in self.screen.query(ResourceTable):
+        # Ages ("12s") are drawn from the clock: redraw what is on screen. The timer can still
+        # fire while the app shuts down, when no screen is left to redraw.
+        try:
+            screen = self.screen
+        except ScreenStackError:
+            return
+        for table in screen.query(ResourceTable):
             table.refresh()
 
     # -- state -------------------------------------------------------------------------------
