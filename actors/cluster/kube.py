@@ -257,134 +257,82 @@ class KubeApi:
         return stream, watcher
 
     # -- writes ------------------------------------------------------------------------------
-    def patch_service_status(self, namespace: str, name: str, body: dict[str, Any]) -> dict:
-        response = self.core.patch_namespaced_service_status(
-            name, namespace, body, _preload_content=False, _request_timeout=self.request_timeout
+    def _json(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call one client method for the raw JSON: lbtui reads plain dicts, not models."""
+        response = call(
+            *args, _preload_content=False, _request_timeout=self.request_timeout, **kwargs
         )
-        return json.loads(response.data)
+        data = response.data
+        return json.loads(data) if data else None
+
+    def _custom(
+        self, method: str, version: str, namespace: str, plural: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        call = getattr(self.custom, method)
+        return self._json(call, METALLB_GROUP, version, namespace, plural, *args, **kwargs)
+
+    def patch_service_status(self, namespace: str, name: str, body: dict[str, Any]) -> dict:
+        return self._json(self.core.patch_namespaced_service_status, name, namespace, body)
 
     def create_event(self, namespace: str, body: dict[str, Any]) -> None:
-        self.core.create_namespaced_event(
-            namespace, body, _preload_content=False, _request_timeout=self.request_timeout
-        )
+        self._json(self.core.create_namespaced_event, namespace, body)
 
     def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
-        response = self.core.list_namespaced_pod(
-            namespace,
-            label_selector=label_selector,
-            _preload_content=False,
-            _request_timeout=self.request_timeout,
-        )
-        return list(json.loads(response.data).get("items") or [])
+        body = self._json(self.core.list_namespaced_pod, namespace, label_selector=label_selector)
+        return list(body.get("items") or [])
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]:
-        response = self.core.read_namespaced_pod(
-            name, namespace, _preload_content=False, _request_timeout=self.request_timeout
-        )
-        return json.loads(response.data)
+        return self._json(self.core.read_namespaced_pod, name, namespace)
 
     def custom_list(
         self, plural: str, namespace: str, label_selector: str = "", version: str = "v1beta1"
     ) -> list[dict[str, Any]]:
-        response = self.custom.list_namespaced_custom_object(
-            METALLB_GROUP,
+        body = self._custom(
+            "list_namespaced_custom_object",
             version,
             namespace,
             plural,
             label_selector=label_selector or None,
-            _preload_content=False,
-            _request_timeout=self.request_timeout,
         )
-        return list(json.loads(response.data).get("items") or [])
+        return list(body.get("items") or [])
 
     def custom_create(
         self, plural: str, namespace: str, body: dict[str, Any], version: str = "v1beta1"
     ) -> dict[str, Any]:
-        response = self.custom.create_namespaced_custom_object(
-            METALLB_GROUP,
-            version,
-            namespace,
-            plural,
-            body,
-            _preload_content=False,
-            _request_timeout=self.request_timeout,
-        )
-        return json.loads(response.data)
+        return self._custom("create_namespaced_custom_object", version, namespace, plural, body)
 
     def custom_get(
         self, plural: str, namespace: str, name: str, version: str = "v1beta1"
     ) -> dict[str, Any]:
-        response = self.custom.get_namespaced_custom_object(
-            METALLB_GROUP,
-            version,
-            namespace,
-            plural,
-            name,
-            _preload_content=False,
-            _request_timeout=self.request_timeout,
-        )
-        return json.loads(response.data)
+        return self._custom("get_namespaced_custom_object", version, namespace, plural, name)
 
     def custom_replace(
         self, plural: str, namespace: str, name: str, body: dict[str, Any], version: str = "v1beta1"
     ) -> dict[str, Any]:
-        response = self.custom.replace_namespaced_custom_object(
-            METALLB_GROUP,
-            version,
-            namespace,
-            plural,
-            name,
-            body,
-            _preload_content=False,
-            _request_timeout=self.request_timeout,
+        return self._custom(
+            "replace_namespaced_custom_object", version, namespace, plural, name, body
         )
-        return json.loads(response.data)
 
     def custom_patch_status(
         self, plural: str, namespace: str, name: str, body: dict[str, Any], version: str = "v1beta1"
     ) -> dict[str, Any]:
-        response = self.custom.patch_namespaced_custom_object_status(
-            METALLB_GROUP,
-            version,
-            namespace,
-            plural,
-            name,
-            body,
-            _preload_content=False,
-            _request_timeout=self.request_timeout,
+        return self._custom(
+            "patch_namespaced_custom_object_status", version, namespace, plural, name, body
         )
-        return json.loads(response.data)
 
     def custom_delete(
         self, plural: str, namespace: str, name: str, version: str = "v1beta1"
     ) -> None:
-        self.custom.delete_namespaced_custom_object(
-            METALLB_GROUP,
-            version,
-            namespace,
-            plural,
-            name,
-            _preload_content=False,
-            _request_timeout=self.request_timeout,
-        )
+        self._custom("delete_namespaced_custom_object", version, namespace, plural, name)
 
     def get_lease(self, namespace: str, name: str) -> dict[str, Any]:
-        response = self.coordination.read_namespaced_lease(
-            name, namespace, _preload_content=False, _request_timeout=self.request_timeout
-        )
-        return json.loads(response.data)
+        return self._json(self.coordination.read_namespaced_lease, name, namespace)
 
     def create_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.coordination.create_namespaced_lease(
-            namespace, body, _preload_content=False, _request_timeout=self.request_timeout
-        )
-        return json.loads(response.data)
+        return self._json(self.coordination.create_namespaced_lease, namespace, body)
 
     def replace_lease(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.coordination.replace_namespaced_lease(
-            name, namespace, body, _preload_content=False, _request_timeout=self.request_timeout
-        )
-        return json.loads(response.data)
+        return self._json(self.coordination.replace_namespaced_lease, name, namespace, body)
 
 
 # -- the cache -------------------------------------------------------------------------------
