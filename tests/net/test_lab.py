@@ -7,6 +7,7 @@
   takes to notice (plus one request timeout);
 - BGP: killing a node's speaker removes exactly its next hop from the router's kernel route,
   and cutting its cable does too, through BFD;
+- `lab console` shows the lab in a real terminal (tmux);
 - chaos: random kills, cable cuts, stops and heals with traffic running: two nodes never
   answer ARP for the address longer than a membership period, and in the end there is exactly
   one owner and the full ECMP set, and nothing left once the lab is down.
@@ -205,6 +206,32 @@ def test_bgp_killing_a_node_removes_only_its_next_hop(lab: Lab) -> None:
     wait_until(lambda: lab.next_hops(plan, BGP_VIP) == everyone - {victim}, 10, "hop removed")
     assert "BFD session down" in lab._router_query(plan, f"show protocols all {victim}")
     heal_all(lab)
+
+
+def test_lab_console_shows_the_lab(lab: Lab) -> None:
+    """``lbtui lab console`` in a real terminal: it reaches a node's status endpoint from
+    inside the client's namespace and shows who owns the address."""
+    from tests.tui.test_terminal import Terminal
+
+    term = Terminal(f"lblabt-console-{os.getpid()}")
+    command = " ".join(
+        [*LBTUI, "lab", "console", "--name", lab.name, "--dir", str(lab.store.dir), "--view", "l2"]
+    )
+    term.tmux("new-session", "-d", "-s", term.name, "-x", "140", "-y", "30", command)
+    try:
+        owner = predicted_owner(lab, lab.plan().nodes)
+        screen = term.wait_for(
+            "the lab's address and its owner",
+            lambda text: any(
+                line.split()[:2] == [L2_VIP, owner] for line in text.splitlines() if line.strip()
+            ),
+        )
+        assert f"{lab.plan().status_url(lab.plan().nodes[0])}" in screen  # the first node's
+        term.keys("C-q")
+        wait_until(lambda: not term.alive(), 10, "the console to quit")
+    finally:
+        if term.alive():
+            term.tmux("kill-session", "-t", term.name)
 
 
 def test_chaos(lab: Lab) -> None:
