@@ -9,6 +9,7 @@ ConsolePort inside a thread worker (DESIGN rule 5): the UI loop never waits for 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from collections.abc import Callable, Iterable
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 
 from textual.app import App, ScreenStackError
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.widgets import Input, TextArea
 
 from actors.config.store import EditOutcome
@@ -123,16 +125,14 @@ class ConsoleApp(App[None]):
         return self.state.now + (self.clock() - self.received_at)
 
     def _tick(self) -> None:
-        if self.state.now:
-            self._set_state(advance(self.state, self.runtime_now()), received=False)
-        # Ages ("12s") are drawn from the clock: redraw what is on screen. The timer can still
-        # fire while the app shuts down, when no screen is left to redraw.
-        try:
-            screen = self.screen
-        except ScreenStackError:
-            return
-        for table in screen.query(ResourceTable):
-            table.refresh()
+        # The timer can still fire while the app shuts down, when screens and their widgets
+        # are being taken apart: a redraw then has nothing to draw on, and is skipped.
+        with contextlib.suppress(ScreenStackError, NoMatches):
+            if self.state.now:
+                self._set_state(advance(self.state, self.runtime_now()), received=False)
+            # Ages ("12s") are drawn from the clock: redraw what is on screen.
+            for table in self.screen.query(ResourceTable):
+                table.refresh()
 
     # -- state -------------------------------------------------------------------------------
     def on_actor_event(self, message: ActorEvent) -> None:
