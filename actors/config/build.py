@@ -12,9 +12,10 @@ import binascii
 import ipaddress
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from actors.cluster.objects import Node
 from actors.config import crds
@@ -339,33 +340,34 @@ class _Builder:
             self.error(res, "spec.peerAddress", "missing peer address")
             ok = False
         else:
-            try:
-                peer_address = ipaddress.ip_address(spec.peer_address.strip())
-            except ValueError:
-                self.error(
-                    res, "spec.peerAddress", f"invalid BGPPeer address {spec.peer_address!r}"
-                )
-                ok = False
+            peer_address = self._address(
+                res,
+                "spec.peerAddress",
+                spec.peer_address,
+                ipaddress.ip_address,
+                f"invalid BGPPeer address {spec.peer_address!r}",
+            )
+            ok = ok and peer_address is not None
         source_address = None
         if spec.source_address:
-            try:
-                source_address = ipaddress.ip_address(spec.source_address.strip())
-            except ValueError:
-                self.error(
-                    res, "spec.sourceAddress", f"invalid source address {spec.source_address!r}"
-                )
-                ok = False
+            source_address = self._address(
+                res,
+                "spec.sourceAddress",
+                spec.source_address,
+                ipaddress.ip_address,
+                f"invalid source address {spec.source_address!r}",
+            )
+            ok = ok and source_address is not None
         router_id = None
         if spec.router_id:
-            try:
-                router_id = ipaddress.IPv4Address(spec.router_id.strip())
-            except ValueError:
-                self.error(
-                    res,
-                    "spec.routerID",
-                    f"invalid router ID {spec.router_id!r}: must be an IPv4 address",
-                )
-                ok = False
+            router_id = self._address(
+                res,
+                "spec.routerID",
+                spec.router_id,
+                ipaddress.IPv4Address,
+                f"invalid router ID {spec.router_id!r}: must be an IPv4 address",
+            )
+            ok = ok and router_id is not None
         timers = self._timers(res, spec)
         if timers is None:
             ok = False
@@ -425,6 +427,21 @@ class _Builder:
             dynamic_asn=spec.dynamic_asn or "",
             local_asn=spec.local_asn,
         )
+
+    def _address(
+        self,
+        res: Sourced[crds.MetalLBResource],
+        path: str,
+        text: str,
+        parse: Callable[[str], Any],
+        message: str,
+    ) -> Any:
+        """Parse one address field; report ``message`` at ``path`` and return None if bad."""
+        try:
+            return parse(text.strip())
+        except ValueError:
+            self.error(res, path, message)
+            return None
 
     def _timers(
         self, res: Sourced[crds.MetalLBResource], spec: crds.BGPPeerSpec
