@@ -154,7 +154,8 @@ class TableScreen(ConsoleScreen):
 
     # -- rows --------------------------------------------------------------------------------
     def all_rows(self, state: ConsoleState) -> Mapping[str, Row]:
-        raise NotImplementedError
+        """Every row of the view, keyed; each view screen defines its own."""
+        raise NotImplementedError(f"{type(self).__name__} must define all_rows()")
 
     def changed_rows(self, state: ConsoleState) -> Mapping[str, Row | None] | None:
         """Rows the last batch touched (None: recompute all, fine for small tables)."""
@@ -166,7 +167,8 @@ class TableScreen(ConsoleScreen):
         return None
 
     def make_row(self, key: str) -> Row | None:
-        raise NotImplementedError
+        """One row of a big table; only views whose row_keys() is not None define it."""
+        raise NotImplementedError(f"{type(self).__name__} lists row_keys() but no make_row()")
 
     def _scoped(self, state: ConsoleState, rows: Mapping[str, Row | None]) -> dict[str, Any]:
         if self.scope is None:
