@@ -7,6 +7,8 @@ included; only the HTTP traffic is real. Assertions read the API server's object
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from actors.allocator.core import ANNOTATION_IP_ALLOCATED_FROM_POOL
@@ -161,7 +163,6 @@ def test_a_restarted_controller_keeps_every_ip(fake: FakeKubeApi, order: str) ->
     second.stop()
 
 
-@pytest.mark.skip(reason="flaky at session end (address depends on timing); see issue 8 note")
 def test_watch_expiry_410_recovers_without_a_missed_change(fake: FakeKubeApi) -> None:
     seed(fake)
     clock = ManualClock()
@@ -170,6 +171,7 @@ def test_watch_expiry_410_recovers_without_a_missed_change(fake: FakeKubeApi) ->
         fake.create(service(name))
     wait_until(lambda: all(ingress_of(fake, n) for n in ("keep", "gone", "changed")))
     gone_ip = ingress_of(fake, "gone")
+    changed_ip = ingress_of(fake, "changed")
     lists_before = sum(
         1 for m, p, _ in fake.store.requests if m == "GET" and p == "/api/v1/services"
     )
@@ -186,11 +188,14 @@ def test_watch_expiry_410_recovers_without_a_missed_change(fake: FakeKubeApi) ->
     fake.store.compact()
     fake.up()
     advance_until(clock, lambda: ingress_of(fake, "changed") == ["10.99.0.19"])
-    # By rule 7 the new service gets the lowest free address ("changed" let go of it); the
-    # next one gets the deleted service's: the deletion was not missed either.
-    assert wait_until(lambda: ingress_of(fake, "new")) == ["10.99.0.10"]
+    # Two addresses are free now: the one "changed" let go of and the deleted service's. By
+    # rule 7 the new service takes the lower, the next one the other: no change was missed.
+    # (Which of the three first services got which address depends on whether their
+    # creation timestamps, in whole seconds, tie, so compare with what they held.)
+    freed = sorted([changed_ip, gone_ip], key=lambda ips: ipaddress.ip_address(ips[0]))
+    assert wait_until(lambda: ingress_of(fake, "new")) == freed[0]
     fake.create(service("later"))
-    assert wait_until(lambda: ingress_of(fake, "later")) == gone_ip
+    assert wait_until(lambda: ingress_of(fake, "later")) == freed[1]
     lists_after = sum(
         1 for m, p, _ in fake.store.requests if m == "GET" and p == "/api/v1/services"
     )
@@ -235,7 +240,9 @@ def test_thirty_seconds_without_the_api_lose_nothing(fake: FakeKubeApi) -> None:
     controller.stop()
 
 
-@pytest.mark.skip(reason="flaky at session end (address depends on timing); see issue 8 note")
+@pytest.mark.skip(
+    reason="flaky: a load sometimes happens before the refresh interval; to fix (issue 8 note)"
+)
 def test_a_burst_of_changes_is_loaded_once_per_refresh_interval(fake: FakeKubeApi) -> None:
     seed(fake, "10.99.0.0/24")
     clock = ManualClock()
