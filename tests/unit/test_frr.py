@@ -80,8 +80,20 @@ def bfd_block_lines(text: str) -> set[int]:
 
 
 def frr_complaints(path: Path) -> list[str]:
-    """What FRR objects to in ``path``: bgpd's dry run of its lines, then vtysh's parse."""
+    """What FRR objects to in ``path``: bgpd's dry run of its lines, then vtysh's parse.
+
+    bgpd reads the file as user frr, which cannot enter a private folder (pytest's tmp_path,
+    or a checkout under a 0700 mktemp -d), so FRR is given a world-readable copy."""
     assert Path(BGPD).exists(), f"{BGPD} missing: apt-get install frr"
+    with tempfile.TemporaryDirectory(prefix="lbtui-frr-") as folder:
+        os.chmod(folder, 0o755)
+        copy = Path(folder) / path.name
+        copy.write_text(path.read_text())
+        os.chmod(copy, 0o644)
+        return _frr_complaints(copy)
+
+
+def _frr_complaints(path: Path) -> list[str]:
     text = path.read_text()
     lines = text.splitlines()
     # bgpd executes every line it owns (dry run) and complains, exit code 0 regardless.
@@ -131,12 +143,9 @@ def test_frr_accepts_the_golden_file(case: str) -> None:
     ],
 )
 def test_the_frr_check_can_fail(text: str, expected: str) -> None:
-    # bgpd reads the file as user frr: not from pytest's private tmp_path.
     with tempfile.TemporaryDirectory(prefix="lbtui-frr-") as folder:
-        os.chmod(folder, 0o755)
         bad = Path(folder) / "bad.conf"
         bad.write_text(text)
-        os.chmod(bad, 0o644)
         complaints = frr_complaints(bad)
     assert any(expected in c for c in complaints), complaints
 
