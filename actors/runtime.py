@@ -11,12 +11,12 @@ catches up. SIGTERM/SIGINT stop gracefully; SIGUSR1 logs every thread's stack.
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import logging
 import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -202,7 +202,21 @@ class Runtime:
 
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
-        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+        signal.signal(signal.SIGUSR1, dump_thread_stacks)
+
+
+def dump_thread_stacks(_signum: int = 0, _frame: Any = None) -> None:
+    """Write every thread's stack to stderr (SIGUSR1).
+
+    A Python-level handler, run by the main thread between bytecodes: faulthandler's C-level
+    dump reads other threads' frames while they run and crashed the process now and then."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    out: list[str] = []
+    for ident, frame in sys._current_frames().items():
+        out.append(f"Thread 0x{ident:016x} ({names.get(ident, '?')}), most recent call last:\n")
+        out.extend(traceback.format_stack(frame))
+    sys.stderr.write("".join(out))
+    sys.stderr.flush()
 
 
 def run_until_stopped(
