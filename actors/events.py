@@ -439,6 +439,18 @@ class PeersDiscovered(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class SpeakerStreamChanged(Event):
+    """The console following one speaker's event stream through the API server's pod proxy
+    (``lbtui console --kubeconfig``): ``state`` is "following", "lost" (the stream broke, it
+    reconnects with backoff) or "gone" (the pod was deleted); ``detail`` says why."""
+
+    node: str
+    pod: str
+    state: Literal["following", "lost", "gone"]
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Announced:
     """One service announced by one node over one protocol (inside AnnouncementsUpdated)."""
 
