@@ -9,6 +9,8 @@ stdlib only (ThreadingHTTPServer, HTTP/1.1 keep-alive, chunked watch streams). W
   merge, strategic-merge (treated as a merge) and JSON patches, delete;
 - the status subresource: writes to the object ignore ``status``, writes to ``/status`` change
   only ``status`` (Services also take metadata, as the real strategy allows);
+- the pods/proxy subresource (``pods/NAME:PORT/proxy/PATH``): the request goes on to the pod's
+  ``status.podIP`` and the answer streams back chunked; 503 when the pod cannot be reached;
 - label and field selectors (equality, inequality, existence), ``Status`` error bodies,
   validators that answer 422 Invalid with causes, injected failures, and a whole-server outage
   (listener closed, open connections cut) that ``up()`` ends on the same port.
@@ -21,9 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import http.client
 import json
 import queue
 import random
+import re
 import socket
 import string
 import threading
@@ -34,7 +38,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 @dataclass(frozen=True)
@@ -612,6 +616,29 @@ def _route(path: str) -> tuple[Kind, str, str | None, str | None, str]:
     return kind, version, namespace, name, sub
 
 
+_POD_PROXY = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/proxy(/.*)?$")
+# Hop-by-hop headers, and the API server's own credentials: never forwarded to the pod.
+_NOT_FORWARDED = frozenset(
+    {"authorization", "connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host"}
+)
+
+
+def _pod_proxy_route(path: str) -> tuple[str, str, str, int, str] | None:
+    """(namespace, pod, scheme, port, path on the pod) of a pods/proxy request, else None.
+
+    The pod part is ``name``, ``name:port`` or ``scheme:name:port`` (the port a number here;
+    kube-apiserver also takes a container port's name)."""
+    match = _POD_PROXY.match(path)
+    if match is None:
+        return None
+    namespace, target, rest = unquote(match[1]), unquote(match[2]), match[3] or "/"
+    parts = target.split(":")
+    scheme = parts.pop(0) if len(parts) == 3 else "http"
+    name = parts[0]
+    port = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 80
+    return namespace, name, scheme, port, rest
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes: without this, Nagle's algorithm and the
@@ -648,6 +675,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if method in ("POST", "PUT", "PATCH"):
                     self._read_body()
                 raise ApiError(injected, "InternalError", "injected failure")
+            proxied = _pod_proxy_route(url.path)
+            if proxied is not None:
+                self._pod_proxy(method, *proxied, url.query)
+                return
             kind, version, namespace, name, sub = _route(url.path)
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             self._handle(method, kind, version, namespace, name, sub, query)
@@ -809,6 +840,57 @@ class _Handler(BaseHTTPRequestHandler):
             with store.lock:
                 if watcher in store.watchers:
                     store.watchers.remove(watcher)
+
+    # -- pods/proxy ---------------------------------------------------------------------------
+    def _pod_proxy(
+        self, method: str, namespace: str, name: str, scheme: str, port: int, path: str, query: str
+    ) -> None:
+        """As kube-apiserver: forward to the pod's IP and port, stream the answer back chunked,
+        503 when the pod cannot be reached. The caller's Authorization is the API's, not the
+        pod's: it is not forwarded."""
+        pod = self.server.api.store.get(self.server.api.kind("Pod"), namespace, name)
+        ip = (pod.get("status") or {}).get("podIP")
+        if not ip:
+            raise ApiError(503, "ServiceUnavailable", f"pod {name} has no IP address")
+        if scheme != "http":
+            raise ApiError(503, "ServiceUnavailable", f"scheme {scheme} is not supported here")
+        body = b""
+        if method in ("POST", "PUT", "PATCH"):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _NOT_FORWARDED}
+        upstream = http.client.HTTPConnection(ip, port, timeout=30)
+        try:
+            try:
+                upstream.request(method, path + (f"?{query}" if query else ""), body, headers)
+                response = upstream.getresponse()
+            except OSError as exc:
+                raise ApiError(
+                    503,
+                    "ServiceUnavailable",
+                    f"error trying to reach service: dial tcp {ip}:{port}: {exc}",
+                ) from exc
+            self.send_response(response.status)
+            for key, value in response.getheaders():
+                if key.lower() not in _NOT_FORWARDED and key.lower() != "content-length":
+                    self.send_header(key, value)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            while not self.server.stopping:
+                try:
+                    data = response.read1(65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+            if self.server.stopping:
+                self.close_connection = True
+                return
+            self._end_chunks()
+        finally:
+            upstream.close()
 
     @staticmethod
     def _line(served: str, event: str, obj: dict[str, Any]) -> bytes:
