@@ -10,7 +10,9 @@
                  ``?ip=&node=&protocol=&action=&since=SEQ&limit=N`` narrow it down.
 
 Anything else is 404, any other method 405: nothing can be changed through this endpoint.
-With a token (``--status-token-file``), every request needs ``Authorization: Bearer <token>``.
+With a token (``--status-token-file``), every request needs ``Authorization: Bearer <token>``
+(or ``X-Lbtui-Status-Token: <token>``: through the API server's pod proxy, which keeps the
+Authorization header for itself).
 
 The StatusActor is a Listener like the event log; what it learns goes into a
 :class:`StatusBoard` behind a lock, which the HTTP threads (stdlib ThreadingHTTPServer, one
@@ -57,6 +59,7 @@ log = logging.getLogger(__name__)
 
 HISTORY = 500
 HEARTBEAT = 5.0
+TOKEN_HEADER = "X-Lbtui-Status-Token"  # the token where Authorization cannot carry it
 PASSWORD_NOTE = "lbtui.io/password"  # annotation saying a password is set (never its value)
 API_V1BETA1 = "metallb.io/v1beta1"
 API_V1BETA2 = "metallb.io/v1beta2"
@@ -395,7 +398,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not token:
             return True
         given = self.headers.get("Authorization", "")
-        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return True
+        # Through the API server's pod proxy the Authorization header is the API's own (and
+        # removed before forwarding): the token then travels in a header of its own.
+        other = self.headers.get(TOKEN_HEADER, "")
+        return hmac.compare_digest(other.encode(), token.encode())
 
     def _send_json(self, status: int, body: Any) -> None:
         data = json.dumps(body, separators=(",", ":")).encode()
