@@ -404,24 +404,50 @@ def _kube_console(args: argparse.Namespace, err: TextIO) -> int:
     from actors.cluster.kube import CONSOLE_RESOURCES
     from actors.cluster.kube_status import kube_console_specs
     from actors.runtime import Runtime
-    from lbtui.port import LocalPort
+    from lbtui.kubeport import KubePort
 
     try:
         kube = _connect(args, CONSOLE_RESOURCES)
     except UnreadableInput as exc:
         print(f"lbtui console: {exc}", file=err)
         return EXIT_UNREADABLE
+    token = _console_token(args, err)
+    if token is None:
+        return EXIT_UNREADABLE
     runtime = Runtime("console", kube_console_specs(kube, lb_class=args.lb_class))
-    port = LocalPort(runtime, readonly=args.readonly, description=f"cluster at {kube.api.host}")
+    # The speakers' own event streams, through the API server's pod proxy (lbtui/kubeport.py).
+    port = KubePort(
+        runtime,
+        kube.api,
+        namespace=args.namespace,
+        speaker_labels=args.speaker_labels,
+        status_port=args.speaker_status_port,
+        token=token,
+        follow_speakers=not args.no_speaker_streams,
+        readonly=args.readonly,
+        description=f"cluster at {kube.api.host}",
+    )
     try:
         return _run_console(port, args, err)
     finally:
         runtime.stop("console closed")
 
 
-def cmd_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    import os
+def _console_token(args: argparse.Namespace, err: TextIO) -> str | None:
+    """The status endpoints' bearer token: --token, $LBTUI_TOKEN or --token-file (None: the
+    file cannot be read, said on ``err``)."""
+    token = args.token or os.environ.get("LBTUI_TOKEN", "")
+    if args.token_file:
+        try:
+            with open(args.token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        except OSError as exc:
+            print(f"{args.token_file}: cannot read: {exc}", file=err)
+            return None
+    return token
 
+
+def cmd_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from lbtui.port import RemotePort
 
     _setup_console_logging(args.log_file, args.verbose)
@@ -430,14 +456,9 @@ def cmd_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not args.connect:
         print("lbtui console: --connect URL or --kubeconfig FILE is needed", file=err)
         return EXIT_INVALID
-    token = args.token or os.environ.get("LBTUI_TOKEN", "")
-    if args.token_file:
-        try:
-            with open(args.token_file, encoding="utf-8") as f:
-                token = f.read().strip()
-        except OSError as exc:
-            print(f"{args.token_file}: cannot read: {exc}", file=err)
-            return EXIT_UNREADABLE
+    token = _console_token(args, err)
+    if token is None:
+        return EXIT_UNREADABLE
     if not args.connect.startswith(("http://", "https://")):
         print(f"--connect {args.connect}: expected http://HOST:PORT", file=err)
         return EXIT_INVALID
@@ -1104,6 +1125,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--token", default="", help="bearer token (or $LBTUI_TOKEN, or --token-file)"
     )
     console.add_argument("--token-file", metavar="FILE", help="read the bearer token from FILE")
+    console.add_argument(
+        "--speaker-labels",
+        default="app=metallb,component=speaker",
+        metavar="SELECTOR",
+        help="with --kubeconfig: label selector of the speaker pods whose event streams "
+        "the console follows (through the API server's pod proxy)",
+    )
+    console.add_argument(
+        "--speaker-status-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="with --kubeconfig: the speakers' --status-addr port (default: the speaker "
+        "container's port named 'status'); the token is --token/--token-file",
+    )
+    console.add_argument(
+        "--no-speaker-streams",
+        action="store_true",
+        help="with --kubeconfig: only the API's view, no speaker event streams",
+    )
     console.add_argument("-v", "--verbose", action="store_true")
     _console_options(console)
     console.set_defaults(func=cmd_console)
