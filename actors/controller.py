@@ -246,11 +246,19 @@ def controller_specs(
     sync_timeout: float = 5.0,
     retry: tuple[float, float] = (0.5, 30.0),
     refresh_interval: float = 0.0,
+    webhook_mode: str = "disabled",
+    webhook_options: dict[str, Any] | None = None,
 ) -> list[ActorSpec]:
     """The actors of ``lbtui controller`` (not started); ``kube`` carries the API and namespace.
 
     ``refresh_interval``: at most one cluster load per interval (the command line uses 0.1 s,
     so a burst of Services costs a few loads; 0 loads on every change).
+
+    ``webhook_mode`` (MetalLB's ``--webhook-mode``): "enabled" adds the admission and
+    conversion webhooks (certificate rotator and HTTPS server, options in
+    ``webhook_options``, see :func:`actors.cluster.webhook_server.webhook_specs`);
+    "onlywebhook" runs the webhooks alone, without allocation. ``kube`` must then watch the
+    kinds the webhooks read (:func:`actors.cluster.webhook_server.with_webhook_resources`).
     """
     from actors.cluster.actor import ClusterActor
     from actors.cluster.kube import KubeClusterSource, KubeConfigStore, KubeWatcher
@@ -259,14 +267,19 @@ def controller_specs(
         PoolStatusWriter,
         ServiceStatusWriter,
     )
+    from actors.cluster.webhook_server import webhook_specs
     from actors.config.actor import ConfigActor
 
     api = kube.api
     namespace = kube.namespace
     leading = not leader_elect  # without election this replica is the one writer
     retry_kw = {"retry_initial": retry[0], "retry_max": retry[1]}
+    watcher = ActorSpec("kube", KubeWatcher, {"kube": kube, "sync_timeout": sync_timeout})
+    webhooks = webhook_specs(kube, mode=webhook_mode, **(webhook_options or {}))
+    if webhook_mode == "onlywebhook":
+        return [watcher, *webhooks]
     specs = [
-        ActorSpec("kube", KubeWatcher, {"kube": kube, "sync_timeout": sync_timeout}),
+        watcher,
         ActorSpec("config", ConfigActor, {"store": KubeConfigStore(kube)}),
         ActorSpec(
             "cluster",
@@ -305,5 +318,7 @@ def controller_specs(
             {"api": api, "namespace": namespace, "leader": leading, **retry_kw},
         ),
         ActorSpec("allocator", ControllerAllocator, {"lb_class": lb_class, "leader": leading}),
+        # Last: their first round (certificates, caBundles) must not delay allocation.
+        *webhooks,
     ]
     return specs

@@ -1,0 +1,358 @@
+"""The HTTPS server of the webhooks (port 9443, as MetalLB's), and the actor that runs it.
+
+The server has its own threads (one per connection, the TLS handshake included), so a slow
+API server never holds up an actor, and no actor is asked anything while a review is answered:
+the existing objects come straight from the watch caches the controller already keeps
+(:class:`actors.cluster.kube.KubeCluster`). It serves ``tls.crt``/``tls.key`` from
+``--cert-dir`` and takes new ones as soon as the files change (the rotator renewed them, or
+whoever provides them with ``--disable-cert-rotation``), without a restart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import ssl
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from actors.base import RuntimeActor
+from actors.cluster.kube import (
+    BFD_PROFILES,
+    BGP_ADVERTISEMENTS,
+    BGP_PEERS,
+    COMMUNITIES,
+    L2_ADVERTISEMENTS,
+    POOLS,
+    KubeCluster,
+    Resource,
+)
+from actors.cluster.webhook_certs import CERT_DIR
+from actors.cluster.webhooks import (
+    CONVERSION_PATH,
+    VALIDATION_PATHS,
+    admission_response,
+    conversion_response,
+)
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PORT = 9443
+MAX_BODY = 3 * 1024 * 1024  # the API server's own limit on a request body
+WEBHOOK_MODES = ("enabled", "disabled", "onlywebhook")
+
+Existing = Callable[[], Mapping[str, Sequence[Mapping[str, Any]]]]
+
+
+def with_webhook_resources(resources: Iterable[Resource]) -> tuple[Resource, ...]:
+    """``resources`` plus a cache of every metallb.io configuration kind the webhooks read.
+    The added ones have no role: they feed only the webhooks, never the controller's own
+    configuration (MetalLB's controller reads pools and communities only)."""
+    have = tuple(resources)
+    plurals = {r.plural for r in have}
+    extra = tuple(
+        dataclasses.replace(r, roles=frozenset())
+        for r in (
+            POOLS,
+            COMMUNITIES,
+            L2_ADVERTISEMENTS,
+            BGP_ADVERTISEMENTS,
+            BFD_PROFILES,
+            BGP_PEERS,
+        )
+        if r.plural not in plurals
+    )
+    return (*have, *extra)
+
+
+def cached_objects(kube: KubeCluster) -> Existing:
+    """The existing configuration objects by kind, from the caches (Nodes too, if watched)."""
+
+    def read() -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for cache in kube.caches.values():
+            if cache.resource.group == "metallb.io" or cache.resource.kind == "Node":
+                out.setdefault(cache.resource.kind, []).extend(cache.snapshot())
+        return out
+
+    return read
+
+
+class TlsFiles:
+    """An SSL context for ``tls.crt``/``tls.key`` in a directory, reloaded when they change."""
+
+    def __init__(self, cert_dir: str | Path) -> None:
+        self.cert = Path(cert_dir) / "tls.crt"
+        self.key = Path(cert_dir) / "tls.key"
+        self._lock = threading.Lock()
+        self._stamp: tuple[float, float, int, int] | None = None
+        self._context: ssl.SSLContext | None = None
+        self.loads = 0
+
+    def present(self) -> bool:
+        return self.cert.is_file() and self.key.is_file()
+
+    def _file_stamp(self) -> tuple[float, float, int, int]:
+        c, k = self.cert.stat(), self.key.stat()
+        return (c.st_mtime, k.st_mtime, c.st_size, k.st_size)
+
+    def context(self) -> ssl.SSLContext:
+        """The current context; a new one if the files changed since the last call."""
+        with self._lock:
+            try:
+                stamp = self._file_stamp()
+            except OSError:
+                stamp = None
+            if self._context is not None and (stamp is None or stamp == self._stamp):
+                return self._context
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.set_alpn_protocols(["http/1.1"])  # MetalLB serves HTTP/2 only if asked
+            try:
+                context.load_cert_chain(str(self.cert), str(self.key))
+            except (OSError, ssl.SSLError):
+                if self._context is None:
+                    raise
+                # Caught half-written (key new, certificate old): keep the last good one.
+                return self._context
+            self._context = context
+            self._stamp = stamp
+            self.loads += 1
+            return context
+
+
+class WebhookHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        tls: TlsFiles,
+        existing: Existing,
+        namespace: str,
+    ) -> None:
+        super().__init__(address, _Handler)
+        self.tls = tls
+        self.existing = existing
+        self.namespace = namespace
+        self.reviews = 0
+        self.denied = 0
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = self.socket.accept()
+        # The handshake happens on the first read, in the connection's own thread.
+        wrapped = self.tls.context().wrap_socket(
+            sock, server_side=True, do_handshake_on_connect=False
+        )
+        return wrapped, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("webhook connection from %s failed", client_address, exc_info=True)
+
+    def answer(self, path: str, review: Any) -> dict[str, Any]:
+        if path == CONVERSION_PATH:
+            return conversion_response(review)
+        existing = self.existing()
+        nodes = existing.get("Node", ())
+        response = admission_response(path, review, existing, self.namespace, nodes)
+        self.reviews += 1
+        if not response["response"]["allowed"]:
+            self.denied += 1
+            request = review.get("request") if isinstance(review, dict) else None
+            request = request if isinstance(request, dict) else {}
+            log.info(
+                "denied %s %s %s/%s: %s",
+                request.get("operation"),
+                (request.get("kind") or {}).get("kind")
+                if isinstance(request.get("kind"), dict)
+                else "",
+                request.get("namespace"),
+                request.get("name"),
+                response["response"]["status"].get("message"),
+            )
+        return response
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: WebhookHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, code: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path in ("/healthz", "/readyz"):
+            self._send(200, {"status": "ok"})
+        else:
+            self._send(404, {"message": f"no such path {path}"})
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]  # the API server adds ?timeout=10s
+        if path != CONVERSION_PATH and path not in VALIDATION_PATHS:
+            self._send(404, {"message": f"no webhook at {path}"})
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 < length <= MAX_BODY:
+            self.close_connection = True
+            self._send(400, {"message": "a JSON body of at most 3 MiB is required"})
+            return
+        try:
+            review = json.loads(self.rfile.read(length))
+        except (ValueError, UnicodeDecodeError):
+            self._send(400, {"message": "the body is not JSON"})
+            return
+        try:
+            self._send(200, self.server.answer(path, review))
+        except Exception:  # a bug must not kill the server: the API server's policy decides
+            log.exception("webhook %s failed", path)
+            self._send(500, {"message": "internal error in the webhook"})
+
+
+class WebhookActor(RuntimeActor):
+    """Starts the HTTPS server once the certificate files exist; stops it on the way out."""
+
+    actor_name = "webhooks"
+
+    def __init__(
+        self,
+        existing: Existing,
+        namespace: str,
+        *,
+        cert_dir: str = CERT_DIR,
+        host: str = "0.0.0.0",
+        port: int = WEBHOOK_PORT,
+        poll_interval: float = 1.0,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.existing = existing
+        self.namespace = namespace
+        self.tls = TlsFiles(cert_dir)
+        self.host = host
+        self.wanted_port = port
+        self.poll_interval = poll_interval
+        self.server: WebhookHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+        self.waiting_logged = False
+
+    def on_start(self) -> None:
+        self.try_serve()
+
+    def try_serve(self) -> None:
+        if self.server is not None:
+            return
+        if not self.tls.present():
+            if not self.waiting_logged:
+                log.info("webhooks: waiting for %s and %s", self.tls.cert, self.tls.key)
+                self.waiting_logged = True
+            self.after(self.poll_interval, "try_serve")
+            return
+        try:
+            self.tls.context()
+            server = WebhookHTTPServer(
+                (self.host, self.wanted_port), self.tls, self.existing, self.namespace
+            )
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("webhooks: cannot serve yet (%s); retrying", exc)
+            self.after(self.poll_interval, "try_serve")
+            return
+        self.server = server
+        self.thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="webhook-server",
+            daemon=True,
+        )
+        self.thread.start()
+        log.info("webhooks: serving on https://%s:%d", self.host, server.server_address[1])
+
+    def on_stop(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self.thread is not None:
+            self.thread.join(2.0)
+
+    def port(self) -> int | None:
+        """The port served on (None until serving): ``port=0`` picks a free one."""
+        return int(self.server.server_address[1]) if self.server is not None else None
+
+    def stats(self) -> dict[str, int]:
+        server = self.server
+        return {
+            "reviews": server.reviews if server else 0,
+            "denied": server.denied if server else 0,
+            "certificate_loads": self.tls.loads,
+        }
+
+
+def webhook_specs(
+    kube: KubeCluster,
+    *,
+    mode: str = "enabled",
+    cert_dir: str = CERT_DIR,
+    service_name: str = "metallb-webhook-service",
+    secret_name: str = "metallb-webhook-cert",
+    rotate: bool = True,
+    host: str = "0.0.0.0",
+    port: int = WEBHOOK_PORT,
+    **rotator_options: Any,
+) -> list[Any]:
+    """The actors of the webhooks (none with ``mode="disabled"``): the certificate rotator
+    (unless ``rotate`` is False), then the server."""
+    from actors.cluster.webhook_certs import CertRotator
+    from actors.runtime import ActorSpec
+
+    if mode not in WEBHOOK_MODES:
+        raise ValueError(f"webhook mode must be one of {', '.join(WEBHOOK_MODES)}, not {mode!r}")
+    if mode == "disabled":
+        return []
+    specs = []
+    if rotate:
+        specs.append(
+            ActorSpec(
+                "certs",
+                CertRotator,
+                {
+                    "api_client": kube.api.api_client,
+                    "namespace": kube.namespace,
+                    "cert_dir": cert_dir,
+                    "service_name": service_name,
+                    "secret_name": secret_name,
+                    **rotator_options,
+                },
+            )
+        )
+    specs.append(
+        ActorSpec(
+            "webhooks",
+            WebhookActor,
+            {
+                "existing": cached_objects(kube),
+                "namespace": kube.namespace,
+                "cert_dir": cert_dir,
+                "host": host,
+                "port": port,
+            },
+        )
+    )
+    return specs
