@@ -597,12 +597,24 @@ def cmd_controller(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from actors.runtime import ActorSpec, Runtime
 
     _setup_logging(args.verbose)
+    from actors.cluster.webhook_server import with_webhook_resources
+
+    resources: Any = CONTROLLER_RESOURCES
+    if args.webhook_mode != "disabled":
+        resources = with_webhook_resources(resources)
     try:
-        kube = _connect(args, CONTROLLER_RESOURCES)
+        kube = _connect(args, resources)
     except UnreadableInput as exc:
         print(f"lbtui controller: {exc}", file=err)
         return EXIT_UNREADABLE
     clock = RealClock()
+    webhook_options = {
+        "cert_dir": args.cert_dir,
+        "service_name": args.cert_service_name,
+        "secret_name": args.webhook_secret,
+        "rotate": not args.disable_cert_rotation,
+        "port": args.webhook_port,
+    }
     specs = [
         *observability_specs(port=args.metrics_port, kube=kube),
         ActorSpec("eventlog", EventLog, {"stream": out, "time_origin": clock.now()}),
@@ -612,6 +624,8 @@ def cmd_controller(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             leader_elect=args.leader_elect,
             lease_name=args.lease_name,
             refresh_interval=KUBE_REFRESH_INTERVAL,
+            webhook_mode=args.webhook_mode,
+            webhook_options=webhook_options,
         ),
     ]
     runtime = Runtime("controller", specs, clock=clock)
@@ -1094,6 +1108,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="run several replicas: only the holder of a coordination.k8s.io Lease allocates",
     )
     controller.add_argument("--lease-name", default="lbtui-controller", help="the Lease's name")
+    controller.add_argument(
+        "--webhook-mode",
+        choices=("enabled", "disabled", "onlywebhook"),
+        default="enabled",
+        help="MetalLB's admission and BGPPeer conversion webhooks: served beside allocation "
+        "(enabled), not at all (disabled), or alone without allocation (onlywebhook)",
+    )
+    controller.add_argument(
+        "--webhook-port", type=int, default=9443, metavar="PORT", help="the webhooks' HTTPS port"
+    )
+    controller.add_argument(
+        "--cert-dir",
+        default="/tmp/k8s-webhook-server/serving-certs",
+        metavar="DIR",
+        help="where the webhooks' tls.crt and tls.key are (written there unless "
+        "--disable-cert-rotation)",
+    )
+    controller.add_argument(
+        "--cert-service-name",
+        default="metallb-webhook-service",
+        help="the webhook Service: the certificate is for <name>.<namespace>.svc",
+    )
+    controller.add_argument(
+        "--webhook-secret",
+        default="metallb-webhook-cert",
+        help="the Secret keeping the webhooks' CA and certificate",
+    )
+    controller.add_argument(
+        "--disable-cert-rotation",
+        action="store_true",
+        help="do not make or renew the webhook certificates: use those found in --cert-dir",
+    )
     controller.add_argument(
         "--duration",
         type=float,
