@@ -18,7 +18,13 @@ import pytest
 import yaml
 
 from actors.allocator.core import PoolUsage
-from actors.cluster.kube import CONTROLLER_RESOURCES, SPEAKER_RESOURCES, Resource
+from actors.cluster.kube import (
+    CONFIG_RESOURCES,
+    CONSOLE_RESOURCES,
+    CONTROLLER_RESOURCES,
+    SPEAKER_RESOURCES,
+    Resource,
+)
 from actors.cluster.kube_status import (
     configuration_state_status,
     desired_status_objects,
@@ -310,3 +316,61 @@ def test_the_containerfile_builds_from_files_that_exist() -> None:
             for source in shlex.split(line)[1:-1]:
                 assert (ROOT / source).exists(), source
     assert 'ENTRYPOINT ["lbtui"]' in text
+
+
+# -- the console (`lbtui console --kubeconfig`) and the speakers' status endpoint -------------
+
+CONSOLE_CALLS = [
+    ("namespace", "list", "", "pods"),
+    ("namespace", "watch", "", "pods"),
+    ("namespace", "get", "", "pods/proxy"),
+]
+CONSOLE_EDITS = [(v, r.plural) for v in ("create", "update", "delete") for r in CONFIG_RESOURCES]
+
+
+def test_the_console_account_reads_what_it_watches_follows_speakers_and_writes_nothing() -> None:
+    cluster, local = permissions("console")
+    for scope, group, plural in needed_reads(CONSOLE_RESOURCES):
+        rules = cluster if scope == "cluster" else local
+        if plural == "configmaps":
+            assert any(
+                "configmaps" in r["resources"] and r.get("resourceNames") == ["config"]
+                for r in rules
+            )
+            continue
+        for verb in ("list", "watch"):
+            assert grants(rules, verb, group, plural), f"console: {verb} {group}/{plural}"
+    for scope, verb, group, plural in CONSOLE_CALLS:
+        rules = cluster if scope == "cluster" else local
+        assert grants(rules, verb, group, plural), f"console: {verb} {group}/{plural}"
+    for rule in local:
+        assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+        assert "*" not in rule["resources"] and "*" not in rule["apiGroups"]
+    # pods/proxy reaches nothing but the pods of metallb-system: never granted cluster-wide.
+    assert not any("pods/proxy" in r["resources"] for r in cluster)
+    # Edits have a role of their own, which grants every write the console makes.
+    edit = one("Role", "console-edit")["rules"]
+    for verb, plural in CONSOLE_EDITS:
+        assert grants(edit, verb, "metallb.io", plural), f"console-edit: {verb} {plural}"
+
+
+def test_the_speaker_serves_its_status_where_the_console_looks_for_it() -> None:
+    from actors.status import parse_address
+
+    speaker = one("DaemonSet", "speaker")
+    (container,) = speaker["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: "10.0.0.1" for e in container.get("env", [])}
+    parsed = build_parser().parse_args([expand(a, env) for a in container["args"]])
+    ports = {p["name"]: p for p in container["ports"]}
+    host, port = parse_address(parsed.status_addr)
+    assert host == "10.0.0.1"  # the node's address: hostNetwork, so the pod's IP too
+    assert ports["status"]["containerPort"] == port and ports["status"]["protocol"] == "TCP"
+    assert port not in {p["containerPort"] for name, p in ports.items() if name != "status"}
+    # The console finds the port by the name it defaults to, and the pods by its labels.
+    console = build_parser().parse_args(["console", "--kubeconfig", "k"])
+    assert console.speaker_status_port is None
+    from lbtui.kubeport import STATUS_PORT_NAME
+
+    assert STATUS_PORT_NAME == "status"
+    selector = dict(kv.split("=") for kv in console.speaker_labels.split(","))
+    assert selector.items() <= speaker["spec"]["template"]["metadata"]["labels"].items()
