@@ -5,12 +5,15 @@ Pure code: no threads, sockets or clocks. The allocator actor wraps an :class:`A
 
 API
 ---
-``Allocation(service, ips, pool, error, cleared)``
+``Allocation(service, ips, pool, error, cleared, error_kind, notice)``
     What one service holds. ``ips`` is empty when it holds nothing; ``error`` says why it got
-    nothing (or, with ``ips`` set, that its requested addresses are invalid while the addresses
-    it already held are kept, as MetalLB does); ``cleared`` says why addresses it held before
-    were dropped (MetalLB emits ``ClearAssignment`` for the "not allowed by config" ones, whose
-    text starts with ``current IP for``).
+    nothing (or, with ``ips`` set, that its requested addresses or its clusterIPs are invalid
+    while the addresses it already held are kept, as MetalLB does); ``cleared`` says why
+    addresses it held before were dropped. ``error_kind`` (``ERROR_*``) and ``cleared_kind``
+    (``CLEARED_*``, derived from the text) say what kind of trouble it is, so that whoever
+    tells the user (the controller's Events) can name it as MetalLB does without parsing
+    messages. ``notice``: a PreferDualStack service holding one family could not get the
+    other from its pool (MetalLB's ``AdditionalAssignFailed``), and why.
 ``PoolUsage(total, in_use, total_v4, total_v6, in_use_v4, in_use_v6)``
     Per-pool counters, exact ints (a /64 has ``2**64``); ``total`` leaves out .0/.255 in
     ``avoidBuggyIPs`` pools; ``in_use`` counts addresses, not services.
@@ -89,6 +92,19 @@ ANNOTATION_IP_ALLOCATED_FROM_POOL = STABLE_PREFIX + "ip-allocated-from-pool"
 NO_POOLS = "no address pools configured"
 NO_AVAILABLE_IPS = "no available IPs"
 
+# What kind of error an Allocation reports (``error_kind``).
+ERROR_ALLOCATION = ""  # no address could be had (pools, requests refused, sharing, ...)
+ERROR_REQUEST = "invalid-request"  # the requested addresses do not parse / cannot be asked for
+ERROR_NOT_ENOUGH_CLUSTER_IPS = "not-enough-cluster-ips"  # RequireDualStack, one clusterIP
+ERROR_CLUSTER_IP_FAMILY = "cluster-ip-family"  # the clusterIPs give no address family
+# What kind of drop an Allocation's ``cleared`` reports (``cleared_kind``).
+CLEARED_OTHER = ""  # a changed request, pool or family: MetalLB clears silently
+CLEARED_NOT_ALLOWED = "not-allowed"  # the configuration no longer admits the addresses
+CLEARED_NO_IP_FAMILY = "no-ip-family"  # the addresses in the status have no address family
+_NOT_ALLOWED_PREFIX = "current IP for "
+# MetalLB's ipfamily.ForAddresses errors start so; the drop's text is that error.
+_NO_FAMILY_PREFIX = "IPFamilyForAddresses: "
+
 # Internal address key: IPv4 as its int, IPv6 as its int with bit 128 set, so one dict holds both.
 _V6_TAG = 1 << 128
 # A position orders addresses inside a pool family: range index (spec order), then offset.
@@ -107,6 +123,20 @@ class Allocation:
     pool: str | None
     error: str | None = None
     cleared: str | None = None
+    error_kind: str = ERROR_ALLOCATION
+    notice: str | None = None
+
+    @property
+    def cleared_kind(self) -> str:
+        """What kind of drop ``cleared`` reports (derived, so it never outlives the text)."""
+        cleared = self.cleared
+        if cleared is None:
+            return CLEARED_OTHER
+        if cleared.startswith(_NOT_ALLOWED_PREFIX):
+            return CLEARED_NOT_ALLOWED
+        if cleared.startswith(_NO_FAMILY_PREFIX):
+            return CLEARED_NO_IP_FAMILY
+        return CLEARED_OTHER
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +234,12 @@ class _Demand:
     ports: frozenset[Port]  # empty unless sharing
     requested: tuple[int, ...]  # address keys, in the order written
     pool: str  # "" when no pool is requested
-    request_error: str | None
+    # The service keeps what it holds but gets nothing new (bad request, clusterIPs without a
+    # family), and the kind of that error.
+    held_error: str | None
+    held_error_kind: str
     error: str | None  # the service cannot hold addresses at all
+    error_kind: str
 
 
 # Ports and the backend key matter only between services that may share an address.
@@ -225,6 +259,15 @@ def _demand(
     else:
         requested, request_error, sharing, pool = (), None, "", ""
     families, require_dual, error = _families(spec, requested)
+    held_error_kind = ERROR_REQUEST
+    if error is not None:
+        error_kind = ERROR_NOT_ENOUGH_CLUSTER_IPS
+    else:
+        error_kind = ERROR_ALLOCATION
+        # MetalLB checks the clusterIPs' family before the request.
+        family_error = _cluster_ip_family_error(spec)
+        if family_error is not None:
+            request_error, held_error_kind = family_error, ERROR_CLUSTER_IP_FAMILY
     if not sharing:
         ports, backend = _NO_PORTS, ""
     else:
@@ -248,7 +291,9 @@ def _demand(
         requested,
         pool,
         request_error,
+        held_error_kind,
         error,
+        error_kind,
     )
 
 
@@ -298,6 +343,32 @@ def _families(
     if policy == "RequireDualStack":
         return found[:1], True, "not enough clusterips: RequireDualStack needs IPv4 and IPv6"
     return found[:1], False, None
+
+
+def _cluster_ip_family_error(spec: ServiceSpec) -> str | None:
+    """MetalLB's ipfamily.ForService error when clusterIPs are set but give no family.
+
+    Kubernetes validates clusterIPs, so this is the rare path: a cheap look first, parsing
+    only when it finds something odd. No clusterIPs at all is not an error here (hand-written
+    ``--cluster`` files; see the module docstring).
+    """
+    texts = spec.cluster_ips or ((spec.cluster_ip,) if spec.cluster_ip else ())
+    if not texts or len(_cluster_ip_families(texts)) == len(texts):
+        return None
+    parsed = [_parse_address(t) for t in texts]
+    shown = "[" + " ".join(f'"{t}"' for t in texts) + "]"
+    if len(texts) > 2:
+        problem = f"IPFamilyForAddresses: invalid ips length {len(texts)} {shown}"
+    elif None in parsed:
+        problem = f"IPFamilyForAddresses: Invalid address {shown}"
+    elif len(parsed) == 2 and _family(parsed[0]) == _family(parsed[1]):  # type: ignore[arg-type]
+        problem = f"IPFamilyForAddresses: same address family {shown}"
+    else:
+        return None
+    return (
+        f"invalid ClusterIPs [{' '.join(spec.cluster_ips)}] [{spec.cluster_ip}], "
+        f"can't determine family: {problem}"
+    )
 
 
 _V4_ONLY = (4,)
@@ -818,20 +889,28 @@ class Allocator:
         demand = _demand(service, key, self._intern_ports)
         if demand.error is not None:
             self.release(key)
-            return Allocation(key, (), None, demand.error)
+            return Allocation(key, (), None, demand.error, None, demand.error_kind)
 
         held = key in self._held
         if reclaim and (held or service.status.load_balancer.ingress):
             existing, pool, dropped_because = self._reclaim(service, demand, namespace_labels)
             cleared = dropped_because or cleared
             if existing:
-                if demand.request_error is not None:
-                    # MetalLB keeps serving the current addresses and reports the bad request.
-                    return replace(self._held[key], error=demand.request_error)
+                if demand.held_error is not None:
+                    # MetalLB keeps serving the current addresses and reports the error.
+                    return replace(
+                        self._held[key],
+                        error=demand.held_error,
+                        error_kind=demand.held_error_kind,
+                        notice=None,
+                    )
                 # Requested addresses are exactly what the user asked for: never topped up
                 # (MetalLB tops them up, then drops both as "different IP" and flaps).
-                if allocate and len(existing) == 1 < len(demand.families) and not demand.requested:
+                topping_up = len(existing) == 1 < len(demand.families) and not demand.requested
+                if topping_up and allocate:
                     self._top_up(demand, pool, existing[0])
+                elif not topping_up and self._held[key].notice is not None:
+                    self._amend(key, None)
                 return self._held[key]
         elif held:
             self.release(key)
@@ -856,12 +935,19 @@ class Allocator:
         if held is not None:
             existing = held
         else:
-            parsed = [_parse_address(text) for text in service.ingress_ips]
+            texts = service.ingress_ips
+            parsed = [_parse_address(text) for text in texts]
             if not parsed:
                 return (), "", None
+            shown = "[" + " ".join(f'"{t}"' for t in texts) + "]"
+            # MetalLB's ipfamily.ForAddresses errors, in its order of checks.
+            if len(parsed) > 2:
+                return (), "", f"{_NO_FAMILY_PREFIX}invalid ips length {len(parsed)} {shown}"
             if None in parsed:
-                return (), "", f"current IPs {list(service.ingress_ips)} are not valid addresses"
+                return (), "", f"{_NO_FAMILY_PREFIX}Invalid address {shown}"
             existing = tuple(k for k in parsed if k is not None)
+            if len(existing) == 2 and _family(existing[0]) == _family(existing[1]):
+                return (), "", f"{_NO_FAMILY_PREFIX}same address family {shown}"
         if not _family_fits(existing, demand):
             self.release(key)
             return (), "", f"current IPs {_quoted(existing)} do not match the service's IP family"
@@ -872,7 +958,7 @@ class Allocator:
                 (),
                 "",
                 (
-                    f'current IP for "{key}" not allowed by config, will attempt for new IP '
+                    f'{_NOT_ALLOWED_PREFIX}"{key}" not allowed by config, will attempt for new IP '
                     f"assignment: {checked}"
                 ),
             )
@@ -891,6 +977,7 @@ class Allocator:
         lane = self._pool_lanes[pool].get(10 - _family(existing))
         candidate = self._candidate(lane, demand) if lane else None
         if candidate is None:
+            self._amend(demand.key, _no_second_family(pool, existing))
             return
         _, key, spot = candidate
         spots = [self._locator.spot(existing), spot]
@@ -900,8 +987,8 @@ class Allocator:
         self, demand: _Demand, namespace_labels: Mapping[str, str], cleared: str | None
     ) -> Allocation:
         key = demand.key
-        if demand.request_error is not None:
-            return Allocation(key, (), None, demand.request_error, cleared)
+        if demand.held_error is not None:
+            return Allocation(key, (), None, demand.held_error, cleared, demand.held_error_kind)
         if demand.requested:
             return self._assign_requested(demand, namespace_labels, cleared)
         if demand.pool:
@@ -976,7 +1063,21 @@ class Allocator:
         if len(picked) == 2 and picked[0][1] >= _V6_TAG:
             picked.reverse()  # MetalLB lists a dual-stack allocation IPv4 first
         keys = tuple(c[1] for c in picked)
-        return self._commit(demand.key, demand, pool, keys, tuple(c[2] for c in picked), cleared)
+        allocation = self._commit(
+            demand.key, demand, pool, keys, tuple(c[2] for c in picked), cleared
+        )
+        if len(keys) < len(demand.families):
+            # PreferDualStack settled for one family: say so now, as the next pass's top-up
+            # would (so one pass or two give the same answer).
+            return self._amend(demand.key, _no_second_family(pool, keys[0]))
+        return allocation
+
+    def _amend(self, service: str, notice: str | None) -> Allocation:
+        """Set the notice of what ``service`` holds (the same object when it is unchanged)."""
+        held = self._held[service]
+        if held.notice != notice:
+            held = self._held[service] = replace(held, notice=notice)
+        return held
 
     # ----- choosing addresses
 
@@ -1201,6 +1302,11 @@ class Allocator:
             members = groups.get(use.portset)
             if members is not None:
                 members.discard(key)
+
+
+def _no_second_family(pool: str, existing: int) -> str:
+    """Why a PreferDualStack service holding ``existing`` has nothing of the other family."""
+    return f"no available IPs in pool {pool} for {_FAMILY_NAME[10 - _family(existing)]} IPFamily"
 
 
 @contextmanager

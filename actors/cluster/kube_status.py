@@ -3,7 +3,10 @@
 Controller side:
 - :class:`ServiceStatusWriter`: ``status.loadBalancer.ingress`` and the
   ``metallb.io/ip-allocated-from-pool`` annotation through the Service's status subresource, and
-  the Events MetalLB emits on Services (IPAllocated, AllocationFailed, ClearAssignment);
+  the Events MetalLB emits on Services (IPAllocated, AllocationFailed, ClearAssignment,
+  LoadBalancerFailed, AdditionalAssignFailed, "not enough clusterips", nolbIPsIPFamily,
+  noclusterIPsIPFamily, deprecatedAnnotation), mapped from the allocator's kinds by the pure
+  :func:`allocation_service_events`;
 - :class:`PoolStatusWriter`: IPAddressPool ``status`` (assignedIPv4/6, availableIPv4/6);
 - :class:`ConfigurationStateWriter`: the ConfigurationState object (``controller`` or
   ``speaker-<node>``) saying whether the configuration in force is valid.
@@ -27,14 +30,20 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
 from actors.allocator.core import (
     ANNOTATION_IP_ALLOCATED_FROM_POOL,
+    CLEARED_NO_IP_FAMILY,
+    CLEARED_NOT_ALLOWED,
     DEPRECATED_PREFIX,
+    ERROR_CLUSTER_IP_FAMILY,
+    ERROR_NOT_ENOUGH_CLUSTER_IPS,
+    ERROR_REQUEST,
     Allocation,
     PoolUsage,
 )
@@ -43,7 +52,6 @@ from actors.base import RuntimeActor
 from actors.cluster.kube import KubeApi, allocations_from_status, api_error, transient
 from actors.cluster.objects import ClusterState, Service
 from actors.events import (
-    AllocationFailed,
     AllocationsUpdated,
     Announced,
     AnnouncementsUpdated,
@@ -51,8 +59,6 @@ from actors.events import (
     ConfigApplied,
     ConfigRejected,
     Event,
-    IpAssigned,
-    IpReleased,
     L2AnswersChanged,
     LeadershipChanged,
     PeersDiscovered,
@@ -206,6 +212,99 @@ def status_patches(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceEvent:
+    """One core/v1 Event to post about a Service: ``kind`` is Normal or Warning."""
+
+    kind: str
+    reason: str
+    message: str
+
+
+def _go_quoted(texts: Iterable[str]) -> str:
+    """A list of addresses as Go's %q prints it, which MetalLB's messages use."""
+    return "[" + " ".join(f'"{t}"' for t in texts) + "]"
+
+
+def allocation_service_events(
+    key: str, service: Service | None, before: Allocation | None, after: Allocation | None
+) -> list[ServiceEvent]:
+    """MetalLB's Events for one service whose allocation went from ``before`` to ``after``
+    (pure). Only what changed is told: the same allocation twice tells nothing."""
+    if after is None or after == before:
+        return []
+    out: list[ServiceEvent] = []
+    cleared_kind = after.cleared_kind
+    if after.cleared is not None and (
+        before is None or before.cleared != after.cleared or before.ips != after.ips
+    ):
+        if cleared_kind == CLEARED_NOT_ALLOWED:
+            out.append(ServiceEvent("Normal", "ClearAssignment", after.cleared))
+        elif cleared_kind == CLEARED_NO_IP_FAMILY:
+            current = service.ingress_ips if service is not None else ()
+            out.append(
+                ServiceEvent(
+                    "Warning",
+                    "nolbIPsIPFamily",
+                    f"Failed to retrieve LBIPs IPFamily for {_go_quoted(current)}: {after.cleared}",
+                )
+            )
+    old_ips = before.ips if before is not None else ()
+    if after.ips and after.ips != old_ips:
+        ips = [str(ip) for ip in after.ips]
+        if service is not None and set(service.ingress_ips) == set(ips):
+            pass  # re-learned from the status at start: nothing new to tell
+        elif len(old_ips) == 1 and len(after.ips) == 2 and old_ips[0] in after.ips:
+            added = next(ip for ip in after.ips if ip != old_ips[0])
+            out.append(ServiceEvent("Normal", "IPAllocated", f'Assigned additional IP "{added}"'))
+        else:
+            out.append(ServiceEvent("Normal", "IPAllocated", f"Assigned IP {_go_quoted(ips)}"))
+    if after.error is not None and (
+        before is None or (before.error, before.error_kind) != (after.error, after.error_kind)
+    ):
+        out.append(_error_event(key, service, after))
+    if after.notice is not None and (before is None or before.notice != after.notice):
+        out.append(
+            ServiceEvent(
+                "Normal",
+                "AdditionalAssignFailed",
+                f"cannot assign additional IP in PreferDualStack: {after.notice}",
+            )
+        )
+    return out
+
+
+def _error_event(key: str, service: Service | None, after: Allocation) -> ServiceEvent:
+    """The allocator's error kinds as MetalLB's controller names them. MetalLB tells a bad
+    request or bad clusterIPs apart only while the service holds addresses; a service that
+    holds none gets AllocationFailed for them, as for anything else."""
+    error = after.error or ""
+    kind = after.error_kind
+    if kind == ERROR_NOT_ENOUGH_CLUSTER_IPS:
+        cluster_ips = service.spec.cluster_ips if service is not None else ()
+        return ServiceEvent(
+            "Warning",
+            "not enough clusterips",
+            f"Service requires dual stack but not enough clusterips [{' '.join(cluster_ips)}]",
+        )
+    if after.ips and kind == ERROR_REQUEST:
+        return ServiceEvent(
+            "Warning", "LoadBalancerFailed", f"invalid requested loadbalancer IPs: {error}"
+        )
+    if after.ips and kind == ERROR_CLUSTER_IP_FAMILY:
+        spec = service.spec if service is not None else None
+        cluster_ips = _go_quoted(spec.cluster_ips) if spec is not None else "[]"
+        cluster_ip = spec.cluster_ip if spec is not None else ""
+        return ServiceEvent(
+            "Warning",
+            "noclusterIPsIPFamily",
+            f"Failed to retrieve ClusterIPs IPFamily for {cluster_ips} {cluster_ip}: {error}",
+        )
+    return ServiceEvent(
+        "Warning", "AllocationFailed", f'Failed to allocate IP for "{key}": {error}'
+    )
+
+
 def _rv_at_least(seen: str, written: str) -> bool:
     if seen.isdigit() and written.isdigit():
         return int(seen) >= int(written)
@@ -216,14 +315,7 @@ class ServiceStatusWriter(Listener, RuntimeActor):
     """Writes Service status and the allocation Events, while this controller leads."""
 
     actor_name = "status"
-    listens_to = (
-        ClusterUpdated,
-        AllocationsUpdated,
-        IpAssigned,
-        IpReleased,
-        AllocationFailed,
-        LeadershipChanged,
-    )
+    listens_to = (ClusterUpdated, AllocationsUpdated, LeadershipChanged)
 
     def __init__(
         self,
@@ -256,14 +348,15 @@ class ServiceStatusWriter(Listener, RuntimeActor):
             self._warn_deprecated()
             self.sync()
         elif isinstance(event, AllocationsUpdated):
+            before = self.allocations
             self.allocations = event.allocations
+            if self.leader:
+                self._record(before or {}, event.allocations)
             self.sync()
         elif isinstance(event, LeadershipChanged):
             self.leader = event.leader
             self.written.clear()
             self.sync()
-        elif self.leader:
-            self._record(event)
 
     def _warn_deprecated(self) -> None:
         """MetalLB's Warning ``deprecatedAnnotation``, once per service and annotation set."""
@@ -290,35 +383,18 @@ class ServiceStatusWriter(Listener, RuntimeActor):
                 )
         self._annotations_seen = seen
 
-    def _record(self, event: Event) -> None:
+    def _record(self, before: Mapping[str, Allocation], after: Mapping[str, Allocation]) -> None:
+        """The Events for what changed between two allocation maps (services that are gone
+        get none, as in MetalLB)."""
         wall = self.clock.wall()
         services = self.cluster.services if self.cluster else {}
-        if isinstance(event, IpAssigned):
-            service = services.get(event.service)
-            if service is not None and set(service.ingress_ips) == set(event.ips):
-                return  # re-learned from the status at start: nothing new to tell
-            ips = "[" + " ".join(f'"{ip}"' for ip in event.ips) + "]"
-            self.events.record(
-                wall, event.service, service, "Normal", "IPAllocated", f"Assigned IP {ips}"
-            )
-        elif isinstance(event, AllocationFailed):
-            self.events.record(
-                wall,
-                event.service,
-                services.get(event.service),
-                "Warning",
-                "AllocationFailed",
-                f'Failed to allocate IP for "{event.service}": {event.reason}',
-            )
-        elif isinstance(event, IpReleased) and event.reason.startswith("current IP for"):
-            self.events.record(
-                wall,
-                event.service,
-                services.get(event.service),
-                "Normal",
-                "ClearAssignment",
-                event.reason,
-            )
+        for key, allocation in after.items():
+            old = before.get(key)
+            if old is allocation:
+                continue  # the allocator hands out the same object while nothing changes
+            service = services.get(key)
+            for e in allocation_service_events(key, service, old, allocation):
+                self.events.record(wall, key, service, e.kind, e.reason, e.message)
 
     def sync(self) -> None:
         if not self.leader or self.cluster is None or self.allocations is None:
