@@ -13,7 +13,13 @@ stdlib only (ThreadingHTTPServer, HTTP/1.1 keep-alive, chunked watch streams). W
   ``status.podIP`` and the answer streams back chunked; 503 when the pod cannot be reached;
 - label and field selectors (equality, inequality, existence), ``Status`` error bodies,
   validators that answer 422 Invalid with causes, injected failures, and a whole-server outage
-  (listener closed, open connections cut) that ``up()`` ends on the same port.
+  (listener closed, open connections cut) that ``up()`` ends on the same port;
+- validating admission webhooks, as kube-apiserver calls them, once a
+  ValidatingWebhookConfiguration exists: each write its rules match is POSTed as an
+  AdmissionReview over HTTPS, the certificate verified against the webhook's ``caBundle`` and
+  the Service's DNS name (``<name>.<namespace>.svc``; :meth:`FakeKubeApi.serve_webhook_service`
+  says where that Service's endpoint listens); ``allowed: false`` refuses the write with the
+  webhook's message, an unreachable webhook refuses it under ``failurePolicy: Fail``.
 
 Watch events are deliberately split across chunk boundaries (and several share one chunk), as a
 real server's may be.
@@ -78,6 +84,20 @@ KINDS: tuple[Kind, ...] = (
     Kind("metallb.io", ("v1beta1",), "servicel2statuses", "ServiceL2Status", status=True),
     Kind("metallb.io", ("v1beta1",), "servicebgpstatuses", "ServiceBGPStatus", status=True),
     Kind("metallb.io", ("v1beta1",), "configurationstates", "ConfigurationState", status=True),
+    Kind(
+        "admissionregistration.k8s.io",
+        ("v1",),
+        "validatingwebhookconfigurations",
+        "ValidatingWebhookConfiguration",
+        namespaced=False,
+    ),
+    Kind(
+        "apiextensions.k8s.io",
+        ("v1",),
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        namespaced=False,
+    ),
 )
 BY_PATH = {(k.group, k.plural): k for k in KINDS}
 BY_KIND = {(k.group, k.kind): k for k in KINDS}
@@ -213,6 +233,10 @@ class Store:
         self.watchers: list[_Watcher] = []
         self.validators: list[Validator] = []
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content-type)
+        # Validating webhooks: where each webhook Service listens, and what they answered.
+        self.webhook_services: dict[tuple[str, str], tuple[str, int]] = {}
+        self.admission_warnings: list[str] = []
+        self.admission_reviews: list[tuple[str, str, bool]] = []  # (webhook, operation, allowed)
 
     # -- writes -------------------------------------------------------------------------------
     def _record(self, kind: Kind, event: str, obj: dict[str, Any]) -> None:
@@ -256,6 +280,7 @@ class Store:
                     409, "AlreadyExists", f'{kind.plural} "{meta["name"]}" already exists'
                 )
             self._validate(kind, obj, None)
+            call_validating_webhooks(self, "CREATE", kind, obj, None)
             self.rv += 1
             obj["apiVersion"] = obj.get("apiVersion") or kind.api_version()
             obj["kind"] = kind.kind
@@ -296,6 +321,8 @@ class Store:
                     "been modified; please apply your changes to the latest version and try again",
                 )
             new = self._admit(kind, old, body, subresource)
+            if not subresource:  # rules name "ipaddresspools", not "ipaddresspools/status"
+                call_validating_webhooks(self, "UPDATE", kind, new, old)
             if new == old:
                 return copy.deepcopy(old)  # a no-op write does not bump the resourceVersion
             self._validate(kind, new, old)
@@ -377,6 +404,9 @@ class Store:
     def delete(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
         with self.lock:
             key = (namespace or "", name)
+            found = self.objects[kind.store_key].get(key)
+            if found is not None:
+                call_validating_webhooks(self, "DELETE", kind, None, found)
             obj = self.objects[kind.store_key].pop(key, None)
             if obj is None:
                 raise ApiError(404, "NotFound", f'{kind.plural} "{name}" not found')
@@ -492,6 +522,11 @@ users:
             return causes(schema, obj) if schema else []
 
         self.store.validators.append(validate)
+
+    def serve_webhook_service(self, namespace: str, name: str, host: str, port: int) -> None:
+        """Where Service ``namespace/name`` (a webhook's ``clientConfig.service``) listens:
+        the fake has no kube-proxy, so the test says which endpoint the Service leads to."""
+        self.store.webhook_services[(namespace, name)] = (host, port)
 
     def fail(self, method: str, path_contains: str, code: int = 500, times: int = 1) -> None:
         """The next ``times`` matching requests fail with ``code``."""
@@ -916,3 +951,155 @@ class _Handler(BaseHTTPRequestHandler):
     def _end_chunks(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+
+# -- validating admission webhooks -----------------------------------------------------------
+
+WEBHOOK_CONFIGURATIONS = ("admissionregistration.k8s.io", "validatingwebhookconfigurations")
+
+
+def _rule_matches(rule: dict[str, Any], kind: Kind, version: str, operation: str) -> bool:
+    def has(values: Any, value: str) -> bool:
+        return isinstance(values, list) and ("*" in values or value in values)
+
+    return (
+        has(rule.get("apiGroups"), kind.group)
+        and has(rule.get("resources"), kind.plural)
+        and has(rule.get("operations"), operation)
+        and has(rule.get("apiVersions"), version)
+    )
+
+
+def _matching_version(hook: dict[str, Any], kind: Kind, version: str, operation: str) -> str:
+    """The version the webhook is called with ("" if its rules do not match): the request's
+    own, or under ``matchPolicy: Equivalent`` (the default) another version of the kind."""
+    rules = [r for r in hook.get("rules") or [] if isinstance(r, dict)]
+    if any(_rule_matches(r, kind, version, operation) for r in rules):
+        return version
+    if hook.get("matchPolicy", "Equivalent") == "Equivalent":
+        for other in kind.versions:
+            if any(_rule_matches(r, kind, other, operation) for r in rules):
+                return other
+    return ""
+
+
+def call_validating_webhooks(
+    store: Store,
+    operation: str,
+    kind: Kind,
+    new: dict[str, Any] | None,
+    old: dict[str, Any] | None,
+) -> None:
+    """kube-apiserver's validating admission: every matching webhook must allow the write."""
+    configurations = list(store.objects[WEBHOOK_CONFIGURATIONS].values())
+    if not configurations:
+        return
+    target = new if new is not None else old or {}
+    version = str(target.get("apiVersion", "")).rsplit("/", 1)[-1] or kind.versions[-1]
+    for configuration in configurations:
+        for hook in configuration.get("webhooks") or []:
+            matched = _matching_version(hook, kind, version, operation)
+            if matched:
+                _call_webhook(store, hook, operation, kind, matched, new, old)
+
+
+def _call_webhook(
+    store: Store,
+    hook: dict[str, Any],
+    operation: str,
+    kind: Kind,
+    version: str,
+    new: dict[str, Any] | None,
+    old: dict[str, Any] | None,
+) -> None:
+    import base64
+    import ssl
+    import uuid
+
+    name = hook.get("name", "")
+    client = hook.get("clientConfig") or {}
+    target = new if new is not None else old or {}
+    meta = target.get("metadata") or {}
+    uid = str(uuid.uuid4())
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": kind.group, "version": version, "kind": kind.kind},
+            "resource": {"group": kind.group, "version": version, "resource": kind.plural},
+            "requestKind": {"group": kind.group, "version": version, "kind": kind.kind},
+            "name": meta.get("name", ""),
+            "namespace": meta.get("namespace", ""),
+            "operation": operation,
+            "userInfo": {"username": "tester"},
+            "object": new,
+            "oldObject": old,
+            "dryRun": False,
+        },
+    }
+    timeout = float(hook.get("timeoutSeconds") or 10)
+    if "url" in client:
+        split = urlsplit(client["url"])
+        host, port, server_name = split.hostname or "", split.port or 443, split.hostname or ""
+        path, shown = split.path or "/", client["url"]
+    else:
+        service = client.get("service") or {}
+        server_name = f"{service.get('name')}.{service.get('namespace')}.svc"
+        port = int(service.get("port") or 443)
+        path = service.get("path") or "/"
+        shown = f"https://{server_name}:{port}{path}?timeout={int(timeout)}s"
+        endpoint = store.webhook_services.get((service.get("namespace"), service.get("name")))
+        host, port = endpoint or (server_name, port)
+    try:
+        context = ssl.create_default_context()
+        if client.get("caBundle"):
+            context = ssl.create_default_context(
+                cadata=base64.b64decode(client["caBundle"]).decode()
+            )
+        raw = socket.create_connection((host, port), timeout=timeout)
+        try:
+            tls = context.wrap_socket(raw, server_hostname=server_name)
+        except BaseException:
+            raw.close()
+            raise
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        connection.sock = tls
+        try:
+            body = json.dumps(review).encode()
+            connection.request(
+                "POST",
+                f"{path}?timeout={int(timeout)}s",
+                body,
+                {"Content-Type": "application/json", "Accept": "application/json"},
+            )
+            reply = connection.getresponse()
+            data = reply.read()
+            if reply.status != 200:
+                raise RuntimeError(f"the server responded with HTTP {reply.status}: {data[:200]!r}")
+            response = json.loads(data)["response"]
+            if response.get("uid") != uid:
+                raise RuntimeError(f"expected response.uid={uid!r}, got {response.get('uid')!r}")
+        finally:
+            connection.close()
+    except Exception as exc:
+        if hook.get("failurePolicy", "Fail") == "Ignore":
+            return
+        raise ApiError(
+            500,
+            "InternalError",
+            f'Internal error occurred: failed calling webhook "{name}": failed to call webhook: '
+            f'Post "{shown}": {exc}',
+        ) from exc
+    allowed = bool(response.get("allowed"))
+    store.admission_reviews.append((name, operation, allowed))
+    store.admission_warnings.extend(str(w) for w in response.get("warnings") or [])
+    if not allowed:
+        status = response.get("status") or {}
+        denied = f'admission webhook "{name}" denied the request'
+        message = status.get("message") or status.get("reason") or ""
+        raise ApiError(
+            int(status.get("code") or 400),
+            str(status.get("reason") or ""),
+            f"{denied}: {message}" if message else denied,
+        )
