@@ -326,6 +326,21 @@ STATUS_COLUMNS = [
 ]
 
 
+CONVERSION_WEBHOOK = {
+    "strategy": "Webhook",
+    "webhook": {
+        "conversionReviewVersions": ["v1"],
+        "clientConfig": {
+            "service": {
+                "name": "metallb-webhook-service",
+                "namespace": "metallb-system",
+                "path": "/convert",
+            }
+        },
+    },
+}
+
+
 def crd(
     kind: str,
     plural: str,
@@ -364,9 +379,10 @@ def crd(
                 "singular": kind.lower(),
             },
             "scope": "Namespaced",
-            # v1beta1 and v1beta2 BGPPeer differ only in details a conversion webhook would
-            # map; without one the API server serves the stored object under either version.
-            **({"conversion": {"strategy": "None"}} if len(versions) > 1 else {}),
+            # v1beta1 and v1beta2 BGPPeer differ in fields and node selectors: the
+            # controller's conversion webhook maps them (its CA is put into caBundle at run
+            # time, as MetalLB's cert-controller does).
+            **({"conversion": CONVERSION_WEBHOOK} if len(versions) > 1 else {}),
             "versions": served,
         },
     }

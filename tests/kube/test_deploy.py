@@ -252,7 +252,13 @@ def test_rbac_grants_every_call_and_nothing_wild(
         assert "*" not in rule["verbs"] and "*" not in rule["resources"]
         assert "*" not in rule["apiGroups"]
     if account == "controller":
-        assert not any("secrets" in r["resources"] for r in local)
+        # No Secret but the webhook certificate's, and that one by name (no BGP passwords).
+        assert all(
+            r.get("resourceNames") == ["metallb-webhook-cert"]
+            and not {"list", "watch"} & set(r["verbs"])
+            for r in local
+            if "secrets" in r["resources"]
+        )
         assert not any("nodes" in r["resources"] for r in local)
 
 
@@ -374,3 +380,104 @@ def test_the_speaker_serves_its_status_where_the_console_looks_for_it() -> None:
     assert STATUS_PORT_NAME == "status"
     selector = dict(kv.split("=") for kv in console.speaker_labels.split(","))
     assert selector.items() <= speaker["spec"]["template"]["metadata"]["labels"].items()
+
+
+# -- the webhooks ----------------------------------------------------------------------------
+
+
+def grants_named(rules: list[dict[str, Any]], verb: str, group: str, resource: str, name: str):
+    return any(
+        group in r["apiGroups"]
+        and resource in r["resources"]
+        and verb in r["verbs"]
+        and name in (r.get("resourceNames") or [name])
+        for r in rules
+    )
+
+
+def test_the_webhooks_match_metallbs_paths_and_reach_the_controller() -> None:
+    from actors.cluster.webhook_server import with_webhook_resources
+    from actors.cluster.webhooks import CONVERSION_PATH, VALIDATION_PATHS
+
+    (configuration,) = of_kind("ValidatingWebhookConfiguration")
+    assert configuration["metadata"]["name"] == "metallb-webhook-configuration"
+    service = one("Service", "metallb-webhook-service")
+    controller = one("Deployment", "controller")
+    pod = controller["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    parsed = build_parser().parse_args(container["args"])
+    # The Service leads to the controller's pods and to the port the webhooks listen on.
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (port,) = service["spec"]["ports"]
+    assert port["port"] == 443 and ports[port["targetPort"]] == parsed.webhook_port == 9443
+    assert parsed.webhook_mode == "enabled" and not parsed.disable_cert_rotation
+    assert parsed.cert_service_name == service["metadata"]["name"]
+    # The certificate directory is a writable volume (the root filesystem is read-only).
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert "emptyDir" in volumes[mounts[parsed.cert_dir]]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # The Secret the rotator fills exists, so the controller needs no right to create Secrets.
+    assert one("Secret", parsed.webhook_secret)["metadata"]["namespace"] == NS
+    # MetalLB's webhooks: path, kind, operations; all fail closed.
+    operations = {
+        "BGPPeer": ["CREATE", "UPDATE"],
+        "BFDProfile": ["CREATE", "DELETE"],
+    }
+    crds = {d["spec"]["names"]["kind"]: d for d in of_kind("CustomResourceDefinition")}
+    paths = []
+    for hook in configuration["webhooks"]:
+        client = hook["clientConfig"]["service"]
+        assert (client["name"], client["namespace"]) == (service["metadata"]["name"], NS)
+        kind = VALIDATION_PATHS[client["path"]]
+        paths.append(client["path"])
+        assert hook["failurePolicy"] == "Fail" and hook["sideEffects"] == "None"
+        (rule,) = hook["rules"]
+        spec = crds[kind]["spec"]
+        assert rule["apiGroups"] == [spec["group"]]
+        assert rule["resources"] == [spec["names"]["plural"]]
+        version = "v1beta2" if kind == "BGPPeer" else "v1beta1"
+        assert rule["apiVersions"] == [version] and client["path"].startswith(
+            f"/validate-metallb-io-{version}-"
+        )
+        assert rule["operations"] == operations.get(kind, ["CREATE", "UPDATE"])
+    assert sorted(paths) == sorted(VALIDATION_PATHS)
+    # BGPPeer versions are converted by the same controller.
+    conversion = crds["BGPPeer"]["spec"]["conversion"]
+    assert conversion["strategy"] == "Webhook"
+    client = conversion["webhook"]["clientConfig"]["service"]
+    assert (client["name"], client["namespace"], client["path"]) == (
+        service["metadata"]["name"],
+        NS,
+        CONVERSION_PATH,
+    )
+    assert conversion["webhook"]["conversionReviewVersions"] == ["v1"]
+    # RBAC: the webhooks' reads, the Secret and the two caBundle targets, by name.
+    cluster, local = permissions("controller")
+    for r in with_webhook_resources(CONTROLLER_RESOURCES):
+        rules = cluster if r.scope == "all" else local
+        if r.plural != "configmaps":
+            assert grants(rules, "list", r.group, r.plural), r.plural
+            assert grants(rules, "watch", r.group, r.plural), r.plural
+    for verb in ("get", "update"):
+        assert grants_named(local, verb, "", "secrets", parsed.webhook_secret)
+        assert grants_named(
+            cluster,
+            verb,
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            configuration["metadata"]["name"],
+        )
+        assert grants_named(
+            cluster,
+            verb,
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            "bgppeers.metallb.io",
+        )
+    for rule in cluster:
+        if {"validatingwebhookconfigurations", "customresourcedefinitions"} & set(
+            rule["resources"]
+        ):
+            assert rule.get("resourceNames"), rule  # never every webhook or CRD
