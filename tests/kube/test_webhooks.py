@@ -1,0 +1,256 @@
+"""The controller's webhooks end to end: the official client writes to the fake API server,
+which calls the controller's HTTPS webhooks as kube-apiserver does (the certificate checked
+against the caBundle the controller put into examples/deploy's ValidatingWebhookConfiguration).
+
+The rotator's timers run in virtual time (ManualClock) whose wall clock starts at the real
+time, so the certificates it makes are valid for the fake's real-time TLS checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import socket
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from actors.clock import ManualClock
+from actors.cluster.kube import CONTROLLER_RESOURCES
+from actors.cluster.webhook_certs import DAY, CertBundle, expires
+from actors.cluster.webhook_server import with_webhook_resources
+from actors.controller import controller_specs
+from tests.kube.fakeapi import FakeKubeApi
+from tests.kube.harness import NS, Role, kube_cluster, namespace, pool, wait_until
+
+DEPLOY = Path(__file__).resolve().parents[2] / "examples" / "deploy"
+SERVICE = "metallb-webhook-service"
+SECRET = "metallb-webhook-cert"
+CONFIGURATION = "metallb-webhook-configuration"
+
+
+def deploy_objects() -> list[dict[str, Any]]:
+    """What `kubectl apply -k examples/deploy` creates that the webhooks rely on."""
+    docs = [d for d in yaml.safe_load_all((DEPLOY / "webhooks.yaml").read_text()) if d]
+    crds = (DEPLOY / "crds.yaml").read_text()
+    # Only the bgppeers CRD is needed: skip parsing the other (long) definitions.
+    for text in crds.split("\n---\n"):
+        if "name: bgppeers.metallb.io" in text:
+            docs.append(yaml.safe_load(text))
+    return [d for d in docs if d["kind"] != "Service"]
+
+
+def install(fake: FakeKubeApi) -> None:
+    fake.create(namespace(NS))
+    for doc in deploy_objects():
+        fake.create(doc)
+
+
+def custom_api(fake: FakeKubeApi) -> k8s.CustomObjectsApi:
+    configuration = k8s.Configuration()
+    configuration.host = fake.url
+    configuration.retries = 0
+    return k8s.CustomObjectsApi(k8s.ApiClient(configuration))
+
+
+def create(api: k8s.CustomObjectsApi, obj: dict[str, Any]) -> dict[str, Any]:
+    group, version = obj["apiVersion"].split("/")
+    plural = {
+        "IPAddressPool": "ipaddresspools",
+        "BFDProfile": "bfdprofiles",
+        "BGPPeer": "bgppeers",
+    }[obj["kind"]]
+    namespace = obj["metadata"].get("namespace", NS)
+    return api.create_namespaced_custom_object(group, version, namespace, plural, obj)
+
+
+def refusal(call: Any) -> tuple[int, str]:
+    with pytest.raises(ApiException) as caught:
+        call()
+    return caught.value.status, json.loads(caught.value.body)["message"]
+
+
+def start(fake: FakeKubeApi, cert_dir: Path, **options: Any) -> Role:
+    kube = kube_cluster(fake, with_webhook_resources(CONTROLLER_RESOURCES))
+    clock = ManualClock(wall_start=time.time())
+    specs = controller_specs(
+        kube,
+        webhook_mode="enabled",
+        webhook_options={"cert_dir": str(cert_dir), "host": "127.0.0.1", "port": 0, **options},
+    )
+    role = Role("controller", specs, kube, clock)
+    port = wait_until(lambda: role.proxy("webhooks").port().get(timeout=5), what="serving")
+    fake.serve_webhook_service(NS, SERVICE, "127.0.0.1", port)
+    return role
+
+
+def in_cache(role: Role, kind: str, name: str) -> bool:
+    cache = role.kube.cache_for(kind)
+    return cache is not None and cache.get(f"{NS}/{name}") is not None
+
+
+def ca_bundles(fake: FakeKubeApi) -> list[str]:
+    configuration = fake.get("ValidatingWebhookConfiguration", CONFIGURATION)
+    crd = fake.get("CustomResourceDefinition", "bgppeers.metallb.io")
+    return [
+        *(h["clientConfig"].get("caBundle", "") for h in configuration["webhooks"]),
+        crd["spec"]["conversion"]["webhook"]["clientConfig"].get("caBundle", ""),
+    ]
+
+
+def bundle_of(fake: FakeKubeApi) -> CertBundle | None:
+    secret = fake.try_get("Secret", SECRET, NS)
+    return CertBundle.from_secret_data((secret or {}).get("data"))
+
+
+def test_the_api_server_refuses_what_the_controllers_webhooks_deny(
+    fake: FakeKubeApi, tmp_path: Path
+) -> None:
+    install(fake)
+    api = custom_api(fake)
+    # Installed but not served yet: failurePolicy Fail refuses every metallb.io write.
+    code, message = refusal(lambda: create(api, pool("early", "10.1.0.0/24")))
+    assert code == 500
+    assert 'failed calling webhook "ipaddresspoolvalidationwebhook.metallb.io"' in message
+
+    controller = start(fake, tmp_path / "certs")
+    # The rotator filled the Secret, wrote the files and put its CA into every caBundle.
+    bundle = wait_until(lambda: bundle_of(fake), what="the certificate Secret")
+    assert (tmp_path / "certs" / "tls.crt").read_bytes() == bundle.cert
+    assert (tmp_path / "certs" / "tls.key").stat().st_mode & 0o777 == 0o600
+    wanted = base64.b64encode(bundle.ca_cert).decode()
+    wait_until(lambda: set(ca_bundles(fake)) == {wanted}, what="caBundles")
+
+    # A valid pool goes through the webhook and is stored.
+    create(api, pool("lan", "10.1.0.0/24"))
+    assert fake.try_get("IPAddressPool", "lan", NS) is not None
+    wait_until(lambda: in_cache(controller, "IPAddressPool", "lan"))
+    # An overlapping one is refused with the webhook's reason; nothing is stored.
+    code, message = refusal(lambda: create(api, pool("dmz", "10.1.0.128/25")))
+    assert code == 403
+    assert message.startswith(
+        'admission webhook "ipaddresspoolvalidationwebhook.metallb.io" denied the request: '
+    )
+    assert "10.1.0.128/25" in message and "overlaps" in message and "'lan'" in message
+    assert fake.try_get("IPAddressPool", "dmz", NS) is None
+    # Outside MetalLB's namespace.
+    fake.create(namespace("default"))
+    code, message = refusal(
+        lambda: create(
+            api, {**pool("x", "10.2.0.0/24"), "metadata": {"name": "x", "namespace": "default"}}
+        )
+    )
+    assert code == 403 and message.endswith("resource must be created in metallb-system namespace")
+
+    # A BFD profile in use cannot be deleted; once unused it can.
+    profile = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "BFDProfile",
+        "metadata": {"name": "fast", "namespace": NS},
+        "spec": {"receiveInterval": 100},
+    }
+    create(api, profile)
+    peer = {
+        "apiVersion": "metallb.io/v1beta2",
+        "kind": "BGPPeer",
+        "metadata": {"name": "router", "namespace": NS},
+        "spec": {
+            "myASN": 64500,
+            "peerASN": 64501,
+            "peerAddress": "192.0.2.1",
+            "bfdProfile": "fast",
+        },
+    }
+    create(api, peer)
+    wait_until(lambda: in_cache(controller, "BGPPeer", "router"))
+    code, message = refusal(
+        lambda: api.delete_namespaced_custom_object(
+            "metallb.io", "v1beta1", NS, "bfdprofiles", "fast"
+        )
+    )
+    assert code == 403 and message.endswith(
+        "failed to delete BFDProfile fast, used by BGPPeer router"
+    )
+    api.delete_namespaced_custom_object("metallb.io", "v1beta2", NS, "bgppeers", "router")
+    wait_until(lambda: not in_cache(controller, "BGPPeer", "router"))
+    api.delete_namespaced_custom_object("metallb.io", "v1beta1", NS, "bfdprofiles", "fast")
+    # Deleting a pool is never refused; the pool status the controller writes goes to the
+    # status subresource, which the webhooks' rules do not name.
+    api.delete_namespaced_custom_object("metallb.io", "v1beta1", NS, "ipaddresspools", "lan")
+    reviewed = {(hook, op) for hook, op, _ in fake.store.admission_reviews}
+    assert ("bfdprofilevalidationwebhook.metallb.io", "DELETE") in reviewed
+    assert not any(op == "DELETE" and "ipaddresspool" in hook for hook, op in reviewed)
+    # disableMP on create: allowed, with MetalLB's warning.
+    create(api, {**peer, "spec": {**peer["spec"], "disableMP": True, "bfdProfile": "gone"}})
+    assert any("disable mp is deprecated" in w for w in fake.store.admission_warnings)
+    stats = controller.proxy("webhooks").stats().get(timeout=5)
+    assert stats["denied"] >= 3 and stats["reviews"] >= 8
+    controller.stop()
+
+
+def post_convert(port: int, ca: bytes, review: dict[str, Any]) -> dict[str, Any]:
+    context = ssl.create_default_context(cadata=ca.decode())
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.sock = context.wrap_socket(raw, server_hostname=f"{SERVICE}.{NS}.svc")
+    connection.request("POST", "/convert", json.dumps(review), {"Content-Type": "application/json"})
+    reply = connection.getresponse()
+    assert reply.status == 200
+    out = json.loads(reply.read())
+    connection.close()
+    return out
+
+
+def test_conversion_is_served_and_certificates_renew_before_expiry(
+    fake: FakeKubeApi, tmp_path: Path
+) -> None:
+    install(fake)
+    controller = start(fake, tmp_path / "certs", check_interval=30 * DAY)
+    port = controller.proxy("webhooks").port().get(timeout=5)
+    first = wait_until(lambda: bundle_of(fake))
+    peer = {
+        "apiVersion": "metallb.io/v1beta2",
+        "kind": "BGPPeer",
+        "metadata": {"name": "r", "namespace": NS, "uid": "u-1"},
+        "spec": {"myASN": 1, "peerASN": 2, "peerAddress": "192.0.2.1", "vrf": "red"},
+    }
+    review = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "ConversionReview",
+        "request": {"uid": "r1", "desiredAPIVersion": "metallb.io/v1beta1", "objects": [peer]},
+    }
+    down = post_convert(port, first.ca_cert, review)["response"]
+    assert down["result"]["status"] == "Success" and down["uid"] == "r1"
+    (v1,) = down["convertedObjects"]
+    assert v1["apiVersion"] == "metallb.io/v1beta1" and "vrf" not in v1["spec"]
+    review["request"] = {"uid": "r2", "desiredAPIVersion": "metallb.io/v1beta2", "objects": [v1]}
+    (back,) = post_convert(port, first.ca_cert, review)["response"]["convertedObjects"]
+    assert back == peer
+
+    # Virtual time: the serving certificate (1 year) is renewed once within 90 days of its
+    # end, by the same CA; the caBundles stay; the server takes the new files at once.
+    clock = controller.clock
+    rotations = []
+    for _ in range(12):
+        rounds = controller.proxy("certs").status().get(timeout=5)["rounds"]
+        clock.advance(30 * DAY)
+        wait_until(lambda r=rounds: controller.proxy("certs").status().get(timeout=5)["rounds"] > r)
+        current = bundle_of(fake)
+        assert current is not None
+        if current.cert != (rotations[-1][0] if rotations else first).cert:
+            rotations.append((current, clock.wall()))
+    assert len(rotations) == 1
+    renewed, renewed_at = rotations[0]
+    assert renewed.ca_cert == first.ca_cert
+    assert expires(first.cert) - 90 * DAY <= renewed_at < expires(first.cert)
+    assert expires(renewed.cert) > expires(first.cert)
+    assert (tmp_path / "certs" / "tls.crt").read_bytes() == renewed.cert
+    assert set(ca_bundles(fake)) == {base64.b64encode(first.ca_cert).decode()}
+    controller.stop()
