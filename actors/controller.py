@@ -257,8 +257,8 @@ def controller_specs(
     ``webhook_mode`` (MetalLB's ``--webhook-mode``): "enabled" adds the admission and
     conversion webhooks (certificate rotator and HTTPS server, options in
     ``webhook_options``, see :func:`actors.cluster.webhook_server.webhook_specs`);
-    "onlywebhook" runs the webhooks alone, without allocation. ``kube`` must then watch the
-    kinds the webhooks read (:func:`actors.cluster.webhook_server.with_webhook_resources`).
+    "onlywebhook" runs the webhooks without allocation or status writes. ``kube`` must then
+    watch the kinds the webhooks read (see ``webhook_server.with_webhook_resources``).
     """
     from actors.cluster.actor import ClusterActor
     from actors.cluster.kube import KubeClusterSource, KubeConfigStore, KubeWatcher
@@ -276,8 +276,6 @@ def controller_specs(
     retry_kw = {"retry_initial": retry[0], "retry_max": retry[1]}
     watcher = ActorSpec("kube", KubeWatcher, {"kube": kube, "sync_timeout": sync_timeout})
     webhooks = webhook_specs(kube, mode=webhook_mode, **(webhook_options or {}))
-    if webhook_mode == "onlywebhook":
-        return [watcher, *webhooks]
     specs = [
         watcher,
         ActorSpec("config", ConfigActor, {"store": KubeConfigStore(kube)}),
@@ -287,6 +285,9 @@ def controller_specs(
             {"source": KubeClusterSource(kube), "min_interval": refresh_interval},
         ),
     ]
+    if webhook_mode == "onlywebhook":
+        # No allocation and no writes; config and cluster stay for /readyz (first sync).
+        return [*specs, *webhooks]
     if leader_elect:
         duration, deadline, period = lease_timing
         specs.append(

@@ -195,6 +195,8 @@ def test_webhook_modes() -> None:
     kube = KubeCluster(KubeApi(client.ApiClient(client.Configuration())))  # never started
     assert [s.name for s in controller_specs(kube, webhook_mode="onlywebhook")] == [
         "kube",
+        "config",
+        "cluster",
         "certs",
         "webhooks",
     ]
