@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from textual.message import Message
+
 from actors.clock import Clock, Scheduler
 from actors.events import (
     AnnouncementStarted,
@@ -612,7 +614,7 @@ class SpeakerStreams:
         self.pods_error = ""
         self._lock = threading.Lock()
         self._app: Poster | None = None
-        self._queue: queue.Queue[list[Event] | None] = queue.Queue()
+        self._queue: queue.Queue[list[Event] | Message | None] = queue.Queue()
         self._poster = threading.Thread(target=self._post_loop, name="lbtui-speakers", daemon=True)
         self._stopped = False
         self._last_summary: tuple[str, bool] | None = None
@@ -690,40 +692,48 @@ class SpeakerStreams:
         with self._lock:
             text = streams_summary(self.states, self.skipped)
             ok = all(s != "lost" for s, _ in self.states.values()) and not self.skipped
-            if self.pods_error:
-                text, ok = f"speaker pods: {self.pods_error}", False
+            if self.pods_error:  # the pod watch fails (the followers may still stream)
+                text, ok = f"{text} · watching speaker pods: {self.pods_error}", False
             if (text, ok) == self._last_summary:
                 return
             self._last_summary = (text, ok)
-        if self._app is not None:
-            self._app.post_message(PortStatus(text, ok=ok))
+        self._queue.put(PortStatus(text, ok=ok))
 
     # -- events to the app -----------------------------------------------------------------------
     def _post_loop(self) -> None:
+        """Events in batches (at most one per ``min_interval``), and the info bar's line in
+        its place among them: the UI never hears of a stream before its events."""
         last_post = 0.0
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch = list(item)
-            done = False
-            while True:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    done = True
-                    break
-                batch += more
+            items = [self._queue.get()]
             pause = last_post + self.min_interval - time.monotonic()
             if pause > 0:
-                time.sleep(pause)
-            if batch and self._app is not None:
-                self._app.post_message(ActorEvent(tuple(batch)))
+                time.sleep(pause)  # what arrives meanwhile joins this batch
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            batch: list[Event] = []
+            for item in items:
+                if isinstance(item, list):
+                    batch += item
+                    continue
+                self._post_batch(batch)
+                batch = []
+                if item is None:
+                    return
+                self._post(item)
+            self._post_batch(batch)
             last_post = time.monotonic()
-            if done:
-                return
+
+    def _post_batch(self, batch: list[Event]) -> None:
+        if batch:
+            self._post(ActorEvent(tuple(batch)))
+
+    def _post(self, message: Message) -> None:
+        if self._app is not None:
+            self._app.post_message(message)
 
 
 class KubePort(LocalPort):

@@ -1,0 +1,366 @@
+"""``lbtui console --kubeconfig`` follows the speakers' event streams through the API server's
+pod proxy: the fake API (tests/kube/fakeapi.py) forwards ``pods/NAME:PORT/proxy/...`` to the
+pod's IP, here 127.0.0.1 and a real status endpoint (actors/status.py) per speaker pod.
+
+Each speaker is a StatusActor serving HTTP on loopback that is told the events a speaker
+publishes (membership views, announcements, failovers); the console reads them through the
+official client, the fake API's proxy and that server, exactly as it would on a cluster.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from textual.message import Message
+
+from actors.clock import RealClock, ThreadScheduler
+from actors.cluster.kube import CONSOLE_RESOURCES
+from actors.cluster.kube_status import kube_console_specs
+from actors.events import (
+    AnnouncementStarted,
+    AnnouncementStopped,
+    Event,
+    MembershipUpdated,
+    NodeJoined,
+    SpeakerStreamChanged,
+)
+from actors.runtime import Runtime
+from actors.status import StatusActor
+from lbtui.app import ConsoleApp
+from lbtui.bridge import ActorEvent, PortStatus
+from lbtui.kubeport import KubePort, ProxyClient, SpeakerStreams, SpeakerTarget, SpeakerUnreachable
+from lbtui.widgets.table import ResourceTable
+from tests.kube.fakeapi import FakeKubeApi
+from tests.kube.harness import (
+    NS,
+    kube_cluster,
+    l2_advertisement,
+    namespace,
+    node,
+    pool,
+    service,
+    wait_until,
+)
+
+TOKEN = "speaker-status-token"
+IP = "10.99.0.100"
+CLOCK = RealClock()
+FAST = {"backoff_initial": 0.2, "backoff_max": 1.0, "watch_timeout": 2}
+
+
+class Speaker:
+    """A speaker's status endpoint on 127.0.0.1 (a real StatusActor), and its pod."""
+
+    def __init__(self, fake: FakeKubeApi, pod: str, node_name: str, port: int = 0) -> None:
+        self.fake = fake
+        self.pod = pod
+        self.node = node_name
+        self.ref = StatusActor.start(address=("127.0.0.1", port), token=TOKEN)
+        self.port = self.ref.proxy().bound().get(timeout=5)[1]
+
+    def publish(self, *events: Event) -> None:
+        for event in events:
+            self.ref.proxy().on_event(event).get(timeout=5)
+
+    def create_pod(self) -> None:
+        self.fake.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": self.pod,
+                    "namespace": NS,
+                    "labels": {"app": "metallb", "component": "speaker"},
+                },
+                "spec": {
+                    "nodeName": self.node,
+                    "containers": [
+                        {
+                            "name": "speaker",
+                            "ports": [
+                                {"name": "monitoring", "containerPort": 7472},
+                                {"name": "status", "containerPort": self.port},
+                            ],
+                        }
+                    ],
+                },
+                "status": {"phase": "Running", "podIP": "127.0.0.1"},
+            }
+        )
+
+    def stop(self) -> None:
+        if self.ref.is_alive():
+            self.ref.stop()
+
+
+@pytest.fixture
+def speakers() -> Iterator[list[Speaker]]:
+    made: list[Speaker] = []
+    yield made
+    for s in made:
+        s.stop()
+
+
+def view(observer: str, alive: set[str], dead: set[str] = frozenset()) -> MembershipUpdated:  # type: ignore[assignment]
+    return MembershipUpdated(CLOCK.now(), observer, frozenset(alive), frozenset(dead))
+
+
+def l2_started(node_name: str, reason: str) -> AnnouncementStarted:
+    return AnnouncementStarted(
+        CLOCK.now(), node_name, IP, "layer2", reason, "eth0", ("default/web",)
+    )
+
+
+# -- the fake API's pod proxy, through the official client -----------------------------------
+
+
+def test_the_pod_proxy_reaches_the_status_endpoint_and_says_503_when_it_cannot(
+    fake: FakeKubeApi, speakers: list[Speaker]
+) -> None:
+    speaker = Speaker(fake, "speaker-a", "node-1")
+    speakers.append(speaker)
+    speaker.create_pod()
+    speaker.publish(NodeJoined(CLOCK.now(), "node-2"))
+    api = kube_cluster(fake, CONSOLE_RESOURCES).api
+    target = SpeakerTarget("speaker-a", "node-1", speaker.port)
+    # The API's Authorization is not forwarded: the token travels in its own header.
+    with pytest.raises(SpeakerUnreachable, match="HTTP 401"):
+        ProxyClient(api.api_client, NS).get_json(target, "state")
+    client = ProxyClient(api.api_client, NS, TOKEN)
+    assert client.get_json(target, "state")["events"][0]["event"] == "NodeJoined"
+    stream = client.open(target, "events", [("since", "0")])
+    assert stream.headers.get("Transfer-Encoding") == "chunked"
+    lines = iter(stream)
+    assert b'"node":"node-2"' in next(lines)
+    speaker.publish(NodeJoined(CLOCK.now(), "node-3"))
+    assert b'"node":"node-3"' in next(lines)  # streamed as it happens
+    stream.close()
+    with pytest.raises(SpeakerUnreachable, match="HTTP 404"):
+        client.get_json(SpeakerTarget("nobody", "node-9", 1), "state")
+    speaker.stop()
+    with pytest.raises(SpeakerUnreachable, match="HTTP 503: error trying to reach service"):
+        client.get_json(target, "state")
+
+
+# -- the streams, without the UI -------------------------------------------------------------
+
+
+class Collector:
+    """An app stand-in: what SpeakerStreams posts."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.events: list[Event] = []
+        self.status: list[tuple[str, bool]] = []
+
+    def post_message(self, message: Message) -> bool:
+        with self.lock:
+            if isinstance(message, ActorEvent):
+                self.events.extend(message.events)
+            elif isinstance(message, PortStatus):
+                self.status.append((message.text, message.ok))
+        return True
+
+    def of(self, kind: type[Event], **fields: Any) -> list[Any]:
+        with self.lock:
+            return [
+                e
+                for e in self.events
+                if isinstance(e, kind) and all(getattr(e, k) == v for k, v in fields.items())
+            ]
+
+    def until(self, predicate: Callable[[], Any], what: str) -> Any:
+        return wait_until(predicate, timeout=15.0, what=what)
+
+
+@pytest.fixture
+def streams(fake: FakeKubeApi) -> Iterator[Callable[[Collector], SpeakerStreams]]:
+    started: list[SpeakerStreams] = []
+    scheduler = ThreadScheduler(CLOCK)
+
+    def start(app: Collector) -> SpeakerStreams:
+        api = kube_cluster(fake, CONSOLE_RESOURCES).api
+        s = SpeakerStreams(api, NS, CLOCK, scheduler, token=TOKEN, **FAST).start(app)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+    scheduler.stop()
+
+
+def test_an_api_outage_breaks_the_streams_and_nothing_is_lost_or_repeated(
+    fake: FakeKubeApi, speakers: list[Speaker], streams: Any
+) -> None:
+    speaker = Speaker(fake, "speaker-a", "node-1")
+    speakers.append(speaker)
+    speaker.publish(NodeJoined(CLOCK.now(), "node-1"))
+    speaker.create_pod()
+    app = Collector()
+    streams(app)
+    app.until(lambda: app.of(SpeakerStreamChanged, state="following"), "following")
+    speaker.publish(NodeJoined(CLOCK.now(), "node-2"))
+    app.until(lambda: app.of(NodeJoined, node="node-2"), "node-2 live")
+    fake.down()
+    app.until(lambda: app.of(SpeakerStreamChanged, state="lost"), "the loss reported")
+    assert not app.status[-1][1] and "speaker" in app.status[-1][0]
+    # Meanwhile the speaker goes on; the console hears of it once the API is back.
+    speaker.publish(NodeJoined(CLOCK.now(), "node-3"), NodeJoined(CLOCK.now(), "node-4"))
+    fake.up()
+    app.until(lambda: len(app.of(SpeakerStreamChanged, state="following")) == 2, "following again")
+    app.until(lambda: app.of(NodeJoined, node="node-4"), "what happened in the outage")
+    speaker.publish(NodeJoined(CLOCK.now(), "node-5"))
+    app.until(lambda: app.of(NodeJoined, node="node-5"), "live again")
+    joined = [e.node for e in app.of(NodeJoined)]
+    assert joined == ["node-1", "node-2", "node-3", "node-4", "node-5"]
+    # The pod watch says it is well again after its next watch (it is up to its own health).
+    app.until(lambda: app.status[-1] == ("speakers: 1/1 streaming", True), "all well")
+
+
+def test_a_restarted_speaker_is_read_from_its_start_and_a_pod_without_the_port_is_named(
+    fake: FakeKubeApi, speakers: list[Speaker], streams: Any
+) -> None:
+    first = Speaker(fake, "speaker-a", "node-1")
+    speakers.append(first)
+    first.publish(l2_started("node-1", "elected"), NodeJoined(CLOCK.now(), "node-1"))
+    first.create_pod()
+    fake.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "speaker-old",
+                "namespace": NS,
+                "labels": {"app": "metallb", "component": "speaker"},
+            },
+            "spec": {"nodeName": "node-2", "containers": [{"name": "speaker"}]},
+            "status": {"phase": "Running", "podIP": "127.0.0.1"},
+        }
+    )
+    app = Collector()
+    streams(app)
+    app.until(lambda: app.of(NodeJoined, node="node-1"), "first events")
+    app.until(lambda: "speaker-old: no container port named 'status'" in app.status[-1][0], "why")
+    # The speaker process restarts on the same port (same pod): its count starts again at 1,
+    # and it no longer announces what it did.
+    first.stop()
+    app.until(lambda: app.of(SpeakerStreamChanged, state="lost"), "the loss")
+    second = Speaker(fake, "speaker-a", "node-1", port=first.port)
+    speakers.append(second)
+    second.publish(NodeJoined(CLOCK.now(), "node-1"))
+    app.until(lambda: len(app.of(NodeJoined, node="node-1")) == 2, "the restarted speaker's")
+    withdrawn = app.until(lambda: app.of(AnnouncementStopped, ip=IP), "the withdrawal")
+    assert [(e.node, e.reason) for e in withdrawn] == [("node-1", "no longer in force")]
+    assert len(app.of(SpeakerStreamChanged, state="following")) == 2
+
+
+# -- the console -----------------------------------------------------------------------------
+
+
+def seed(fake: FakeKubeApi) -> None:
+    fake.create(namespace(NS))
+    fake.create(namespace("default"))
+    fake.create(node("node-1", "10.99.0.1"))
+    fake.create(node("node-2", "10.99.0.2"))
+    fake.create(pool("lan", "10.99.0.100-10.99.0.110"))
+    fake.create(l2_advertisement("l2", ipAddressPools=["lan"]))
+    fake.create(service("web", annotations={"metallb.io/address-pool": "lan"}))
+    fake.merge(
+        "Service",
+        "web",
+        {"status": {"loadBalancer": {"ingress": [{"ip": IP}]}}},
+        "default",
+        subresource="status",
+    )
+
+
+async def eventually(pilot: Any, check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        await pilot.pause(0.1)
+    raise AssertionError("not within the time allowed")
+
+
+@pytest.mark.asyncio
+async def test_the_console_shows_the_speakers_failover_live_and_follows_a_new_pod(
+    fake: FakeKubeApi, speakers: list[Speaker]
+) -> None:
+    seed(fake)
+    one = Speaker(fake, "speaker-1", "node-1")
+    two = Speaker(fake, "speaker-2", "node-2")
+    speakers += [one, two]
+    both = {"node-1", "node-2"}
+    one.publish(view("node-1", both), l2_started("node-1", "elected"))
+    two.publish(view("node-2", both))
+    one.create_pod()
+    two.create_pod()
+    kube = kube_cluster(fake, CONSOLE_RESOURCES)
+    runtime = Runtime("console", kube_console_specs(kube))
+    port = KubePort(
+        runtime,
+        kube.api,
+        namespace=NS,
+        token=TOKEN,
+        streams_options=FAST,
+        description="fake cluster",
+    )
+    app = ConsoleApp(port, view="l2", cursor_blink=False)
+
+    def owner() -> str:
+        table = app.screen.query_one("#table", ResourceTable)
+        row = table.row(IP)
+        return row[1].text if row is not None else ""
+
+    def logged(state: str, pod: str) -> bool:
+        return any(
+            isinstance(e.event, SpeakerStreamChanged)
+            and (e.event.state, e.event.pod) == (state, pod)
+            for e in app.state.log
+        )
+
+    try:
+        async with app.run_test(size=(130, 40)) as pilot:
+            # Who answers for the address: from node-1's own stream (there are no status
+            # objects in this cluster); both speakers' membership views.
+            await eventually(pilot, lambda: owner() == "node-1")
+            await eventually(pilot, lambda: app.link == "speakers: 2/2 streaming")
+            assert {m: app.state.members[m].state for m in both} == dict.fromkeys(both, "alive")
+            assert logged("following", "speaker-1") and logged("following", "speaker-2")
+            # node-1 crashes: its speaker says nothing more. node-2's says it is dead and
+            # takes the address over; the console shows it as it happens.
+            one.stop()
+            await eventually(pilot, lambda: logged("lost", "speaker-1"))
+            assert not app.link_ok and "speaker-1 lost" in app.link
+            two.publish(view("node-2", {"node-2"}, {"node-1"}))
+            two.publish(l2_started("node-2", "failover from node-1"))
+            await eventually(pilot, lambda: app.state.members["node-1"].state == "dead")
+            failover = await eventually(pilot, lambda: app.state.failovers)
+            assert (failover[-1].from_node, failover[-1].to_node) == ("node-1", "node-2")
+            # The pod goes: the console lets it go and withdraws what it announced.
+            fake.delete("Pod", "speaker-1", NS)
+            await eventually(pilot, lambda: logged("gone", "speaker-1"))
+            await eventually(pilot, lambda: owner() == "node-2")
+            assert app.state.l2[IP].announcers == frozenset({"node-2"})
+            await eventually(pilot, lambda: app.link == "speakers: 1/1 streaming")
+            # The DaemonSet's new pod on node-1 is followed as soon as it runs.
+            three = Speaker(fake, "speaker-1-new", "node-1")
+            speakers.append(three)
+            three.publish(view("node-1", both))
+            three.create_pod()
+            await eventually(pilot, lambda: logged("following", "speaker-1-new"))
+            two.publish(view("node-2", both))
+            await eventually(pilot, lambda: app.state.members["node-1"].state == "alive")
+            assert app.link == "speakers: 2/2 streaming" and app.link_ok
+            # All of it came through the API server's pod proxy, with the API's credentials.
+            proxied = {p for m, p, _ in fake.store.requests if "/proxy/" in p}
+            assert f"/api/v1/namespaces/{NS}/pods/speaker-2:{two.port}/proxy/events" in proxied
+    finally:
+        runtime.stop("test done")
