@@ -75,6 +75,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("", ("v1",), "pods", "Pod", status=True),
     Kind("discovery.k8s.io", ("v1",), "endpointslices", "EndpointSlice"),
     Kind("coordination.k8s.io", ("v1",), "leases", "Lease"),
+    Kind("apps", ("v1",), "deployments", "Deployment", status=True),
     Kind("metallb.io", ("v1beta1",), "ipaddresspools", "IPAddressPool", status=True),
     Kind("metallb.io", ("v1beta1",), "l2advertisements", "L2Advertisement"),
     Kind("metallb.io", ("v1beta1",), "bgpadvertisements", "BGPAdvertisement"),
@@ -447,6 +448,11 @@ class FakeKubeApi:
         self._thread: threading.Thread | None = None
         self._failures: list[tuple[str, str, int]] = []
         self._lock = threading.Lock()
+        # TokenReview / SubjectAccessReview (what a metrics endpoint's authn/authz filter asks):
+        # bearer token -> the user it authenticates; (user, nonResourceURL, verb) allowed.
+        self.tokens: dict[str, dict[str, Any]] = {}
+        self.access: set[tuple[str, str, str]] = set()
+        self.reviews: list[dict[str, Any]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> FakeKubeApi:
@@ -510,6 +516,40 @@ users:
 """
         Path(path).write_text(text)
         return str(path)
+
+    def allow_token(self, token: str, username: str, groups: tuple[str, ...] = ()) -> None:
+        """A TokenReview of ``token`` authenticates it as ``username``."""
+        self.tokens[token] = {
+            "username": username,
+            "uid": f"uid-{username}",
+            "groups": list(groups),
+        }
+
+    def allow_access(self, username: str, path: str, verb: str = "get") -> None:
+        """A SubjectAccessReview of ``username`` for (nonResourceURL ``path``, ``verb``) allows."""
+        self.access.add((username, path, verb))
+
+    def _review(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer to a TokenReview or SubjectAccessReview POST (None: not a review)."""
+        spec = body.get("spec") or {}
+        if path == "/apis/authentication.k8s.io/v1/tokenreviews":
+            user = self.tokens.get(str(spec.get("token", "")))
+            status: dict[str, Any] = {"authenticated": user is not None}
+            if user is not None:
+                status["user"] = user
+            else:
+                status["error"] = "invalid bearer token"
+        elif path == "/apis/authorization.k8s.io/v1/subjectaccessreviews":
+            attrs = spec.get("nonResourceAttributes") or {}
+            wanted = (str(spec.get("user", "")), attrs.get("path", ""), attrs.get("verb", ""))
+            allowed = wanted in self.access
+            status = {"allowed": allowed}
+            if not allowed:
+                status["reason"] = "no RBAC policy matched"
+        else:
+            return None
+        self.reviews.append({"kind": body.get("kind", ""), "spec": spec})
+        return {**body, "status": status}
 
     def enforce_crd_schemas(self, path: str | Path) -> None:
         """Refuse metallb.io writes their CRD's schema refuses (422, one cause per field)."""
@@ -710,6 +750,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if method in ("POST", "PUT", "PATCH"):
                     self._read_body()
                 raise ApiError(injected, "InternalError", "injected failure")
+            if method == "POST" and url.path.endswith("reviews"):
+                answer = api._review(url.path, self._read_body())
+                if answer is not None:
+                    self._send_json(201, answer)
+                    return
             proxied = _pod_proxy_route(url.path)
             if proxied is not None:
                 self._pod_proxy(method, *proxied, url.query)
