@@ -169,7 +169,10 @@ def admit(
         return Verdict.deny(f"this webhook validates {kind}, not {obj.get('kind')!r}", 400)
     obj = dict(obj)
     if kind == "BGPPeer" and obj.get("apiVersion") == V1BETA1:
-        obj = convert_bgppeer(obj, V1BETA2)
+        try:
+            obj = convert_bgppeer(obj, V1BETA2)
+        except ConversionError as exc:
+            return Verdict.deny(f"cannot read the v1beta1 BGPPeer: {exc}", 400)
     meta = obj["metadata"]
     name = str(meta.get("name") or "")
     obj_namespace = str(meta.get("namespace") or request.get("namespace") or "")
@@ -181,7 +184,8 @@ def admit(
     if operation not in ("CREATE", "UPDATE"):
         return Verdict(True)  # CONNECT: nothing MetalLB looks at
     if operation == "CREATE":
-        if kind == "BGPPeer" and (obj.get("spec") or {}).get("disableMP") is True:
+        spec = obj.get("spec")
+        if kind == "BGPPeer" and isinstance(spec, Mapping) and spec.get("disableMP") is True:
             return Verdict(True, warnings=(DISABLE_MP_WARNING,))  # MetalLB: and nothing else
         if obj_namespace != namespace:
             return Verdict.deny(f"resource must be created in {namespace} namespace")
@@ -193,7 +197,8 @@ def admit(
 
 def _bfd_profile_delete(name: str, peers: Iterable[Mapping[str, Any]]) -> Verdict:
     for peer in peers:
-        if (peer.get("spec") or {}).get("bfdProfile") == name:
+        spec = peer.get("spec")
+        if isinstance(spec, Mapping) and spec.get("bfdProfile") == name:
             peer_name = (peer.get("metadata") or {}).get("name", "")
             return Verdict.deny(f"failed to delete BFDProfile {name}, used by BGPPeer {peer_name}")
     return Verdict(True)

@@ -354,3 +354,99 @@ def test_v1beta2_to_v1beta1_and_back_loses_nothing(original: dict[str, Any]) -> 
     down = convert_bgppeer(original, V1BETA1)
     assert set(down["spec"]) <= set(common_fields) | {"myASN", "peerASN", "peerAddress"}
     assert convert_bgppeer(down, V1BETA2) == original
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 70000) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+kinds = st.sampled_from(
+    ["IPAddressPool", "BGPPeer", "BFDProfile", "BGPAdvertisement", "L2Advertisement", "Community"]
+)
+
+
+@st.composite
+def hostile_objects(draw: Any) -> Any:
+    if draw(st.booleans()):
+        return draw(json_values)
+    kind = draw(kinds)
+    version = draw(st.sampled_from(["metallb.io/v1beta1", "metallb.io/v1beta2", "v1", 7]))
+    metadata = draw(
+        st.one_of(
+            json_values,
+            st.fixed_dictionaries(
+                {"name": st.text(max_size=5), "namespace": st.sampled_from([NS, "", "other"])}
+            ),
+        )
+    )
+    spec = draw(
+        st.one_of(
+            json_values,
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "disableMP",
+                        "nodeSelectors",
+                        "addresses",
+                        "bfdProfile",
+                        "communities",
+                        "myASN",
+                    ]
+                ),
+                json_values,
+                max_size=3,
+            ),
+        )
+    )
+    return {"apiVersion": version, "kind": kind, "metadata": metadata, "spec": spec}
+
+
+PATHS = {
+    "IPAddressPool": POOL_PATH,
+    "BGPPeer": PEER_PATH,
+    "BFDProfile": BFD_PATH,
+    "BGPAdvertisement": BGP_ADV_PATH,
+    "L2Advertisement": L2_ADV_PATH,
+    "Community": COMMUNITY_PATH,
+}
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    operation=st.sampled_from(["CREATE", "UPDATE", "DELETE", "CONNECT", 3, None]),
+    new=hostile_objects(),
+    old=hostile_objects(),
+    elsewhere=st.booleans(),
+)
+def test_any_review_gets_an_answer_never_an_exception(
+    operation: Any, new: Any, old: Any, elsewhere: bool
+) -> None:
+    target = old if operation == "DELETE" else new
+    kind = target.get("kind") if isinstance(target, dict) else None
+    path = "/x" if elsewhere else PATHS.get(str(kind), POOL_PATH)
+    review = {"request": {"uid": "u", "operation": operation, "object": new, "oldObject": old}}
+    existing = {"IPAddressPool": [pool("lan", "10.0.0.0/24")], "BGPPeer": [peer("router")]}
+    response = admission_response(path, review, existing, NS)["response"]
+    assert isinstance(response["allowed"], bool)
+    if not response["allowed"]:
+        assert response["status"]["message"]
+    json.dumps(response)  # it goes back on the wire
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    objects=st.lists(hostile_objects(), max_size=3),
+    desired=st.sampled_from([V1BETA1, V1BETA2, "x"]),
+)
+def test_any_conversion_review_gets_an_answer(objects: list[Any], desired: str) -> None:
+    out = conversion_response(
+        {"request": {"uid": "u", "desiredAPIVersion": desired, "objects": objects}}
+    )
+    result = out["response"]["result"]
+    assert result["status"] in ("Success", "Failure")
+    if result["status"] == "Success":
+        assert len(out["response"]["convertedObjects"]) == len(objects)
+    json.dumps(out)
