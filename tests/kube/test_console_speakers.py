@@ -9,9 +9,14 @@ official client, the fake API's proxy and that server, exactly as it would on a 
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +38,7 @@ from actors.status import StatusActor
 from lbtui.app import ConsoleApp
 from lbtui.bridge import ActorEvent, PortStatus
 from lbtui.kubeport import KubePort, ProxyClient, SpeakerStreams, SpeakerTarget, SpeakerUnreachable
+from lbtui.state import ConsoleState, reduce_all
 from lbtui.widgets.table import ResourceTable
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import (
@@ -47,6 +53,8 @@ from tests.kube.harness import (
 )
 
 TOKEN = "speaker-status-token"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+LBTUI = [sys.executable, "-m", "lbtui"]
 IP = "10.99.0.100"
 CLOCK = RealClock()
 FAST = {"backoff_initial": 0.2, "backoff_max": 1.0, "watch_timeout": 2}
@@ -67,23 +75,28 @@ class Speaker:
             self.ref.proxy().on_event(event).get(timeout=5)
 
     def create_pod(self) -> None:
-        self.fake.create(
+        self.pod_object(self.fake, self.pod, self.node, self.port)
+
+    @staticmethod
+    def pod_object(fake: FakeKubeApi, pod: str, node_name: str, port: int) -> None:
+        """A running speaker pod at 127.0.0.1 whose container port "status" is ``port``."""
+        fake.create(
             {
                 "apiVersion": "v1",
                 "kind": "Pod",
                 "metadata": {
-                    "name": self.pod,
+                    "name": pod,
                     "namespace": NS,
                     "labels": {"app": "metallb", "component": "speaker"},
                 },
                 "spec": {
-                    "nodeName": self.node,
+                    "nodeName": node_name,
                     "containers": [
                         {
                             "name": "speaker",
                             "ports": [
                                 {"name": "monitoring", "containerPort": 7472},
-                                {"name": "status", "containerPort": self.port},
+                                {"name": "status", "containerPort": port},
                             ],
                         }
                     ],
@@ -364,3 +377,89 @@ async def test_the_console_shows_the_speakers_failover_live_and_follows_a_new_po
             assert f"/api/v1/namespaces/{NS}/pods/speaker-2:{two.port}/proxy/events" in proxied
     finally:
         runtime.stop("test done")
+
+
+# -- real speakers ---------------------------------------------------------------------------
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_real_speakers_failover_reaches_the_console_through_the_proxy(
+    fake: FakeKubeApi, tmp_path: Path, streams: Any
+) -> None:
+    """Two `lbtui speaker --cluster` processes gossiping on loopback, each serving its status
+    endpoint; one is killed and the other's own failover events reach the console."""
+    token = tmp_path / "token"
+    token.write_text(TOKEN + "\n")
+    nodes = ("node-a", "node-b")
+    gossip = {n: free_port() for n in nodes}
+    status = {n: free_port() for n in nodes}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    for n, other in zip(nodes, reversed(nodes), strict=True):
+        procs[n] = subprocess.Popen(
+            [
+                *LBTUI,
+                "speaker",
+                "--node-name",
+                n,
+                "--cluster",
+                str(EXAMPLES / "cluster.yaml"),
+                "--config",
+                str(EXAMPLES / "config-crds.yaml"),
+                "--no-l2",  # the host's network: never answer ARP on it
+                "--no-bgp",
+                "--poll",
+                "0.2",
+                "--ml-bind",
+                f"127.0.0.1:{gossip[n]}",
+                "--ml-join",
+                f"127.0.0.1:{gossip[other]}",
+                "--status-addr",
+                f"127.0.0.1:{status[n]}",
+                "--status-token-file",
+                str(token),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+    try:
+        for n in nodes:
+            Speaker.pod_object(fake, f"speaker-{n}", n, status[n])
+        app = Collector()
+        streams(app)
+
+        def owners() -> dict[str, str]:
+            state = reduce_all(ConsoleState(), list(app.events))
+            return {ip: e.node for ip, e in state.l2.items() if e.node}
+
+        # Both speakers' announcements, as they made them (node-c has no speaker: never).
+        app.until(lambda: set(owners().values()) == set(nodes), "both speakers announcing")
+        held_by_a = {ip for ip, owner in owners().items() if owner == "node-a"}
+        assert held_by_a  # the example's addresses are shared between the two
+        procs["node-a"].kill()
+        app.until(
+            lambda: (
+                all(owners().get(ip) == "node-b" for ip in held_by_a)
+                and app.of(SpeakerStreamChanged, pod="speaker-node-a", state="lost")
+            ),
+            "node-b took node-a's addresses over",
+        )
+        state = reduce_all(ConsoleState(), list(app.events))
+        moved = {f.ip for f in state.failovers if (f.from_node, f.to_node) == nodes}
+        assert moved == held_by_a  # the failovers node-b itself published
+        assert state.members["node-a"].state == "dead"
+        assert any(e.reason.startswith("failover from node-a") for e in app.of(AnnouncementStarted))
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
