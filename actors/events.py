@@ -451,6 +451,21 @@ class SpeakerStreamChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceEventObserved(Event):
+    """A core/v1 Event about a Service written by MetalLB's components (IPAllocated,
+    AllocationFailed, nodeAssigned...), as ``lbtui console --kubeconfig`` sees it on the API.
+    ``kind`` is the Event's type (Normal or Warning); ``count`` MetalLB's repeat count."""
+
+    service: str
+    reason: str
+    message: str
+    kind: str = "Normal"
+    component: str = ""
+    host: str = ""
+    count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class Announced:
     """One service announced by one node over one protocol (inside AnnouncementsUpdated)."""
 
