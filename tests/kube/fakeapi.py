@@ -14,6 +14,9 @@ stdlib only (ThreadingHTTPServer, HTTP/1.1 keep-alive, chunked watch streams). W
 - label and field selectors (equality, inequality, existence), ``Status`` error bodies,
   validators that answer 422 Invalid with causes, injected failures, and a whole-server outage
   (listener closed, open connections cut) that ``up()`` ends on the same port;
+- CRD conversion webhooks, once the kind's CustomResourceDefinition (with ``strategy: Webhook``)
+  exists: objects written in another version are converted to the storage version, and read
+  ones (get, list; not watch events) to the version asked for, by the webhook (same TLS checks);
 - validating admission webhooks, as kube-apiserver calls them, once a
   ValidatingWebhookConfiguration exists: each write its rules match is POSTed as an
   AdmissionReview over HTTPS, the certificate verified against the webhook's ``caBundle`` and
@@ -238,6 +241,7 @@ class Store:
         self.webhook_services: dict[tuple[str, str], tuple[str, int]] = {}
         self.admission_warnings: list[str] = []
         self.admission_reviews: list[tuple[str, str, bool]] = []  # (webhook, operation, allowed)
+        self.conversions: list[tuple[str, str]] = []  # (from, to) done by a conversion webhook
 
     # -- writes -------------------------------------------------------------------------------
     def _record(self, kind: Kind, event: str, obj: dict[str, Any]) -> None:
@@ -797,6 +801,8 @@ class _Handler(BaseHTTPRequestHandler):
         served = kind.api_version(version)
 
         def out(obj: dict[str, Any]) -> dict[str, Any]:
+            if kind.group and len(kind.versions) > 1:
+                return convert_with_webhook(store, kind, obj, served)
             obj["apiVersion"] = served
             return obj
 
@@ -824,6 +830,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             elif method == "POST":
                 body = self._read_body()
+                body = convert_with_webhook(store, kind, body, kind.api_version())
                 self._send_json(201, out(store.create(kind, namespace, body)))
             else:
                 raise ApiError(405, "MethodNotAllowed", f"{method} on a collection")
@@ -831,7 +838,8 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET":
             self._send_json(200, out(store.get(kind, namespace, name)))
         elif method == "PUT":
-            self._send_json(200, out(store.replace(kind, namespace, name, self._read_body(), sub)))
+            body = convert_with_webhook(store, kind, self._read_body(), kind.api_version())
+            self._send_json(200, out(store.replace(kind, namespace, name, body, sub)))
         elif method == "PATCH":
             body = self._read_body()
             content_type = self.headers.get("Content-Type", "")
@@ -1057,8 +1065,6 @@ def _call_webhook(
     new: dict[str, Any] | None,
     old: dict[str, Any] | None,
 ) -> None:
-    import base64
-    import ssl
     import uuid
 
     name = hook.get("name", "")
@@ -1084,6 +1090,40 @@ def _call_webhook(
         },
     }
     timeout = float(hook.get("timeoutSeconds") or 10)
+    try:
+        response = _post_to_webhook(store, client, review, timeout)
+    except Exception as exc:
+        if hook.get("failurePolicy", "Fail") == "Ignore":
+            return
+        raise ApiError(
+            500,
+            "InternalError",
+            f'Internal error occurred: failed calling webhook "{name}": failed to call webhook: '
+            f"{exc}",
+        ) from exc
+    allowed = bool(response.get("allowed"))
+    store.admission_reviews.append((name, operation, allowed))
+    store.admission_warnings.extend(str(w) for w in response.get("warnings") or [])
+    if not allowed:
+        status = response.get("status") or {}
+        denied = f'admission webhook "{name}" denied the request'
+        message = status.get("message") or status.get("reason") or ""
+        raise ApiError(
+            int(status.get("code") or 400),
+            str(status.get("reason") or ""),
+            f"{denied}: {message}" if message else denied,
+        )
+
+
+def _post_to_webhook(
+    store: Store, client: dict[str, Any], review: dict[str, Any], timeout: float
+) -> dict[str, Any]:
+    """POST a review as kube-apiserver does, to ``clientConfig.url`` or the Service (its DNS
+    name checked against ``caBundle``): the review's ``response``."""
+    import base64
+    import ssl
+
+    uid = review["request"]["uid"]
     if "url" in client:
         split = urlsplit(client["url"])
         host, port, server_name = split.hostname or "", split.port or 443, split.hostname or ""
@@ -1128,23 +1168,42 @@ def _call_webhook(
         finally:
             connection.close()
     except Exception as exc:
-        if hook.get("failurePolicy", "Fail") == "Ignore":
-            return
-        raise ApiError(
-            500,
-            "InternalError",
-            f'Internal error occurred: failed calling webhook "{name}": failed to call webhook: '
-            f'Post "{shown}": {exc}',
-        ) from exc
-    allowed = bool(response.get("allowed"))
-    store.admission_reviews.append((name, operation, allowed))
-    store.admission_warnings.extend(str(w) for w in response.get("warnings") or [])
-    if not allowed:
-        status = response.get("status") or {}
-        denied = f'admission webhook "{name}" denied the request'
-        message = status.get("message") or status.get("reason") or ""
-        raise ApiError(
-            int(status.get("code") or 400),
-            str(status.get("reason") or ""),
-            f"{denied}: {message}" if message else denied,
-        )
+        raise RuntimeError(f'Post "{shown}": {exc}') from exc
+    return response
+
+
+def convert_with_webhook(
+    store: Store, kind: Kind, obj: dict[str, Any], desired: str
+) -> dict[str, Any]:
+    """``obj`` in ``desired`` (group/version): by the CRD's conversion webhook when the CRD is
+    installed with ``strategy: Webhook``, else by changing apiVersion alone."""
+    import uuid
+
+    if not isinstance(obj, dict) or obj.get("apiVersion") in (None, desired):
+        if isinstance(obj, dict):
+            obj["apiVersion"] = desired
+        return obj
+    crd = store.objects[("apiextensions.k8s.io", "customresourcedefinitions")].get(
+        ("", f"{kind.plural}.{kind.group}")
+    )
+    conversion = ((crd or {}).get("spec") or {}).get("conversion") or {}
+    if conversion.get("strategy") != "Webhook":
+        obj["apiVersion"] = desired
+        return obj
+    client = (conversion.get("webhook") or {}).get("clientConfig") or {}
+    review = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "ConversionReview",
+        "request": {"uid": str(uuid.uuid4()), "desiredAPIVersion": desired, "objects": [obj]},
+    }
+    failed = f"conversion webhook for {desired}, Kind={kind.kind} failed"
+    try:
+        response = _post_to_webhook(store, client, review, 30.0)
+    except Exception as exc:
+        raise ApiError(500, "InternalError", f"{failed}: {exc}") from exc
+    store.conversions.append((str(obj.get("apiVersion")), desired))
+    result = response.get("result") or {}
+    converted = response.get("convertedObjects") or []
+    if result.get("status") != "Success" or len(converted) != 1:
+        raise ApiError(500, "InternalError", f"{failed}: {result.get('message', result)}")
+    return converted[0]

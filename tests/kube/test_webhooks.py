@@ -234,6 +234,31 @@ def test_conversion_is_served_and_certificates_renew_before_expiry(
     (back,) = post_convert(port, first.ca_cert, review)["response"]["convertedObjects"]
     assert back == peer
 
+    # Through the API server: a v1beta1 client reads the stored v1beta2 object and writes it
+    # back; the CRD's conversion webhook (the controller) keeps the v1beta2-only field.
+    api = custom_api(fake)
+    wait_until(lambda: set(ca_bundles(fake)) == {base64.b64encode(first.ca_cert).decode()})
+    create(api, {**peer, "metadata": {"name": "r", "namespace": NS}})
+    read = api.get_namespaced_custom_object("metallb.io", "v1beta1", NS, "bgppeers", "r")
+    assert read["apiVersion"] == "metallb.io/v1beta1" and "vrf" not in read["spec"]
+    read["spec"]["holdTime"] = "30s"
+    api.replace_namespaced_custom_object("metallb.io", "v1beta1", NS, "bgppeers", "r", read)
+    stored = fake.get("BGPPeer", "r", NS)
+    assert stored["apiVersion"] == "metallb.io/v1beta2"
+    assert stored["spec"]["vrf"] == "red" and stored["spec"]["holdTime"] == "30s"
+    assert "annotations" not in stored["metadata"]
+    assert ("metallb.io/v1beta2", "metallb.io/v1beta1") in fake.store.conversions
+    assert ("metallb.io/v1beta1", "metallb.io/v1beta2") in fake.store.conversions
+    # A v1beta1 write is validated after conversion: a bad hold time is refused.
+    read = api.get_namespaced_custom_object("metallb.io", "v1beta1", NS, "bgppeers", "r")
+    read["spec"]["holdTime"] = "1s"
+    code, message = refusal(
+        lambda: api.replace_namespaced_custom_object(
+            "metallb.io", "v1beta1", NS, "bgppeers", "r", read
+        )
+    )
+    assert code == 403 and "hold time" in message
+
     # Virtual time: the serving certificate (1 year) is renewed once within 90 days of its
     # end, by the same CA; the caBundles stay; the server takes the new files at once.
     clock = controller.clock
