@@ -28,7 +28,15 @@ from actors.cluster.webhook_certs import DAY, CertBundle, expires
 from actors.cluster.webhook_server import with_webhook_resources
 from actors.controller import controller_specs
 from tests.kube.fakeapi import FakeKubeApi
-from tests.kube.harness import NS, Role, kube_cluster, namespace, pool, wait_until
+from tests.kube.harness import (
+    NS,
+    Role,
+    advance_until,
+    kube_cluster,
+    namespace,
+    pool,
+    wait_until,
+)
 
 DEPLOY = Path(__file__).resolve().parents[2] / "examples" / "deploy"
 SERVICE = "metallb-webhook-service"
@@ -279,3 +287,37 @@ def test_conversion_is_served_and_certificates_renew_before_expiry(
     assert (tmp_path / "certs" / "tls.crt").read_bytes() == renewed.cert
     assert set(ca_bundles(fake)) == {base64.b64encode(first.ca_cert).decode()}
     controller.stop()
+
+
+def test_a_missing_secret_is_created_and_a_failed_round_is_retried(
+    fake: FakeKubeApi, tmp_path: Path
+) -> None:
+    fake.create(namespace(NS))
+    for doc in deploy_objects():
+        if doc["kind"] != "Secret":
+            fake.create(doc)
+    fake.fail("GET", f"/secrets/{SECRET}", code=500)  # the first round fails
+    kube = kube_cluster(fake, with_webhook_resources(CONTROLLER_RESOURCES))
+    clock = ManualClock(wall_start=time.time())
+    specs = controller_specs(
+        kube,
+        webhook_mode="onlywebhook",
+        webhook_options={"cert_dir": str(tmp_path), "host": "127.0.0.1", "port": 0},
+    )
+    role = Role("controller", specs, kube, clock)
+    assert "allocator" not in role.runtime.names()
+    assert role.proxy("certs").status().get(timeout=5)["failures"] == 1
+    assert bundle_of(fake) is None and role.proxy("webhooks").port().get(timeout=5) is None
+    clock.advance(1.0)  # the retry, and the server's look for the files
+    bundle = wait_until(lambda: bundle_of(fake), what="the Secret created")
+    assert fake.get("Secret", SECRET, NS)["metadata"]["name"] == SECRET
+    # The server looks for the files every (virtual) second.
+    port = advance_until(clock, lambda: role.proxy("webhooks").port().get(timeout=5))
+    fake.serve_webhook_service(NS, SERVICE, "127.0.0.1", port)
+    wait_until(lambda: set(ca_bundles(fake)) == {base64.b64encode(bundle.ca_cert).decode()})
+    api = custom_api(fake)
+    create(api, pool("lan", "10.1.0.0/24"))
+    wait_until(lambda: in_cache(role, "IPAddressPool", "lan"))
+    code, _ = refusal(lambda: create(api, pool("again", "10.1.0.1/32")))
+    assert code == 403
+    role.stop()
