@@ -327,6 +327,8 @@ def test_the_containerfile_builds_from_files_that_exist() -> None:
 # -- the console (`lbtui console --kubeconfig`) and the speakers' status endpoint -------------
 
 CONSOLE_CALLS = [
+    ("cluster", "list", "", "events"),
+    ("cluster", "watch", "", "events"),
     ("namespace", "list", "", "pods"),
     ("namespace", "watch", "", "pods"),
     ("namespace", "get", "", "pods/proxy"),
@@ -349,7 +351,7 @@ def test_the_console_account_reads_what_it_watches_follows_speakers_and_writes_n
     for scope, verb, group, plural in CONSOLE_CALLS:
         rules = cluster if scope == "cluster" else local
         assert grants(rules, verb, group, plural), f"console: {verb} {group}/{plural}"
-    for rule in local:
+    for rule in local:  # cluster-wide rules included
         assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
         assert "*" not in rule["resources"] and "*" not in rule["apiGroups"]
     # pods/proxy reaches nothing but the pods of metallb-system: never granted cluster-wide.
