@@ -21,6 +21,10 @@ failovers and their measured times) comes from each speaker's status endpoint
   are reconciled); a broken or gone speaker is an event in the log (SpeakerStreamChanged) and
   a line in the info bar, never a crash.
 
+MetalLB's core/v1 Events about Services (the controller's IPAllocated and AllocationFailed,
+the speakers' nodeAssigned) are watched too (:class:`ServiceEvents`) and join the same stream
+as ServiceEventObserved: the controller's side of the story, which no speaker stream tells.
+
 The pure parts (which pods to follow, catching up after a gap, what one speaker announces)
 come first and touch no network; the threads that do the I/O follow.
 """
@@ -48,6 +52,7 @@ from actors.events import (
     AnnouncementStopped,
     Event,
     MembershipUpdated,
+    ServiceEventObserved,
     SpeakerStreamChanged,
 )
 from actors.status import TOKEN_HEADER
@@ -309,6 +314,75 @@ def streams_summary(states: Mapping[str, tuple[str, str]], skipped: Mapping[str,
     ]
     problems += [f"{pod}: {why}" for pod, why in sorted(skipped.items())]
     return text + (" · " + "; ".join(problems) if problems else "")
+
+
+# -- pure: MetalLB's core/v1 Events about Services -----------------------------------------------
+
+METALLB_COMPONENTS = frozenset({"metallb-controller", "metallb-speaker"})
+FIRST_EVENTS = 200  # of the events the API still holds when the console starts, the newest
+
+
+EventKey = tuple[str, int, str]
+
+
+def service_events(
+    objects: Iterable[Mapping[str, Any]],
+    seen: set[EventKey],
+    now: float,
+    wall: float,
+    *,
+    components: frozenset[str] = METALLB_COMPONENTS,
+    limit: int | None = None,
+) -> list[ServiceEventObserved]:
+    """The Events about Services from MetalLB's components not seen yet (``seen`` is updated),
+    oldest first, on the console's clock (``now`` is its time at wall-clock ``wall``).
+
+    An Event repeated (its count grows) is news again. ``limit`` keeps only the newest."""
+    fresh: list[tuple[float, ServiceEventObserved]] = []
+    for obj in objects:
+        involved = obj.get("involvedObject") or {}
+        source = obj.get("source") or {}
+        component = str(obj.get("reportingComponent") or source.get("component") or "")
+        if involved.get("kind") != "Service" or component not in components:
+            continue
+        meta = obj.get("metadata") or {}
+        count = int(obj.get("count") or 1)
+        key = (str(meta.get("uid") or meta.get("name") or ""), count, str(obj.get("lastTimestamp")))
+        if key in seen:
+            continue
+        seen.add(key)
+        stamp = _epoch(obj.get("lastTimestamp") or obj.get("eventTime") or "") or wall
+        fresh.append(
+            (
+                stamp,
+                ServiceEventObserved(
+                    now - max(0.0, wall - stamp),
+                    f"{involved.get('namespace', '')}/{involved.get('name', '')}",
+                    str(obj.get("reason") or ""),
+                    str(obj.get("message") or ""),
+                    str(obj.get("type") or "Normal"),
+                    component,
+                    str(source.get("host") or obj.get("reportingInstance") or ""),
+                    count,
+                ),
+            )
+        )
+    fresh.sort(key=lambda pair: pair[0])
+    if limit is not None:
+        fresh = fresh[-limit:] if limit else []
+    return [event for _, event in fresh]
+
+
+def _epoch(stamp: Any) -> float | None:
+    """Seconds since the epoch of an RFC 3339 time (None if it is not one)."""
+    from datetime import datetime
+
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 # -- I/O: the pod proxy ---------------------------------------------------------------------------
@@ -640,6 +714,10 @@ class SpeakerStreams:
         self._queue.put(None)
         self._poster.join(2.0)
 
+    def sink(self, events: list[Event]) -> None:
+        """Hand events to the app with the speakers' (one ordered stream of batches)."""
+        self._queue.put(list(events))
+
     # -- pods ----------------------------------------------------------------------------------
     def _pods_changed(self, _resource: Any) -> None:
         targets, skipped = speaker_targets(
@@ -736,6 +814,103 @@ class SpeakerStreams:
             self._app.post_message(message)
 
 
+class _ServiceEventLister:
+    """The Reflector's list/watch calls for core/v1 Events about Services, every namespace."""
+
+    field_selector = "involvedObject.kind=Service"
+
+    def __init__(self, api: Any) -> None:
+        self.api = api
+
+    def list(self, resource: Any, namespace: str) -> tuple[list[dict[str, Any]], str]:
+        response = self.api.core.list_event_for_all_namespaces(
+            field_selector=self.field_selector,
+            _preload_content=False,
+            _request_timeout=self.api.request_timeout,
+        )
+        body = json.loads(response.data)
+        return list(body.get("items") or []), str(body["metadata"].get("resourceVersion", ""))
+
+    def watch(
+        self, resource: Any, namespace: str, resource_version: str, timeout: int
+    ) -> tuple[Any, Any]:
+        from kubernetes import watch
+
+        watcher = watch.Watch(return_type="object")
+        stream = watcher.stream(
+            self.api.core.list_event_for_all_namespaces,
+            field_selector=self.field_selector,
+            resource_version=resource_version,
+            timeout_seconds=timeout,
+            allow_watch_bookmarks=True,
+            _request_timeout=(self.api.request_timeout, timeout + self.api.request_timeout),
+        )
+        return stream, watcher
+
+
+class ServiceEvents:
+    """Watches MetalLB's Events about Services (IPAllocated, AllocationFailed, nodeAssigned...)
+    and hands the new ones to ``sink``: the controller's side of the story, which no speaker
+    stream tells."""
+
+    def __init__(
+        self,
+        api: Any,
+        clock: Clock,
+        scheduler: Scheduler,
+        sink: Sink,
+        *,
+        watch_timeout: int = 300,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 10.0,
+        first: int = FIRST_EVENTS,
+    ) -> None:
+        from actors.cluster.kube import ObjectCache, Reflector, Resource
+
+        self.clock = clock
+        self.sink = sink
+        self.first = first
+        self.seen: set[EventKey] = set()
+        self.synced = False
+        self.error = ""
+        resource = Resource("events", "Event", "", "v1", "all", frozenset())
+        self.cache = ObjectCache(resource)
+        self.reflector = Reflector(
+            resource,
+            self.cache,
+            _ServiceEventLister(api),  # type: ignore[arg-type]
+            "",
+            scheduler,
+            self._changed,
+            self._health,
+            watch_timeout=watch_timeout,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+        )
+
+    def start(self) -> ServiceEvents:
+        self.reflector.start()
+        return self
+
+    def stop(self) -> None:
+        self.reflector.stop()
+        self.reflector.join(2.0)
+
+    def _changed(self, _resource: Any) -> None:
+        limit = None if self.synced else self.first  # at start: only the newest
+        self.synced = True
+        fresh = service_events(
+            self.cache.snapshot(), self.seen, self.clock.now(), time.time(), limit=limit
+        )
+        if fresh:
+            self.sink(list(fresh))
+
+    def _health(self, _resource: Any, error: str | None) -> None:
+        if error and error != self.error:
+            log.warning("watching Service events: %s", error)
+        self.error = error or ""
+
+
 class KubePort(LocalPort):
     """The console on a cluster: the console runtime's view of the API (a LocalPort), and the
     speakers' event streams through the pod proxy (:class:`SpeakerStreams`)."""
@@ -751,6 +926,7 @@ class KubePort(LocalPort):
         status_port: int | None = None,
         token: str = "",
         follow_speakers: bool = True,
+        watch_service_events: bool = True,
         streams_options: Mapping[str, Any] | None = None,
         **kw: Any,
     ) -> None:
@@ -758,6 +934,8 @@ class KubePort(LocalPort):
         self.api = api
         self.namespace = namespace
         self.follow_speakers = follow_speakers
+        self.watch_service_events = watch_service_events
+        self.service_events: ServiceEvents | None = None
         self._streams_args = {
             "labels": speaker_labels,
             "port_name": status_port_name,
@@ -777,12 +955,32 @@ class KubePort(LocalPort):
                 self.runtime.scheduler,
                 **self._streams_args,
             ).start(app)
+        if self.watch_service_events:
+            sink = self.streams.sink if self.streams else _direct(app)
+            options = {
+                k: v
+                for k, v in self._streams_args.items()
+                if k in ("watch_timeout", "backoff_initial", "backoff_max")
+            }
+            self.service_events = ServiceEvents(
+                self.api, self.runtime.clock, self.runtime.scheduler, sink, **options
+            ).start()
 
     def stop(self) -> None:
+        events, self.service_events = self.service_events, None
+        if events is not None:
+            events.stop()
         streams, self.streams = self.streams, None
         if streams is not None:
             streams.stop()
         super().stop()
+
+
+def _direct(app: Poster) -> Sink:
+    def sink(events: list[Event]) -> None:
+        app.post_message(ActorEvent(tuple(events)))
+
+    return sink
 
 
 __all__ = [
@@ -790,6 +988,7 @@ __all__ = [
     "KubePort",
     "Position",
     "ProxyClient",
+    "ServiceEvents",
     "SpeakerFollower",
     "SpeakerStreams",
     "SpeakerTarget",
@@ -798,6 +997,7 @@ __all__ = [
     "changed_targets",
     "rebase",
     "resume_from",
+    "service_events",
     "speaker_targets",
     "streams_summary",
 ]

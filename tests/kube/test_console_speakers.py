@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,21 @@ from actors.events import (
     Event,
     MembershipUpdated,
     NodeJoined,
+    ServiceEventObserved,
     SpeakerStreamChanged,
 )
 from actors.runtime import Runtime
 from actors.status import StatusActor
 from lbtui.app import ConsoleApp
 from lbtui.bridge import ActorEvent, PortStatus
-from lbtui.kubeport import KubePort, ProxyClient, SpeakerStreams, SpeakerTarget, SpeakerUnreachable
+from lbtui.kubeport import (
+    KubePort,
+    ProxyClient,
+    ServiceEvents,
+    SpeakerStreams,
+    SpeakerTarget,
+    SpeakerUnreachable,
+)
 from lbtui.state import ConsoleState, reduce_all
 from lbtui.widgets.table import ResourceTable
 from tests.kube.fakeapi import FakeKubeApi
@@ -272,6 +281,55 @@ def test_a_restarted_speaker_is_read_from_its_start_and_a_pod_without_the_port_i
     assert len(app.of(SpeakerStreamChanged, state="following")) == 2
 
 
+# -- MetalLB's Events about Services ---------------------------------------------------------
+
+
+def metallb_event(fake: FakeKubeApi, name: str, reason: str, component: str) -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fake.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": "default"},
+            "involvedObject": {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "namespace": "default",
+                "name": "web",
+            },
+            "reason": reason,
+            "message": f"{reason} for default/web",
+            "type": "Normal",
+            "source": {"component": component},
+            "reportingComponent": component,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+    )
+
+
+def test_metallb_events_about_services_are_watched(fake: FakeKubeApi) -> None:
+    metallb_event(fake, "web.1", "IPAllocated", "metallb-controller")
+    metallb_event(fake, "web.2", "Pulled", "kubelet")  # not MetalLB's: not shown
+    seen: list[Event] = []
+    scheduler = ThreadScheduler(CLOCK)
+    api = kube_cluster(fake, CONSOLE_RESOURCES).api
+    watcher = ServiceEvents(api, CLOCK, scheduler, seen.extend, watch_timeout=2).start()
+    try:
+        wait_until(lambda: seen, what="the event already there")
+        metallb_event(fake, "web.3", "nodeAssigned", "metallb-speaker")
+        wait_until(lambda: len(seen) == 2, what="the new one, live")
+        assert [(e.reason, e.component, e.service) for e in seen] == [  # type: ignore[attr-defined]
+            ("IPAllocated", "metallb-controller", "default/web"),
+            ("nodeAssigned", "metallb-speaker", "default/web"),
+        ]
+        assert all(abs(e.t - CLOCK.now()) < 5 for e in seen)  # on the console's clock
+    finally:
+        watcher.stop()
+        scheduler.stop()
+
+
 # -- the console -----------------------------------------------------------------------------
 
 
@@ -315,6 +373,7 @@ async def test_the_console_shows_the_speakers_failover_live_and_follows_a_new_po
     two.publish(view("node-2", both))
     one.create_pod()
     two.create_pod()
+    metallb_event(fake, "web.1", "IPAllocated", "metallb-controller")
     kube = kube_cluster(fake, CONSOLE_RESOURCES)
     runtime = Runtime("console", kube_console_specs(kube))
     port = KubePort(
@@ -347,6 +406,14 @@ async def test_the_console_shows_the_speakers_failover_live_and_follows_a_new_po
             await eventually(pilot, lambda: app.link == "speakers: 2/2 streaming")
             assert {m: app.state.members[m].state for m in both} == dict.fromkeys(both, "alive")
             assert logged("following", "speaker-1") and logged("following", "speaker-2")
+            # The controller's Event about the service is in the log too.
+            await eventually(
+                pilot,
+                lambda: any(
+                    isinstance(e.event, ServiceEventObserved) and e.event.reason == "IPAllocated"
+                    for e in app.state.log
+                ),
+            )
             # node-1 crashes: its speaker says nothing more. node-2's says it is dead and
             # takes the address over; the console shows it as it happens.
             one.stop()

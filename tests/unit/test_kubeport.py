@@ -4,6 +4,7 @@ after a gap, what one speaker announces, the info bar's line."""
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 from actors.events import (
@@ -22,6 +23,7 @@ from lbtui.kubeport import (
     changed_targets,
     rebase,
     resume_from,
+    service_events,
     speaker_targets,
     streams_summary,
 )
@@ -257,3 +259,59 @@ def test_the_info_bar_line_counts_streams_and_names_what_is_wrong() -> None:
         {"a": ("following", ""), "b": ("lost", "HTTP 503: refused")}, {"c": "pod has no IP yet"}
     )
     assert text == "speakers: 1/3 streaming · b lost: HTTP 503: refused; c: pod has no IP yet"
+
+
+# -- MetalLB's Events about Services ---------------------------------------------------------
+
+
+def kube_event(
+    name: str,
+    reason: str,
+    *,
+    stamp: str = "2026-11-26T17:00:00Z",
+    count: int = 1,
+    component: str = "metallb-controller",
+    kind: str = "Service",
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "uid": f"uid-{name}"},
+        "involvedObject": {"kind": kind, "namespace": "default", "name": "web"},
+        "reason": reason,
+        "message": f"{reason} happened",
+        "type": "Warning" if reason == "AllocationFailed" else "Normal",
+        "source": {"component": component, "host": "node-1" if "speaker" in component else ""},
+        "reportingComponent": component,
+        "lastTimestamp": stamp,
+        "count": count,
+    }
+
+
+def test_service_events_of_metallb_once_each_on_the_console_clock_newest_kept() -> None:
+    wall = datetime(2026, 11, 26, 17, 0, 10, tzinfo=UTC).timestamp()
+    objects = [
+        kube_event("b", "nodeAssigned", stamp="2026-11-26T17:00:05Z", component="metallb-speaker"),
+        kube_event("a", "IPAllocated"),
+        kube_event("c", "Scheduled", component="default-scheduler"),  # not MetalLB's
+        kube_event("d", "IPAllocated", kind="Pod"),  # not about a Service
+    ]
+    seen: set[Any] = set()
+    events = service_events(objects, seen, 500.0, wall)
+    assert [(e.reason, e.t, e.service, e.host) for e in events] == [
+        ("IPAllocated", 490.0, "default/web", ""),
+        ("nodeAssigned", 495.0, "default/web", "node-1"),
+    ]
+    assert service_events(objects, seen, 501.0, wall) == []  # seen already
+    # The same Event repeated: news again.
+    again = kube_event("a", "IPAllocated", stamp="2026-11-26T17:00:09Z", count=2)
+    (repeated,) = service_events([again], seen, 501.0, wall)
+    assert (repeated.count, repeated.t) == (2, 500.0)
+    # At start only the newest are kept; bad times count as now.
+    many = [
+        kube_event(f"e{i}", "AllocationFailed", stamp=f"2026-11-26T16:59:{i:02d}Z")
+        for i in range(9)
+    ]
+    kept = service_events(
+        [*many, kube_event("x", "IPAllocated", stamp="junk")], set(), 0.0, wall, limit=3
+    )
+    assert [e.reason for e in kept] == ["AllocationFailed", "AllocationFailed", "IPAllocated"]
+    assert kept[0].kind == "Warning" and kept[-1].t == 0.0
