@@ -530,3 +530,27 @@ def test_real_speakers_failover_reaches_the_console_through_the_proxy(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.communicate()
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_lbtui_console_kubeconfig_builds_a_port_that_follows_the_speakers(
+    fake: FakeKubeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lbtui import cli
+
+    ports: list[Any] = []
+    monkeypatch.setattr(cli, "_run_console", lambda port, args, err: ports.append(port) or 0)
+    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+    token = tmp_path / "token"
+    token.write_text(TOKEN + "\n")
+    argv = ["console", "--kubeconfig", kubeconfig, "--namespace", "lb", "--token-file"]
+    assert cli.main([*argv, str(token), "--speaker-status-port", "7473"]) == 0
+    (port,) = ports
+    assert isinstance(port, KubePort) and port.namespace == "lb" and port.follow_speakers
+    assert port._streams_args["port"] == 7473 and port._streams_args["token"] == TOKEN
+    assert port._streams_args["labels"] == "app=metallb,component=speaker"
+    assert cli.main([*argv, str(tmp_path / "missing")]) == cli.EXIT_UNREADABLE
+    assert cli.main(["console", "--kubeconfig", kubeconfig, "--no-speaker-streams"]) == 0
+    assert not ports[-1].follow_speakers
