@@ -103,6 +103,64 @@ class L2Entry:
     conflict: str = ""
 
 
+@dataclass(slots=True)
+class _L2Draft:
+    """An L2Entry being changed by a batch: mutable, made into an entry once, at the end.
+
+    A node kill stops and restarts thousands of addresses in one batch; each becomes one new
+    entry, not one per event.
+    """
+
+    ip: str
+    node: str | None = None
+    since: float = 0.0
+    reason: str = ""
+    interfaces: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    announcers: frozenset[str] = frozenset()
+    takeovers: int = 0
+    gratuitous: int = 0
+    failover_seconds: float | None = None
+    failover_at: float | None = None
+    failover_measured: bool = False
+    conflict: str = ""
+
+    @staticmethod
+    def of(e: L2Entry) -> _L2Draft:
+        return _L2Draft(
+            e.ip,
+            e.node,
+            e.since,
+            e.reason,
+            e.interfaces,
+            e.services,
+            e.announcers,
+            e.takeovers,
+            e.gratuitous,
+            e.failover_seconds,
+            e.failover_at,
+            e.failover_measured,
+            e.conflict,
+        )
+
+    def entry(self) -> L2Entry:
+        return L2Entry(
+            self.ip,
+            self.node,
+            self.since,
+            self.reason,
+            self.interfaces,
+            self.services,
+            self.announcers,
+            self.takeovers,
+            self.gratuitous,
+            self.failover_seconds,
+            self.failover_at,
+            self.failover_measured,
+            self.conflict,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     """One BGP route a node announces."""
@@ -147,13 +205,23 @@ class Failover:
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
-    """One line of the event log; its text is made when it is shown (most never are)."""
+    """One line of the event log; its time, name, level and text are read from the event when
+    shown (most never are: a 10k-event batch makes 5000 entries, two fields each)."""
 
     seq: int
-    t: float
-    name: str
-    level: str  # info | warning | error
     event: Event
+
+    @property
+    def t(self) -> float:
+        return self.event.t
+
+    @property
+    def name(self) -> str:
+        return type(self.event).__name__
+
+    @property
+    def level(self) -> str:  # info | warning | error
+        return event_level(self.event)
 
     @property
     def record(self) -> dict[str, Any]:
@@ -453,10 +521,15 @@ class _Builder:
         self.snapshotting = False  # announcements from a snapshot are not new takeovers
         self.full = False
         self._tables: dict[str, dict[Any, Any]] = {}
+        # Layer 2 entries that announcements of this batch changed, kept mutable and not yet
+        # in the "l2" table; read()/write() of that table puts them there first.
+        self._l2_drafts: dict[str, _L2Draft] = {}
         # Events to log, in order; their LogEntry rows are made at the end of the batch for
         # the last MAX_LOG only (a 20k-event replay would throw most of them away).
         self._new_log: list[Event] = []
-        self._new_failovers: list[Failover] = []
+        # Failovers of this batch as Failover field tuples, made into Failovers at its end for
+        # the last MAX_FAILOVERS only (a node kill moves thousands of addresses).
+        self._new_failovers: list[tuple[Any, ...]] = []
         self._pulse_counts: dict[tuple[str, int], int] = {}
         self.changed_services: set[str] = set()
         self._dirty_services: set[str] = set()
@@ -464,30 +537,55 @@ class _Builder:
 
     # -- copy on write ---------------------------------------------------------------------
     def read(self, name: str) -> Mapping[Any, Any]:
+        if self._l2_drafts and name == "l2":
+            self._commit_l2()
         table = self._tables.get(name)
         return table if table is not None else getattr(self.base, name)
 
     def write(self, name: str) -> dict[Any, Any]:
+        if self._l2_drafts and name == "l2":
+            self._commit_l2()
         table = self._tables.get(name)
         if table is None:
             table = self._tables[name] = dict(getattr(self.base, name))
         return table
 
+    def _commit_l2(self) -> None:
+        drafts, self._l2_drafts = self._l2_drafts, {}
+        table = self.write("l2")
+        for ip, draft in drafts.items():
+            table[ip] = draft.entry()
+
+    def _l2_draft(self, ip: str, *, create: bool = False) -> _L2Draft | None:
+        """The address's entry as a draft to change in place (None: no such address)."""
+        draft = self._l2_drafts.get(ip)
+        if draft is None:
+            table = self._tables.get("l2")
+            entry = (table if table is not None else self.base.l2).get(ip)
+            if entry is not None:
+                draft = _L2Draft.of(entry)
+            elif create:
+                draft = _L2Draft(ip)
+            else:
+                return None
+            self._l2_drafts[ip] = draft
+        return draft
+
     def finish(self) -> ConsoleState:
+        if self._l2_drafts:
+            self._commit_l2()
         self._finish_services()
         tables = {name: MappingProxyType(t) for name, t in self._tables.items()}
         log = self.base.log
         if self._new_log:
             kept = self._new_log[-MAX_LOG:]
             first = self.seq - len(kept) + 1
-            entries = [
-                LogEntry(first + i, e.t, type(e).__name__, event_level(e), e)
-                for i, e in enumerate(kept)
-            ]
+            entries = [LogEntry(first + i, e) for i, e in enumerate(kept)]
             log = (*log, *entries)[-MAX_LOG:]
         failovers = self.failovers
         if self._new_failovers:
-            failovers = (*failovers, *self._new_failovers)[-MAX_FAILOVERS:]
+            fresh = [Failover(*f) for f in self._new_failovers[-MAX_FAILOVERS:]]
+            failovers = (*failovers, *fresh)[-MAX_FAILOVERS:]
         pulses, pulse_second = self._finish_pulses()
         return ConsoleState(
             role=self.role,
@@ -725,10 +823,9 @@ class _Builder:
             self._route_stopped(e)
 
     def _l2_started(self, e: AnnouncementStarted) -> None:
-        old = self.read("l2").get(e.ip)
+        draft = self._l2_draft(e.ip, create=True)
+        assert draft is not None
         interfaces = tuple(i for i in e.interface.split(",") if i) if e.interface else ()
-        failover_seconds = old.failover_seconds if old else None
-        failover_at = old.failover_at if old else None
         moved = (
             _FAILOVER.match(e.reason)
             if not self.snapshotting and e.reason.startswith("failover from ")
@@ -738,57 +835,34 @@ class _Builder:
             from_node = moved.group(1)
             lost_at = self.read("losses").get(from_node)
             seconds = e.t - lost_at if lost_at is not None else None
-            self._new_failovers.append(Failover(e.t, e.ip, from_node, e.node, seconds, e.reason))
-            failover_seconds, failover_at = seconds, e.t
-        announcers = (old.announcers if old else frozenset()) | {e.node}
-        entry = L2Entry(
-            ip=e.ip,
-            node=e.node,
-            since=e.t,
-            reason=e.reason,
-            interfaces=interfaces,
-            services=e.services,
-            announcers=announcers,
-            takeovers=(old.takeovers if old else 0) + 1,
-            gratuitous=old.gratuitous if old else 0,
-            failover_seconds=failover_seconds,
-            failover_at=failover_at,
-            failover_measured=bool(old and old.failover_measured and not moved),
-        )
-        self.write("l2")[e.ip] = entry
+            self._new_failovers.append((e.t, e.ip, from_node, e.node, seconds, e.reason, False))
+            draft.failover_seconds, draft.failover_at = seconds, e.t
+            draft.failover_measured = False
+        draft.node = e.node
+        draft.since = e.t
+        draft.reason = e.reason
+        draft.interfaces = interfaces
+        draft.services = e.services
+        draft.announcers = draft.announcers | {e.node}
+        draft.takeovers += 1
+        draft.conflict = ""
         self.changed_l2.add(e.ip)
         for service in e.services:
             self._announcer(service, (e.node, "layer2"), add=True)
 
     def _l2_stopped(self, e: AnnouncementStopped) -> None:
-        old = self.read("l2").get(e.ip)
-        if old is None or e.node not in old.announcers:
+        draft = self._l2_draft(e.ip)
+        if draft is None or e.node not in draft.announcers:
             return
-        announcers = old.announcers - {e.node}
-        node, since, reason = old.node, old.since, old.reason
-        if node == e.node:
-            node = min(announcers) if announcers else None
-            since = e.t
-            reason = old.reason if node else e.reason
-        # Built field by field: dataclasses.replace costs several times more, per address.
-        entry = L2Entry(
-            old.ip,
-            node,
-            since,
-            reason,
-            old.interfaces,
-            old.services,
-            announcers,
-            old.takeovers,
-            old.gratuitous,
-            old.failover_seconds,
-            old.failover_at,
-            old.failover_measured,
-            "",
-        )
-        self.write("l2")[e.ip] = entry
+        draft.announcers = announcers = draft.announcers - {e.node}
+        if draft.node == e.node:
+            draft.node = min(announcers) if announcers else None
+            draft.since = e.t
+            if draft.node is None:
+                draft.reason = e.reason
+        draft.conflict = ""
         self.changed_l2.add(e.ip)
-        for service in old.services:
+        for service in draft.services:
             self._announcer(service, (e.node, "layer2"), add=False)
 
     def _route_started(self, e: AnnouncementStarted) -> None:
@@ -855,11 +929,11 @@ class _Builder:
     def _failover_measured(self, e: FailoverMeasured) -> None:
         """The speaker's own timing replaces the estimate made from the events."""
         measured = Failover(e.t, e.ip, e.from_node, e.node, e.seconds, e.cause, measured=True)
-        fresh = self._new_failovers
+        fresh = self._new_failovers  # field tuples: (t, ip, from_node, to_node, ..., measured)
         for index in range(len(fresh) - 1, -1, -1):
-            f = fresh[index]
-            if (f.ip, f.to_node, f.measured) == (e.ip, e.node, False):
-                fresh[index] = replace(measured, t=f.t)
+            t, ip, _, to_node, _, _, was_measured = fresh[index]
+            if (ip, to_node, was_measured) == (e.ip, e.node, False):
+                fresh[index] = (t, e.ip, e.from_node, e.node, e.seconds, e.cause, True)
                 break
         else:
             old = list(self.failovers)
@@ -870,7 +944,7 @@ class _Builder:
                     self.failovers = tuple(old)
                     break
             else:
-                fresh.append(measured)
+                fresh.append((e.t, e.ip, e.from_node, e.node, e.seconds, e.cause, True))
         entry = self.read("l2").get(e.ip)
         if entry is not None and e.protocol == "layer2" and entry.node == e.node:
             self.write("l2")[e.ip] = replace(
@@ -941,20 +1015,29 @@ class _Builder:
         self._dirty_services.add(key)
 
     def _finish_services(self) -> None:
+        if not self._dirty_services:
+            return
         rows = self.read("services")
+        announcers = self.read("announcers")
+        changed: list[tuple[str, ServiceRow | None]] = []
         for key in self._dirty_services:
-            row = self._service_row(key)
-            if row is None:
-                if key in rows:
-                    del self.write("services")[key]
-                    self.changed_services.add(key)
-            elif rows.get(key) != row:
-                self.write("services")[key] = row
-                self.changed_services.add(key)
-                rows = self.read("services")
+            row = self._service_row(key, announcers)
+            current = rows.get(key)
+            if row is not current and (row is None or current != row):
+                changed.append((key, row))
         self._dirty_services.clear()
+        if changed:
+            table = self.write("services")
+            for key, row in changed:
+                if row is None:
+                    del table[key]
+                else:
+                    table[key] = row
+                self.changed_services.add(key)
 
-    def _service_row(self, key: str) -> ServiceRow | None:
+    def _service_row(
+        self, key: str, announcers: Mapping[str, frozenset[tuple[str, str]]]
+    ) -> ServiceRow | None:
         old = self.base.services.get(key)
         if (
             old is not None
@@ -963,7 +1046,7 @@ class _Builder:
         ):
             # Neither the service nor its allocation changed in this batch (a failover):
             # only who announces it did, so the rest of the row stands.
-            return _with_announcers(old, self.read("announcers").get(key, frozenset()))
+            return _with_announcers(old, announcers.get(key, frozenset()))
         if self.cluster is None:
             return None
         service = self.cluster.services.get(key)
@@ -976,7 +1059,7 @@ class _Builder:
             error = allocation.error or ""
         else:
             ips, pool, error = service.ingress_ips, "", ""
-        who = self.read("announcers").get(key, frozenset())
+        who = announcers.get(key, frozenset())
         if len(who) == 1:
             ((node, protocol),) = who
             nodes, protocols = (node,), (protocol,)
@@ -1011,6 +1094,8 @@ def _with_announcers(row: ServiceRow, who: frozenset[tuple[str, str]]) -> Servic
         status = "error" if row.error else "pending"
     else:
         status = "announced" if nodes else "not announced"
+    if (nodes, protocols, status) == (row.nodes, row.protocols, row.status):
+        return row  # announced by the same nodes again (a stop and start in one batch)
     return ServiceRow(
         row.key, row.namespace, row.name, row.ips, row.pool, nodes, protocols, status, row.error
     )

@@ -110,6 +110,7 @@ class TableScreen(ConsoleScreen):
         super().__init__()
         self.scope = scope
         self._loaded = False
+        self._lazy = False  # filled by row_keys()/make_row(), updated by changed_keys()
         self.pending_filter: str | None = None
 
     @property
@@ -170,6 +171,14 @@ class TableScreen(ConsoleScreen):
         """One row of a big table; only views whose row_keys() is not None define it."""
         raise NotImplementedError(f"{type(self).__name__} lists row_keys() but no make_row()")
 
+    def changed_keys(self, state: ConsoleState) -> Iterable[str]:
+        """Big tables: the keys whose rows the last batch touched, made, or removed."""
+        raise NotImplementedError(f"{type(self).__name__} lists row_keys() but no changed_keys()")
+
+    def has_row(self, state: ConsoleState, key: str) -> bool:
+        """Big tables: whether the view has a row for ``key`` in this state."""
+        raise NotImplementedError(f"{type(self).__name__} lists row_keys() but no has_row()")
+
     def _scoped(self, state: ConsoleState, rows: Mapping[str, Row | None]) -> dict[str, Any]:
         if self.scope is None:
             return dict(rows)
@@ -179,6 +188,17 @@ class TableScreen(ConsoleScreen):
     def refresh_state(self, state: ConsoleState, full: bool = False) -> None:
         super().refresh_state(state, full)
         table = self.table
+        if self._loaded and not full and not state.changes.full and self._lazy:
+            # A big table: rows the batch touched are made again when drawn.
+            scope = self.scope
+            if scope is None:
+                table.update_keys(self.changed_keys(state), lambda k: self.has_row(state, k))
+            else:
+                table.update_keys(
+                    self.changed_keys(state),
+                    lambda k: self.has_row(state, k) and scope.keep(state, k),
+                )
+            return
         changed = (
             None if full or not self._loaded or state.changes.full else (self.changed_rows(state))
         )
@@ -188,6 +208,7 @@ class TableScreen(ConsoleScreen):
                 keep = self.scope.keep
                 keys = [k for k in keys if keep(state, k)]
             table.load(keys, self.make_row)
+            self._lazy = True
         elif changed is None:
             rows = self._scoped(state, self.all_rows(state))
             table.set_rows({k: r for k, r in rows.items() if r is not None}, highlight=self._loaded)

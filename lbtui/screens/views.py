@@ -39,11 +39,14 @@ class ServicesScreen(TableScreen):
     def all_rows(self, state: ConsoleState) -> Mapping[str, Row]:
         return {k: r for k, r in views.service_rows(state).items() if r is not None}
 
-    def changed_rows(self, state: ConsoleState) -> Mapping[str, Row | None]:
-        return views.service_rows(state, state.changes.services)
-
     def row_keys(self, state: ConsoleState) -> Iterable[str]:
         return state.services.keys()
+
+    def changed_keys(self, state: ConsoleState) -> Iterable[str]:
+        return state.changes.services
+
+    def has_row(self, state: ConsoleState, key: str) -> bool:
+        return key in state.services
 
     def make_row(self, key: str) -> Row | None:
         row = self.console.state.services.get(key)
@@ -121,11 +124,14 @@ class L2Screen(TableScreen):
     def all_rows(self, state: ConsoleState) -> Mapping[str, Row]:
         return {k: r for k, r in views.l2_rows(state).items() if r is not None}
 
-    def changed_rows(self, state: ConsoleState) -> Mapping[str, Row | None]:
-        return views.l2_rows(state, state.changes.l2)
-
     def row_keys(self, state: ConsoleState) -> Iterable[str]:
         return state.l2.keys()
+
+    def changed_keys(self, state: ConsoleState) -> Iterable[str]:
+        return state.changes.l2
+
+    def has_row(self, state: ConsoleState, key: str) -> bool:
+        return key in state.l2
 
     def make_row(self, key: str) -> Row | None:
         state = self.console.state
@@ -208,17 +214,20 @@ class EventsScreen(TableScreen):
         index = int(key) - log[0].seq  # sequence numbers are contiguous in the log
         return views.event_row(log[index]) if 0 <= index < len(log) else None
 
-    def changed_rows(self, state: ConsoleState) -> Mapping[str, Row | None]:
+    def changed_keys(self, state: ConsoleState) -> Iterable[str]:
         fresh = state.log[-state.changes.log :] if state.changes.log else ()
-        rows: dict[str, Row | None] = dict(views.event_rows(fresh))
-        if state.log:
-            # The log is bounded: rows older than its oldest entry go.
-            oldest = state.log[0].seq
-            for key in reversed(self.table.all_keys):
-                if int(key) >= oldest:
-                    break
-                rows[key] = None
-        return rows
+        keys = [views.event_key(e) for e in fresh]
+        # The log is bounded: rows older than its oldest entry go.
+        oldest = state.log[0].seq if state.log else 0
+        for key in reversed(self.table.all_keys):
+            if int(key) >= oldest:
+                break
+            keys.append(key)
+        return keys
+
+    def has_row(self, state: ConsoleState, key: str) -> bool:
+        log = state.log
+        return bool(log) and log[0].seq <= int(key) <= log[-1].seq
 
 
 class OverviewScreen(ConsoleScreen):

@@ -49,6 +49,8 @@ SEMANTIC = {
 BAR_WIDTH = 10
 MAX_WIDTH = 48
 GAP = 2
+# More rows coming or going than this: sort every key again rather than insert one by one.
+_INCREMENTAL_LIMIT = 64
 
 
 class ResourceTable(ScrollView, can_focus=True):
@@ -225,6 +227,85 @@ class ResourceTable(ScrollView, can_focus=True):
         if self._changed and self._expiry_timer is None and self.is_mounted:
             self._expiry_timer = self.set_interval(0.5, self._expire)
 
+    def update_keys(
+        self, keys: Iterable[str], exists: Callable[[str], bool], *, highlight: bool = True
+    ) -> None:
+        """A lazily loaded table's rows for ``keys`` changed (or came, or went: ``exists``
+        says which): their rows are made again when drawn, not now. Sorting and filtering
+        follow only the rows that changed."""
+        if self._fetch is None:
+            raise RuntimeError("update_keys() is for tables filled by load()")
+        now = self.clock()
+        added: list[str] = []
+        removed: list[str] = []
+        changed: list[str] = []
+        for key in keys:
+            present = key in self._keys
+            if not exists(key):
+                if present:
+                    removed.append(key)
+                continue
+            self._rows.pop(key, None)
+            self._texts.pop(key, None)
+            self._unmeasured.discard(key)  # measured when fetched again
+            if present:
+                changed.append(key)
+                if highlight:
+                    self._changed[key] = now
+            else:
+                added.append(key)
+        if not (added or removed or changed):
+            return
+        for key in removed:
+            self._keys.discard(key)
+            self._rows.pop(key, None)
+            self._texts.pop(key, None)
+            self._unmeasured.discard(key)
+            self._changed.pop(key, None)
+        self._keys.update(added)
+        many = len(added) + len(removed) > _INCREMENTAL_LIMIT
+        if many:
+            self._order = sorted(self._keys, key=self.sort_key)
+        else:
+            for key in removed:
+                self._place(self._order, key, False)
+            for key in added:
+                self._place(self._order, key, True)
+        if self._filter is None:
+            self._visible = self._order
+        elif many or len(changed) > _INCREMENTAL_LIMIT:
+            self._refilter()
+        else:
+            search = self._filter.search
+            for key in removed:
+                self._place(self._visible, key, False)
+            for key in (*added, *changed):
+                self._place(self._visible, key, bool(search(self._text(key))))
+        self._fetch_on_screen()
+        self._sync()
+        if self._changed and self._expiry_timer is None and self.is_mounted:
+            self._expiry_timer = self.set_interval(0.5, self._expire)
+
+    def _place(self, keys: list[str], key: str, present: bool) -> None:
+        """Insert ``key`` into (or remove it from) ``keys``, kept in sort order."""
+        sort = self.sort_key
+        wanted = sort(key)
+        index = bisect.bisect_left(keys, wanted, key=sort)
+        at = index
+        while at < len(keys) and keys[at] != key and sort(keys[at]) == wanted:
+            at += 1  # equal sort keys: look among them
+        there = at < len(keys) and keys[at] == key
+        if present and not there:
+            keys.insert(index, key)
+        elif not present and there:
+            del keys[at]
+
+    def _fetch_on_screen(self) -> None:
+        """Make the rows in view now, so the frame drawing them is laid out for them."""
+        top = int(self.scroll_y)
+        for key in self._visible[top : top + (self._height or 100)]:
+            self.row(key)
+
     def set_filter(self, pattern: str | None) -> str | None:
         """Filter rows by a case-insensitive regex; returns an error message if invalid."""
         if not pattern:
@@ -264,6 +345,9 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def _reorder(self) -> None:
         self._order = sorted(self._keys, key=self.sort_key)
+        self._refilter()
+
+    def _refilter(self) -> None:
         if self._filter is None:
             self._visible = self._order
         else:
