@@ -1143,6 +1143,7 @@ def _post_to_webhook(
                 cadata=base64.b64decode(client["caBundle"]).decode()
             )
         raw = socket.create_connection((host, port), timeout=timeout)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as Go's net/http
         try:
             tls = context.wrap_socket(raw, server_hostname=server_name)
         except BaseException:

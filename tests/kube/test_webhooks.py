@@ -206,6 +206,7 @@ def test_the_api_server_refuses_what_the_controllers_webhooks_deny(
 def post_convert(port: int, ca: bytes, review: dict[str, Any]) -> dict[str, Any]:
     context = ssl.create_default_context(cadata=ca.decode())
     raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as Go's net/http
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     connection.sock = context.wrap_socket(raw, server_hostname=f"{SERVICE}.{NS}.svc")
     connection.request("POST", "/convert", json.dumps(review), {"Content-Type": "application/json"})

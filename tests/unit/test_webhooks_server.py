@@ -100,6 +100,7 @@ def test_ca_bundles_go_into_every_webhook_and_the_conversion_webhook() -> None:
 def connect(port: int, ca: bytes) -> http.client.HTTPConnection:
     context = ssl.create_default_context(cadata=ca.decode())
     raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as Go's net/http
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     connection.sock = context.wrap_socket(raw, server_hostname=NAME)
     return connection
