@@ -181,6 +181,9 @@ class WebhookHTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
+    # A connection that sends nothing (no handshake, no request) gives its thread back after
+    # this; kube-apiserver's own calls end within the webhook timeout (10 s by default).
+    timeout = 30
     server: WebhookHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
