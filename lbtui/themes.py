@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import os
 import tomllib
+from importlib import resources
 from pathlib import Path
 
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
-# themes/ sits next to lbtui/ in the source tree; LBTUI_THEMES_DIR points elsewhere.
-THEMES_DIR = Path(
-    os.environ.get("LBTUI_THEMES_DIR") or Path(__file__).resolve().parents[1] / "themes"
-)
+
+def _shipped_themes() -> Path:
+    """The theme files installed with the package, as lbtui/_themes: in the source tree a
+    link to the top-level themes/, in a wheel their copies (pyproject's package-data)."""
+    return Path(str(resources.files("lbtui") / "_themes"))
+
+
+# The shipped themes, unless LBTUI_THEMES_DIR points elsewhere.
+THEMES_DIR = Path(os.environ.get("LBTUI_THEMES_DIR") or _shipped_themes())
 DEFAULT_THEME = "dark"
 VARIABLE_PREFIX = "lb-"
 
