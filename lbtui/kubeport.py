@@ -32,6 +32,7 @@ come first and touch no network; the threads that do the I/O follow.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import logging
@@ -67,6 +68,7 @@ STATUS_PORT_NAME = "status"
 READ_TIMEOUT = 15.0
 CONNECT_TIMEOUT = 5.0
 MIN_INTERVAL = 0.05  # at most one batch of speaker events per 50 ms to the UI
+STREAM_POOL = 256  # connections kept for the speakers' streams (one each)
 
 
 # -- pure: which pods to follow ------------------------------------------------------------------
@@ -334,11 +336,13 @@ def service_events(
     components: frozenset[str] = METALLB_COMPONENTS,
     limit: int | None = None,
 ) -> list[ServiceEventObserved]:
-    """The Events about Services from MetalLB's components not seen yet (``seen`` is updated),
-    oldest first, on the console's clock (``now`` is its time at wall-clock ``wall``).
+    """The Events about Services from MetalLB's components not seen yet (``seen`` is updated,
+    and keeps only what ``objects`` still hold), oldest first, on the console's clock (``now``
+    is its time at wall-clock ``wall``).
 
     An Event repeated (its count grows) is news again. ``limit`` keeps only the newest."""
     fresh: list[tuple[float, ServiceEventObserved]] = []
+    present: set[EventKey] = set()
     for obj in objects:
         involved = obj.get("involvedObject") or {}
         source = obj.get("source") or {}
@@ -348,6 +352,7 @@ def service_events(
         meta = obj.get("metadata") or {}
         count = int(obj.get("count") or 1)
         key = (str(meta.get("uid") or meta.get("name") or ""), count, str(obj.get("lastTimestamp")))
+        present.add(key)
         if key in seen:
             continue
         seen.add(key)
@@ -367,6 +372,7 @@ def service_events(
                 ),
             )
         )
+    seen.intersection_update(present)  # what the API expired is forgotten
     fresh.sort(key=lambda pair: pair[0])
     if limit is not None:
         fresh = fresh[-limit:] if limit else []
@@ -397,9 +403,13 @@ class ProxyClient:
     with the official client's configuration: its host, TLS and credentials."""
 
     def __init__(self, api_client: Any, namespace: str, token: str = "") -> None:
-        self.api_client = api_client
+        self.api_client = _streaming_client(api_client)
         self.namespace = namespace
         self.token = token
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.api_client.close()
 
     def open(
         self,
@@ -445,6 +455,18 @@ class ProxyClient:
         return body
 
 
+def _streaming_client(api_client: Any) -> Any:
+    """A client of its own, same host and credentials: one long-lived connection per speaker
+    must not crowd the console's watches out of their connection pool."""
+    from kubernetes import client
+
+    configuration = copy.deepcopy(api_client.configuration)
+    configuration.connection_pool_maxsize = max(
+        STREAM_POOL, int(getattr(configuration, "connection_pool_maxsize", 0) or 0)
+    )
+    return client.ApiClient(configuration)
+
+
 def _message(body: bytes) -> str:
     """The message of a kube ``Status`` or of the status endpoint's ``{"error": ...}``."""
     with contextlib.suppress(ValueError, TypeError):
@@ -473,8 +495,11 @@ class SpeakerFollower:
         backoff_initial: float = 0.5,
         backoff_max: float = 10.0,
         rng: random.Random | None = None,
+        predecessor: SpeakerFollower | None = None,
     ) -> None:
         self.target = target
+        # The follower of this pod's previous incarnation: it withdraws first (same order).
+        self.predecessor = predecessor
         self.proxy = proxy
         self.clock = clock
         self.sink = sink
@@ -511,6 +536,9 @@ class SpeakerFollower:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        if self.predecessor is not None:
+            self.predecessor.join(5.0)
+            self.predecessor = None
         try:
             while not self._stopped.is_set():
                 try:
@@ -713,6 +741,7 @@ class SpeakerStreams:
         self.reflector.join(2.0)
         self._queue.put(None)
         self._poster.join(2.0)
+        self.proxy.close()
 
     def sink(self, events: list[Event]) -> None:
         """Hand events to the app with the speakers' (one ordered stream of batches)."""
@@ -728,6 +757,7 @@ class SpeakerStreams:
                 return
             stop, start = changed_targets(self.targets, targets)
             self.targets, self.skipped = targets, skipped
+            stopped: dict[str, SpeakerFollower] = {}
             for pod in stop:
                 follower = self.followers.pop(pod, None)
                 if follower is not None:
@@ -737,6 +767,7 @@ class SpeakerStreams:
                         else f"speaker pod changed ({skipped.get(pod, 'restarted')})"
                     )
                     follower.stop(gone_reason=reason)
+                    stopped[pod] = follower
                 self.states.pop(pod, None)
             for target in start:
                 self.followers[target.pod] = SpeakerFollower(
@@ -747,6 +778,7 @@ class SpeakerStreams:
                     self._follower_state,
                     backoff_initial=self.backoff_initial,
                     backoff_max=self.backoff_max,
+                    predecessor=stopped.get(target.pod),
                 ).start()
                 self.states[target.pod] = ("connecting", "")
         self._post_summary()
@@ -758,12 +790,14 @@ class SpeakerStreams:
     def _follower_state(self, target: SpeakerTarget, state: str, detail: str) -> None:
         with self._lock:
             follower = self.followers.get(target.pod)
-            if state != "gone" and (follower is None or follower.target != target):
-                return  # a follower already let go
+            current = follower is not None and follower.target == target
             if state == "gone":
-                self.states.pop(target.pod, None)
-            else:
+                if follower is None:  # (not when a successor follows the pod already)
+                    self.states.pop(target.pod, None)
+            elif current:
                 self.states[target.pod] = (state, detail)
+            else:
+                return  # a follower already let go
         self._post_summary()
 
     def _post_summary(self) -> None:

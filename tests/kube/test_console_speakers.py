@@ -330,6 +330,40 @@ def test_metallb_events_about_services_are_watched(fake: FakeKubeApi) -> None:
         scheduler.stop()
 
 
+def test_a_pod_moved_to_another_port_is_let_go_before_its_successor_is_followed(
+    fake: FakeKubeApi, speakers: list[Speaker], streams: Any
+) -> None:
+    old = Speaker(fake, "speaker-a", "node-1")
+    new = Speaker(fake, "speaker-a", "node-1")
+    speakers += [old, new]
+    old.publish(l2_started("node-1", "elected"))
+    new.publish(l2_started("node-1", "elected again"))
+    old.create_pod()
+    app = Collector()
+    streams(app)
+    app.until(lambda: app.of(AnnouncementStarted, reason="elected"), "the first speaker's")
+    pod = fake.get("Pod", "speaker-a", NS)
+    pod["spec"]["containers"][0]["ports"][1]["containerPort"] = new.port
+    fake.update(pod)
+    app.until(lambda: app.of(AnnouncementStarted, reason="elected again"), "the successor's")
+    names = [
+        (type(e).__name__, getattr(e, "state", getattr(e, "reason", "")))
+        for e in app.events
+        if isinstance(e, AnnouncementStarted | AnnouncementStopped | SpeakerStreamChanged)
+    ]
+    assert names == [
+        ("AnnouncementStarted", "elected"),
+        ("SpeakerStreamChanged", "following"),
+        ("AnnouncementStopped", "speaker pod changed (restarted)"),
+        ("SpeakerStreamChanged", "gone"),
+        ("AnnouncementStarted", "elected again"),
+        ("SpeakerStreamChanged", "following"),
+    ]
+    state = reduce_all(ConsoleState(), list(app.events))
+    assert state.l2[IP].node == "node-1" and state.l2[IP].reason == "elected again"
+    app.until(lambda: app.status[-1] == ("speakers: 1/1 streaming", True), "one speaker")
+
+
 # -- the console -----------------------------------------------------------------------------
 
 
