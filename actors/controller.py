@@ -248,8 +248,13 @@ def controller_specs(
     refresh_interval: float = 0.0,
     webhook_mode: str = "disabled",
     webhook_options: dict[str, Any] | None = None,
+    ml_secret_name: str = "",
+    deployment: str = "controller",
 ) -> list[ActorSpec]:
     """The actors of ``lbtui controller`` (not started); ``kube`` carries the API and namespace.
+
+    ``ml_secret_name`` (MetalLB's ``--ml-secret-name``): create the speakers' memberlist key
+    Secret of that name unless it exists, owned by the Deployment ``deployment``.
 
     ``refresh_interval``: at most one cluster load per interval (the command line uses 0.1 s,
     so a burst of Services costs a few loads; 0 loads on every change).
@@ -264,6 +269,7 @@ def controller_specs(
     from actors.cluster.kube import KubeClusterSource, KubeConfigStore, KubeWatcher
     from actors.cluster.kube_status import (
         ConfigurationStateWriter,
+        MemberlistSecretWriter,
         PoolStatusWriter,
         ServiceStatusWriter,
     )
@@ -319,6 +325,22 @@ def controller_specs(
             {"api": api, "namespace": namespace, "leader": leading, **retry_kw},
         ),
         ActorSpec("allocator", ControllerAllocator, {"lb_class": lb_class, "leader": leading}),
+    ]
+    if ml_secret_name:
+        specs.append(
+            ActorSpec(
+                "mlsecret",
+                MemberlistSecretWriter,
+                {
+                    "api": api,
+                    "namespace": namespace,
+                    "secret_name": ml_secret_name,
+                    "deployment": deployment,
+                    **retry_kw,
+                },
+            )
+        )
+    specs += [
         # Last: their first round (certificates, caBundles) must not delay allocation.
         *webhooks,
     ]

@@ -539,7 +539,7 @@ def _kube_speaker_builder(args: argparse.Namespace) -> Any:
 def _membership_spec(args: argparse.Namespace, err: TextIO) -> Any:
     """The gossip actor of ``lbtui speaker`` (None without any --ml-* option; an exit code
     when an address or the secret file is bad)."""
-    if not (args.ml_bind or args.ml_join or args.ml_secret_file):
+    if not (args.ml_bind or args.ml_join or args.ml_secret_file or args.ml_secret_key_path):
         return None
     from actors.membership.actor import MembershipActor
     from actors.membership.keyring import KeyFileError, Keyring
@@ -558,11 +558,18 @@ def _membership_spec(args: argparse.Namespace, err: TextIO) -> Any:
         print(f"lbtui speaker: --ml-bind: {exc}", file=err)
         return EXIT_INVALID
     sealer = None
-    if args.ml_secret_file:
+    if args.ml_secret_file and args.ml_secret_key_path:
+        print("lbtui speaker: use --ml-secret-file or --ml-secret-key-path, not both", file=err)
+        return EXIT_INVALID
+    if args.ml_secret_file or args.ml_secret_key_path:
+        flag = "--ml-secret-file" if args.ml_secret_file else "--ml-secret-key-path"
         try:
-            sealer = Keyring.from_file(args.ml_secret_file)
-        except KeyFileError as exc:
-            print(f"lbtui speaker: --ml-secret-file: {exc}", file=err)
+            if args.ml_secret_file:
+                sealer = Keyring.from_file(args.ml_secret_file)
+            else:  # MetalLB's mounted memberlist Secret
+                sealer = Keyring.from_secret_dir(args.ml_secret_key_path)
+        except KeyFileError as exc:  # names the file, never the key
+            print(f"lbtui speaker: {flag}: {exc}", file=err)
             return EXIT_UNREADABLE if "cannot read" in str(exc) else EXIT_INVALID
     from actors.membership.profile import profile_named
 
@@ -626,6 +633,8 @@ def cmd_controller(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             refresh_interval=KUBE_REFRESH_INTERVAL,
             webhook_mode=args.webhook_mode,
             webhook_options=webhook_options,
+            ml_secret_name=args.ml_secret_name,
+            deployment=args.deployment,
         ),
     ]
     runtime = Runtime("controller", specs, clock=clock)
@@ -1029,6 +1038,13 @@ def build_parser() -> argparse.ArgumentParser:
         "encrypt, all accepted (rotation); without it gossip is not encrypted",
     )
     speaker.add_argument(
+        "--ml-secret-key-path",
+        metavar="DIR",
+        default=os.environ.get("METALLB_ML_SECRET_KEY_PATH") or None,
+        help="MetalLB's way: the directory where the controller's memberlist Secret is "
+        "mounted; the key is derived from DIR/secretkey as MetalLB derives it",
+    )
+    speaker.add_argument(
         "--no-l2",
         action="store_true",
         help="do not answer ARP/NDP (no raw sockets; for tests of other subsystems)",
@@ -1139,6 +1155,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--disable-cert-rotation",
         action="store_true",
         help="do not make or renew the webhook certificates: use those found in --cert-dir",
+    )
+    controller.add_argument(
+        "--ml-secret-name",
+        default=os.environ.get("METALLB_ML_SECRET_NAME", ""),
+        metavar="NAME",
+        help="create the speakers' memberlist key Secret NAME in --namespace unless it exists "
+        "(MetalLB's manifests: memberlist)",
+    )
+    controller.add_argument(
+        "--deployment",
+        default=os.environ.get("METALLB_DEPLOYMENT") or "controller",
+        help="the controller's Deployment, owner of the memberlist Secret",
     )
     controller.add_argument(
         "--duration",

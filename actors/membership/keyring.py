@@ -7,12 +7,18 @@ primary everywhere, then remove the old one.
 
 Without a keyring (``Plaintext``) packets are ``0x00 | payload``: neither side accepts the
 other's packets, so an encrypted cluster never admits a node without the key.
+
+Keys come from a secret file (``--ml-secret-file``: base64 keys, one per line) or, the MetalLB
+way, from the ``memberlist`` Secret the controller creates (``secretkey``: 16 random bytes,
+base64 without padding) mounted in a directory (``--ml-secret-key-path``):
+:meth:`Keyring.from_secret_dir` derives the AES key with :func:`memberlist_key`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +34,26 @@ TAG_SIZE = 16
 KEY_SIZES = (16, 24, 32)
 #: Bytes sealing adds to a payload.
 OVERHEAD = 1 + NONCE_SIZE + TAG_SIZE
+#: The data key of MetalLB's memberlist Secret, and so the file name it is mounted as.
+MEMBERLIST_SECRET_KEY = "secretkey"
+_MEMBERLIST_SECRET_BYTES = 16
+
+
+def memberlist_key(secret: bytes) -> bytes:
+    """The AES-256 key MetalLB's speaker derives from the mounted secret.
+
+    MetalLB calls Go's ``sha256.New().Sum(secret)``, which *appends* the digest of the
+    (empty) hash to ``secret`` rather than hashing it, then keeps 32 bytes: so the key is the
+    secret's own bytes followed by SHA-256 of nothing, truncated. A quirk, mirrored so the same
+    Secret gives the same key.
+    """
+    return (secret + hashlib.sha256(b"").digest())[:32]
+
+
+def new_memberlist_secret() -> bytes:
+    """A new value for the memberlist Secret: 16 random bytes, base64 without padding (the
+    text is the secret; the speaker never decodes it)."""
+    return base64.b64encode(os.urandom(_MEMBERLIST_SECRET_BYTES)).rstrip(b"=")
 
 
 class AuthError(ValueError):
@@ -126,6 +152,19 @@ class Keyring:
         if not keys:
             raise KeyFileError(f"{source}: no key (one base64 key per line)")
         return cls(keys)
+
+    @classmethod
+    def from_secret_dir(cls, directory: str | os.PathLike[str]) -> Keyring:
+        """The key of a mounted memberlist Secret: ``directory/secretkey``, derived by
+        :func:`memberlist_key` (the file's bytes as they are, as MetalLB reads them)."""
+        path = Path(directory) / MEMBERLIST_SECRET_KEY
+        try:
+            secret = path.read_bytes()
+        except OSError as exc:
+            raise KeyFileError(f"{path}: cannot read: {exc.__class__.__name__}") from None
+        if not secret:
+            raise KeyFileError(f"{path}: empty (the memberlist Secret has no secretkey)")
+        return cls([memberlist_key(secret)])
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Keyring:

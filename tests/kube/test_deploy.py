@@ -204,6 +204,7 @@ CONTROLLER_WRITES = [
     ("namespace", "create", "metallb.io", "configurationstates"),
     ("namespace", "patch", "metallb.io", "configurationstates/status"),
     ("namespace", "create", "coordination.k8s.io", "leases"),
+    ("namespace", "create", "", "secrets"),  # the memberlist Secret, when absent
 ]
 SPEAKER_WRITES = [
     ("cluster", "create", "", "events"),
@@ -252,10 +253,14 @@ def test_rbac_grants_every_call_and_nothing_wild(
         assert "*" not in rule["verbs"] and "*" not in rule["resources"]
         assert "*" not in rule["apiGroups"]
     if account == "controller":
-        # No Secret but the webhook certificate's, and that one by name (no BGP passwords).
+        # No Secret readable but the webhook certificate's and the memberlist key, by name
+        # (no BGP passwords); create (the memberlist Secret) reads nothing.
         assert all(
-            r.get("resourceNames") == ["metallb-webhook-cert"]
-            and not {"list", "watch"} & set(r["verbs"])
+            (
+                r.get("resourceNames") in (["metallb-webhook-cert"], ["memberlist"])
+                and not {"list", "watch"} & set(r["verbs"])
+            )
+            or r["verbs"] == ["create"]
             for r in local
             if "secrets" in r["resources"]
         )
@@ -483,3 +488,33 @@ def test_the_webhooks_match_metallbs_paths_and_reach_the_controller() -> None:
             rule["resources"]
         ):
             assert rule.get("resourceNames"), rule  # never every webhook or CRD
+
+
+def test_the_memberlist_secret_the_controller_makes_is_what_the_speakers_mount() -> None:
+    from actors.membership.keyring import MEMBERLIST_SECRET_KEY
+
+    def container_of(kind: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        pod = one(kind, name)["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env = {e["name"]: "x" for e in container.get("env", [])}
+        return pod, {**container, "args": [expand(a, env) for a in container["args"]]}
+
+    _, controller = container_of("Deployment", "controller")
+    made = build_parser().parse_args(controller["args"])
+    assert made.ml_secret_name == "memberlist"  # MetalLB's name
+    assert made.deployment == one("Deployment", "controller")["metadata"]["name"]
+    pod, speaker = container_of("DaemonSet", "speaker")
+    parsed = build_parser().parse_args(speaker["args"])
+    assert parsed.ml_secret_key_path == "/etc/ml_secret_key"  # MetalLB's mount path
+    mounts = {m["mountPath"]: m["name"] for m in speaker["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    secret = volumes[mounts[parsed.ml_secret_key_path]]["secret"]
+    assert secret["secretName"] == made.ml_secret_name
+    assert "items" not in secret  # mounted whole: the file is named by its key
+    assert MEMBERLIST_SECRET_KEY == "secretkey"
+    # The controller may read that Secret and its own Deployment (the owner), by name only.
+    _, local = permissions("controller")
+    assert grants_named(local, "get", "", "secrets", "memberlist")
+    assert grants_named(local, "get", "apps", "deployments", made.deployment)
+    assert not grants(local, "get", "apps", "deployments")
+    assert not grants(local, "get", "", "secrets")
