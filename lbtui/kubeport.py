@@ -225,22 +225,26 @@ class Position:
 
 
 def position_of(record: Mapping[str, Any]) -> Position:
+    """The position just after ``record`` (a bad field never stops the stream: it counts 0)."""
     return Position(
-        int(record.get("seq") or 0), float(record.get("t") or 0.0), str(record["event"])
+        int(_number(record.get("seq"))), _number(record.get("t")), str(record.get("event") or "")
     )
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def resume_from(body: Mapping[str, Any], seen: Position) -> int:
     """The seq after which the ``GET /state`` answer ``body`` holds news: ``seen.seq`` when it
     is the same speaker process, else 0 (everything it still holds is news)."""
-    seq = int(body.get("seq") or 0)
+    seq = int(_number(body.get("seq")))
     if seen.seq <= 0 or seen.seq > seq:
         return 0  # first contact, or a speaker that restarted with a lower count
     for record in body.get("events") or []:
         if isinstance(record, dict) and record.get("seq") == seen.seq:
             same = (
-                record.get("event") == seen.name
-                and abs(float(record.get("t") or 0.0) - seen.t) < 1e-3
+                record.get("event") == seen.name and abs(_number(record.get("t")) - seen.t) < 1e-3
             )
             return seen.seq if same else 0
     return seen.seq  # older than the history it keeps: assume the same process
@@ -273,7 +277,7 @@ def catch_up(
         event = rebase(event, offset)
         ledger.apply(event)
         events.append(event)
-    seq = int(body.get("seq") or 0)
+    seq = int(_number(body.get("seq")))
     if position.seq < seq:  # the history was empty or all summarized: count from its head
         position = Position(seq)
     replayed = {e.observer: e for e in events if isinstance(e, MembershipUpdated)}
@@ -572,7 +576,7 @@ class SpeakerFollower:
 
     def _follow_once(self) -> None:
         body = self.proxy.get_json(self.target, "state")
-        offset = self.clock.now() - float(body.get("now") or 0.0)
+        offset = self.clock.now() - _number(body.get("now"))
         events, self.position = catch_up(body, self.position, offset, self.ledger, self.clock.now())
         if self._stopped.is_set():
             return

@@ -21,6 +21,7 @@ from lbtui.kubeport import (
     backoff_delay,
     catch_up,
     changed_targets,
+    position_of,
     rebase,
     resume_from,
     service_events,
@@ -223,13 +224,15 @@ def test_catch_up_with_only_summarized_history_follows_from_the_head() -> None:
     events, position = catch_up(b, Position(), 0.0, AnnouncementLedger(), 5.0)
     assert events == [] and position.seq == 7
     junk = {
-        "seq": 0,
+        "seq": "many",
         "events": ["junk", {"seq": "2", "event": "NodeJoined"}, {"seq": 1, "event": "Nope"}],
         "membership": {"observer": 1},
         "announcements": [3, {"event": "AnnouncementStarted", "node": "n"}],
     }
     events, position = catch_up(junk, Position(), 0.0, AnnouncementLedger(), 1.0)
     assert events == [] and position == Position(1, 0.0, "Nope")
+    # A bad field in a live line never stops the stream on it.
+    assert position_of({"seq": 3, "t": "soon", "event": None}) == Position(3, 0.0, "")
 
 
 def test_rebase_moves_only_the_time() -> None:
