@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import tomllib
-from importlib import resources
 from pathlib import Path
 
 from textual.color import Color, ColorParseError
@@ -21,8 +20,12 @@ from textual.theme import Theme
 
 def _shipped_themes() -> Path:
     """The theme files installed with the package, as lbtui/_themes: in the source tree a
-    link to the top-level themes/, in a wheel their copies (pyproject's package-data)."""
-    return Path(str(resources.files("lbtui") / "_themes"))
+    link to the top-level themes/, in a wheel their copies (pyproject's package-data).
+
+    Found next to this module rather than with importlib.resources: setuptools' editable
+    install can make ``lbtui`` a namespace package, which resources.files() refuses.
+    """
+    return Path(__file__).resolve().parent / "_themes"
 
 
 # The shipped themes, unless LBTUI_THEMES_DIR points elsewhere.

@@ -76,3 +76,20 @@ def test_a_wheel_holds_the_themes_and_the_installed_console_loads_them(tmp_path:
     assert Path(module).is_relative_to(target)  # the installed copy, not the source tree
     assert Path(themes_dir).is_relative_to(target)
     assert names == "colorblind,dark,light"
+
+
+def test_the_console_installed_here_finds_the_themes_from_anywhere(tmp_path: Path) -> None:
+    # This venv's install (editable in development) seen from outside the source tree, where
+    # `lbtui` may be imported as a namespace package.
+    env = {k: v for k, v in os.environ.items() if k not in ("LBTUI_THEMES_DIR", "PYTHONPATH")}
+    probe = "import lbtui.themes as t; print(','.join(sorted(t.load_themes())))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "colorblind,dark,light"
