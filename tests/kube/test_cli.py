@@ -40,7 +40,19 @@ def test_controller_and_speaker_processes_on_a_kubeconfig(
     fake.create(endpoint_slice("web", ["node-1"]))
     ports = free_port(), free_port()
     controller = subprocess.Popen(
-        [*LBTUI, "controller", "--kubeconfig", kubeconfig, "--metrics-port", str(ports[0])],
+        [
+            *LBTUI,
+            "controller",
+            "--kubeconfig",
+            kubeconfig,
+            "--metrics-port",
+            str(ports[0]),
+            # The webhooks on a free port, their certificates inside the test's directory.
+            "--webhook-port",
+            "0",
+            "--cert-dir",
+            str(tmp_path / "certs"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
