@@ -740,8 +740,9 @@ class SpeakerStreams:
         self.reflector.stop()
         for follower in followers:
             follower.stop()
+        deadline = time.monotonic() + 2.0  # in all: quitting never waits long on a stuck call
         for follower in followers:
-            follower.join(2.0)
+            follower.join(max(0.0, deadline - time.monotonic()))
         self.reflector.join(2.0)
         self._queue.put(None)
         self._poster.join(2.0)
