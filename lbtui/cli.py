@@ -183,6 +183,8 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     status = _status_spec(args, err)
     if isinstance(status, int):
         return status
+    if not args.cluster and _metrics_cert_dir_missing(args, err, "speaker"):
+        return EXIT_UNREADABLE
     clock = RealClock()
     l2: Any = RecordingAnnouncer()
     bgp: Any = RecordingAnnouncer()
@@ -261,6 +263,9 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             require_membership=_has_membership(specs),
             kube=getattr(args, "kube", None),
             collectors=collectors,
+            # MetalLB's HTTPS /metrics (authn/authz through the API): only with the API.
+            secure_port=-1 if args.cluster else args.secure_metrics_port,
+            metrics_cert_dir=args.metrics_cert_dir,
         )
     if status is not None:
         specs.insert(0, status)
@@ -606,6 +611,8 @@ def cmd_controller(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _setup_logging(args.verbose)
     from actors.cluster.webhook_server import with_webhook_resources
 
+    if _metrics_cert_dir_missing(args, err, "controller"):
+        return EXIT_UNREADABLE
     resources: Any = CONTROLLER_RESOURCES
     if args.webhook_mode != "disabled":
         resources = with_webhook_resources(resources)
@@ -623,7 +630,12 @@ def cmd_controller(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "port": args.webhook_port,
     }
     specs = [
-        *observability_specs(port=args.metrics_port, kube=kube),
+        *observability_specs(
+            port=args.metrics_port,
+            kube=kube,
+            secure_port=args.secure_metrics_port,
+            metrics_cert_dir=args.metrics_cert_dir,
+        ),
         ActorSpec("eventlog", EventLog, {"stream": out, "time_origin": clock.now()}),
         *controller_specs(
             kube,
@@ -871,6 +883,18 @@ def _lab_parser(sub: Any) -> None:
     lab.set_defaults(func=cmd_lab)
 
 
+def _metrics_cert_dir_missing(args: argparse.Namespace, err: TextIO, role: str) -> bool:
+    """--metrics-cert-dir without its tls.crt and tls.key: say which file is missing."""
+    cert_dir = args.metrics_cert_dir
+    if not cert_dir or args.secure_metrics_port < 0:
+        return False
+    for name in ("tls.crt", "tls.key"):
+        if not os.path.isfile(os.path.join(cert_dir, name)):
+            print(f"lbtui {role}: --metrics-cert-dir: no {name} in {cert_dir}", file=err)
+            return True
+    return False
+
+
 def _kube_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kubeconfig",
@@ -886,6 +910,22 @@ def _kube_options(parser: argparse.ArgumentParser) -> None:
         default=7472,
         metavar="PORT",
         help="serve /healthz, /readyz and Prometheus /metrics on PORT (-1: off)",
+    )
+    parser.add_argument(
+        "--secure-metrics-port",
+        type=int,
+        default=-1,
+        metavar="PORT",
+        help="MetalLB's metrics endpoint: /metrics over HTTPS on PORT (MetalLB and "
+        "examples/deploy: 9120), for bearer tokens the API authenticates (TokenReview) and "
+        "authorizes for GET /metrics (SubjectAccessReview); default -1: off",
+    )
+    parser.add_argument(
+        "--metrics-cert-dir",
+        metavar="DIR",
+        default=None,
+        help="tls.crt and tls.key for the HTTPS metrics (reloaded when they change); "
+        "default: a self-signed certificate made at start",
     )
 
 

@@ -518,3 +518,23 @@ def test_the_memberlist_secret_the_controller_makes_is_what_the_speakers_mount()
     assert grants_named(local, "get", "apps", "deployments", made.deployment)
     assert not grants(local, "get", "apps", "deployments")
     assert not grants(local, "get", "", "secrets")
+
+
+def test_the_https_metrics_port_and_the_reviews_its_filter_makes() -> None:
+    for kind, name in (("Deployment", "controller"), ("DaemonSet", "speaker")):
+        (container,) = one(kind, name)["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: "x" for e in container.get("env", [])}
+        parsed = build_parser().parse_args([expand(a, env) for a in container["args"]])
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["metricshttps"] == parsed.secure_metrics_port == 9120  # MetalLB's port
+        # The filter's TokenReview and SubjectAccessReview are cluster-scoped creates.
+        cluster, _ = permissions(name)
+        assert grants(cluster, "create", "authentication.k8s.io", "tokenreviews"), name
+        assert grants(cluster, "create", "authorization.k8s.io", "subjectaccessreviews"), name
+    # The role a scraper is given: GET on the nonResourceURL /metrics, nothing else.
+    reader = one("ClusterRole", "lbtui:metrics-reader")
+    assert reader["rules"] == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+    bound = {
+        b["roleRef"]["name"] for k in ("ClusterRoleBinding", "RoleBinding") for b in of_kind(k)
+    }
+    assert "lbtui:metrics-reader" not in bound  # the user binds it to their Prometheus
