@@ -588,3 +588,78 @@ def test_lbtui_console_kubeconfig_builds_a_port_that_follows_the_speakers(
     assert cli.main([*argv, str(tmp_path / "missing")]) == cli.EXIT_UNREADABLE
     assert cli.main(["console", "--kubeconfig", kubeconfig, "--no-speaker-streams"]) == 0
     assert not ports[-1].follow_speakers
+
+
+# -- the whole cluster: a controller and speakers on the API ---------------------------------
+
+
+def test_kube_speakers_and_controller_seen_through_the_api_only(fake: FakeKubeApi) -> None:
+    """A controller and two `lbtui speaker --kubeconfig` runtimes (in process, membership set
+    by hand) each serving its status endpoint; the console side reads nothing but the API: the
+    speakers' own events through the pod proxy, MetalLB's Events about the Service."""
+    from actors.announcer import RecordingAnnouncer
+    from actors.clock import ManualClock
+    from actors.cluster.kube import CONTROLLER_RESOURCES, SPEAKER_RESOURCES
+    from actors.controller import controller_specs
+    from actors.runtime import ActorSpec
+    from actors.speaker import kube_speaker_specs
+    from tests.kube.harness import Role, endpoint_slice, ingress_of
+    from tests.kube.test_speakers import HandMembership
+    from tests.kube.test_speakers import seed as seed_speakers
+
+    seed_speakers(fake)  # three nodes, their speaker pods, pools
+    nodes = ("node-1", "node-2")
+    Role(
+        "controller",
+        controller_specs(kube_cluster(fake, CONTROLLER_RESOURCES)),
+        None,
+        ManualClock(),
+    )  # type: ignore[arg-type]
+    roles = {}
+    for name in nodes:
+        kube = kube_cluster(fake, SPEAKER_RESOURCES)
+        extra = [
+            ActorSpec("membership", HandMembership, {"node": name, "alive": nodes}),
+            ActorSpec("status", StatusActor, {"address": ("127.0.0.1", 0), "token": TOKEN}),
+        ]
+        specs = kube_speaker_specs(
+            name, kube, announcer=RecordingAnnouncer(), pod_name=f"speaker-{name}", extra=extra
+        )
+        roles[name] = Role(f"speaker-{name}", specs, kube, RealClock())
+        port = roles[name].proxy("status").bound().get(timeout=5)[1]
+        pod = fake.get("Pod", f"speaker-{name}", NS)
+        pod["spec"]["containers"] = [
+            {"name": "speaker", "ports": [{"name": "status", "containerPort": port}]}
+        ]
+        fake.update(pod)
+        ip = {"status": {"podIP": "127.0.0.1"}}
+        fake.merge("Pod", f"speaker-{name}", ip, NS, subresource="status")
+    fake.delete("Pod", "speaker-node-3", NS)  # no speaker runs there
+    fake.create(service("web", annotations={"metallb.io/address-pool": "lan"}))
+    fake.create(endpoint_slice("web", list(nodes)))
+    assert wait_until(lambda: ingress_of(fake, "web")) == [IP]
+
+    app = Collector()
+    scheduler = ThreadScheduler(CLOCK)
+    api = kube_cluster(fake, CONSOLE_RESOURCES).api
+    streams = SpeakerStreams(api, NS, CLOCK, scheduler, token=TOKEN, **FAST).start(app)
+    events = ServiceEvents(api, CLOCK, scheduler, streams.sink, watch_timeout=2).start()
+    try:
+
+        def owner() -> str | None:
+            entry = reduce_all(ConsoleState(), list(app.events)).l2.get(IP)
+            return entry.node if entry is not None else None
+
+        first = app.until(owner, "the owner, from its own stream")
+        app.until(lambda: app.of(ServiceEventObserved, reason="nodeAssigned"), "nodeAssigned")
+        assert app.of(ServiceEventObserved, reason="IPAllocated")
+        survivor = next(n for n in nodes if n != first)
+        roles[survivor].proxy("membership").set_alive((survivor,)).get(timeout=5)
+        app.until(lambda: owner() == survivor, "the survivor's takeover")
+        state = reduce_all(ConsoleState(), list(app.events))
+        assert state.members[first].state == "dead"  # as the survivor sees it
+        assert {(f.from_node, f.to_node) for f in state.failovers} == {(first, survivor)}
+    finally:
+        events.stop()
+        streams.stop()
+        scheduler.stop()
