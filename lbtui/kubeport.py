@@ -131,8 +131,13 @@ def speaker_targets(
 
 def _named_port(spec: Mapping[str, Any], name: str) -> int | None:
     for container in spec.get("containers") or []:
-        for entry in (container or {}).get("ports") or []:
-            if entry.get("name") == name and isinstance(entry.get("containerPort"), int):
+        ports = container.get("ports") if isinstance(container, dict) else None
+        for entry in ports if isinstance(ports, list) else []:
+            if (
+                isinstance(entry, dict)
+                and entry.get("name") == name
+                and isinstance(entry.get("containerPort"), int)
+            ):
                 return int(entry["containerPort"])
     return None
 

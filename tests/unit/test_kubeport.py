@@ -93,6 +93,8 @@ def test_speaker_pods_are_followed_on_their_status_port_and_the_others_say_why_n
     assert skipped == {}
     targets, _ = speaker_targets([pod("a")], port_name="monitoring")
     assert targets["a"].port == 7472
+    odd = pod("e", ports=["status", {"name": "status", "containerPort": "7473"}])  # type: ignore[list-item]
+    assert speaker_targets([odd])[0] == {}  # malformed ports: not followed, nothing breaks
 
 
 def test_a_pod_that_changes_is_let_go_and_followed_anew() -> None:
