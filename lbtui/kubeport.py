@@ -353,13 +353,15 @@ def service_events(
     fresh: list[tuple[float, ServiceEventObserved]] = []
     present: set[EventKey] = set()
     for obj in objects:
-        involved = obj.get("involvedObject") or {}
-        source = obj.get("source") or {}
+        involved = obj.get("involvedObject")
+        source = obj.get("source")
+        if not isinstance(involved, dict) or not isinstance(source, dict):
+            continue
         component = str(obj.get("reportingComponent") or source.get("component") or "")
         if involved.get("kind") != "Service" or component not in components:
             continue
         meta = obj.get("metadata") or {}
-        count = int(obj.get("count") or 1)
+        count = int(_number(obj.get("count")) or 1)
         key = (str(meta.get("uid") or meta.get("name") or ""), count, str(obj.get("lastTimestamp")))
         present.add(key)
         if key in seen:

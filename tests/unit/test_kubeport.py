@@ -321,3 +321,5 @@ def test_service_events_of_metallb_once_each_on_the_console_clock_newest_kept() 
     )
     assert [e.reason for e in kept] == ["AllocationFailed", "AllocationFailed", "IPAllocated"]
     assert kept[0].kind == "Warning" and kept[-1].t == 0.0
+    bad = [{"involvedObject": "web"}, {**kube_event("y", "IPAllocated"), "count": "many"}]
+    assert [e.count for e in service_events(bad, set(), 0.0, wall)] == [1]
