@@ -264,10 +264,13 @@ def _demand(
         error_kind = ERROR_NOT_ENOUGH_CLUSTER_IPS
     else:
         error_kind = ERROR_ALLOCATION
-        # MetalLB checks the clusterIPs' family before the request.
-        family_error = _cluster_ip_family_error(spec)
-        if family_error is not None:
-            request_error, held_error_kind = family_error, ERROR_CLUSTER_IP_FAMILY
+        cluster_ips = spec.cluster_ips
+        # MetalLB checks the clusterIPs' family before the request; one address that looks
+        # like one (the common case, and Kubernetes validated it) needs no closer look.
+        if len(cluster_ips) != 1 or ("." not in cluster_ips[0] and ":" not in cluster_ips[0]):
+            family_error = _cluster_ip_family_error(spec)
+            if family_error is not None:
+                request_error, held_error_kind = family_error, ERROR_CLUSTER_IP_FAMILY
     if not sharing:
         ports, backend = _NO_PORTS, ""
     else:
