@@ -69,6 +69,9 @@ READ_TIMEOUT = 15.0
 CONNECT_TIMEOUT = 5.0
 MIN_INTERVAL = 0.05  # at most one batch of speaker events per 50 ms to the UI
 STREAM_POOL = 256  # connections kept for the speakers' streams (one each)
+# Of a speaker's recent events, how many a console attaching for the first time replays (the
+# state in force comes from the snapshot; these give the log and failovers their context).
+FIRST_CONTACT_HISTORY = 100
 
 
 # -- pure: which pods to follow ------------------------------------------------------------------
@@ -261,20 +264,25 @@ def catch_up(
     offset: float,
     ledger: AnnouncementLedger,
     t: float,
+    first_contact: int = FIRST_CONTACT_HISTORY,
 ) -> tuple[list[Event], Position]:
     """The events a ``GET /state`` answer adds to what the console saw of this speaker, on the
     console's clock, and the position to follow ``/events`` from.
 
     Replayed: the recent events after ``seen`` (a reconnect loses nothing the speaker still
-    holds), then each membership view, then whatever announcements differ from the ledger."""
+    holds; on first contact only the last ``first_contact``, for context), then each
+    membership view, then whatever announcements differ from the ledger."""
     since = resume_from(body, seen)
     events: list[Event] = []
     position = seen if since else Position()
-    for record in body.get("events") or []:
-        if not isinstance(record, dict) or not isinstance(record.get("seq"), int):
-            continue
-        if record["seq"] <= since:
-            continue
+    records = [
+        r
+        for r in body.get("events") or []
+        if isinstance(r, dict) and isinstance(r.get("seq"), int) and r["seq"] > since
+    ]
+    if seen.seq <= 0 and len(records) > first_contact:
+        records = records[-first_contact:] if first_contact > 0 else []
+    for record in records:
         position = position_of(record)
         event = decode_event(record)
         if event is None:

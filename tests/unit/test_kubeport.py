@@ -221,6 +221,17 @@ def test_catch_up_replays_what_was_missed_on_the_console_clock_then_views_and_an
     assert position.seq == 4
 
 
+def test_first_contact_replays_only_the_last_events_a_restarted_speaker_all() -> None:
+    history = [NodeJoined(float(i), f"node-{i}") for i in range(1, 6)]
+    events, position = catch_up(body(history), Position(), 0.0, AnnouncementLedger(), 9.0, 2)
+    assert [e.node for e in events] == ["node-4", "node-5"]  # type: ignore[attr-defined]
+    assert position.seq == 5
+    # The same speaker restarted (its count is lower now): everything it holds is news.
+    restarted = body(history[:3])
+    events, _ = catch_up(restarted, position, 0.0, AnnouncementLedger(), 9.0, 2)
+    assert [e.node for e in events] == ["node-1", "node-2", "node-3"]  # type: ignore[attr-defined]
+
+
 def test_catch_up_with_only_summarized_history_follows_from_the_head() -> None:
     b = {"now": 5.0, "seq": 7, "events": [{"seq": 7, "t": 1.0, "event": "ClusterUpdated"}]}
     events, position = catch_up(b, Position(), 0.0, AnnouncementLedger(), 5.0)
