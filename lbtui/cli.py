@@ -1223,7 +1223,9 @@ def build_parser() -> argparse.ArgumentParser:
         "console",
         help="the console attached to a running runtime",
         description="Attaches to a headless runtime's status endpoint (`lbtui speaker` or "
-        "`lbtui demo --headless` with --status-addr): read-only.",
+        "`lbtui demo --headless` with --status-addr): read-only. With --kubeconfig, to a "
+        "cluster instead: its API, and every speaker's event stream through the API "
+        "server's pod proxy.",
     )
     console.add_argument("--connect", metavar="URL", help="http://HOST:PORT")
     console.add_argument(
