@@ -163,10 +163,11 @@ def test_the_bridge_posts_a_burst_as_few_batches() -> None:
 
 # -- layering (DESIGN rule 1) ------------------------------------------------------------------
 
-# What the console may import from the runtime; port.py (and the bridge, an actor itself) may
-# reach further, cli.py wires everything.
+# What the console may import from the runtime; the ports (port.py, and kubeport.py which
+# follows the speakers through the API) and the bridge, an actor itself, may reach further;
+# cli.py wires everything.
 ALLOWED = ("actors.events", "actors.config", "actors.cluster.objects")
-GATEWAYS = {"port.py", "bridge.py", "cli.py", "__main__.py"}
+GATEWAYS = {"port.py", "kubeport.py", "bridge.py", "cli.py", "__main__.py"}
 
 
 def runtime_imports(path: Path) -> set[str]:
