@@ -338,8 +338,7 @@ def reduce_all(state: ConsoleState, events: Iterable[Event]) -> ConsoleState:
     """The state after a batch of events, in order."""
     with _collector_paused():
         builder = _Builder(state)
-        for event in events:
-            builder.apply(event)
+        builder.apply_all(events)
         return builder.finish()
 
 
@@ -638,29 +637,39 @@ class _Builder:
 
     # -- events ------------------------------------------------------------------------------
     def apply(self, event: Event) -> None:
-        t = event.t
-        if t > self.now:
-            self.now = t
-        kind = type(event)
-        name = kind.__name__
-        if self.logging and name not in UNLOGGED:
-            self.seq += 1
-            self._new_log.append(event)
-            if kind is AnnouncementStarted or kind is AnnouncementStopped:
-                # Most of a big batch: pulse_category's answer without its type tests.
-                layer2 = getattr(event, "protocol", "") == "layer2"
-                category: str | None = "l2" if layer2 else "bgp"
-                count = 1
-            else:
-                category = pulse_category(event)
-                count = _count(event) if category is not None else 0
-            if category is not None:
-                key = (category, int(t))
-                counts = self._pulse_counts
-                counts[key] = counts.get(key, 0) + count
-        handler = _HANDLERS.get(kind)
-        if handler is not None:
-            handler(self, event)
+        self.apply_all((event,))
+
+    def apply_all(self, events: Iterable[Event]) -> None:
+        """Each event in turn: its time, log line and pulse, then its handler. The bookkeeping
+        is kept in locals across the batch (no handler reads ``now`` or ``seq``)."""
+        handlers = _HANDLERS
+        log = self._new_log.append
+        counts = self._pulse_counts
+        logging = self.logging
+        now, seq = self.now, self.seq
+        for event in events:
+            t = event.t
+            if t > now:
+                now = t
+            kind = type(event)
+            if logging and kind.__name__ not in UNLOGGED:
+                seq += 1
+                log(event)
+                if kind is AnnouncementStarted or kind is AnnouncementStopped:
+                    # Most of a big batch: pulse_category's answer without its type tests.
+                    layer2 = getattr(event, "protocol", "") == "layer2"
+                    category: str | None = "l2" if layer2 else "bgp"
+                    count = 1
+                else:
+                    category = pulse_category(event)
+                    count = _count(event) if category is not None else 0
+                if category is not None:
+                    key = (category, int(t))
+                    counts[key] = counts.get(key, 0) + count
+            handler = handlers.get(kind)
+            if handler is not None:
+                handler(self, event)
+        self.now, self.seq = now, seq
 
     # configuration and runtime
     def _config_applied(self, e: ConfigApplied) -> None:
@@ -915,14 +924,18 @@ class _Builder:
         self.snapshotting = False
 
     def _announcer(self, service: str, who: tuple[str, str], *, add: bool) -> None:
-        current = self.read("announcers").get(service)
+        # Called twice per address a batch moves: the table is looked up directly.
+        table = self._tables.get("announcers")
+        current = (table if table is not None else self.base.announcers).get(service)
         if (current is not None and who in current) == add:
             return  # nothing changes
+        if table is None:
+            table = self.write("announcers")
         updated = (current | {who} if current else frozenset((who,))) if add else current - {who}
         if updated:
-            self.write("announcers")[service] = updated
+            table[service] = updated
         else:
-            del self.write("announcers")[service]
+            del table[service]
         self._dirty_services.add(service)
 
     # the wire: layer 2, BGP sessions, BFD

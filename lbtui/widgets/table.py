@@ -118,6 +118,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self._changed: dict[str, float] = {}
         self._styles: dict[str, Style] = {}
         self._variables: dict[str, str] | None = None
+        self._base_style: Style | None = None
         self.cursor = 0
         self._cursor_key: str | None = None
         self._expiry_timer: Any = None
@@ -443,9 +444,19 @@ class ResourceTable(ScrollView, can_focus=True):
 
     # -- drawing -----------------------------------------------------------------------------
     def notify_style_update(self) -> None:
+        # Called for this table whenever its styles, or an ancestor's, are applied again
+        # (theme, focus, CSS): what was looked up from them is looked up again.
         super().notify_style_update()
         self._styles.clear()
         self._variables = None
+        self._base_style = None
+
+    def _base(self) -> Style:
+        """The table's own text style; Widget.rich_style walks every ancestor's styles each
+        time it is asked, which drawing 50 lines would do 50 times a frame."""
+        if self._base_style is None:
+            self._base_style = self.rich_style
+        return self._base_style
 
     def _style(self, name: str) -> Style:
         style = self._styles.get(name)
@@ -474,7 +485,7 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self._width or self.size.width
-        base = self.rich_style
+        base = self._base()
         widths = self._layout(width)
         if y == 0:
             header = self._style("header")
