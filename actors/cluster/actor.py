@@ -60,12 +60,14 @@ class ClusterActor(Listener, RuntimeActor):
         self._last_load = float("-inf")
 
     def on_start(self) -> None:
+        # A source that pushes changes (the Kubernetes watch) says when to load again. Subscribe
+        # before the first load: a change arriving between the two would otherwise be missed
+        # until the next one.
+        subscribe = getattr(self.source, "subscribe", None)
+        self._unsubscribe = subscribe(self._source_changed) if callable(subscribe) else None
         self._load()
         if self.poll_interval > 0:
             self.after(self.poll_interval, "poll")
-        # A source that pushes changes (the Kubernetes watch) says when to load again.
-        subscribe = getattr(self.source, "subscribe", None)
-        self._unsubscribe = subscribe(self._source_changed) if callable(subscribe) else None
 
     def on_stop(self) -> None:
         if self._unsubscribe is not None:

@@ -280,3 +280,21 @@ def test_events_have_a_json_form() -> None:
     }
     with pytest.raises(AttributeError):
         event.pool = "other"  # type: ignore[misc]
+
+
+def test_a_pushing_source_is_subscribed_to_before_the_first_load() -> None:
+    """A change arriving during the first load must trigger another one, not wait for the next."""
+    calls: list[str] = []
+
+    class PushingSource(DemoCluster):
+        def subscribe(self, callback: object) -> object:
+            calls.append("subscribe")
+            return lambda: None
+
+        def load(self):  # type: ignore[no-untyped-def]
+            calls.append("load")
+            return super().load()
+
+    actor = ClusterActor(PushingSource(2), publish=lambda event: None)
+    actor.on_start()
+    assert calls == ["subscribe", "load"]
