@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from actors.cluster.objects import ClusterState
 from actors.config.model import Config
@@ -232,6 +232,55 @@ class LogEntry:
         return _text(self.event.to_json())
 
 
+class EventLog(Sequence[LogEntry]):
+    """The event log: its events in order and the sequence number of the first; entries are
+    made as they are read (a big batch would otherwise make thousands, most never read, for
+    the collector to walk). Immutable; equal to any sequence of the same entries."""
+
+    __slots__ = ("events", "first")
+
+    def __init__(self, events: tuple[Event, ...] = (), first: int = 1) -> None:
+        self.events = events
+        self.first = first
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    @overload
+    def __getitem__(self, index: int) -> LogEntry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> EventLog: ...
+
+    def __getitem__(self, index: int | slice) -> LogEntry | EventLog:
+        if isinstance(index, slice):
+            start, _, step = index.indices(len(self.events))
+            if step != 1:
+                raise ValueError("an event log slice has step 1")
+            return EventLog(self.events[index], self.first + start)
+        if index < 0:
+            index += len(self.events)
+        if not 0 <= index < len(self.events):
+            raise IndexError("event log index out of range")
+        return LogEntry(self.first + index, self.events[index])
+
+    def __iter__(self) -> Iterator[LogEntry]:
+        first = self.first
+        return (LogEntry(first + i, e) for i, e in enumerate(self.events))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EventLog):
+            return self.events == other.events and (not self.events or self.first == other.first)
+        if isinstance(other, Sequence):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"EventLog({len(self.events)} events from {self.first})"
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceRow:
     """A LoadBalancer service as the services view shows it."""
@@ -286,7 +335,7 @@ class ConsoleState:
     services: Mapping[str, ServiceRow] = field(default_factory=lambda: EMPTY)
     # (node, protocol) pairs announcing each service, kept as announcements come and go.
     announcers: Mapping[str, frozenset[tuple[str, str]]] = field(default_factory=lambda: EMPTY)
-    log: tuple[LogEntry, ...] = ()
+    log: EventLog = field(default_factory=EventLog)
     seq: int = 0
     failovers: tuple[Failover, ...] = ()
     # node -> when its loss was first seen (kill, suspicion or death), until it is back.
@@ -577,10 +626,8 @@ class _Builder:
         tables = {name: MappingProxyType(t) for name, t in self._tables.items()}
         log = self.base.log
         if self._new_log:
-            kept = self._new_log[-MAX_LOG:]
-            first = self.seq - len(kept) + 1
-            entries = [LogEntry(first + i, e) for i, e in enumerate(kept)]
-            log = (*log, *entries)[-MAX_LOG:]
+            events = (*log.events, *self._new_log[-MAX_LOG:])[-MAX_LOG:]
+            log = EventLog(events, self.seq - len(events) + 1)
         failovers = self.failovers
         if self._new_failovers:
             fresh = [Failover(*f) for f in self._new_failovers[-MAX_FAILOVERS:]]
@@ -852,18 +899,19 @@ class _Builder:
         draft.reason = e.reason
         draft.interfaces = interfaces
         draft.services = e.services
-        draft.announcers = draft.announcers | {e.node}
+        draft.announcers = draft.announcers | {e.node} if draft.announcers else _one(e.node)
         draft.takeovers += 1
         draft.conflict = ""
         self.changed_l2.add(e.ip)
         for service in e.services:
-            self._announcer(service, (e.node, "layer2"), add=True)
+            self._announcer(service, _one_of(e.node, "layer2"), add=True)
 
     def _l2_stopped(self, e: AnnouncementStopped) -> None:
         draft = self._l2_draft(e.ip)
         if draft is None or e.node not in draft.announcers:
             return
-        draft.announcers = announcers = draft.announcers - {e.node}
+        announcers = draft.announcers
+        draft.announcers = announcers = announcers - {e.node} if len(announcers) > 1 else _NONE
         if draft.node == e.node:
             draft.node = min(announcers) if announcers else None
             draft.since = e.t
@@ -872,13 +920,13 @@ class _Builder:
         draft.conflict = ""
         self.changed_l2.add(e.ip)
         for service in draft.services:
-            self._announcer(service, (e.node, "layer2"), add=False)
+            self._announcer(service, _one_of(e.node, "layer2"), add=False)
 
     def _route_started(self, e: AnnouncementStarted) -> None:
         key = (e.node, e.ip, e.peers)
         self.write("routes")[key] = Route(e.node, e.ip, e.peers, e.t, e.services, e.reason)
         for service in e.services:
-            self._announcer(service, (e.node, "bgp"), add=True)
+            self._announcer(service, _one_of(e.node, "bgp"), add=True)
 
     def _route_stopped(self, e: AnnouncementStopped) -> None:
         routes = self.read("routes")
@@ -893,7 +941,7 @@ class _Builder:
         services = {s for key in gone for s in table.pop(key).services}
         still = {s for key, r in table.items() if key[0] == e.node for s in r.services}
         for service in services - still:
-            self._announcer(service, (e.node, "bgp"), add=False)
+            self._announcer(service, _one_of(e.node, "bgp"), add=False)
 
     def replace_announcements(self, announcements: Iterable[AnnouncementStarted]) -> None:
         """Set the announcements in force to exactly these (from a snapshot)."""
@@ -931,7 +979,10 @@ class _Builder:
             return  # nothing changes
         if table is None:
             table = self.write("announcers")
-        updated = (current | {who} if current else frozenset((who,))) if add else current - {who}
+        if add:
+            updated = current | {who} if current else _one(who)
+        else:
+            updated = current - {who} if len(current) > 1 else _NONE
         if updated:
             table[service] = updated
         else:
@@ -1075,7 +1126,7 @@ class _Builder:
         who = announcers.get(key, frozenset())
         if len(who) == 1:
             ((node, protocol),) = who
-            nodes, protocols = (node,), (protocol,)
+            nodes, protocols = _single(node), _single(protocol)
         else:
             nodes = tuple(sorted({node for node, _ in who}))
             protocols = tuple(sorted({protocol for _, protocol in who}))
@@ -1099,7 +1150,7 @@ class _Builder:
 def _with_announcers(row: ServiceRow, who: frozenset[tuple[str, str]]) -> ServiceRow:
     if len(who) == 1:
         ((node, protocol),) = who
-        nodes, protocols = (node,), (protocol,)
+        nodes, protocols = _single(node), _single(protocol)
     else:
         nodes = tuple(sorted({node for node, _ in who}))
         protocols = tuple(sorted({protocol for _, protocol in who}))
@@ -1115,6 +1166,45 @@ def _with_announcers(row: ServiceRow, who: frozenset[tuple[str, str]]) -> Servic
 
 
 _IP_TEXT: dict[Any, str] = {}
+_NONE: frozenset[Any] = frozenset()
+# Shared small immutable values: a node kill's batch would otherwise make (and the collector
+# then walk) a frozenset and tuples per address, all for the same few node names. Bounded:
+# node names are few, and a flood of made-up ones is not kept.
+_SHARED_MAX = 10_000
+_ONE: dict[Any, frozenset[Any]] = {}
+_PAIRS: dict[tuple[str, str], tuple[str, str]] = {}
+_SINGLES: dict[str, tuple[str]] = {}
+
+
+def _one(item: Any) -> frozenset[Any]:
+    """frozenset((item,)), one per item."""
+    value = _ONE.get(item)
+    if value is None:
+        if len(_ONE) > _SHARED_MAX:
+            _ONE.clear()
+        value = _ONE[item] = frozenset((item,))
+    return value
+
+
+def _one_of(node: str, protocol: str) -> tuple[str, str]:
+    """(node, protocol), one per pair."""
+    pair = (node, protocol)
+    value = _PAIRS.get(pair)
+    if value is None:
+        if len(_PAIRS) > _SHARED_MAX:
+            _PAIRS.clear()
+        value = _PAIRS[pair] = pair
+    return value
+
+
+def _single(item: str) -> tuple[str]:
+    """(item,), one per item."""
+    value = _SINGLES.get(item)
+    if value is None:
+        if len(_SINGLES) > _SHARED_MAX:
+            _SINGLES.clear()
+        value = _SINGLES[item] = (item,)
+    return value
 
 
 def ip_text(ip: Any) -> str:
