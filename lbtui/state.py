@@ -1084,9 +1084,18 @@ class _Builder:
         rows = self.read("services")
         announcers = self.read("announcers")
         changed: list[tuple[str, ServiceRow | None]] = []
+        # Neither services nor allocations changed in this batch (a failover): only who
+        # announces a service did, so a row is its old one with new announcers (if those
+        # differ, the row does: no comparison needed).
+        failover = self.cluster is self.base.cluster and self.allocations is self.base.allocations
         for key in self._dirty_services:
-            row = self._service_row(key, announcers)
             current = rows.get(key)
+            if failover and current is not None:
+                row = _with_announcers(current, announcers.get(key, _NONE))
+                if row is not current:
+                    changed.append((key, row))
+                continue
+            row = self._service_row(key, announcers)
             if row is not current and (row is None or current != row):
                 changed.append((key, row))
         self._dirty_services.clear()
@@ -1102,15 +1111,6 @@ class _Builder:
     def _service_row(
         self, key: str, announcers: Mapping[str, frozenset[tuple[str, str]]]
     ) -> ServiceRow | None:
-        old = self.base.services.get(key)
-        if (
-            old is not None
-            and self.cluster is self.base.cluster
-            and self.allocations is self.base.allocations
-        ):
-            # Neither the service nor its allocation changed in this batch (a failover):
-            # only who announces it did, so the rest of the row stands.
-            return _with_announcers(old, announcers.get(key, frozenset()))
         if self.cluster is None:
             return None
         service = self.cluster.services.get(key)

@@ -179,3 +179,13 @@ def test_changes_name_every_row_the_batch_changed(events: list[Event]) -> None:
     l2 = {ip for ip in base.l2.keys() | after.l2.keys() if base.l2.get(ip) != after.l2.get(ip)}
     assert services <= after.changes.services
     assert l2 <= after.changes.l2
+
+
+@SETTINGS
+@given(events=events_strategy())
+def test_rows_updated_by_a_batch_equal_rows_made_from_scratch(events: list[Event]) -> None:
+    base, history, _, _ = demo()
+    after = reduce_all(base, events)  # rows of services the batch touched made from old ones
+    scratch = reduce_all(ConsoleState(), [*history, *events])
+    assert dict(after.services) == dict(scratch.services)
+    assert dict(after.announcers) == dict(scratch.announcers)
