@@ -14,6 +14,8 @@ Side by side in the same run:
 - "DataTable": Textual's DataTable filled with the same rows (first paint, one update_cell);
 - the console from a replay of every event, and from a snapshot (what a console attaching
   late, or `lbtui console --connect`, does).
+Below the table: how much of the node kill's lag the reducer alone takes (its batch reduced
+outside any app), the rest being the screen's update and Textual's frame.
 Goals (issue 7): first paint under 0.3 s and lag under 100 ms at 10k services.
 """
 
@@ -300,6 +302,20 @@ def plain_rows(world: World) -> list[tuple[str, ...]]:
     return out
 
 
+def reducer_alone(world: World, repeat: int) -> Stamp:
+    """reduce_all of the node kill's batch on the snapshot's state, outside any app."""
+    from lbtui.state import ConsoleState, load_snapshot, reduce_all
+
+    state = load_snapshot(ConsoleState(), world.snapshot)
+    events, *_ = world.node_kill(2.0)
+    runs = []
+    for _ in range(repeat):
+        start = stamp()
+        reduce_all(state, events)
+        runs.append(since(start, stamp()))
+    return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+
+
 def ms(value: Stamp) -> str:
     wall, cpu = value
     return f"{wall * 1000:.0f} ms (cpu {cpu * 1000:.0f})"
@@ -313,6 +329,7 @@ async def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     probe = Probe()
     results: list[tuple[str, ...]] = []
+    reducer: list[tuple[int, Stamp]] = []
 
     def median(values: list[Stamp]) -> Stamp:
         return (
@@ -343,6 +360,7 @@ async def main() -> None:
         burst = median([lag for lag, _ in burst_runs])
         moved = burst_runs[0][1]
         dt_paint, dt_update = await datatable(plain_rows(world))
+        reducer.append((n, reducer_alone(world, args.repeat)))
         results.append(
             (
                 f"{n}",
@@ -371,6 +389,9 @@ async def main() -> None:
     print(f"\nempty console (Textual start-up, the floor): {ms(base)}")
     print("medians of", args.repeat, "runs; wall clock (cpu time of this process)")
     print("goals at 10k services: first paint < 300 ms, lag < 100 ms")
+    print("\nof the node kill's lag, the reducer alone (reduce_all of its batch, no app):")
+    for n, took in reducer:
+        print(f"  {n:>6} services: {ms(took)}")
 
 
 if __name__ == "__main__":
