@@ -5,9 +5,11 @@ ever made from the previous one and runtime events, so the views can be tested o
 event lists and a remote console (fed from JSON) shows exactly what a local one shows.
 
 The state is immutable. :func:`reduce_all` applies a batch of events and copies each table it
-touches once per batch (copy on write), so a burst of 10k events costs a few copies, not 10k.
-``state.changes`` says which rows of the big tables (services, layer 2 addresses) the last
-batch touched, so views update those rows in place instead of rebuilding 10k rows.
+touches once per batch (copy on write), so a burst of 10k events costs a few copies, not 10k;
+a layer 2 address a batch stops and starts again (a node kill: thousands) is changed in a
+mutable draft and becomes one new entry at the end. ``state.changes`` says which rows of the
+big tables (services, layer 2 addresses) the last batch touched, so views update those rows in
+place instead of rebuilding 10k rows.
 
 Facts only real networks produce (BGP sessions, BFD, gratuitous packets, interfaces and their
 carrier) come from their own events; the simulated demo network has none, and the views show
@@ -572,8 +574,8 @@ class _Builder:
         # Layer 2 entries that announcements of this batch changed, kept mutable and not yet
         # in the "l2" table; read()/write() of that table puts them there first.
         self._l2_drafts: dict[str, _L2Draft] = {}
-        # Events to log, in order; their LogEntry rows are made at the end of the batch for
-        # the last MAX_LOG only (a 20k-event replay would throw most of them away).
+        # Events to log, in order; the last MAX_LOG join the log's events at the end of the
+        # batch (a 20k-event replay would throw most of them away).
         self._new_log: list[Event] = []
         # Failovers of this batch as Failover field tuples, made into Failovers at its end for
         # the last MAX_FAILOVERS only (a node kill moves thousands of addresses).
