@@ -3,12 +3,14 @@
 Textual's DataTable needs about 1.8 s to first paint 10k rows on this machine (it measures
 every row); this table only ever draws the rows on screen (Line API), so first paint and an
 update cost the same with 100 rows or 100k. A big table can be loaded lazily (``load``: the
-keys and a function making one row), so a row is only built when it is drawn or filtered.
-Rows are keyed; ``update_rows`` changes, adds or
-removes single rows, and a changed row is highlighted for a moment. ``/`` filtering is a regex
-over the row's text. Colours come from the theme, never from literals: the header, cursor and
-highlight from component classes styled in app.tcss, a cell's semantic style ("dead", "ok",
-...) from the theme's variables (``$lb-dead``, ``$success``), looked up once per theme.
+keys and a function making one row), so a row is only built when it is drawn or filtered;
+``update_keys`` then says which keys changed, came or went, and their rows are made again
+only when drawn, with sorting and filtering redone for those keys alone. Rows are keyed;
+``update_rows`` changes, adds or removes single rows, and a changed row is highlighted for a
+moment. ``/`` filtering is a regex over the row's text. Colours come from the theme, never
+from literals: the header, cursor and highlight from component classes styled in app.tcss, a
+cell's semantic style ("dead", "ok", ...) from the theme's variables (``$lb-dead``,
+``$success``), looked up once per theme.
 """
 
 from __future__ import annotations
