@@ -648,17 +648,20 @@ def _short(exc: BaseException) -> str:
 # -- I/O: the speaker pods, watched --------------------------------------------------------------
 
 
-class _PodLister:
-    """The Reflector's list/watch calls for the speaker pods (by label, in one namespace)."""
+class _SelectedLister:
+    """The Reflector's list/watch calls for one list call of the client (for example the pods
+    of one namespace, or Events in every namespace) narrowed by label or field selectors."""
 
-    def __init__(self, api: Any, labels: str) -> None:
+    def __init__(self, api: Any, list_call: Callable[..., Any], *args: Any, **selectors: str):
         self.api = api
-        self.labels = labels
+        self.list_call = list_call
+        self.args = args
+        self.selectors = selectors
 
     def list(self, resource: Any, namespace: str) -> tuple[list[dict[str, Any]], str]:
-        response = self.api.core.list_namespaced_pod(
-            namespace,
-            label_selector=self.labels,
+        response = self.list_call(
+            *self.args,
+            **self.selectors,
             _preload_content=False,
             _request_timeout=self.api.request_timeout,
         )
@@ -672,9 +675,9 @@ class _PodLister:
 
         watcher = watch.Watch(return_type="object")
         stream = watcher.stream(
-            self.api.core.list_namespaced_pod,
-            namespace,
-            label_selector=self.labels,
+            self.list_call,
+            *self.args,
+            **self.selectors,
             resource_version=resource_version,
             timeout_seconds=timeout,
             allow_watch_bookmarks=True,
@@ -719,7 +722,9 @@ class SpeakerStreams:
         self.reflector = Reflector(
             self.resource,
             self.cache,
-            _PodLister(api, labels),  # type: ignore[arg-type]
+            _SelectedLister(  # type: ignore[arg-type]
+                api, api.core.list_namespaced_pod, namespace, label_selector=labels
+            ),
             namespace,
             scheduler,
             self._pods_changed,
@@ -868,40 +873,6 @@ class SpeakerStreams:
             self._app.post_message(message)
 
 
-class _ServiceEventLister:
-    """The Reflector's list/watch calls for core/v1 Events about Services, every namespace."""
-
-    field_selector = "involvedObject.kind=Service"
-
-    def __init__(self, api: Any) -> None:
-        self.api = api
-
-    def list(self, resource: Any, namespace: str) -> tuple[list[dict[str, Any]], str]:
-        response = self.api.core.list_event_for_all_namespaces(
-            field_selector=self.field_selector,
-            _preload_content=False,
-            _request_timeout=self.api.request_timeout,
-        )
-        body = json.loads(response.data)
-        return list(body.get("items") or []), str(body["metadata"].get("resourceVersion", ""))
-
-    def watch(
-        self, resource: Any, namespace: str, resource_version: str, timeout: int
-    ) -> tuple[Any, Any]:
-        from kubernetes import watch
-
-        watcher = watch.Watch(return_type="object")
-        stream = watcher.stream(
-            self.api.core.list_event_for_all_namespaces,
-            field_selector=self.field_selector,
-            resource_version=resource_version,
-            timeout_seconds=timeout,
-            allow_watch_bookmarks=True,
-            _request_timeout=(self.api.request_timeout, timeout + self.api.request_timeout),
-        )
-        return stream, watcher
-
-
 class ServiceEvents:
     """Watches MetalLB's Events about Services (IPAllocated, AllocationFailed, nodeAssigned...)
     and hands the new ones to ``sink``: the controller's side of the story, which no speaker
@@ -932,7 +903,11 @@ class ServiceEvents:
         self.reflector = Reflector(
             resource,
             self.cache,
-            _ServiceEventLister(api),  # type: ignore[arg-type]
+            _SelectedLister(  # type: ignore[arg-type]
+                api,
+                api.core.list_event_for_all_namespaces,
+                field_selector="involvedObject.kind=Service",
+            ),
             "",
             scheduler,
             self._changed,
