@@ -105,8 +105,8 @@ class HealthActor(Listener, RuntimeActor):
         return reasons
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: Any
+class _QuietHandler(BaseHTTPRequestHandler):
+    """Plain answers, and no access log on stderr (probes come every few seconds)."""
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -118,6 +118,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         with contextlib.suppress(OSError):
             self.wfile.write(body)
+
+
+class _Handler(_QuietHandler):
+    server: Any
 
     def do_GET(self) -> None:
         health: HealthActor = self.server.health
@@ -424,19 +428,8 @@ class _SecureServer(ThreadingHTTPServer):
         log.debug("metrics connection from %s failed", client_address, exc_info=True)
 
 
-class _SecureHandler(BaseHTTPRequestHandler):
+class _SecureHandler(_QuietHandler):
     server: _SecureServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _reply(self, code: int, body: bytes, content_type: str = "text/plain") -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        with contextlib.suppress(OSError):
-            self.wfile.write(body)
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]

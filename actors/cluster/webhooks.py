@@ -370,27 +370,25 @@ def _expressions(selector: Mapping[str, Any], with_values: bool) -> list[dict[st
     return out
 
 
-def _label_selector(selector: Any) -> dict[str, Any]:
-    """A v1beta1 legacy node selector as a metav1.LabelSelector."""
+def _selector(selector: Any, with_values: bool) -> dict[str, Any]:
+    """A node selector in the other version's form: a metav1.LabelSelector (v1beta2) omits
+    empty ``values``, v1beta1's legacy selector always has them (``with_values``)."""
     if not isinstance(selector, Mapping):
         raise ConversionError(f"nodeSelectors: {selector!r} is not an object")
     out: dict[str, Any] = {}
     if selector.get("matchLabels"):
         out["matchLabels"] = dict(selector["matchLabels"])
-    expressions = _expressions(selector, with_values=False)
+    expressions = _expressions(selector, with_values=with_values)
     if expressions:
         out["matchExpressions"] = expressions
     return out
+
+
+def _label_selector(selector: Any) -> dict[str, Any]:
+    """A v1beta1 legacy node selector as a metav1.LabelSelector."""
+    return _selector(selector, with_values=False)
 
 
 def _legacy_selector(selector: Any) -> dict[str, Any]:
     """A metav1.LabelSelector as v1beta1's legacy node selector (values always present)."""
-    if not isinstance(selector, Mapping):
-        raise ConversionError(f"nodeSelectors: {selector!r} is not an object")
-    out: dict[str, Any] = {}
-    if selector.get("matchLabels"):
-        out["matchLabels"] = dict(selector["matchLabels"])
-    expressions = _expressions(selector, with_values=True)
-    if expressions:
-        out["matchExpressions"] = expressions
-    return out
+    return _selector(selector, with_values=True)
