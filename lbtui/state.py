@@ -55,7 +55,9 @@ from actors.events import (
     PrefixWithdrawn,
     RuntimeReady,
     RuntimeStopped,
+    ServiceEventObserved,
     SourceRejected,
+    SpeakerStreamChanged,
     SplitBrainDetected,
 )
 
@@ -483,9 +485,17 @@ _LEVELS: dict[type[Event], str] = {
 }
 
 
+# Member states in which a node answers for nothing (an owner in them is shown as gone).
+_GONE = frozenset({"dead", "left"})
+
+
 def event_level(event: Event) -> str:
     if isinstance(event, AnnouncementStarted):
         return "warning" if _FAILOVER.match(event.reason) else "info"
+    if isinstance(event, SpeakerStreamChanged):
+        return "warning" if event.state == "lost" else "info"
+    if isinstance(event, ServiceEventObserved):
+        return "warning" if event.kind == "Warning" else "info"
     return _LEVELS.get(type(event), "info")
 
 
@@ -827,6 +837,7 @@ class _Builder:
                 self.write("members")[node] = Member(
                     node, state, e.t, old.incarnation if old else None, old.reason if old else ""
                 )
+                self._owner_state_changed(node, old.state if old else None, state)
                 if state == "alive" and old is not None and old.state != "alive":
                     self._recovered(node)
                 elif state != "alive":
@@ -855,6 +866,16 @@ class _Builder:
             incarnation = old.incarnation
         since = old.since if old is not None and old.state == state else t
         self.write("members")[node] = Member(node, state, since, incarnation, reason)
+        self._owner_state_changed(node, old.state if old else None, state)
+
+    def _owner_state_changed(self, node: str, before: str | None, after: str) -> None:
+        """A layer 2 row shows whether its owner is gone: when that flips, the node's rows
+        changed although their entries did not."""
+        if (before in _GONE) == (after in _GONE):
+            return
+        for ip, entry in self.read("l2").items():
+            if entry.node == node:
+                self.changed_l2.add(ip)
 
     def _lost(self, node: str, t: float) -> None:
         if node not in self.read("losses"):
