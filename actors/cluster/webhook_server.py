@@ -2,8 +2,9 @@
 
 The server has its own threads (one per connection, the TLS handshake included), so a slow
 API server never holds up an actor, and no actor is asked anything while a review is answered:
-the existing objects come straight from the watch caches the controller already keeps
-(:class:`actors.cluster.kube.KubeCluster`). It serves ``tls.crt``/``tls.key`` from
+the existing objects are listed from the API at review time, as MetalLB's webhooks read them
+(the watch caches the controller keeps, :class:`actors.cluster.kube.KubeCluster`, only when
+the API will not list). It serves ``tls.crt``/``tls.key`` from
 ``--cert-dir`` and takes new ones as soon as the files change (the rotator renewed them, or
 whoever provides them with ``--disable-cert-rotation``), without a restart.
 """
@@ -77,6 +78,36 @@ def cached_objects(kube: KubeCluster) -> Existing:
         for cache in kube.caches.values():
             if cache.resource.group == "metallb.io" or cache.resource.kind == "Node":
                 out.setdefault(cache.resource.kind, []).extend(cache.snapshot())
+        return out
+
+    return read
+
+
+def live_objects(kube: KubeCluster) -> Existing:
+    """The existing configuration objects read from the API at review time, as MetalLB's
+    webhooks do: the watch caches can lag by a few milliseconds, and one ``kubectl apply`` of
+    two overlapping pools sends the second while the first is not yet in them. A kind the API
+    will not list (an outage, a refusal) is taken from its cache instead."""
+    cached = cached_objects(kube)
+
+    def read() -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        fallback: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
+        for cache in kube.caches.values():
+            resource = cache.resource
+            if resource.group != "metallb.io" and resource.kind != "Node":
+                continue
+            namespace = kube.namespace if resource.scope == "config" else ""
+            try:
+                items, _ = kube.api.list(resource, namespace)
+            except Exception as exc:
+                log.warning("webhook: listing %s failed, using the cache: %s", resource.plural, exc)
+                if fallback is None:
+                    fallback = cached()
+                items = list(fallback.get(resource.kind, ()))  # type: ignore[arg-type]
+            for item in items:
+                item.setdefault("kind", resource.kind)
+            out.setdefault(resource.kind, []).extend(items)
         return out
 
     return read
@@ -350,7 +381,7 @@ def webhook_specs(
             "webhooks",
             WebhookActor,
             {
-                "existing": cached_objects(kube),
+                "existing": live_objects(kube),
                 "namespace": kube.namespace,
                 "cert_dir": cert_dir,
                 "host": host,

@@ -279,13 +279,13 @@ class Store:
                 suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
                 meta["name"] = prefix + suffix
             key = (meta.get("namespace", ""), meta["name"])
-            table = self.objects[kind.store_key]
-            if key in table:
-                raise ApiError(
-                    409, "AlreadyExists", f'{kind.plural} "{meta["name"]}" already exists'
-                )
+            self._absent(kind, key)
             self._validate(kind, obj, None)
-            call_validating_webhooks(self, "CREATE", kind, obj, None)
+        # Admission runs outside the store's lock, as in kube-apiserver: a webhook may read
+        # the API while it reviews.
+        call_validating_webhooks(self, "CREATE", kind, obj, None)
+        with self.lock:
+            self._absent(kind, key)  # created meanwhile by someone else
             self.rv += 1
             obj["apiVersion"] = obj.get("apiVersion") or kind.api_version()
             obj["kind"] = kind.kind
@@ -293,9 +293,13 @@ class Store:
             meta["uid"] = f"uid-{self.rv}"
             meta.setdefault("creationTimestamp", _now())
             meta["generation"] = 1
-            table[key] = obj
+            self.objects[kind.store_key][key] = obj
             self._record(kind, "ADDED", obj)
             return copy.deepcopy(obj)
+
+    def _absent(self, kind: Kind, key: tuple[str, str]) -> None:
+        if key in self.objects[kind.store_key]:
+            raise ApiError(409, "AlreadyExists", f'{kind.plural} "{key[1]}" already exists')
 
     def get(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
         with self.lock:
@@ -312,32 +316,42 @@ class Store:
         body: dict[str, Any],
         subresource: str = "",
     ) -> dict[str, Any]:
-        with self.lock:
-            key = (namespace or "", name)
-            old = self.objects[kind.store_key].get(key)
-            if old is None:
-                raise ApiError(404, "NotFound", f'{kind.plural} "{name}" not found')
-            wanted_rv = body.get("metadata", {}).get("resourceVersion")
-            if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
-                raise ApiError(
-                    409,
-                    "Conflict",
-                    f'Operation cannot be fulfilled on {kind.plural} "{name}": the object has '
-                    "been modified; please apply your changes to the latest version and try again",
-                )
-            new = self._admit(kind, old, body, subresource)
+        key = (namespace or "", name)
+        wanted_rv = body.get("metadata", {}).get("resourceVersion")
+        while True:
+            with self.lock:
+                old = self._current(kind, key, wanted_rv)
+                new = self._admit(kind, old, body, subresource)
             if not subresource:  # rules name "ipaddresspools", not "ipaddresspools/status"
-                call_validating_webhooks(self, "UPDATE", kind, new, old)
-            if new == old:
-                return copy.deepcopy(old)  # a no-op write does not bump the resourceVersion
-            self._validate(kind, new, old)
-            self.rv += 1
-            new["metadata"]["resourceVersion"] = str(self.rv)
-            if new.get("spec") != old.get("spec"):
-                new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
-            self.objects[kind.store_key][key] = new
-            self._record(kind, "MODIFIED", new)
-            return copy.deepcopy(new)
+                call_validating_webhooks(self, "UPDATE", kind, new, old)  # outside the lock
+            with self.lock:
+                current = self._current(kind, key, wanted_rv)
+                if current["metadata"]["resourceVersion"] != old["metadata"]["resourceVersion"]:
+                    continue  # written meanwhile: admit again against it (GuaranteedUpdate)
+                if new == old:
+                    return copy.deepcopy(old)  # a no-op write does not bump the resourceVersion
+                self._validate(kind, new, old)
+                self.rv += 1
+                new["metadata"]["resourceVersion"] = str(self.rv)
+                if new.get("spec") != old.get("spec"):
+                    new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+                self.objects[kind.store_key][key] = new
+                self._record(kind, "MODIFIED", new)
+                return copy.deepcopy(new)
+
+    def _current(self, kind: Kind, key: tuple[str, str], wanted_rv: str | None) -> dict[str, Any]:
+        """The stored object (a copy), if it exists and is at ``wanted_rv`` when one is given."""
+        old = self.objects[kind.store_key].get(key)
+        if old is None:
+            raise ApiError(404, "NotFound", f'{kind.plural} "{key[1]}" not found')
+        if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {kind.plural} "{key[1]}": the object has '
+                "been modified; please apply your changes to the latest version and try again",
+            )
+        return copy.deepcopy(old)
 
     def _admit(
         self, kind: Kind, old: dict[str, Any], body: dict[str, Any], subresource: str
@@ -404,14 +418,21 @@ class Store:
                 merged.setdefault("metadata", {})["resourceVersion"] = current["metadata"][
                     "resourceVersion"
                 ]
+        try:
             return self.replace(kind, namespace, name, merged, subresource)
+        except ApiError as exc:
+            if exc.code != 409 or wanted_rv:
+                raise
+            # Changed between our read and the write: patch the newer object instead.
+            return self.patch(kind, namespace, name, patch, content_type, subresource)
 
     def delete(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
+        key = (namespace or "", name)
         with self.lock:
-            key = (namespace or "", name)
-            found = self.objects[kind.store_key].get(key)
-            if found is not None:
-                call_validating_webhooks(self, "DELETE", kind, None, found)
+            found = copy.deepcopy(self.objects[kind.store_key].get(key))
+        if found is not None:
+            call_validating_webhooks(self, "DELETE", kind, None, found)  # outside the lock
+        with self.lock:
             obj = self.objects[kind.store_key].pop(key, None)
             if obj is None:
                 raise ApiError(404, "NotFound", f'{kind.plural} "{name}" not found')
@@ -1044,7 +1065,8 @@ def call_validating_webhooks(
     old: dict[str, Any] | None,
 ) -> None:
     """kube-apiserver's validating admission: every matching webhook must allow the write."""
-    configurations = list(store.objects[WEBHOOK_CONFIGURATIONS].values())
+    with store.lock:
+        configurations = copy.deepcopy(list(store.objects[WEBHOOK_CONFIGURATIONS].values()))
     if not configurations:
         return
     target = new if new is not None else old or {}

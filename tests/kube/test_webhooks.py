@@ -203,6 +203,30 @@ def test_the_api_server_refuses_what_the_controllers_webhooks_deny(
     controller.stop()
 
 
+def test_reviews_read_the_api_not_a_lagging_cache(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """Two overlapping pools sent back to back (one ``kubectl apply``) must not both pass
+    because the controller's watch has not delivered the first one yet."""
+    install(fake)
+    api = custom_api(fake)
+    controller = start(fake, tmp_path / "certs")
+    wait_until(lambda: bundle_of(fake), what="the certificate Secret")
+    wanted = base64.b64encode(bundle_of(fake).ca_cert).decode()  # type: ignore[union-attr]
+    wait_until(lambda: set(ca_bundles(fake)) == {wanted}, what="caBundles")
+    create(api, pool("lan", "10.1.0.0/24"))
+    wait_until(lambda: in_cache(controller, "IPAddressPool", "lan"))
+    # From now on the caches stand still: a review that trusted them would miss "office".
+    controller.kube.stop()
+    create(api, pool("office", "10.3.0.0/24"))
+    code, message = refusal(lambda: create(api, pool("branch", "10.3.0.0/25")))
+    assert code == 403 and "overlaps" in message and "office" in message
+    assert not in_cache(controller, "IPAddressPool", "office")
+    # The API refusing the list: the review falls back to the cache rather than failing.
+    fake.fail("GET", "/ipaddresspools", code=500)
+    code, message = refusal(lambda: create(api, pool("dmz", "10.1.0.128/25")))
+    assert code == 403 and "lan" in message
+    controller.stop()
+
+
 def post_convert(port: int, ca: bytes, review: dict[str, Any]) -> dict[str, Any]:
     context = ssl.create_default_context(cadata=ca.decode())
     raw = socket.create_connection(("127.0.0.1", port), timeout=5)
