@@ -594,6 +594,7 @@ class _Builder:
         self.changed_services: set[str] = set()
         self._dirty_services: set[str] = set()
         self.changed_l2: set[str] = set()
+        self._owners_flipped: set[str] = set()  # nodes that died or came back in this batch
 
     # -- copy on write ---------------------------------------------------------------------
     def read(self, name: str) -> Mapping[Any, Any]:
@@ -634,6 +635,11 @@ class _Builder:
     def finish(self) -> ConsoleState:
         if self._l2_drafts:
             self._commit_l2()
+        if self._owners_flipped:
+            flipped = self._owners_flipped
+            self.changed_l2.update(
+                ip for ip, entry in self.read("l2").items() if entry.node in flipped
+            )
         self._finish_services()
         tables = {name: MappingProxyType(t) for name, t in self._tables.items()}
         log = self.base.log
@@ -870,12 +876,10 @@ class _Builder:
 
     def _owner_state_changed(self, node: str, before: str | None, after: str) -> None:
         """A layer 2 row shows whether its owner is gone: when that flips, the node's rows
-        changed although their entries did not."""
-        if (before in _GONE) == (after in _GONE):
-            return
-        for ip, entry in self.read("l2").items():
-            if entry.node == node:
-                self.changed_l2.add(ip)
+        changed although their entries did not (marked at the end of the batch, so the
+        layer 2 drafts are not committed halfway)."""
+        if (before in _GONE) != (after in _GONE):
+            self._owners_flipped.add(node)
 
     def _lost(self, node: str, t: float) -> None:
         if node not in self.read("losses"):
