@@ -7,7 +7,9 @@ is missing, unreadable or expires within the lookahead (then the serving certifi
 the serving certificate alone when it is not signed by that CA, does not name the service or
 expires within the lookahead. Validity as cert-controller's: CA 10 years, serving certificate
 1 year, renewed 90 days before expiry, checked every 12 hours; both start an hour back so
-clocks a little behind accept them.
+clocks a little behind accept them. A CA that is replaced stays in the Secret
+(``ca-previous.crt``) and in the caBundles until it expires, so another replica still serving
+a certificate it signed is trusted until its own next round (cert-controller drops it at once).
 
 The :class:`CertRotator` actor does the I/O: reads the Secret (creating it if it is missing
 and the controller may), writes what :func:`refreshed` returns back to it, writes
@@ -22,6 +24,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -54,6 +57,9 @@ LOOKAHEAD = 90 * DAY
 CHECK_INTERVAL = 12 * 3600.0
 BACKDATE = 3600.0
 KEYS = ("ca.crt", "ca.key", "tls.crt", "tls.key")
+# The CA a renewal replaced, trusted beside the new one until it expires: another replica may
+# still serve a certificate it signed (each replica renews its files on its own round).
+PREVIOUS_CA_KEY = "ca-previous.crt"
 
 
 def dns_name(service: str, namespace: str) -> str:
@@ -69,10 +75,19 @@ class CertBundle:
     ca_key: bytes
     cert: bytes
     key: bytes
+    previous_ca: bytes = b""  # the CA this one replaced, while it is still valid
+
+    @property
+    def trusted(self) -> bytes:
+        """What the caBundles hold: the CA, and the one it replaced while that is valid."""
+        return self.ca_cert + self.previous_ca
 
     def secret_data(self) -> dict[str, str]:
         values = (self.ca_cert, self.ca_key, self.cert, self.key)
-        return {k: base64.b64encode(v).decode() for k, v in zip(KEYS, values, strict=True)}
+        data = {k: base64.b64encode(v).decode() for k, v in zip(KEYS, values, strict=True)}
+        if self.previous_ca:
+            data[PREVIOUS_CA_KEY] = base64.b64encode(self.previous_ca).decode()
+        return data
 
     @classmethod
     def from_secret_data(cls, data: Mapping[str, Any] | None) -> CertBundle | None:
@@ -81,9 +96,10 @@ class CertBundle:
             return None
         try:
             parts = [base64.b64decode(str(data[k]), validate=True) for k in KEYS]
+            previous = base64.b64decode(str(data.get(PREVIOUS_CA_KEY) or ""), validate=True)
         except (KeyError, ValueError):
             return None
-        return cls(*parts)
+        return cls(*parts, previous_ca=previous)
 
 
 def _when(seconds: float) -> dt.datetime:
@@ -202,15 +218,34 @@ def _valid_cert(bundle: CertBundle, name: str, now: float, lookahead: float) -> 
 def refreshed(
     bundle: CertBundle | None, name: str, now: float, lookahead: float = LOOKAHEAD
 ) -> CertBundle | None:
-    """The bundle to store instead of ``bundle``, or None when ``bundle`` is still good."""
+    """The bundle to store instead of ``bundle``, or None when ``bundle`` is still good.
+
+    A renewed CA keeps the old one as ``previous_ca`` until the old one expires, so the
+    caBundles trust certificates it signed that other replicas still serve."""
     if bundle is None or not _valid_ca(bundle, now, lookahead):
         ca_cert, ca_key = new_ca(now)
         cert, key = new_serving_cert(ca_cert, ca_key, name, now)
-        return CertBundle(ca_cert, ca_key, cert, key)
+        previous = (
+            bundle.ca_cert if bundle is not None and _still_valid(bundle.ca_cert, now) else b""
+        )
+        return CertBundle(ca_cert, ca_key, cert, key, previous)
+    previous = bundle.previous_ca if _still_valid(bundle.previous_ca, now) else b""
     if not _valid_cert(bundle, name, now, lookahead):
         cert, key = new_serving_cert(bundle.ca_cert, bundle.ca_key, name, now)
-        return CertBundle(bundle.ca_cert, bundle.ca_key, cert, key)
+        return CertBundle(bundle.ca_cert, bundle.ca_key, cert, key, previous)
+    if previous != bundle.previous_ca:
+        return dataclasses.replace(bundle, previous_ca=previous)  # the old CA has expired
     return None
+
+
+def _still_valid(pem: bytes, now: float) -> bool:
+    """Whether ``pem`` is a certificate that has not expired at ``now``."""
+    if not pem:
+        return False
+    try:
+        return expires(pem) > now
+    except ValueError:
+        return False
 
 
 def expires(pem: bytes) -> float:
@@ -374,8 +409,8 @@ class CertRotator(RuntimeActor):
         bundle = self._secret_bundle()
         self.bundle = bundle
         write_cert_files(self.cert_dir, bundle)
-        injected = self._inject_webhooks(bundle.ca_cert)
-        return self._inject_crd(bundle.ca_cert) and injected
+        injected = self._inject_webhooks(bundle.trusted)
+        return self._inject_crd(bundle.trusted) and injected
 
     def _secret_bundle(self) -> CertBundle:
         try:
@@ -389,13 +424,13 @@ class CertRotator(RuntimeActor):
         if fresh is None:
             assert current is not None
             return current
-        log.info(
-            "webhook certificates: %s for %s",
-            "new CA and certificate"
-            if current is None or fresh.ca_cert != current.ca_cert
-            else "new certificate",
-            self.name,
-        )
+        if current is None or fresh.ca_cert != current.ca_cert:
+            change = "new CA and certificate (the old CA stays trusted until it expires)"
+        elif fresh.cert != current.cert:
+            change = "new certificate"
+        else:
+            change = "the CA it replaced has expired and is no longer trusted"
+        log.info("webhook certificates: %s for %s", change, self.name)
         if secret is None:
             body = {
                 "apiVersion": "v1",

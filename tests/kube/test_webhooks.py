@@ -311,6 +311,21 @@ def test_conversion_is_served_and_certificates_renew_before_expiry(
     assert expires(renewed.cert) > expires(first.cert)
     assert (tmp_path / "certs" / "tls.crt").read_bytes() == renewed.cert
     assert set(ca_bundles(fake)) == {base64.b64encode(first.ca_cert).decode()}
+
+    # Near the CA's own end (ten years) a new CA is made; until the old one expires the
+    # caBundles trust both, for a replica still serving a certificate the old one signed.
+    rounds = controller.proxy("certs").status().get(timeout=5)["rounds"]
+    clock.advance(3240 * DAY)
+    wait_until(lambda: controller.proxy("certs").status().get(timeout=5)["rounds"] > rounds)
+    rolled = bundle_of(fake)
+    assert rolled is not None and rolled.ca_cert != first.ca_cert
+    assert rolled.previous_ca == first.ca_cert
+    wait_until(
+        lambda: (
+            set(ca_bundles(fake)) == {base64.b64encode(rolled.ca_cert + first.ca_cert).decode()}
+        ),
+        what="both CAs in the caBundles",
+    )
     controller.stop()
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pykka
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from actors.clock import ManualClock
 from actors.cluster.webhook_certs import (
@@ -77,6 +78,34 @@ def test_what_is_made_anew_and_when() -> None:
     assert CertBundle.from_secret_data(None) is None
     broken = CertBundle(b"not pem", b"x", b"y", b"z")
     assert refreshed(broken, NAME, NOW) is not None
+
+
+def test_a_renewed_ca_stays_trusted_beside_the_new_one_until_it_expires() -> None:
+    """Another replica may serve a certificate of the old CA for up to a round (12 h): the
+    caBundles must trust both CAs until the old one ends."""
+    old = refreshed(None, NAME, NOW)
+    assert old is not None and old.trusted == old.ca_cert
+    renewal = NOW + 3600 * DAY  # within 90 days of the CA's end
+    new = refreshed(old, NAME, renewal)
+    assert new is not None and new.ca_cert != old.ca_cert
+    assert new.previous_ca == old.ca_cert
+    assert CertBundle.from_secret_data(new.secret_data()) == new
+    # The caBundle trusts both: the old replica's certificate and the new one verify.
+    trusted = x509.load_pem_x509_certificates(new.trusted)
+    assert [c.public_bytes(serialization.Encoding.PEM) for c in trusted] == [
+        new.ca_cert,
+        old.ca_cert,
+    ]
+    context = ssl.create_default_context(cadata=new.trusted.decode())
+    assert context.cert_store_stats()["x509_ca"] == 2
+    x509.load_pem_x509_certificate(old.cert).verify_directly_issued_by(trusted[1])
+    x509.load_pem_x509_certificate(new.cert).verify_directly_issued_by(trusted[0])
+    # Kept through the new CA's rounds while valid, dropped once the old CA has expired.
+    assert refreshed(new, NAME, renewal + DAY) is None
+    after = refreshed(new, NAME, expires(old.ca_cert) + 1)
+    assert after is not None and after.previous_ca == b"" and after.cert == new.cert
+    assert after.trusted == new.ca_cert
+    assert refreshed(after, NAME, expires(old.ca_cert) + DAY) is None
 
 
 def test_ca_bundles_go_into_every_webhook_and_the_conversion_webhook() -> None:
