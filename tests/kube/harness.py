@@ -103,6 +103,17 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = 
         time.sleep(0.02)
 
 
+async def eventually(pilot: Any, check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """``wait_until`` inside a Textual pilot test: pauses the app, not the event loop."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        await pilot.pause(0.1)
+    raise AssertionError("not within the time allowed")
+
+
 def outage_settled(kube: KubeCluster, clock: ManualClock) -> None:
     """Wait until every reflector waits out a backoff that ends in the (virtual) future, so
     that moving time on wakes exactly those whose time has come."""

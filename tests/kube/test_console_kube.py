@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -14,20 +13,10 @@ from lbtui.app import ConsoleApp
 from lbtui.port import LocalPort
 from lbtui.widgets.table import ResourceTable
 from tests.kube.fakeapi import FakeKubeApi
-from tests.kube.harness import NS, endpoint_slice, kube_cluster, service
+from tests.kube.harness import NS, endpoint_slice, eventually, kube_cluster, service
 from tests.kube.test_speakers import seed
 
 pytestmark = pytest.mark.asyncio
-
-
-async def eventually(pilot: Any, check: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await pilot.pause(0.1)
-    raise AssertionError("not within the time allowed")
 
 
 async def test_the_console_shows_the_cluster_and_who_announces(fake: FakeKubeApi) -> None:

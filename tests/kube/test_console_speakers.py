@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +51,7 @@ from lbtui.widgets.table import ResourceTable
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import (
     NS,
+    eventually,
     kube_cluster,
     l2_advertisement,
     namespace,
@@ -382,16 +382,6 @@ def seed(fake: FakeKubeApi) -> None:
         "default",
         subresource="status",
     )
-
-
-async def eventually(pilot: Any, check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await pilot.pause(0.1)
-    raise AssertionError("not within the time allowed")
 
 
 @pytest.mark.asyncio
