@@ -302,11 +302,6 @@ def l2_row(state: ConsoleState, entry: L2Entry) -> Row:
     )
 
 
-def l2_rows(state: ConsoleState, keys: Iterable[str] | None = None) -> dict[str, Row | None]:
-    wanted = state.l2.keys() if keys is None else keys
-    return {ip: (l2_row(state, state.l2[ip]) if ip in state.l2 else None) for ip in wanted}
-
-
 # -- BGP sessions -----------------------------------------------------------------------------
 
 BGP_COLUMNS = (

@@ -8,6 +8,7 @@ then updates only the rows the batch touched.
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -84,8 +85,13 @@ class ConsoleScreen(Screen[None]):
         return self.TITLE
 
 
-class TableScreen(ConsoleScreen):
-    """A view that is one ResourceTable of one kind of object."""
+class _AbstractScreenMeta(type(Screen), ABCMeta):  # type: ignore[misc]
+    """Screens with abstract methods: a view missing one cannot even be made."""
+
+
+class TableScreen(ConsoleScreen, metaclass=_AbstractScreenMeta):
+    """A view that is one ResourceTable of one kind of object (see SmallTableScreen and
+    BigTableScreen for how its rows are kept up to date)."""
 
     KIND: ClassVar[str] = ""
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
@@ -110,7 +116,6 @@ class TableScreen(ConsoleScreen):
         super().__init__()
         self.scope = scope
         self._loaded = False
-        self._lazy = False  # filled by row_keys()/make_row(), updated by changed_keys()
         self.pending_filter: str | None = None
 
     @property
@@ -154,67 +159,16 @@ class TableScreen(ConsoleScreen):
         return key
 
     # -- rows --------------------------------------------------------------------------------
-    def all_rows(self, state: ConsoleState) -> Mapping[str, Row]:
-        """Every row of the view, keyed; each view screen defines its own."""
-        raise NotImplementedError(f"{type(self).__name__} must define all_rows()")
-
-    def changed_rows(self, state: ConsoleState) -> Mapping[str, Row | None] | None:
-        """Rows the last batch touched (None: recompute all, fine for small tables)."""
-        return None
-
-    def row_keys(self, state: ConsoleState) -> Iterable[str] | None:
-        """Big tables: every key, their rows made when drawn by :meth:`make_row` (None: the
-        table is small, ``all_rows`` builds it whole)."""
-        return None
-
-    def make_row(self, key: str) -> Row | None:
-        """One row of a big table; only views whose row_keys() is not None define it."""
-        raise NotImplementedError(f"{type(self).__name__} lists row_keys() but no make_row()")
-
-    def changed_keys(self, state: ConsoleState) -> Iterable[str]:
-        """Big tables: the keys whose rows the last batch touched, made, or removed."""
-        raise NotImplementedError(f"{type(self).__name__} lists row_keys() but no changed_keys()")
-
-    def has_row(self, state: ConsoleState, key: str) -> bool:
-        """Big tables: whether the view has a row for ``key`` in this state."""
-        raise NotImplementedError(f"{type(self).__name__} lists row_keys() but no has_row()")
-
-    def _scoped(self, state: ConsoleState, rows: Mapping[str, Row | None]) -> dict[str, Any]:
-        if self.scope is None:
-            return dict(rows)
-        keep = self.scope.keep
-        return {k: (r if r is not None and keep(state, k) else None) for k, r in rows.items()}
-
     def refresh_state(self, state: ConsoleState, full: bool = False) -> None:
         super().refresh_state(state, full)
-        table = self.table
-        if self._loaded and not full and not state.changes.full and self._lazy:
-            # A big table: rows the batch touched are made again when drawn.
-            scope = self.scope
-            if scope is None:
-                table.update_keys(self.changed_keys(state), lambda k: self.has_row(state, k))
-            else:
-                table.update_keys(
-                    self.changed_keys(state),
-                    lambda k: self.has_row(state, k) and scope.keep(state, k),
-                )
-            return
-        changed = (
-            None if full or not self._loaded or state.changes.full else (self.changed_rows(state))
-        )
-        keys = self.row_keys(state) if changed is None else None
-        if keys is not None:
-            if self.scope is not None:
-                keep = self.scope.keep
-                keys = [k for k in keys if keep(state, k)]
-            table.load(keys, self.make_row)
-            self._lazy = True
-        elif changed is None:
-            rows = self._scoped(state, self.all_rows(state))
-            table.set_rows({k: r for k, r in rows.items() if r is not None}, highlight=self._loaded)
-        else:
-            table.update_rows(self._scoped(state, changed))
+        whole = full or not self._loaded or state.changes.full
+        self.fill(self.table, state, whole)
         self._loaded = True
+
+    @abstractmethod
+    def fill(self, table: ResourceTable, state: ConsoleState, whole: bool) -> None:
+        """Put the state's rows into the table: all of them when ``whole``, otherwise those
+        the last batch touched (or all, if that is cheap)."""
 
     # -- keys --------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -300,3 +254,56 @@ class TableScreen(ConsoleScreen):
 
     def selected_node(self) -> str | None:
         return None
+
+
+class SmallTableScreen(TableScreen):
+    """A table of a few rows per node, pool or peer: made whole after every batch."""
+
+    @abstractmethod
+    def all_rows(self, state: ConsoleState) -> Mapping[str, Row]:
+        """Every row of the view, keyed."""
+
+    def fill(self, table: ResourceTable, state: ConsoleState, whole: bool) -> None:
+        keep = self.scope.keep if self.scope is not None else None
+        rows = {
+            k: r
+            for k, r in self.all_rows(state).items()
+            if r is not None and (keep is None or keep(state, k))
+        }
+        table.set_rows(rows, highlight=self._loaded)
+
+
+class BigTableScreen(TableScreen):
+    """A table of one row per service, address or event (tens of thousands): the keys are
+    loaded, each row is made when it is drawn, and a batch updates only the keys it touched."""
+
+    @abstractmethod
+    def row_keys(self, state: ConsoleState) -> Iterable[str]:
+        """Every key of the view."""
+
+    @abstractmethod
+    def make_row(self, key: str) -> Row | None:
+        """One row, from the console's current state (None: gone)."""
+
+    @abstractmethod
+    def changed_keys(self, state: ConsoleState) -> Iterable[str]:
+        """The keys whose rows the last batch touched, made, or removed."""
+
+    @abstractmethod
+    def has_row(self, state: ConsoleState, key: str) -> bool:
+        """Whether the view has a row for ``key`` in this state."""
+
+    def fill(self, table: ResourceTable, state: ConsoleState, whole: bool) -> None:
+        scope = self.scope
+        if whole:
+            keys = self.row_keys(state)
+            if scope is not None:
+                keys = [k for k in keys if scope.keep(state, k)]
+            table.load(keys, self.make_row)
+        elif scope is None:
+            table.update_keys(self.changed_keys(state), lambda k: self.has_row(state, k))
+        else:
+            table.update_keys(
+                self.changed_keys(state),
+                lambda k: self.has_row(state, k) and scope.keep(state, k),
+            )

@@ -12,7 +12,7 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Label
 
 from lbtui import views
-from lbtui.screens.base import ConsoleScreen, Scope, TableScreen
+from lbtui.screens.base import BigTableScreen, ConsoleScreen, Scope, SmallTableScreen
 from lbtui.state import ConsoleState
 from lbtui.views import Row
 from lbtui.widgets.pulses import Pulses
@@ -28,16 +28,13 @@ def ip_sort_key(text: str) -> tuple[int, int, str]:
     return (ip.version, int(ip), text)
 
 
-class ServicesScreen(TableScreen):
+class ServicesScreen(BigTableScreen):
     VIEW = "services"
     TITLE = "Services"
     KIND = "service"
     COLUMNS = views.SERVICE_COLUMNS
     ACTIONS = frozenset({"describe", "yaml", "tree", "what_if"})
     EMPTY = "no LoadBalancer service"
-
-    def all_rows(self, state: ConsoleState) -> Mapping[str, Row]:
-        return {k: r for k, r in views.service_rows(state).items() if r is not None}
 
     def row_keys(self, state: ConsoleState) -> Iterable[str]:
         return state.services.keys()
@@ -60,7 +57,7 @@ class ServicesScreen(TableScreen):
         return row.nodes if row else ()
 
 
-class PoolsScreen(TableScreen):
+class PoolsScreen(SmallTableScreen):
     VIEW = "pools"
     TITLE = "IP address pools"
     KIND = "pool"
@@ -82,7 +79,7 @@ def _in_pool(state: ConsoleState, service: str, pool: str) -> bool:
     return row is not None and row.pool == pool
 
 
-class NodesScreen(TableScreen):
+class NodesScreen(SmallTableScreen):
     VIEW = "nodes"
     TITLE = "Nodes"
     KIND = "node"
@@ -110,7 +107,7 @@ def _announced_by(state: ConsoleState, ip: str, node: str) -> bool:
     return entry is not None and node in entry.announcers
 
 
-class L2Screen(TableScreen):
+class L2Screen(BigTableScreen):
     VIEW = "l2"
     TITLE = "Layer 2 addresses"
     KIND = "l2"
@@ -120,9 +117,6 @@ class L2Screen(TableScreen):
 
     def sort_key(self, key: str) -> Any:
         return ip_sort_key(key)
-
-    def all_rows(self, state: ConsoleState) -> Mapping[str, Row]:
-        return {k: r for k, r in views.l2_rows(state).items() if r is not None}
 
     def row_keys(self, state: ConsoleState) -> Iterable[str]:
         return state.l2.keys()
@@ -157,7 +151,7 @@ def _service_ips(state: ConsoleState, key: str) -> tuple[str, ...]:
     return row.ips if row else ()
 
 
-class BgpScreen(TableScreen):
+class BgpScreen(SmallTableScreen):
     VIEW = "bgp"
     TITLE = "BGP sessions"
     KIND = "session"
@@ -173,7 +167,7 @@ class BgpScreen(TableScreen):
         return (node,) if node else ()
 
 
-class PeersScreen(TableScreen):
+class PeersScreen(SmallTableScreen):
     VIEW = "peers"
     TITLE = "BGP peers"
     KIND = "peer"
@@ -190,7 +184,7 @@ class PeersScreen(TableScreen):
         )
 
 
-class EventsScreen(TableScreen):
+class EventsScreen(BigTableScreen):
     VIEW = "events"
     TITLE = "Events (newest first)"
     KIND = "event"
@@ -200,9 +194,6 @@ class EventsScreen(TableScreen):
 
     def sort_key(self, key: str) -> Any:
         return -int(key)
-
-    def all_rows(self, state: ConsoleState) -> Mapping[str, Row]:
-        return views.event_rows(state.log)
 
     def row_keys(self, state: ConsoleState) -> Iterable[str]:
         return [views.event_key(e) for e in state.log]
