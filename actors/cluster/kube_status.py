@@ -31,7 +31,7 @@ import itertools
 import json
 import logging
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -107,6 +107,13 @@ class Retrying:
 
     def succeeded(self) -> None:
         self.failures = 0
+
+    def schedule(self, after: Callable[..., Any], method: str = "_retry") -> None:
+        """Ask the actor (its ``after``) for ``method`` after the next delay, unless a retry
+        is already pending; ``method`` clears ``scheduled`` and tries again."""
+        if not self.scheduled:
+            self.scheduled = True
+            after(self.next_delay(), method)
 
 
 # -- events ----------------------------------------------------------------------------------
@@ -423,7 +430,7 @@ class ServiceStatusWriter(Listener, RuntimeActor):
             rv = str((result.get("metadata") or {}).get("resourceVersion", ""))
             self.written[key] = (patch, rv)
         if failed:
-            self._schedule_retry()
+            self.retry.schedule(self.after)
         else:
             self.retry.succeeded()
         for key in list(self.written):
@@ -450,11 +457,6 @@ class ServiceStatusWriter(Listener, RuntimeActor):
                 out[key] = patch
         self._clean = clean
         return out
-
-    def _schedule_retry(self) -> None:
-        if not self.retry.scheduled:
-            self.retry.scheduled = True
-            self.after(self.retry.next_delay(), "_retry")
 
     def _retry(self) -> None:
         self.retry.scheduled = False
@@ -633,9 +635,7 @@ class PoolStatusWriter(Listener, RuntimeActor):
                 if api_error(exc)[0] == 404:
                     continue  # the pool is not (or no longer) an object in the API
                 log.warning("writing the status of IPAddressPool %s failed: %s", pool, exc)
-                if not self.retry.scheduled:
-                    self.retry.scheduled = True
-                    self.after(self.retry.next_delay(), "_retry")
+                self.retry.schedule(self.after)
                 return
             self.written[pool] = status
         self.retry.succeeded()
@@ -720,9 +720,7 @@ class ConfigurationStateWriter(Listener, RuntimeActor):
             if api_error(exc)[0] == 404:
                 self.exists = False
             log.warning("writing ConfigurationState %s failed: %s", self.object_name, exc)
-            if not self.retry.scheduled:
-                self.retry.scheduled = True
-                self.after(self.retry.next_delay(), "_retry")
+            self.retry.schedule(self.after)
             return
         self.written = self.state
         self.retry.succeeded()
@@ -936,7 +934,7 @@ class SpeakerStatusWriter(Listener, RuntimeActor):
                     existing[key] = (name, obj.get("status") or {})
         except Exception as exc:
             log.warning("listing this node's status objects failed: %s", exc)
-            self._schedule_retry()
+            self.retry.schedule(self.after)
             return False
         self.existing = existing
         return True
@@ -967,7 +965,7 @@ class SpeakerStatusWriter(Listener, RuntimeActor):
             if not transient(exc) and api_error(exc)[0] == 404:
                 self.existing = None  # someone deleted ours: list again
             log.warning("writing status objects of %s failed: %s", self.node, exc)
-            self._schedule_retry()
+            self.retry.schedule(self.after)
             return
         self.retry.succeeded()
 
@@ -992,11 +990,6 @@ class SpeakerStatusWriter(Listener, RuntimeActor):
             {"apiVersion": "metallb.io/v1beta1", "kind": kind, "metadata": metadata},
         )
         return str(created["metadata"]["name"])
-
-    def _schedule_retry(self) -> None:
-        if not self.retry.scheduled:
-            self.retry.scheduled = True
-            self.after(self.retry.next_delay(), "_retry")
 
     def _retry(self) -> None:
         self.retry.scheduled = False

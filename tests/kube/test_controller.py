@@ -211,6 +211,14 @@ def test_thirty_seconds_without_the_api_lose_nothing(fake: FakeKubeApi) -> None:
     for name in ("a", "b"):
         fake.create(service(name))
     wait_until(lambda: ingress_of(fake, "a") and ingress_of(fake, "b"))
+
+    def status_seen() -> bool:
+        """The controller's own view has loaded the status it wrote (the watch brings it back
+        after a refresh interval): nothing from before the outage is still on its way."""
+        services = controller.proxy("cluster").snapshot().get().services
+        return all(services[f"default/{n}"].ingress_ips for n in ("a", "b"))
+
+    advance_until(clock, status_seen)
     allocations_before = controller.proxy("allocator").snapshot().get()[0]
     cluster_before = controller.proxy("cluster").snapshot().get()
     fake.down()
