@@ -27,12 +27,13 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
 from actors.base import RuntimeActor
 from actors.events import ClusterUpdated, ConfigApplied, Event, MembershipUpdated
+from actors.httpd import QuietHandler
 from actors.listener import Listener
 
 log = logging.getLogger(__name__)
@@ -105,41 +106,26 @@ class HealthActor(Listener, RuntimeActor):
         return reasons
 
 
-class _QuietHandler(BaseHTTPRequestHandler):
-    """Plain answers, and no access log on stderr (probes come every few seconds)."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _reply(self, code: int, body: bytes, content_type: str = "text/plain") -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        with contextlib.suppress(OSError):
-            self.wfile.write(body)
-
-
-class _Handler(_QuietHandler):
+class _Handler(QuietHandler):
     server: Any
 
     def do_GET(self) -> None:
         health: HealthActor = self.server.health
         path = self.path.split("?", 1)[0]
         if path in ("/healthz", "/livez"):
-            self._reply(200, b"ok\n")
+            self.reply(200, b"ok\n")
         elif path == "/readyz":
             reasons = health.not_ready()
             if reasons:
-                self._reply(503, ("not ready: " + "; ".join(reasons) + "\n").encode())
+                self.reply(503, ("not ready: " + "; ".join(reasons) + "\n").encode())
             else:
-                self._reply(200, b"ok\n")
+                self.reply(200, b"ok\n")
         elif path == "/metrics" and health.metrics is not None:
             from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-            self._reply(200, generate_latest(health.metrics), CONTENT_TYPE_LATEST)
+            self.reply(200, generate_latest(health.metrics), CONTENT_TYPE_LATEST)
         else:
-            self._reply(404, b"not found\n")
+            self.reply(404, b"not found\n")
 
 
 def observability_specs(
@@ -428,22 +414,22 @@ class _SecureServer(ThreadingHTTPServer):
         log.debug("metrics connection from %s failed", client_address, exc_info=True)
 
 
-class _SecureHandler(_QuietHandler):
+class _SecureHandler(QuietHandler):
     server: _SecureServer
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path != "/metrics":
-            self._reply(404, b"not found\n")
+            self.reply(404, b"not found\n")
             return
         decision = self.server.auth.check(self.headers.get("Authorization"), path)
         if decision.code != 200:
             self.server.denied += 1
-            self._reply(decision.code, (decision.reason + "\n").encode())
+            self.reply(decision.code, (decision.reason + "\n").encode())
             return
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        self._reply(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
+        self.reply(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
 
 
 class SecureMetricsActor(RuntimeActor):

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -53,6 +53,7 @@ from actors.events import (
     RuntimeReady,
 )
 from actors.history import RECORDED, AnnouncementHistory
+from actors.httpd import QuietHandler
 from actors.listener import Listener
 
 log = logging.getLogger(__name__)
@@ -386,7 +387,7 @@ class StatusBoard:
 # -- HTTP ---------------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _StatusServer
     protocol_version = "HTTP/1.1"
 
@@ -406,14 +407,8 @@ class _Handler(BaseHTTPRequestHandler):
         return hmac.compare_digest(other.encode(), token.encode())
 
     def _send_json(self, status: int, body: Any) -> None:
-        data = json.dumps(body, separators=(",", ":")).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if status == HTTPStatus.UNAUTHORIZED:
-            self.send_header("WWW-Authenticate", 'Bearer realm="lbtui"')
-        self.end_headers()
-        self.wfile.write(data)
+        challenge = {"WWW-Authenticate": 'Bearer realm="lbtui"'}
+        self.reply_json(status, body, challenge if status == HTTPStatus.UNAUTHORIZED else None)
 
     def do_GET(self) -> None:
         if not self._authorized():

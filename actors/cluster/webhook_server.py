@@ -17,7 +17,7 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from actors.cluster.webhooks import (
     admission_response,
     conversion_response,
 )
+from actors.httpd import QuietHandler
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ class WebhookHTTPServer(ThreadingHTTPServer):
         return response
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     # A connection that sends nothing (no handshake, no request) gives its thread back after
@@ -217,28 +218,17 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 30
     server: WebhookHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, code: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path in ("/healthz", "/readyz"):
-            self._send(200, {"status": "ok"})
+            self.reply_json(200, {"status": "ok"})
         else:
-            self._send(404, {"message": f"no such path {path}"})
+            self.reply_json(404, {"message": f"no such path {path}"})
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]  # the API server adds ?timeout=10s
         if path != CONVERSION_PATH and path not in VALIDATION_PATHS:
-            self._send(404, {"message": f"no webhook at {path}"})
+            self.reply_json(404, {"message": f"no webhook at {path}"})
             return
         try:
             length = int(self.headers.get("Content-Length") or 0)
@@ -246,18 +236,18 @@ class _Handler(BaseHTTPRequestHandler):
             length = -1
         if not 0 < length <= MAX_BODY:
             self.close_connection = True
-            self._send(400, {"message": "a JSON body of at most 3 MiB is required"})
+            self.reply_json(400, {"message": "a JSON body of at most 3 MiB is required"})
             return
         try:
             review = json.loads(self.rfile.read(length))
         except (ValueError, UnicodeDecodeError):
-            self._send(400, {"message": "the body is not JSON"})
+            self.reply_json(400, {"message": "the body is not JSON"})
             return
         try:
-            self._send(200, self.server.answer(path, review))
+            self.reply_json(200, self.server.answer(path, review))
         except Exception:  # a bug must not kill the server: the API server's policy decides
             log.exception("webhook %s failed", path)
-            self._send(500, {"message": "internal error in the webhook"})
+            self.reply_json(500, {"message": "internal error in the webhook"})
 
 
 class WebhookActor(RuntimeActor):
