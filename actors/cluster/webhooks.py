@@ -319,8 +319,11 @@ def convert_bgppeer(obj: Any, desired: str) -> dict[str, Any]:
         return out
     spec = out.get("spec")
     spec = dict(spec) if isinstance(spec, Mapping) else {}
-    meta = dict(out.get("metadata") or {})
-    annotations = dict(meta.get("annotations") or {})
+    meta = dict(_object_or_empty(out.get("metadata"), "metadata"))
+    annotations = dict(_object_or_empty(meta.get("annotations"), "metadata.annotations"))
+    selectors = spec.get("nodeSelectors")
+    if selectors is not None and not isinstance(selectors, list):
+        raise ConversionError(f"spec.nodeSelectors: {selectors!r} is not a list")
     if desired == V1BETA2:
         kept = annotations.pop(V1BETA2_FIELDS_ANNOTATION, None)
         for key, value in _kept_fields(kept).items():
@@ -343,6 +346,15 @@ def convert_bgppeer(obj: Any, desired: str) -> dict[str, Any]:
     if "spec" in obj or spec:
         out["spec"] = spec
     return out
+
+
+def _object_or_empty(value: Any, where: str) -> Mapping[str, Any]:
+    """``value`` if it is an object, {} if absent; anything else cannot be converted."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConversionError(f"{where}: {value!r} is not an object")
+    return value
 
 
 def _kept_fields(text: Any) -> dict[str, Any]:
