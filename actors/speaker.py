@@ -341,15 +341,21 @@ def file_speaker_specs(
         specs.append(ActorSpec("statefile", StateFileWriter, {"path": state_file, "node": node}))
     # Subsystems (membership, L2 responders, BGP sessions) start before the speaker uses them.
     specs.extend(extra or [])
-    specs.append(
-        ActorSpec(
-            f"speaker/{node}",
-            SpeakerActor,
-            {"node": node, "announcer": announcer, "membership_observer": node},
-            withdraws_on_stop=True,
-        )
-    )
+    specs.append(speaker_spec(node, announcer))
     return specs
+
+
+def speaker_spec(node: str, announcer: Announcer) -> Any:
+    """The speaker itself (an ActorSpec), started last, after the subsystems it uses, and
+    withdrawing everything on stop."""
+    from actors.runtime import ActorSpec
+
+    return ActorSpec(
+        f"speaker/{node}",
+        SpeakerActor,
+        {"node": node, "announcer": announcer, "membership_observer": node},
+        withdraws_on_stop=True,
+    )
 
 
 def kube_speaker_specs(
@@ -417,12 +423,5 @@ def kube_speaker_specs(
             )
         )
     specs.extend(extra or [])
-    specs.append(
-        ActorSpec(
-            f"speaker/{node}",
-            SpeakerActor,
-            {"node": node, "announcer": announcer, "membership_observer": node},
-            withdraws_on_stop=True,
-        )
-    )
+    specs.append(speaker_spec(node, announcer))
     return specs
