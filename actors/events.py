@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from actors.allocator.core import Allocation, PoolUsage
-    from actors.cluster.objects import ClusterState
-    from actors.config.model import Config
+    from actors.model.allocation import Allocation, PoolUsage
+    from actors.model.cluster import ClusterState
+    from actors.model.config import Config
 
 Protocol = Literal["layer2", "bgp"]
 
@@ -297,7 +297,7 @@ class SplitBrainDetected(Event):
     own_mac: str
 
 
-# -- failover measurement (actors/failover.py) ----------------------------------------------
+# -- failover measurement (actors/observability/failover.py) ---------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,7 +406,7 @@ class BfdSessionChanged(Event):
     diagnostic: str
 
 
-# -- Kubernetes (actors/cluster/kube.py, actors/controller.py) ------------------------------
+# -- Kubernetes (actors/kube/source.py, actors/roles/controller.py) ------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pykka
 
@@ -31,6 +31,8 @@ from actors.listener import send
 log = logging.getLogger(__name__)
 
 ASK_TIMEOUT = 10.0
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -134,6 +136,14 @@ class Runtime:
 
     def proxy(self, name: str) -> Any:
         return self.ref(name).proxy()
+
+    def ask(
+        self, name: str, method: Callable[..., T], *args: Any, timeout: float = ASK_TIMEOUT
+    ) -> T:
+        """Run ``method`` (named by reference, e.g. ``ConfigActor.current``) in actor ``name``
+        and wait for its answer. For callers outside the actors only (rule 2). Raises KeyError
+        for an actor that is not running."""
+        return getattr(self.proxy(name), method.__name__)(*args).get(timeout=timeout)
 
     def names(self) -> list[str]:
         return list(self._order)

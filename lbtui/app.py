@@ -1,6 +1,6 @@
 """The console: a live, k9s-style view of the runtime, with pool and peer editing.
 
-The app holds one :class:`~lbtui.state.ConsoleState`. Runtime events arrive as ActorEvent
+The app holds one :class:`~lbtui.state.reducer.ConsoleState`. Runtime events arrive as ActorEvent
 messages (posted by the bridge actor or the remote reader, never by direct calls), go through
 the pure reducer, and the screens on display update the rows the batch touched. Everything the
 console asks of the runtime (edits, deletes, kills, YAML of the configuration) goes through the
@@ -24,7 +24,7 @@ from textual.widgets import Input, TextArea
 from actors.config.store import EditOutcome
 from actors.events import Event
 from lbtui.bridge import ActorEvent, PortStatus, SnapshotLoaded
-from lbtui.port import EDITABLE, ConsolePort, describe, service_tree, yaml_for
+from lbtui.ports.local import EDITABLE, ConsolePort, describe, service_tree, yaml_for
 from lbtui.screens.base import ConsoleScreen
 from lbtui.screens.edit import EditScreen
 from lbtui.screens.modals import (
@@ -36,7 +36,7 @@ from lbtui.screens.modals import (
     YamlScreen,
 )
 from lbtui.screens.views import ALIASES, VIEWS
-from lbtui.state import ConsoleState, Snapshot, advance, load_snapshot, reduce_all
+from lbtui.state.reducer import ConsoleState, Snapshot, advance, load_snapshot, reduce_all
 from lbtui.themes import THEMES_DIR, choose_theme, load_themes
 from lbtui.widgets.bars import InfoBar
 from lbtui.widgets.table import ResourceTable

@@ -17,7 +17,7 @@ from actors.base import RuntimeActor
 from actors.clock import TimerHandle
 from actors.events import Event
 from actors.listener import Listener
-from lbtui.state import Snapshot
+from lbtui.state.reducer import Snapshot
 
 MIN_INTERVAL = 0.02
 
@@ -70,7 +70,7 @@ class Bridge(Listener, RuntimeActor):
         if wait <= 0:
             self.flush()
         else:
-            self._timer = self.after(wait, "flush")
+            self._timer = self.after(wait, self.flush)
 
     def flush(self) -> None:
         self._timer = None

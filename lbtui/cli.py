@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from actors.config.build import DEFAULT_NAMESPACE, BuildResult, build_config
-from actors.config.issues import UnreadableInput
 from actors.config.loader import Inputs, load_files
+from actors.model.issues import UnreadableInput
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 
@@ -118,9 +118,9 @@ def _setup_logging(verbose: bool) -> None:
 
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from actors.clock import RealClock
-    from actors.cluster.scenario import ScenarioError
-    from actors.demo import build_demo
-    from actors.eventlog import EventLog
+    from actors.demo.scenario import ScenarioError
+    from actors.observability.eventlog import EventLog
+    from actors.roles.demo import build_demo
     from actors.runtime import ActorSpec
 
     if args.headless:
@@ -172,11 +172,11 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from actors.announcer import CompositeAnnouncer, RecordingAnnouncer
     from actors.clock import RealClock
-    from actors.eventlog import EventLog
+    from actors.observability.eventlog import EventLog
+    from actors.roles.speaker import file_speaker_specs
     from actors.runtime import ActorSpec, Runtime
-    from actors.speaker import file_speaker_specs
+    from actors.speaker.announcer import CompositeAnnouncer, RecordingAnnouncer
 
     _setup_logging(args.verbose)
     # Without --cluster the objects come from the Kubernetes API (--kubeconfig or in-cluster).
@@ -190,7 +190,7 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     bgp: Any = RecordingAnnouncer()
     extra: list[Any] = []
     if not args.no_l2:
-        from actors.l2.wiring import l2_parts
+        from actors.roles.layer2 import l2_parts
 
         try:
             l2, extra = l2_parts(
@@ -243,7 +243,8 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     specs.insert(0, ActorSpec("eventlog", EventLog, {"stream": out, "time_origin": clock.now()}))
     # With --cluster (no Kubernetes) metrics are served only on an explicit --metrics-port.
     if not args.cluster or args.metrics_port is not None:
-        from actors.health import DEFAULT_PORT, observability_specs
+        from actors.observability.health import DEFAULT_PORT
+        from actors.roles.observability import observability_specs
 
         l2_counters = getattr(l2, "counters", None)
         collectors: list[Any] = [failover_metrics]
@@ -253,7 +254,7 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             collectors += [L2Collector(l2_counters), ConflictCollector(l2_counters)]
         if any(getattr(spec, "name", "") == "bgp" for spec in specs):
             from actors.bgp.actor import BgpSpeakerActor
-            from actors.metrics import AskedCounters
+            from actors.observability.metrics import AskedCounters
 
             # metallb_bgp_session_up / _updates_total / _announced_prefixes_total by peer.
             collectors.append(AskedCounters(BgpSpeakerActor, label="peer"))
@@ -280,7 +281,7 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _failover_meter(node: str, extra: list[Any]) -> Any:
     """Takeover times (FailoverMeasured events, lbtui_failover_seconds): a listener that
     starts before the subsystems whose events it reads. Returns the histogram's holder."""
-    from actors.failover import FailoverMeterActor, FailoverMetrics
+    from actors.observability.failover import FailoverMeterActor, FailoverMetrics
     from actors.runtime import ActorSpec
 
     metrics = FailoverMetrics()
@@ -292,7 +293,7 @@ def _bgp_speaker(args: argparse.Namespace, extra: list[Any]) -> Any:
     """lbtui's own BGP sessions: the announcer for the speaker, the actor into ``extra``."""
     from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
     from actors.bgp.secrets import FileSecrets
-    from actors.cluster.kube import KubeSecrets
+    from actors.kube.source import KubeSecrets
     from actors.runtime import ActorSpec
 
     announcer = BgpAnnouncer()
@@ -318,8 +319,8 @@ def _status_spec(args: argparse.Namespace, err: TextIO) -> Any:
     the address or the token file is bad)."""
     if not args.status_addr:
         return None
+    from actors.observability.status import StatusActor, parse_address
     from actors.runtime import ActorSpec
-    from actors.status import StatusActor, parse_address
 
     try:
         address = parse_address(args.status_addr)
@@ -388,8 +389,8 @@ def _run_console(port: Any, args: argparse.Namespace, err: TextIO) -> int:
 def _demo_console(args: argparse.Namespace, runtime: Any, err: TextIO) -> int:
     """``lbtui demo``: the console on the demo runtime; the console starts the runtime (after
     subscribing, so it sees every event) and the runtime stops when the console quits."""
-    from actors.demo import kill_node, revive_node
-    from lbtui.port import LocalPort
+    from actors.roles.demo import kill_node, revive_node
+    from lbtui.ports.local import LocalPort
 
     port = LocalPort(
         runtime,
@@ -406,10 +407,10 @@ def _demo_console(args: argparse.Namespace, runtime: Any, err: TextIO) -> int:
 
 def _kube_console(args: argparse.Namespace, err: TextIO) -> int:
     """``lbtui console --kubeconfig``: the console on the cluster's API, in this process."""
-    from actors.cluster.kube import CONSOLE_RESOURCES
-    from actors.cluster.kube_status import kube_console_specs
+    from actors.kube.source import CONSOLE_RESOURCES
+    from actors.roles.console import kube_console_specs
     from actors.runtime import Runtime
-    from lbtui.kubeport import KubePort
+    from lbtui.ports.kube import KubePort
 
     try:
         kube = _connect(args, CONSOLE_RESOURCES)
@@ -420,7 +421,7 @@ def _kube_console(args: argparse.Namespace, err: TextIO) -> int:
     if token is None:
         return EXIT_UNREADABLE
     runtime = Runtime("console", kube_console_specs(kube, lb_class=args.lb_class))
-    # The speakers' own event streams, through the API server's pod proxy (lbtui/kubeport.py).
+    # The speakers' own event streams, through the API server's pod proxy (lbtui/ports/kube.py).
     port = KubePort(
         runtime,
         kube.api,
@@ -453,7 +454,7 @@ def _console_token(args: argparse.Namespace, err: TextIO) -> str | None:
 
 
 def cmd_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from lbtui.port import RemotePort
+    from lbtui.ports.local import RemotePort
 
     _setup_console_logging(args.log_file, args.verbose)
     if args.kubeconfig:
@@ -510,7 +511,7 @@ KUBE_REFRESH_INTERVAL = 0.1
 
 def _connect(args: argparse.Namespace, resources: Any) -> Any:
     """The KubeCluster for ``--kubeconfig`` (or in-cluster); UnreadableInput if unusable."""
-    from actors.cluster.kube import KubeApi, KubeCluster
+    from actors.kube.source import KubeApi, KubeCluster
 
     try:
         api = KubeApi.connect(args.kubeconfig, args.context)
@@ -521,8 +522,8 @@ def _connect(args: argparse.Namespace, resources: Any) -> Any:
 
 def _kube_speaker_builder(args: argparse.Namespace) -> Any:
     """``lbtui speaker`` on a cluster: file_speaker_specs's signature, the API behind it."""
-    from actors.cluster.kube import SPEAKER_RESOURCES
-    from actors.speaker import kube_speaker_specs
+    from actors.kube.source import SPEAKER_RESOURCES
+    from actors.roles.speaker import kube_speaker_specs
 
     args.kube = _connect(args, SPEAKER_RESOURCES)
 
@@ -602,14 +603,14 @@ def _has_membership(specs: list[Any]) -> bool:
 
 def cmd_controller(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from actors.clock import RealClock
-    from actors.cluster.kube import CONTROLLER_RESOURCES
-    from actors.controller import controller_specs
-    from actors.eventlog import EventLog
-    from actors.health import observability_specs
+    from actors.kube.source import CONTROLLER_RESOURCES
+    from actors.observability.eventlog import EventLog
+    from actors.roles.controller import controller_specs
+    from actors.roles.observability import observability_specs
     from actors.runtime import ActorSpec, Runtime
 
     _setup_logging(args.verbose)
-    from actors.cluster.webhook_server import with_webhook_resources
+    from actors.roles.controller import with_webhook_resources
 
     if _metrics_cert_dir_missing(args, err, "controller"):
         return EXIT_UNREADABLE
@@ -661,8 +662,8 @@ def cmd_lab(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``lbtui lab up|down|status|fail|heal|traffic|history|console`` (root, Linux)."""
     from pathlib import Path
 
-    from actors.lab.lab import Lab, LabError, NetnsError, check_host, print_progress
-    from actors.lab.state import StateFileError
+    from lbtui.lab.lab import Lab, LabError, NetnsError, check_host, print_progress
+    from lbtui.lab.state import StateFileError
 
     try:
         check_host()
@@ -674,7 +675,7 @@ def cmd_lab(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _lab_up(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from actors.lab.lab import status_text
+    from lbtui.lab.lab import status_text
 
     lab.up(nodes=args.nodes, mode=args.mode, router=args.router, timeout=args.timeout)
     out.write(status_text(lab.status()))
@@ -693,7 +694,7 @@ def _lab_down(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> i
 
 
 def _lab_status(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from actors.lab.lab import status_text
+    from lbtui.lab.lab import status_text
 
     body = lab.status()
     if args.json:
@@ -719,9 +720,9 @@ def _lab_heal(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> i
 def _lab_traffic(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import asyncio
 
-    from actors.lab.lab import traffic_targets
-    from actors.lab.netns import entered
-    from actors.lab.traffic import run_traffic, summary_text
+    from lbtui.lab.lab import traffic_targets
+    from lbtui.lab.netns import entered
+    from lbtui.lab.traffic import run_traffic, summary_text
 
     targets = args.target or traffic_targets(lab)
     # From the client's namespace: its kernel resolves, routes and connects as a user's would.
@@ -775,8 +776,8 @@ def _lab_history(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -
 
 def _lab_console(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The console on one node's status endpoint, from inside the client's namespace."""
-    from actors.lab.netns import alive, entered
-    from lbtui.port import RemotePort
+    from lbtui.lab.netns import alive, entered
+    from lbtui.ports.local import RemotePort
 
     state = lab.state()
     plan = lab.plan(state)
@@ -812,8 +813,8 @@ _LAB_COMMANDS: dict[str, Any] = {
 
 
 def _lab_parser(sub: Any) -> None:
-    from actors.lab.state import DEFAULT_DIR
-    from actors.lab.topology import HOWS, MODES, ROUTERS
+    from lbtui.lab.state import DEFAULT_DIR
+    from lbtui.lab.topology import HOWS, MODES, ROUTERS
 
     lab = sub.add_parser(
         "lab",

@@ -14,10 +14,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from actors.allocator.core import Allocation, Allocator, PoolUsage, allocate_cluster
+from actors.allocator.core import Allocator, allocate_cluster
 from actors.base import RuntimeActor
-from actors.cluster.objects import ClusterState
-from actors.config.model import Config
 from actors.events import (
     AllocationFailed,
     AllocationsUpdated,
@@ -28,6 +26,9 @@ from actors.events import (
     IpReleased,
 )
 from actors.listener import Listener
+from actors.model.allocation import Allocation, PoolUsage
+from actors.model.cluster import ClusterState
+from actors.model.config import Config
 
 
 def allocation_events(

@@ -75,35 +75,29 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
-from actors.cluster.objects import EPOCH, ClusterState, Service, ServiceSpec
-from actors.config.model import Config, IPAddress, Pool
-
-STABLE_PREFIX = "metallb.io/"
-DEPRECATED_PREFIX = "metallb.universe.tf/"
-ADDRESS_POOL = "address-pool"
-LOAD_BALANCER_IPS = "loadBalancerIPs"
-ALLOW_SHARED_IP = "allow-shared-ip"
-ANNOTATION_ADDRESS_POOL = STABLE_PREFIX + ADDRESS_POOL
-ANNOTATION_LOAD_BALANCER_IPS = STABLE_PREFIX + LOAD_BALANCER_IPS
-ANNOTATION_ALLOW_SHARED_IP = STABLE_PREFIX + ALLOW_SHARED_IP
-# Written by the controller next to the status; never read back (MetalLB does the same).
-ANNOTATION_IP_ALLOCATED_FROM_POOL = STABLE_PREFIX + "ip-allocated-from-pool"
+from actors.model.allocation import (
+    ERROR_ALLOCATION,
+    ERROR_CLUSTER_IP_FAMILY,
+    ERROR_NOT_ENOUGH_CLUSTER_IPS,
+    ERROR_REQUEST,
+    NO_FAMILY_PREFIX,
+    NOT_ALLOWED_PREFIX,
+    Allocation,
+    PoolUsage,
+)
+from actors.model.annotations import (
+    ADDRESS_POOL,
+    ALLOW_SHARED_IP,
+    ANNOTATION_LOAD_BALANCER_IPS,
+    LOAD_BALANCER_IPS,
+    annotation,
+)
+from actors.model.cluster import EPOCH, ClusterState, Service, ServiceSpec
+from actors.model.config import Config, IPAddress, Pool
 
 NO_POOLS = "no address pools configured"
 NO_AVAILABLE_IPS = "no available IPs"
 
-# What kind of error an Allocation reports (``error_kind``).
-ERROR_ALLOCATION = ""  # no address could be had (pools, requests refused, sharing, ...)
-ERROR_REQUEST = "invalid-request"  # the requested addresses do not parse / cannot be asked for
-ERROR_NOT_ENOUGH_CLUSTER_IPS = "not-enough-cluster-ips"  # RequireDualStack, one clusterIP
-ERROR_CLUSTER_IP_FAMILY = "cluster-ip-family"  # the clusterIPs give no address family
-# What kind of drop an Allocation's ``cleared`` reports (``cleared_kind``).
-CLEARED_OTHER = ""  # a changed request, pool or family: MetalLB clears silently
-CLEARED_NOT_ALLOWED = "not-allowed"  # the configuration no longer admits the addresses
-CLEARED_NO_IP_FAMILY = "no-ip-family"  # the addresses in the status have no address family
-_NOT_ALLOWED_PREFIX = "current IP for "
-# MetalLB's ipfamily.ForAddresses errors start so; the drop's text is that error.
-_NO_FAMILY_PREFIX = "IPFamilyForAddresses: "
 
 # Internal address key: IPv4 as its int, IPv6 as its int with bit 128 set, so one dict holds both.
 _V6_TAG = 1 << 128
@@ -112,51 +106,6 @@ _POS_SHIFT = 128
 _FAMILY_NAME = {4: "ipv4", 6: "ipv6"}
 
 Port = tuple[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class Allocation:
-    """What one service holds after convergence (see the module docstring)."""
-
-    service: str
-    ips: tuple[IPAddress, ...]
-    pool: str | None
-    error: str | None = None
-    cleared: str | None = None
-    error_kind: str = ERROR_ALLOCATION
-    notice: str | None = None
-
-    @property
-    def cleared_kind(self) -> str:
-        """What kind of drop ``cleared`` reports (derived, so it never outlives the text)."""
-        cleared = self.cleared
-        if cleared is None:
-            return CLEARED_OTHER
-        if cleared.startswith(_NOT_ALLOWED_PREFIX):
-            return CLEARED_NOT_ALLOWED
-        if cleared.startswith(_NO_FAMILY_PREFIX):
-            return CLEARED_NO_IP_FAMILY
-        return CLEARED_OTHER
-
-
-@dataclass(frozen=True, slots=True)
-class PoolUsage:
-    """Addresses of one pool: how many it has and how many are held, per family."""
-
-    total: int
-    in_use: int
-    total_v4: int
-    total_v6: int
-    in_use_v4: int
-    in_use_v6: int
-
-
-def annotation(annotations: Mapping[str, str], name: str) -> str:
-    """``metallb.io/<name>`` if present (even empty), else the deprecated spelling, else ""."""
-    value = annotations.get(STABLE_PREFIX + name)
-    if value is None:
-        value = annotations.get(DEPRECATED_PREFIX + name, "")
-    return value
 
 
 def requests_addresses(service: Service) -> bool:
@@ -945,12 +894,12 @@ class Allocator:
             shown = "[" + " ".join(f'"{t}"' for t in texts) + "]"
             # MetalLB's ipfamily.ForAddresses errors, in its order of checks.
             if len(parsed) > 2:
-                return (), "", f"{_NO_FAMILY_PREFIX}invalid ips length {len(parsed)} {shown}"
+                return (), "", f"{NO_FAMILY_PREFIX}invalid ips length {len(parsed)} {shown}"
             if None in parsed:
-                return (), "", f"{_NO_FAMILY_PREFIX}Invalid address {shown}"
+                return (), "", f"{NO_FAMILY_PREFIX}Invalid address {shown}"
             existing = tuple(k for k in parsed if k is not None)
             if len(existing) == 2 and _family(existing[0]) == _family(existing[1]):
-                return (), "", f"{_NO_FAMILY_PREFIX}same address family {shown}"
+                return (), "", f"{NO_FAMILY_PREFIX}same address family {shown}"
         if not _family_fits(existing, demand):
             self.release(key)
             return (), "", f"current IPs {_quoted(existing)} do not match the service's IP family"
@@ -961,7 +910,7 @@ class Allocator:
                 (),
                 "",
                 (
-                    f'{_NOT_ALLOWED_PREFIX}"{key}" not allowed by config, will attempt for new IP '
+                    f'{NOT_ALLOWED_PREFIX}"{key}" not allowed by config, will attempt for new IP '
                     f"assignment: {checked}"
                 ),
             )

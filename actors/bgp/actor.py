@@ -36,10 +36,6 @@ from actors.bgp.transport import (
     TransportEvent,
 )
 from actors.clock import TimerHandle
-from actors.cluster.objects import ClusterState
-from actors.config.model import Config, Peer
-from actors.config.selectors import any_matches
-from actors.election.bgp import BGPRoute
 from actors.events import (
     BfdSessionChanged,
     ClusterUpdated,
@@ -48,6 +44,10 @@ from actors.events import (
     PeerSessionChanged,
 )
 from actors.listener import Listener
+from actors.model.cluster import ClusterState
+from actors.model.config import Config, Peer
+from actors.model.route import BGPRoute
+from actors.model.selectors import any_matches
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         if synced:
             self.synced = True
         else:
-            self.after(self.sync_timeout, "sync_overdue")
+            self.after(self.sync_timeout, self.sync_overdue)
 
     def on_stop(self) -> None:
         self._shutdown("speaker stopped", graceful=False)
@@ -491,7 +491,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
             self._timer = None
         self._armed = deadline
         if deadline is not None:
-            self._timer = self.after(max(0.0, deadline - self.clock.now()), "on_timer")
+            self._timer = self.after(max(0.0, deadline - self.clock.now()), self.on_timer)
 
 
 def _labels(cluster: ClusterState, node: str) -> Mapping[str, str]:

@@ -45,10 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.base import RuntimeActor
-from actors.cluster.objects import ClusterState
-from actors.config.model import Config, Peer
-from actors.config.selectors import any_matches
-from actors.election.bgp import BGPRoute, bgp_advertisements
+from actors.election.bgp import bgp_advertisements
 from actors.events import (
     AllocationsUpdated,
     ClusterUpdated,
@@ -58,6 +55,10 @@ from actors.events import (
     MembershipUpdated,
 )
 from actors.listener import Listener
+from actors.model.cluster import ClusterState
+from actors.model.config import Config, Peer
+from actors.model.route import BGPRoute
+from actors.model.selectors import any_matches
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import binascii
 import logging
 from collections.abc import Callable, Sequence
 
-from actors.config.issues import UnreadableInput
 from actors.config.loader import load_files
-from actors.config.model import SecretRef
+from actors.model.config import SecretRef
+from actors.model.issues import UnreadableInput
 
 log = logging.getLogger(__name__)
 

@@ -76,8 +76,8 @@ from actors.bgp.fsm import (
     UpdateReceived,
 )
 from actors.bgp.transport import ConnUp, Transport
-from actors.config.model import Peer
 from actors.events import Event, PeerSessionChanged, PrefixAnnounced, PrefixWithdrawn
+from actors.model.config import Peer
 
 log = logging.getLogger(__name__)
 

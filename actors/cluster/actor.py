@@ -14,10 +14,10 @@ from typing import Any
 import pykka
 
 from actors.base import RuntimeActor, Tick
-from actors.cluster.objects import ClusterState
 from actors.cluster.source import ClusterSource, SourceError
 from actors.events import AllocationsUpdated, ClusterUpdated, Event, ServiceChanged, SourceRejected
 from actors.listener import Listener
+from actors.model.cluster import ClusterState
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class ClusterActor(Listener, RuntimeActor):
         self._unsubscribe = subscribe(self._source_changed) if callable(subscribe) else None
         self._load()
         if self.poll_interval > 0:
-            self.after(self.poll_interval, "poll")
+            self.after(self.poll_interval, self.poll)
 
     def on_stop(self) -> None:
         if self._unsubscribe is not None:
@@ -78,12 +78,12 @@ class ClusterActor(Listener, RuntimeActor):
         if not self._refresh_pending:
             self._refresh_pending = True
             with contextlib.suppress(pykka.ActorDeadError):
-                self.actor_ref.tell(Tick("_refresh_due"))
+                self.actor_ref.tell(Tick(self._refresh_due))
 
     def _refresh_due(self) -> None:
         wait = self._last_load + self.min_interval - self.clock.now()
         if wait > 0:
-            self.after(wait, "refresh")
+            self.after(wait, self.refresh)
         else:
             self.refresh()
 
@@ -109,7 +109,7 @@ class ClusterActor(Listener, RuntimeActor):
     def poll(self) -> None:
         if self.source.changed():
             self._load()
-        self.after(self.poll_interval, "poll")
+        self.after(self.poll_interval, self.poll)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, AllocationsUpdated) and self.source.write_status(event.allocations):

@@ -10,13 +10,13 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from actors.cluster.objects import ClusterState
 from actors.cluster.source import SourceError
-from actors.config.issues import Issue, UnreadableInput
 from actors.config.loader import CLUSTER_KINDS, Inputs, load_files
+from actors.model.cluster import ClusterState
+from actors.model.issues import Issue, UnreadableInput
 
 if TYPE_CHECKING:
-    from actors.allocator.core import Allocation
+    from actors.model.allocation import Allocation
 
 
 def located(issue: Issue) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
-from actors.cluster.objects import ClusterState
+from actors.model.cluster import ClusterState
 
 if TYPE_CHECKING:
-    from actors.allocator.core import Allocation
+    from actors.model.allocation import Allocation
 
 
 class SourceError(Exception):

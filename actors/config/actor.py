@@ -17,10 +17,10 @@ from typing import Any
 import pykka
 
 from actors.base import RuntimeActor, Tick
-from actors.config.issues import UnreadableInput
-from actors.config.model import Config
 from actors.config.store import ConfigStore, EditOutcome, PersistRejected
 from actors.events import ConfigApplied, ConfigPersisted, ConfigRejected
+from actors.model.config import Config
+from actors.model.issues import UnreadableInput
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class ConfigActor(RuntimeActor):
         if not self._reload_pending:
             self._reload_pending = True
             with contextlib.suppress(pykka.ActorDeadError):
-                self.actor_ref.tell(Tick("_pushed_reload"))
+                self.actor_ref.tell(Tick(self._pushed_reload))
 
     def _pushed_reload(self) -> None:
         self._reload_pending = False
@@ -105,7 +105,7 @@ class ConfigActor(RuntimeActor):
         self._schedule_watch()
 
     def _schedule_watch(self) -> None:
-        self.after(self.watch_interval, "watch")
+        self.after(self.watch_interval, self.watch)
 
     def _current_mtimes(self) -> dict[str, float]:
         out = {}
@@ -118,7 +118,7 @@ class ConfigActor(RuntimeActor):
 
     # -- internals ---------------------------------------------------------------------------
     def _refuse(self, source: str, message: str) -> EditOutcome:
-        from actors.config.issues import Issue
+        from actors.model.issues import Issue
 
         issue = Issue("", "", "", message)
         self.publish(ConfigRejected(self.clock.now(), source, (message,)))

@@ -17,12 +17,17 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from actors.cluster.objects import Node
 from actors.config import crds
-from actors.config.issues import Issue
 from actors.config.legacy import convert_legacy
 from actors.config.loader import Inputs, Sourced
-from actors.config.model import (
+from actors.config.parsing import (
+    lowest_prefix_length,
+    parse_address_range,
+    parse_community,
+    parse_duration,
+)
+from actors.model.cluster import Node
+from actors.model.config import (
     AddressRange,
     BFDProfile,
     BGPAdvertisement,
@@ -36,13 +41,8 @@ from actors.config.model import (
     ServiceAllocation,
     frozen_labels,
 )
-from actors.config.parsing import (
-    lowest_prefix_length,
-    parse_address_range,
-    parse_community,
-    parse_duration,
-)
-from actors.config.selectors import LabelSelector, any_matches
+from actors.model.issues import Issue
+from actors.model.selectors import LabelSelector, any_matches
 
 DEFAULT_NAMESPACE = "metallb-system"
 DEFAULT_HOLD_TIME = 90

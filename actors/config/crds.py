@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from actors.config.selectors import LabelSelector
+from actors.model.selectors import LabelSelector
 
 METALLB_GROUP = "metallb.io"
 UINT32_MAX = 2**32 - 1

@@ -14,8 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actors.config import crds
-from actors.config.issues import Issue, UnreadableInput
 from actors.config.loader import LegacyConfigMap, Sourced, format_loc, yaml_documents
+from actors.model.issues import Issue, UnreadableInput
 
 ORIGIN = "lbtui.io/converted-from"
 TARGET_NAMESPACE = "metallb-system"

@@ -17,9 +17,9 @@ from typing import Any, Generic, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from actors.cluster.objects import EndpointSlice, Namespace, Node, Service
 from actors.config.crds import RESOURCE_KINDS, MetalLBResource, Secret
-from actors.config.issues import Issue, UnreadableInput
+from actors.model.cluster import EndpointSlice, Namespace, Node, Service
+from actors.model.issues import Issue, UnreadableInput
 
 T = TypeVar("T")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from actors.config.model import AddressRange, Community
+from actors.model.config import AddressRange, Community
 
 UINT16_MAX = 2**16 - 1
 UINT32_MAX = 2**32 - 1

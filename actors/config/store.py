@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-from actors.atomic import write_atomically
 from actors.config.build import DEFAULT_NAMESPACE, BuildResult, build_config
-from actors.config.issues import Issue, UnreadableInput
 from actors.config.loader import Inputs, load_documents, yaml_documents
+from actors.model.issues import Issue, UnreadableInput
+from actors.util.atomic import write_atomically
 
 CONFIG_KINDS = frozenset(
     {"IPAddressPool", "L2Advertisement", "BGPAdvertisement", "Community", "BFDProfile", "BGPPeer"}

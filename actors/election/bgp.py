@@ -43,9 +43,6 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from actors.cluster.objects import ClusterState, Service
-from actors.config.model import BGPAdvertisement, Config, IPAddress, IPNetwork, Pool
-from actors.config.selectors import any_matches
 from actors.election.candidates import (
     NO_LOCAL_ENDPOINTS,
     NODE_DOWN,
@@ -58,6 +55,10 @@ from actors.election.candidates import (
     health_rejection,
     resolve_pool,
 )
+from actors.model.cluster import ClusterState, Service
+from actors.model.config import BGPAdvertisement, Config, IPAddress, IPNetwork, Pool
+from actors.model.route import BGPRoute
+from actors.model.selectors import any_matches
 
 ANNOUNCED = "announced"
 NO_IPS = "noIPs"
@@ -81,17 +82,6 @@ _STAGE = {
     NO_PEERS: 7,
     ANNOUNCED: 8,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class BGPRoute:
-    """One route a node sends to some of its peers."""
-
-    prefix: str
-    peers: tuple[str, ...]
-    communities: tuple[str, ...]
-    local_pref: int
-    services: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

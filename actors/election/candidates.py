@@ -1,7 +1,7 @@
 """What the L2 and BGP elections share: the nodes, their health, serving endpoints, pools.
 
-Everything here is a pure function of a :class:`~actors.config.model.Config`, a
-:class:`~actors.cluster.objects.ClusterState` and, optionally, the set of nodes known to be alive
+Everything here is a pure function of a :class:`~actors.model.config.Config`, a
+:class:`~actors.model.cluster.ClusterState` and, optionally, the set of nodes known to be alive
 (from gossip, or from ``lbtui plan --node-down``).
 
 Known nodes
@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
-from actors.cluster.objects import ClusterState, Node, Service
-from actors.config.model import EMPTY_LABELS, Config, IPAddress, Pool, frozen_labels
+from actors.model.annotations import DEPRECATED_ALLOW_SHARED_IP
+from actors.model.cluster import ClusterState, Node, Service
+from actors.model.config import EMPTY_LABELS, Config, IPAddress, Pool, frozen_labels
 
 ALLOW_SHARED_IP = "metallb.io/allow-shared-ip"
-DEPRECATED_ALLOW_SHARED_IP = "metallb.universe.tf/allow-shared-ip"
 
 # Node rejection reasons, named as MetalLB's speaker names them where it has a name.
 NODE_DOWN = "nodeDown"

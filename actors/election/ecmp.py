@@ -28,9 +28,9 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from actors.cluster.objects import ClusterState
-    from actors.config.model import Config
     from actors.election.plan import Plan
+    from actors.model.cluster import ClusterState
+    from actors.model.config import Config
 
 SCHEMES = ("modulo", "threshold", "resilient")
 ZERO, ONE = Fraction(0), Fraction(1)

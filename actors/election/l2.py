@@ -42,9 +42,6 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from actors.cluster.objects import ClusterState, Service
-from actors.config.model import Config, IPAddress, L2Advertisement
-from actors.config.selectors import any_matches
 from actors.election.candidates import (
     NO_LOCAL_ENDPOINTS,
     NOT_SELECTED,
@@ -58,6 +55,9 @@ from actors.election.candidates import (
     resolve_pool,
     wants_shared_ip,
 )
+from actors.model.cluster import ClusterState, Service
+from actors.model.config import Config, IPAddress, L2Advertisement
+from actors.model.selectors import any_matches
 
 # Service-level reason codes (MetalLB's where it has them; it says "notOwner" for several).
 ANNOUNCED = "announced"

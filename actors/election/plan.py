@@ -11,11 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.allocator.core import Allocation, PoolUsage, allocate_cluster
-from actors.cluster.objects import ClusterState
-from actors.config.model import Config
-from actors.election.bgp import BGPRoute, bgp_advertisements
+from actors.allocator.core import allocate_cluster
+from actors.election.bgp import bgp_advertisements
 from actors.election.l2 import L2Owner, l2_owners
+from actors.model.allocation import Allocation, PoolUsage
+from actors.model.cluster import ClusterState
+from actors.model.config import Config
+from actors.model.route import BGPRoute
 
 
 @dataclass(frozen=True, slots=True)

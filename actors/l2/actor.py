@@ -27,7 +27,6 @@ import pykka
 
 from actors.base import RuntimeActor, Tick
 from actors.clock import TimerHandle
-from actors.election.bgp import BGPRoute
 from actors.events import (
     CandidacyChanged,
     GratuitousSent,
@@ -39,6 +38,7 @@ from actors.l2.announce import GarpSchedule
 from actors.l2.duties import DutyPlan, plan_duties
 from actors.l2.interfaces import DEFAULT_EXCLUDE, InterfacePolicy, Link, LinkWatcher, read_links
 from actors.l2.responder import GRATUITOUS_SENT, Counters, L2Responder
+from actors.model.route import BGPRoute
 
 log = logging.getLogger(__name__)
 
@@ -162,13 +162,13 @@ class L2AnnouncerActor(RuntimeActor):
             self.responder.on_conflict = lambda *heard: _tell(ref, ConflictHeard(*heard))
         if self._watch_links:
             ref = self.actor_ref
-            self._watcher = LinkWatcher(lambda: _tell(ref, Tick("links_changed")))
+            self._watcher = LinkWatcher(lambda: _tell(ref, Tick(self.links_changed)))
         self.links = self._read()
         self.announcer.attach(self.actor_ref)
         self.wanted = self.announcer.wanted()
         self._apply("start")
         self._check_links()
-        self.after(self.scan_interval, "scan")
+        self.after(self.scan_interval, self.scan)
 
     def on_stop(self) -> None:
         self._close()
@@ -229,7 +229,7 @@ class L2AnnouncerActor(RuntimeActor):
     # -- timers and link changes -------------------------------------------------------------
     def scan(self) -> None:
         self.links_changed()
-        self.after(self.scan_interval, "scan")
+        self.after(self.scan_interval, self.scan)
 
     def links_changed(self) -> None:
         links = self._read()
@@ -310,7 +310,7 @@ class L2AnnouncerActor(RuntimeActor):
             self._garp_timer = None
         due = self.schedule.next_due()
         if due is not None:
-            self._garp_timer = self.after(max(0.0, due - self.clock.now()), "garp_tick")
+            self._garp_timer = self.after(max(0.0, due - self.clock.now()), self.garp_tick)
 
     def _check_links(self) -> None:
         default = self.policy.would_announce(self.links)

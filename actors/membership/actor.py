@@ -148,11 +148,11 @@ class MembershipActor(Listener, RuntimeActor):
             log.warning("membership of %s is not encrypted (no --ml-secret-file)", self.node)
         self._boot()
         if self.secret_file:
-            self.after(self.secret_poll, "_check_secret")
+            self.after(self.secret_poll, self._check_secret)
 
     def _check_secret(self) -> None:
         assert self.secret_file is not None
-        self.after(self.secret_poll, "_check_secret")
+        self.after(self.secret_poll, self._check_secret)
         stamp = _stamp(self.secret_file)
         if stamp == self._secret_stamp:
             return
@@ -218,7 +218,7 @@ class MembershipActor(Listener, RuntimeActor):
         self._last_view = None
         self._apply(self.core.start(self.clock.now()))
         if self.seeds:
-            self.after(self.join_grace, "_join_grace_over", generation)
+            self.after(self.join_grace, self._join_grace_over, generation)
 
     def _advertised(self, bound: Address) -> Address:
         host, port = bound
@@ -285,7 +285,7 @@ class MembershipActor(Listener, RuntimeActor):
         self._apply(self.core.add_seeds(self.clock.now(), seeds))
         if not self.joined:
             if seeds:
-                self.after(self.join_grace, "_join_grace_over", self._generation)
+                self.after(self.join_grace, self._join_grace_over, self._generation)
             else:  # nobody else runs a speaker: we are the cluster
                 self.joined = True
                 self._publish_view()
@@ -359,7 +359,7 @@ class MembershipActor(Listener, RuntimeActor):
             return
         self._cancel_timer()
         self._timer_due = due
-        self._timer = self.after(max(0.0, due - self.clock.now()), "_tick", self._generation)
+        self._timer = self.after(max(0.0, due - self.clock.now()), self._tick, self._generation)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -29,9 +29,9 @@ from textual.widgets import (
     TextArea,
 )
 
-from actors.config.issues import Issue
 from actors.config.store import EditOutcome
-from lbtui.port import EDITABLE, redact, restore_password
+from actors.model.issues import Issue
+from lbtui.ports.local import EDITABLE, redact, restore_password
 
 if TYPE_CHECKING:
     from lbtui.app import ConsoleApp

@@ -16,8 +16,8 @@ from textual.widgets.selection_list import Selection
 from textual.widgets.tree import TreeNode
 from textual.worker import Worker, WorkerState
 
-from lbtui.port import Description, TreeItem, WhatIfResult, what_if
-from lbtui.views import Column
+from lbtui.ports.local import Description, TreeItem, WhatIfResult, what_if
+from lbtui.state.rows import Column
 from lbtui.widgets.table import ResourceTable
 
 if TYPE_CHECKING:

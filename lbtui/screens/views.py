@@ -11,10 +11,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
 from textual.widgets import Label
 
-from lbtui import views
 from lbtui.screens.base import BigTableScreen, ConsoleScreen, Scope, SmallTableScreen
-from lbtui.state import ConsoleState
-from lbtui.views import Row
+from lbtui.state import rows as views
+from lbtui.state.reducer import ConsoleState
+from lbtui.state.rows import Row
 from lbtui.widgets.pulses import Pulses
 from lbtui.widgets.table import ResourceTable
 

@@ -13,8 +13,8 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Static
 
-from lbtui.state import ConsoleState
-from lbtui.views import counts
+from lbtui.state.reducer import ConsoleState
+from lbtui.state.rows import counts
 
 
 class InfoBar(Static):

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
 
-from lbtui.state import PULSES, ConsoleState
+from lbtui.state.reducer import PULSES, ConsoleState
 
 TITLES = {"l2": "ARP/NDP", "bgp": "BGP updates", "membership": "membership"}
 

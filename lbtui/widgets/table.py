@@ -31,7 +31,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from lbtui.views import Age, Bar, Cell, Column, Row, Styled, age_text, cell_text
+from lbtui.state.rows import Age, Bar, Cell, Column, Row, Styled, age_text, cell_text
 
 # Semantic cell style -> the theme variable giving its colour.
 SEMANTIC = {

@@ -12,14 +12,12 @@ from pathlib import Path
 import pytest
 
 from actors.allocator.actor import AllocatorActor, allocation_events
-from actors.allocator.core import Allocation
-from actors.announcer import RecordingAnnouncer
 from actors.clock import ManualClock
 from actors.cluster.actor import ClusterActor, service_changes
-from actors.cluster.demo import DEMO_CONFIG, DemoCluster, ServiceSpec
 from actors.cluster.files import FileClusterSource
 from actors.config.actor import ConfigActor
 from actors.config.store import ConfigStore
+from actors.demo.cluster import DEMO_CONFIG, DemoCluster, ServiceSpec
 from actors.events import (
     AllocationFailed,
     AllocationsUpdated,
@@ -36,7 +34,9 @@ from actors.events import (
     ServiceChanged,
     SourceRejected,
 )
-from actors.speaker import SpeakerActor
+from actors.model.allocation import Allocation
+from actors.speaker.actor import SpeakerActor
+from actors.speaker.announcer import RecordingAnnouncer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

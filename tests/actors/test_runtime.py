@@ -13,7 +13,6 @@ import pytest
 
 from actors.base import Tick
 from actors.clock import ManualClock
-from actors.demo import build_demo
 from actors.events import (
     ActorFailed,
     ActorStarted,
@@ -27,6 +26,7 @@ from actors.events import (
     NodeSuspected,
     RuntimeReady,
 )
+from actors.roles.demo import build_demo
 from actors.runtime import ActorSpec, Runtime
 from tests.recorder import EventJournal, Recorder
 
@@ -130,10 +130,14 @@ def test_editing_a_pool_reallocates(stop_all: None) -> None:
     runtime.stop()
 
 
+def _no_such_method() -> None:
+    raise AttributeError("no_such_method")
+
+
 def test_a_crashed_actor_is_restarted_and_the_runtime_keeps_serving(stop_all: None) -> None:
     runtime, clock, journal = start_demo(SCENARIO.replace("OWNER", "node-2"))
     before = len(journal.of(ActorStarted))
-    runtime.ref("allocator").tell(Tick("no_such_method"))  # an AttributeError kills it
+    runtime.ref("allocator").tell(Tick(_no_such_method))  # its exception kills the actor
     failed = journal.wait_for(lambda ev: [e for e in ev if isinstance(e, ActorFailed)])
     assert failed[0].actor == "allocator" and failed[0].restarts == 1
     assert "no_such_method" in failed[0].error

@@ -25,8 +25,9 @@ import time
 from collections.abc import Callable
 from types import MappingProxyType
 
-from actors.allocator.core import Allocation, Allocator, allocate_cluster
-from actors.cluster.objects import (
+from actors.allocator.core import Allocator, allocate_cluster
+from actors.model.allocation import Allocation
+from actors.model.cluster import (
     ClusterState,
     LoadBalancerStatus,
     ObjectMeta,
@@ -35,7 +36,7 @@ from actors.cluster.objects import (
     ServiceSpec,
     ServiceStatus,
 )
-from actors.config.model import AddressRange, Config, Pool
+from actors.model.config import AddressRange, Config, Pool
 
 NAIVE_CAP = 10_000
 

@@ -117,10 +117,10 @@ def worker(source: str, asn: int) -> None:
     import pykka
 
     from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
-    from actors.config.model import Config, Peer
-    from actors.election.bgp import BGPRoute
     from actors.events import ConfigApplied, PeerSessionChanged
     from actors.listener import Published
+    from actors.model.config import Config, Peer
+    from actors.model.route import BGPRoute
 
     def publish(event: object) -> None:
         if isinstance(event, PeerSessionChanged) and event.state == "Established":

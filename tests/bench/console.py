@@ -36,8 +36,8 @@ from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
 from actors.allocator.core import allocate_cluster
-from actors.cluster.demo import DemoCluster, ServiceSpec
 from actors.config.store import ConfigStore
+from actors.demo.cluster import DemoCluster, ServiceSpec
 from actors.election.l2 import l2_owners
 from actors.events import (
     AllocationsUpdated,
@@ -54,8 +54,8 @@ from actors.events import (
 )
 from lbtui.app import ConsoleApp
 from lbtui.bridge import ActorEvent
-from lbtui.state import Snapshot
-from lbtui.views import service_rows
+from lbtui.state.reducer import Snapshot
+from lbtui.state.rows import service_rows
 from lbtui.widgets.table import ResourceTable
 
 SIZE = (160, 50)
@@ -292,7 +292,7 @@ async def datatable(rows: list[tuple[str, ...]]) -> tuple[Stamp, Stamp]:
 
 
 def plain_rows(world: World) -> list[tuple[str, ...]]:
-    from lbtui.state import ConsoleState, load_snapshot
+    from lbtui.state.reducer import ConsoleState, load_snapshot
 
     state = load_snapshot(ConsoleState(), world.snapshot)
     out = []
@@ -304,7 +304,7 @@ def plain_rows(world: World) -> list[tuple[str, ...]]:
 
 def reducer_alone(world: World, repeat: int) -> Stamp:
     """reduce_all of the node kill's batch on the snapshot's state, outside any app."""
-    from lbtui.state import ConsoleState, load_snapshot, reduce_all
+    from lbtui.state.reducer import ConsoleState, load_snapshot, reduce_all
 
     state = load_snapshot(ConsoleState(), world.snapshot)
     events, *_ = world.node_kill(2.0)

@@ -33,9 +33,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from actors.lab.lab import Lab
-from actors.lab.netns import entered
-from actors.lab.topology import LabPlan
+from lbtui.lab.lab import Lab
+from lbtui.lab.netns import entered
+from lbtui.lab.topology import LabPlan
 from tests.net.lab_rig import BGP_VIP, L2_VIP, GarpWatcher, wait_until
 
 HOWS = ("kill", "stop", "link")

@@ -23,14 +23,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from actors.clock import RealClock
-from actors.cluster.kube import (
+from actors.events import ClusterUpdated
+from actors.kube.source import (
     CONTROLLER_RESOURCES,
     SERVICES,
     KubeCluster,
     KubeClusterSource,
 )
-from actors.controller import controller_specs
-from actors.events import ClusterUpdated
+from actors.roles.controller import controller_specs
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import RUNNING, Role, kube_cluster, service
 from tests.kube.test_controller import seed

@@ -27,12 +27,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from actors.clock import RealClock, ThreadScheduler
-from actors.cluster.kube import CONSOLE_RESOURCES
 from actors.events import Event, NodeJoined
-from actors.status import StatusActor
+from actors.kube.source import CONSOLE_RESOURCES
+from actors.observability.status import StatusActor
 from lbtui.bridge import ActorEvent, SnapshotLoaded
-from lbtui.kubeport import SpeakerStreams
-from lbtui.port import RemotePort
+from lbtui.ports.kube import SpeakerStreams
+from lbtui.ports.local import RemotePort
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import NS, kube_cluster
 

@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pykka
 
-from actors.cluster.webhook_certs import dns_name, refreshed, write_cert_files
-from actors.cluster.webhook_server import WebhookActor
-from actors.cluster.webhooks import admission_response
 from actors.config.build import build_config
 from actors.config.loader import load_documents
+from actors.kube.certificates import dns_name, refreshed, write_cert_files
+from actors.kube.webhook_server import WebhookActor
+from actors.kube.webhooks import admission_response
 
 NS = "metallb-system"
 PATH = "/validate-metallb-io-v1beta1-ipaddresspool"

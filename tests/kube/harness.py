@@ -15,8 +15,8 @@ from typing import Any
 import pykka
 
 from actors.clock import ManualClock, ThreadScheduler
-from actors.cluster.kube import KubeApi, KubeCluster
 from actors.events import Event
+from actors.kube.source import KubeApi, KubeCluster
 from actors.listener import Listener, Published
 from actors.runtime import ActorSpec, Runtime
 from tests.kube.fakeapi import FakeKubeApi

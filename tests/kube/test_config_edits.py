@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from actors.clock import ManualClock
-from actors.cluster.kube import SPEAKER_RESOURCES, KubeConfigStore, KubeSecrets, KubeWatcher
 from actors.config.actor import ConfigActor
 from actors.events import ConfigApplied, ConfigRejected
+from actors.kube.source import SPEAKER_RESOURCES, KubeConfigStore, KubeSecrets, KubeWatcher
 from actors.runtime import ActorSpec
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import NS, Role, kube_cluster, l2_advertisement, namespace, pool, wait_until

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from actors.cluster.kube import CONSOLE_RESOURCES
-from actors.cluster.kube_status import kube_console_specs
+from actors.kube.source import CONSOLE_RESOURCES
+from actors.roles.console import kube_console_specs
 from actors.runtime import Runtime
 from lbtui.app import ConsoleApp
-from lbtui.port import LocalPort
+from lbtui.ports.local import LocalPort
 from lbtui.widgets.table import ResourceTable
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import NS, endpoint_slice, eventually, kube_cluster, service

@@ -1,6 +1,7 @@
 """``lbtui console --kubeconfig`` follows the speakers' event streams through the API server's
 pod proxy: the fake API (tests/kube/fakeapi.py) forwards ``pods/NAME:PORT/proxy/...`` to the
-pod's IP, here 127.0.0.1 and a real status endpoint (actors/status.py) per speaker pod.
+pod's IP, here 127.0.0.1 and a real status endpoint
+(actors/observability/status.py) per speaker pod.
 
 Each speaker is a StatusActor serving HTTP on loopback that is told the events a speaker
 publishes (membership views, announcements, failovers); the console reads them through the
@@ -23,8 +24,6 @@ import pytest
 from textual.message import Message
 
 from actors.clock import RealClock, ThreadScheduler
-from actors.cluster.kube import CONSOLE_RESOURCES
-from actors.cluster.kube_status import kube_console_specs
 from actors.events import (
     AnnouncementStarted,
     AnnouncementStopped,
@@ -34,11 +33,13 @@ from actors.events import (
     ServiceEventObserved,
     SpeakerStreamChanged,
 )
+from actors.kube.source import CONSOLE_RESOURCES
+from actors.observability.status import StatusActor
+from actors.roles.console import kube_console_specs
 from actors.runtime import Runtime
-from actors.status import StatusActor
 from lbtui.app import ConsoleApp
 from lbtui.bridge import ActorEvent, PortStatus
-from lbtui.kubeport import (
+from lbtui.ports.kube import (
     KubePort,
     ProxyClient,
     ServiceEvents,
@@ -46,7 +47,7 @@ from lbtui.kubeport import (
     SpeakerTarget,
     SpeakerUnreachable,
 )
-from lbtui.state import ConsoleState, reduce_all
+from lbtui.state.reducer import ConsoleState, reduce_all
 from lbtui.widgets.table import ResourceTable
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import (
@@ -587,12 +588,12 @@ def test_kube_speakers_and_controller_seen_through_the_api_only(fake: FakeKubeAp
     """A controller and two `lbtui speaker --kubeconfig` runtimes (in process, membership set
     by hand) each serving its status endpoint; the console side reads nothing but the API: the
     speakers' own events through the pod proxy, MetalLB's Events about the Service."""
-    from actors.announcer import RecordingAnnouncer
     from actors.clock import ManualClock
-    from actors.cluster.kube import CONTROLLER_RESOURCES, SPEAKER_RESOURCES
-    from actors.controller import controller_specs
+    from actors.kube.source import CONTROLLER_RESOURCES, SPEAKER_RESOURCES
+    from actors.roles.controller import controller_specs
+    from actors.roles.speaker import kube_speaker_specs
     from actors.runtime import ActorSpec
-    from actors.speaker import kube_speaker_specs
+    from actors.speaker.announcer import RecordingAnnouncer
     from tests.kube.harness import Role, endpoint_slice, ingress_of
     from tests.kube.test_speakers import HandMembership
     from tests.kube.test_speakers import seed as seed_speakers

@@ -11,11 +11,11 @@ import ipaddress
 
 import pytest
 
-from actors.allocator.core import ANNOTATION_IP_ALLOCATED_FROM_POOL
 from actors.clock import ManualClock
-from actors.cluster.kube import CONTROLLER_RESOURCES
-from actors.controller import controller_specs
 from actors.events import ApiConnectionChanged, ClusterUpdated, IpReleased, RuntimeReady
+from actors.kube.source import CONTROLLER_RESOURCES
+from actors.model.annotations import ANNOTATION_IP_ALLOCATED_FROM_POOL
+from actors.roles.controller import controller_specs
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import (
     NS,

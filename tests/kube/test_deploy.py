@@ -17,20 +17,20 @@ from typing import Any
 import pytest
 import yaml
 
-from actors.allocator.core import PoolUsage
-from actors.cluster.kube import (
+from actors.events import Announced
+from actors.kube.source import (
     CONFIG_RESOURCES,
     CONSOLE_RESOURCES,
     CONTROLLER_RESOURCES,
     SPEAKER_RESOURCES,
     Resource,
 )
-from actors.cluster.kube_status import (
+from actors.kube.status import (
     configuration_state_status,
     desired_status_objects,
     pool_status,
 )
-from actors.events import Announced
+from actors.model.allocation import PoolUsage
 from lbtui.cli import build_parser
 from tests.kube import crdgen
 from tests.kube.schema import violations
@@ -368,7 +368,7 @@ def test_the_console_account_reads_what_it_watches_follows_speakers_and_writes_n
 
 
 def test_the_speaker_serves_its_status_where_the_console_looks_for_it() -> None:
-    from actors.status import parse_address
+    from actors.observability.status import parse_address
 
     speaker = one("DaemonSet", "speaker")
     (container,) = speaker["spec"]["template"]["spec"]["containers"]
@@ -382,7 +382,7 @@ def test_the_speaker_serves_its_status_where_the_console_looks_for_it() -> None:
     # The console finds the port by the name it defaults to, and the pods by its labels.
     console = build_parser().parse_args(["console", "--kubeconfig", "k"])
     assert console.speaker_status_port is None
-    from lbtui.kubeport import STATUS_PORT_NAME
+    from lbtui.ports.kube import STATUS_PORT_NAME
 
     assert STATUS_PORT_NAME == "status"
     selector = dict(kv.split("=") for kv in console.speaker_labels.split(","))
@@ -403,8 +403,8 @@ def grants_named(rules: list[dict[str, Any]], verb: str, group: str, resource: s
 
 
 def test_the_webhooks_match_metallbs_paths_and_reach_the_controller() -> None:
-    from actors.cluster.webhook_server import with_webhook_resources
-    from actors.cluster.webhooks import CONVERSION_PATH, VALIDATION_PATHS
+    from actors.kube.webhooks import CONVERSION_PATH, VALIDATION_PATHS
+    from actors.roles.controller import with_webhook_resources
 
     (configuration,) = of_kind("ValidatingWebhookConfiguration")
     assert configuration["metadata"]["name"] == "metallb-webhook-configuration"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from actors.announcer import RecordingAnnouncer
 from actors.clock import ManualClock
-from actors.cluster.kube import CONTROLLER_RESOURCES, SPEAKER_RESOURCES
-from actors.controller import controller_specs
-from actors.health import observability_specs
+from actors.kube.source import CONTROLLER_RESOURCES, SPEAKER_RESOURCES
+from actors.roles.controller import controller_specs
+from actors.roles.observability import observability_specs
+from actors.roles.speaker import kube_speaker_specs
 from actors.runtime import ActorSpec
-from actors.speaker import kube_speaker_specs
+from actors.speaker.announcer import RecordingAnnouncer
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import (
     Role,

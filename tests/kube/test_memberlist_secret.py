@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 from actors.clock import ManualClock
-from actors.cluster.kube import CONTROLLER_RESOURCES
-from actors.controller import controller_specs
+from actors.kube.source import CONTROLLER_RESOURCES
 from actors.membership.keyring import MEMBERLIST_SECRET_KEY, Keyring, memberlist_key
+from actors.roles.controller import controller_specs
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import NS, Role, kube_cluster, namespace, wait_until
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from actors.allocator.core import ANNOTATION_IP_ALLOCATED_FROM_POOL, Allocation, PoolUsage
-from actors.cluster.kube import (
+from actors.events import Announced
+from actors.kube.source import (
     NODES,
     SERVICES,
     ObjectCache,
     allocations_from_status,
     issues_from_api_error,
 )
-from actors.cluster.kube_status import (
+from actors.kube.status import (
     INT64_MAX,
     announcements_from_status_objects,
     desired_status_objects,
@@ -22,8 +22,9 @@ from actors.cluster.kube_status import (
     speaker_addresses,
     usage_from_pool_status,
 )
-from actors.cluster.objects import ClusterState, Service
-from actors.events import Announced
+from actors.model.allocation import Allocation, PoolUsage
+from actors.model.annotations import ANNOTATION_IP_ALLOCATED_FROM_POOL
+from actors.model.cluster import ClusterState, Service
 from tests.kube.harness import node, service
 
 
@@ -202,7 +203,7 @@ def test_asked_counters_are_read_at_scrape_time_with_exact_names() -> None:
     import pykka
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from actors.metrics import AskedCounters
+    from actors.observability.metrics import AskedCounters
 
     class FakeBgp(pykka.ThreadingActor):
         def counters(self) -> dict[str, dict[str, int]]:
@@ -225,8 +226,8 @@ def test_asked_counters_are_read_at_scrape_time_with_exact_names() -> None:
 
 def test_a_speaker_that_cannot_answer_says_announce_failed() -> None:
     from actors.clock import ManualClock
-    from actors.cluster.kube_status import SpeakerStatusWriter
     from actors.events import AnnouncementsUpdated, L2AnswersChanged
+    from actors.kube.status import SpeakerStatusWriter
 
     class Api:
         def __init__(self) -> None:

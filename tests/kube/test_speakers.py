@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.announcer import RecordingAnnouncer
 from actors.base import RuntimeActor
 from actors.clock import ManualClock
-from actors.cluster.kube import CONTROLLER_RESOURCES, SPEAKER_RESOURCES
-from actors.controller import controller_specs
 from actors.events import (
     AnnouncementStopped,
     AnnouncementsUpdated,
     MembershipUpdated,
     PeersDiscovered,
 )
+from actors.kube.source import CONTROLLER_RESOURCES, SPEAKER_RESOURCES
+from actors.roles.controller import controller_specs
+from actors.roles.speaker import kube_speaker_specs
 from actors.runtime import ActorSpec
-from actors.speaker import kube_speaker_specs
+from actors.speaker.announcer import RecordingAnnouncer
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import (
     NS,

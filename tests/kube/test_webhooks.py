@@ -23,10 +23,9 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from actors.clock import ManualClock
-from actors.cluster.kube import CONTROLLER_RESOURCES
-from actors.cluster.webhook_certs import DAY, CertBundle, expires
-from actors.cluster.webhook_server import with_webhook_resources
-from actors.controller import controller_specs
+from actors.kube.certificates import DAY, CertBundle, expires
+from actors.kube.source import CONTROLLER_RESOURCES
+from actors.roles.controller import controller_specs, with_webhook_resources
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import (
     NS,

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from actors.l2 import arp
-from actors.lab.lab import Lab
-from actors.lab.netns import alive, entered, namespaces
-from actors.lab.state import LabState
-from actors.lab.topology import CLIENT_IP, LabPlan
+from lbtui.lab.lab import Lab
+from lbtui.lab.netns import alive, entered, namespaces
+from lbtui.lab.state import LabState
+from lbtui.lab.topology import CLIENT_IP, LabPlan
 
 LBTUI = [sys.executable, "-m", "lbtui"]
 REPO = Path(__file__).resolve().parents[2]

@@ -39,8 +39,8 @@ NODE_SCRIPT = """
 import ipaddress, json, sys
 from types import MappingProxyType
 from actors.bgp.bfd.actor import BfdActor
-from actors.cluster.objects import ClusterState, Node, ObjectMeta
-from actors.config.model import BFDProfile, Config, Peer
+from actors.model.cluster import ClusterState, Node, ObjectMeta
+from actors.model.config import BFDProfile, Config, Peer
 from actors.events import ClusterUpdated, ConfigApplied
 from actors.listener import Published
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.lab.lab import Lab, l2_owners
 from actors.membership.profile import FAST
+from lbtui.lab.lab import Lab, l2_owners
 from tests.net.lab_rig import (
     BGP_VIP,
     L2_VIP,

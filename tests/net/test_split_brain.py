@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.lab.netns import entered
+from lbtui.lab.netns import entered
 from tests.net.cluster import Svc, cluster_yaml
 from tests.net.speakers import start_speakers
 from tests.net.topology import Topology

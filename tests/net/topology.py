@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actors.lab.netns import NetnsError, kill_namespace, remove_leftovers, run
+from lbtui.lab.netns import NetnsError, kill_namespace, remove_leftovers, run
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -39,7 +39,7 @@ CLIENT_MAC = "02:99:00:00:00:fe"
 _serial = itertools.count(1)
 
 
-# The namespace helpers live in actors/lab/netns.py (``lbtui lab`` uses them too).
+# The namespace helpers live in lbtui/lab/netns.py (``lbtui lab`` uses them too).
 TopologyError = NetnsError
 
 

@@ -13,13 +13,11 @@ from collections import deque
 from typing import Any
 
 from actors.allocator.actor import AllocatorActor
-from actors.announcer import RecordingAnnouncer
 from actors.clock import ManualClock
 from actors.cluster.actor import ClusterActor
-from actors.cluster.demo import DEMO_CONFIG, DemoCluster, ServiceSpec
 from actors.config.actor import ConfigActor
 from actors.config.store import ConfigStore, EditOutcome
-from actors.demo import DETECTION_DELAY
+from actors.demo.cluster import DEMO_CONFIG, DemoCluster, ServiceSpec
 from actors.events import (
     ActorStarted,
     Event,
@@ -29,7 +27,9 @@ from actors.events import (
     NodeSuspected,
     RuntimeReady,
 )
-from actors.speaker import SpeakerActor
+from actors.roles.demo import DETECTION_DELAY
+from actors.speaker.actor import SpeakerActor
+from actors.speaker.announcer import RecordingAnnouncer
 
 START = 1000.0
 

@@ -192,7 +192,7 @@ async def test_describe_says_why_this_node_owns_the_address(port: ScriptedPort) 
 
 
 async def test_describe_says_why_a_service_has_no_address() -> None:
-    from actors.cluster.demo import ServiceSpec
+    from actors.demo.cluster import ServiceSpec
 
     demo = ScriptedDemo(
         services=[ServiceSpec("lost", annotations=(("metallb.io/address-pool", "nope"),))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from actors.events import Event, NodeJoined
-from lbtui.state import MAX_LOG, ConsoleState, EventLog, LogEntry, reduce_all
+from lbtui.state.reducer import MAX_LOG, ConsoleState, EventLog, LogEntry, reduce_all
 
 
 def events(n: int) -> list[Event]:

@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 
 from actors.config.store import EditOutcome
 from lbtui.app import ConsoleApp
-from lbtui.port import config_document, describe, service_tree, what_if, yaml_for
+from lbtui.ports.local import config_document, describe, service_tree, what_if, yaml_for
 from lbtui.screens.edit import EditScreen
 from lbtui.screens.modals import (
     ConfirmScreen,

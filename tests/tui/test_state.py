@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from actors.cluster.demo import ServiceSpec
+from actors.demo.cluster import ServiceSpec
 from actors.events import (
     AnnouncementStarted,
     AnnouncementStopped,
@@ -21,8 +21,8 @@ from actors.events import (
     PrefixAnnounced,
     PrefixWithdrawn,
 )
-from lbtui import views
-from lbtui.state import (
+from lbtui.state import rows as views
+from lbtui.state.reducer import (
     MAX_LOG,
     PULSE_SECONDS,
     ConsoleState,
@@ -231,7 +231,7 @@ def test_a_snapshot_gives_the_same_views_as_the_events() -> None:
 
 def test_state_and_views_never_load_textual() -> None:
     code = (
-        "import sys, lbtui.state, lbtui.views; "
+        "import sys, lbtui.state.reducer, lbtui.state.rows; "
         "sys.exit(1 if any(m.split('.')[0] == 'textual' for m in sys.modules) else 0)"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

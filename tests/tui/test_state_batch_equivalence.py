@@ -33,8 +33,8 @@ from actors.events import (
     PrefixAnnounced,
     SplitBrainDetected,
 )
-from lbtui.state import Changes, ConsoleState, reduce, reduce_all
-from lbtui.views import l2_row
+from lbtui.state.reducer import Changes, ConsoleState, reduce, reduce_all
+from lbtui.state.rows import l2_row
 from tests.tui.script import START, ScriptedDemo
 
 NODES = ("node-1", "node-2", "node-3", "node-9")

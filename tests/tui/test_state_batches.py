@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 
 from actors.events import Event, NodeJoined, NodeLeft
-from lbtui.state import MAX_LOG, ConsoleState, Snapshot, load_snapshot, reduce, reduce_all
+from lbtui.state.reducer import MAX_LOG, ConsoleState, Snapshot, load_snapshot, reduce, reduce_all
 from tests.tui.script import ScriptedDemo
 
 

@@ -1,4 +1,6 @@
-"""The read-only status endpoint (actors/status.py) and the console's remote port reading it."""
+"""The read-only status endpoint (actors/observability/status.py) and the console's remote
+port reading it.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +20,11 @@ import pykka
 import pytest
 
 from actors.events import Event, NodeJoined
-from actors.status import StatusActor, config_documents, parse_address
-from lbtui import views
+from actors.observability.status import StatusActor, config_documents, parse_address
 from lbtui.bridge import ActorEvent, SnapshotLoaded
-from lbtui.port import SUMMARIZED_EVENTS, RemotePort, decode_event, decode_snapshot
-from lbtui.state import ConsoleState, load_snapshot, reduce_all
+from lbtui.ports.local import SUMMARIZED_EVENTS, RemotePort, decode_event, decode_snapshot
+from lbtui.state import rows as views
+from lbtui.state.reducer import ConsoleState, load_snapshot, reduce_all
 from tests.tui.script import demo_events
 
 ROOT = Path(__file__).resolve().parents[2]

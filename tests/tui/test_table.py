@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.app import App, ComposeResult
 
-from lbtui.views import Column, Row
+from lbtui.state.rows import Column, Row
 from lbtui.widgets.table import ResourceTable
 
 pytestmark = pytest.mark.asyncio

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lbtui.views import Column, Row
+from lbtui.state.rows import Column, Row
 from lbtui.widgets.table import ResourceTable
 
 COLUMNS = (Column("KEY", 4), Column("VALUE", 5))

@@ -9,17 +9,11 @@ from typing import Any
 
 import pytest
 
-from actors.allocator.core import (
-    NO_AVAILABLE_IPS,
-    NO_POOLS,
-    Allocation,
-    Allocator,
-    PoolUsage,
-    allocate_cluster,
-)
-from actors.cluster.objects import ClusterState, Namespace, Service
-from actors.config.model import AddressRange, Config, Pool, ServiceAllocation
-from actors.config.selectors import LabelSelector
+from actors.allocator.core import NO_AVAILABLE_IPS, NO_POOLS, Allocator, allocate_cluster
+from actors.model.allocation import Allocation, PoolUsage
+from actors.model.cluster import ClusterState, Namespace, Service
+from actors.model.config import AddressRange, Config, Pool, ServiceAllocation
+from actors.model.selectors import LabelSelector
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -13,10 +13,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.allocator.core import Allocation, Allocator, allocate_cluster
-from actors.cluster.objects import ClusterState, Namespace, Service
-from actors.config.model import AddressRange, Config, Pool, ServiceAllocation, is_buggy_ip
-from actors.config.selectors import LabelSelector
+from actors.allocator.core import Allocator, allocate_cluster
+from actors.model.allocation import Allocation
+from actors.model.cluster import ClusterState, Namespace, Service
+from actors.model.config import AddressRange, Config, Pool, ServiceAllocation, is_buggy_ip
+from actors.model.selectors import LabelSelector
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 FAST = settings(max_examples=60, deadline=None)

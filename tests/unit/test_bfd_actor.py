@@ -25,10 +25,10 @@ from actors.bgp.bfd.codec import (
 )
 from actors.bgp.bfd.transport import BfdDatagram
 from actors.clock import ManualClock
-from actors.cluster.objects import ClusterState, Node, ObjectMeta
-from actors.config.model import BFDProfile, Config, Peer
-from actors.config.selectors import LabelSelector
 from actors.events import BfdSessionChanged, ClusterUpdated, ConfigApplied, Event
+from actors.model.cluster import ClusterState, Node, ObjectMeta
+from actors.model.config import BFDProfile, Config, Peer
+from actors.model.selectors import LabelSelector
 
 NODE, ROUTER = "10.99.0.1", "10.99.0.2"
 
@@ -102,8 +102,8 @@ class FakeTransport:
 class DirectBfdActor(BfdActor):
     """Timers call the method directly from the ManualClock: no actor thread needed."""
 
-    def after(self, delay: float, method: str, *args: Any) -> Any:
-        return self.clock.call_later(delay, lambda: getattr(self, method)(*args))  # type: ignore[attr-defined]
+    def after(self, delay: float, method: Callable[..., Any], *args: Any) -> Any:
+        return self.clock.call_later(delay, lambda: method(*args))  # type: ignore[attr-defined]
 
 
 def profile(name: str = "fast", **kw: Any) -> BFDProfile:

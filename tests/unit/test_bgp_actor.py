@@ -27,10 +27,6 @@ from actors.bgp.codec.capabilities import (
 )
 from actors.bgp.transport import ConnClosed, ConnData, ConnUp
 from actors.clock import ManualClock
-from actors.cluster.objects import ClusterState, Node, ObjectMeta
-from actors.config.model import Config, Peer, SecretRef
-from actors.config.selectors import LabelSelector
-from actors.election.bgp import BGPRoute
 from actors.events import (
     BfdSessionChanged,
     ClusterUpdated,
@@ -40,6 +36,10 @@ from actors.events import (
     PrefixAnnounced,
     PrefixWithdrawn,
 )
+from actors.model.cluster import ClusterState, Node, ObjectMeta
+from actors.model.config import Config, Peer, SecretRef
+from actors.model.route import BGPRoute
+from actors.model.selectors import LabelSelector
 
 NODE = "node-1"
 LOCAL = "10.99.60.11"

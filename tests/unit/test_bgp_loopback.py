@@ -16,13 +16,13 @@ import pytest
 from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
 from actors.bgp.codec import KEEPALIVE, FrameReader, RouteRefreshMessage, UpdateMessage
 from actors.bgp.codec.attributes import PathAttributes
-from actors.bgp.collector import RouteCollectorActor, bind_listener
 from actors.bgp.transport import ConnUp, SocketTransport
-from actors.config.model import Config, Peer
-from actors.demo import build_demo, kill_node, revive_node
-from actors.election.bgp import BGPRoute
+from actors.demo.collector import RouteCollectorActor, bind_listener
 from actors.events import ConfigApplied, Event
 from actors.listener import Published
+from actors.model.config import Config, Peer
+from actors.model.route import BGPRoute
+from actors.roles.demo import build_demo, kill_node, revive_node
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 10.0) -> Any:

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors.config.build import build_config
-from actors.config.issues import UnreadableInput
 from actors.config.loader import Inputs, load_text
-from actors.config.model import Config
 from actors.config.parsing import parse_address_range, parse_community, parse_duration
+from actors.model.config import Config
+from actors.model.issues import UnreadableInput
 
 FAST = settings(
     max_examples=150,

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from actors.config.build import BuildResult, build_config
-from actors.config.issues import Issue
 from actors.config.loader import load_files, load_text
-from actors.config.model import Community
+from actors.model.config import Community
+from actors.model.issues import Issue
 
 FILE = "cm.yaml"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

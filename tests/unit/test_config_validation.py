@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
-from actors.cluster.objects import Node
 from actors.config.build import BuildResult, build_config
-from actors.config.issues import Issue
 from actors.config.loader import load_text
-from actors.config.model import Community
 from actors.config.parsing import lowest_prefix_length, parse_address_range
+from actors.model.cluster import Node
+from actors.model.config import Community
+from actors.model.issues import Issue
 
 FILE = "test.yaml"
 NS = "metallb-system"

@@ -8,7 +8,8 @@ from types import MappingProxyType
 
 import pytest
 
-from actors.cluster.objects import (
+from actors.election.bgp import bgp_advertisements, bgp_decision, bgp_decisions
+from actors.model.cluster import (
     EXCLUDE_LB_LABEL,
     SERVICE_NAME_LABEL,
     ClusterState,
@@ -22,7 +23,7 @@ from actors.cluster.objects import (
     Service,
     ServiceSpec,
 )
-from actors.config.model import (
+from actors.model.config import (
     AddressRange,
     BGPAdvertisement,
     Community,
@@ -31,8 +32,8 @@ from actors.config.model import (
     Peer,
     Pool,
 )
-from actors.config.selectors import LabelSelector
-from actors.election.bgp import BGPRoute, bgp_advertisements, bgp_decision, bgp_decisions
+from actors.model.route import BGPRoute
+from actors.model.selectors import LabelSelector
 
 NODES = ("node-a", "node-b", "node-c")
 

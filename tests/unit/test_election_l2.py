@@ -12,7 +12,9 @@ from types import MappingProxyType
 
 import pytest
 
-from actors.cluster.objects import (
+from actors.election.candidates import go_ip_text
+from actors.election.l2 import l2_decision, l2_decisions, l2_owners
+from actors.model.cluster import (
     EXCLUDE_LB_LABEL,
     SERVICE_NAME_LABEL,
     ClusterState,
@@ -26,7 +28,7 @@ from actors.cluster.objects import (
     Service,
     ServiceSpec,
 )
-from actors.config.model import (
+from actors.model.config import (
     AddressRange,
     Config,
     IPAddress,
@@ -34,9 +36,7 @@ from actors.config.model import (
     Pool,
     PreferredNode,
 )
-from actors.config.selectors import LabelSelector
-from actors.election.candidates import go_ip_text
-from actors.election.l2 import l2_decision, l2_decisions, l2_owners
+from actors.model.selectors import LabelSelector
 
 NODES = ("node-a", "node-b", "node-c", "node-d", "node-e")
 

@@ -1,5 +1,5 @@
-"""Failover measurement (actors/failover.py): the pure tracker on scripted events, the actor
-without threads, and the histogram as Prometheus shows it."""
+"""Failover measurement (actors/observability/failover.py): the pure tracker on scripted
+events, the actor without threads, and the histogram as Prometheus shows it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ from actors.events import (
     NodeSuspected,
     PrefixAnnounced,
 )
-from actors.failover import PENDING_TIMEOUT, FailoverMeterActor, FailoverMetrics, FailoverTracker
+from actors.observability.failover import (
+    PENDING_TIMEOUT,
+    FailoverMeterActor,
+    FailoverMetrics,
+    FailoverTracker,
+)
 
 IP = "10.99.90.100"
 ALL = frozenset({"a", "b", "c"})

@@ -23,8 +23,6 @@ from actors.clock import ManualClock
 from actors.cluster.files import cluster_from_inputs
 from actors.config.build import build_config
 from actors.config.loader import load_files
-from actors.config.model import Config, Peer
-from actors.election.bgp import BGPRoute
 from actors.election.plan import compute_plan
 from actors.events import (
     AllocationsUpdated,
@@ -34,6 +32,8 @@ from actors.events import (
     Event,
     MembershipUpdated,
 )
+from actors.model.config import Config, Peer
+from actors.model.route import BGPRoute
 
 GOLDEN = Path(__file__).parent / "golden" / "frr"
 BGPD = "/usr/lib/frr/bgpd"

@@ -1,4 +1,6 @@
-"""The announcement history (actors/history.py) and ``GET /history`` on the status endpoint."""
+"""The announcement history (actors/observability/history.py) and ``GET /history`` on the
+status endpoint.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from actors.events import (
     NodeLeft,
     SplitBrainDetected,
 )
-from actors.history import AnnouncementHistory
-from actors.status import StatusActor
+from actors.observability.history import AnnouncementHistory
+from actors.observability.status import StatusActor
 
 VIP = "10.99.90.100"
 PREFIX = "10.99.91.10/32"

@@ -1,4 +1,4 @@
-"""lbtui/kubeport.py, the pure parts: which speaker pods to follow, catching up with a speaker
+"""lbtui/ports/kube.py, the pure parts: which speaker pods to follow, catching up with a speaker
 after a gap, what one speaker announces, the info bar's line."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from actors.events import (
     MembershipUpdated,
     NodeJoined,
 )
-from lbtui.kubeport import (
+from lbtui.ports.kube import (
     AnnouncementLedger,
     Position,
     SpeakerTarget,
@@ -28,7 +28,7 @@ from lbtui.kubeport import (
     speaker_targets,
     streams_summary,
 )
-from lbtui.state import ConsoleState, reduce_all
+from lbtui.state.reducer import ConsoleState, reduce_all
 
 IP = "10.99.0.100"
 

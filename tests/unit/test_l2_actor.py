@@ -219,7 +219,8 @@ def test_a_crashed_actor_closes_its_responder_so_nothing_answers_stale(rig: Rig)
     rig.settle()
     responder = rig.responder
     rig.links = None  # type: ignore[assignment]  # the next read breaks planning
-    rig.ref.tell(Tick("links_changed"))
+    # A timer firing in the actor's own thread, as the link watcher sends it.
+    rig.ref.tell(Tick(rig.proxy._actor.links_changed))
     wait = threading.Event()
     for _ in range(100):
         if responder.closed:

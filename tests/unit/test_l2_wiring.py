@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from actors.l2 import wiring
 from actors.l2.actor import L2Announcer, L2AnnouncerActor
 from actors.l2.interfaces import DEFAULT_EXCLUDE
+from actors.roles import layer2 as wiring
 from lbtui.cli import main
 
 

@@ -1,4 +1,4 @@
-"""The lab's pure parts (actors/lab): plan, effective files, router configurations (checked by
+"""The lab's pure parts (lbtui/lab): plan, effective files, router configurations (checked by
 the daemons' own parsers), the state file, and the traffic generator against the lab's HTTP
 server on loopback."""
 
@@ -14,10 +14,10 @@ import yaml
 
 from actors.config.build import build_config
 from actors.config.loader import load_text
-from actors.lab import router as routers
-from actors.lab.httpd import start
-from actors.lab.state import LabState, Process, StateStore
-from actors.lab.topology import (
+from lbtui.lab import router as routers
+from lbtui.lab.httpd import start
+from lbtui.lab.state import LabState, Process, StateStore
+from lbtui.lab.topology import (
     LabError,
     lab_cluster,
     lab_config,
@@ -26,7 +26,7 @@ from actors.lab.topology import (
     service_addresses,
     speaker_args,
 )
-from actors.lab.traffic import run_traffic, summary_text
+from lbtui.lab.traffic import run_traffic, summary_text
 
 
 def test_plan_names_addresses_and_ports() -> None:

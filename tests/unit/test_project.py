@@ -36,7 +36,7 @@ def test_headless_commands_never_load_textual() -> None:
         "import sys, lbtui.cli as c; "
         "c.main(['validate', 'examples/config-crds.yaml']); "
         "c.main(['plan', 'examples/config-crds.yaml', 'examples/cluster.yaml', '-o', 'json']); "
-        "import actors.demo, actors.speaker, actors.runtime; "
+        "import actors.roles.demo, actors.speaker.actor, actors.runtime; "
         "sys.exit(1 if 'textual' in sys.modules else 0)"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

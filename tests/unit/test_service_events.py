@@ -6,7 +6,9 @@ import ipaddress
 from types import MappingProxyType
 from typing import Any
 
-from actors.allocator.core import (
+from actors.allocator.core import Allocator
+from actors.kube.status import ServiceEvent, allocation_service_events
+from actors.model.allocation import (
     CLEARED_NO_IP_FAMILY,
     CLEARED_NOT_ALLOWED,
     CLEARED_OTHER,
@@ -15,11 +17,9 @@ from actors.allocator.core import (
     ERROR_NOT_ENOUGH_CLUSTER_IPS,
     ERROR_REQUEST,
     Allocation,
-    Allocator,
 )
-from actors.cluster.kube_status import ServiceEvent, allocation_service_events
-from actors.cluster.objects import Service
-from actors.config.model import AddressRange, Config, Pool
+from actors.model.cluster import Service
+from actors.model.config import AddressRange, Config, Pool
 
 V4 = ipaddress.ip_address("10.0.0.1")
 V6 = ipaddress.ip_address("fd00::1")

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.cluster.webhooks import (
+from actors.kube.webhooks import (
     DISABLE_MP_WARNING,
     V1BETA1,
     V1BETA2,

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from actors.clock import ManualClock
-from actors.cluster.webhook_certs import (
+from actors.kube.certificates import (
     DAY,
     CertBundle,
     dns_name,
@@ -30,7 +30,8 @@ from actors.cluster.webhook_certs import (
     with_webhook_ca_bundle,
     write_cert_files,
 )
-from actors.cluster.webhook_server import WebhookActor, webhook_specs
+from actors.kube.webhook_server import WebhookActor
+from actors.roles.controller import webhook_specs
 
 NAME = dns_name("metallb-webhook-service", "metallb-system")
 NOW = time.time()
@@ -219,8 +220,8 @@ def test_the_server_waits_for_files_then_serves_and_takes_renewed_ones(tmp_path:
 def test_webhook_modes() -> None:
     from kubernetes import client
 
-    from actors.cluster.kube import KubeApi, KubeCluster
-    from actors.controller import controller_specs
+    from actors.kube.source import KubeApi, KubeCluster
+    from actors.roles.controller import controller_specs
 
     kube = KubeCluster(KubeApi(client.ApiClient(client.Configuration())))  # never started
     assert [s.name for s in controller_specs(kube, webhook_mode="onlywebhook")] == [

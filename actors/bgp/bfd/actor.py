@@ -43,11 +43,11 @@ from actors.bgp.bfd.codec import (
 from actors.bgp.bfd.session import BfdSession, BfdTimers, Outcome, Transition
 from actors.bgp.bfd.transport import BfdDatagram, BfdLink, BfdTransport
 from actors.clock import TimerHandle
-from actors.cluster.objects import ClusterState
-from actors.config.model import Config
-from actors.config.selectors import any_matches
 from actors.events import BfdSessionChanged, ClusterUpdated, ConfigApplied, Event
 from actors.listener import Listener
+from actors.model.cluster import ClusterState
+from actors.model.config import Config
+from actors.model.selectors import any_matches
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +334,7 @@ class BfdActor(Listener, RuntimeActor):
             log.warning("BFD session to %s waits: %s", name, why)
         self.waiting[name] = why
         if self._retry is None:
-            self._retry = self.after(RETRY_INTERVAL, "retry_waiting")
+            self._retry = self.after(RETRY_INTERVAL, self.retry_waiting)
 
     def _remove(self, name: str, why: str) -> None:
         live = self.live.pop(name)
@@ -387,4 +387,4 @@ class BfdActor(Listener, RuntimeActor):
             return
         live.generation += 1
         delay = max(0.0, due - self.clock.now())
-        live.timer = self.after(delay, "session_timer", live.spec.peer, live.generation)
+        live.timer = self.after(delay, self.session_timer, live.spec.peer, live.generation)

@@ -1,0 +1,2 @@
+"""The Kubernetes adapter: reflectors, status writers, leader election, webhooks, certificates and
+speaker discovery."""

@@ -1,0 +1,300 @@
+"""The HTTPS server of the webhooks (port 9443, as MetalLB's), and the actor that runs it.
+
+The server has its own threads (one per connection, the TLS handshake included), so a slow
+API server never holds up an actor, and no actor is asked anything while a review is answered:
+the existing objects are listed from the API at review time, as MetalLB's webhooks read them
+(the watch caches the controller keeps, :class:`actors.kube.source.KubeCluster`, only when
+the API will not list). It serves ``tls.crt``/``tls.key`` from
+``--cert-dir`` and takes new ones as soon as the files change (the rotator renewed them, or
+whoever provides them with ``--disable-cert-rotation``), without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from actors.base import RuntimeActor
+from actors.kube.certificates import CERT_DIR
+from actors.kube.source import (
+    KubeCluster,
+)
+from actors.kube.webhooks import (
+    CONVERSION_PATH,
+    VALIDATION_PATHS,
+    admission_response,
+    conversion_response,
+)
+from actors.observability.httpd import QuietHandler
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PORT = 9443
+MAX_BODY = 3 * 1024 * 1024  # the API server's own limit on a request body
+WEBHOOK_MODES = ("enabled", "disabled", "onlywebhook")
+
+Existing = Callable[[], Mapping[str, Sequence[Mapping[str, Any]]]]
+
+
+def cached_objects(kube: KubeCluster) -> Existing:
+    """The existing configuration objects by kind, from the caches (Nodes too, if watched)."""
+
+    def read() -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for cache in kube.caches.values():
+            if cache.resource.group == "metallb.io" or cache.resource.kind == "Node":
+                out.setdefault(cache.resource.kind, []).extend(cache.snapshot())
+        return out
+
+    return read
+
+
+def live_objects(kube: KubeCluster) -> Existing:
+    """The existing configuration objects read from the API at review time, as MetalLB's
+    webhooks do: the watch caches can lag by a few milliseconds, and one ``kubectl apply`` of
+    two overlapping pools sends the second while the first is not yet in them. A kind the API
+    will not list (an outage, a refusal) is taken from its cache instead."""
+    cached = cached_objects(kube)
+
+    def read() -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        fallback: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
+        for cache in kube.caches.values():
+            resource = cache.resource
+            if resource.group != "metallb.io" and resource.kind != "Node":
+                continue
+            namespace = kube.namespace if resource.scope == "config" else ""
+            try:
+                items, _ = kube.api.list(resource, namespace)
+            except Exception as exc:
+                log.warning("webhook: listing %s failed, using the cache: %s", resource.plural, exc)
+                if fallback is None:
+                    fallback = cached()
+                items = list(fallback.get(resource.kind, ()))  # type: ignore[arg-type]
+            for item in items:
+                item.setdefault("kind", resource.kind)
+            out.setdefault(resource.kind, []).extend(items)
+        return out
+
+    return read
+
+
+class TlsFiles:
+    """An SSL context for ``tls.crt``/``tls.key`` in a directory, reloaded when they change."""
+
+    def __init__(self, cert_dir: str | Path) -> None:
+        self.cert = Path(cert_dir) / "tls.crt"
+        self.key = Path(cert_dir) / "tls.key"
+        self._lock = threading.Lock()
+        self._stamp: tuple[float, float, int, int] | None = None
+        self._context: ssl.SSLContext | None = None
+        self.loads = 0
+
+    def present(self) -> bool:
+        return self.cert.is_file() and self.key.is_file()
+
+    def _file_stamp(self) -> tuple[float, float, int, int]:
+        c, k = self.cert.stat(), self.key.stat()
+        return (c.st_mtime, k.st_mtime, c.st_size, k.st_size)
+
+    def context(self) -> ssl.SSLContext:
+        """The current context; a new one if the files changed since the last call."""
+        with self._lock:
+            try:
+                stamp = self._file_stamp()
+            except OSError:
+                stamp = None
+            if self._context is not None and (stamp is None or stamp == self._stamp):
+                return self._context
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.set_alpn_protocols(["http/1.1"])  # MetalLB serves HTTP/2 only if asked
+            try:
+                context.load_cert_chain(str(self.cert), str(self.key))
+            except (OSError, ssl.SSLError):
+                if self._context is None:
+                    raise
+                # Caught half-written (key new, certificate old): keep the last good one.
+                return self._context
+            self._context = context
+            self._stamp = stamp
+            self.loads += 1
+            return context
+
+
+class WebhookHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        tls: TlsFiles,
+        existing: Existing,
+        namespace: str,
+    ) -> None:
+        super().__init__(address, _Handler)
+        self.tls = tls
+        self.existing = existing
+        self.namespace = namespace
+        self.reviews = 0
+        self.denied = 0
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = self.socket.accept()
+        # The handshake happens on the first read, in the connection's own thread.
+        wrapped = self.tls.context().wrap_socket(
+            sock, server_side=True, do_handshake_on_connect=False
+        )
+        return wrapped, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("webhook connection from %s failed", client_address, exc_info=True)
+
+    def answer(self, path: str, review: Any) -> dict[str, Any]:
+        if path == CONVERSION_PATH:
+            return conversion_response(review)
+        existing = self.existing()
+        nodes = existing.get("Node", ())
+        response = admission_response(path, review, existing, self.namespace, nodes)
+        self.reviews += 1
+        if not response["response"]["allowed"]:
+            self.denied += 1
+            request = review.get("request") if isinstance(review, dict) else None
+            request = request if isinstance(request, dict) else {}
+            log.info(
+                "denied %s %s %s/%s: %s",
+                request.get("operation"),
+                (request.get("kind") or {}).get("kind")
+                if isinstance(request.get("kind"), dict)
+                else "",
+                request.get("namespace"),
+                request.get("name"),
+                response["response"]["status"].get("message"),
+            )
+        return response
+
+
+class _Handler(QuietHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    # A connection that sends nothing (no handshake, no request) gives its thread back after
+    # this; kube-apiserver's own calls end within the webhook timeout (10 s by default).
+    timeout = 30
+    server: WebhookHTTPServer
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path in ("/healthz", "/readyz"):
+            self.reply_json(200, {"status": "ok"})
+        else:
+            self.reply_json(404, {"message": f"no such path {path}"})
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]  # the API server adds ?timeout=10s
+        if path != CONVERSION_PATH and path not in VALIDATION_PATHS:
+            self.reply_json(404, {"message": f"no webhook at {path}"})
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 < length <= MAX_BODY:
+            self.close_connection = True
+            self.reply_json(400, {"message": "a JSON body of at most 3 MiB is required"})
+            return
+        try:
+            review = json.loads(self.rfile.read(length))
+        except (ValueError, UnicodeDecodeError):
+            self.reply_json(400, {"message": "the body is not JSON"})
+            return
+        try:
+            self.reply_json(200, self.server.answer(path, review))
+        except Exception:  # a bug must not kill the server: the API server's policy decides
+            log.exception("webhook %s failed", path)
+            self.reply_json(500, {"message": "internal error in the webhook"})
+
+
+class WebhookActor(RuntimeActor):
+    """Starts the HTTPS server once the certificate files exist; stops it on the way out."""
+
+    actor_name = "webhooks"
+
+    def __init__(
+        self,
+        existing: Existing,
+        namespace: str,
+        *,
+        cert_dir: str = CERT_DIR,
+        host: str = "0.0.0.0",
+        port: int = WEBHOOK_PORT,
+        poll_interval: float = 1.0,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.existing = existing
+        self.namespace = namespace
+        self.tls = TlsFiles(cert_dir)
+        self.host = host
+        self.wanted_port = port
+        self.poll_interval = poll_interval
+        self.server: WebhookHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+        self.waiting_logged = False
+
+    def on_start(self) -> None:
+        self.try_serve()
+
+    def try_serve(self) -> None:
+        if self.server is not None:
+            return
+        if not self.tls.present():
+            if not self.waiting_logged:
+                log.info("webhooks: waiting for %s and %s", self.tls.cert, self.tls.key)
+                self.waiting_logged = True
+            self.after(self.poll_interval, self.try_serve)
+            return
+        try:
+            self.tls.context()
+            server = WebhookHTTPServer(
+                (self.host, self.wanted_port), self.tls, self.existing, self.namespace
+            )
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("webhooks: cannot serve yet (%s); retrying", exc)
+            self.after(self.poll_interval, self.try_serve)
+            return
+        self.server = server
+        self.thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="webhook-server",
+            daemon=True,
+        )
+        self.thread.start()
+        log.info("webhooks: serving on https://%s:%d", self.host, server.server_address[1])
+
+    def on_stop(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self.thread is not None:
+            self.thread.join(2.0)
+
+    def port(self) -> int | None:
+        """The port served on (None until serving): ``port=0`` picks a free one."""
+        return int(self.server.server_address[1]) if self.server is not None else None
+
+    def stats(self) -> dict[str, int]:
+        server = self.server
+        return {
+            "reviews": server.reviews if server else 0,
+            "denied": server.denied if server else 0,
+            "certificate_loads": self.tls.loads,
+        }

@@ -1,0 +1,520 @@
+"""The read-only status endpoint of a headless runtime (``--status-addr HOST:PORT``).
+
+``GET /state``   one JSON object: the configuration in force (as MetalLB documents, passwords
+                 left out), the cluster objects, allocations, pool usage, membership, every
+                 announcement in force and the recent events; ``seq`` is the last event in it.
+``GET /events``  the live event stream as JSON lines (the ``lbtui demo --headless`` form plus
+                 ``seq``); ``?since=SEQ`` resumes after an event still in the recent history.
+                 A blank line is sent every few seconds so a dead client is noticed.
+``GET /history`` who announced which address when and why (observability/history.py), oldest first;
+                 ``?ip=&node=&protocol=&action=&since=SEQ&limit=N`` narrow it down.
+
+Anything else is 404, any other method 405: nothing can be changed through this endpoint.
+With a token (``--status-token-file``), every request needs ``Authorization: Bearer <token>``
+(or ``X-Lbtui-Status-Token: <token>``: through the API server's pod proxy, which keeps the
+Authorization header for itself).
+
+The StatusActor is a Listener like the event log; what it learns goes into a
+:class:`StatusBoard` behind a lock, which the HTTP threads (stdlib ThreadingHTTPServer, one
+daemon thread per client) read. A slow client therefore never slows the actor down beyond the
+lock, and nothing an HTTP client sends can reach an actor.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import socket
+import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from actors.base import RuntimeActor
+from actors.clock import Clock, RealClock
+from actors.config.build import DEFAULT_NAMESPACE
+from actors.events import (
+    AllocationsUpdated,
+    AnnouncementStarted,
+    AnnouncementStopped,
+    ClusterUpdated,
+    ConfigApplied,
+    ConfigRejected,
+    Event,
+    MembershipUpdated,
+    RuntimeReady,
+)
+from actors.listener import Listener
+from actors.model.cluster import ClusterState
+from actors.model.config import Config
+from actors.model.selectors import LabelSelector
+from actors.observability.history import RECORDED, AnnouncementHistory
+from actors.observability.httpd import QuietHandler
+
+log = logging.getLogger(__name__)
+
+HISTORY = 500
+HEARTBEAT = 5.0
+TOKEN_HEADER = "X-Lbtui-Status-Token"  # the token where Authorization cannot carry it
+PASSWORD_NOTE = "lbtui.io/password"  # annotation saying a password is set (never its value)
+API_V1BETA1 = "metallb.io/v1beta1"
+API_V1BETA2 = "metallb.io/v1beta2"
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` or ``[v6]:PORT`` (raises ValueError with a clear message)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"status address {text!r}: expected HOST:PORT")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+# -- MetalLB documents from a resolved Config --------------------------------------------------
+
+
+def _selectors(selectors: tuple[LabelSelector, ...]) -> list[dict[str, Any]]:
+    return [s.model_dump(mode="json", by_alias=True, exclude_defaults=True) for s in selectors]
+
+
+def _meta(name: str, namespace: str, annotations: Mapping[str, str] | None = None) -> dict:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+def config_documents(config: Config, namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
+    """The configuration as metallb.io objects (what ``kubectl get -o yaml`` would show).
+
+    Passwords are never included: a peer with one carries the annotation ``lbtui.io/password``.
+    """
+    docs: list[dict[str, Any]] = []
+    for pool in sorted(config.pools.values(), key=lambda p: p.name):
+        spec: dict[str, Any] = {"addresses": [r.text for r in pool.ranges]}
+        if not pool.auto_assign:
+            spec["autoAssign"] = False
+        if pool.avoid_buggy_ips:
+            spec["avoidBuggyIPs"] = True
+        if pool.allocation is not None:
+            sa: dict[str, Any] = {}
+            if pool.allocation.priority:
+                sa["priority"] = pool.allocation.priority
+            if pool.allocation.namespaces:
+                sa["namespaces"] = sorted(pool.allocation.namespaces)
+            if pool.allocation.namespace_selectors:
+                sa["namespaceSelectors"] = _selectors(pool.allocation.namespace_selectors)
+            if pool.allocation.service_selectors:
+                sa["serviceSelectors"] = _selectors(pool.allocation.service_selectors)
+            spec["serviceAllocation"] = sa
+        docs.append(_doc(API_V1BETA1, "IPAddressPool", pool.name, namespace, spec))
+    for l2 in config.l2_advertisements:
+        spec = {"ipAddressPools": sorted(l2.pools)}
+        if l2.node_selectors:
+            spec["nodeSelectors"] = _selectors(l2.node_selectors)
+        if l2.service_selectors:
+            spec["serviceSelectors"] = _selectors(l2.service_selectors)
+        if l2.interfaces:
+            spec["interfaces"] = list(l2.interfaces)
+        if l2.preferred_nodes:
+            spec["preferredNodeSelectors"] = [
+                {"weight": p.weight, "preference": _selectors((p.preference,))[0]}
+                for p in l2.preferred_nodes
+            ]
+        docs.append(_doc(API_V1BETA1, "L2Advertisement", l2.name, namespace, spec))
+    for bgp in config.bgp_advertisements:
+        spec = {"ipAddressPools": sorted(bgp.pools)}
+        if bgp.aggregation_length != 32:
+            spec["aggregationLength"] = bgp.aggregation_length
+        if bgp.aggregation_length_v6 != 128:
+            spec["aggregationLengthV6"] = bgp.aggregation_length_v6
+        if bgp.local_pref:
+            spec["localPref"] = bgp.local_pref
+        if bgp.communities:
+            spec["communities"] = [c.text for c in bgp.communities]
+        if bgp.node_selectors:
+            spec["nodeSelectors"] = _selectors(bgp.node_selectors)
+        if bgp.peers:
+            spec["peers"] = list(bgp.peers)
+        if bgp.service_selectors:
+            spec["serviceSelectors"] = _selectors(bgp.service_selectors)
+        docs.append(_doc(API_V1BETA1, "BGPAdvertisement", bgp.name, namespace, spec))
+    for profile in sorted(config.bfd_profiles.values(), key=lambda p: p.name):
+        spec = {
+            "receiveInterval": profile.receive_interval,
+            "transmitInterval": profile.transmit_interval,
+            "detectMultiplier": profile.detect_multiplier,
+            "echoInterval": profile.echo_interval,
+            "echoMode": profile.echo_mode,
+            "passiveMode": profile.passive_mode,
+            "minimumTtl": profile.minimum_ttl,
+        }
+        docs.append(_doc(API_V1BETA1, "BFDProfile", profile.name, namespace, spec))
+    if config.communities:
+        spec = {
+            "communities": [
+                {"name": name, "value": c.text} for name, c in sorted(config.communities.items())
+            ]
+        }
+        docs.append(_doc(API_V1BETA1, "Community", "communities", namespace, spec))
+    for peer in config.peers:
+        spec = {"myASN": peer.my_asn}
+        if peer.dynamic_asn:
+            spec["dynamicASN"] = peer.dynamic_asn
+        else:
+            spec["peerASN"] = peer.peer_asn
+        spec["peerAddress"] = str(peer.peer_address)
+        if peer.peer_port != 179:
+            spec["peerPort"] = peer.peer_port
+        if peer.source_address is not None:
+            spec["sourceAddress"] = str(peer.source_address)
+        spec["holdTime"] = f"{peer.hold_time}s"
+        spec["keepaliveTime"] = f"{peer.keepalive_time}s"
+        if peer.connect_time is not None:
+            spec["connectTime"] = f"{peer.connect_time}s"
+        if peer.router_id is not None:
+            spec["routerID"] = str(peer.router_id)
+        if peer.node_selectors:
+            spec["nodeSelectors"] = _selectors(peer.node_selectors)
+        if peer.password_secret is not None:
+            spec["passwordSecret"] = {
+                "name": peer.password_secret.name,
+                "namespace": peer.password_secret.namespace,
+            }
+        if peer.bfd_profile:
+            spec["bfdProfile"] = peer.bfd_profile
+        if peer.ebgp_multihop:
+            spec["ebgpMultiHop"] = True
+        if peer.enable_graceful_restart:
+            spec["enableGracefulRestart"] = True
+        if peer.vrf:
+            spec["vrf"] = peer.vrf
+        notes = {PASSWORD_NOTE: "set"} if peer.password else None
+        docs.append(_doc(API_V1BETA2, "BGPPeer", peer.name, namespace, spec, notes))
+    return docs
+
+
+def _doc(
+    api: str,
+    kind: str,
+    name: str,
+    namespace: str,
+    spec: dict[str, Any],
+    annotations: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": api,
+        "kind": kind,
+        "metadata": _meta(name, namespace, annotations),
+        "spec": spec,
+    }
+
+
+def cluster_json(cluster: ClusterState) -> dict[str, Any]:
+    def dump(obj: Any) -> dict[str, Any]:
+        return obj.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+
+    return {
+        "services": [dump(s) for s in cluster.services.values()],
+        "endpointSlices": [dump(s) for s in cluster.endpoint_slices],
+        "nodes": [dump(n) for n in cluster.nodes.values()],
+        "namespaces": [dump(n) for n in cluster.namespaces.values()],
+    }
+
+
+# -- what the endpoint knows --------------------------------------------------------------------
+
+
+@dataclass
+class StatusBoard:
+    """What the StatusActor has learnt, shared with the HTTP threads under one lock."""
+
+    clock: Clock = field(default_factory=RealClock)
+    history: int = HISTORY
+    role: str = ""
+    config: Config | None = None
+    config_source: str = ""
+    config_errors: tuple[str, ...] = ()
+    cluster: ClusterState | None = None
+    allocations: AllocationsUpdated | None = None
+    # observer -> its last view (with gossip every node publishes its own)
+    memberships: dict[str, MembershipUpdated] = field(default_factory=dict)
+    announcements: dict[tuple[str, str, str, tuple[str, ...]], AnnouncementStarted] = field(
+        default_factory=dict
+    )
+    seq: int = 0
+    closed: bool = False
+    announcement_history: AnnouncementHistory = field(default_factory=AnnouncementHistory)
+
+    def __post_init__(self) -> None:
+        self._cond = threading.Condition()
+        self._events: deque[tuple[int, dict[str, Any]]] = deque(maxlen=self.history)
+
+    def learn(self, event: Event) -> None:
+        record = event.to_json()
+        with self._cond:
+            self.seq += 1
+            record["seq"] = self.seq
+            self._events.append((self.seq, record))
+            self._apply(event)
+            self._cond.notify_all()
+
+    def _apply(self, event: Event) -> None:
+        if isinstance(event, RECORDED):
+            wall = self.clock.wall() - (self.clock.now() - event.t)
+            self.announcement_history.record(event, wall)
+        if isinstance(event, ConfigApplied):
+            self.config, self.config_source, self.config_errors = event.config, event.source, ()
+        elif isinstance(event, ConfigRejected):
+            self.config_errors = event.errors
+        elif isinstance(event, ClusterUpdated):
+            self.cluster = event.cluster
+        elif isinstance(event, AllocationsUpdated):
+            self.allocations = event
+        elif isinstance(event, MembershipUpdated):
+            self.memberships[event.observer] = event
+        elif isinstance(event, RuntimeReady):
+            self.role = event.role
+        elif isinstance(event, AnnouncementStarted):
+            self.announcements[(event.node, event.ip, event.protocol, event.peers)] = event
+        elif isinstance(event, AnnouncementStopped):
+            for key in [
+                k
+                for k in self.announcements
+                if k[:3] == (event.node, event.ip, event.protocol)
+                and (not event.peers or k[3] == event.peers)
+            ]:
+                del self.announcements[key]
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def state_json(self) -> dict[str, Any]:
+        with self._cond:
+            config, cluster, allocations = self.config, self.cluster, self.allocations
+            memberships = list(self.memberships.values())
+            announcements = list(self.announcements.values())
+            events = [record for _, record in self._events]
+            head = {
+                "role": self.role,
+                "now": self.clock.now(),
+                "wall": self.clock.wall(),
+                "seq": self.seq,
+                "configSource": self.config_source,
+                "configErrors": list(self.config_errors),
+            }
+        # The heavy part happens outside the lock: the snapshots are immutable.
+        head["config"] = config_documents(config) if config is not None else None
+        head["cluster"] = cluster_json(cluster) if cluster is not None else None
+        if allocations is not None:
+            head["allocations"] = {
+                key: {
+                    "ips": [str(ip) for ip in a.ips],
+                    "pool": a.pool,
+                    "error": a.error,
+                    "cleared": a.cleared,
+                }
+                for key, a in allocations.allocations.items()
+            }
+            head["usage"] = {
+                name: {
+                    "total": u.total,
+                    "inUse": u.in_use,
+                    "totalV4": u.total_v4,
+                    "totalV6": u.total_v6,
+                    "inUseV4": u.in_use_v4,
+                    "inUseV6": u.in_use_v6,
+                }
+                for name, u in allocations.usage.items()
+            }
+        else:
+            head["allocations"] = head["usage"] = None
+        head["membership"] = [m.to_json() for m in memberships]
+        head["announcements"] = [a.to_json() for a in announcements]
+        head["events"] = events
+        return head
+
+    def history_json(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
+        """``GET /history``: the entries matching the query (ValueError for a bad number)."""
+
+        def text(name: str) -> str | None:
+            return query.get(name, [None])[0] or None
+
+        def number(name: str, default: int | None) -> int | None:
+            value = text(name)
+            if value is None:
+                return default
+            if not value.isdigit():
+                raise ValueError(f"{name}: expected a whole number, not {value!r}")
+            return int(value)
+
+        since = number("since", 0) or 0
+        limit = number("limit", None)
+        with self._cond:
+            history = self.announcement_history
+            entries = history.query(
+                ip=text("ip"),
+                node=text("node"),
+                protocol=text("protocol"),
+                action=text("action"),
+                since=since,
+                limit=limit,
+            )
+            return {
+                "entries": [e.to_json() for e in entries],
+                "recorded": history.recorded,
+                "dropped": history.dropped,
+            }
+
+    def events_after(self, seq: int, timeout: float) -> tuple[list[dict[str, Any]], bool]:
+        """Events newer than ``seq`` (waiting up to ``timeout`` for one); and whether closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.closed or self.seq > seq, timeout)
+            return [r for s, r in self._events if s > seq], self.closed
+
+    def last_seq(self) -> int:
+        with self._cond:
+            return self.seq
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+
+
+class _Handler(QuietHandler):
+    server: _StatusServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("status endpoint: %s %s", self.address_string(), format % args)
+
+    def _authorized(self) -> bool:
+        token = self.server.token
+        if not token:
+            return True
+        given = self.headers.get("Authorization", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return True
+        # Through the API server's pod proxy the Authorization header is the API's own (and
+        # removed before forwarding): the token then travels in a header of its own.
+        other = self.headers.get(TOKEN_HEADER, "")
+        return hmac.compare_digest(other.encode(), token.encode())
+
+    def _send_json(self, status: int, body: Any) -> None:
+        challenge = {"WWW-Authenticate": 'Bearer realm="lbtui"'}
+        self.reply_json(status, body, challenge if status == HTTPStatus.UNAUTHORIZED else None)
+
+    def do_GET(self) -> None:
+        if not self._authorized():
+            self._send_json(HTTPStatus.UNAUTHORIZED, {"error": "a valid bearer token is required"})
+            return
+        url = urlsplit(self.path)
+        if url.path == "/state":
+            self._send_json(HTTPStatus.OK, self.server.board.state_json())
+        elif url.path == "/events":
+            self._stream(parse_qs(url.query))
+        elif url.path == "/history":
+            try:
+                body = self.server.board.history_json(parse_qs(url.query))
+            except ValueError as exc:
+                self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+                return
+            self._send_json(HTTPStatus.OK, body)
+        else:
+            self._send_json(
+                HTTPStatus.NOT_FOUND, {"error": "GET /state, GET /events or GET /history"}
+            )
+
+    def _refuse(self) -> None:
+        self._send_json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "read-only endpoint"})
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = _refuse
+
+    def _stream(self, query: dict[str, list[str]]) -> None:
+        board = self.server.board
+        try:
+            seq = int(query.get("since", [""])[0])
+        except ValueError:
+            seq = board.last_seq()
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            while True:
+                records, closed = board.events_after(seq, HEARTBEAT)
+                if closed:
+                    return
+                if not records:
+                    self.wfile.write(b"\n")  # heartbeat: fails fast if the client is gone
+                for record in records:
+                    seq = record["seq"]
+                    self.wfile.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            return
+
+
+class _StatusServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], board: StatusBoard, token: str) -> None:
+        self.board = board
+        self.token = token
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+
+
+class StatusActor(Listener, RuntimeActor):
+    """Serves the runtime's state and events read-only over HTTP (see the module docstring)."""
+
+    actor_name = "status"
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        token: str = "",
+        history: int = HISTORY,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.address = address
+        self.token = token
+        self.board = StatusBoard(clock=self.clock, history=history)
+        self._server: _StatusServer | None = None
+
+    def on_start(self) -> None:
+        # A port already in use fails the start, and with it the runtime's start: loudly.
+        self._server = _StatusServer(self.address, self.board, self.token)
+        thread = threading.Thread(
+            target=self._server.serve_forever, name="lbtui-status", daemon=True
+        )
+        thread.start()
+        host, port = self.bound()
+        log.info("status endpoint on http://%s:%d (GET /state, /events, /history)", host, port)
+
+    def on_stop(self) -> None:
+        self.board.close()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def bound(self) -> tuple[str, int]:
+        """The address actually listened on (port 0 picks a free one)."""
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def on_event(self, event: Event) -> None:
+        self.board.learn(event)

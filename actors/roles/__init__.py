@@ -1,0 +1,4 @@
+"""One builder per role (speaker, controller, demo): options in, actor specs out.
+
+The only place actors are wired together.
+"""

@@ -1,0 +1,294 @@
+"""The speaker: one node's announcements, computed from the election core and diffed.
+
+``desired_announcements`` is pure: given the configuration, the cluster, the allocations and
+who is alive, it says what one node must announce. The SpeakerActor keeps the last answer,
+and on every change tells its Announcer only the difference, publishing
+AnnouncementStarted/AnnouncementStopped with the reason (e.g. a failover from a dead node).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.base import RuntimeActor
+from actors.election.bgp import bgp_advertisements
+from actors.election.l2 import L2Decision, l2_decisions
+from actors.events import (
+    AllocationsUpdated,
+    Announced,
+    AnnouncementStarted,
+    AnnouncementStopped,
+    AnnouncementsUpdated,
+    ClusterUpdated,
+    ConfigApplied,
+    Event,
+    MembershipUpdated,
+)
+from actors.listener import Listener
+from actors.model.allocation import Allocation
+from actors.model.cluster import ClusterState
+from actors.model.config import Config
+from actors.model.route import BGPRoute
+from actors.speaker.announcer import Announcer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class L2Duty:
+    ip: str
+    interfaces: tuple[str, ...]
+    services: tuple[str, ...]
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Announcements:
+    """What one node announces: L2 addresses it owns and BGP routes it sends."""
+
+    l2: Mapping[str, L2Duty] = field(default_factory=dict)
+    # Keyed by (prefix, peers): one prefix may go to different peers with different attributes.
+    bgp: Mapping[tuple[str, tuple[str, ...]], BGPRoute] = field(default_factory=dict)
+    # Owner of every L2 address cluster-wide, to tell a failover from a first election.
+    l2_owners: Mapping[str, str | None] = field(default_factory=dict)
+
+
+def desired_announcements(
+    node: str,
+    config: Config,
+    cluster: ClusterState,
+    allocations: Mapping[str, Allocation],
+    alive: frozenset[str] | None,
+) -> Announcements:
+    assigned = {key: a for key, a in allocations.items() if a.ips}
+    decisions: dict[str, L2Decision] = l2_decisions(config, cluster, assigned, alive)
+    l2: dict[str, L2Duty] = {}
+    owners: dict[str, str | None] = {}
+    for decision in decisions.values():
+        for ip in decision.ips:
+            text = str(ip)
+            owners.setdefault(text, decision.node)
+            if decision.node != node:
+                continue
+            duty = l2.get(text)
+            services = tuple(sorted({*(duty.services if duty else ()), decision.service}))
+            l2[text] = L2Duty(text, decision.interfaces, services, decision.message)
+    routes = bgp_advertisements(config, cluster, assigned, alive).get(node, ())
+    return Announcements(l2=l2, bgp={(r.prefix, r.peers): r for r in routes}, l2_owners=owners)
+
+
+def announced_services(current: Announcements) -> tuple[Announced, ...]:
+    """What a node announces, per service and protocol (pure; sorted, so comparable)."""
+    l2: dict[str, tuple[set[str], set[str]]] = {}
+    for ip, duty in current.l2.items():
+        for service in duty.services:
+            ips, interfaces = l2.setdefault(service, (set(), set()))
+            ips.add(ip)
+            interfaces.update(duty.interfaces)
+    bgp: dict[str, tuple[set[str], set[str]]] = {}
+    for route in current.bgp.values():
+        for service in route.services:
+            ips, peers = bgp.setdefault(service, (set(), set()))
+            # A host route names the address itself; an aggregate stays a prefix.
+            address, _, length = route.prefix.partition("/")
+            ips.add(address if length in ("32", "128") else route.prefix)
+            peers.update(route.peers)
+    out = [
+        Announced(s, "layer2", tuple(sorted(ips)), tuple(sorted(ifs)))
+        for s, (ips, ifs) in l2.items()
+    ]
+    out += [
+        Announced(s, "bgp", tuple(sorted(ips)), (), tuple(sorted(peers)))
+        for s, (ips, peers) in bgp.items()
+    ]
+    return tuple(sorted(out, key=lambda a: (a.service, a.protocol)))
+
+
+class SpeakerActor(Listener, RuntimeActor):
+    """Announces for one node. Thin: state in, ``desired_announcements`` out, diff applied."""
+
+    listens_to = (ConfigApplied, ClusterUpdated, AllocationsUpdated, MembershipUpdated)
+
+    def __init__(
+        self,
+        node: str,
+        announcer: Announcer,
+        *,
+        membership_observer: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=kwargs.pop("name", f"speaker/{node}"), **kwargs)
+        self.node = node
+        self.announcer = announcer
+        # Whose view of membership to trust: our own node's (None: any, e.g. the demo's).
+        self.membership_observer = membership_observer
+        self.config: Config | None = None
+        self.cluster: ClusterState | None = None
+        self.allocations: Mapping[str, Allocation] | None = None
+        self.alive: frozenset[str] | None = None
+        self.dead: frozenset[str] = frozenset()
+        self.left: frozenset[str] = frozenset()  # of dead, those that left gracefully
+        self.current = Announcements()
+        self.running = True
+        self._synced = False
+
+    # -- events ------------------------------------------------------------------------------
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, ConfigApplied):
+            self.config = event.config
+        elif isinstance(event, ClusterUpdated):
+            self.cluster = event.cluster
+        elif isinstance(event, AllocationsUpdated):
+            self.allocations = event.allocations
+        elif isinstance(event, MembershipUpdated):
+            if self.membership_observer not in (None, event.observer):
+                return
+            # A node without carrier on any announce interface is alive but not a candidate.
+            self.alive, self.dead = event.alive - event.not_candidates, event.dead
+            self.left = event.left
+        self.reconcile()
+
+    # -- asks --------------------------------------------------------------------------------
+    def announcements(self) -> Announcements:
+        return self.current
+
+    def republish(self) -> None:
+        self.publish(
+            AnnouncementsUpdated(self.clock.now(), self.node, announced_services(self.current))
+        )
+
+    def withdraw_all(self, reason: str = "shutdown") -> int:
+        """Stop every announcement (graceful stop). Returns how many were withdrawn."""
+        count = self._apply(Announcements(l2_owners=self.current.l2_owners), reason)
+        self.running = False
+        return count
+
+    def crash(self) -> None:
+        """Simulation only: the node dies; it sends nothing, the network just loses it."""
+        now = self.clock.now()
+        for ip in self.current.l2:
+            self.announcer.withdraw_l2(ip)
+            self.publish(AnnouncementStopped(now, self.node, ip, "layer2", "node killed"))
+        for route in self.current.bgp.values():
+            self.announcer.withdraw_bgp(route)
+            self.publish(
+                AnnouncementStopped(
+                    now, self.node, route.prefix, "bgp", "node killed", peers=route.peers
+                )
+            )
+        self.current = Announcements(l2_owners=self.current.l2_owners)
+        self.running = False
+
+    def revive(self) -> None:
+        self.running = True
+        self.reconcile()
+
+    # -- internals ---------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        if not self.running or self.config is None or self.cluster is None:
+            return
+        if self.allocations is None:
+            return
+        alive = self.alive
+        admitted = alive is None or self.node in alive
+        if not admitted:
+            # Membership has not (re)admitted us yet: a node the others think dead must not
+            # answer, or two nodes would answer for one address.
+            desired = Announcements()
+        else:
+            desired = desired_announcements(
+                self.node, self.config, self.cluster, self.allocations, alive
+            )
+        self._apply(desired, reason="")
+        if admitted:
+            self._tell_synced()
+
+    def _tell_synced(self) -> None:
+        """Once: the announcer has everything (graceful restart's End-of-RIB waits for it)."""
+        if self._synced:
+            return
+        self._synced = True
+        synced = getattr(self.announcer, "synced", None)
+        if synced is not None:
+            synced()
+
+    def _apply(self, desired: Announcements, reason: str) -> int:
+        now = self.clock.now()
+        old = self.current
+        changes = 0
+        for ip in sorted(set(old.l2) - set(desired.l2)):
+            self.announcer.withdraw_l2(ip)
+            why = reason or _lost_reason(ip, desired.l2_owners)
+            self.publish(AnnouncementStopped(now, self.node, ip, "layer2", why))
+            changes += 1
+        for key in sorted(set(old.bgp) - set(desired.bgp)):
+            self.announcer.withdraw_bgp(old.bgp[key])
+            why = reason or "withdrawn"
+            self.publish(AnnouncementStopped(now, self.node, key[0], "bgp", why, peers=key[1]))
+            changes += 1
+        for ip, duty in sorted(desired.l2.items()):
+            if old.l2.get(ip) == duty:
+                continue
+            self.announcer.announce_l2(ip, duty.interfaces)
+            if ip not in old.l2:
+                why = (
+                    _won_reason(ip, old.l2_owners, self.dead, self.node, self.left) or duty.message
+                )
+                self.publish(
+                    AnnouncementStarted(
+                        now,
+                        self.node,
+                        ip,
+                        "layer2",
+                        why,
+                        ",".join(duty.interfaces),
+                        duty.services,
+                    )
+                )
+                changes += 1
+        for key, route in sorted(desired.bgp.items()):
+            if old.bgp.get(key) == route:
+                continue
+            self.announcer.announce_bgp(route)
+            if key not in old.bgp:
+                self.publish(
+                    AnnouncementStarted(
+                        now,
+                        self.node,
+                        route.prefix,
+                        "bgp",
+                        f"advertised to {', '.join(route.peers) or 'no peer'}",
+                        "",
+                        route.services,
+                        route.peers,
+                    )
+                )
+                changes += 1
+        self.current = desired
+        if announced_services(old) != announced_services(desired):
+            self.publish(AnnouncementsUpdated(now, self.node, announced_services(desired)))
+        return changes
+
+
+def _won_reason(
+    ip: str,
+    previous_owners: Mapping[str, str | None],
+    dead: frozenset[str],
+    node: str,
+    left: frozenset[str] = frozenset(),
+) -> str:
+    before = previous_owners.get(ip)
+    if before and before != node:
+        state = "left" if before in left else "dead" if before in dead else "no longer eligible"
+        return f"failover from {before} ({state})"
+    return ""
+
+
+def _lost_reason(ip: str, owners: Mapping[str, str | None]) -> str:
+    if ip not in owners:
+        return "address released"
+    now = owners[ip]
+    return f"{now} elected" if now else "no eligible node"

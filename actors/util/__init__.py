@@ -1,0 +1,1 @@
+"""Helpers written once: backoff, atomic file replacement, a pause of the garbage collector."""
