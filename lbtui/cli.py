@@ -259,7 +259,9 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             from actors.observability.metrics import AskedCounters
 
             # metallb_bgp_session_up / _updates_total / _announced_prefixes_total by peer.
-            collectors.append(AskedCounters(BgpSpeakerActor, label="peer"))
+            collectors.append(
+                AskedCounters(BgpSpeakerActor, BgpSpeakerActor.counters, label="peer")
+            )
         specs[0:0] = observability_specs(
             port=DEFAULT_PORT if args.metrics_port is None else args.metrics_port,
             node=args.node_name,
