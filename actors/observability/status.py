@@ -15,9 +15,9 @@ With a token (``--status-token-file``), every request needs ``Authorization: Bea
 Authorization header for itself).
 
 The StatusActor is a Listener like the event log; what it learns goes into a
-:class:`StatusBoard` behind a lock, which the HTTP threads (stdlib ThreadingHTTPServer, one
-daemon thread per client) read. A slow client therefore never slows the actor down beyond the
-lock, and nothing an HTTP client sends can reach an actor.
+:class:`StatusBoard` behind a lock, which the HTTP threads (observability/httpd.py's
+EndpointServer, one daemon thread per client) read. A slow client therefore never slows the
+actor down beyond the lock, and nothing an HTTP client sends can reach an actor.
 """
 
 from __future__ import annotations
@@ -25,13 +25,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import socket
 import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -53,7 +51,7 @@ from actors.listener import Listener
 from actors.model.cluster import ClusterState
 from actors.model.config import Config
 from actors.observability.history import RECORDED, AnnouncementHistory
-from actors.observability.httpd import QuietHandler
+from actors.observability.httpd import EndpointServer, QuietHandler
 
 log = logging.getLogger(__name__)
 
@@ -319,16 +317,11 @@ class _Handler(QuietHandler):
             return
 
 
-class _StatusServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _StatusServer(EndpointServer):
     def __init__(self, address: tuple[str, int], board: StatusBoard, token: str) -> None:
+        super().__init__(address, _Handler, label="status")
         self.board = board
         self.token = token
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
 
 
 class StatusActor(Listener, RuntimeActor):
@@ -353,24 +346,19 @@ class StatusActor(Listener, RuntimeActor):
     def on_start(self) -> None:
         # A port already in use fails the start, and with it the runtime's start: loudly.
         self._server = _StatusServer(self.address, self.board, self.token)
-        thread = threading.Thread(
-            target=self._server.serve_forever, name="lbtui-status", daemon=True
-        )
-        thread.start()
+        self._server.serve_in_thread("lbtui-status")
         host, port = self.bound()
         log.info("status endpoint on http://%s:%d (GET /state, /events, /history)", host, port)
 
     def on_stop(self) -> None:
         self.board.close()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
 
     def bound(self) -> tuple[str, int]:
         """The address actually listened on (port 0 picks a free one)."""
         assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
+        return self._server.bound()
 
     def on_event(self, event: Event) -> None:
         self.board.learn(event)
