@@ -119,7 +119,7 @@ def _setup_logging(verbose: bool) -> None:
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from actors.clock import RealClock
     from actors.demo.scenario import ScenarioError
-    from actors.observability.eventlog import EventLog
+    from actors.observability.eventlog import JsonLinesEventLog
     from actors.roles.demo import build_demo
     from actors.runtime import ActorSpec
 
@@ -142,7 +142,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return EXIT_UNREADABLE
     clock = RealClock()
     origin = clock.now()
-    extra = [ActorSpec("eventlog", EventLog, {"stream": out, "time_origin": origin})]
+    extra = [ActorSpec("eventlog", JsonLinesEventLog, {"stream": out, "time_origin": origin})]
     if not args.headless:
         extra = []  # the terminal belongs to the console
     if status is not None:
@@ -173,7 +173,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from actors.clock import RealClock
-    from actors.observability.eventlog import EventLog
+    from actors.observability.eventlog import JsonLinesEventLog
     from actors.roles.speaker import file_speaker_specs
     from actors.runtime import ActorSpec, Runtime
     from actors.speaker.announcer import CompositeAnnouncer, RecordingAnnouncer
@@ -240,7 +240,9 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except UnreadableInput as exc:
         print(f"{exc}", file=err)
         return EXIT_UNREADABLE
-    specs.insert(0, ActorSpec("eventlog", EventLog, {"stream": out, "time_origin": clock.now()}))
+    specs.insert(
+        0, ActorSpec("eventlog", JsonLinesEventLog, {"stream": out, "time_origin": clock.now()})
+    )
     # With --cluster (no Kubernetes) metrics are served only on an explicit --metrics-port.
     if not args.cluster or args.metrics_port is not None:
         from actors.observability.health import DEFAULT_PORT
@@ -257,7 +259,9 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             from actors.observability.metrics import AskedCounters
 
             # metallb_bgp_session_up / _updates_total / _announced_prefixes_total by peer.
-            collectors.append(AskedCounters(BgpSpeakerActor, label="peer"))
+            collectors.append(
+                AskedCounters(BgpSpeakerActor, BgpSpeakerActor.counters, label="peer")
+            )
         specs[0:0] = observability_specs(
             port=DEFAULT_PORT if args.metrics_port is None else args.metrics_port,
             node=args.node_name,
@@ -604,7 +608,7 @@ def _has_membership(specs: list[Any]) -> bool:
 def cmd_controller(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from actors.clock import RealClock
     from actors.kube.source import CONTROLLER_RESOURCES
-    from actors.observability.eventlog import EventLog
+    from actors.observability.eventlog import JsonLinesEventLog
     from actors.roles.controller import controller_specs
     from actors.roles.observability import observability_specs
     from actors.runtime import ActorSpec, Runtime
@@ -637,7 +641,7 @@ def cmd_controller(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             secure_port=args.secure_metrics_port,
             metrics_cert_dir=args.metrics_cert_dir,
         ),
-        ActorSpec("eventlog", EventLog, {"stream": out, "time_origin": clock.now()}),
+        ActorSpec("eventlog", JsonLinesEventLog, {"stream": out, "time_origin": clock.now()}),
         *controller_specs(
             kube,
             lb_class=args.lb_class,

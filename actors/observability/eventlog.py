@@ -1,7 +1,8 @@
-"""EventLog: a Listener that writes every event as one JSON object per line.
+"""JsonLinesEventLog: a Listener that writes every event as one JSON object per line.
 
 This is ``lbtui demo --headless`` and ``lbtui speaker``'s stdout. Writing happens in the
-listener's own thread, so a slow pipe never slows a publisher.
+listener's own thread, so a slow pipe never slows a publisher. (The console keeps its own
+in-memory log of events, in lbtui/state/: a different thing.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from actors.events import Event
 from actors.listener import Listener
 
 
-class EventLog(Listener, RuntimeActor):
+class JsonLinesEventLog(Listener, RuntimeActor):
     actor_name = "eventlog"
 
     def __init__(self, stream: TextIO, *, time_origin: float = 0.0, **kw: Any) -> None:

@@ -51,8 +51,11 @@ class HistoryEntry:
             "action": self.action,
             "reason": self.reason,
         }
-        for name in ("services", "interfaces", "peers"):
-            value = getattr(self, name)
+        for name, value in (
+            ("services", self.services),
+            ("interfaces", self.interfaces),
+            ("peers", self.peers),
+        ):
             if value:
                 out[name] = list(value)
         if self.seconds is not None:
@@ -114,24 +117,15 @@ class AnnouncementHistory:
 
 
 def _fields(event: Event) -> dict[str, Any] | None:
-    if isinstance(event, AnnouncementStarted):
+    if isinstance(event, AnnouncementStarted | AnnouncementStopped):
+        started = isinstance(event, AnnouncementStarted)
         return {
             "node": event.node,
             "ip": event.ip,
             "protocol": event.protocol,
-            "action": "announced",
+            "action": "announced" if started else "withdrawn",
             "reason": event.reason,
-            "services": event.services,
-            "interfaces": tuple(i for i in event.interface.split(",") if i),
-            "peers": event.peers,
-        }
-    if isinstance(event, AnnouncementStopped):
-        return {
-            "node": event.node,
-            "ip": event.ip,
-            "protocol": event.protocol,
-            "action": "withdrawn",
-            "reason": event.reason,
+            "services": event.services if isinstance(event, AnnouncementStarted) else (),
             "interfaces": tuple(i for i in event.interface.split(",") if i),
             "peers": event.peers,
         }

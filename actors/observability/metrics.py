@@ -134,18 +134,30 @@ class _Collector(Collector):
 
 def pool_metrics(usage: Mapping[str, PoolUsage]) -> Iterator[Metric]:
     """The allocator's per-pool gauges (MetalLB's names; they are gauges despite ``_total``)."""
-    specs = (
-        ("metallb_allocator_addresses_total", "Usable addresses in the pool", "total"),
-        ("metallb_allocator_addresses_in_use_total", "Addresses in use in the pool", "in_use"),
-        ("metallb_allocator_ipv4_addresses_total", "Usable IPv4 addresses", "total_v4"),
-        ("metallb_allocator_ipv6_addresses_total", "Usable IPv6 addresses", "total_v6"),
-        ("metallb_allocator_ipv4_addresses_in_use_total", "IPv4 addresses in use", "in_use_v4"),
-        ("metallb_allocator_ipv6_addresses_in_use_total", "IPv6 addresses in use", "in_use_v6"),
+    specs: tuple[tuple[str, str, Callable[[PoolUsage], int]], ...] = (
+        ("metallb_allocator_addresses_total", "Usable addresses in the pool", lambda u: u.total),
+        (
+            "metallb_allocator_addresses_in_use_total",
+            "Addresses in use in the pool",
+            lambda u: u.in_use,
+        ),
+        ("metallb_allocator_ipv4_addresses_total", "Usable IPv4 addresses", lambda u: u.total_v4),
+        ("metallb_allocator_ipv6_addresses_total", "Usable IPv6 addresses", lambda u: u.total_v6),
+        (
+            "metallb_allocator_ipv4_addresses_in_use_total",
+            "IPv4 addresses in use",
+            lambda u: u.in_use_v4,
+        ),
+        (
+            "metallb_allocator_ipv6_addresses_in_use_total",
+            "IPv6 addresses in use",
+            lambda u: u.in_use_v6,
+        ),
     )
-    for name, help_text, attribute in specs:
+    for name, help_text, value in specs:
         family = GaugeMetricFamily(name, help_text, labels=["pool"])
         for pool, u in sorted(usage.items()):
-            family.add_metric([pool], float(getattr(u, attribute)))
+            family.add_metric([pool], float(value(u)))
         yield family
 
 
@@ -163,22 +175,27 @@ def announced_metric(announced: Mapping[str, tuple[Announced, ...]]) -> Metric:
 
 
 class AskedCounters(Collector):
-    """Counters an actor keeps (e.g. the BGP actor's ``counters()``: name -> label value ->
+    """Counters an actor keeps (e.g. ``BgpSpeakerActor.counters``: name -> label value ->
     count), asked for at scrape time. The scrape runs in the HTTP server's thread, never in
-    an actor's, so asking is allowed; a busy or absent actor just leaves them out."""
+    an actor's, so asking is allowed; a busy or absent actor just leaves them out.
+
+    ``method`` names the method by reference (a method of ``actor_class``), so a rename is
+    caught by the linter, not by an empty scrape."""
 
     def __init__(
         self,
         actor_class: type[Any],
+        method: Callable[..., Mapping[str, Mapping[Any, float]]],
         *,
         label: str,
-        method: str = "counters",
         timeout: float = 2.0,
         help_text: str = "",
     ) -> None:
+        if getattr(actor_class, method.__name__, None) is not method:
+            raise TypeError(f"{method.__qualname__} is not a method of {actor_class.__name__}")
         self.actor_class = actor_class
-        self.label = label
         self.method = method
+        self.label = label
         self.timeout = timeout
         self.help_text = help_text or f"from {actor_class.__name__}"
 
@@ -189,7 +206,8 @@ class AskedCounters(Collector):
         if not refs:
             return
         try:
-            values = getattr(refs[0].proxy(), self.method)().get(timeout=self.timeout)
+            ask = getattr(refs[0].proxy(), self.method.__name__)
+            values = ask().get(timeout=self.timeout)
         except Exception:  # stopped, restarting or slow: this scrape goes without them
             return
         for name, by_label in sorted(values.items()):

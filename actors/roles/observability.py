@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from actors.observability.health import HealthActor, KubeReviewer, SecureMetricsActor
+from actors.observability.health import HealthActor
+from actors.observability.metrics_auth import KubeReviewer
+from actors.observability.secure_metrics import SecureMetricsActor
 
 
 def observability_specs(

@@ -34,6 +34,7 @@ from actors.allocator.actor import AllocatorActor
 from actors.cluster.actor import ClusterActor
 from actors.config.actor import ConfigActor
 from actors.config.build import build_config
+from actors.config.dump import PASSWORD_NOTE, config_documents
 from actors.config.loader import load_documents
 from actors.config.store import EditOutcome
 from actors.election.bgp import bgp_decision
@@ -48,7 +49,6 @@ from actors.model.allocation import Allocation, PoolUsage
 from actors.model.cluster import ClusterState, EndpointSlice, Namespace, Node, Service
 from actors.model.config import IPAddress
 from actors.model.issues import Issue
-from actors.observability.status import PASSWORD_NOTE, config_documents
 from actors.speaker.actor import SpeakerActor
 from lbtui.bridge import ActorEvent, Bridge, PortStatus, Poster, SnapshotLoaded
 from lbtui.state.reducer import ConsoleState, Snapshot

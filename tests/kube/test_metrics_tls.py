@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from actors.clock import ManualClock
 from actors.kube.certificates import new_ca, new_serving_cert
 from actors.kube.source import CONTROLLER_RESOURCES
-from actors.observability.health import Decision, MetricsAuth, self_signed_pems
+from actors.observability.metrics_auth import Decision, MetricsAuth
+from actors.observability.secure_metrics import self_signed_pems
 from actors.roles.controller import controller_specs
 from actors.roles.observability import observability_specs
 from tests.kube.fakeapi import FakeKubeApi

@@ -213,7 +213,7 @@ def test_asked_counters_are_read_at_scrape_time_with_exact_names() -> None:
             }
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(AskedCounters(FakeBgp, label="peer"))
+    registry.register(AskedCounters(FakeBgp, FakeBgp.counters, label="peer"))
     assert "metallb_bgp" not in generate_latest(registry).decode()  # no actor: nothing
     ref = FakeBgp.start()
     try:

@@ -19,8 +19,9 @@ from typing import Any
 import pykka
 import pytest
 
+from actors.config.dump import config_documents
 from actors.events import Event, NodeJoined
-from actors.observability.status import StatusActor, config_documents, parse_address
+from actors.observability.status import StatusActor, parse_address
 from lbtui.bridge import ActorEvent, SnapshotLoaded
 from lbtui.ports.local import SUMMARIZED_EVENTS, RemotePort, decode_event, decode_snapshot
 from lbtui.state import rows as views
