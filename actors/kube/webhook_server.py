@@ -3,7 +3,7 @@
 The server has its own threads (one per connection, the TLS handshake included), so a slow
 API server never holds up an actor, and no actor is asked anything while a review is answered:
 the existing objects are listed from the API at review time, as MetalLB's webhooks read them
-(the watch caches the controller keeps, :class:`actors.kube.source.KubeCluster`, only when
+(the watch caches the controller keeps, :class:`actors.kube.cluster.KubeCluster`, only when
 the API will not list). It serves ``tls.crt``/``tls.key`` from
 ``--cert-dir`` and takes new ones as soon as the files change (the rotator renewed them, or
 whoever provides them with ``--disable-cert-rotation``), without a restart.
@@ -22,9 +22,7 @@ from typing import Any
 
 from actors.base import RuntimeActor
 from actors.kube.certificates import CERT_DIR
-from actors.kube.source import (
-    KubeCluster,
-)
+from actors.kube.cluster import KubeCluster
 from actors.kube.webhooks import (
     CONVERSION_PATH,
     VALIDATION_PATHS,

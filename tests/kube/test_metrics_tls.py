@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from actors.clock import ManualClock
 from actors.kube.certificates import new_ca, new_serving_cert
-from actors.kube.source import CONTROLLER_RESOURCES
+from actors.kube.resources import CONTROLLER_RESOURCES
 from actors.observability.health import Decision, MetricsAuth, self_signed_pems
 from actors.roles.controller import controller_specs
 from actors.roles.observability import observability_specs

@@ -24,7 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 from actors.clock import ManualClock
 from actors.kube.certificates import DAY, CertBundle, expires
-from actors.kube.source import CONTROLLER_RESOURCES
+from actors.kube.resources import CONTROLLER_RESOURCES
 from actors.roles.controller import controller_specs, with_webhook_resources
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import (

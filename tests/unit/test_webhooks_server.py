@@ -220,7 +220,8 @@ def test_the_server_waits_for_files_then_serves_and_takes_renewed_ones(tmp_path:
 def test_webhook_modes() -> None:
     from kubernetes import client
 
-    from actors.kube.source import KubeApi, KubeCluster
+    from actors.kube.api import KubeApi
+    from actors.kube.cluster import KubeCluster
     from actors.roles.controller import controller_specs
 
     kube = KubeCluster(KubeApi(client.ApiClient(client.Configuration())))  # never started
