@@ -15,11 +15,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from actors.clock import ManualClock
-from actors.kube.certificates import new_ca, new_serving_cert
 from actors.kube.resources import CONTROLLER_RESOURCES
 from actors.observability.health import Decision, MetricsAuth, self_signed_pems
 from actors.roles.controller import controller_specs
 from actors.roles.observability import observability_specs
+from actors.util.x509 import new_ca, new_serving_cert
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import Role, kube_cluster, wait_until
 from tests.kube.test_speakers import seed
