@@ -23,17 +23,17 @@ private keys are never logged.
 from __future__ import annotations
 
 import base64
-import contextlib
 import copy
 import dataclasses
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from actors.base import RuntimeActor
+from actors.util.atomic import replace_if_changed
+from actors.util.backoff import backoff_delay
 from actors.util.x509 import (
     DAY,
     ca_usable,
@@ -149,16 +149,7 @@ def write_cert_files(cert_dir: str | Path, bundle: CertBundle) -> bool:
     directory.mkdir(parents=True, exist_ok=True)
     changed = False
     for name, data in (("tls.key", bundle.key), ("tls.crt", bundle.cert)):
-        path = directory / name
-        with contextlib.suppress(OSError):
-            if path.read_bytes() == data:
-                continue
-        tmp = directory / f".{name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-        changed = True
+        changed |= replace_if_changed(directory / name, data, mode=0o600)
     return changed
 
 
@@ -256,7 +247,7 @@ class CertRotator(RuntimeActor):
             complete = self.refresh()
         except Exception as exc:  # the API away, a conflict: try again soon
             self.failures += 1
-            delay = min(self.retry[1], self.retry[0] * 2 ** (self.failures - 1))
+            delay = backoff_delay(self.failures, *self.retry)
             log.warning("webhook certificates: %s; retrying in %.0fs", _short(exc), delay)
             self.after(delay, self.tick)
             return
