@@ -297,7 +297,7 @@ def _bgp_speaker(args: argparse.Namespace, extra: list[Any]) -> Any:
     """lbtui's own BGP sessions: the announcer for the speaker, the actor into ``extra``."""
     from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
     from actors.bgp.secrets import FileSecrets
-    from actors.kube.source import KubeSecrets
+    from actors.kube.secrets import KubeSecrets
     from actors.runtime import ActorSpec
 
     announcer = BgpAnnouncer()
@@ -411,7 +411,7 @@ def _demo_console(args: argparse.Namespace, runtime: Any, err: TextIO) -> int:
 
 def _kube_console(args: argparse.Namespace, err: TextIO) -> int:
     """``lbtui console --kubeconfig``: the console on the cluster's API, in this process."""
-    from actors.kube.source import CONSOLE_RESOURCES
+    from actors.kube.resources import CONSOLE_RESOURCES
     from actors.roles.console import kube_console_specs
     from actors.runtime import Runtime
     from lbtui.ports.kube import KubePort
@@ -515,7 +515,8 @@ KUBE_REFRESH_INTERVAL = 0.1
 
 def _connect(args: argparse.Namespace, resources: Any) -> Any:
     """The KubeCluster for ``--kubeconfig`` (or in-cluster); UnreadableInput if unusable."""
-    from actors.kube.source import KubeApi, KubeCluster
+    from actors.kube.api import KubeApi
+    from actors.kube.cluster import KubeCluster
 
     try:
         api = KubeApi.connect(args.kubeconfig, args.context)
@@ -526,7 +527,7 @@ def _connect(args: argparse.Namespace, resources: Any) -> Any:
 
 def _kube_speaker_builder(args: argparse.Namespace) -> Any:
     """``lbtui speaker`` on a cluster: file_speaker_specs's signature, the API behind it."""
-    from actors.kube.source import SPEAKER_RESOURCES
+    from actors.kube.resources import SPEAKER_RESOURCES
     from actors.roles.speaker import kube_speaker_specs
 
     args.kube = _connect(args, SPEAKER_RESOURCES)
@@ -607,7 +608,7 @@ def _has_membership(specs: list[Any]) -> bool:
 
 def cmd_controller(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from actors.clock import RealClock
-    from actors.kube.source import CONTROLLER_RESOURCES
+    from actors.kube.resources import CONTROLLER_RESOURCES
     from actors.observability.eventlog import JsonLinesEventLog
     from actors.roles.controller import controller_specs
     from actors.roles.observability import observability_specs

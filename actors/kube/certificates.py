@@ -1,15 +1,16 @@
 """The webhooks' TLS certificates, made and renewed the way MetalLB's cert-controller does.
 
-Pure part: a CA and a serving certificate for ``<service>.<namespace>.svc`` (ECDSA P-256,
-``cryptography``), kept in the Secret ``metallb-webhook-cert`` under ``ca.crt``, ``ca.key``,
-``tls.crt`` and ``tls.key``; :func:`refreshed` says what has to be made anew: the CA when it
-is missing, unreadable or expires within the lookahead (then the serving certificate too),
-the serving certificate alone when it is not signed by that CA, does not name the service or
-expires within the lookahead. Validity as cert-controller's: CA 10 years, serving certificate
-1 year, renewed 90 days before expiry, checked every 12 hours; both start an hour back so
-clocks a little behind accept them. A CA that is replaced stays in the Secret
-(``ca-previous.crt``) and in the caBundles until it expires, so another replica still serving
-a certificate it signed is trusted until its own next round (cert-controller drops it at once).
+Pure part: a CA and a serving certificate for ``<service>.<namespace>.svc`` (made and
+checked by :mod:`actors.util.x509`), kept in the Secret ``metallb-webhook-cert`` under
+``ca.crt``, ``ca.key``, ``tls.crt`` and ``tls.key``; :func:`refreshed` says what has to be
+made anew: the CA when it is missing, unreadable or expires within the lookahead (then the
+serving certificate too), the serving certificate alone when it is not signed by that CA, does
+not name the service or expires within the lookahead. Validity as cert-controller's: CA 10
+years, serving certificate 1 year, renewed 90 days before expiry, checked every 12 hours; both
+start an hour back so clocks a little behind accept them. A CA that is replaced stays in the
+Secret (``ca-previous.crt``) and in the caBundles until it expires, so another replica still
+serving a certificate it signed is trusted until its own next round (cert-controller drops it
+at once).
 
 The :class:`CertRotator` actor does the I/O: reads the Secret (creating it if it is missing
 and the controller may), writes what :func:`refreshed` returns back to it, writes
@@ -22,24 +23,26 @@ private keys are never logged.
 from __future__ import annotations
 
 import base64
-import contextlib
 import copy
 import dataclasses
-import datetime as dt
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 from actors.base import RuntimeActor
+from actors.util.atomic import replace_if_changed
+from actors.util.backoff import backoff_delay
+from actors.util.x509 import (
+    DAY,
+    ca_usable,
+    cert_usable,
+    expires,
+    new_ca,
+    new_serving_cert,
+    still_valid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +51,8 @@ SERVICE_NAME = "metallb-webhook-service"
 WEBHOOK_CONFIGURATION = "metallb-webhook-configuration"
 BGPPEERS_CRD = "bgppeers.metallb.io"
 CERT_DIR = "/tmp/k8s-webhook-server/serving-certs"
-CA_NAME = "cert"
-CA_ORGANIZATION = "metallb"
-DAY = 24 * 3600.0
-CA_VALIDITY = 10 * 365 * DAY
-CERT_VALIDITY = 365 * DAY
 LOOKAHEAD = 90 * DAY
 CHECK_INTERVAL = 12 * 3600.0
-BACKDATE = 3600.0
 KEYS = ("ca.crt", "ca.key", "tls.crt", "tls.key")
 # The CA a renewal replaced, trusted beside the new one until it expires: another replica may
 # still serve a certificate it signed (each replica renews its files on its own round).
@@ -102,119 +99,6 @@ class CertBundle:
         return cls(*parts, previous_ca=previous)
 
 
-def _when(seconds: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
-
-
-def _new_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def new_ca(now: float, validity: float = CA_VALIDITY) -> tuple[bytes, bytes]:
-    """(certificate PEM, key PEM) of a fresh self-signed CA."""
-    key = _new_key()
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, CA_ORGANIZATION),
-        ]
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(_when(now - BACKDATE))
-        .not_valid_after(_when(now + validity))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
-
-
-def new_serving_cert(
-    ca_cert: bytes, ca_key: bytes, name: str, now: float, validity: float = CERT_VALIDITY
-) -> tuple[bytes, bytes]:
-    """(certificate PEM, key PEM) for ``name``, signed by the CA."""
-    ca = x509.load_pem_x509_certificate(ca_cert)
-    signer = serialization.load_pem_private_key(ca_key, password=None)
-    if not isinstance(signer, ec.EllipticCurvePrivateKey):
-        raise ValueError("the CA key is not an ECDSA key")
-    key = _new_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(_when(now - BACKDATE))
-        .not_valid_after(_when(now + validity))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), False
-        )
-        .sign(signer, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
-
-
-def _valid_ca(bundle: CertBundle, now: float, lookahead: float) -> bool:
-    try:
-        ca = x509.load_pem_x509_certificate(bundle.ca_cert)
-        key = serialization.load_pem_private_key(bundle.ca_key, password=None)
-    except (ValueError, TypeError):
-        return False
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        return False
-    if key.public_key().public_numbers() != ca.public_key().public_numbers():  # type: ignore[union-attr]
-        return False
-    return ca.not_valid_after_utc.timestamp() - lookahead > now
-
-
-def _valid_cert(bundle: CertBundle, name: str, now: float, lookahead: float) -> bool:
-    try:
-        ca = x509.load_pem_x509_certificate(bundle.ca_cert)
-        cert = x509.load_pem_x509_certificate(bundle.cert)
-        key = serialization.load_pem_private_key(bundle.key, password=None)
-        cert.verify_directly_issued_by(ca)
-        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
-        return False
-    if name not in names.get_values_for_type(x509.DNSName):
-        return False
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        return False
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
-        return False
-    return cert.not_valid_after_utc.timestamp() - lookahead > now
-
-
 def refreshed(
     bundle: CertBundle | None, name: str, now: float, lookahead: float = LOOKAHEAD
 ) -> CertBundle | None:
@@ -222,35 +106,20 @@ def refreshed(
 
     A renewed CA keeps the old one as ``previous_ca`` until the old one expires, so the
     caBundles trust certificates it signed that other replicas still serve."""
-    if bundle is None or not _valid_ca(bundle, now, lookahead):
+    if bundle is None or not ca_usable(bundle.ca_cert, bundle.ca_key, now, lookahead):
         ca_cert, ca_key = new_ca(now)
         cert, key = new_serving_cert(ca_cert, ca_key, name, now)
         previous = (
-            bundle.ca_cert if bundle is not None and _still_valid(bundle.ca_cert, now) else b""
+            bundle.ca_cert if bundle is not None and still_valid(bundle.ca_cert, now) else b""
         )
         return CertBundle(ca_cert, ca_key, cert, key, previous)
-    previous = bundle.previous_ca if _still_valid(bundle.previous_ca, now) else b""
-    if not _valid_cert(bundle, name, now, lookahead):
+    previous = bundle.previous_ca if still_valid(bundle.previous_ca, now) else b""
+    if not cert_usable(bundle.ca_cert, bundle.cert, bundle.key, name, now, lookahead):
         cert, key = new_serving_cert(bundle.ca_cert, bundle.ca_key, name, now)
         return CertBundle(bundle.ca_cert, bundle.ca_key, cert, key, previous)
     if previous != bundle.previous_ca:
         return dataclasses.replace(bundle, previous_ca=previous)  # the old CA has expired
     return None
-
-
-def _still_valid(pem: bytes, now: float) -> bool:
-    """Whether ``pem`` is a certificate that has not expired at ``now``."""
-    if not pem:
-        return False
-    try:
-        return expires(pem) > now
-    except ValueError:
-        return False
-
-
-def expires(pem: bytes) -> float:
-    """When a PEM certificate stops being valid (POSIX seconds)."""
-    return x509.load_pem_x509_certificate(pem).not_valid_after_utc.timestamp()
 
 
 def with_webhook_ca_bundle(configuration: Mapping[str, Any], ca_cert: bytes) -> dict[str, Any]:
@@ -280,16 +149,7 @@ def write_cert_files(cert_dir: str | Path, bundle: CertBundle) -> bool:
     directory.mkdir(parents=True, exist_ok=True)
     changed = False
     for name, data in (("tls.key", bundle.key), ("tls.crt", bundle.cert)):
-        path = directory / name
-        with contextlib.suppress(OSError):
-            if path.read_bytes() == data:
-                continue
-        tmp = directory / f".{name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-        changed = True
+        changed |= replace_if_changed(directory / name, data, mode=0o600)
     return changed
 
 
@@ -387,7 +247,7 @@ class CertRotator(RuntimeActor):
             complete = self.refresh()
         except Exception as exc:  # the API away, a conflict: try again soon
             self.failures += 1
-            delay = min(self.retry[1], self.retry[0] * 2 ** (self.failures - 1))
+            delay = backoff_delay(self.failures, *self.retry)
             log.warning("webhook certificates: %s; retrying in %.0fs", _short(exc), delay)
             self.after(delay, self.tick)
             return

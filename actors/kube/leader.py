@@ -10,8 +10,7 @@ from typing import Any
 
 from actors.base import RuntimeActor
 from actors.events import LeadershipChanged
-from actors.kube.source import KubeApi, api_error
-from actors.kube.status import micro_time
+from actors.kube.api import KubeApi, api_error, micro_time
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The server has its own threads (one per connection, the TLS handshake included), so a slow
 API server never holds up an actor, and no actor is asked anything while a review is answered:
 the existing objects are listed from the API at review time, as MetalLB's webhooks read them
-(the watch caches the controller keeps, :class:`actors.kube.source.KubeCluster`, only when
+(the watch caches the controller keeps, :class:`actors.kube.cluster.KubeCluster`, only when
 the API will not list). It serves ``tls.crt``/``tls.key`` from
 ``--cert-dir`` and takes new ones as soon as the files change (the rotator renewed them, or
 whoever provides them with ``--disable-cert-rotation``), without a restart.
@@ -16,22 +16,19 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from http.server import ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 from actors.base import RuntimeActor
 from actors.kube.certificates import CERT_DIR
-from actors.kube.source import (
-    KubeCluster,
-)
+from actors.kube.cluster import KubeCluster
 from actors.kube.webhooks import (
     CONVERSION_PATH,
     VALIDATION_PATHS,
     admission_response,
     conversion_response,
 )
-from actors.observability.httpd import QuietHandler
+from actors.observability.httpd import EndpointServer, QuietHandler
+from actors.observability.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -85,53 +82,7 @@ def live_objects(kube: KubeCluster) -> Existing:
     return read
 
 
-class TlsFiles:
-    """An SSL context for ``tls.crt``/``tls.key`` in a directory, reloaded when they change."""
-
-    def __init__(self, cert_dir: str | Path) -> None:
-        self.cert = Path(cert_dir) / "tls.crt"
-        self.key = Path(cert_dir) / "tls.key"
-        self._lock = threading.Lock()
-        self._stamp: tuple[float, float, int, int] | None = None
-        self._context: ssl.SSLContext | None = None
-        self.loads = 0
-
-    def present(self) -> bool:
-        return self.cert.is_file() and self.key.is_file()
-
-    def _file_stamp(self) -> tuple[float, float, int, int]:
-        c, k = self.cert.stat(), self.key.stat()
-        return (c.st_mtime, k.st_mtime, c.st_size, k.st_size)
-
-    def context(self) -> ssl.SSLContext:
-        """The current context; a new one if the files changed since the last call."""
-        with self._lock:
-            try:
-                stamp = self._file_stamp()
-            except OSError:
-                stamp = None
-            if self._context is not None and (stamp is None or stamp == self._stamp):
-                return self._context
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            context.set_alpn_protocols(["http/1.1"])  # MetalLB serves HTTP/2 only if asked
-            try:
-                context.load_cert_chain(str(self.cert), str(self.key))
-            except (OSError, ssl.SSLError):
-                if self._context is None:
-                    raise
-                # Caught half-written (key new, certificate old): keep the last good one.
-                return self._context
-            self._context = context
-            self._stamp = stamp
-            self.loads += 1
-            return context
-
-
-class WebhookHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class WebhookHTTPServer(EndpointServer):
     def __init__(
         self,
         address: tuple[str, int],
@@ -139,23 +90,11 @@ class WebhookHTTPServer(ThreadingHTTPServer):
         existing: Existing,
         namespace: str,
     ) -> None:
-        super().__init__(address, _Handler)
-        self.tls = tls
+        super().__init__(address, _Handler, label="webhook", tls_context=tls.context)
         self.existing = existing
         self.namespace = namespace
         self.reviews = 0
         self.denied = 0
-
-    def get_request(self) -> tuple[Any, Any]:
-        sock, address = self.socket.accept()
-        # The handshake happens on the first read, in the connection's own thread.
-        wrapped = self.tls.context().wrap_socket(
-            sock, server_side=True, do_handshake_on_connect=False
-        )
-        return wrapped, address
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("webhook connection from %s failed", client_address, exc_info=True)
 
     def answer(self, path: str, review: Any) -> dict[str, Any]:
         if path == CONVERSION_PATH:
@@ -270,20 +209,13 @@ class WebhookActor(RuntimeActor):
             self.after(self.poll_interval, self.try_serve)
             return
         self.server = server
-        self.thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            name="webhook-server",
-            daemon=True,
-        )
-        self.thread.start()
+        self.thread = server.serve_in_thread("webhook-server", poll_interval=0.2)
         log.info("webhooks: serving on https://%s:%d", self.host, server.server_address[1])
 
     def on_stop(self) -> None:
         server, self.server = self.server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.close()
         if self.thread is not None:
             self.thread.join(2.0)
 

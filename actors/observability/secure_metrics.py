@@ -37,7 +37,7 @@ def self_signed_pems(name: str = "localhost", now: float | None = None) -> tuple
     ``name``, as controller-runtime makes one when no certificate directory is given."""
     import time
 
-    from actors.kube.certificates import new_ca, new_serving_cert
+    from actors.util.x509 import new_ca, new_serving_cert
 
     at = time.time() if now is None else now
     ca_cert, ca_key = new_ca(at)
@@ -132,7 +132,7 @@ class SecureMetricsActor(RuntimeActor):
 
     def on_start(self) -> None:
         if self.cert_dir:
-            from actors.kube.webhook_server import TlsFiles
+            from actors.observability.tls import TlsFiles
 
             files = TlsFiles(self.cert_dir)
             files.context()  # a missing or broken pair fails the start, with the file names

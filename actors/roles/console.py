@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.kube.status import StatusAllocations, StatusObjectsReader
+from actors.kube.status_readers import StatusAllocations, StatusObjectsReader
 
 
 def kube_console_specs(kube: Any, *, lb_class: str | None = None) -> list[Any]:
@@ -14,7 +14,9 @@ def kube_console_specs(kube: Any, *, lb_class: str | None = None) -> list[Any]:
     become writes of the metallb.io objects."""
     from actors.cluster.actor import ClusterActor
     from actors.config.actor import ConfigActor
-    from actors.kube.source import KubeClusterSource, KubeConfigStore, KubeWatcher
+    from actors.kube.cluster import KubeWatcher
+    from actors.kube.cluster_source import KubeClusterSource
+    from actors.kube.config_store import KubeConfigStore
     from actors.runtime import ActorSpec
 
     return [

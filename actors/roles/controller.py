@@ -20,15 +20,15 @@ from typing import Any
 
 from actors.allocator.leading import ControllerAllocator
 from actors.kube.certificates import CERT_DIR
+from actors.kube.cluster import KubeCluster
 from actors.kube.leader import LEASE_NAME, LeaderElector, default_identity
-from actors.kube.source import (
+from actors.kube.resources import (
     BFD_PROFILES,
     BGP_ADVERTISEMENTS,
     BGP_PEERS,
     COMMUNITIES,
     L2_ADVERTISEMENTS,
     POOLS,
-    KubeCluster,
     Resource,
 )
 from actors.kube.webhook_server import WEBHOOK_MODES, WEBHOOK_PORT, WebhookActor, live_objects
@@ -72,13 +72,13 @@ def controller_specs(
     """
     from actors.cluster.actor import ClusterActor
     from actors.config.actor import ConfigActor
-    from actors.kube.source import KubeClusterSource, KubeConfigStore, KubeWatcher
-    from actors.kube.status import (
-        ConfigurationStateWriter,
-        MemberlistSecretWriter,
-        PoolStatusWriter,
-        ServiceStatusWriter,
-    )
+    from actors.kube.cluster import KubeWatcher
+    from actors.kube.cluster_source import KubeClusterSource
+    from actors.kube.config_state import ConfigurationStateWriter
+    from actors.kube.config_store import KubeConfigStore
+    from actors.kube.memberlist_secret import MemberlistSecretWriter
+    from actors.kube.pool_status import PoolStatusWriter
+    from actors.kube.service_status import ServiceStatusWriter
 
     api = kube.api
     namespace = kube.namespace

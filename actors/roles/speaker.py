@@ -93,13 +93,13 @@ def kube_speaker_specs(
     objects and ``nodeAssigned`` events back to the API, other speakers found by pod label."""
     from actors.cluster.actor import ClusterActor
     from actors.config.actor import ConfigActor
-    from actors.kube.source import KubeClusterSource, KubeConfigStore, KubeWatcher
-    from actors.kube.status import (
-        ConfigurationStateWriter,
-        SpeakerDiscovery,
-        SpeakerStatusWriter,
-        StatusAllocations,
-    )
+    from actors.kube.cluster import KubeWatcher
+    from actors.kube.cluster_source import KubeClusterSource
+    from actors.kube.config_state import ConfigurationStateWriter
+    from actors.kube.config_store import KubeConfigStore
+    from actors.kube.discovery import SpeakerDiscovery
+    from actors.kube.speaker_status import SpeakerStatusWriter
+    from actors.kube.status_readers import StatusAllocations
     from actors.runtime import ActorSpec
 
     api, namespace = kube.api, kube.namespace

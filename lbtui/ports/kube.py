@@ -707,7 +707,9 @@ class SpeakerStreams:
         backoff_max: float = 10.0,
         min_interval: float = MIN_INTERVAL,
     ) -> None:
-        from actors.kube.source import ObjectCache, Reflector, Resource
+        from actors.kube.cache import ObjectCache
+        from actors.kube.reflector import Reflector
+        from actors.kube.resources import Resource
 
         self.namespace = namespace
         self.clock = clock
@@ -891,7 +893,9 @@ class ServiceEvents:
         backoff_max: float = 10.0,
         first: int = FIRST_EVENTS,
     ) -> None:
-        from actors.kube.source import ObjectCache, Reflector, Resource
+        from actors.kube.cache import ObjectCache
+        from actors.kube.reflector import Reflector
+        from actors.kube.resources import Resource
 
         self.clock = clock
         self.sink = sink

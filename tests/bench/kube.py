@@ -24,12 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from actors.clock import RealClock
 from actors.events import ClusterUpdated
-from actors.kube.source import (
-    CONTROLLER_RESOURCES,
-    SERVICES,
-    KubeCluster,
-    KubeClusterSource,
-)
+from actors.kube.cluster import KubeCluster
+from actors.kube.cluster_source import KubeClusterSource
+from actors.kube.resources import CONTROLLER_RESOURCES, SERVICES
 from actors.roles.controller import controller_specs
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import RUNNING, Role, kube_cluster, service

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from actors.clock import RealClock, ThreadScheduler
 from actors.events import Event, NodeJoined
-from actors.kube.source import CONSOLE_RESOURCES
+from actors.kube.resources import CONSOLE_RESOURCES
 from actors.observability.status import StatusActor
 from lbtui.bridge import ActorEvent, SnapshotLoaded
 from lbtui.ports.kube import SpeakerStreams

@@ -16,7 +16,8 @@ import pykka
 
 from actors.clock import ManualClock, ThreadScheduler
 from actors.events import Event
-from actors.kube.source import KubeApi, KubeCluster
+from actors.kube.api import KubeApi
+from actors.kube.cluster import KubeCluster
 from actors.listener import Listener, Published
 from actors.runtime import ActorSpec, Runtime
 from tests.kube.fakeapi import FakeKubeApi

@@ -8,7 +8,10 @@ from typing import Any
 from actors.clock import ManualClock
 from actors.config.actor import ConfigActor
 from actors.events import ConfigApplied, ConfigRejected
-from actors.kube.source import SPEAKER_RESOURCES, KubeConfigStore, KubeSecrets, KubeWatcher
+from actors.kube.cluster import KubeWatcher
+from actors.kube.config_store import KubeConfigStore
+from actors.kube.resources import SPEAKER_RESOURCES
+from actors.kube.secrets import KubeSecrets
 from actors.runtime import ActorSpec
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import NS, Role, kube_cluster, l2_advertisement, namespace, pool, wait_until

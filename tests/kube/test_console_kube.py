@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from actors.kube.source import CONSOLE_RESOURCES
+from actors.kube.resources import CONSOLE_RESOURCES
 from actors.roles.console import kube_console_specs
 from actors.runtime import Runtime
 from lbtui.app import ConsoleApp

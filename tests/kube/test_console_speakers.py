@@ -33,7 +33,7 @@ from actors.events import (
     ServiceEventObserved,
     SpeakerStreamChanged,
 )
-from actors.kube.source import CONSOLE_RESOURCES
+from actors.kube.resources import CONSOLE_RESOURCES
 from actors.observability.status import StatusActor
 from actors.roles.console import kube_console_specs
 from actors.runtime import Runtime
@@ -589,7 +589,7 @@ def test_kube_speakers_and_controller_seen_through_the_api_only(fake: FakeKubeAp
     by hand) each serving its status endpoint; the console side reads nothing but the API: the
     speakers' own events through the pod proxy, MetalLB's Events about the Service."""
     from actors.clock import ManualClock
-    from actors.kube.source import CONTROLLER_RESOURCES, SPEAKER_RESOURCES
+    from actors.kube.resources import CONTROLLER_RESOURCES, SPEAKER_RESOURCES
     from actors.roles.controller import controller_specs
     from actors.roles.speaker import kube_speaker_specs
     from actors.runtime import ActorSpec

@@ -13,7 +13,7 @@ import pytest
 
 from actors.clock import ManualClock
 from actors.events import ApiConnectionChanged, ClusterUpdated, IpReleased, RuntimeReady
-from actors.kube.source import CONTROLLER_RESOURCES
+from actors.kube.resources import CONTROLLER_RESOURCES
 from actors.model.annotations import ANNOTATION_IP_ALLOCATED_FROM_POOL
 from actors.roles.controller import controller_specs
 from tests.kube.fakeapi import FakeKubeApi

@@ -18,18 +18,16 @@ import pytest
 import yaml
 
 from actors.events import Announced
-from actors.kube.source import (
+from actors.kube.config_state import configuration_state_status
+from actors.kube.pool_status import pool_status
+from actors.kube.resources import (
     CONFIG_RESOURCES,
     CONSOLE_RESOURCES,
     CONTROLLER_RESOURCES,
     SPEAKER_RESOURCES,
     Resource,
 )
-from actors.kube.status import (
-    configuration_state_status,
-    desired_status_objects,
-    pool_status,
-)
+from actors.kube.speaker_status import desired_status_objects
 from actors.model.allocation import PoolUsage
 from lbtui.cli import build_parser
 from tests.kube import crdgen

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.clock import ManualClock
-from actors.kube.source import CONTROLLER_RESOURCES
+from actors.kube.resources import CONTROLLER_RESOURCES
 from actors.roles.controller import controller_specs
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import (

@@ -6,7 +6,7 @@ import urllib.error
 import urllib.request
 
 from actors.clock import ManualClock
-from actors.kube.source import CONTROLLER_RESOURCES, SPEAKER_RESOURCES
+from actors.kube.resources import CONTROLLER_RESOURCES, SPEAKER_RESOURCES
 from actors.roles.controller import controller_specs
 from actors.roles.observability import observability_specs
 from actors.roles.speaker import kube_speaker_specs

@@ -5,7 +5,7 @@ from __future__ import annotations
 from actors.clock import ManualClock
 from actors.events import IpAssigned, LeadershipChanged
 from actors.kube.leader import LeaseView, held_by_other, lease_spec
-from actors.kube.source import CONTROLLER_RESOURCES
+from actors.kube.resources import CONTROLLER_RESOURCES
 from actors.roles.controller import controller_specs
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import (

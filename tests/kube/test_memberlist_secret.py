@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from actors.clock import ManualClock
-from actors.kube.source import CONTROLLER_RESOURCES
+from actors.kube.resources import CONTROLLER_RESOURCES
 from actors.membership.keyring import MEMBERLIST_SECRET_KEY, Keyring, memberlist_key
 from actors.roles.controller import controller_specs
 from tests.kube.fakeapi import FakeKubeApi

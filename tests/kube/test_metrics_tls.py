@@ -15,12 +15,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from actors.clock import ManualClock
-from actors.kube.certificates import new_ca, new_serving_cert
-from actors.kube.source import CONTROLLER_RESOURCES
+from actors.kube.resources import CONTROLLER_RESOURCES
 from actors.observability.metrics_auth import Decision, MetricsAuth
 from actors.observability.secure_metrics import self_signed_pems
 from actors.roles.controller import controller_specs
 from actors.roles.observability import observability_specs
+from actors.util.x509 import new_ca, new_serving_cert
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import Role, kube_cluster, wait_until
 from tests.kube.test_speakers import seed

@@ -6,20 +6,16 @@ import ipaddress
 from typing import Any
 
 from actors.events import Announced
-from actors.kube.source import (
-    NODES,
-    SERVICES,
-    ObjectCache,
+from actors.kube.cache import ObjectCache
+from actors.kube.config_store import issues_from_api_error
+from actors.kube.discovery import speaker_addresses
+from actors.kube.pool_status import INT64_MAX, pool_status
+from actors.kube.resources import NODES, SERVICES
+from actors.kube.service_status import service_status_patch
+from actors.kube.speaker_status import desired_status_objects
+from actors.kube.status_readers import (
     allocations_from_status,
-    issues_from_api_error,
-)
-from actors.kube.status import (
-    INT64_MAX,
     announcements_from_status_objects,
-    desired_status_objects,
-    pool_status,
-    service_status_patch,
-    speaker_addresses,
     usage_from_pool_status,
 )
 from actors.model.allocation import Allocation, PoolUsage
@@ -227,7 +223,7 @@ def test_asked_counters_are_read_at_scrape_time_with_exact_names() -> None:
 def test_a_speaker_that_cannot_answer_says_announce_failed() -> None:
     from actors.clock import ManualClock
     from actors.events import AnnouncementsUpdated, L2AnswersChanged
-    from actors.kube.status import SpeakerStatusWriter
+    from actors.kube.speaker_status import SpeakerStatusWriter
 
     class Api:
         def __init__(self) -> None:

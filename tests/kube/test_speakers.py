@@ -18,7 +18,7 @@ from actors.events import (
     MembershipUpdated,
     PeersDiscovered,
 )
-from actors.kube.source import CONTROLLER_RESOURCES, SPEAKER_RESOURCES
+from actors.kube.resources import CONTROLLER_RESOURCES, SPEAKER_RESOURCES
 from actors.roles.controller import controller_specs
 from actors.roles.speaker import kube_speaker_specs
 from actors.runtime import ActorSpec

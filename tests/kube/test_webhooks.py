@@ -23,9 +23,10 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from actors.clock import ManualClock
-from actors.kube.certificates import DAY, CertBundle, expires
-from actors.kube.source import CONTROLLER_RESOURCES
+from actors.kube.certificates import CertBundle
+from actors.kube.resources import CONTROLLER_RESOURCES
 from actors.roles.controller import controller_specs, with_webhook_resources
+from actors.util.x509 import DAY, expires
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import (
     NS,

@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import Any
 
 from actors.allocator.core import Allocator
-from actors.kube.status import ServiceEvent, allocation_service_events
+from actors.kube.service_events import ServiceEvent, allocation_service_events
 from actors.model.allocation import (
     CLEARED_NO_IP_FAMILY,
     CLEARED_NOT_ALLOWED,

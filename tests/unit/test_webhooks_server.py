@@ -19,12 +19,8 @@ from cryptography.hazmat.primitives import serialization
 
 from actors.clock import ManualClock
 from actors.kube.certificates import (
-    DAY,
     CertBundle,
     dns_name,
-    expires,
-    new_ca,
-    new_serving_cert,
     refreshed,
     with_conversion_ca_bundle,
     with_webhook_ca_bundle,
@@ -32,6 +28,7 @@ from actors.kube.certificates import (
 )
 from actors.kube.webhook_server import WebhookActor
 from actors.roles.controller import webhook_specs
+from actors.util.x509 import DAY, expires, new_ca, new_serving_cert
 
 NAME = dns_name("metallb-webhook-service", "metallb-system")
 NOW = time.time()
@@ -220,7 +217,8 @@ def test_the_server_waits_for_files_then_serves_and_takes_renewed_ones(tmp_path:
 def test_webhook_modes() -> None:
     from kubernetes import client
 
-    from actors.kube.source import KubeApi, KubeCluster
+    from actors.kube.api import KubeApi
+    from actors.kube.cluster import KubeCluster
     from actors.roles.controller import controller_specs
 
     kube = KubeCluster(KubeApi(client.ApiClient(client.Configuration())))  # never started

@@ -1,0 +1,257 @@
+"""The Kubernetes API as lbtui calls it: :class:`KubeApi` over the official ``kubernetes``
+client, and what every caller shares.
+
+:class:`KubeApi` makes the few calls lbtui makes, over the client's typed API classes, always
+returning the API's own JSON (camelCase dicts, exactly what the YAML files hold), so the
+objects go through the same loader (:func:`actors.config.loader.load_documents`) and the same
+validation as files do. Beside it: reading a failed call (:func:`transient`,
+:func:`api_error`, :func:`short_error`), the backoff of a writer that retries
+(:class:`Retrying`), and the API's timestamp and key formats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from actors.kube.resources import METALLB_GROUP, Resource
+from actors.util.backoff import backoff_delay
+
+# -- failed calls ----------------------------------------------------------------------------
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a failed call is worth retrying (the API away or overloaded, not a refusal)."""
+    from kubernetes.client.exceptions import ApiException
+
+    if isinstance(exc, ApiException):
+        return exc.status in (0, 408, 429) or exc.status >= 500
+    return True
+
+
+def api_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and the ``Status`` body of a failed call (0 and {} if none)."""
+    from kubernetes.client.exceptions import ApiException
+
+    if not isinstance(exc, ApiException):
+        return 0, {}
+    body: dict[str, Any] = {}
+    if exc.body:
+        with contextlib.suppress(ValueError, TypeError):
+            parsed = json.loads(exc.body)
+            body = parsed if isinstance(parsed, dict) else {}
+    return int(exc.status or 0), body
+
+
+def short_error(exc: BaseException) -> str:
+    """The first line of a failure, at most 200 characters (for logs and issues)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+class Retrying:
+    """Backoff for one writer: doubling from ``initial`` to ``maximum``, reset on success."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 30.0) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.failures = 0
+        self.scheduled = False
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        return backoff_delay(self.failures, self.initial, self.maximum)
+
+    def succeeded(self) -> None:
+        self.failures = 0
+
+    def schedule(self, after: Callable[..., Any], method: Callable[[], Any]) -> None:
+        """Ask the actor (its ``after``) for ``method`` after the next delay, unless a retry
+        is already pending; ``method`` (a bound method) clears ``scheduled`` and tries again."""
+        if not self.scheduled:
+            self.scheduled = True
+            after(self.next_delay(), method)
+
+
+# -- formats ---------------------------------------------------------------------------------
+
+
+def rfc3339(wall: float) -> str:
+    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def micro_time(wall: float) -> str:
+    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def split_key(key: str) -> tuple[str, str]:
+    namespace, _, name = key.partition("/")
+    return namespace, name
+
+
+# -- the client ------------------------------------------------------------------------------
+
+
+class KubeApi:
+    """The official client, configured from a kubeconfig file or from inside a pod."""
+
+    def __init__(self, api_client: Any, *, request_timeout: float = 10.0) -> None:
+        from kubernetes import client
+
+        self.api_client = api_client
+        self.request_timeout = request_timeout
+        self.core = client.CoreV1Api(api_client)
+        self.discovery = client.DiscoveryV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        self.coordination = client.CoordinationV1Api(api_client)
+        self.host = str(api_client.configuration.host)
+
+    @classmethod
+    def connect(
+        cls, kubeconfig: str | None = None, context: str | None = None, **kw: Any
+    ) -> KubeApi:
+        """``kubeconfig`` if given; else in-cluster when in a pod; else ``~/.kube/config``."""
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        if kubeconfig:
+            config.load_kube_config(
+                config_file=kubeconfig, context=context, client_configuration=configuration
+            )
+        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            config.load_kube_config(context=context, client_configuration=configuration)
+        # One long-lived connection per watched resource, plus the writes.
+        configuration.connection_pool_maxsize = 32
+        return cls(client.ApiClient(configuration), **kw)
+
+    # -- list and watch ----------------------------------------------------------------------
+    def _list_call(
+        self, resource: Resource, namespace: str
+    ) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+        kwargs: dict[str, Any] = {}
+        if resource.field_selector:
+            kwargs["field_selector"] = resource.field_selector
+        if resource.group == METALLB_GROUP:
+            args = (resource.group, resource.version, namespace, resource.plural)
+            return self.custom.list_namespaced_custom_object, args, kwargs
+        table: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
+            "services": (self.core.list_service_for_all_namespaces, ()),
+            "endpointslices": (self.discovery.list_endpoint_slice_for_all_namespaces, ()),
+            "nodes": (self.core.list_node, ()),
+            "namespaces": (self.core.list_namespace, ()),
+            "secrets": (self.core.list_namespaced_secret, (namespace,)),
+            "configmaps": (self.core.list_namespaced_config_map, (namespace,)),
+        }
+        func, args = table[resource.plural]
+        return func, args, kwargs
+
+    def list(self, resource: Resource, namespace: str) -> tuple[list[dict[str, Any]], str]:
+        func, args, kwargs = self._list_call(resource, namespace)
+        response = func(
+            *args, _preload_content=False, _request_timeout=self.request_timeout, **kwargs
+        )
+        body = json.loads(response.data)
+        return list(body.get("items") or []), str(body["metadata"].get("resourceVersion", ""))
+
+    def watch(
+        self, resource: Resource, namespace: str, resource_version: str, timeout: int
+    ) -> tuple[Any, Any]:
+        """(stream of ``{"type", "raw_object"}`` events, the Watch to stop it)."""
+        from kubernetes import watch
+
+        func, args, kwargs = self._list_call(resource, namespace)
+        watcher = watch.Watch(return_type="object")
+        stream = watcher.stream(
+            func,
+            *args,
+            resource_version=resource_version,
+            timeout_seconds=timeout,
+            allow_watch_bookmarks=True,
+            _request_timeout=(self.request_timeout, timeout + self.request_timeout),
+            **kwargs,
+        )
+        return stream, watcher
+
+    # -- writes ------------------------------------------------------------------------------
+    def _json(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call one client method for the raw JSON: lbtui reads plain dicts, not models."""
+        response = call(
+            *args, _preload_content=False, _request_timeout=self.request_timeout, **kwargs
+        )
+        data = response.data
+        return json.loads(data) if data else None
+
+    def _custom(
+        self, method: str, version: str, namespace: str, plural: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        call = getattr(self.custom, method)
+        return self._json(call, METALLB_GROUP, version, namespace, plural, *args, **kwargs)
+
+    def patch_service_status(self, namespace: str, name: str, body: dict[str, Any]) -> dict:
+        return self._json(self.core.patch_namespaced_service_status, name, namespace, body)
+
+    def create_event(self, namespace: str, body: dict[str, Any]) -> None:
+        self._json(self.core.create_namespaced_event, namespace, body)
+
+    def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        body = self._json(self.core.list_namespaced_pod, namespace, label_selector=label_selector)
+        return list(body.get("items") or [])
+
+    def get_pod(self, namespace: str, name: str) -> dict[str, Any]:
+        return self._json(self.core.read_namespaced_pod, name, namespace)
+
+    def custom_list(
+        self, plural: str, namespace: str, label_selector: str = "", version: str = "v1beta1"
+    ) -> list[dict[str, Any]]:
+        body = self._custom(
+            "list_namespaced_custom_object",
+            version,
+            namespace,
+            plural,
+            label_selector=label_selector or None,
+        )
+        return list(body.get("items") or [])
+
+    def custom_create(
+        self, plural: str, namespace: str, body: dict[str, Any], version: str = "v1beta1"
+    ) -> dict[str, Any]:
+        return self._custom("create_namespaced_custom_object", version, namespace, plural, body)
+
+    def custom_get(
+        self, plural: str, namespace: str, name: str, version: str = "v1beta1"
+    ) -> dict[str, Any]:
+        return self._custom("get_namespaced_custom_object", version, namespace, plural, name)
+
+    def custom_replace(
+        self, plural: str, namespace: str, name: str, body: dict[str, Any], version: str = "v1beta1"
+    ) -> dict[str, Any]:
+        return self._custom(
+            "replace_namespaced_custom_object", version, namespace, plural, name, body
+        )
+
+    def custom_patch_status(
+        self, plural: str, namespace: str, name: str, body: dict[str, Any], version: str = "v1beta1"
+    ) -> dict[str, Any]:
+        return self._custom(
+            "patch_namespaced_custom_object_status", version, namespace, plural, name, body
+        )
+
+    def custom_delete(
+        self, plural: str, namespace: str, name: str, version: str = "v1beta1"
+    ) -> None:
+        self._custom("delete_namespaced_custom_object", version, namespace, plural, name)
+
+    def get_lease(self, namespace: str, name: str) -> dict[str, Any]:
+        return self._json(self.coordination.read_namespaced_lease, name, namespace)
+
+    def create_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json(self.coordination.create_namespaced_lease, namespace, body)
+
+    def replace_lease(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json(self.coordination.replace_namespaced_lease, name, namespace, body)

@@ -1,0 +1,219 @@
+"""The controller's Service status: :class:`ServiceStatusWriter`, over pure patches.
+
+It writes ``status.loadBalancer.ingress`` and the ``metallb.io/ip-allocated-from-pool``
+annotation through the Service's status subresource (:func:`service_status_patch`), while this
+controller leads, and posts the Events MetalLB emits on Services: those of
+:func:`actors.kube.service_events.allocation_service_events` and ``deprecatedAnnotation``. A
+failed write is retried with backoff on the injected scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from actors.base import RuntimeActor
+from actors.events import AllocationsUpdated, ClusterUpdated, Event, LeadershipChanged
+from actors.kube.api import KubeApi, Retrying, api_error, split_key
+from actors.kube.event_recorder import CONTROLLER_COMPONENT, EventRecorder
+from actors.kube.service_events import allocation_service_events
+from actors.listener import Listener
+from actors.model.allocation import Allocation
+from actors.model.annotations import ANNOTATION_IP_ALLOCATED_FROM_POOL, DEPRECATED_PREFIX
+from actors.model.annotations import STABLE_PREFIX as ANNOTATION_STABLE_PREFIX
+from actors.model.cluster import ClusterState, Service
+
+log = logging.getLogger(__name__)
+
+
+def deprecated_annotations(service: Service) -> tuple[str, ...]:
+    return tuple(sorted(a for a in service.metadata.annotations if a.startswith(DEPRECATED_PREFIX)))
+
+
+def service_status_patch(service: Service, allocation: Allocation | None) -> dict[str, Any] | None:
+    """The status-subresource patch that makes ``service`` show ``allocation`` (None: as it is).
+
+    ``allocation`` None means the allocator does not handle the service: a service that
+    stopped being a LoadBalancer loses the address and annotation lbtui wrote; a service of
+    another loadBalancerClass is left alone.
+    """
+    current_ips = list(service.ingress_ips)
+    current_pool = service.metadata.annotations.get(ANNOTATION_IP_ALLOCATED_FROM_POOL)
+    if allocation is None:
+        if service.is_load_balancer or current_pool is None:
+            return None
+        wanted_ips: list[str] = []
+        wanted_pool = None
+    else:
+        wanted_ips = [str(ip) for ip in allocation.ips]
+        wanted_pool = allocation.pool if allocation.ips else None
+    if wanted_ips == current_ips and wanted_pool == current_pool:
+        return None
+    patch: dict[str, Any] = {
+        "status": {"loadBalancer": {"ingress": [{"ip": ip} for ip in wanted_ips]}},
+    }
+    if wanted_pool != current_pool:
+        patch["metadata"] = {"annotations": {ANNOTATION_IP_ALLOCATED_FROM_POOL: wanted_pool}}
+    return patch
+
+
+def status_patches(
+    cluster: ClusterState, allocations: Mapping[str, Allocation]
+) -> dict[str, dict[str, Any]]:
+    """Every Service whose status differs from the allocations, with the patch to fix it."""
+    out = {}
+    for key, service in cluster.services.items():
+        patch = service_status_patch(service, allocations.get(key))
+        if patch is not None:
+            out[key] = patch
+    return out
+
+
+def _rv_at_least(seen: str, written: str) -> bool:
+    if seen.isdigit() and written.isdigit():
+        return int(seen) >= int(written)
+    return seen == written
+
+
+class ServiceStatusWriter(Listener, RuntimeActor):
+    """Writes Service status and the allocation Events, while this controller leads."""
+
+    actor_name = "status"
+    listens_to = (ClusterUpdated, AllocationsUpdated, LeadershipChanged)
+
+    def __init__(
+        self,
+        api: KubeApi,
+        *,
+        leader: bool = True,
+        component: str = CONTROLLER_COMPONENT,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.api = api
+        self.leader = leader
+        self.events = EventRecorder(api, component)
+        self.cluster: ClusterState | None = None
+        self.allocations: Mapping[str, Allocation] | None = None
+        # key -> (patch, resourceVersion the write produced): not written again until the
+        # watch has shown that version (or a newer one) and it still differs.
+        self.written: dict[str, tuple[dict[str, Any], str]] = {}
+        self.retry = Retrying(retry_initial, retry_max)
+        self.writes = 0
+        self.failures = 0
+        self._clean: dict[str, tuple[Service, Allocation | None]] = {}
+        self._annotations_seen: dict[str, Service] = {}
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, ClusterUpdated):
+            self.cluster = event.cluster
+            self._warn_deprecated()
+            self.sync()
+        elif isinstance(event, AllocationsUpdated):
+            before = self.allocations
+            self.allocations = event.allocations
+            if self.leader:
+                self._record(before or {}, event.allocations)
+            self.sync()
+        elif isinstance(event, LeadershipChanged):
+            self.leader = event.leader
+            self.written.clear()
+            self.sync()
+
+    def _warn_deprecated(self) -> None:
+        """MetalLB's Warning ``deprecatedAnnotation``, once per service and annotation set."""
+        if not self.leader or self.cluster is None:
+            return
+        seen: dict[str, Service] = {}
+        for key, service in self.cluster.services.items():
+            before = self._annotations_seen.get(key)
+            seen[key] = service
+            if before is service:
+                continue
+            old = deprecated_annotations(before) if before is not None else ()
+            for name in deprecated_annotations(service):
+                if name in old:
+                    continue
+                stable = ANNOTATION_STABLE_PREFIX + name.removeprefix(DEPRECATED_PREFIX)
+                self.events.record(
+                    self.clock.wall(),
+                    key,
+                    service,
+                    "Warning",
+                    "deprecatedAnnotation",
+                    f'annotation "{name}" is deprecated, use "{stable}" instead',
+                )
+        self._annotations_seen = seen
+
+    def _record(self, before: Mapping[str, Allocation], after: Mapping[str, Allocation]) -> None:
+        """The Events for what changed between two allocation maps (services that are gone
+        get none, as in MetalLB)."""
+        wall = self.clock.wall()
+        services = self.cluster.services if self.cluster else {}
+        for key, allocation in after.items():
+            old = before.get(key)
+            if old is allocation:
+                continue  # the allocator hands out the same object while nothing changes
+            service = services.get(key)
+            for e in allocation_service_events(key, service, old, allocation):
+                self.events.record(wall, key, service, e.kind, e.reason, e.message)
+
+    def sync(self) -> None:
+        if not self.leader or self.cluster is None or self.allocations is None:
+            return
+        failed = False
+        for key, patch in self._patches().items():
+            service = self.cluster.services[key]
+            done = self.written.get(key)
+            seen = service.metadata.resource_version
+            if done is not None and done[0] == patch and not _rv_at_least(seen, done[1]):
+                continue  # our write is not back through the watch yet
+            namespace, name = split_key(key)
+            try:
+                result = self.api.patch_service_status(namespace, name, patch)
+            except Exception as exc:
+                status, _ = api_error(exc)
+                if status == 404:
+                    continue  # deleted meanwhile; the watch will say so
+                self.failures += 1
+                failed = True
+                log.warning("writing the status of %s failed: %s", key, exc)
+                break  # the API is likely away: retry everything later
+            self.writes += 1
+            rv = str((result.get("metadata") or {}).get("resourceVersion", ""))
+            self.written[key] = (patch, rv)
+        if failed:
+            self.retry.schedule(self.after, self._retry)
+        else:
+            self.retry.succeeded()
+        for key in list(self.written):
+            if key not in self.cluster.services:
+                del self.written[key]
+
+    def _patches(self) -> dict[str, dict[str, Any]]:
+        """status_patches, skipping services whose objects are the very ones last found in
+        order: the cluster source and the allocator hand out the same objects while nothing
+        changes, so a burst of N services costs N checks per update, not N string compares."""
+        assert self.cluster is not None and self.allocations is not None
+        out = {}
+        clean: dict[str, tuple[Service, Allocation | None]] = {}
+        for key, service in self.cluster.services.items():
+            allocation = self.allocations.get(key)
+            seen = self._clean.get(key)
+            if seen is not None and seen[0] is service and seen[1] == allocation:
+                clean[key] = seen
+                continue
+            patch = service_status_patch(service, allocation)
+            if patch is None:
+                clean[key] = (service, allocation)
+            else:
+                out[key] = patch
+        self._clean = clean
+        return out
+
+    def _retry(self) -> None:
+        self.retry.scheduled = False
+        self.sync()
