@@ -454,7 +454,7 @@ def _console_token(args: argparse.Namespace, err: TextIO) -> str | None:
 
 
 def cmd_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from lbtui.ports.local import RemotePort
+    from lbtui.ports.remote import RemotePort
 
     _setup_console_logging(args.log_file, args.verbose)
     if args.kubeconfig:
@@ -777,7 +777,7 @@ def _lab_history(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -
 def _lab_console(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The console on one node's status endpoint, from inside the client's namespace."""
     from lbtui.lab.netns import alive, entered
-    from lbtui.ports.local import RemotePort
+    from lbtui.ports.remote import RemotePort
 
     state = lab.state()
     plan = lab.plan(state)

@@ -14,7 +14,7 @@ only a kubeconfig:
   pod proxy subresource (``pods/NAME:PORT/proxy/events``), with the official client's
   authenticated connection; the port is the pod's container port named ``status`` unless
   ``--speaker-status-port`` says otherwise;
-- events are decoded with :func:`lbtui.ports.local.decode_event`, their times moved onto the
+- events are decoded with :func:`lbtui.ports.remote.decode_event`, their times moved onto the
   console's clock (each speaker's monotonic clock has its own origin), and posted to the app
   in batches, merged with the cluster view;
 - a stream that breaks reconnects with backoff and resumes after the last event seen (what
@@ -59,7 +59,8 @@ from actors.events import (
 )
 from actors.observability.status import TOKEN_HEADER
 from lbtui.bridge import ActorEvent, PortStatus, Poster
-from lbtui.ports.local import LocalPort, decode_event
+from lbtui.ports.local import LocalPort
+from lbtui.ports.remote import decode_event
 
 log = logging.getLogger(__name__)
 

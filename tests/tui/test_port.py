@@ -16,7 +16,8 @@ from actors.clock import ManualClock
 from actors.events import Event, NodeJoined
 from actors.roles.demo import build_demo, kill_node, revive_node
 from lbtui.bridge import ActorEvent, Bridge, SnapshotLoaded
-from lbtui.ports.local import LocalPort, ReadOnlyPort
+from lbtui.ports.base import ReadOnlyPort
+from lbtui.ports.local import LocalPort
 from lbtui.state.reducer import ConsoleState, load_snapshot, reduce_all
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ import pytest
 from actors.events import Event, NodeJoined
 from actors.observability.status import StatusActor, config_documents, parse_address
 from lbtui.bridge import ActorEvent, SnapshotLoaded
-from lbtui.ports.local import SUMMARIZED_EVENTS, RemotePort, decode_event, decode_snapshot
+from lbtui.ports.remote import SUMMARIZED_EVENTS, RemotePort, decode_event, decode_snapshot
 from lbtui.state import rows as views
 from lbtui.state.reducer import ConsoleState, load_snapshot, reduce_all
 from tests.tui.script import demo_events
