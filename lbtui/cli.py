@@ -410,7 +410,7 @@ def _kube_console(args: argparse.Namespace, err: TextIO) -> int:
     from actors.kube.source import CONSOLE_RESOURCES
     from actors.roles.console import kube_console_specs
     from actors.runtime import Runtime
-    from lbtui.ports.kube import KubePort
+    from lbtui.ports.kube.port import KubePort
 
     try:
         kube = _connect(args, CONSOLE_RESOURCES)
@@ -421,7 +421,7 @@ def _kube_console(args: argparse.Namespace, err: TextIO) -> int:
     if token is None:
         return EXIT_UNREADABLE
     runtime = Runtime("console", kube_console_specs(kube, lb_class=args.lb_class))
-    # The speakers' own event streams, through the API server's pod proxy (lbtui/ports/kube.py).
+    # The speakers' own event streams, through the API server's pod proxy (lbtui/ports/kube/).
     port = KubePort(
         runtime,
         kube.api,

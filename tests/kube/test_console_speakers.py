@@ -39,14 +39,11 @@ from actors.roles.console import kube_console_specs
 from actors.runtime import Runtime
 from lbtui.app import ConsoleApp
 from lbtui.bridge import ActorEvent, PortStatus
-from lbtui.ports.kube import (
-    KubePort,
-    ProxyClient,
-    ServiceEvents,
-    SpeakerStreams,
-    SpeakerTarget,
-    SpeakerUnreachable,
-)
+from lbtui.ports.kube.api import ProxyClient, SpeakerUnreachable
+from lbtui.ports.kube.port import KubePort
+from lbtui.ports.kube.service_watch import ServiceEvents
+from lbtui.ports.kube.streams import SpeakerStreams
+from lbtui.ports.kube.targets import SpeakerTarget
 from lbtui.state.reducer import ConsoleState, reduce_all
 from lbtui.widgets.table import ResourceTable
 from tests.kube.fakeapi import FakeKubeApi
