@@ -12,11 +12,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import yaml
 
 from actors.election.bgp import bgp_decision
+from actors.election.candidates import Assigned
 from actors.election.l2 import L2Decision, l2_decision
 from actors.model.cluster import Service
 from actors.model.config import IPAddress
@@ -26,18 +26,24 @@ from lbtui.state.rows import age_text, peer_nodes, seconds_text
 
 @dataclass(frozen=True, slots=True)
 class Line:
+    """One line of a description, with the style it is shown in."""
+
     text: str
     style: str = ""  # a semantic style: ok, error, warning, muted, alive, dead, ...
 
 
 @dataclass(frozen=True, slots=True)
 class Section:
+    """A titled group of lines (the election, the allocation, the sessions...)."""
+
     title: str
     lines: tuple[Line, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Description:
+    """What the describe screen shows for one object: a title and its sections."""
+
     title: str
     sections: tuple[Section, ...]
 
@@ -58,7 +64,7 @@ class _Held:
     pool: str | None
 
 
-def assignment_of(state: ConsoleState, key: str) -> Any:
+def assignment_of(state: ConsoleState, key: str) -> Assigned:
     """What a service holds: the allocator's Allocation, else what its status row shows."""
     allocation = state.allocations.get(key)
     if allocation is not None:
@@ -198,7 +204,7 @@ def _l2_lines(state: ConsoleState, decision: L2Decision) -> tuple[Line, ...]:
     return tuple(lines)
 
 
-def _bgp_lines(state: ConsoleState, key: str, assigned: Any) -> tuple[Line, ...]:
+def _bgp_lines(state: ConsoleState, key: str, assigned: Assigned) -> tuple[Line, ...]:
     assert state.config is not None and state.cluster is not None
     decision = bgp_decision(state.config, state.cluster, key, assigned, state.alive)
     lines = [

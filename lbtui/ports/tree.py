@@ -17,6 +17,8 @@ from lbtui.state.reducer import ConsoleState
 
 @dataclass(frozen=True, slots=True)
 class TreeItem:
+    """One node of the tree: its label, its style, and what hangs below it."""
+
     label: str
     style: str = ""
     children: tuple[TreeItem, ...] = ()

@@ -20,6 +20,8 @@ from lbtui.state.reducer import ConsoleState
 
 @dataclass(frozen=True, slots=True)
 class Move:
+    """An address or prefix whose announcers would change, and the services it carries."""
+
     target: str  # an IP (layer 2) or a prefix (BGP)
     before: tuple[str, ...]
     after: tuple[str, ...]
@@ -29,6 +31,8 @@ class Move:
 
 @dataclass(frozen=True, slots=True)
 class WhatIfResult:
+    """What would move if ``down`` died and who would be stranded (``error``: cannot tell yet)."""
+
     down: frozenset[str]
     moves: tuple[Move, ...]
     stranded: tuple[str, ...]  # services nobody would announce any more
