@@ -1,6 +1,6 @@
 """The console's calls to the API server: GET requests to a speaker pod's status endpoint
 through the pod proxy (:class:`ProxyClient`), and the Reflector's list/watch narrowed by label
-or field selectors (:class:`SelectedLister`).
+or field selectors (:class:`SelectedLister`), and how long both wait (:class:`WatchTiming`).
 
 Both use the official client's configuration (host, TLS, credentials); the pod proxy has a
 connection pool of its own, so the speakers' long-lived streams do not crowd the console's
@@ -13,6 +13,7 @@ import contextlib
 import copy
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +24,20 @@ from lbtui.ports.kube.targets import SpeakerTarget
 READ_TIMEOUT = 15.0
 CONNECT_TIMEOUT = 5.0
 STREAM_POOL = 256  # connections kept for the speakers' streams (one each)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchTiming:
+    """How the console's watches and speaker streams wait: the API watch's own timeout
+    (seconds), and the backoff after failures, doubling from ``backoff_initial`` to
+    ``backoff_max``."""
+
+    watch_timeout: int = 300
+    backoff_initial: float = 0.5
+    backoff_max: float = 10.0
+
+
+DEFAULT_TIMING = WatchTiming()
 
 
 class SpeakerUnreachable(Exception):
@@ -111,7 +126,9 @@ class SelectedLister:
     """The Reflector's list/watch calls for one list call of the client (for example the pods
     of one namespace, or Events in every namespace) narrowed by label or field selectors."""
 
-    def __init__(self, api: Any, list_call: Callable[..., Any], *args: Any, **selectors: str):
+    def __init__(
+        self, api: Any, list_call: Callable[..., Any], *args: Any, **selectors: str
+    ) -> None:
         self.api = api
         self.list_call = list_call
         self.args = args

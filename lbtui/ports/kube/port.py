@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from actors.events import Event
 from lbtui.bridge import ActorEvent, Poster
+from lbtui.ports.kube.api import DEFAULT_TIMING, WatchTiming
 from lbtui.ports.kube.follower import Sink
 from lbtui.ports.kube.service_watch import ServiceEvents
 from lbtui.ports.kube.streams import SpeakerStreams
@@ -33,7 +33,7 @@ class KubePort(LocalPort):
         token: str = "",
         follow_speakers: bool = True,
         watch_service_events: bool = True,
-        streams_options: Mapping[str, Any] | None = None,
+        timing: WatchTiming = DEFAULT_TIMING,
         **kw: Any,
     ) -> None:
         super().__init__(runtime, **kw)
@@ -42,13 +42,11 @@ class KubePort(LocalPort):
         self.follow_speakers = follow_speakers
         self.watch_service_events = watch_service_events
         self.service_events: ServiceEvents | None = None
-        self._streams_args = {
-            "labels": speaker_labels,
-            "port_name": status_port_name,
-            "port": status_port,
-            "token": token,
-            **(streams_options or {}),
-        }
+        self.speaker_labels = speaker_labels
+        self.status_port_name = status_port_name
+        self.status_port = status_port
+        self.token = token
+        self.timing = timing
         self.streams: SpeakerStreams | None = None
 
     def start(self, app: Poster) -> None:
@@ -59,17 +57,16 @@ class KubePort(LocalPort):
                 self.namespace,
                 self.runtime.clock,
                 self.runtime.scheduler,
-                **self._streams_args,
+                labels=self.speaker_labels,
+                port_name=self.status_port_name,
+                port=self.status_port,
+                token=self.token,
+                timing=self.timing,
             ).start(app)
         if self.watch_service_events:
             sink = self.streams.sink if self.streams else _direct(app)
-            options = {
-                k: v
-                for k, v in self._streams_args.items()
-                if k in ("watch_timeout", "backoff_initial", "backoff_max")
-            }
             self.service_events = ServiceEvents(
-                self.api, self.runtime.clock, self.runtime.scheduler, sink, **options
+                self.api, self.runtime.clock, self.runtime.scheduler, sink, timing=self.timing
             ).start()
 
     def stop(self) -> None:

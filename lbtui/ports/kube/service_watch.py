@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from actors.clock import Clock, Scheduler
-from lbtui.ports.kube.api import SelectedLister
+from lbtui.ports.kube.api import DEFAULT_TIMING, SelectedLister, WatchTiming
 from lbtui.ports.kube.follower import Sink
 from lbtui.ports.kube.service_events import FIRST_EVENTS, EventKey, service_events
 
@@ -29,9 +29,7 @@ class ServiceEvents:
         scheduler: Scheduler,
         sink: Sink,
         *,
-        watch_timeout: int = 300,
-        backoff_initial: float = 0.5,
-        backoff_max: float = 10.0,
+        timing: WatchTiming = DEFAULT_TIMING,
         first: int = FIRST_EVENTS,
     ) -> None:
         from actors.kube.source import ObjectCache, Reflector, Resource
@@ -56,9 +54,9 @@ class ServiceEvents:
             scheduler,
             self._changed,
             self._health,
-            watch_timeout=watch_timeout,
-            backoff_initial=backoff_initial,
-            backoff_max=backoff_max,
+            watch_timeout=timing.watch_timeout,
+            backoff_initial=timing.backoff_initial,
+            backoff_max=timing.backoff_max,
         )
 
     def start(self) -> ServiceEvents:

@@ -17,7 +17,7 @@ from textual.message import Message
 from actors.clock import Clock, Scheduler
 from actors.events import Event
 from lbtui.bridge import ActorEvent, PortStatus, Poster
-from lbtui.ports.kube.api import ProxyClient, SelectedLister
+from lbtui.ports.kube.api import DEFAULT_TIMING, ProxyClient, SelectedLister, WatchTiming
 from lbtui.ports.kube.follower import SpeakerFollower
 from lbtui.ports.kube.targets import (
     SPEAKER_LABELS,
@@ -46,9 +46,7 @@ class SpeakerStreams:
         port_name: str = STATUS_PORT_NAME,
         port: int | None = None,
         token: str = "",
-        watch_timeout: int = 300,
-        backoff_initial: float = 0.5,
-        backoff_max: float = 10.0,
+        timing: WatchTiming = DEFAULT_TIMING,
         min_interval: float = MIN_INTERVAL,
     ) -> None:
         from actors.kube.source import ObjectCache, Reflector, Resource
@@ -59,8 +57,7 @@ class SpeakerStreams:
         self.port_name = port_name
         self.port = port
         self.proxy = ProxyClient(api.api_client, namespace, token)
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
+        self.timing = timing
         self.min_interval = min_interval
         self.resource = Resource("pods", "Pod", "", "v1", "config", frozenset())
         self.cache = ObjectCache(self.resource)
@@ -74,9 +71,9 @@ class SpeakerStreams:
             scheduler,
             self._pods_changed,
             self._pods_health,
-            watch_timeout=watch_timeout,
-            backoff_initial=backoff_initial,
-            backoff_max=backoff_max,
+            watch_timeout=timing.watch_timeout,
+            backoff_initial=timing.backoff_initial,
+            backoff_max=timing.backoff_max,
         )
         self.followers: dict[str, SpeakerFollower] = {}
         self.targets: dict[str, SpeakerTarget] = {}
@@ -146,8 +143,8 @@ class SpeakerStreams:
                     self.clock,
                     self._queue.put,
                     self._follower_state,
-                    backoff_initial=self.backoff_initial,
-                    backoff_max=self.backoff_max,
+                    backoff_initial=self.timing.backoff_initial,
+                    backoff_max=self.timing.backoff_max,
                     predecessor=stopped.get(target.pod),
                 ).start()
                 self.states[target.pod] = ("connecting", "")
