@@ -1,8 +1,8 @@
 """The objects behind the console's rows as documents in MetalLB's (or Kubernetes') form: the
 YAML view (``y``), and the passwords kept out of it and put back after an edit.
 
-Pools and peers come back as metallb.io objects (actors/observability/status.py turns the
-configuration in force into them), services and nodes as core/v1 objects, layer 2 addresses as
+Pools and peers come back as metallb.io objects (``config_documents`` turns the configuration
+in force into them), services and nodes as core/v1 objects, layer 2 addresses as
 MetalLB's ServiceL2Status and BGP sessions as FRR-K8s' BGPSessionState.
 """
 

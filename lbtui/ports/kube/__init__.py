@@ -8,7 +8,7 @@ failovers and their measured times) comes from each speaker's status endpoint
 only a kubeconfig:
 
 - the speaker pods are found by label in ``--namespace`` and watched (list + watch with the
-  Reflector of actors/kube/source.py), so new and restarted pods are followed and deleted
+  Reflector of actors/kube), so new and restarted pods are followed and deleted
   ones let go;
 - each speaker's ``GET /state`` and ``GET /events?since=N`` are read through the API server's
   pod proxy subresource (``pods/NAME:PORT/proxy/events``), with the official client's

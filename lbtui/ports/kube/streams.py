@@ -1,7 +1,7 @@
 """The speaker pods, watched (:class:`SpeakerStreams`): one follower per followable pod, their
 events merged and posted to the app in batches, and their health as the info bar's line.
 
-The pods are listed and watched by label with the Reflector of actors/kube/source.py; which
+The pods are listed and watched by label with the Reflector of actors/kube; which
 pods to follow is decided by the pure :mod:`lbtui.ports.kube.targets`.
 """
 
