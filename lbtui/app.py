@@ -24,7 +24,10 @@ from textual.widgets import Input, TextArea
 from actors.config.store import EditOutcome
 from actors.events import Event
 from lbtui.bridge import ActorEvent, PortStatus, SnapshotLoaded
-from lbtui.ports.local import EDITABLE, ConsolePort, describe, service_tree, yaml_for
+from lbtui.ports.base import EDITABLE, ConsolePort
+from lbtui.ports.documents import yaml_for
+from lbtui.ports.explain import describe
+from lbtui.ports.tree import service_tree
 from lbtui.screens.base import ConsoleScreen
 from lbtui.screens.edit import EditScreen
 from lbtui.screens.modals import (

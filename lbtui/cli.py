@@ -414,7 +414,7 @@ def _kube_console(args: argparse.Namespace, err: TextIO) -> int:
     from actors.kube.resources import CONSOLE_RESOURCES
     from actors.roles.console import kube_console_specs
     from actors.runtime import Runtime
-    from lbtui.ports.kube import KubePort
+    from lbtui.ports.kube.port import KubePort
 
     try:
         kube = _connect(args, CONSOLE_RESOURCES)
@@ -425,7 +425,7 @@ def _kube_console(args: argparse.Namespace, err: TextIO) -> int:
     if token is None:
         return EXIT_UNREADABLE
     runtime = Runtime("console", kube_console_specs(kube, lb_class=args.lb_class))
-    # The speakers' own event streams, through the API server's pod proxy (lbtui/ports/kube.py).
+    # The speakers' own event streams, through the API server's pod proxy (lbtui/ports/kube/).
     port = KubePort(
         runtime,
         kube.api,
@@ -458,7 +458,7 @@ def _console_token(args: argparse.Namespace, err: TextIO) -> str | None:
 
 
 def cmd_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from lbtui.ports.local import RemotePort
+    from lbtui.ports.remote import RemotePort
 
     _setup_console_logging(args.log_file, args.verbose)
     if args.kubeconfig:
@@ -782,7 +782,7 @@ def _lab_history(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -
 def _lab_console(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The console on one node's status endpoint, from inside the client's namespace."""
     from lbtui.lab.netns import alive, entered
-    from lbtui.ports.local import RemotePort
+    from lbtui.ports.remote import RemotePort
 
     state = lab.state()
     plan = lab.plan(state)

@@ -31,7 +31,8 @@ from textual.widgets import (
 
 from actors.config.store import EditOutcome
 from actors.model.issues import Issue
-from lbtui.ports.local import EDITABLE, redact, restore_password
+from lbtui.ports.base import EDITABLE
+from lbtui.ports.documents import redact, restore_password
 
 if TYPE_CHECKING:
     from lbtui.app import ConsoleApp

@@ -16,7 +16,9 @@ from textual.widgets.selection_list import Selection
 from textual.widgets.tree import TreeNode
 from textual.worker import Worker, WorkerState
 
-from lbtui.ports.local import Description, TreeItem, WhatIfResult, what_if
+from lbtui.ports.explain import Description
+from lbtui.ports.tree import TreeItem
+from lbtui.ports.what_if import WhatIfResult, what_if
 from lbtui.state.rows import Column
 from lbtui.widgets.table import ResourceTable
 

@@ -31,8 +31,8 @@ from actors.events import Event, NodeJoined
 from actors.kube.resources import CONSOLE_RESOURCES
 from actors.observability.status import StatusActor
 from lbtui.bridge import ActorEvent, SnapshotLoaded
-from lbtui.ports.kube import SpeakerStreams
-from lbtui.ports.local import RemotePort
+from lbtui.ports.kube.streams import SpeakerStreams
+from lbtui.ports.remote import RemotePort
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import NS, kube_cluster
 

@@ -39,14 +39,11 @@ from actors.roles.console import kube_console_specs
 from actors.runtime import Runtime
 from lbtui.app import ConsoleApp
 from lbtui.bridge import ActorEvent, PortStatus
-from lbtui.ports.kube import (
-    KubePort,
-    ProxyClient,
-    ServiceEvents,
-    SpeakerStreams,
-    SpeakerTarget,
-    SpeakerUnreachable,
-)
+from lbtui.ports.kube.api import ProxyClient, SpeakerUnreachable, WatchTiming
+from lbtui.ports.kube.port import KubePort
+from lbtui.ports.kube.service_watch import ServiceEvents
+from lbtui.ports.kube.streams import SpeakerStreams
+from lbtui.ports.kube.targets import SpeakerTarget
 from lbtui.state.reducer import ConsoleState, reduce_all
 from lbtui.widgets.table import ResourceTable
 from tests.kube.fakeapi import FakeKubeApi
@@ -67,7 +64,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LBTUI = [sys.executable, "-m", "lbtui"]
 IP = "10.99.0.100"
 CLOCK = RealClock()
-FAST = {"backoff_initial": 0.2, "backoff_max": 1.0, "watch_timeout": 2}
+FAST = WatchTiming(watch_timeout=2, backoff_initial=0.2, backoff_max=1.0)
 
 
 class Speaker:
@@ -207,7 +204,7 @@ def streams(fake: FakeKubeApi) -> Iterator[Callable[[Collector], SpeakerStreams]
 
     def start(app: Collector) -> SpeakerStreams:
         api = kube_cluster(fake, CONSOLE_RESOURCES).api
-        s = SpeakerStreams(api, NS, CLOCK, scheduler, token=TOKEN, **FAST).start(app)
+        s = SpeakerStreams(api, NS, CLOCK, scheduler, token=TOKEN, timing=FAST).start(app)
         started.append(s)
         return s
 
@@ -316,7 +313,9 @@ def test_metallb_events_about_services_are_watched(fake: FakeKubeApi) -> None:
     seen: list[Event] = []
     scheduler = ThreadScheduler(CLOCK)
     api = kube_cluster(fake, CONSOLE_RESOURCES).api
-    watcher = ServiceEvents(api, CLOCK, scheduler, seen.extend, watch_timeout=2).start()
+    watcher = ServiceEvents(
+        api, CLOCK, scheduler, seen.extend, timing=WatchTiming(watch_timeout=2)
+    ).start()
     try:
         wait_until(lambda: seen, what="the event already there")
         metallb_event(fake, "web.3", "nodeAssigned", "metallb-speaker")
@@ -406,7 +405,7 @@ async def test_the_console_shows_the_speakers_failover_live_and_follows_a_new_po
         kube.api,
         namespace=NS,
         token=TOKEN,
-        streams_options=FAST,
+        timing=FAST,
         description="fake cluster",
     )
     app = ConsoleApp(port, view="l2", cursor_blink=False)
@@ -574,8 +573,8 @@ def test_lbtui_console_kubeconfig_builds_a_port_that_follows_the_speakers(
     assert cli.main([*argv, str(token), "--speaker-status-port", "7473"]) == 0
     (port,) = ports
     assert isinstance(port, KubePort) and port.namespace == "lb" and port.follow_speakers
-    assert port._streams_args["port"] == 7473 and port._streams_args["token"] == TOKEN
-    assert port._streams_args["labels"] == "app=metallb,component=speaker"
+    assert port.status_port == 7473 and port.token == TOKEN
+    assert port.speaker_labels == "app=metallb,component=speaker"
     assert cli.main([*argv, str(tmp_path / "missing")]) == cli.EXIT_UNREADABLE
     assert cli.main(["console", "--kubeconfig", kubeconfig, "--no-speaker-streams"]) == 0
     assert not ports[-1].follow_speakers
@@ -633,8 +632,10 @@ def test_kube_speakers_and_controller_seen_through_the_api_only(fake: FakeKubeAp
     app = Collector()
     scheduler = ThreadScheduler(CLOCK)
     api = kube_cluster(fake, CONSOLE_RESOURCES).api
-    streams = SpeakerStreams(api, NS, CLOCK, scheduler, token=TOKEN, **FAST).start(app)
-    events = ServiceEvents(api, CLOCK, scheduler, streams.sink, watch_timeout=2).start()
+    streams = SpeakerStreams(api, NS, CLOCK, scheduler, token=TOKEN, timing=FAST).start(app)
+    events = ServiceEvents(
+        api, CLOCK, scheduler, streams.sink, timing=WatchTiming(watch_timeout=2)
+    ).start()
     try:
 
         def owner() -> str | None:

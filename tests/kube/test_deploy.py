@@ -380,7 +380,7 @@ def test_the_speaker_serves_its_status_where_the_console_looks_for_it() -> None:
     # The console finds the port by the name it defaults to, and the pods by its labels.
     console = build_parser().parse_args(["console", "--kubeconfig", "k"])
     assert console.speaker_status_port is None
-    from lbtui.ports.kube import STATUS_PORT_NAME
+    from lbtui.ports.kube.targets import STATUS_PORT_NAME
 
     assert STATUS_PORT_NAME == "status"
     selector = dict(kv.split("=") for kv in console.speaker_labels.split(","))

@@ -16,7 +16,8 @@ from actors.clock import ManualClock
 from actors.events import Event, NodeJoined
 from actors.roles.demo import build_demo, kill_node, revive_node
 from lbtui.bridge import ActorEvent, Bridge, SnapshotLoaded
-from lbtui.ports.local import LocalPort, ReadOnlyPort
+from lbtui.ports.base import ReadOnlyPort
+from lbtui.ports.local import LocalPort
 from lbtui.state.reducer import ConsoleState, load_snapshot, reduce_all
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,7 +165,7 @@ def test_the_bridge_posts_a_burst_as_few_batches() -> None:
 # -- layering (DESIGN rule 1) ------------------------------------------------------------------
 
 # What the console may import from the runtime: its events, configuration and shared value
-# types. The ports (lbtui/ports/, kube.py following the speakers through the API) and the
+# types. The ports (lbtui/ports/, kube/ following the speakers through the API) and the
 # bridge, an actor itself, may reach further; the command line (cli.py, commands/) calls the
 # role builders; the lab is a tool beside the console, not part of it.
 ALLOWED = ("actors.events", "actors.config", "actors.model")

@@ -12,7 +12,10 @@ from textual.pilot import Pilot
 
 from actors.config.store import EditOutcome
 from lbtui.app import ConsoleApp
-from lbtui.ports.local import config_document, describe, service_tree, what_if, yaml_for
+from lbtui.ports.documents import config_document, yaml_for
+from lbtui.ports.explain import describe
+from lbtui.ports.tree import service_tree
+from lbtui.ports.what_if import what_if
 from lbtui.screens.edit import EditScreen
 from lbtui.screens.modals import (
     ConfirmScreen,

@@ -23,7 +23,7 @@ from actors.config.dump import config_documents
 from actors.events import Event, NodeJoined
 from actors.observability.status import StatusActor, parse_address
 from lbtui.bridge import ActorEvent, SnapshotLoaded
-from lbtui.ports.local import SUMMARIZED_EVENTS, RemotePort, decode_event, decode_snapshot
+from lbtui.ports.remote import SUMMARIZED_EVENTS, RemotePort, decode_event, decode_snapshot
 from lbtui.state import rows as views
 from lbtui.state.reducer import ConsoleState, load_snapshot, reduce_all
 from tests.tui.script import demo_events

@@ -1,4 +1,4 @@
-"""lbtui/ports/kube.py, the pure parts: which speaker pods to follow, catching up with a speaker
+"""lbtui/ports/kube/, the pure parts: which speaker pods to follow, catching up with a speaker
 after a gap, what one speaker announces, the info bar's line."""
 
 from __future__ import annotations
@@ -14,17 +14,19 @@ from actors.events import (
     MembershipUpdated,
     NodeJoined,
 )
-from lbtui.ports.kube import (
+from actors.util.backoff import backoff_delay
+from lbtui.ports.kube.catchup import (
     AnnouncementLedger,
     Position,
-    SpeakerTarget,
-    backoff_delay,
     catch_up,
-    changed_targets,
     position_of,
     rebase,
     resume_from,
-    service_events,
+)
+from lbtui.ports.kube.service_events import service_events
+from lbtui.ports.kube.targets import (
+    SpeakerTarget,
+    changed_targets,
     speaker_targets,
     streams_summary,
 )
