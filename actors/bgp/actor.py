@@ -24,7 +24,7 @@ from actors.base import RuntimeActor
 from actors.bgp.addresses import same_interface_address
 from actors.bgp.codec.errors import CeaseSubcode
 from actors.bgp.secrets import SecretLookup
-from actors.bgp.session import RouteAttrs, Session, SessionSettings, gc_paused
+from actors.bgp.session import GC_PAUSE_THRESHOLD, RouteAttrs, Session, SessionSettings
 from actors.bgp.transport import (
     ConnBroken,
     ConnClosed,
@@ -48,6 +48,7 @@ from actors.model.cluster import ClusterState
 from actors.model.config import Config, Peer
 from actors.model.route import BGPRoute
 from actors.model.selectors import any_matches
+from actors.util.gc_pause import gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -449,7 +450,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
             self.per_peer,
             self._interned,
         )
-        with gc_paused(len(changes)):
+        with gc_paused(len(changes), GC_PAUSE_THRESHOLD):
             for key, new in changes.items():
                 prefix = key[0]
                 old = routes.pop(key, None)

@@ -33,12 +33,9 @@ know bfdd's commands, and an unknown block earlier would derail the parse of wha
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +56,7 @@ from actors.model.cluster import ClusterState
 from actors.model.config import Config, Peer
 from actors.model.route import BGPRoute
 from actors.model.selectors import any_matches
+from actors.util.atomic import replace_if_changed
 
 log = logging.getLogger(__name__)
 
@@ -318,31 +316,7 @@ def _bfd_lines(config: Config) -> list[str]:
     return lines
 
 
-# -- the file ---------------------------------------------------------------------------------
-
-
-def write_atomically(path: Path, text: str) -> bool:
-    """Replace ``path`` with ``text`` (mode 0600: it may hold passwords) unless it already is.
-
-    Readers (FRR's reload) see the old file or the new one, never a half-written one.
-    Returns whether the file changed.
-    """
-    with contextlib.suppress(OSError):
-        if path.read_text() == text:
-            return False
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return True
+# -- the writer -----------------------------------------------------------------------------------
 
 
 class FrrConfigWriter(Listener, RuntimeActor):
@@ -421,7 +395,8 @@ class FrrConfigWriter(Listener, RuntimeActor):
             self.error = ""
             return
         try:
-            changed = write_atomically(self.path, text)
+            # Mode 0600: it may hold passwords. FRR's reload sees the old file or the new one.
+            changed = replace_if_changed(self.path, text, mode=0o600)
         except OSError as exc:
             log.error("frr backend: cannot write %s: %s", self.path, exc)
             self.publish(ConfigRejected(self.clock.now(), "frr backend", (f"{self.path}: {exc}",)))

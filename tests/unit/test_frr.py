@@ -18,7 +18,7 @@ from types import MappingProxyType
 
 import pytest
 
-from actors.bgp.frr import FrrConfigWriter, FrrRenderError, render_frr_config, write_atomically
+from actors.bgp.frr import FrrConfigWriter, FrrRenderError, render_frr_config
 from actors.clock import ManualClock
 from actors.cluster.files import cluster_from_inputs
 from actors.config.build import build_config
@@ -34,6 +34,7 @@ from actors.events import (
 )
 from actors.model.config import Config, Peer
 from actors.model.route import BGPRoute
+from actors.util.atomic import replace_if_changed
 
 GOLDEN = Path(__file__).parent / "golden" / "frr"
 BGPD = "/usr/lib/frr/bgpd"
@@ -198,10 +199,10 @@ def test_routes_to_peers_of_other_nodes_are_ignored() -> None:
 
 def test_write_atomically_only_when_changed(tmp_path: Path) -> None:
     path = tmp_path / "frr.conf"
-    assert write_atomically(path, "one\n")
+    assert replace_if_changed(path, "one\n", mode=0o600)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert not write_atomically(path, "one\n")
-    assert write_atomically(path, "two\n")
+    assert not replace_if_changed(path, "one\n", mode=0o600)
+    assert replace_if_changed(path, "two\n", mode=0o600)
     assert path.read_text() == "two\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frr.conf"]  # no temporary left
 
