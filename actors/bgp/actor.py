@@ -23,6 +23,7 @@ import pykka
 from actors.base import RuntimeActor
 from actors.bgp.addresses import same_interface_address
 from actors.bgp.codec.errors import CeaseSubcode
+from actors.bgp.deadline import DeadlineTimer
 from actors.bgp.secrets import SecretLookup
 from actors.bgp.session import GC_PAUSE_THRESHOLD, RouteAttrs, Session, SessionSettings
 from actors.bgp.transport import (
@@ -35,7 +36,6 @@ from actors.bgp.transport import (
     Transport,
     TransportEvent,
 )
-from actors.clock import TimerHandle
 from actors.events import (
     BfdSessionChanged,
     ClusterUpdated,
@@ -209,8 +209,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         self._interned: dict[tuple[tuple[str, ...], int], RouteAttrs] = {}
         self.synced = False
         self.stopping = False
-        self._timer: TimerHandle | None = None
-        self._armed: float | None = None
+        self._deadline = DeadlineTimer(self.after, self.on_timer, self.clock.now)
         self._retired: dict[str, int] = {}  # counters of sessions that went away
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -266,9 +265,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         for session in self.sessions.values():
             if session.state.value != "Idle" or session.conns:
                 session.stop(now, reason, graceful=graceful and session.graceful_restart)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline.cancel()
         if not graceful and self.transport is not None:
             self.announcer.detach(self.actor_ref)
             self.transport.stop()
@@ -322,8 +319,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         self._arm()
 
     def on_timer(self) -> None:
-        self._timer = None
-        self._armed = None
+        self._deadline.fired()
         now = self.clock.now()
         for session in list(self.sessions.values()):
             session.advance(now)
@@ -481,18 +477,8 @@ class BgpSpeakerActor(Listener, RuntimeActor):
                     session.sync(now)
 
     def _arm(self) -> None:
-        if self.stopping:
-            return
-        deadlines = [d for s in self.sessions.values() if (d := s.next_deadline()) is not None]
-        deadline = min(deadlines) if deadlines else None
-        if deadline == self._armed:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._armed = deadline
-        if deadline is not None:
-            self._timer = self.after(max(0.0, deadline - self.clock.now()), self.on_timer)
+        if not self.stopping:
+            self._deadline.arm(s.next_deadline() for s in self.sessions.values())
 
 
 def _labels(cluster: ClusterState, node: str) -> Mapping[str, str]:
