@@ -36,12 +36,9 @@ from typing import NamedTuple
 
 from actors.bgp.addresses import same_interface_address
 from actors.bgp.codec import OpenMessage
-from actors.bgp.codec.attributes import (
-    PathAttributes,
-    community_value,
-    encode_attributes,
-    large_community_value,
-)
+from actors.bgp.codec.attributes.base import PathAttributes
+from actors.bgp.codec.attributes.communities import community_value, large_community_value
+from actors.bgp.codec.attributes.registry import encode_attributes
 from actors.bgp.codec.capabilities import (
     Capability,
     FourOctetAsCapability,

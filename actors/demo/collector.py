@@ -19,7 +19,7 @@ from typing import Any
 
 from actors.base import RuntimeActor
 from actors.bgp.codec import OpenMessage
-from actors.bgp.codec.attributes import community_text, large_community_text
+from actors.bgp.codec.attributes.communities import community_text, large_community_text
 from actors.bgp.codec.capabilities import (
     FourOctetAsCapability,
     MultiprotocolCapability,

@@ -19,7 +19,7 @@ from actors.bgp.codec import (
     UpdateMessage,
     decode_message,
 )
-from actors.bgp.codec.attributes import community_value
+from actors.bgp.codec.attributes.communities import community_value
 from actors.bgp.codec.capabilities import (
     FourOctetAsCapability,
     GracefulRestartCapability,
