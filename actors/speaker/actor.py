@@ -36,7 +36,7 @@ from actors.listener import Listener
 from actors.model.allocation import Allocation
 from actors.model.cluster import ClusterState
 from actors.model.config import Config
-from actors.speaker.announcer import Announcer
+from actors.speaker.announcer import Announcer, call_optional
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ class SpeakerActor(Listener, RuntimeActor):
                 )
             )
         self.current = Announcements(l2_owners=self.current.l2_owners)
+        call_optional(self.announcer, "flush")
         self.running = False
 
     def revive(self) -> None:
@@ -145,9 +146,7 @@ class SpeakerActor(Listener, RuntimeActor):
         if self._synced:
             return
         self._synced = True
-        synced = getattr(self.announcer, "synced", None)
-        if synced is not None:
-            synced()
+        call_optional(self.announcer, "synced")
 
     def _apply(self, desired: Announcements, reason: str) -> int:
         now = self.clock.now()
@@ -200,6 +199,7 @@ class SpeakerActor(Listener, RuntimeActor):
                 )
                 changes += 1
         self.current = desired
+        call_optional(self.announcer, "flush")
         if announced_services(old) != announced_services(desired):
             self.publish(AnnouncementsUpdated(now, self.node, announced_services(desired)))
         return changes

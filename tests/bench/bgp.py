@@ -116,7 +116,8 @@ def worker(source: str, asn: int) -> None:
 
     import pykka
 
-    from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
+    from actors.bgp.actor import BgpSpeakerActor
+    from actors.bgp.announcer import BgpAnnouncer
     from actors.events import ConfigApplied, PeerSessionChanged
     from actors.listener import Published
     from actors.model.config import Config, Peer
