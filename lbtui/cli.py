@@ -203,7 +203,7 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         # FRR runs BGP and BFD; we keep its configuration equal to our announcements.
         from pathlib import Path
 
-        from actors.bgp.frr import FrrConfigWriter
+        from actors.bgp.frr.writer import FrrConfigWriter
 
         if not args.frr_config or not Path(args.frr_config).parent.is_dir():
             print(
@@ -295,7 +295,8 @@ def _failover_meter(node: str, extra: list[Any]) -> Any:
 
 def _bgp_speaker(args: argparse.Namespace, extra: list[Any]) -> Any:
     """lbtui's own BGP sessions: the announcer for the speaker, the actor into ``extra``."""
-    from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
+    from actors.bgp.actor import BgpSpeakerActor
+    from actors.bgp.announcer import BgpAnnouncer
     from actors.bgp.secrets import FileSecrets
     from actors.kube.secrets import KubeSecrets
     from actors.runtime import ActorSpec

@@ -1,5 +1,6 @@
 """The BGP speaker actor: one session per BGPPeer that selects this node, routes from the
-speaker through :class:`BgpAnnouncer` (the BGP half of the Announcer protocol).
+speaker through :class:`~actors.bgp.announcer.BgpAnnouncer` (the BGP half of the Announcer
+protocol).
 
 Thin around :class:`~actors.bgp.session.Session` (per-peer logic) and the injected transport
 (sockets). It listens to ConfigApplied (peers), ClusterUpdated (this node's labels, for the
@@ -12,19 +13,17 @@ names: ``metallb_bgp_session_up``, ``metallb_bgp_updates_total``,
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import pykka
-
 from actors.base import RuntimeActor
 from actors.bgp.addresses import same_interface_address
+from actors.bgp.announcer import BgpAnnouncer, RouteKey, RoutesChanged
 from actors.bgp.codec.errors import CeaseSubcode
+from actors.bgp.deadline import DeadlineTimer
 from actors.bgp.secrets import SecretLookup
-from actors.bgp.session import RouteAttrs, Session, SessionSettings, gc_paused
+from actors.bgp.session import GC_PAUSE_THRESHOLD, RouteAttrs, Session, SessionSettings
 from actors.bgp.transport import (
     ConnBroken,
     ConnClosed,
@@ -35,7 +34,6 @@ from actors.bgp.transport import (
     Transport,
     TransportEvent,
 )
-from actors.clock import TimerHandle
 from actors.events import (
     BfdSessionChanged,
     ClusterUpdated,
@@ -48,100 +46,11 @@ from actors.model.cluster import ClusterState
 from actors.model.config import Config, Peer
 from actors.model.route import BGPRoute
 from actors.model.selectors import any_matches
+from actors.util.gc_pause import gc_paused
 
 log = logging.getLogger(__name__)
 
-RouteKey = tuple[str, tuple[str, ...]]
 TransportFactory = Callable[[Callable[[TransportEvent], None]], Transport]
-
-
-# -- the announcer ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RoutesChanged:
-    """Nudge: the announcer has changes waiting (one tell per burst, however many routes)."""
-
-
-class BgpAnnouncer:
-    """The BGP half of the Announcer protocol; give it to the SpeakerActor.
-
-    Calls arrive in the speaker's thread. They only record the change under a lock and nudge
-    the BGP actor once per burst, so announcing 100k routes is 100k dict writes and one tell.
-    The announcer also keeps the full set of routes: a BGP actor restarted by the supervisor
-    takes it again when it attaches, and the speaker never has to resend anything.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._routes: dict[RouteKey, BGPRoute] = {}
-        self._pending: dict[RouteKey, BGPRoute | None] = {}
-        self._target: pykka.ActorRef[Any] | None = None
-        self._nudged = False
-        self._synced = False
-
-    # Announcer protocol (layer 2 belongs to another announcer: see CompositeAnnouncer).
-    def announce_l2(self, ip: str, interfaces: tuple[str, ...]) -> None:
-        pass
-
-    def withdraw_l2(self, ip: str) -> None:
-        pass
-
-    def announce_bgp(self, route: BGPRoute) -> None:
-        key = (route.prefix, route.peers)
-        with self._lock:
-            self._routes[key] = route
-            self._pending[key] = route
-            self._nudge()
-
-    def withdraw_bgp(self, route: BGPRoute) -> None:
-        key = (route.prefix, route.peers)
-        with self._lock:
-            if self._routes.pop(key, None) is None and key not in self._pending:
-                return
-            self._pending[key] = None
-            self._nudge()
-
-    def synced(self) -> None:
-        """The speaker has announced everything it wants now (graceful restart's End-of-RIB)."""
-        with self._lock:
-            if self._synced:
-                return
-            self._synced = True
-            self._nudge(force=True)
-
-    # The BGP actor's side.
-    def attach(self, ref: pykka.ActorRef[Any] | None) -> tuple[dict[RouteKey, BGPRoute], bool]:
-        """Start nudging ``ref``; returns every route so far and whether the speaker synced."""
-        with self._lock:
-            self._target = ref
-            self._pending = {}
-            self._nudged = False
-            return dict(self._routes), self._synced
-
-    def detach(self, ref: pykka.ActorRef[Any]) -> None:
-        with self._lock:
-            if self._target is ref:
-                self._target = None
-
-    def take(self) -> tuple[dict[RouteKey, BGPRoute | None], bool]:
-        with self._lock:
-            pending, self._pending = self._pending, {}
-            self._nudged = False
-            return pending, self._synced
-
-    def routes(self) -> dict[RouteKey, BGPRoute]:
-        with self._lock:
-            return dict(self._routes)
-
-    def _nudge(self, force: bool = False) -> None:
-        if self._target is None or (self._nudged and not force):
-            return
-        self._nudged = True
-        try:
-            self._target.tell(RoutesChanged())
-        except pykka.ActorDeadError:
-            self._target = None
 
 
 # -- the actor --------------------------------------------------------------------------------
@@ -208,8 +117,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         self._interned: dict[tuple[tuple[str, ...], int], RouteAttrs] = {}
         self.synced = False
         self.stopping = False
-        self._timer: TimerHandle | None = None
-        self._armed: float | None = None
+        self._deadline = DeadlineTimer(self.after, self.on_timer, self.clock.now)
         self._retired: dict[str, int] = {}  # counters of sessions that went away
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -265,9 +173,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         for session in self.sessions.values():
             if session.state.value != "Idle" or session.conns:
                 session.stop(now, reason, graceful=graceful and session.graceful_restart)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline.cancel()
         if not graceful and self.transport is not None:
             self.announcer.detach(self.actor_ref)
             self.transport.stop()
@@ -321,8 +227,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         self._arm()
 
     def on_timer(self) -> None:
-        self._timer = None
-        self._armed = None
+        self._deadline.fired()
         now = self.clock.now()
         for session in list(self.sessions.values()):
             session.advance(now)
@@ -449,7 +354,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
             self.per_peer,
             self._interned,
         )
-        with gc_paused(len(changes)):
+        with gc_paused(len(changes), GC_PAUSE_THRESHOLD):
             for key, new in changes.items():
                 prefix = key[0]
                 old = routes.pop(key, None)
@@ -480,18 +385,8 @@ class BgpSpeakerActor(Listener, RuntimeActor):
                     session.sync(now)
 
     def _arm(self) -> None:
-        if self.stopping:
-            return
-        deadlines = [d for s in self.sessions.values() if (d := s.next_deadline()) is not None]
-        deadline = min(deadlines) if deadlines else None
-        if deadline == self._armed:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._armed = deadline
-        if deadline is not None:
-            self._timer = self.after(max(0.0, deadline - self.clock.now()), self.on_timer)
+        if not self.stopping:
+            self._deadline.arm(s.next_deadline() for s in self.sessions.values())
 
 
 def _labels(cluster: ClusterState, node: str) -> Mapping[str, str]:

@@ -26,24 +26,19 @@ Rules applied per session:
 from __future__ import annotations
 
 import binascii
-import contextlib
-import gc
 import ipaddress
 import logging
 import socket
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from actors.bgp.addresses import same_interface_address
 from actors.bgp.codec import OpenMessage
-from actors.bgp.codec.attributes import (
-    PathAttributes,
-    community_value,
-    encode_attributes,
-    large_community_value,
-)
+from actors.bgp.codec.attributes.base import PathAttributes
+from actors.bgp.codec.attributes.communities import community_value, large_community_value
+from actors.bgp.codec.attributes.registry import encode_attributes
 from actors.bgp.codec.capabilities import (
     Capability,
     FourOctetAsCapability,
@@ -78,6 +73,7 @@ from actors.bgp.fsm import (
 from actors.bgp.transport import ConnUp, Transport
 from actors.events import Event, PeerSessionChanged, PrefixAnnounced, PrefixWithdrawn
 from actors.model.config import Peer
+from actors.util.gc_pause import gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -95,18 +91,10 @@ class RouteAttrs(NamedTuple):
     local_pref: int = 0
 
 
-@contextlib.contextmanager
-def gc_paused(size: int, threshold: int = 2000) -> Iterator[None]:
-    """Bulk route work allocates many small objects, and every full collection rescans the
-    whole heap (a third of the time for 100k routes): pause the cyclic GC meanwhile."""
-    if size < threshold or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+#: Route work this big pauses the cyclic GC (``gc_paused``): bulk route work allocates many
+#: small objects, and every full collection rescans the whole heap (a third of the time for
+#: 100k routes).
+GC_PAUSE_THRESHOLD = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +297,7 @@ class Session:
         announced: list[str] = []
         blocked = self._blocked_families()
         desired, adj_out, skipped = self.desired, self.adj_out, self.skipped
-        with gc_paused(len(self.dirty)):
+        with gc_paused(len(self.dirty), GC_PAUSE_THRESHOLD):
             for prefix in self.dirty:
                 want = desired.get(prefix)
                 have = adj_out.get(prefix)

@@ -19,12 +19,13 @@ from typing import Any
 
 from actors.base import RuntimeActor
 from actors.bgp.codec import OpenMessage
-from actors.bgp.codec.attributes import community_text, large_community_text
+from actors.bgp.codec.attributes.communities import community_text, large_community_text
 from actors.bgp.codec.capabilities import (
     FourOctetAsCapability,
     MultiprotocolCapability,
     RouteRefreshCapability,
 )
+from actors.bgp.deadline import DeadlineTimer
 from actors.bgp.fsm import (
     Action,
     Close,
@@ -46,7 +47,6 @@ from actors.bgp.transport import (
     Transport,
     TransportEvent,
 )
-from actors.clock import TimerHandle
 from actors.model.route import BGPRoute
 from actors.speaker.announcer import SimulatedNetwork
 
@@ -107,8 +107,7 @@ class RouteCollectorActor(RuntimeActor):
         self.fsms: dict[str, Fsm] = {}  # by peer address
         self.conn_peer: dict[int, str] = {}
         self.table: dict[str, dict[str, CollectedRoute]] = {}  # prefix -> peer -> route
-        self._timer: TimerHandle | None = None
-        self._armed: float | None = None
+        self._deadline = DeadlineTimer(self.after, self.on_timer, self.clock.now)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -154,8 +153,7 @@ class RouteCollectorActor(RuntimeActor):
         return super().on_receive(message)
 
     def on_timer(self) -> None:
-        self._timer = None
-        self._armed = None
+        self._deadline.fired()
         now = self.clock.now()
         for address, fsm in list(self.fsms.items()):
             self._run(address, fsm.advance(now))
@@ -260,13 +258,4 @@ class RouteCollectorActor(RuntimeActor):
         self._drop_routes(self.names.get(address, address))
 
     def _arm(self) -> None:
-        deadlines = [d for f in self.fsms.values() if (d := f.next_deadline()) is not None]
-        deadline = min(deadlines) if deadlines else None
-        if deadline == self._armed:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._armed = deadline
-        if deadline is not None:
-            self._timer = self.after(max(0.0, deadline - self.clock.now()), self.on_timer)
+        self._deadline.arm(f.next_deadline() for f in self.fsms.values())

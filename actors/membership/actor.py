@@ -40,10 +40,11 @@ from actors.events import (
     PeersDiscovered,
 )
 from actors.listener import Listener
-from actors.membership.core import MemberChange, Membership, Step
+from actors.membership.core import Membership
 from actors.membership.keyring import KeyFileError, Keyring, Plaintext, Sealer
 from actors.membership.messages import Address, MemberRecord, Message, Status
 from actors.membership.profile import FAST, Profile, profile_named
+from actors.membership.records import MemberChange, Step
 from actors.membership.transport import Transport, local_address_towards, parse_address
 
 log = logging.getLogger(__name__)

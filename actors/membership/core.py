@@ -18,6 +18,10 @@ What it does, in the order a failure is handled:
   every gossip interval, each a bounded number of times; a push-pull of the full state over
   TCP repairs whatever gossip missed, joins a node through its seeds and heals partitions.
 - Leaving: a leaving node tells every member directly, so its failover takes one datagram.
+
+Its records (``Step``, members, probes, suspicions) are in ``records``, the probe order in
+``probe_order``, the gossip queue in ``gossip``; the messages and their wire format in
+``messages`` and ``codec``.
 """
 
 from __future__ import annotations
@@ -25,10 +29,9 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Literal
 
 from actors.membership.codec import encoded_size
+from actors.membership.gossip import BroadcastQueue
 from actors.membership.messages import (
     Ack,
     Address,
@@ -44,112 +47,23 @@ from actors.membership.messages import (
     Status,
     Suspect,
 )
+from actors.membership.probe_order import ProbeOrder
 from actors.membership.profile import FAST, Profile
+from actors.membership.records import (
+    ChangeKind,
+    Counters,
+    Member,
+    MemberChange,
+    Outgoing,
+    Probe,
+    Relay,
+    Step,
+    Suspicion,
+)
 
 #: Room kept in a datagram for the packet header and the encryption overhead.
 HEADROOM = 64
 MAX_SEQ = 2**32
-
-ChangeKind = Literal["joined", "suspected", "alive", "dead", "left", "updated"]
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """Messages for one destination: one UDP datagram, or (stream) one TCP push-pull."""
-
-    dest: Address
-    messages: tuple[Message, ...]
-    stream: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class MemberChange:
-    """How this node's view of ``node`` changed (``by``: who suspected or declared it)."""
-
-    node: str
-    kind: ChangeKind
-    incarnation: int
-    by: str = ""
-
-
-@dataclass(slots=True)
-class Step:
-    out: list[Outgoing] = field(default_factory=list)
-    changes: list[MemberChange] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Member:
-    name: str
-    addr: Address
-    incarnation: int
-    status: Status
-    meta: bytes
-    changed_at: float
-
-
-@dataclass(slots=True)
-class _Suspicion:
-    started: float
-    k: int
-    low: float
-    high: float
-    confirmers: set[str]
-    deadline: float
-
-    def confirm(self, sender: str) -> bool:
-        """A new independent suspicion: shrink the timeout (Lifeguard). True if it counted."""
-        if self.k < 1 or sender in self.confirmers or len(self.confirmers) - 1 >= self.k:
-            return False
-        self.confirmers.add(sender)
-        confirmations = len(self.confirmers) - 1
-        fraction = math.log(confirmations + 1) / math.log(self.k + 1)
-        timeout = max(self.low, self.high - fraction * (self.high - self.low))
-        self.deadline = self.started + timeout
-        return True
-
-
-@dataclass(slots=True)
-class _Probe:
-    seq: int
-    target: str
-    sent_at: float
-    ack_deadline: float
-    final_deadline: float
-    indirect_sent: bool = False
-    expected_nacks: int = 0
-    nacks: int = 0
-
-
-@dataclass(slots=True)
-class _Relay:
-    """An indirect probe this node runs for someone else."""
-
-    origin_seq: int
-    origin_addr: Address
-    nack_at: float | None
-    expires: float
-
-
-@dataclass(slots=True)
-class _Queued:
-    msg: Broadcast
-    size: int
-    order: int
-    transmits: int = 0
-
-
-@dataclass(slots=True)
-class Counters:
-    probes: int = 0
-    probe_failures: int = 0
-    indirect_probes: int = 0
-    refutes: int = 0
-    suspicions: int = 0
-    deaths_declared: int = 0
-    stalls: int = 0
-    pings_for_others: int = 0
-    push_pulls: int = 0
 
 
 class Membership:
@@ -175,22 +89,20 @@ class Membership:
         self.seeds = tuple(s for s in seeds if s != addr)
         self.rng = rng or random.Random()
         self._size = sizer
-        self.members: dict[str, _Member] = {
-            name: _Member(name, addr, incarnation, Status.ALIVE, meta, 0.0)
+        self.members: dict[str, Member] = {
+            name: Member(name, addr, incarnation, Status.ALIVE, meta, 0.0)
         }
         self.awareness = 0
         self.counters = Counters()
         self.left = False
         self.started = False
         self._seq = self.rng.randrange(MAX_SEQ)
-        self._probe: _Probe | None = None
-        self._probe_order: list[str] = []
-        self._probe_index = 0
-        self._relays: dict[int, _Relay] = {}
-        self._suspicions: dict[str, _Suspicion] = {}
+        self._probe: Probe | None = None
+        self._probe_order = ProbeOrder(name, self.rng)
+        self._relays: dict[int, Relay] = {}
+        self._suspicions: dict[str, Suspicion] = {}
         self._dead_since: dict[str, float] = {}
-        self._queue: dict[str, _Queued] = {}
-        self._order = 0
+        self._queue = BroadcastQueue(sizer)
         self._step = Step()
         self._grace_until = -math.inf
         self._armed: float | None = None
@@ -371,7 +283,7 @@ class Membership:
         seq = self._next_seq()
         self.counters.pings_for_others += 1
         nack_at = now + p.nack_fraction * p.probe_timeout if msg.nack else None
-        self._relays[seq] = _Relay(msg.seq, msg.source_addr, nack_at, now + p.probe_interval)
+        self._relays[seq] = Relay(msg.seq, msg.source_addr, nack_at, now + p.probe_interval)
         self._send(msg.target_addr, [Ping(seq, msg.target, self.name, self.addr)], now)
 
     def _on_alive(self, msg: Alive, now: float) -> None:
@@ -382,10 +294,10 @@ class Membership:
             return
         m = self.members.get(msg.node)
         if m is None:
-            self.members[msg.node] = _Member(
+            self.members[msg.node] = Member(
                 msg.node, msg.addr, msg.incarnation, Status.ALIVE, msg.meta, now
             )
-            self._add_to_probe_order(msg.node)
+            self._probe_order.add(msg.node)
             self._change(msg.node, "joined", msg.incarnation)
             self._enqueue(msg, now)
             return
@@ -398,7 +310,7 @@ class Membership:
         if before in (Status.DEAD, Status.LEFT):
             m.changed_at = now
             self._dead_since.pop(m.name, None)
-            self._add_to_probe_order(m.name)
+            self._probe_order.add(m.name)
             self._change(m.name, "joined", m.incarnation)
         elif before == Status.SUSPECT:
             m.changed_at = now
@@ -426,7 +338,7 @@ class Membership:
         k = p.suspicion_confirmations if live - 2 >= p.suspicion_confirmations else 0
         low, high = p.suspicion_bounds(live)
         m.status, m.incarnation, m.changed_at = Status.SUSPECT, msg.incarnation, now
-        self._suspicions[m.name] = _Suspicion(
+        self._suspicions[m.name] = Suspicion(
             now, k, low, high, {msg.sender}, now + (high if k > 0 else low)
         )
         self.counters.suspicions += 1
@@ -500,16 +412,16 @@ class Membership:
             else:
                 self._probe_failed(probe, now)
         if self._probe is None and now >= self._next_probe:
-            target = self._next_target()
+            target = self._probe_order.next(self.members)
             interval = self._scaled(p.probe_interval)
             self._next_probe = now + interval
             if target is not None:
                 self._start_probe(target, interval, now)
 
-    def _start_probe(self, target: _Member, interval: float, now: float) -> None:
+    def _start_probe(self, target: Member, interval: float, now: float) -> None:
         seq = self._next_seq()
         self.counters.probes += 1
-        self._probe = _Probe(
+        self._probe = Probe(
             seq, target.name, now, now + self._scaled(self.profile.probe_timeout), now + interval
         )
         msgs: list[Message] = [Ping(seq, target.name, self.name, self.addr)]
@@ -518,7 +430,7 @@ class Membership:
             msgs.append(Suspect(target.name, target.incarnation, self.name))
         self._send(target.addr, msgs, now)
 
-    def _send_indirect(self, probe: _Probe, now: float) -> None:
+    def _send_indirect(self, probe: Probe, now: float) -> None:
         probe.indirect_sent = True
         target = self.members.get(probe.target)
         if target is None:
@@ -535,7 +447,7 @@ class Membership:
         for helper in chosen:
             self._send(helper.addr, [request], now)
 
-    def _probe_failed(self, probe: _Probe, now: float) -> None:
+    def _probe_failed(self, probe: Probe, now: float) -> None:
         self._probe = None
         self.counters.probe_failures += 1
         # Lifeguard: helpers that did not even nack point at us, not at the target.
@@ -614,7 +526,7 @@ class Membership:
             if now - since >= limit:
                 del self._dead_since[name]
                 self.members.pop(name, None)
-                self._queue.pop(name, None)
+                self._queue.forget(name)
 
     # -- helpers ----------------------------------------------------------------------------
     def _finish(self, now: float) -> Step:
@@ -641,54 +553,18 @@ class Membership:
     def _live_count(self) -> int:
         return sum(1 for m in self.members.values() if m.status in (Status.ALIVE, Status.SUSPECT))
 
-    def _add_to_probe_order(self, name: str) -> None:
-        # At a random place, so a newcomer is not probed by everyone at the same moment.
-        self._probe_order.insert(self.rng.randint(0, len(self._probe_order)), name)
-
-    def _next_target(self) -> _Member | None:
-        for _ in range(2):
-            while self._probe_index < len(self._probe_order):
-                name = self._probe_order[self._probe_index]
-                self._probe_index += 1
-                m = self.members.get(name)
-                if m is not None and m.status in (Status.ALIVE, Status.SUSPECT):
-                    return m
-            # A round is over: a fresh order over the current members.
-            self._probe_order = [
-                m.name
-                for m in self.members.values()
-                if m.name != self.name and m.status in (Status.ALIVE, Status.SUSPECT)
-            ]
-            self.rng.shuffle(self._probe_order)
-            self._probe_index = 0
-        return None
-
     def _enqueue(self, msg: Broadcast, now: float) -> None:
         """Queue a change for dissemination; a newer message about a node replaces older ones."""
-        self._order += 1
-        self._queue[msg.node] = _Queued(msg, self._size(msg), self._order)
+        self._queue.put(msg)
         if self._next_gossip < now:  # the cadence idles while there is nothing to say
             self._next_gossip = _next_slot(self._next_gossip, self.profile.gossip_interval, now)
-
-    def _broadcasts(self, budget: int) -> list[Message]:
-        if not self._queue:
-            return []
-        limit = self.profile.retransmit_limit(self._live_count())
-        picked: list[Message] = []
-        for key, q in sorted(self._queue.items(), key=lambda kv: (kv[1].transmits, -kv[1].order)):
-            if q.size > budget:
-                continue
-            budget -= q.size
-            picked.append(q.msg)
-            q.transmits += 1
-            if q.transmits >= limit:
-                del self._queue[key]
-        return picked
 
     def _send(self, dest: Address, msgs: list[Message], now: float) -> None:
         """One datagram: ``msgs`` first, then as much pending gossip as fits."""
         budget = self.profile.udp_payload - HEADROOM - sum(self._size(m) for m in msgs)
-        msgs = msgs + self._broadcasts(budget)
+        if self._queue:
+            limit = self.profile.retransmit_limit(self._live_count())
+            msgs = msgs + self._queue.take(budget, limit)
         if msgs:
             self._step.out.append(Outgoing(dest, tuple(msgs)))
 

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.membership import codec
-from actors.membership.core import MemberChange, Membership, Step
+from actors.membership.core import Membership
 from actors.membership.keyring import Keyring
 from actors.membership.messages import Address, Message, PushPull
 from actors.membership.profile import FAST, Profile
+from actors.membership.records import MemberChange, Step
 
 PORT = 7946
 

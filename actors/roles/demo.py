@@ -21,7 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from actors.allocator.actor import AllocatorActor
-from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
+from actors.bgp.actor import BgpSpeakerActor
+from actors.bgp.announcer import BgpAnnouncer
 from actors.clock import ManualClock
 from actors.cluster.actor import ClusterActor
 from actors.config.actor import ConfigActor

@@ -1,24 +1,29 @@
-"""The speaker: one node's announcements, computed from the election core and diffed.
+"""The speaker: a thin shell around the election's ``desired_announcements``.
 
-``desired_announcements`` is pure: given the configuration, the cluster, the allocations and
-who is alive, it says what one node must announce. The SpeakerActor keeps the last answer,
-and on every change tells its Announcer only the difference, publishing
-AnnouncementStarted/AnnouncementStopped with the reason (e.g. a failover from a dead node).
+It keeps the configuration, the cluster, the allocations and who is alive (from membership:
+alive minus not-candidates, as our own node sees it), asks ``actors.election.desired`` what
+its node must announce, keeps the last answer, and on every change tells its Announcer only
+the difference, publishing AnnouncementStarted/AnnouncementStopped with the reason (e.g. a
+failover from a dead node). The Announcer (L2, BGP, FRR, or several through
+CompositeAnnouncer) does the announcing.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from actors.base import RuntimeActor
-from actors.election.bgp import bgp_advertisements
-from actors.election.l2 import L2Decision, l2_decisions
+from actors.election.desired import (
+    Announcements,
+    announced_services,
+    desired_announcements,
+    lost_reason,
+    won_reason,
+)
 from actors.events import (
     AllocationsUpdated,
-    Announced,
     AnnouncementStarted,
     AnnouncementStopped,
     AnnouncementsUpdated,
@@ -31,80 +36,9 @@ from actors.listener import Listener
 from actors.model.allocation import Allocation
 from actors.model.cluster import ClusterState
 from actors.model.config import Config
-from actors.model.route import BGPRoute
-from actors.speaker.announcer import Announcer
+from actors.speaker.announcer import Announcer, call_optional
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class L2Duty:
-    ip: str
-    interfaces: tuple[str, ...]
-    services: tuple[str, ...]
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Announcements:
-    """What one node announces: L2 addresses it owns and BGP routes it sends."""
-
-    l2: Mapping[str, L2Duty] = field(default_factory=dict)
-    # Keyed by (prefix, peers): one prefix may go to different peers with different attributes.
-    bgp: Mapping[tuple[str, tuple[str, ...]], BGPRoute] = field(default_factory=dict)
-    # Owner of every L2 address cluster-wide, to tell a failover from a first election.
-    l2_owners: Mapping[str, str | None] = field(default_factory=dict)
-
-
-def desired_announcements(
-    node: str,
-    config: Config,
-    cluster: ClusterState,
-    allocations: Mapping[str, Allocation],
-    alive: frozenset[str] | None,
-) -> Announcements:
-    assigned = {key: a for key, a in allocations.items() if a.ips}
-    decisions: dict[str, L2Decision] = l2_decisions(config, cluster, assigned, alive)
-    l2: dict[str, L2Duty] = {}
-    owners: dict[str, str | None] = {}
-    for decision in decisions.values():
-        for ip in decision.ips:
-            text = str(ip)
-            owners.setdefault(text, decision.node)
-            if decision.node != node:
-                continue
-            duty = l2.get(text)
-            services = tuple(sorted({*(duty.services if duty else ()), decision.service}))
-            l2[text] = L2Duty(text, decision.interfaces, services, decision.message)
-    routes = bgp_advertisements(config, cluster, assigned, alive).get(node, ())
-    return Announcements(l2=l2, bgp={(r.prefix, r.peers): r for r in routes}, l2_owners=owners)
-
-
-def announced_services(current: Announcements) -> tuple[Announced, ...]:
-    """What a node announces, per service and protocol (pure; sorted, so comparable)."""
-    l2: dict[str, tuple[set[str], set[str]]] = {}
-    for ip, duty in current.l2.items():
-        for service in duty.services:
-            ips, interfaces = l2.setdefault(service, (set(), set()))
-            ips.add(ip)
-            interfaces.update(duty.interfaces)
-    bgp: dict[str, tuple[set[str], set[str]]] = {}
-    for route in current.bgp.values():
-        for service in route.services:
-            ips, peers = bgp.setdefault(service, (set(), set()))
-            # A host route names the address itself; an aggregate stays a prefix.
-            address, _, length = route.prefix.partition("/")
-            ips.add(address if length in ("32", "128") else route.prefix)
-            peers.update(route.peers)
-    out = [
-        Announced(s, "layer2", tuple(sorted(ips)), tuple(sorted(ifs)))
-        for s, (ips, ifs) in l2.items()
-    ]
-    out += [
-        Announced(s, "bgp", tuple(sorted(ips)), (), tuple(sorted(peers)))
-        for s, (ips, peers) in bgp.items()
-    ]
-    return tuple(sorted(out, key=lambda a: (a.service, a.protocol)))
 
 
 class SpeakerActor(Listener, RuntimeActor):
@@ -180,6 +114,7 @@ class SpeakerActor(Listener, RuntimeActor):
                 )
             )
         self.current = Announcements(l2_owners=self.current.l2_owners)
+        call_optional(self.announcer, "flush")
         self.running = False
 
     def revive(self) -> None:
@@ -211,9 +146,7 @@ class SpeakerActor(Listener, RuntimeActor):
         if self._synced:
             return
         self._synced = True
-        synced = getattr(self.announcer, "synced", None)
-        if synced is not None:
-            synced()
+        call_optional(self.announcer, "synced")
 
     def _apply(self, desired: Announcements, reason: str) -> int:
         now = self.clock.now()
@@ -221,7 +154,7 @@ class SpeakerActor(Listener, RuntimeActor):
         changes = 0
         for ip in sorted(set(old.l2) - set(desired.l2)):
             self.announcer.withdraw_l2(ip)
-            why = reason or _lost_reason(ip, desired.l2_owners)
+            why = reason or lost_reason(ip, desired.l2_owners)
             self.publish(AnnouncementStopped(now, self.node, ip, "layer2", why))
             changes += 1
         for key in sorted(set(old.bgp) - set(desired.bgp)):
@@ -234,9 +167,7 @@ class SpeakerActor(Listener, RuntimeActor):
                 continue
             self.announcer.announce_l2(ip, duty.interfaces)
             if ip not in old.l2:
-                why = (
-                    _won_reason(ip, old.l2_owners, self.dead, self.node, self.left) or duty.message
-                )
+                why = won_reason(ip, old.l2_owners, self.dead, self.node, self.left) or duty.message
                 self.publish(
                     AnnouncementStarted(
                         now,
@@ -268,27 +199,7 @@ class SpeakerActor(Listener, RuntimeActor):
                 )
                 changes += 1
         self.current = desired
+        call_optional(self.announcer, "flush")
         if announced_services(old) != announced_services(desired):
             self.publish(AnnouncementsUpdated(now, self.node, announced_services(desired)))
         return changes
-
-
-def _won_reason(
-    ip: str,
-    previous_owners: Mapping[str, str | None],
-    dead: frozenset[str],
-    node: str,
-    left: frozenset[str] = frozenset(),
-) -> str:
-    before = previous_owners.get(ip)
-    if before and before != node:
-        state = "left" if before in left else "dead" if before in dead else "no longer eligible"
-        return f"failover from {before} ({state})"
-    return ""
-
-
-def _lost_reason(ip: str, owners: Mapping[str, str | None]) -> str:
-    if ip not in owners:
-        return "address released"
-    now = owners[ip]
-    return f"{now} elected" if now else "no eligible node"

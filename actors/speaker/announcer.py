@@ -1,8 +1,10 @@
 """How a speaker makes the network reach an address: the Announcer protocol.
 
 The SpeakerActor decides *what* its node announces (from the election core) and tells an
-Announcer to do it. The L2 and BGP issues provide announcers on real sockets; this module has
-the simulated network the demo runs on and a dry-run announcer that only records.
+Announcer to do it. The real ones live with their protocols: ``actors.l2.actor.L2Announcer``
+(ARP/NDP), ``actors.bgp.announcer`` (lbtui's own BGP sessions, or FRR through its
+frr.conf); this module has the protocol, the simulated network the demo runs on, a dry-run
+announcer that only records, and the composite that gives L2 and BGP calls to two of them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from actors.model.route import BGPRoute
 
@@ -18,7 +20,11 @@ from actors.model.route import BGPRoute
 class Announcer(Protocol):
     """An announcer may also have ``synced()``: the speaker calls it once, after its first
     complete reconcile (everything it wants announced has been handed over). The BGP
-    announcer needs it for graceful restart: End-of-RIB must not go before that."""
+    announcer needs it for graceful restart: End-of-RIB must not go before that.
+
+    It may also have ``flush()``: the speaker calls it after applying each change (every
+    reconcile, withdrawal or crash), so an announcer that rewrites a whole file from all its
+    routes (FRR) does so once per change, never with half of one."""
 
     def announce_l2(self, ip: str, interfaces: tuple[str, ...]) -> None:
         """Start answering ARP/NDP for ``ip`` (empty interfaces: every eligible one)."""
@@ -31,6 +37,13 @@ class Announcer(Protocol):
 
     def withdraw_bgp(self, route: BGPRoute) -> None:
         """Withdraw ``route`` from the peers it was sent to."""
+
+
+def call_optional(announcer: object, hook: Literal["synced", "flush"]) -> None:
+    """Call one of the Announcer protocol's optional methods, on an announcer that has it."""
+    method = getattr(announcer, hook, None)
+    if method is not None:
+        method()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +153,8 @@ class RecordingAnnouncer:
 
 
 class CompositeAnnouncer:
-    """Layer 2 calls to one announcer, BGP calls to another (a speaker doing both)."""
+    """Layer 2 calls to one announcer, BGP calls to another (a speaker doing both; the BGP
+    one is lbtui's own sessions or FRR)."""
 
     def __init__(self, l2: Announcer, bgp: Announcer) -> None:
         self.l2 = l2
@@ -160,6 +174,8 @@ class CompositeAnnouncer:
 
     def synced(self) -> None:
         for part in (self.l2, self.bgp):
-            synced = getattr(part, "synced", None)
-            if synced is not None:
-                synced()
+            call_optional(part, "synced")
+
+    def flush(self) -> None:
+        for part in (self.l2, self.bgp):
+            call_optional(part, "flush")

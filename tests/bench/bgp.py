@@ -116,7 +116,8 @@ def worker(source: str, asn: int) -> None:
 
     import pykka
 
-    from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
+    from actors.bgp.actor import BgpSpeakerActor
+    from actors.bgp.announcer import BgpAnnouncer
     from actors.events import ConfigApplied, PeerSessionChanged
     from actors.listener import Published
     from actors.model.config import Config, Peer
@@ -159,7 +160,8 @@ def worker(source: str, asn: int) -> None:
 
 def write_mrt(path: Path, routes: list[str], next_hop: str, peer_asn: int) -> None:
     """A TABLE_DUMPv2 file (RFC 6396): one peer, one RIB_IPV4_UNICAST record per prefix."""
-    from actors.bgp.codec.attributes import PathAttributes, encode_attributes
+    from actors.bgp.codec.attributes.base import PathAttributes
+    from actors.bgp.codec.attributes.registry import encode_attributes
     from actors.bgp.codec.nlri import encode_prefix
 
     def record(subtype: int, body: bytes) -> bytes:

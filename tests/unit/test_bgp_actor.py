@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
+from actors.bgp.actor import BgpSpeakerActor
+from actors.bgp.announcer import BgpAnnouncer
 from actors.bgp.codec import (
     KEEPALIVE,
     NotificationMessage,
@@ -19,7 +20,7 @@ from actors.bgp.codec import (
     UpdateMessage,
     decode_message,
 )
-from actors.bgp.codec.attributes import community_value
+from actors.bgp.codec.attributes.communities import community_value
 from actors.bgp.codec.capabilities import (
     FourOctetAsCapability,
     GracefulRestartCapability,
@@ -183,7 +184,7 @@ class Harness:
         return route
 
     def pump(self) -> None:
-        from actors.bgp.actor import RoutesChanged
+        from actors.bgp.announcer import RoutesChanged
 
         self.actor.on_receive(RoutesChanged())
 

@@ -23,15 +23,14 @@ from actors.bgp.codec import (
     decode_message,
     describe,
 )
-from actors.bgp.codec.attributes import (
-    MpReach,
-    PathAttributes,
+from actors.bgp.codec.attributes.base import AttrType, MpReach, PathAttributes
+from actors.bgp.codec.attributes.communities import (
     community_text,
     community_value,
-    encode_attributes,
     large_community_text,
     large_community_value,
 )
+from actors.bgp.codec.attributes.registry import CODECS, encode_attributes
 from actors.bgp.codec.capabilities import (
     FourOctetAsCapability,
     GracefulRestartCapability,
@@ -298,6 +297,13 @@ def test_several_communities_in_one_attribute() -> None:
     assert community_text(community_value("64512:100")) == "64512:100"
     assert large_community_value("large:1:2:3") == (1, 2, 3)
     assert large_community_text((1, 2, 3)) == "large:1:2:3"
+
+
+def test_every_attribute_type_has_one_registered_codec_filling_a_field() -> None:
+    assert sorted(CODECS) == sorted(AttrType)
+    for code, codec in CODECS.items():
+        assert codec.code == code
+        assert codec.field in PathAttributes.__dataclass_fields__
 
 
 def test_two_byte_session_uses_as_trans_and_as4_path() -> None:

@@ -12,7 +12,7 @@ from actors.bgp.codec import (
     UpdateMessage,
     decode_message,
 )
-from actors.bgp.codec.attributes import PathAttributes
+from actors.bgp.codec.attributes.base import PathAttributes
 from actors.bgp.codec.capabilities import FourOctetAsCapability, MultiprotocolCapability
 from actors.bgp.fsm import (
     Action,

@@ -23,7 +23,7 @@ from actors.bgp.codec import (
     UpdateMessage,
     decode_message,
 )
-from actors.bgp.codec.attributes import MpReach, MpUnreach, PathAttributes
+from actors.bgp.codec.attributes.base import MpReach, MpUnreach, PathAttributes
 from actors.bgp.codec.capabilities import (
     FourOctetAsCapability,
     GracefulRestartCapability,

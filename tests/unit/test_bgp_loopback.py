@@ -13,9 +13,10 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.bgp.actor import BgpAnnouncer, BgpSpeakerActor
+from actors.bgp.actor import BgpSpeakerActor
+from actors.bgp.announcer import BgpAnnouncer
 from actors.bgp.codec import KEEPALIVE, FrameReader, RouteRefreshMessage, UpdateMessage
-from actors.bgp.codec.attributes import PathAttributes
+from actors.bgp.codec.attributes.base import PathAttributes
 from actors.bgp.transport import ConnUp, SocketTransport
 from actors.demo.collector import RouteCollectorActor, bind_listener
 from actors.events import ConfigApplied, Event

@@ -1,4 +1,5 @@
-"""The FRR backend: golden frr.conf files, FRR's own parser as the judge, and the writer actor.
+"""The FRR backend: golden frr.conf files, FRR's own parser as the judge, and the writer actor
+fed by the speaker.
 
 Each ``golden/frr/<case>.yaml`` holds configuration and cluster objects; the test plans them
 (allocation + election, as every speaker does), renders the node's frr.conf and compares it to
@@ -18,7 +19,9 @@ from types import MappingProxyType
 
 import pytest
 
-from actors.bgp.frr import FrrConfigWriter, FrrRenderError, render_frr_config, write_atomically
+from actors.bgp.announcer import FrrAnnouncer, RoutesChanged
+from actors.bgp.frr.render import FrrRenderError, render_frr_config
+from actors.bgp.frr.writer import FrrConfigWriter
 from actors.clock import ManualClock
 from actors.cluster.files import cluster_from_inputs
 from actors.config.build import build_config
@@ -34,6 +37,9 @@ from actors.events import (
 )
 from actors.model.config import Config, Peer
 from actors.model.route import BGPRoute
+from actors.speaker.actor import SpeakerActor
+from actors.speaker.announcer import CompositeAnnouncer, RecordingAnnouncer
+from actors.util.atomic import replace_if_changed
 
 GOLDEN = Path(__file__).parent / "golden" / "frr"
 BGPD = "/usr/lib/frr/bgpd"
@@ -198,37 +204,115 @@ def test_routes_to_peers_of_other_nodes_are_ignored() -> None:
 
 def test_write_atomically_only_when_changed(tmp_path: Path) -> None:
     path = tmp_path / "frr.conf"
-    assert write_atomically(path, "one\n")
+    assert replace_if_changed(path, "one\n", mode=0o600)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert not write_atomically(path, "one\n")
-    assert write_atomically(path, "two\n")
+    assert not replace_if_changed(path, "one\n", mode=0o600)
+    assert replace_if_changed(path, "two\n", mode=0o600)
     assert path.read_text() == "two\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frr.conf"]  # no temporary left
+
+
+class FrrRig:
+    """The speaker feeding the FRR backend, wired as ``lbtui speaker --bgp-backend frr`` wires
+    them, run by hand: each event goes to whichever of the two listens to it (as the runtime's
+    fan-out would), then the writer takes what the speaker handed its announcer."""
+
+    def __init__(self, path: Path, node: str = "node-a") -> None:
+        self.clock = ManualClock()
+        self.events: list[Event] = []
+        self.frr = FrrAnnouncer()
+        common = {"clock": self.clock, "scheduler": self.clock, "publish": self.events.append}
+        self.writer = FrrConfigWriter(node, path, self.frr, **common)
+        announcer = CompositeAnnouncer(l2=RecordingAnnouncer(), bgp=self.frr)
+        self.speaker = SpeakerActor(node, announcer, membership_observer=node, **common)
+        self.writer.on_start()
+
+    def send(self, event: Event) -> None:
+        for actor in (self.speaker, self.writer):
+            if isinstance(event, actor.listens_to):
+                actor.on_event(event)
+        self.writer.on_receive(RoutesChanged())
 
 
 def test_writer_follows_the_speakers_inputs(tmp_path: Path) -> None:
     config, cluster, plan = plan_case("ebgp-v4")
     path = tmp_path / "frr.conf"
-    events: list[Event] = []
-    writer = FrrConfigWriter("node-a", path, clock=ManualClock(), publish=events.append)
-    writer.on_event(ConfigApplied(0.0, config, "test"))
-    writer.on_event(ClusterUpdated(0.0, cluster, "test"))
+    rig = FrrRig(path)
+    writer = rig.writer
+    rig.send(ConfigApplied(0.0, config, "test"))
+    rig.send(ClusterUpdated(0.0, cluster, "test"))
     assert not path.exists()  # no allocations yet
-    writer.on_event(AllocationsUpdated(0.0, plan.allocations, plan.usage))
+    rig.send(AllocationsUpdated(0.0, plan.allocations, plan.usage))
     assert path.read_text() == (GOLDEN / "ebgp-v4.conf").read_text()
-    writer.on_event(AllocationsUpdated(0.0, plan.allocations, plan.usage))
+    rig.send(AllocationsUpdated(0.0, plan.allocations, plan.usage))
     assert writer.writes == 1  # unchanged: not rewritten
     # The others think we are dead: announce nothing, keep the session.
-    writer.on_event(MembershipUpdated(1.0, "node-a", frozenset({"node-b"}), frozenset({"node-a"})))
+    rig.send(MembershipUpdated(1.0, "node-a", frozenset({"node-b"}), frozenset({"node-a"})))
     text = path.read_text()
     assert "  network " not in text and "neighbor 10.99.0.1 remote-as 64500" in text
-    writer.on_event(MembershipUpdated(2.0, "node-b", frozenset(), frozenset()))  # not our view
+    rig.send(MembershipUpdated(2.0, "node-b", frozenset(), frozenset()))  # not our view
     assert writer.writes == 2
-    writer.on_event(MembershipUpdated(3.0, "node-a", frozenset({"node-a"}), frozenset()))
+    rig.send(MembershipUpdated(3.0, "node-a", frozenset({"node-a"}), frozenset()))
     assert "network 192.0.2.10/32" in path.read_text()
     # Withdraw on a graceful stop.
     assert writer.withdraw_all() > 0
     assert "  network " not in path.read_text()
+
+
+def test_a_node_alive_but_not_a_candidate_gets_no_routes_in_frr_conf(tmp_path: Path) -> None:
+    config, cluster, plan = plan_case("ebgp-v4")
+    path = tmp_path / "frr.conf"
+    rig = FrrRig(path)
+    for event in (
+        ConfigApplied(0.0, config, "test"),
+        ClusterUpdated(0.0, cluster, "test"),
+        AllocationsUpdated(0.0, plan.allocations, plan.usage),
+    ):
+        rig.send(event)
+    assert "  network 192.0.2.10/32\n" in path.read_text()
+    # Every announce interface of node-a lost carrier: alive, but no longer a candidate.
+    both = frozenset({"node-a", "node-b"})
+    rig.send(MembershipUpdated(1.0, "node-a", both, frozenset(), frozenset({"node-a"})))
+    text = path.read_text()
+    assert "  network " not in text and " neighbor 10.99.0.1 remote-as 64500\n" in text
+    rig.send(MembershipUpdated(2.0, "node-a", both, frozenset()))  # carrier back
+    assert path.read_text() == (GOLDEN / "ebgp-v4.conf").read_text()
+
+
+def test_the_writer_waits_for_the_speakers_first_complete_set(tmp_path: Path) -> None:
+    config, cluster, _ = plan_case("ebgp-v4")
+    path = tmp_path / "frr.conf"
+    rig = FrrRig(path)
+    rig.writer.on_event(ConfigApplied(0.0, config, "test"))
+    rig.writer.on_event(ClusterUpdated(0.0, cluster, "test"))
+    assert not path.exists()  # the speaker has handed nothing over yet
+    rig.writer.sync_overdue()  # ... nor within the timeout: the sessions, no route
+    assert "  network " not in path.read_text()
+    assert " neighbor 10.99.0.1 remote-as 64500\n" in path.read_text()
+
+
+def test_the_frr_announcer_nudges_once_per_whole_change() -> None:
+    nudges: list[object] = []
+
+    class Inbox:
+        def tell(self, message: object) -> None:
+            nudges.append(message)
+
+    frr = FrrAnnouncer()
+    frr.attach(Inbox())  # type: ignore[arg-type]
+    first = BGPRoute("192.0.2.1/32", ("a",), (), 0, ("default/x",))
+    second = BGPRoute("192.0.2.2/32", ("a",), (), 0, ("default/y",))
+    frr.announce_bgp(first)
+    frr.withdraw_bgp(first)
+    frr.announce_bgp(second)
+    assert nudges == []  # half a change: the writer must not render it
+    frr.flush()
+    assert nudges == [RoutesChanged()]
+    one, two = ("192.0.2.1/32", ("a",)), ("192.0.2.2/32", ("a",))
+    assert frr.take() == ({one: None, two: second}, False)
+    assert frr.routes() == {two: second}
+    frr.flush()  # nothing new
+    assert len(nudges) == 1
 
 
 def test_writer_keeps_the_last_good_file_when_frr_cannot_express_the_config(
@@ -236,18 +320,17 @@ def test_writer_keeps_the_last_good_file_when_frr_cannot_express_the_config(
 ) -> None:
     config, cluster, plan = plan_case("no-routes")
     path = tmp_path / "frr.conf"
-    events: list[Event] = []
-    writer = FrrConfigWriter("node-a", path, clock=ManualClock(), publish=events.append)
-    writer.on_event(ClusterUpdated(0.0, cluster, "test"))
-    writer.on_event(AllocationsUpdated(0.0, plan.allocations, plan.usage))
-    writer.on_event(ConfigApplied(0.0, config, "test"))
+    rig = FrrRig(path)
+    rig.send(ClusterUpdated(0.0, cluster, "test"))
+    rig.send(AllocationsUpdated(0.0, plan.allocations, plan.usage))
+    rig.send(ConfigApplied(0.0, config, "test"))
     good = path.read_text()
     clash = Config(
         peers=(*config.peers, peer("other", "10.99.0.9", my_asn=1)),
         bfd_profiles=MappingProxyType({}),
     )
-    writer.on_event(ConfigApplied(1.0, clash, "test"))
+    rig.send(ConfigApplied(1.0, clash, "test"))
     assert path.read_text() == good
-    rejected = [e for e in events if isinstance(e, ConfigRejected)]
+    rejected = [e for e in rig.events if isinstance(e, ConfigRejected)]
     assert rejected and rejected[0].source == "frr backend"
     assert "one BGP instance per VRF" in rejected[0].errors[0]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from actors.membership.core import Membership, _Suspicion
+from actors.membership.core import Membership
 from actors.membership.messages import Ack, Alive, Dead, IndirectPing, Nack, Ping, Status, Suspect
 from actors.membership.profile import FAST, LAN, Profile, profile_named
+from actors.membership.records import Suspicion
 from actors.membership.sim import SimNetwork
 
 A, B, C = ("10.0.0.1", 7946), ("10.0.0.2", 7946), ("10.0.0.3", 7946)
@@ -77,7 +78,7 @@ def test_alive_with_a_higher_incarnation_clears_a_suspicion() -> None:
 
 def test_confirmations_shrink_the_suspicion_timeout_towards_its_floor() -> None:
     low, high = FAST.suspicion_bounds(10)
-    s = _Suspicion(0.0, 2, low, high, {"b"}, high)
+    s = Suspicion(0.0, 2, low, high, {"b"}, high)
     assert s.deadline == high
     assert not s.confirm("b")  # the first accuser does not confirm itself
     assert s.confirm("c") and low < s.deadline < high

@@ -11,13 +11,9 @@ import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from actors.bgp.codec.attributes import (
-    PathAttributes,
-    decode_attributes,
-    encode_attributes,
-    mp_reach_raw,
-    mp_unreach_attribute,
-)
+from actors.bgp.codec.attributes.base import PathAttributes
+from actors.bgp.codec.attributes.multiprotocol import mp_reach_raw, mp_unreach_attribute
+from actors.bgp.codec.attributes.registry import decode_attributes, encode_attributes
 from actors.bgp.codec.errors import BGPError, ErrorCode, UpdateSubcode
 from actors.bgp.codec.header import HEADER_LEN, MAX_MESSAGE_LEN, MessageType, frame
 from actors.bgp.codec.nlri import AFI_IPV4, decode_prefixes, encode_prefix

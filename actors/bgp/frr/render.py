@@ -1,8 +1,8 @@
-"""The FRR backend: render an frr.conf that makes FRR announce what the native speaker would.
+"""The frr.conf that makes FRR announce what the native speaker would (pure).
 
-``lbtui speaker --bgp-backend frr --frr-config PATH`` runs no BGP session of its own: it keeps
-PATH (an integrated frr.conf for bgpd and bfdd) equal to ``render_frr_config`` of the current
-configuration and of the node's routes from the election core, and FRR does the rest.
+``render_frr_config`` turns the configuration and the node's routes (what the SpeakerActor
+hands its announcer) into an integrated frr.conf for bgpd and bfdd; ``writer`` keeps the
+file equal to it. Imports no actor.
 
 How the native semantics map onto FRR:
 
@@ -33,34 +33,14 @@ know bfdd's commands, and an unknown block earlier would derail the parse of wha
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import logging
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from actors.base import RuntimeActor
-from actors.election.bgp import bgp_advertisements
-from actors.events import (
-    AllocationsUpdated,
-    ClusterUpdated,
-    ConfigApplied,
-    ConfigRejected,
-    Event,
-    MembershipUpdated,
-)
-from actors.listener import Listener
-from actors.model.cluster import ClusterState
 from actors.model.config import Config, Peer
 from actors.model.route import BGPRoute
 from actors.model.selectors import any_matches
-
-log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -316,123 +296,3 @@ def _bfd_lines(config: Config) -> list[str]:
         lines += [f"  minimum-ttl {profile.minimum_ttl}", " exit"]
     lines += ["exit", "!"]
     return lines
-
-
-# -- the file ---------------------------------------------------------------------------------
-
-
-def write_atomically(path: Path, text: str) -> bool:
-    """Replace ``path`` with ``text`` (mode 0600: it may hold passwords) unless it already is.
-
-    Readers (FRR's reload) see the old file or the new one, never a half-written one.
-    Returns whether the file changed.
-    """
-    with contextlib.suppress(OSError):
-        if path.read_text() == text:
-            return False
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return True
-
-
-class FrrConfigWriter(Listener, RuntimeActor):
-    """Keeps the frr.conf of one node equal to what the native speaker would announce.
-
-    It listens to what the SpeakerActor listens to, computes the node's routes with the same
-    election core, renders, and rewrites the file when the text changes. A configuration FRR
-    cannot express is reported (ConfigRejected, source "frr backend") and the last good file
-    stays. On a graceful stop the routes are withdrawn (the file keeps the sessions only).
-    """
-
-    listens_to = (ConfigApplied, ClusterUpdated, AllocationsUpdated, MembershipUpdated)
-
-    def __init__(self, node: str, path: str | Path, **kwargs: Any) -> None:
-        super().__init__(name=kwargs.pop("name", f"frr/{node}"), **kwargs)
-        self.node = node
-        self.path = Path(path)
-        self.config: Config | None = None
-        self.cluster: ClusterState | None = None
-        self.allocations: Mapping[str, Any] | None = None
-        self.alive: frozenset[str] | None = None
-        self.routes: tuple[BGPRoute, ...] = ()
-        self.text: str | None = None
-        self.writes = 0
-        self.running = True
-        self.error = ""  # the last problem reported, so it is reported once
-
-    def on_event(self, event: Event) -> None:
-        if isinstance(event, ConfigApplied):
-            self.config = event.config
-        elif isinstance(event, ClusterUpdated):
-            self.cluster = event.cluster
-        elif isinstance(event, AllocationsUpdated):
-            self.allocations = event.allocations
-        elif isinstance(event, MembershipUpdated):
-            if event.observer != self.node:
-                return
-            self.alive = event.alive
-        self.reconcile()
-
-    def reconcile(self) -> None:
-        if not self.running or self.config is None or self.cluster is None:
-            return
-        if self.allocations is None:
-            return
-        if self.alive is not None and self.node not in self.alive:
-            routes: tuple[BGPRoute, ...] = ()  # the others think we are dead: announce nothing
-        else:
-            assigned = {key: a for key, a in self.allocations.items() if a.ips}
-            routes = bgp_advertisements(self.config, self.cluster, assigned, self.alive).get(
-                self.node, ()
-            )
-        self._write(routes)
-
-    def withdraw_all(self, reason: str = "shutdown") -> int:
-        count = len(self.routes)
-        if self.config is not None and self.cluster is not None:
-            self._write(())
-        self.running = False
-        return count
-
-    def rendered(self) -> str | None:
-        return self.text
-
-    def _write(self, routes: tuple[BGPRoute, ...]) -> None:
-        assert self.config is not None and self.cluster is not None
-        node = self.cluster.nodes.get(self.node)
-        labels = node.metadata.labels if node is not None else {}
-        try:
-            text = render_frr_config(self.config, self.node, routes, node_labels=labels)
-        except FrrRenderError as exc:
-            self._report(str(exc))
-            return
-        self.routes = routes
-        if text == self.text:
-            self.error = ""
-            return
-        try:
-            changed = write_atomically(self.path, text)
-        except OSError as exc:
-            log.error("frr backend: cannot write %s: %s", self.path, exc)
-            self.publish(ConfigRejected(self.clock.now(), "frr backend", (f"{self.path}: {exc}",)))
-            return
-        self.text = text
-        if changed:
-            self.writes += 1
-            log.info("frr backend: wrote %s (%d routes)", self.path, len(routes))
-
-    def _report(self, error: str) -> None:
-        if error != self.error:
-            log.error("frr backend: %s", error)
-            self.publish(ConfigRejected(self.clock.now(), "frr backend", (error,)))
-        self.error = error

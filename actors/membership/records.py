@@ -1,0 +1,106 @@
+"""The membership state machine's records: what it returns (``Step``: datagrams, streams and
+membership changes) and what it keeps per member, probe, relayed probe and suspicion.
+
+Plain data (the Lifeguard suspicion timeout aside); imports nothing of the protocol's logic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from actors.membership.messages import Address, Message, Status
+
+ChangeKind = Literal["joined", "suspected", "alive", "dead", "left", "updated"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """Messages for one destination: one UDP datagram, or (stream) one TCP push-pull."""
+
+    dest: Address
+    messages: tuple[Message, ...]
+    stream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChange:
+    """How this node's view of ``node`` changed (``by``: who suspected or declared it)."""
+
+    node: str
+    kind: ChangeKind
+    incarnation: int
+    by: str = ""
+
+
+@dataclass(slots=True)
+class Step:
+    out: list[Outgoing] = field(default_factory=list)
+    changes: list[MemberChange] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Member:
+    name: str
+    addr: Address
+    incarnation: int
+    status: Status
+    meta: bytes
+    changed_at: float
+
+
+@dataclass(slots=True)
+class Suspicion:
+    started: float
+    k: int
+    low: float
+    high: float
+    confirmers: set[str]
+    deadline: float
+
+    def confirm(self, sender: str) -> bool:
+        """A new independent suspicion: shrink the timeout (Lifeguard). True if it counted."""
+        if self.k < 1 or sender in self.confirmers or len(self.confirmers) - 1 >= self.k:
+            return False
+        self.confirmers.add(sender)
+        confirmations = len(self.confirmers) - 1
+        fraction = math.log(confirmations + 1) / math.log(self.k + 1)
+        timeout = max(self.low, self.high - fraction * (self.high - self.low))
+        self.deadline = self.started + timeout
+        return True
+
+
+@dataclass(slots=True)
+class Probe:
+    seq: int
+    target: str
+    sent_at: float
+    ack_deadline: float
+    final_deadline: float
+    indirect_sent: bool = False
+    expected_nacks: int = 0
+    nacks: int = 0
+
+
+@dataclass(slots=True)
+class Relay:
+    """An indirect probe this node runs for someone else."""
+
+    origin_seq: int
+    origin_addr: Address
+    nack_at: float | None
+    expires: float
+
+
+@dataclass(slots=True)
+class Counters:
+    probes: int = 0
+    probe_failures: int = 0
+    indirect_probes: int = 0
+    refutes: int = 0
+    suspicions: int = 0
+    deaths_declared: int = 0
+    stalls: int = 0
+    pings_for_others: int = 0
+    push_pulls: int = 0
