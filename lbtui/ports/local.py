@@ -51,7 +51,7 @@ from actors.model.issues import Issue
 from actors.observability.status import PASSWORD_NOTE, config_documents
 from actors.speaker.actor import SpeakerActor
 from lbtui.bridge import ActorEvent, Bridge, PortStatus, Poster, SnapshotLoaded
-from lbtui.state.reducer import ConsoleState, Snapshot
+from lbtui.state.model import ConsoleState, Snapshot
 from lbtui.state.rows import age_text, peer_nodes, seconds_text, session_key
 
 ASK_TIMEOUT = 10.0

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from actors.model.config import Config, Peer, Pool
 from actors.model.selectors import any_matches
-from lbtui.state.reducer import ConsoleState, L2Entry, LogEntry, ServiceRow, Session
+from lbtui.state.eventlog import LogEntry
+from lbtui.state.model import ConsoleState, L2Entry, ServiceRow, Session
 
 
 @dataclass(frozen=True, slots=True)

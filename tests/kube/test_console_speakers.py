@@ -47,7 +47,8 @@ from lbtui.ports.kube import (
     SpeakerTarget,
     SpeakerUnreachable,
 )
-from lbtui.state.reducer import ConsoleState, reduce_all
+from lbtui.state.model import ConsoleState
+from lbtui.state.reducer import reduce_all
 from lbtui.widgets.table import ResourceTable
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import (
