@@ -1,7 +1,7 @@
 """The console's state as values: what one batch of events leaves behind. No textual.
 
 Holds the immutable rows the reducer keeps (:class:`Member`, :class:`L2Entry`, :class:`Route`,
-:class:`Session`, :class:`Failover`, :class:`ServiceRow`), :class:`ConsoleState` that
+:class:`PeerSessionRow`, :class:`Failover`, :class:`ServiceRow`), :class:`ConsoleState` that
 holds them all, :class:`Changes` (which rows the last batch touched) and :class:`Snapshot` (a
 runtime's state at one moment, for a console that attaches late). No logic beyond the fields:
 :mod:`lbtui.state.reducer` makes states, :mod:`lbtui.state.rows` reads them.
@@ -72,8 +72,8 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
-class Session:
-    """A BGP session of one node with one peer, from session events."""
+class PeerSessionRow:
+    """A row of the BGP sessions view: one node's session with one peer, from session events."""
 
     node: str
     peer: str
@@ -141,7 +141,7 @@ class ConsoleState:
     members: Mapping[str, Member] = field(default_factory=lambda: EMPTY)
     l2: Mapping[str, L2Entry] = field(default_factory=lambda: EMPTY)
     routes: Mapping[tuple[str, str, tuple[str, ...]], Route] = field(default_factory=lambda: EMPTY)
-    sessions: Mapping[tuple[str, str], Session] = field(default_factory=lambda: EMPTY)
+    sessions: Mapping[tuple[str, str], PeerSessionRow] = field(default_factory=lambda: EMPTY)
     # (node, peer) -> prefixes sent on that session (PrefixAnnounced/PrefixWithdrawn).
     advertised: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=lambda: EMPTY)
     # node -> (interfaces it would announce on, those without carrier).

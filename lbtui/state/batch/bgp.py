@@ -1,7 +1,7 @@
 """The batch builder for BGP: the routes each node announces, its sessions, BFD, prefixes sent.
 
 Routes come from BGP announcements (AnnouncementStarted/Stopped with protocol "bgp"), keyed by
-(node, prefix, peers); sessions (:class:`~lbtui.state.model.Session`) from session and
+(node, prefix, peers); sessions (:class:`~lbtui.state.model.PeerSessionRow`) from session and
 BFD events, which only real networks produce (the simulated demo network has none). Pure.
 """
 
@@ -21,7 +21,7 @@ from actors.events import (
 from lbtui.state.batch.base import Handler
 from lbtui.state.batch.interned import node_protocol
 from lbtui.state.batch.services import ServicesBatch
-from lbtui.state.model import Route, Session
+from lbtui.state.model import PeerSessionRow, Route
 
 _SESSION_TROUBLE = ("notification", "error", "refused", "timed out", "expired", "down", "reset")
 
@@ -59,7 +59,7 @@ class BgpBatch(ServicesBatch):
         if session_error(e):
             last_error = e.reason
         bfd = old.bfd if old else ""
-        self.write("sessions")[(e.node, e.peer)] = Session(
+        self.write("sessions")[(e.node, e.peer)] = PeerSessionRow(
             e.node, e.peer, e.state, since, e.reason, last_error, bfd
         )
         if e.state != "Established" and (e.node, e.peer) in self.read("advertised"):
@@ -69,7 +69,7 @@ class BgpBatch(ServicesBatch):
     def _bfd(self, e: BfdSessionChanged) -> None:
         old = self.read("sessions").get((e.node, e.peer))
         if old is None:
-            old = Session(e.node, e.peer, "", e.t)
+            old = PeerSessionRow(e.node, e.peer, "", e.t)
         self.write("sessions")[(e.node, e.peer)] = replace(old, bfd=e.state)
 
     def _prefixes(self, e: PrefixAnnounced | PrefixWithdrawn) -> None:
