@@ -10,6 +10,7 @@ in force. Which event each subject reduces is its module's handler table. Pure, 
     └── ServicesBatch (services.py: cluster, allocations, service rows, who announces)
         ├── Layer2Batch (layer2.py)
         └── BgpBatch (bgp.py)
+    Builder (here) = MembershipBatch + Layer2Batch + BgpBatch
 """
 
 from __future__ import annotations
