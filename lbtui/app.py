@@ -1,6 +1,6 @@
 """The console: a live, k9s-style view of the runtime, with pool and peer editing.
 
-The app holds one :class:`~lbtui.state.reducer.ConsoleState`. Runtime events arrive as ActorEvent
+The app holds one :class:`~lbtui.state.model.ConsoleState`. Runtime events arrive as ActorEvent
 messages (posted by the bridge actor or the remote reader, never by direct calls), go through
 the pure reducer, and the screens on display update the rows the batch touched. Everything the
 console asks of the runtime (edits, deletes, kills, YAML of the configuration) goes through the
@@ -39,7 +39,8 @@ from lbtui.screens.modals import (
     YamlScreen,
 )
 from lbtui.screens.views import ALIASES, VIEWS
-from lbtui.state.reducer import ConsoleState, Snapshot, advance, load_snapshot, reduce_all
+from lbtui.state.model import ConsoleState, Snapshot
+from lbtui.state.reducer import advance, load_snapshot, reduce_all
 from lbtui.themes import THEMES_DIR, choose_theme, load_themes
 from lbtui.widgets.bars import InfoBar
 from lbtui.widgets.table import ResourceTable

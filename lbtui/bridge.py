@@ -17,7 +17,7 @@ from actors.base import RuntimeActor
 from actors.clock import TimerHandle
 from actors.events import Event
 from actors.listener import Listener
-from lbtui.state.reducer import Snapshot
+from lbtui.state.model import Snapshot
 
 MIN_INTERVAL = 0.02
 

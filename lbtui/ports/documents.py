@@ -17,7 +17,7 @@ import yaml
 from actors.config.dump import PASSWORD_NOTE, config_documents
 from actors.model.issues import Issue
 from lbtui.ports.base import EDITABLE
-from lbtui.state.reducer import ConsoleState
+from lbtui.state.model import ConsoleState
 
 REDACTED = "********"
 

@@ -20,7 +20,7 @@ from actors.election.candidates import Assigned
 from actors.election.l2 import L2Decision, l2_decision
 from actors.model.cluster import Service
 from actors.model.config import IPAddress
-from lbtui.state.reducer import ConsoleState
+from lbtui.state.model import ConsoleState
 from lbtui.state.rows import age_text, peer_nodes, seconds_text
 
 

@@ -21,7 +21,7 @@ from actors.model import names
 from actors.speaker.actor import SpeakerActor
 from lbtui.bridge import Bridge, Poster, SnapshotLoaded
 from lbtui.ports.base import ReadOnlyPort
-from lbtui.state.reducer import Snapshot
+from lbtui.state.model import Snapshot
 
 ASK_TIMEOUT = 10.0
 T = TypeVar("T")

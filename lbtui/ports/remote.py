@@ -31,7 +31,7 @@ from actors.model.allocation import Allocation, PoolUsage
 from actors.model.cluster import ClusterState, EndpointSlice, Namespace, Node, Service
 from lbtui.bridge import ActorEvent, PortStatus, Poster, SnapshotLoaded
 from lbtui.ports.base import ReadOnlyPort
-from lbtui.state.reducer import Snapshot
+from lbtui.state.model import Snapshot
 
 # Events whose JSON form is a summary: the client fetches /state instead of decoding them.
 SUMMARIZED_EVENTS = frozenset(

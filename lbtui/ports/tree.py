@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from actors.election.bgp import bgp_decision
 from actors.election.l2 import l2_decision
 from lbtui.ports.explain import assignment_of
-from lbtui.state.reducer import ConsoleState
+from lbtui.state.model import ConsoleState
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from actors.election.ecmp import ecmp_impacts
 from actors.election.ecmp import summary as ecmp_summary
 from actors.election.plan import compute_plan
 from actors.election.plan import what_if as plan_what_if
-from lbtui.state.reducer import ConsoleState
+from lbtui.state.model import ConsoleState
 
 
 @dataclass(frozen=True, slots=True)

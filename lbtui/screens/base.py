@@ -19,7 +19,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Label
 
-from lbtui.state.reducer import ConsoleState
+from lbtui.state.model import ConsoleState
 from lbtui.state.rows import Column, Row
 from lbtui.widgets.bars import InfoBar, KeyBar, PromptBar
 from lbtui.widgets.table import ResourceTable

@@ -13,7 +13,7 @@ from textual.widgets import Label
 
 from lbtui.screens.base import BigTableScreen, ConsoleScreen, Scope, SmallTableScreen
 from lbtui.state import rows as views
-from lbtui.state.reducer import ConsoleState
+from lbtui.state.model import ConsoleState
 from lbtui.state.rows import Row
 from lbtui.widgets.pulses import Pulses
 from lbtui.widgets.table import ResourceTable

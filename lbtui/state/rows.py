@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from actors.model.config import Config, Peer, Pool
 from actors.model.selectors import any_matches
-from lbtui.state.reducer import ConsoleState, L2Entry, LogEntry, ServiceRow, Session
+from lbtui.state.eventlog import LogEntry
+from lbtui.state.model import ConsoleState, L2Entry, PeerSessionRow, ServiceRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,9 +335,9 @@ def peer_nodes(state: ConsoleState, peer: Peer) -> list[str]:
     ]
 
 
-def sessions(state: ConsoleState) -> dict[str, tuple[str, str, Session | None]]:
+def sessions(state: ConsoleState) -> dict[str, tuple[str, str, PeerSessionRow | None]]:
     """Every (node, peer) session: configured ones and any reported by session events."""
-    out: dict[str, tuple[str, str, Session | None]] = {}
+    out: dict[str, tuple[str, str, PeerSessionRow | None]] = {}
     if state.config is not None:
         for peer in state.config.peers:
             for node in peer_nodes(state, peer):

@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Static
 
-from lbtui.state.reducer import ConsoleState
+from lbtui.state.model import ConsoleState
 from lbtui.state.rows import counts
 
 

@@ -6,7 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
 
-from lbtui.state.reducer import PULSES, ConsoleState
+from lbtui.state.model import ConsoleState
+from lbtui.state.pulses import PULSES
 
 TITLES = {"l2": "ARP/NDP", "bgp": "BGP updates", "membership": "membership"}
 

@@ -54,7 +54,7 @@ from actors.events import (
 )
 from lbtui.app import ConsoleApp
 from lbtui.bridge import ActorEvent
-from lbtui.state.reducer import Snapshot
+from lbtui.state.model import Snapshot
 from lbtui.state.rows import service_rows
 from lbtui.widgets.table import ResourceTable
 
@@ -292,7 +292,8 @@ async def datatable(rows: list[tuple[str, ...]]) -> tuple[Stamp, Stamp]:
 
 
 def plain_rows(world: World) -> list[tuple[str, ...]]:
-    from lbtui.state.reducer import ConsoleState, load_snapshot
+    from lbtui.state.model import ConsoleState
+    from lbtui.state.reducer import load_snapshot
 
     state = load_snapshot(ConsoleState(), world.snapshot)
     out = []
@@ -304,7 +305,8 @@ def plain_rows(world: World) -> list[tuple[str, ...]]:
 
 def reducer_alone(world: World, repeat: int) -> Stamp:
     """reduce_all of the node kill's batch on the snapshot's state, outside any app."""
-    from lbtui.state.reducer import ConsoleState, load_snapshot, reduce_all
+    from lbtui.state.model import ConsoleState
+    from lbtui.state.reducer import load_snapshot, reduce_all
 
     state = load_snapshot(ConsoleState(), world.snapshot)
     events, *_ = world.node_kill(2.0)

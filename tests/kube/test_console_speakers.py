@@ -44,7 +44,8 @@ from lbtui.ports.kube.port import KubePort
 from lbtui.ports.kube.service_watch import ServiceEvents
 from lbtui.ports.kube.streams import SpeakerStreams
 from lbtui.ports.kube.targets import SpeakerTarget
-from lbtui.state.reducer import ConsoleState, reduce_all
+from lbtui.state.model import ConsoleState
+from lbtui.state.reducer import reduce_all
 from lbtui.widgets.table import ResourceTable
 from tests.kube.fakeapi import FakeKubeApi
 from tests.kube.harness import (

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from actors.events import Event, NodeJoined
-from lbtui.state.reducer import MAX_LOG, ConsoleState, EventLog, LogEntry, reduce_all
+from lbtui.state.eventlog import MAX_LOG, EventLog, LogEntry
+from lbtui.state.model import ConsoleState
+from lbtui.state.reducer import reduce_all
 
 
 def events(n: int) -> list[Event]:

@@ -22,16 +22,10 @@ from actors.events import (
     PrefixWithdrawn,
 )
 from lbtui.state import rows as views
-from lbtui.state.reducer import (
-    MAX_LOG,
-    PULSE_SECONDS,
-    ConsoleState,
-    Snapshot,
-    advance,
-    load_snapshot,
-    reduce,
-    reduce_all,
-)
+from lbtui.state.eventlog import MAX_LOG
+from lbtui.state.model import ConsoleState, Snapshot
+from lbtui.state.pulses import PULSE_SECONDS
+from lbtui.state.reducer import advance, load_snapshot, reduce, reduce_all
 from tests.tui.script import START, ScriptedDemo, demo_events
 
 ROOT = Path(__file__).resolve().parents[2]

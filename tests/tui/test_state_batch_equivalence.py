@@ -33,7 +33,8 @@ from actors.events import (
     PrefixAnnounced,
     SplitBrainDetected,
 )
-from lbtui.state.reducer import Changes, ConsoleState, reduce, reduce_all
+from lbtui.state.model import Changes, ConsoleState
+from lbtui.state.reducer import reduce, reduce_all
 from lbtui.state.rows import l2_row
 from tests.tui.script import START, ScriptedDemo
 

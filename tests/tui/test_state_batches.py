@@ -5,7 +5,9 @@ from __future__ import annotations
 import gc
 
 from actors.events import Event, NodeJoined, NodeLeft
-from lbtui.state.reducer import MAX_LOG, ConsoleState, Snapshot, load_snapshot, reduce, reduce_all
+from lbtui.state.eventlog import MAX_LOG
+from lbtui.state.model import ConsoleState, Snapshot
+from lbtui.state.reducer import load_snapshot, reduce, reduce_all
 from tests.tui.script import ScriptedDemo
 
 

@@ -25,7 +25,8 @@ from actors.observability.status import StatusActor, parse_address
 from lbtui.bridge import ActorEvent, SnapshotLoaded
 from lbtui.ports.remote import SUMMARIZED_EVENTS, RemotePort, decode_event, decode_snapshot
 from lbtui.state import rows as views
-from lbtui.state.reducer import ConsoleState, load_snapshot, reduce_all
+from lbtui.state.model import ConsoleState
+from lbtui.state.reducer import load_snapshot, reduce_all
 from tests.tui.script import demo_events
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -30,7 +30,8 @@ from lbtui.ports.kube.targets import (
     speaker_targets,
     streams_summary,
 )
-from lbtui.state.reducer import ConsoleState, reduce_all
+from lbtui.state.model import ConsoleState
+from lbtui.state.reducer import reduce_all
 
 IP = "10.99.0.100"
 
