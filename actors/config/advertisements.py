@@ -111,20 +111,14 @@ def build_bgp_advertisements(
         agg4 = 32 if spec.aggregation_length is None else spec.aggregation_length
         agg6 = 128 if spec.aggregation_length_v6 is None else spec.aggregation_length_v6
         ok = True
-        if not 1 <= agg4 <= 32:
-            report.error(
-                res,
-                "spec.aggregationLength",
-                f"invalid aggregation length {agg4} for IPv4: must be 1..32",
-            )
-            ok = False
-        if not 1 <= agg6 <= 128:
-            report.error(
-                res,
-                "spec.aggregationLengthV6",
-                f"invalid aggregation length {agg6} for IPv6: must be 1..128",
-            )
-            ok = False
+        for path, length, family, longest in (
+            ("spec.aggregationLength", agg4, "IPv4", 32),
+            ("spec.aggregationLengthV6", agg6, "IPv6", 128),
+        ):
+            if not 1 <= length <= longest:
+                message = f"invalid aggregation length {length} for {family}: must be 1..{longest}"
+                report.error(res, path, message)
+                ok = False
         if spec.service_selectors and (agg4 != 32 or agg6 != 128):
             report.error(
                 res,
