@@ -2,8 +2,8 @@
 
 One :class:`Report` collects the issues of one :func:`actors.config.build.build_config` run;
 the modules that build pools, peers and advertisements write to it, and it also holds the
-one check they all make (no selector twice in one list). Imports only the model and the
-loader's :class:`Sourced`.
+one check they all make (no selector twice in one list). Imports only the model, the CRD
+models and the loader's :class:`Sourced`.
 """
 
 from __future__ import annotations
