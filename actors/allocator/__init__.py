@@ -1,1 +1,2 @@
-"""Address allocation: the pure MetalLB-compatible allocator core (core.py) and its actor."""
+"""Address allocation: the pure MetalLB-compatible allocator (converge.py over demand, pools,
+ranges and holdings) and its actor (actor.py, leading.py)."""

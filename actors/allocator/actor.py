@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from actors.allocator.core import Allocator, allocate_cluster
+from actors.allocator.converge import Allocator, allocate_cluster
 from actors.base import RuntimeActor
 from actors.events import (
     AllocationFailed,

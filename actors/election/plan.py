@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.allocator.core import allocate_cluster
+from actors.allocator.converge import allocate_cluster
 from actors.election.bgp import bgp_advertisements
 from actors.election.l2 import L2Owner, l2_owners
 from actors.model.allocation import Allocation, PoolUsage

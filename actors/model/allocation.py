@@ -1,6 +1,6 @@
 """What the allocator hands out: one service's :class:`Allocation` and one pool's
 :class:`PoolUsage`, with the kinds of error and drop an Allocation reports (see
-actors/allocator/core.py for how they are computed).
+actors/allocator/converge.py for how they are computed).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from types import MappingProxyType
 
-from actors.allocator.core import Allocator, allocate_cluster
+from actors.allocator.converge import Allocator, allocate_cluster
 from actors.model.allocation import Allocation
 from actors.model.cluster import (
     ClusterState,

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from actors.allocator.core import allocate_cluster
+from actors.allocator.converge import allocate_cluster
 from actors.config.store import ConfigStore
 from actors.demo.cluster import DemoCluster, ServiceSpec
 from actors.election.l2 import l2_owners

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from actors.allocator.core import NO_AVAILABLE_IPS, NO_POOLS, Allocator, allocate_cluster
+from actors.allocator.converge import NO_AVAILABLE_IPS, NO_POOLS, Allocator, allocate_cluster
 from actors.model.allocation import Allocation, PoolUsage
 from actors.model.cluster import ClusterState, Namespace, Service
 from actors.model.config import AddressRange, Config, Pool, ServiceAllocation

@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.allocator.core import Allocator, allocate_cluster
+from actors.allocator.converge import Allocator, allocate_cluster
 from actors.model.allocation import Allocation
 from actors.model.cluster import ClusterState, Namespace, Service
 from actors.model.config import AddressRange, Config, Pool, ServiceAllocation, is_buggy_ip

@@ -6,7 +6,7 @@ import ipaddress
 from types import MappingProxyType
 from typing import Any
 
-from actors.allocator.core import Allocator
+from actors.allocator.converge import Allocator
 from actors.kube.service_events import ServiceEvent, allocation_service_events
 from actors.model.allocation import (
     CLEARED_NO_IP_FAMILY,
