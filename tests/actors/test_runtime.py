@@ -26,7 +26,7 @@ from actors.events import (
     NodeSuspected,
     RuntimeReady,
 )
-from actors.roles.demo import build_demo
+from actors.roles.demo import DemoOptions, build
 from actors.runtime import ActorSpec, Runtime
 from tests.recorder import EventJournal, Recorder
 
@@ -53,9 +53,8 @@ def owner_of(journal: EventJournal, ip: str) -> str | None:
 def start_demo(scenario: str) -> tuple[Runtime, ManualClock, EventJournal]:
     clock = ManualClock()
     journal = EventJournal()
-    runtime, _, network = build_demo(
-        nodes=3,
-        scenario_text=scenario,
+    runtime, _, network = build(
+        DemoOptions(nodes=3, scenario_text=scenario),
         clock=clock,
         scheduler=clock,
         extra=[ActorSpec("recorder", Recorder, {"journal": journal})],
