@@ -21,8 +21,6 @@ from actors.kube.source import (
 )
 from actors.kube.status import StatusAllocations, StatusObjectsReader
 from actors.model import names
-from actors.model.issues import UnreadableInput
-from actors.roles.errors import OptionsError
 from actors.roles.kube import KubeOptions, connect
 from actors.runtime import ActorSpec
 
@@ -47,10 +45,7 @@ class KubeConsole:
 def build(options: KubeConsoleOptions) -> KubeConsole:
     """Connect and list the console's actors (not started); OptionsError if the kubeconfig
     cannot be used."""
-    try:
-        kube = connect(options.kube, options.namespace, CONSOLE_RESOURCES)
-    except UnreadableInput as exc:
-        raise OptionsError(f"lbtui console: {exc}", unreadable=True) from exc
+    kube = connect(options.kube, options.namespace, CONSOLE_RESOURCES, prefix="lbtui console: ")
     return KubeConsole(kube_console_specs(kube, lb_class=options.lb_class), kube)
 
 

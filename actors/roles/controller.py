@@ -50,9 +50,7 @@ from actors.kube.status import (
 )
 from actors.kube.webhook_server import WEBHOOK_MODES, WEBHOOK_PORT, WebhookActor, live_objects
 from actors.model import names
-from actors.model.issues import UnreadableInput
 from actors.observability.health import DEFAULT_PORT
-from actors.roles.errors import OptionsError
 from actors.roles.kube import KUBE_REFRESH_INTERVAL, KubeOptions, connect
 from actors.roles.observability import (
     MetricsOptions,
@@ -100,10 +98,7 @@ def build(options: ControllerOptions, *, events: TextIO, clock: Clock) -> list[A
     resources: Iterable[Resource] = CONTROLLER_RESOURCES
     if options.webhook_mode != "disabled":
         resources = with_webhook_resources(resources)
-    try:
-        kube = connect(options.kube, options.namespace, resources)
-    except UnreadableInput as exc:
-        raise OptionsError(f"lbtui controller: {exc}", unreadable=True) from exc
+    kube = connect(options.kube, options.namespace, resources, prefix="lbtui controller: ")
     metrics = options.metrics
     return [
         *observability_specs(

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from actors.kube.source import KubeApi, KubeCluster, Resource
-from actors.model.issues import UnreadableInput
+from actors.roles.errors import OptionsError
 
 # At most one cluster load per 100 ms on a real cluster: bursts of changes coalesce.
 KUBE_REFRESH_INTERVAL = 0.1
@@ -24,11 +24,14 @@ class KubeOptions:
     context: str | None = None
 
 
-def connect(options: KubeOptions, namespace: str, resources: Iterable[Resource]) -> KubeCluster:
-    """The KubeCluster watching ``resources``; UnreadableInput naming the kubeconfig (or
-    ``<in-cluster config>``) if it cannot be used."""
+def connect(
+    options: KubeOptions, namespace: str, resources: Iterable[Resource], *, prefix: str = ""
+) -> KubeCluster:
+    """The KubeCluster watching ``resources``; OptionsError (unreadable), naming the
+    kubeconfig or ``<in-cluster config>`` after ``prefix``, if it cannot be used."""
     try:
         api = KubeApi.connect(options.kubeconfig, options.context)
     except Exception as exc:  # the client raises ConfigException, OSError, YAML errors...
-        raise UnreadableInput(options.kubeconfig or "<in-cluster config>", str(exc)) from exc
+        where = options.kubeconfig or "<in-cluster config>"
+        raise OptionsError(f"{prefix}{where}: {exc}", unreadable=True) from exc
     return KubeCluster(api, namespace=namespace, resources=resources)

@@ -106,7 +106,7 @@ def build(options: SpeakerOptions, *, events: TextIO, clock: Clock) -> list[Acto
     l2, l2_specs = _layer2(options)
     frr = frr_spec(node, options.bgp) if options.bgp.backend == "frr" else None
     membership = membership_spec(node, options.membership, on_kube=options.on_kube)
-    kube = _connect(options)
+    kube = connect(options.kube, options.namespace, SPEAKER_RESOURCES) if options.on_kube else None
     bgp: Announcer = RecordingAnnouncer()
     bgp_specs = [frr] if frr is not None else []
     native = frr is None and options.bgp.enabled
@@ -147,16 +147,6 @@ def _layer2(options: SpeakerOptions) -> tuple[Announcer, list[ActorSpec]]:
         )
     except (ValueError, PermissionError) as exc:
         raise OptionsError(f"lbtui speaker: {exc}") from exc
-
-
-def _connect(options: SpeakerOptions) -> KubeCluster | None:
-    """The API behind a speaker without cluster files (None with files)."""
-    if not options.on_kube:
-        return None
-    try:
-        return connect(options.kube, options.namespace, SPEAKER_RESOURCES)
-    except UnreadableInput as exc:
-        raise OptionsError(str(exc), unreadable=True) from exc
 
 
 def _sources_and_speaker(
