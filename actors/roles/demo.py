@@ -126,9 +126,9 @@ def build(
     membership = options.membership
     if membership == "auto":
         membership = "simulated" if isinstance(scheduler, ManualClock) else "gossip"
+    if membership not in ("gossip", "simulated"):
+        raise OptionsError(f"membership must be gossip, simulated or auto, not {membership!r}")
     try:
-        if membership not in ("gossip", "simulated"):
-            raise ValueError(f"membership must be gossip, simulated or auto, not {membership!r}")
         cluster = DemoCluster(options.nodes)
         scenario = parse_scenario(
             DEFAULT_SCENARIO if scenario_text is None else scenario_text,
@@ -146,7 +146,8 @@ def build(
         assert runtime is not None
         return runtime.ref(name)
 
-    specs = [*head, *extra, *_world_specs(cluster, scenario, network, membership, resolve, options)]
+    world = _world_specs(cluster, scenario, network, membership, options.detection_delay, resolve)
+    specs = [*head, *extra, *world]
     runtime = Runtime("demo", specs, clock=clock, scheduler=scheduler)
     return Demo(runtime, cluster, network)
 
@@ -156,8 +157,8 @@ def _world_specs(
     scenario: Scenario,
     network: SimulatedNetwork,
     membership: str,
+    detection_delay: float,
     resolve: Callable[[str], Any],
-    options: DemoOptions,
 ) -> list[ActorSpec]:
     """The simulated cluster with the real actors: configuration, cluster source and
     allocator; membership; the route collector; each node's BGP speaker and speaker; and the
@@ -177,7 +178,7 @@ def _world_specs(
             ActorSpec(
                 names.MEMBERSHIP,
                 SimulatedMembership,
-                {"nodes": nodes, "detection_delay": options.detection_delay},
+                {"nodes": nodes, "detection_delay": detection_delay},
             )
         ]
     return [
