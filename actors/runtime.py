@@ -6,11 +6,15 @@ Stop: speakers are first asked to withdraw every announcement, then actors stop 
 Supervision: an actor that dies from an exception is restarted after a backoff (doubling up
 to a cap); ActorFailed says so, and the actors holding state republish it so the newcomer
 catches up. SIGTERM/SIGINT stop gracefully; SIGUSR1 logs every thread's stack.
+
+The runtime knows no role: the role builders (``actors.roles``) hand it a list of
+:class:`ActorSpec`, and it must not import them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import signal
 import sys
@@ -27,6 +31,7 @@ from actors.base import Publish, RuntimeActor
 from actors.clock import Clock, RealClock, Scheduler, ThreadScheduler
 from actors.events import ActorFailed, ActorStarted, RuntimeReady, RuntimeStopped
 from actors.listener import send
+from actors.util.backoff import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +40,56 @@ ASK_TIMEOUT = 10.0
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ActorSpec:
-    """How to (re)start one actor: its class and constructor arguments."""
+    """How to (re)start one actor: its class and constructor arguments.
+
+    The keywords are checked against the class's constructor when the spec is made, so a
+    misspelt one is a TypeError naming the actor while the role is built, not a crash when
+    the actor starts. The runtime adds ``clock``, ``scheduler``, ``publish``, ``on_crash``
+    and ``name`` itself."""
 
     name: str
     cls: type[RuntimeActor]
     kwargs: dict[str, Any] = field(default_factory=dict)
     #: Speakers withdraw their announcements first on shutdown.
     withdraws_on_stop: bool = False
+
+    def __post_init__(self) -> None:
+        check_keywords(self.name, self.cls, self.kwargs)
+
+
+def check_keywords(name: str, cls: type, kwargs: dict[str, Any]) -> None:
+    """Raise TypeError if ``cls(**kwargs)`` (plus what the runtime adds) cannot be called:
+    a keyword no constructor takes, or a required argument missing.
+
+    Keywords a constructor passes on through ``**kwargs`` are looked up in the next
+    constructor along the MRO, up to one that takes no ``**kwargs`` (RuntimeActor's); a
+    class whose chain never closes is not checked."""
+    accepted: set[str] = set()
+    required: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = list(inspect.signature(init).parameters.values())[1:]  # after self
+        named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        accepted.update(p.name for p in named)
+        required.update(p.name for p in named if p.default is p.empty)
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    else:
+        return
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise TypeError(f"actor {name!r}: {cls.__name__} takes no keyword {unknown[0]!r}")
+    missing = sorted(required - set(kwargs) - _RUNTIME_KEYWORDS)
+    if missing:
+        raise TypeError(f"actor {name!r}: {cls.__name__} needs {missing[0]!r}")
+
+
+#: What :meth:`Runtime._start_one` gives every actor besides its spec's keywords.
+_RUNTIME_KEYWORDS = frozenset({"clock", "scheduler", "publish", "on_crash", "name"})
 
 
 @dataclass
@@ -172,7 +218,7 @@ class Runtime:
                 return
             slot = self._slots[name]
             slot.restarts += 1
-            delay = min(self.backoff_max, self.backoff_initial * 2 ** (slot.restarts - 1))
+            delay = backoff_delay(slot.restarts, self.backoff_initial, self.backoff_max)
         self.publish(ActorFailed(self.clock.now(), name, repr(error), slot.restarts, delay))
         self.scheduler.call_later(delay, lambda: self._restart(name))
 
@@ -229,12 +275,11 @@ def dump_thread_stacks(_signum: int = 0, _frame: Any = None) -> None:
     sys.stderr.flush()
 
 
-def run_until_stopped(
-    runtime: Runtime, duration: float | None, on_tick: Callable[[], None] | None = None
-) -> None:
-    """Block the main thread until the runtime stops (signal) or ``duration`` elapses."""
+def run_until_stopped(runtime: Runtime, duration: float | None) -> None:
+    """A headless role's life, in the main thread: start with SIGTERM/SIGINT/SIGUSR1
+    handled, then block until a signal stops it or ``duration`` seconds have passed."""
+    runtime.install_signal_handlers()
+    runtime.start()
     runtime.wait(duration)
     if not runtime.stopped.is_set():
         runtime.stop("duration elapsed")
-    if on_tick is not None:
-        on_tick()

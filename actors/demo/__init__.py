@@ -1,3 +1,6 @@
-"""``lbtui demo``'s world: the simulated cluster, scenarios, the simulated network and the
-route collector.
+"""``lbtui demo``'s world: the simulated cluster (``cluster``), scenarios (``scenario``, played
+by ``scenario_actor``), the membership switch that kills and revives nodes (``membership``)
+and the route collector standing in for the router (``collector``).
+
+The demo's actors are wired in ``actors.roles.demo``, never here.
 """

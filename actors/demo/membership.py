@@ -1,4 +1,15 @@
-"""The demo's simulated failure detection: membership without sockets, and gossip over loopback."""
+"""The demo's membership switch: how the scenario and the console kill and revive a node.
+
+Whatever stands in for gossip, the demo runs one actor under the name ``membership``
+(``names.MEMBERSHIP``) with ``kill(node)`` and ``revive(node)``:
+
+- :class:`DemoGossip` over real gossip (one MembershipActor per node, named
+  :func:`member_name`): a kill silences that node's gossip abruptly, and the others must
+  notice; a revive brings it back as a new incarnation.
+- :class:`SimulatedMembership` without sockets, for virtual time (a ManualClock scheduler,
+  as in tests), where real sockets cannot keep pace: a killed node is suspected at once and
+  declared dead after a fixed delay.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +22,32 @@ import pykka
 from actors.base import RuntimeActor
 from actors.events import MembershipUpdated, NodeJoined, NodeLeft, NodeSuspected
 from actors.membership.actor import MuteEvents
+from actors.model import names
 
 DETECTION_DELAY = 0.6  # seconds from a kill to NodeLeft, roughly the `fast` gossip profile
 
 
-class SimulatedMembership(RuntimeActor):
-    """Liveness for the demo: all nodes alive until the scenario kills one."""
+def member_name(node: str) -> str:
+    """The name of ``node``'s own MembershipActor when the demo gossips for real."""
+    return f"{names.MEMBERSHIP}/{node}"
 
-    actor_name = "membership"
+
+class MembershipSwitch(RuntimeActor):
+    """The demo's membership actor: kills and revives nodes as far as liveness goes (their
+    speakers are crashed and revived beside it). Calls go down fire-and-forget, so the
+    scenario never waits on a sibling."""
+
+    actor_name = names.MEMBERSHIP
+
+    def kill(self, node: str) -> None:
+        raise NotImplementedError
+
+    def revive(self, node: str) -> None:
+        raise NotImplementedError
+
+
+class SimulatedMembership(MembershipSwitch):
+    """Liveness without sockets: all nodes alive until the scenario kills one."""
 
     def __init__(
         self, nodes: tuple[str, ...], *, detection_delay: float = DETECTION_DELAY, **kw: Any
@@ -55,13 +84,9 @@ class SimulatedMembership(RuntimeActor):
         self.republish()
 
 
-class DemoGossip(RuntimeActor):
-    """The demo's handle on real gossip: kill and revive one node's MembershipActor.
-
-    Calls go down fire-and-forget (tell), so the scenario never waits on a sibling.
-    """
-
-    actor_name = "membership"
+class DemoGossip(MembershipSwitch):
+    """The switch over real gossip: kill and revive one node's MembershipActor, found by
+    ``resolve(member_name(node))``."""
 
     def __init__(self, nodes: tuple[str, ...], resolve: Callable[[str], Any], **kw: Any) -> None:
         super().__init__(**kw)
@@ -71,7 +96,7 @@ class DemoGossip(RuntimeActor):
     def _member(self, node: str) -> Any:
         if node not in self.nodes:
             raise KeyError(f"no node {node!r}")
-        return self.resolve(f"membership/{node}").proxy()
+        return self.resolve(member_name(node)).proxy()
 
     def kill(self, node: str) -> None:
         """The node's gossip stops answering, without a word: the others must notice."""
@@ -87,4 +112,4 @@ class DemoGossip(RuntimeActor):
         # member's inbox before the first goodbye datagram.
         for node in self.nodes:
             with contextlib.suppress(pykka.ActorDeadError, KeyError):
-                self.resolve(f"membership/{node}").tell(MuteEvents())
+                self.resolve(member_name(node)).tell(MuteEvents())

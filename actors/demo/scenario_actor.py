@@ -1,4 +1,9 @@
-"""Plays a demo scenario (``examples/scenarios/*.yaml``) against the running demo, step by step."""
+"""Plays a demo scenario (``examples/scenarios/*.yaml``) against the running demo, step by step.
+
+Each step, at its time, becomes fire-and-forget calls to the actors the demo builder named
+(``actors.model.names``): the node's speaker and the membership switch for ``kill`` and
+``revive``, the cluster source for Service changes, the configuration for ``edit-pool``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,9 @@ from actors.model import names
 
 
 class ScenarioActor(RuntimeActor):
-    """Plays a scenario: each step at its time, as fire-and-forget calls to the actors below."""
+    """Plays a scenario: each step at its time, as fire-and-forget calls to the actors below.
+
+    ``resolve`` finds a running actor by name (the runtime's ``ref``)."""
 
     actor_name = "scenario"
 
@@ -47,20 +54,20 @@ class ScenarioActor(RuntimeActor):
     def _run(self, step: Step) -> None:
         if step.kill is not None:
             self.resolve(names.speaker(step.kill)).proxy().crash()
-            self.resolve("membership").proxy().kill(step.kill)
+            self.resolve(names.MEMBERSHIP).proxy().kill(step.kill)
         elif step.revive is not None:
-            self.resolve("membership").proxy().revive(step.revive)
+            self.resolve(names.MEMBERSHIP).proxy().revive(step.revive)
             self.resolve(names.speaker(step.revive)).proxy().revive()
         elif step.add_service is not None:
             spec = step.add_service.to_spec()
-            self.resolve("cluster").proxy().change(lambda src: src.add_service(spec))
+            self.resolve(names.CLUSTER).proxy().change(lambda src: src.add_service(spec))
         elif step.delete_service is not None:
             key = step.delete_service
-            self.resolve("cluster").proxy().change(lambda src: src.delete_service(key))
+            self.resolve(names.CLUSTER).proxy().change(lambda src: src.delete_service(key))
         elif step.move_endpoints is not None:
             move = step.move_endpoints
-            self.resolve("cluster").proxy().change(
+            self.resolve(names.CLUSTER).proxy().change(
                 lambda src: src.move_endpoints(move.service, move.nodes)
             )
         elif step.edit_pool is not None:
-            self.resolve("config").proxy().apply_edit(step.edit_pool.to_document())
+            self.resolve(names.CONFIG).proxy().apply_edit(step.edit_pool.to_document())

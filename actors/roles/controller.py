@@ -1,5 +1,8 @@
 """The controller: which actors ``lbtui controller`` runs against a Kubernetes API.
 
+:func:`build` turns :class:`ControllerOptions` into the whole process's actors:
+[securemetrics] health metrics eventlog, then :func:`controller_specs`:
+
 kube (list + watch) → config (metallb.io objects of ``--namespace``) → cluster (Services,
 Namespaces) → [leader (a coordination.k8s.io Lease)] → status writers → allocator.
 
@@ -14,30 +17,106 @@ re-learns everything from the status the previous leader wrote.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 from actors.allocator.leading import ControllerAllocator
-from actors.kube.certificates import CERT_DIR
-from actors.kube.cluster import KubeCluster
+from actors.clock import Clock
+from actors.cluster.actor import ClusterActor
+from actors.config.actor import ConfigActor
+from actors.config.build import DEFAULT_NAMESPACE
+from actors.kube.certificates import CERT_DIR, CertRotator
+from actors.kube.cluster import KubeCluster, KubeWatcher
+from actors.kube.cluster_source import KubeClusterSource
+from actors.kube.config_state import ConfigurationStateWriter
+from actors.kube.config_store import KubeConfigStore
 from actors.kube.leader import LEASE_NAME, LeaderElector, default_identity
+from actors.kube.memberlist_secret import MemberlistSecretWriter
+from actors.kube.pool_status import PoolStatusWriter
 from actors.kube.resources import (
     BFD_PROFILES,
     BGP_ADVERTISEMENTS,
     BGP_PEERS,
     COMMUNITIES,
+    CONTROLLER_RESOURCES,
     L2_ADVERTISEMENTS,
     POOLS,
     Resource,
 )
+from actors.kube.service_status import ServiceStatusWriter
 from actors.kube.webhook_server import WEBHOOK_MODES, WEBHOOK_PORT, WebhookActor, live_objects
+from actors.model import names
+from actors.observability.health import DEFAULT_PORT
+from actors.roles.kube import KUBE_REFRESH_INTERVAL, KubeOptions, connect
+from actors.roles.observability import (
+    MetricsOptions,
+    check_metrics_cert_dir,
+    event_log_spec,
+    observability_specs,
+)
 from actors.runtime import ActorSpec
 
-log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class WebhookOptions:
+    """Where the admission and conversion webhooks listen and keep their certificate
+    (``--webhook-port``, ``--cert-dir``, ``--cert-service-name``, ``--webhook-secret``;
+    ``rotate`` False: ``--disable-cert-rotation``). The names are :func:`webhook_specs`'s."""
+
+    port: int = WEBHOOK_PORT
+    cert_dir: str = CERT_DIR
+    service_name: str = "metallb-webhook-service"
+    secret_name: str = "metallb-webhook-cert"
+    rotate: bool = True
 
 
-# -- leader election -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ControllerOptions:
+    """Everything ``lbtui controller`` can be told (see its ``--help`` for each option)."""
+
+    kube: KubeOptions = field(default_factory=KubeOptions)
+    namespace: str = DEFAULT_NAMESPACE
+    lb_class: str | None = None
+    leader_elect: bool = False
+    lease_name: str = LEASE_NAME
+    webhook_mode: str = "enabled"  # one of WEBHOOK_MODES
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
+    ml_secret_name: str = ""  # create the speakers' memberlist Secret of this name
+    deployment: str = "controller"  # the controller's Deployment, owner of that Secret
+    metrics: MetricsOptions = field(default_factory=MetricsOptions)
+
+
+def build(options: ControllerOptions, *, events: TextIO, clock: Clock) -> list[ActorSpec]:
+    """The actors of one ``lbtui controller`` process, not started; ``events`` receives every
+    event as a JSON line. OptionsError before anything is made: a ``--metrics-cert-dir``
+    without its files, or an API that cannot be reached."""
+    check_metrics_cert_dir(options.metrics, "controller")
+    resources: Iterable[Resource] = CONTROLLER_RESOURCES
+    if options.webhook_mode != "disabled":
+        resources = with_webhook_resources(resources)
+    kube = connect(options.kube, options.namespace, resources, prefix="lbtui controller: ")
+    metrics = options.metrics
+    return [
+        *observability_specs(
+            port=DEFAULT_PORT if metrics.port is None else metrics.port,
+            kube=kube,
+            secure_port=metrics.secure_port,
+            metrics_cert_dir=metrics.cert_dir,
+        ),
+        event_log_spec(events, clock.now()),
+        *controller_specs(
+            kube,
+            lb_class=options.lb_class,
+            leader_elect=options.leader_elect,
+            lease_name=options.lease_name,
+            refresh_interval=KUBE_REFRESH_INTERVAL,
+            webhook_mode=options.webhook_mode,
+            webhook_options=dataclasses.asdict(options.webhooks),
+            ml_secret_name=options.ml_secret_name,
+            deployment=options.deployment,
+        ),
+    ]
 
 
 def controller_specs(
@@ -56,7 +135,8 @@ def controller_specs(
     ml_secret_name: str = "",
     deployment: str = "controller",
 ) -> list[ActorSpec]:
-    """The actors of ``lbtui controller`` (not started); ``kube`` carries the API and namespace.
+    """The controller's own actors (not started; :func:`build` adds health, metrics and the
+    event log); ``kube`` carries the API and namespace. Tests tune the timings here.
 
     ``ml_secret_name`` (MetalLB's ``--ml-secret-name``): create the speakers' memberlist key
     Secret of that name unless it exists, owned by the Deployment ``deployment``.
@@ -68,18 +148,8 @@ def controller_specs(
     conversion webhooks (certificate rotator and HTTPS server, options in
     ``webhook_options``, see :func:`webhook_specs`);
     "onlywebhook" runs the webhooks without allocation or status writes. ``kube`` must then
-    watch the kinds the webhooks read (see ``webhook_server.with_webhook_resources``).
+    watch the kinds the webhooks read (see :func:`with_webhook_resources`).
     """
-    from actors.cluster.actor import ClusterActor
-    from actors.config.actor import ConfigActor
-    from actors.kube.cluster import KubeWatcher
-    from actors.kube.cluster_source import KubeClusterSource
-    from actors.kube.config_state import ConfigurationStateWriter
-    from actors.kube.config_store import KubeConfigStore
-    from actors.kube.memberlist_secret import MemberlistSecretWriter
-    from actors.kube.pool_status import PoolStatusWriter
-    from actors.kube.service_status import ServiceStatusWriter
-
     api = kube.api
     namespace = kube.namespace
     leading = not leader_elect  # without election this replica is the one writer
@@ -88,9 +158,9 @@ def controller_specs(
     webhooks = webhook_specs(kube, mode=webhook_mode, **(webhook_options or {}))
     specs = [
         watcher,
-        ActorSpec("config", ConfigActor, {"store": KubeConfigStore(kube)}),
+        ActorSpec(names.CONFIG, ConfigActor, {"store": KubeConfigStore(kube)}),
         ActorSpec(
-            "cluster",
+            names.CLUSTER,
             ClusterActor,
             {"source": KubeClusterSource(kube), "min_interval": refresh_interval},
         ),
@@ -128,7 +198,7 @@ def controller_specs(
             ConfigurationStateWriter,
             {"api": api, "namespace": namespace, "leader": leading, **retry_kw},
         ),
-        ActorSpec("allocator", ControllerAllocator, {"lb_class": lb_class, "leader": leading}),
+        ActorSpec(names.ALLOCATOR, ControllerAllocator, {"lb_class": lb_class, "leader": leading}),
     ]
     if ml_secret_name:
         specs.append(
@@ -183,12 +253,9 @@ def webhook_specs(
     host: str = "0.0.0.0",
     port: int = WEBHOOK_PORT,
     **rotator_options: Any,
-) -> list[Any]:
+) -> list[ActorSpec]:
     """The actors of the webhooks (none with ``mode="disabled"``): the certificate rotator
     (unless ``rotate`` is False), then the server."""
-    from actors.kube.certificates import CertRotator
-    from actors.runtime import ActorSpec
-
     if mode not in WEBHOOK_MODES:
         raise ValueError(f"webhook mode must be one of {', '.join(WEBHOOK_MODES)}, not {mode!r}")
     if mode == "disabled":

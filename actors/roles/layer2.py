@@ -1,13 +1,29 @@
-"""How a speaker process gets layer 2: the announcer handle and the actor spec, together."""
+"""How a speaker process gets layer 2: the options, the announcer handle and the actor spec.
+
+The L2AnnouncerActor answers ARP/NDP for the addresses the speaker hands to its L2Announcer;
+both are made here, together, after the checks that can refuse ``--l2-*`` options before
+anything starts.
+"""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from actors.l2.actor import L2Announcer, L2AnnouncerActor
 from actors.l2.interfaces import DEFAULT_EXCLUDE, InterfacePolicy
 from actors.runtime import ActorSpec
+
+
+@dataclass(frozen=True)
+class L2Options:
+    """``--no-l2`` (``enabled`` False), ``--l2-exclude`` (empty: MetalLB's default list of
+    interfaces never answered on) and ``--l2-refresh``."""
+
+    enabled: bool = True
+    exclude: tuple[str, ...] = ()
+    refresh: float | None = None
 
 
 def l2_parts(
@@ -34,6 +50,7 @@ def l2_parts(
 
 
 def check_raw_sockets() -> None:
+    """PermissionError, with what to do about it, if raw packet sockets may not be opened."""
     try:
         socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
     except PermissionError as exc:

@@ -1,13 +1,44 @@
-"""The actors every headless role adds so it can be watched: health and metrics."""
+"""The actors a role adds so that it can be watched: health and metrics, the status endpoint,
+the JSON-lines event log and the failover meter, with the options that shape them.
+
+Used by the speaker, controller and demo builders; nothing here decides what a role announces.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TextIO
 
+from actors.observability.eventlog import JsonLinesEventLog
+from actors.observability.failover import FailoverMeterActor, FailoverMetrics
 from actors.observability.health import HealthActor
 from actors.observability.metrics_auth import KubeReviewer
 from actors.observability.secure_metrics import SecureMetricsActor
+from actors.roles.errors import OptionsError
+from actors.runtime import ActorSpec
+
+
+@dataclass(frozen=True)
+class MetricsOptions:
+    """``--metrics-port``, ``--secure-metrics-port`` and ``--metrics-cert-dir``.
+
+    ``port`` None: the role's default (7472; a speaker on files serves none); -1: off.
+    ``secure_port`` -1: no HTTPS ``/metrics``; ``cert_dir`` None: a self-signed certificate."""
+
+    port: int | None = None
+    secure_port: int = -1
+    cert_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusOptions:
+    """The status endpoint, checked (see :func:`status_options`): where it listens (None: no
+    endpoint) and the bearer token it requires ("": none)."""
+
+    address: tuple[str, int] | None = None
+    token: str = ""
 
 
 def observability_specs(
@@ -20,7 +51,7 @@ def observability_specs(
     collectors: Sequence[Any] = (),
     secure_port: int = -1,
     metrics_cert_dir: str | None = None,
-) -> list[Any]:
+) -> list[ActorSpec]:
     """The health and metrics actors of a role, first in its start order (not ready before
     the others have synced). ``port`` -1 disables both; 0 picks a free port (tests).
 
@@ -30,7 +61,6 @@ def observability_specs(
     from prometheus_client import CollectorRegistry
 
     from actors.observability.metrics import MetricsActor
-    from actors.runtime import ActorSpec
 
     if port < 0:
         return []
@@ -42,7 +72,7 @@ def observability_specs(
         def counters() -> tuple[int, int]:
             return stats.updates_total, stats.update_errors_total
 
-    secure: list[Any] = []
+    secure: list[ActorSpec] = []
     if secure_port >= 0 and kube is not None:
         secure = [
             ActorSpec(
@@ -77,3 +107,62 @@ def observability_specs(
             {"registry": registry, "kube_counters": counters, "collectors": tuple(collectors)},
         ),
     ]
+
+
+def check_metrics_cert_dir(options: MetricsOptions, role: str) -> None:
+    """``--metrics-cert-dir`` without its tls.crt and tls.key: say which file is missing
+    (OptionsError, unreadable)."""
+    cert_dir = options.cert_dir
+    if not cert_dir or options.secure_port < 0:
+        return
+    for name in ("tls.crt", "tls.key"):
+        if not os.path.isfile(os.path.join(cert_dir, name)):
+            raise OptionsError(
+                f"lbtui {role}: --metrics-cert-dir: no {name} in {cert_dir}", unreadable=True
+            )
+
+
+def status_options(address: str | None, token_file: str | None) -> StatusOptions:
+    """``--status-addr HOST:PORT`` and ``--status-token-file``, checked before anything is
+    built: OptionsError when the address or the token file is bad."""
+    from actors.observability.status import parse_address
+
+    if not address:
+        return StatusOptions()
+    try:
+        where = parse_address(address)
+    except ValueError as exc:
+        raise OptionsError(f"--status-addr: {exc}") from exc
+    token = ""
+    if token_file:
+        try:
+            with open(token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        except OSError as exc:
+            raise OptionsError(f"{token_file}: cannot read: {exc}", unreadable=True) from exc
+        if not token:
+            raise OptionsError(f"{token_file}: the token file is empty")
+    return StatusOptions(where, token)
+
+
+def status_spec(options: StatusOptions) -> ActorSpec | None:
+    """The status endpoint's actor (None without an address)."""
+    from actors.observability.status import StatusActor
+
+    if options.address is None:
+        return None
+    return ActorSpec("status", StatusActor, {"address": options.address, "token": options.token})
+
+
+def event_log_spec(stream: TextIO, time_origin: float) -> ActorSpec:
+    """Every event as one JSON line on ``stream`` (a headless role's stdout), its time
+    counted from ``time_origin``."""
+    return ActorSpec("eventlog", JsonLinesEventLog, {"stream": stream, "time_origin": time_origin})
+
+
+def failover_meter(node: str) -> tuple[FailoverMetrics, ActorSpec]:
+    """Takeover times (FailoverMeasured events, lbtui_failover_seconds): the histogram's
+    holder, for the metrics, and a listener to start before the subsystems whose events it
+    reads."""
+    metrics = FailoverMetrics()
+    return metrics, ActorSpec("failover", FailoverMeterActor, {"node": node, "metrics": metrics})

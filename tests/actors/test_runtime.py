@@ -26,7 +26,7 @@ from actors.events import (
     NodeSuspected,
     RuntimeReady,
 )
-from actors.roles.demo import build_demo
+from actors.roles.demo import DemoOptions, build
 from actors.runtime import ActorSpec, Runtime
 from tests.recorder import EventJournal, Recorder
 
@@ -53,9 +53,8 @@ def owner_of(journal: EventJournal, ip: str) -> str | None:
 def start_demo(scenario: str) -> tuple[Runtime, ManualClock, EventJournal]:
     clock = ManualClock()
     journal = EventJournal()
-    runtime, _, network = build_demo(
-        nodes=3,
-        scenario_text=scenario,
+    runtime, _, network = build(
+        DemoOptions(nodes=3, scenario_text=scenario),
         clock=clock,
         scheduler=clock,
         extra=[ActorSpec("recorder", Recorder, {"journal": journal})],
@@ -167,3 +166,34 @@ def test_stop_withdraws_every_announcement(stop_all: None) -> None:
             live.discard((e.node, e.ip, e.protocol))
     assert live == set()
     assert not any(ref.is_alive() for ref in pykka.ActorRegistry.get_all())
+
+
+def test_an_actor_spec_refuses_a_misspelt_or_missing_keyword_when_it_is_made() -> None:
+    from actors.demo.membership import SimulatedMembership
+    from actors.observability.status import StatusActor
+
+    ActorSpec("membership", SimulatedMembership, {"nodes": ("n1",), "detection_delay": 0.1})
+    with pytest.raises(TypeError, match=r"actor 'membership': .* no keyword 'detection_dealy'"):
+        ActorSpec("membership", SimulatedMembership, {"nodes": ("n1",), "detection_dealy": 0.1})
+    with pytest.raises(TypeError, match="actor 'membership': SimulatedMembership needs 'nodes'"):
+        ActorSpec("membership", SimulatedMembership, {})
+    # Keywords handed on through **kwargs are looked up further along the MRO (here
+    # Listener, then RuntimeActor), whose own keywords a spec may set too.
+    ActorSpec("status", StatusActor, {"address": ("127.0.0.1", 0), "clock": ManualClock()})
+    with pytest.raises(TypeError, match="actor 'status': StatusActor takes no keyword 'tokn'"):
+        ActorSpec("status", StatusActor, {"address": ("127.0.0.1", 0), "tokn": "secret"})
+
+
+def test_supervised_restarts_back_off_doubling_up_to_the_cap() -> None:
+    from actors.demo.membership import SimulatedMembership
+
+    published: list[object] = []
+    clock = ManualClock()
+    spec = ActorSpec("membership", SimulatedMembership, {"nodes": ("n1",)})
+    runtime = Runtime(
+        "test", [spec], clock=clock, scheduler=clock, publish=published.append, backoff_max=0.5
+    )
+    for _ in range(5):
+        runtime._crashed("membership", RuntimeError("boom"))
+    delays = [e.next_restart_in for e in published if isinstance(e, ActorFailed)]
+    assert delays == [0.1, 0.2, 0.4, 0.5, 0.5]

@@ -564,9 +564,11 @@ def test_lbtui_console_kubeconfig_builds_a_port_that_follows_the_speakers(
     fake: FakeKubeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lbtui import cli
+    from lbtui.commands import console
+    from lbtui.commands.common import EXIT_UNREADABLE
 
     ports: list[Any] = []
-    monkeypatch.setattr(cli, "_run_console", lambda port, args, err: ports.append(port) or 0)
+    monkeypatch.setattr(console, "run_console", lambda port, settings, err: ports.append(port) or 0)
     kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
     token = tmp_path / "token"
     token.write_text(TOKEN + "\n")
@@ -576,7 +578,7 @@ def test_lbtui_console_kubeconfig_builds_a_port_that_follows_the_speakers(
     assert isinstance(port, KubePort) and port.namespace == "lb" and port.follow_speakers
     assert port.status_port == 7473 and port.token == TOKEN
     assert port.speaker_labels == "app=metallb,component=speaker"
-    assert cli.main([*argv, str(tmp_path / "missing")]) == cli.EXIT_UNREADABLE
+    assert cli.main([*argv, str(tmp_path / "missing")]) == EXIT_UNREADABLE
     assert cli.main(["console", "--kubeconfig", kubeconfig, "--no-speaker-streams"]) == 0
     assert not ports[-1].follow_speakers
 

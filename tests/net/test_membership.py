@@ -319,15 +319,13 @@ def test_speakers_fail_over_on_sigkill_and_sigterm_and_shut_out_a_wrong_key(tmp_
 
 def test_demo_gossip_kill_fails_over_and_revive_rejoins() -> None:
     from actors.events import AnnouncementStarted, IpAssigned, RuntimeReady
-    from actors.roles.demo import build_demo, kill_node, revive_node
+    from actors.roles.demo import DemoOptions, build, kill_node, revive_node
     from actors.runtime import ActorSpec
     from tests.recorder import Recorder
 
     journal = EventJournal()
-    runtime, _, network = build_demo(
-        nodes=3,
-        scenario_text="steps: []",
-        membership="gossip",
+    runtime, _, network = build(
+        DemoOptions(nodes=3, scenario_text="steps: []", membership="gossip"),
         extra=[ActorSpec("recorder", Recorder, {"journal": journal})],
     )
     runtime.start()

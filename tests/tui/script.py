@@ -18,6 +18,7 @@ from actors.cluster.actor import ClusterActor
 from actors.config.actor import ConfigActor
 from actors.config.store import ConfigStore, EditOutcome
 from actors.demo.cluster import DEMO_CONFIG, DemoCluster, ServiceSpec
+from actors.demo.membership import DETECTION_DELAY
 from actors.events import (
     ActorStarted,
     Event,
@@ -27,7 +28,6 @@ from actors.events import (
     NodeSuspected,
     RuntimeReady,
 )
-from actors.roles.demo import DETECTION_DELAY
 from actors.speaker.actor import SpeakerActor
 from actors.speaker.announcer import RecordingAnnouncer
 

@@ -14,7 +14,7 @@ import pytest
 
 from actors.clock import ManualClock
 from actors.events import Event, NodeJoined
-from actors.roles.demo import build_demo, kill_node, revive_node
+from actors.roles.demo import DemoOptions, build, kill_node, revive_node
 from lbtui.bridge import ActorEvent, Bridge, SnapshotLoaded
 from lbtui.ports.base import ReadOnlyPort
 from lbtui.ports.local import LocalPort
@@ -62,7 +62,7 @@ def _stop_actors() -> Iterator[None]:
 
 def demo_port(readonly: bool = False) -> tuple[LocalPort, Any, ManualClock, Inbox]:
     clock = ManualClock()
-    runtime, _, _ = build_demo(nodes=3, scenario_text=QUIET, clock=clock, scheduler=clock)
+    runtime, _, _ = build(DemoOptions(nodes=3, scenario_text=QUIET), clock=clock, scheduler=clock)
     port = LocalPort(runtime, kill_node=kill_node, revive_node=revive_node, readonly=readonly)
     inbox = Inbox()
     port.start(inbox)
@@ -134,7 +134,7 @@ def test_readonly_port_refuses_every_change() -> None:
 
 def test_a_console_attaching_late_gets_a_snapshot() -> None:
     clock = ManualClock()
-    runtime, _, _ = build_demo(nodes=3, scenario_text=QUIET, clock=clock, scheduler=clock)
+    runtime, _, _ = build(DemoOptions(nodes=3, scenario_text=QUIET), clock=clock, scheduler=clock)
     runtime.start()
     port = LocalPort(runtime, start_runtime=False)
     inbox = Inbox()

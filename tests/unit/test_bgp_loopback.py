@@ -23,7 +23,7 @@ from actors.events import ConfigApplied, Event
 from actors.listener import Published
 from actors.model.config import Config, Peer
 from actors.model.route import BGPRoute
-from actors.roles.demo import build_demo, kill_node, revive_node
+from actors.roles.demo import DemoOptions, build, kill_node, revive_node
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -118,7 +118,7 @@ def test_speaker_and_collector_over_loopback(stop_all: None) -> None:
 
 
 def test_the_demo_peers_with_its_route_collector_over_loopback(stop_all: None) -> None:
-    runtime, _, network = build_demo(scenario_text="steps: []")
+    runtime, _, network = build(DemoOptions(scenario_text="steps: []"))
     runtime.start()
     try:
         routed = wait_until(lambda: {p: n for p, n in network.view().routes.items() if n})

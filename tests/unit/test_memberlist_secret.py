@@ -70,11 +70,19 @@ def test_an_unusable_secret_dir_names_the_file_never_a_key(tmp_path: Path) -> No
 
 
 def speaker_membership(*argv: str) -> tuple[object, str]:
-    from lbtui.cli import _membership_spec, build_parser
+    from actors.roles.errors import OptionsError
+    from actors.roles.membership import membership_spec
+    from lbtui.cli import build_parser
+    from lbtui.commands.common import refused
+    from lbtui.commands.speaker import speaker_options
 
     args = build_parser().parse_args(["speaker", "--node-name", "n1", "--cluster", "c.yaml", *argv])
     err = io.StringIO()
-    return _membership_spec(args, err), err.getvalue()
+    options = speaker_options(args)
+    try:
+        return membership_spec("n1", options.membership, on_kube=options.on_kube), ""
+    except OptionsError as exc:
+        return refused(exc, err), err.getvalue()
 
 
 def test_the_speaker_option_reads_the_secret_dir(tmp_path: Path) -> None:

@@ -1,0 +1,103 @@
+"""``lbtui plan FILE...``: the offline dry run (allocations, L2 owners, BGP advertisements),
+what-if some nodes die (``--node-down``), and how much an ECMP router would reshuffle
+(``--ecmp-hash``). Pure: it calls the election's plan functions, no actor runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, TextIO
+
+from actors.config.build import DEFAULT_NAMESPACE, build_config
+from lbtui.commands.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    read_inputs,
+    report_issues,
+)
+
+
+def add_parser(subparsers: Any) -> None:
+    plan = subparsers.add_parser(
+        "plan",
+        help="dry run: allocations, L2 owners and BGP advertisements from files",
+        description="FILEs hold configuration and cluster objects (Services, EndpointSlices, "
+        "Nodes, Namespaces) together.",
+    )
+    plan.add_argument("files", nargs="+", metavar="FILE")
+    plan.add_argument("-o", "--output", choices=("json", "table"), default="table")
+    plan.add_argument(
+        "--node-down",
+        action="append",
+        default=[],
+        metavar="NODE",
+        help="what-if: treat NODE as dead and show what moves (repeatable)",
+    )
+    plan.add_argument(
+        "--ecmp-hash",
+        action="append",
+        default=[],
+        choices=("modulo", "threshold", "resilient"),
+        help="BGP mode: the share of flows a router moves (connections reset) when the "
+        "--node-down nodes die, or each node alone, if it hashes flows this way (repeatable)",
+    )
+    plan.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="MetalLB's namespace")
+    plan.add_argument(
+        "--lb-class",
+        default=None,
+        help="handle only services of this loadBalancerClass (default: services without one)",
+    )
+    plan.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from actors.cluster.files import cluster_from_inputs
+    from actors.election.plan import compute_plan, known_nodes, what_if
+
+    inputs = read_inputs(args.files, err)
+    if inputs is None:
+        return EXIT_UNREADABLE
+    result = build_config(inputs, namespace=args.namespace)
+    if report_issues(inputs, result, err):
+        return EXIT_INVALID
+    assert result.config is not None
+    cluster = cluster_from_inputs(inputs)
+    unknown = sorted(set(args.node_down) - known_nodes(cluster))
+    if unknown:
+        print(f"--node-down: unknown node(s): {', '.join(unknown)}", file=err)
+        return EXIT_INVALID
+    plan = compute_plan(result.config, cluster, lb_class=args.lb_class)
+    if args.node_down:
+        report = what_if(result.config, cluster, plan, frozenset(args.node_down))
+        body, text = report.to_json(), report.to_table()
+    else:
+        body, text = plan.to_json(), plan.to_table()
+    if args.ecmp_hash:
+        body, text = _with_ecmp(args, result.config, cluster, plan, body, text)
+    if args.output == "json":
+        json.dump(body, out, indent=2)
+        out.write("\n")
+    else:
+        out.write(text)
+    return EXIT_OK
+
+
+def _with_ecmp(
+    args: argparse.Namespace, config: Any, cluster: Any, plan: Any, body: Any, text: str
+) -> tuple[Any, str]:
+    """``--ecmp-hash``: the share of flows a router moves when nodes die (the --node-down
+    set, else each node alone), per hashing scheme."""
+    from actors.election.ecmp import ecmp_impacts, ecmp_table, single_failures
+    from actors.election.plan import known_nodes, what_if
+
+    schemes = list(dict.fromkeys(args.ecmp_hash))
+    if args.node_down:
+        down = ",".join(sorted(args.node_down))
+        report = what_if(config, cluster, plan, frozenset(args.node_down))
+        rows = [(down, i) for i in ecmp_impacts(report.bgp_changes, schemes)]
+    else:
+        rows = single_failures(config, cluster, plan, known_nodes(cluster), schemes)
+    body["ecmp"] = [{"down": down, **impact.to_json()} for down, impact in rows]
+    return body, f"{text}\n{ecmp_table(rows, schemes)}"
