@@ -1,4 +1,4 @@
-"""The lbtui runtime: configuration, cluster model, pure cores and (later) the Pykka actors.
+"""The lbtui runtime: Pykka actors around pure cores, wired by the role builders in ``roles``.
 
-Nothing under ``actors`` imports ``textual`` or ``lbtui``; see ../DESIGN.md rule 1.
+Nothing under ``actors`` imports ``textual`` or ``lbtui``; see ARCHITECTURE.md, house rule 1.
 """

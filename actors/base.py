@@ -2,7 +2,7 @@
 
 An actor never creates its own clock or calls ``listener.send`` directly: both are injected so
 that unit tests can construct an actor without starting its thread, call its methods, and look
-at what it published (DESIGN rule 4).
+at what it published (house rule 4).
 """
 
 from __future__ import annotations

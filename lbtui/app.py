@@ -4,7 +4,7 @@ The app holds one :class:`~lbtui.state.model.ConsoleState`. Runtime events arriv
 messages (posted by the bridge actor or the remote reader, never by direct calls), go through
 the pure reducer, and the screens on display update the rows the batch touched. Everything the
 console asks of the runtime (edits, deletes, kills, YAML of the configuration) goes through the
-ConsolePort inside a thread worker (DESIGN rule 5): the UI loop never waits for an actor.
+ConsolePort inside a thread worker (house rule 5): the UI loop never waits for an actor.
 """
 
 from __future__ import annotations

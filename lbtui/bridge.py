@@ -1,6 +1,6 @@
 """Runtime -> console: a Listener actor that only posts events into the app, coalesced.
 
-DESIGN rule 5: an actor talks to the UI with ``App.post_message`` and nothing else (never
+house rule 5: an actor talks to the UI with ``App.post_message`` and nothing else (never
 ``call_from_thread``, which would block the actor until the UI runs). To keep a burst (10k
 services starting, a node with 3k addresses dying) from becoming 10k messages, the bridge
 posts at most one batch per ``min_interval``: an event arriving after a quiet spell goes out

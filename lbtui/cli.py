@@ -1,4 +1,4 @@
-"""The ``lbtui`` command line: one entry point, one subcommand per mode (see DESIGN.md).
+"""The ``lbtui`` command line: one entry point, one subcommand per mode (see ARCHITECTURE.md).
 
 Argument parsing and dispatch only: each subcommand lives in ``lbtui.commands`` (its options
 and its ``run``), and the actors are wired by the role builders in ``actors.roles``. Textual

@@ -4,7 +4,7 @@ Two modes:
 - stateful (controller, demo): one incremental Allocator; addresses are written back into the
   cluster source as Service status by the ClusterActor, so a restart re-learns them;
 - stateless (``lbtui speaker --cluster``): a fresh ``allocate_cluster`` of the files every time,
-  so every speaker reading the same files computes the same answer (DESIGN rule 7) whatever
+  so every speaker reading the same files computes the same answer (house rule 7) whatever
   its history.
 """
 

@@ -1,4 +1,4 @@
-"""MetalLB's address allocator, made deterministic (DESIGN rule 7) and cheap at scale.
+"""MetalLB's address allocator, made deterministic (house rule 7) and cheap at scale.
 
 Pure code: no threads, sockets or clocks. The allocator actor wraps an :class:`Allocator`;
 ``lbtui plan`` and every ``--cluster`` speaker call :func:`allocate_cluster`. This module

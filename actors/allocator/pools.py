@@ -1,7 +1,7 @@
 """The pools of one configuration, indexed for allocation, and choosing addresses from them.
 
 :class:`PoolIndex` turns a Config's pools into lanes (one per pool and family, see
-ranges.py), a :class:`Locator` over all their ranges, and the order in which DESIGN rule 7
+ranges.py), a :class:`Locator` over all their ranges, and the order in which house rule 7
 tries them: pools with ``serviceAllocation`` by priority then name, then the others by name.
 It answers "the lowest address of this lane, this pool or these pools that a service may
 take (free, or shareable with it)" and the pools' usage counters. It does not know who holds

@@ -2,7 +2,7 @@
 
 A new configuration (from a file change, a console edit or a scenario step) is applied only
 if it is valid; otherwise ConfigRejected is published and the last good one stays in force
-(DESIGN rule 6). Applied configurations are published as ConfigApplied for the allocator and
+(house rule 6). Applied configurations are published as ConfigApplied for the allocator and
 the speakers.
 """
 

@@ -2,7 +2,7 @@
 
 Every rule MetalLB applies is applied here, and every violation becomes an :class:`Issue` that
 names file, object and field. If any error is found no Config is returned: the caller keeps the
-last good one (DESIGN rule 6).
+last good one (house rule 6).
 
 This module holds the whole pass and the checks that cross kinds (names unique per kind,
 resources outside the namespace, BFD echo mode with IPv6 advertisements); each kind is built

@@ -2,7 +2,7 @@
 
 The CRD models (``crds.py``) and the legacy ConfigMap (``legacy.py``) are both turned into one
 immutable :class:`Config` by ``build.py``. Nothing in here is ever mutated after construction,
-so a Config can cross actor boundaries freely (DESIGN rule 3).
+so a Config can cross actor boundaries freely (house rule 3).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 kube (list + watch) → config (metallb.io objects of ``--namespace``) → cluster (Services,
 Namespaces) → [leader (a coordination.k8s.io Lease)] → status writers → allocator.
 
-The allocator is the stateful one (MetalLB's semantics, DESIGN rule 7). It starts only once the
+The allocator is the stateful one (MetalLB's semantics, house rule 7). It starts only once the
 watch has listed every Service, and its ``converge_all`` re-claims the addresses already in the
 Services' status before it allocates anything, so a restarted controller keeps every address.
 With ``--leader-elect`` several replicas may run: only the one holding the Lease allocates and

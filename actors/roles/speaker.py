@@ -7,7 +7,7 @@
     failover [l2] [frr | bfd bgp] [membership] speaker/<node>
 
 With ``cluster_files`` the objects come from files (no API server, no controller: every
-speaker computes the same allocation, DESIGN rule 7); without, from the Kubernetes API, where
+speaker computes the same allocation, house rule 7); without, from the Kubernetes API, where
 the controller allocates. The subsystems come after the sources and before the speaker that
 uses them; membership is the last of them, so it leaves right after the withdrawal.
 """
@@ -212,7 +212,7 @@ def file_speaker_specs(
     """The actors of ``lbtui speaker --cluster``: no API server, no controller.
 
     Every speaker reading the same files computes the same allocation (stateless allocator,
-    DESIGN rule 7) and announces its own share of it. Raises UnreadableInput for a
+    house rule 7) and announces its own share of it. Raises UnreadableInput for a
     configuration file that cannot be read.
     """
     specs = [

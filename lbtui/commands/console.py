@@ -70,7 +70,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from lbtui.ports.local import RemotePort
+    from lbtui.ports.remote import RemotePort
 
     setup_console_logging(args.log_file, args.verbose)
     if args.kubeconfig:
@@ -94,7 +94,7 @@ def _on_cluster(args: argparse.Namespace, err: TextIO) -> int:
     from actors.roles import console as role
     from actors.roles.errors import OptionsError
     from actors.runtime import Runtime
-    from lbtui.ports.kube import KubePort
+    from lbtui.ports.kube.port import KubePort
 
     options = role.KubeConsoleOptions(
         kube=kube_options(args), namespace=args.namespace, lb_class=args.lb_class

@@ -208,7 +208,7 @@ def _lab_history(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -
 def _lab_console(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The console on one node's status endpoint, from inside the client's namespace."""
     from lbtui.lab.netns import alive, entered
-    from lbtui.ports.local import RemotePort
+    from lbtui.ports.remote import RemotePort
 
     state = lab.state()
     plan = lab.plan(state)

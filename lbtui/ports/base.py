@@ -1,7 +1,7 @@
 """What every console port shares: the :class:`ConsolePort` protocol, :class:`ReadOnlyPort`, and
 the kinds of object the console may edit.
 
-The console reaches the runtime only through a port (DESIGN rule 1): :mod:`lbtui.ports.local`
+The console reaches the runtime only through a port (house rule 1): :mod:`lbtui.ports.local`
 (a runtime in this process), :mod:`lbtui.ports.remote` (a headless runtime's status endpoint,
 ``--connect``) and :mod:`lbtui.ports.kube` (a cluster's API and its speakers). Every call may
 block (an ask, an HTTP request), so the console makes them from ``@work(thread=True)`` workers,

@@ -175,7 +175,7 @@ def test_file_speakers_agree_and_write_their_state(tmp_path: Path) -> None:
             time.sleep(0.1)
         # Every speaker announces exactly what lbtui plan predicts for its node ...
         assert {n: set(s["announcing"]["layer2"]) for n, s in states.items()} == expected
-        # ... from the same allocation (DESIGN rule 7).
+        # ... from the same allocation (house rule 7).
         assert (
             states["node-a"]["services"]
             == states["node-b"]["services"]

@@ -163,7 +163,7 @@ def test_the_bridge_posts_a_burst_as_few_batches() -> None:
     ref.stop()
 
 
-# -- layering (DESIGN rule 1) ------------------------------------------------------------------
+# -- layering (house rule 1) ------------------------------------------------------------------
 
 # What the console may import from the runtime: its events, configuration and shared value
 # types. The ports (lbtui/ports/, kube/ following the speakers through the API) and the

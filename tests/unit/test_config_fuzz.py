@@ -1,4 +1,4 @@
-"""Bad input never crashes the configuration layer (DESIGN rule 6).
+"""Bad input never crashes the configuration layer (house rule 6).
 
 The value parsers raise only ValueError; ``load_text`` raises only UnreadableInput; and
 ``build_config`` never raises, whatever the loader let through.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_runtime_never_imports_the_console_or_textual() -> None:
-    """DESIGN rule 1: actors/ never imports textual or lbtui (this test fails if it does)."""
+    """house rule 1: actors/ never imports textual or lbtui (this test fails if it does)."""
     offenders = []
     for path in sorted((ROOT / "actors").rglob("*.py")):
         for name in imported_modules(path):
@@ -89,3 +90,30 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 
 def test_readme_quick_start_runs_the_demo() -> None:
     assert readme_block(0).endswith("lbtui demo")
+
+
+DOC_PATH = re.compile(r"`((?:actors|lbtui|tests|examples|themes)/[\w./-]*)(?:: ([\w.]+))?")
+
+
+def doc_references(name: str) -> list[tuple[str, str | None]]:
+    """The repository paths (and ``path: function`` hops) a document names in backticks."""
+    text = (ROOT / name).read_text()
+    return [(m.group(1), m.group(2)) for m in DOC_PATH.finditer(text.replace("\n   ", " "))]
+
+
+def test_the_architecture_page_names_only_what_exists() -> None:
+    """ARCHITECTURE.md is the newcomer's map: every path it names exists, and every
+    ``file: function`` hop of the one-Service walk names a def or class in that file."""
+    missing = []
+    for doc in ("ARCHITECTURE.md", "README.md"):
+        for path, name in doc_references(doc):
+            target = ROOT / path.rstrip(".")
+            if not target.exists():
+                missing.append(f"{doc}: {path}")
+                continue
+            if name and target.is_file():
+                source = target.read_text()
+                for part in name.split("."):
+                    if not re.search(rf"^\s*(def|class) {part}\b|^{part} = ", source, re.M):
+                        missing.append(f"{doc}: {path}: {name} ({part})")
+    assert missing == []
