@@ -67,6 +67,15 @@ class Inputs:
         for name in self.__dataclass_fields__:
             getattr(self, name).extend(getattr(other, name))
 
+    def of_cluster_kind(self, kind: str) -> list[Sourced[Any]]:
+        """The list holding the objects of one of the :data:`CLUSTER_KINDS`."""
+        return {
+            "Service": self.services,
+            "EndpointSlice": self.endpoint_slices,
+            "Node": self.nodes,
+            "Namespace": self.namespaces,
+        }[kind]
+
 
 class _GoCompatibleLoader(yaml.SafeLoader):
     """SafeLoader without YAML 1.1 base-60 numbers, which Go's YAML (kubectl, MetalLB) never
@@ -230,13 +239,7 @@ def _classify(doc: Any, file: str, line: int, inputs: Inputs, depth: int = 0) ->
     if kind in CLUSTER_KINDS:
         parsed = _validate(CLUSTER_KINDS[kind], doc, file, obj, line, inputs)
         if parsed is not None:
-            target = {
-                "Service": inputs.services,
-                "EndpointSlice": inputs.endpoint_slices,
-                "Node": inputs.nodes,
-                "Namespace": inputs.namespaces,
-            }[kind]
-            target.append(Sourced(parsed, file, line))
+            inputs.of_cluster_kind(kind).append(Sourced(parsed, file, line))
         return
 
     inputs.issues.append(

@@ -5,8 +5,8 @@ client, and what every caller shares.
 returning the API's own JSON (camelCase dicts, exactly what the YAML files hold), so the
 objects go through the same loader (:func:`actors.config.loader.load_documents`) and the same
 validation as files do. Beside it: reading a failed call (:func:`transient`,
-:func:`api_error`, :func:`short_error`), the backoff of a writer that retries
-(:class:`Retrying`), and the API's timestamp and key formats.
+:func:`api_error`, :func:`short_error`) and the API's timestamp and key formats. The backoff of a
+writer that retries is in :mod:`actors.kube.writer`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from actors.kube.resources import METALLB_GROUP, Resource
-from actors.util.backoff import backoff_delay
 
 # -- failed calls ----------------------------------------------------------------------------
 
@@ -51,30 +50,6 @@ def short_error(exc: BaseException) -> str:
     """The first line of a failure, at most 200 characters (for logs and issues)."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text[:200]
-
-
-class Retrying:
-    """Backoff for one writer: doubling from ``initial`` to ``maximum``, reset on success."""
-
-    def __init__(self, initial: float = 0.5, maximum: float = 30.0) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self.failures = 0
-        self.scheduled = False
-
-    def next_delay(self) -> float:
-        self.failures += 1
-        return backoff_delay(self.failures, self.initial, self.maximum)
-
-    def succeeded(self) -> None:
-        self.failures = 0
-
-    def schedule(self, after: Callable[..., Any], method: Callable[[], Any]) -> None:
-        """Ask the actor (its ``after``) for ``method`` after the next delay, unless a retry
-        is already pending; ``method`` (a bound method) clears ``scheduled`` and tries again."""
-        if not self.scheduled:
-            self.scheduled = True
-            after(self.next_delay(), method)
 
 
 # -- formats ---------------------------------------------------------------------------------

@@ -78,12 +78,7 @@ class KubeClusterSource:
 
     def _parse(self, kind: str, raw: dict[str, Any], key: tuple[str, str]) -> Any:
         inputs = load_documents([(raw, 0)], self.name)
-        target = {
-            "Service": inputs.services,
-            "EndpointSlice": inputs.endpoint_slices,
-            "Node": inputs.nodes,
-            "Namespace": inputs.namespaces,
-        }[kind]
+        target = inputs.of_cluster_kind(kind)
         if target:
             self.rejected.pop(key, None)
             return target[0].obj

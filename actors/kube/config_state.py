@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from actors.base import RuntimeActor
 from actors.events import ConfigApplied, ConfigRejected, Event, LeadershipChanged
-from actors.kube.api import KubeApi, Retrying, api_error, rfc3339
+from actors.kube.api import KubeApi, api_error, rfc3339
+from actors.kube.writer import ApiWriter
 from actors.listener import Listener
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def configuration_state_status(
     }
 
 
-class ConfigurationStateWriter(Listener, RuntimeActor):
+class ConfigurationStateWriter(Listener, ApiWriter):
     """The ConfigurationState object of this component: ``controller`` or ``speaker-<node>``."""
 
     actor_name = "configstate"
@@ -50,13 +50,9 @@ class ConfigurationStateWriter(Listener, RuntimeActor):
         *,
         node: str = "",
         leader: bool = True,
-        retry_initial: float = 0.5,
-        retry_max: float = 30.0,
         **kw: Any,
     ) -> None:
-        super().__init__(**kw)
-        self.api = api
-        self.namespace = namespace
+        super().__init__(api, namespace, **kw)
         self.node = node
         self.leader = leader
         self.object_name = f"speaker-{node}" if node else "controller"
@@ -64,7 +60,6 @@ class ConfigurationStateWriter(Listener, RuntimeActor):
         self.state: tuple[bool, tuple[str, ...]] | None = None
         self.written: tuple[bool, tuple[str, ...]] | None = None
         self.exists = False
-        self.retry = Retrying(retry_initial, retry_max)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, ConfigApplied):
@@ -93,7 +88,7 @@ class ConfigurationStateWriter(Listener, RuntimeActor):
             if api_error(exc)[0] == 404:
                 self.exists = False
             log.warning("writing ConfigurationState %s failed: %s", self.object_name, exc)
-            self.retry.schedule(self.after, self._retry)
+            self.retry_later()
             return
         self.written = self.state
         self.retry.succeeded()
@@ -113,7 +108,3 @@ class ConfigurationStateWriter(Listener, RuntimeActor):
             if api_error(exc)[0] != 409:  # already there is fine
                 raise
         self.exists = True
-
-    def _retry(self) -> None:
-        self.retry.scheduled = False
-        self.sync()

@@ -12,8 +12,8 @@ import json
 import logging
 from typing import Any
 
-from actors.base import RuntimeActor
-from actors.kube.api import KubeApi, Retrying, api_error
+from actors.kube.api import KubeApi, api_error
+from actors.kube.writer import ApiWriter
 from actors.membership.keyring import MEMBERLIST_SECRET_KEY, new_memberlist_secret
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def memberlist_secret_body(
     }
 
 
-class MemberlistSecretWriter(RuntimeActor):
+class MemberlistSecretWriter(ApiWriter):
     """``--ml-secret-name``: creates the speakers' gossip key Secret once, as MetalLB's
     controller does at start; an existing Secret is left alone (its key is in use). A failed
     call is retried with backoff rather than ending the process: the API may come back."""
@@ -58,29 +58,25 @@ class MemberlistSecretWriter(RuntimeActor):
         secret_name: str,
         *,
         deployment: str = "controller",
-        retry_initial: float = 0.5,
-        retry_max: float = 30.0,
         **kw: Any,
     ) -> None:
-        super().__init__(**kw)
-        self.api = api
-        self.namespace = namespace
+        super().__init__(api, namespace, **kw)
         self.secret_name = secret_name
         self.deployment = deployment
-        self.retry = Retrying(retry_initial, retry_max)
         self.outcome = ""  # "", "created" or "existed"
 
     def on_start(self) -> None:
-        self.ensure()
+        self.sync()
 
-    def ensure(self) -> None:
+    def sync(self) -> None:
+        """Create the Secret unless it exists; done once, then never again."""
         if self.outcome:
             return
         try:
             self.outcome = self._ensure()
         except Exception as exc:
             log.warning("creating the memberlist secret %s failed: %s", self.secret_name, exc)
-            self.after(self.retry.next_delay(), self.ensure)
+            self.retry_later()
             return
         log.info("memberlist secret %s/%s %s", self.namespace, self.secret_name, self.outcome)
 

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from actors.base import RuntimeActor
 from actors.events import AllocationsUpdated, Event, LeadershipChanged
-from actors.kube.api import KubeApi, Retrying, api_error
+from actors.kube.api import KubeApi, api_error
+from actors.kube.writer import ApiWriter
 from actors.listener import Listener
 from actors.model.allocation import PoolUsage
 
@@ -32,7 +32,7 @@ def pool_status(usage: PoolUsage) -> dict[str, int]:
     }
 
 
-class PoolStatusWriter(Listener, RuntimeActor):
+class PoolStatusWriter(Listener, ApiWriter):
     actor_name = "poolstatus"
     listens_to = (AllocationsUpdated, LeadershipChanged)
 
@@ -42,17 +42,12 @@ class PoolStatusWriter(Listener, RuntimeActor):
         namespace: str,
         *,
         leader: bool = True,
-        retry_initial: float = 0.5,
-        retry_max: float = 30.0,
         **kw: Any,
     ) -> None:
-        super().__init__(**kw)
-        self.api = api
-        self.namespace = namespace
+        super().__init__(api, namespace, **kw)
         self.leader = leader
         self.usage: Mapping[str, PoolUsage] = MappingProxyType({})
         self.written: dict[str, dict[str, int]] = {}
-        self.retry = Retrying(retry_initial, retry_max)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, AllocationsUpdated):
@@ -77,11 +72,7 @@ class PoolStatusWriter(Listener, RuntimeActor):
                 if api_error(exc)[0] == 404:
                     continue  # the pool is not (or no longer) an object in the API
                 log.warning("writing the status of IPAddressPool %s failed: %s", pool, exc)
-                self.retry.schedule(self.after, self._retry)
+                self.retry_later()
                 return
             self.written[pool] = status
         self.retry.succeeded()
-
-    def _retry(self) -> None:
-        self.retry.scheduled = False
-        self.sync()

@@ -13,11 +13,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from actors.base import RuntimeActor
 from actors.events import AllocationsUpdated, ClusterUpdated, Event, LeadershipChanged
-from actors.kube.api import KubeApi, Retrying, api_error, split_key
+from actors.kube.api import KubeApi, api_error, split_key
 from actors.kube.event_recorder import CONTROLLER_COMPONENT, EventRecorder
 from actors.kube.service_events import allocation_service_events
+from actors.kube.writer import ApiWriter
 from actors.listener import Listener
 from actors.model.allocation import Allocation
 from actors.model.annotations import ANNOTATION_IP_ALLOCATED_FROM_POOL, DEPRECATED_PREFIX
@@ -76,7 +76,7 @@ def _rv_at_least(seen: str, written: str) -> bool:
     return seen == written
 
 
-class ServiceStatusWriter(Listener, RuntimeActor):
+class ServiceStatusWriter(Listener, ApiWriter):
     """Writes Service status and the allocation Events, while this controller leads."""
 
     actor_name = "status"
@@ -88,12 +88,9 @@ class ServiceStatusWriter(Listener, RuntimeActor):
         *,
         leader: bool = True,
         component: str = CONTROLLER_COMPONENT,
-        retry_initial: float = 0.5,
-        retry_max: float = 30.0,
         **kw: Any,
     ) -> None:
-        super().__init__(**kw)
-        self.api = api
+        super().__init__(api, **kw)
         self.leader = leader
         self.events = EventRecorder(api, component)
         self.cluster: ClusterState | None = None
@@ -101,7 +98,6 @@ class ServiceStatusWriter(Listener, RuntimeActor):
         # key -> (patch, resourceVersion the write produced): not written again until the
         # watch has shown that version (or a newer one) and it still differs.
         self.written: dict[str, tuple[dict[str, Any], str]] = {}
-        self.retry = Retrying(retry_initial, retry_max)
         self.writes = 0
         self.failures = 0
         self._clean: dict[str, tuple[Service, Allocation | None]] = {}
@@ -186,7 +182,7 @@ class ServiceStatusWriter(Listener, RuntimeActor):
             rv = str((result.get("metadata") or {}).get("resourceVersion", ""))
             self.written[key] = (patch, rv)
         if failed:
-            self.retry.schedule(self.after, self._retry)
+            self.retry_later()
         else:
             self.retry.succeeded()
         for key in list(self.written):
@@ -213,7 +209,3 @@ class ServiceStatusWriter(Listener, RuntimeActor):
                 out[key] = patch
         self._clean = clean
         return out
-
-    def _retry(self) -> None:
-        self.retry.scheduled = False
-        self.sync()

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from actors.base import RuntimeActor
 from actors.events import (
     Announced,
     AnnouncementsUpdated,
@@ -23,8 +22,9 @@ from actors.events import (
     Event,
     L2AnswersChanged,
 )
-from actors.kube.api import KubeApi, Retrying, api_error, split_key, transient
+from actors.kube.api import KubeApi, api_error, split_key, transient
 from actors.kube.event_recorder import SPEAKER_COMPONENT, EventRecorder
+from actors.kube.writer import ApiWriter
 from actors.listener import Listener
 from actors.model.cluster import Service
 
@@ -56,7 +56,7 @@ def desired_status_objects(
     return out
 
 
-class SpeakerStatusWriter(Listener, RuntimeActor):
+class SpeakerStatusWriter(Listener, ApiWriter):
     """ServiceL2Status / ServiceBGPStatus objects for what this node announces, and the
     ``nodeAssigned`` Events. Objects of services it stopped announcing are deleted."""
 
@@ -70,13 +70,9 @@ class SpeakerStatusWriter(Listener, RuntimeActor):
         node: str,
         *,
         pod_name: str = "",
-        retry_initial: float = 0.5,
-        retry_max: float = 30.0,
         **kw: Any,
     ) -> None:
-        super().__init__(**kw)
-        self.api = api
-        self.namespace = namespace
+        super().__init__(api, namespace, **kw)
         self.node = node
         self.pod_name = pod_name
         self.owner: list[dict[str, Any]] | None = None
@@ -86,7 +82,6 @@ class SpeakerStatusWriter(Listener, RuntimeActor):
         self.desired: dict[tuple[str, str], dict[str, Any]] = {}
         # (plural, service) -> (object name, status it holds); None until listed.
         self.existing: dict[tuple[str, str], tuple[str, dict[str, Any]]] | None = None
-        self.retry = Retrying(retry_initial, retry_max)
 
     def on_start(self) -> None:
         self._learn()
@@ -166,7 +161,7 @@ class SpeakerStatusWriter(Listener, RuntimeActor):
                     existing[key] = (name, obj.get("status") or {})
         except Exception as exc:
             log.warning("listing this node's status objects failed: %s", exc)
-            self.retry.schedule(self.after, self._retry)
+            self.retry_later()
             return False
         self.existing = existing
         return True
@@ -197,7 +192,7 @@ class SpeakerStatusWriter(Listener, RuntimeActor):
             if not transient(exc) and api_error(exc)[0] == 404:
                 self.existing = None  # someone deleted ours: list again
             log.warning("writing status objects of %s failed: %s", self.node, exc)
-            self.retry.schedule(self.after, self._retry)
+            self.retry_later()
             return
         self.retry.succeeded()
 
@@ -222,7 +217,3 @@ class SpeakerStatusWriter(Listener, RuntimeActor):
             {"apiVersion": "metallb.io/v1beta1", "kind": kind, "metadata": metadata},
         )
         return str(created["metadata"]["name"])
-
-    def _retry(self) -> None:
-        self.retry.scheduled = False
-        self.sync()

@@ -14,8 +14,9 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from actors.config.build import BuildResult
+from actors.config.build import build_config
 from actors.config.loader import Inputs, load_files
+from actors.model.config import Config
 from actors.model.issues import UnreadableInput
 
 if TYPE_CHECKING:
@@ -44,21 +45,34 @@ def setup_logging(verbose: bool) -> None:
 # -- MetalLB files (validate, plan) ------------------------------------------------------------
 
 
-def read_inputs(files: Sequence[str], err: TextIO) -> Inputs | None:
-    """The files' documents; None (said on ``err``) if one cannot be read or is not YAML."""
+def load_config(
+    files: Sequence[str],
+    namespace: str,
+    issues: TextIO,
+    err: TextIO,
+    *,
+    count_errors: bool = False,
+) -> tuple[Inputs, Config] | int:
+    """The files' documents and the MetalLB configuration they hold, every issue printed on
+    ``issues`` (errors first, one a line); else the exit code: EXIT_UNREADABLE if a file cannot
+    be read or is not YAML (said on ``err``), EXIT_INVALID if the configuration has errors (with
+    ``count_errors``, how many in how many files, on ``err``)."""
     try:
-        return load_files(files)
+        inputs = load_files(files)
     except UnreadableInput as exc:
         print(f"{exc}", file=err)
-        return None
-
-
-def report_issues(inputs: Inputs, result: BuildResult, out: TextIO) -> int:
-    """Print every issue, errors first, one a line; the number of errors."""
-    issues = [*inputs.issues, *result.issues]
-    for issue in sorted(issues, key=lambda i: (i.severity != "error", i.file, i.line or 0)):
-        print(issue, file=out)
-    return sum(1 for i in issues if i.severity == "error")
+        return EXIT_UNREADABLE
+    result = build_config(inputs, namespace=namespace)
+    found = [*inputs.issues, *result.issues]
+    for issue in sorted(found, key=lambda i: (i.severity != "error", i.file, i.line or 0)):
+        print(issue, file=issues)
+    errors = sum(1 for i in found if i.severity == "error")
+    if errors:
+        if count_errors:
+            print(f"{errors} error(s) in {len(files)} file(s)", file=err)
+        return EXIT_INVALID
+    assert result.config is not None
+    return inputs, result.config
 
 
 # -- option groups -----------------------------------------------------------------------------

@@ -9,14 +9,8 @@ import argparse
 import json
 from typing import Any, TextIO
 
-from actors.config.build import DEFAULT_NAMESPACE, build_config
-from lbtui.commands.common import (
-    EXIT_INVALID,
-    EXIT_OK,
-    EXIT_UNREADABLE,
-    read_inputs,
-    report_issues,
-)
+from actors.config.build import DEFAULT_NAMESPACE
+from lbtui.commands.common import EXIT_INVALID, EXIT_OK, load_config
 
 
 def add_parser(subparsers: Any) -> None:
@@ -56,26 +50,23 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from actors.cluster.files import cluster_from_inputs
     from actors.election.plan import compute_plan, known_nodes, what_if
 
-    inputs = read_inputs(args.files, err)
-    if inputs is None:
-        return EXIT_UNREADABLE
-    result = build_config(inputs, namespace=args.namespace)
-    if report_issues(inputs, result, err):
-        return EXIT_INVALID
-    assert result.config is not None
+    loaded = load_config(args.files, args.namespace, err, err)
+    if isinstance(loaded, int):
+        return loaded
+    inputs, config = loaded
     cluster = cluster_from_inputs(inputs)
     unknown = sorted(set(args.node_down) - known_nodes(cluster))
     if unknown:
         print(f"--node-down: unknown node(s): {', '.join(unknown)}", file=err)
         return EXIT_INVALID
-    plan = compute_plan(result.config, cluster, lb_class=args.lb_class)
+    plan = compute_plan(config, cluster, lb_class=args.lb_class)
     if args.node_down:
-        report = what_if(result.config, cluster, plan, frozenset(args.node_down))
+        report = what_if(config, cluster, plan, frozenset(args.node_down))
         body, text = report.to_json(), report.to_table()
     else:
         body, text = plan.to_json(), plan.to_table()
     if args.ecmp_hash:
-        body, text = _with_ecmp(args, result.config, cluster, plan, body, text)
+        body, text = _with_ecmp(args, config, cluster, plan, body, text)
     if args.output == "json":
         json.dump(body, out, indent=2)
         out.write("\n")

@@ -9,14 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from actors.config.build import DEFAULT_NAMESPACE, build_config
-from lbtui.commands.common import (
-    EXIT_INVALID,
-    EXIT_OK,
-    EXIT_UNREADABLE,
-    read_inputs,
-    report_issues,
-)
+from actors.config.build import DEFAULT_NAMESPACE
+from lbtui.commands.common import EXIT_OK, load_config
 
 
 def add_parser(subparsers: Any) -> None:
@@ -32,16 +26,10 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    inputs = read_inputs(args.files, err)
-    if inputs is None:
-        return EXIT_UNREADABLE
-    result = build_config(inputs, namespace=args.namespace)
-    errors = report_issues(inputs, result, out)
-    if errors:
-        print(f"{errors} error(s) in {len(args.files)} file(s)", file=err)
-        return EXIT_INVALID
-    cfg = result.config
-    assert cfg is not None
+    loaded = load_config(args.files, args.namespace, out, err, count_errors=True)
+    if isinstance(loaded, int):
+        return loaded
+    _, cfg = loaded
     print(
         f"valid: {len(cfg.pools)} pool(s), {len(cfg.l2_advertisements)} L2Advertisement(s), "
         f"{len(cfg.bgp_advertisements)} BGPAdvertisement(s), {len(cfg.peers)} BGPPeer(s), "

@@ -1,6 +1,7 @@
 """The console's calls to the API server: GET requests to a speaker pod's status endpoint
 through the pod proxy (:class:`ProxyClient`), and the Reflector's list/watch narrowed by label
-or field selectors (:class:`SelectedLister`), and how long both wait (:class:`WatchTiming`).
+or field selectors (:class:`SelectedLister`) with the cache it fills (:func:`core_watch`), and
+how long both wait (:class:`WatchTiming`).
 
 Both use the official client's configuration (host, TLS, credentials); the pod proxy has a
 connection pool of its own, so the speakers' long-lived streams do not crowd the console's
@@ -14,11 +15,17 @@ import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from actors.observability.status import TOKEN_HEADER
 from lbtui.ports.kube.targets import SpeakerTarget
+
+if TYPE_CHECKING:
+    from actors.clock import Scheduler
+    from actors.kube.cache import ObjectCache
+    from actors.kube.reflector import Reflector
+    from actors.kube.resources import Resource
 
 # The status endpoint sends a blank line every 5 s: three missed ones mean the path is dead.
 READ_TIMEOUT = 15.0
@@ -160,3 +167,36 @@ class SelectedLister:
             _request_timeout=(self.api.request_timeout, timeout + self.api.request_timeout),
         )
         return stream, watcher
+
+
+def core_watch(
+    plural: str,
+    kind: str,
+    lister: SelectedLister,
+    namespace: str,
+    scheduler: Scheduler,
+    on_change: Callable[[Resource], None],
+    on_health: Callable[[Resource, str | None], None],
+    timing: WatchTiming,
+) -> tuple[ObjectCache, Reflector]:
+    """A core/v1 kind listed and watched through ``lister`` (in ``namespace``, or in every one
+    for ''): an ObjectCache of its own and the Reflector that fills it, not started yet."""
+    from actors.kube.cache import ObjectCache
+    from actors.kube.reflector import Reflector
+    from actors.kube.resources import Resource
+
+    resource = Resource(plural, kind, "", "v1", "config" if namespace else "all", frozenset())
+    cache = ObjectCache(resource)
+    reflector = Reflector(
+        resource,
+        cache,
+        lister,  # type: ignore[arg-type]
+        namespace,
+        scheduler,
+        on_change,
+        on_health,
+        watch_timeout=timing.watch_timeout,
+        backoff_initial=timing.backoff_initial,
+        backoff_max=timing.backoff_max,
+    )
+    return cache, reflector

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from actors.clock import Clock, Scheduler
-from lbtui.ports.kube.api import DEFAULT_TIMING, SelectedLister, WatchTiming
+from lbtui.ports.kube.api import DEFAULT_TIMING, SelectedLister, WatchTiming, core_watch
 from lbtui.ports.kube.follower import Sink
 from lbtui.ports.kube.service_events import FIRST_EVENTS, EventKey, service_events
 
@@ -32,22 +32,16 @@ class ServiceEvents:
         timing: WatchTiming = DEFAULT_TIMING,
         first: int = FIRST_EVENTS,
     ) -> None:
-        from actors.kube.cache import ObjectCache
-        from actors.kube.reflector import Reflector
-        from actors.kube.resources import Resource
-
         self.clock = clock
         self.sink = sink
         self.first = first
         self.seen: set[EventKey] = set()
         self.synced = False
         self.error = ""
-        resource = Resource("events", "Event", "", "v1", "all", frozenset())
-        self.cache = ObjectCache(resource)
-        self.reflector = Reflector(
-            resource,
-            self.cache,
-            SelectedLister(  # type: ignore[arg-type]
+        self.cache, self.reflector = core_watch(
+            "events",
+            "Event",
+            SelectedLister(
                 api,
                 api.core.list_event_for_all_namespaces,
                 field_selector="involvedObject.kind=Service",
@@ -56,9 +50,7 @@ class ServiceEvents:
             scheduler,
             self._changed,
             self._health,
-            watch_timeout=timing.watch_timeout,
-            backoff_initial=timing.backoff_initial,
-            backoff_max=timing.backoff_max,
+            timing,
         )
 
     def start(self) -> ServiceEvents:

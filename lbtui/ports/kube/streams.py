@@ -17,7 +17,13 @@ from textual.message import Message
 from actors.clock import Clock, Scheduler
 from actors.events import Event
 from lbtui.bridge import ActorEvent, PortStatus, Poster
-from lbtui.ports.kube.api import DEFAULT_TIMING, ProxyClient, SelectedLister, WatchTiming
+from lbtui.ports.kube.api import (
+    DEFAULT_TIMING,
+    ProxyClient,
+    SelectedLister,
+    WatchTiming,
+    core_watch,
+)
 from lbtui.ports.kube.follower import SpeakerFollower
 from lbtui.ports.kube.targets import (
     SPEAKER_LABELS,
@@ -49,10 +55,6 @@ class SpeakerStreams:
         timing: WatchTiming = DEFAULT_TIMING,
         min_interval: float = MIN_INTERVAL,
     ) -> None:
-        from actors.kube.cache import ObjectCache
-        from actors.kube.reflector import Reflector
-        from actors.kube.resources import Resource
-
         self.namespace = namespace
         self.clock = clock
         self.labels = labels
@@ -61,21 +63,15 @@ class SpeakerStreams:
         self.proxy = ProxyClient(api.api_client, namespace, token)
         self.timing = timing
         self.min_interval = min_interval
-        self.resource = Resource("pods", "Pod", "", "v1", "config", frozenset())
-        self.cache = ObjectCache(self.resource)
-        self.reflector = Reflector(
-            self.resource,
-            self.cache,
-            SelectedLister(  # type: ignore[arg-type]
-                api, api.core.list_namespaced_pod, namespace, label_selector=labels
-            ),
+        self.cache, self.reflector = core_watch(
+            "pods",
+            "Pod",
+            SelectedLister(api, api.core.list_namespaced_pod, namespace, label_selector=labels),
             namespace,
             scheduler,
             self._pods_changed,
             self._pods_health,
-            watch_timeout=timing.watch_timeout,
-            backoff_initial=timing.backoff_initial,
-            backoff_max=timing.backoff_max,
+            timing,
         )
         self.followers: dict[str, SpeakerFollower] = {}
         self.targets: dict[str, SpeakerTarget] = {}
