@@ -93,8 +93,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``lbtui lab up|down|status|fail|heal|traffic|history|console`` (root, Linux)."""
     from pathlib import Path
 
-    from lbtui.lab.lab import Lab, LabError, NetnsError, check_host, print_progress
+    from lbtui.lab.lab import Lab, check_host, print_progress
+    from lbtui.lab.netns import NetnsError
     from lbtui.lab.state import StateFileError
+    from lbtui.lab.topology import LabError
 
     try:
         check_host()
@@ -106,7 +108,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _lab_up(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from lbtui.lab.lab import status_text
+    from lbtui.lab.status import status_text
 
     lab.up(nodes=args.nodes, mode=args.mode, router=args.router, timeout=args.timeout)
     out.write(status_text(lab.status()))
@@ -125,7 +127,7 @@ def _lab_down(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> i
 
 
 def _lab_status(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from lbtui.lab.lab import status_text
+    from lbtui.lab.status import status_text
 
     body = lab.status()
     if args.json:

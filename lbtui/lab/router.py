@@ -2,7 +2,8 @@
 nodes as ECMP next hops into its namespace's kernel (which forwards the client's flows).
 
 The configurations are pure functions of the plan; ``check_router`` says which Debian package
-is missing; the commands to start and query each daemon are here too.
+is missing; the commands to start and query each daemon are here too, and the parsers of
+their answers. ``router_query``, ``sessions`` and ``bfd`` ask the running router.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
+from lbtui.lab.netns import run
+from lbtui.lab.state import LabState
 from lbtui.lab.topology import NODE_AS, ROUTER_AS, ROUTER_IP, LabError, LabPlan
 
 FRR_DIR = Path("/usr/lib/frr")
@@ -201,3 +204,31 @@ def frr_bfd(output: str, plan: LabPlan) -> dict[str, str]:
         for p in peers
         if isinstance(p, dict) and p.get("peer") in by_ip
     }
+
+
+# -- asking the running router ---------------------------------------------------------------
+
+
+def router_query(plan: LabPlan, state: LabState, command: str) -> str:
+    """``command`` to the running router (birdc or vtysh); its output, empty if it fails."""
+    if plan.router == "bird":
+        ctl = Path(state.workdir) / "bird.ctl"
+        return run(["birdc", "-s", str(ctl), *command.split()], check=False)
+    frr_dir = next((p for p in state.paths if "-frr-" in p), "")
+    netns = plan.host("router").netns
+    vtysh = ["ip", "netns", "exec", netns, "vtysh", "--vty_socket", frr_dir]
+    return run([*vtysh, "-c", command], check=False)
+
+
+def sessions(plan: LabPlan, state: LabState) -> dict[str, str]:
+    """The router's BGP sessions: node -> state."""
+    if plan.router == "bird":
+        return bird_sessions(router_query(plan, state, "show protocols"))
+    return frr_sessions(router_query(plan, state, "show bgp summary json"), plan)
+
+
+def bfd(plan: LabPlan, state: LabState) -> dict[str, str]:
+    """The router's BFD sessions: node -> state ("Up" when the path is watched)."""
+    if plan.router == "bird":
+        return bird_bfd(router_query(plan, state, "show bfd sessions"), plan)
+    return frr_bfd(router_query(plan, state, "show bfd peers json"), plan)

@@ -109,6 +109,12 @@ def plan_lab(
     return LabPlan(name, names, mode, router, tuple(hosts))
 
 
+def in_lan(address: str) -> bool:
+    """Whether ``address`` (or network) lies in the LAN: served by layer 2, not routed."""
+    network = ipaddress.ip_network(address, strict=False)
+    return network.version == 4 and network.subnet_of(LAN)  # type: ignore[arg-type]
+
+
 # -- the effective configuration and cluster -------------------------------------------------
 
 

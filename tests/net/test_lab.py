@@ -29,7 +29,9 @@ from pathlib import Path
 import pytest
 
 from actors.membership.profile import FAST
-from lbtui.lab.lab import Lab, l2_owners
+from lbtui.lab.lab import Lab
+from lbtui.lab.probe import client_neighbour, l2_owners, next_hops
+from lbtui.lab.router import router_query, sessions
 from tests.net.lab_rig import (
     BGP_VIP,
     L2_VIP,
@@ -148,7 +150,7 @@ def test_l2_owner_failure_breaks_only_its_connections(lab: Lab) -> None:
     assert report["errorsByNode"] == {owner: report["errors"]}, report["errorList"][:5]
     assert report["errors"] >= 1  # the connections on the dead node did break ...
     assert set(report["answeredBy"]) == {owner, successor}  # ... and new ones landed
-    assert lab.client_neighbour(plan, L2_VIP) == successor
+    assert client_neighbour(plan, L2_VIP) == successor
     # Who announced the address when and why, from every node that answers (lab history).
     merged = lab_cli(directory, lab.name, "history", "--ip", L2_VIP, "--json")
     entries = [(e["node"], e["action"], e["reason"]) for e in json.loads(merged.stdout)]
@@ -184,27 +186,27 @@ def test_l2_owner_failure_breaks_only_its_connections(lab: Lab) -> None:
 def test_bgp_killing_a_node_removes_only_its_next_hop(lab: Lab) -> None:
     plan = lab.plan()
     everyone = set(plan.nodes)
-    assert lab.next_hops(plan, BGP_VIP) == everyone
+    assert next_hops(plan, BGP_VIP) == everyone
     victim = plan.nodes[1]
     killed = time.monotonic()
     lab.fail(victim, "kill")
-    wait_until(lambda: lab.next_hops(plan, BGP_VIP) == everyone - {victim}, 10, "hop removed")
+    wait_until(lambda: next_hops(plan, BGP_VIP) == everyone - {victim}, 10, "hop removed")
     took = time.monotonic() - killed
     # ... and only it, for good: the others' sessions are untouched.
     for _ in range(10):
-        assert lab.next_hops(plan, BGP_VIP) == everyone - {victim}
+        assert next_hops(plan, BGP_VIP) == everyone - {victim}
         time.sleep(0.1)
-    sessions = lab.sessions(plan)
-    assert {n for n, s in sessions.items() if s == "Established"} == everyone - {victim}
+    states = sessions(plan, lab.state())
+    assert {n for n, s in states.items() if s == "Established"} == everyone - {victim}
     print(f"\nBGP kill: next hop {victim} gone from the router's kernel after {took:.3f} s")
     heal_all(lab)
-    assert lab.next_hops(plan, BGP_VIP) == everyone
+    assert next_hops(plan, BGP_VIP) == everyone
 
     # A cut cable says nothing: BFD (the lab's BFDProfile, with BIRD) notices, not the hold
     # timer, and again only that node goes.
     lab.fail(victim, "link")
-    wait_until(lambda: lab.next_hops(plan, BGP_VIP) == everyone - {victim}, 10, "hop removed")
-    assert "BFD session down" in lab._router_query(plan, f"show protocols all {victim}")
+    wait_until(lambda: next_hops(plan, BGP_VIP) == everyone - {victim}, 10, "hop removed")
+    assert "BFD session down" in router_query(plan, lab.state(), f"show protocols all {victim}")
     heal_all(lab)
 
 
@@ -289,10 +291,10 @@ def test_chaos(lab: Lab) -> None:
     assert final and all(nodes == {owner} for _t, nodes in final), final
     assert asker.who_has(L2_VIP, 0.3) == {owner}
     asker.close()
-    assert lab.next_hops(plan, BGP_VIP) == set(plan.nodes)
+    assert next_hops(plan, BGP_VIP) == set(plan.nodes)
     # And the services answer, from the owner and from every node behind the router.
     with traffic(lab.store.dir, lab.name, 2, f"{L2_VIP}:80", f"{BGP_VIP}:80") as after:
         pass
     assert after["errors"] == 0, after["errorList"][:5]
     assert set(after["answeredBy"]) == set(plan.nodes)
-    assert lab.client_neighbour(plan, L2_VIP) == owner
+    assert client_neighbour(plan, L2_VIP) == owner

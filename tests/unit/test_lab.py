@@ -1,6 +1,6 @@
 """The lab's pure parts (lbtui/lab): plan, effective files, router configurations (checked by
-the daemons' own parsers), the state file, and the traffic generator against the lab's HTTP
-server on loopback."""
+the daemons' own parsers), the state file, the status and down reports, and the traffic
+generator against the lab's HTTP server on loopback."""
 
 from __future__ import annotations
 
@@ -15,10 +15,14 @@ import yaml
 from actors.config.build import build_config
 from actors.config.loader import load_text
 from lbtui.lab import router as routers
+from lbtui.lab.down import DownReport
 from lbtui.lab.httpd import start
+from lbtui.lab.probe import l2_owners, own_membership
 from lbtui.lab.state import LabState, Process, StateStore
+from lbtui.lab.status import status_text
 from lbtui.lab.topology import (
     LabError,
+    in_lan,
     lab_cluster,
     lab_config,
     plan_lab,
@@ -189,6 +193,58 @@ def test_state_file_round_trip(tmp_path: Path) -> None:
         store.load()
     store.remove()
     assert not store.exists()
+
+
+def test_status_text_and_down_report() -> None:
+    node = {"ip": "10.99.90.11", "mac": "02:99:90:00:01:01", "link": "up", "http": "-"}
+    node |= {"announces": ["10.99.90.100 (L2)"]}
+    body = {
+        "name": "lblab",
+        "mode": "both",
+        "router": "bird",
+        "complete": False,
+        "client": {"ip": "10.99.90.2", "namespace": "lblab-client"},
+        "nodes": [
+            {**node, "node": "n1", "failed": "kill", "speaker": "not running", "alive": []},
+            {**node, "node": "n2", "failed": "", "speaker": "running (pid 7)", "alive": ["n2"]},
+        ],
+        "services": [
+            {"service": "d/a", "ip": "10.99.90.100", "port": 80, "mode": "layer2"}
+            | {"owners": ["n2"], "clientNeighbour": "n2"},
+            {"service": "d/b", "ip": "10.99.91.10", "port": 80, "mode": "bgp", "nextHops": []},
+        ],
+        "sessions": {"n2": "Established", "n1": "Active"},
+        "bfd": {},
+    }
+    text = status_text(body)
+    assert "router bird  (INCOMPLETE: lab up did not finish; lab down)" in text
+    assert "n1 [kill]" in text and "running (pid 7)" in text
+    assert "owner n2; client ARP -> n2" in text and "router next hops none" in text
+    assert text.endswith("router BGP sessions: n1 Active, n2 Established; BFD: none\n")
+    assert DownReport().text() == "nothing to remove\n"
+    report = DownReport(["lblab-n1", "lblab-sw"], 3, ["/tmp/x"])
+    assert report.text() == (
+        "removed 2 namespace(s) (lblab-n1, lblab-sw), stopped 3 process(es), deleted 1 path(s)\n"
+    )
+    assert in_lan("10.99.90.100") and in_lan("10.99.90.96/28") and not in_lan("10.99.91.10")
+
+
+def test_owners_and_membership_from_the_nodes_views() -> None:
+    views = {
+        "n1": {
+            "membership": [{"observer": "n1", "alive": ["n1", "n2"]}, {"observer": "n2"}],
+            "announcements": [
+                {"ip": "10.99.90.100", "protocol": "layer2", "node": "n1"},
+                {"ip": "10.99.90.101", "protocol": "layer2", "node": "n2"},  # hearsay
+                {"ip": "10.99.91.10", "protocol": "bgp", "node": "n1"},
+            ],
+        },
+        "n2": {"membership": {"observer": "", "alive": ["n2"]}, "announcements": []},
+    }
+    assert l2_owners(views) == {"10.99.90.100": {"n1"}}
+    assert own_membership(views["n1"], "n1")["alive"] == ["n1", "n2"]
+    assert own_membership(views["n2"], "n2")["alive"] == ["n2"]
+    assert own_membership({}, "n3") == {}
 
 
 def test_traffic_counts_answers_and_blames_the_node_a_connection_was_on() -> None:
