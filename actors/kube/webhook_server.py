@@ -90,7 +90,9 @@ class WebhookHTTPServer(EndpointServer):
         existing: Existing,
         namespace: str,
     ) -> None:
-        super().__init__(address, _Handler, label="webhook", tls_context=tls.context)
+        super().__init__(
+            address, _Handler, label="webhook", tls_context=tls.context, max_body=MAX_BODY
+        )
         self.existing = existing
         self.namespace = namespace
         self.reviews = 0
@@ -149,7 +151,7 @@ class _Handler(QuietHandler):
             self.reply_json(400, {"message": "a JSON body of at most 3 MiB is required"})
             return
         try:
-            review = json.loads(self.rfile.read(length))
+            review = json.loads(self.read_body(length))
         except (ValueError, UnicodeDecodeError):
             self.reply_json(400, {"message": "the body is not JSON"})
             return

@@ -4,7 +4,10 @@ One background thread waits on both sockets (and a wake-up pipe, so close() is i
 it reads every queued datagram, opens and decodes it, and hands the messages on. Anything
 that fails authentication or decoding is counted and dropped; nothing a peer sends can raise
 out of here. TCP push-pull requests are served one short thread per connection (they are
-rare: every few seconds per node), with a cap on how many run at once.
+rare: every few seconds per node), with a cap on how many run at once; each frame must
+arrive whole within ``frame_timeout`` of its first byte (a client dripping one byte a second
+cannot hold a slot: the deadline is per frame, not per read), and each read waits at most
+``tcp_timeout``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import selectors
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -28,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MAX_DATAGRAM = 65_535
 MAX_CONNECTIONS = 16
+FRAME_TIMEOUT = 10.0  # a whole frame (at most codec.MAX_FRAME, 8 MiB) from its first byte
 
 OnDatagram = Callable[[tuple[Message, ...], Address], None]
 OnStream = Callable[[Message, Address], Message | None]
@@ -97,6 +102,7 @@ class Transport:
         on_stream: OnStream,
         on_stream_reply: OnStreamReply,
         tcp_timeout: float = 2.0,
+        frame_timeout: float = FRAME_TIMEOUT,
         name: str = "membership",
     ) -> None:
         self.bind = bind
@@ -105,6 +111,7 @@ class Transport:
         self.on_stream = on_stream
         self.on_stream_reply = on_stream_reply
         self.tcp_timeout = tcp_timeout
+        self.frame_timeout = frame_timeout
         self.name = name
         self.stats = TransportStats()
         self.address: Address = bind
@@ -173,7 +180,7 @@ class Transport:
         try:
             with socket.create_connection(dest, timeout=self.tcp_timeout) as conn:
                 conn.sendall(codec.frame(self.sealer.seal(codec.encode([message]))))
-                data = _read_frame(conn)
+                data = read_frame(conn, self.frame_timeout)
             reply = self.open(data)
         except (OSError, CodecError, AuthError, ValueError) as exc:
             self.stats.stream_failures += 1
@@ -259,7 +266,7 @@ class Transport:
                 conn.settimeout(self.tcp_timeout)
                 self.stats.streams_in += 1
                 try:
-                    request = self.open(_read_frame(conn))
+                    request = self.open(read_frame(conn, self.frame_timeout))
                 except AuthError:
                     self.stats.auth_failures += 1
                     return
@@ -276,22 +283,41 @@ class Transport:
             self._connections.release()
 
 
-def _read_exact(conn: socket.socket, size: int) -> bytes:
+def _read_exact(
+    conn: socket.socket, size: int, deadline: float, clock: Callable[[], float]
+) -> bytes:
     chunks = []
+    idle = conn.gettimeout()
     while size:
+        left = deadline - clock()
+        if left <= 0:
+            raise TimeoutError("frame not received in time")
+        if left == float("inf"):
+            conn.settimeout(idle)
+        else:
+            conn.settimeout(left if idle is None else min(idle, left))
         chunk = conn.recv(min(size, 65_536))
         if not chunk:
             raise CodecError("connection closed mid-frame")
         chunks.append(chunk)
         size -= len(chunk)
+    conn.settimeout(idle)
     return b"".join(chunks)
 
 
-def _read_frame(conn: socket.socket) -> bytes:
-    (size,) = codec.FRAME_HEADER.unpack(_read_exact(conn, codec.FRAME_HEADER.size))
+def read_frame(
+    conn: socket.socket, frame_timeout: float, clock: Callable[[], float] = time.monotonic
+) -> bytes:
+    """One length-prefixed frame: the first byte waits as long as a read may (the socket's
+    timeout); from then on the whole frame must be in within ``frame_timeout`` seconds, or
+    TimeoutError. A frame announcing more than codec.MAX_FRAME is a CodecError at once."""
+    first = _read_exact(conn, 1, float("inf"), clock)
+    deadline = clock() + frame_timeout
+    rest = _read_exact(conn, codec.FRAME_HEADER.size - 1, deadline, clock)
+    (size,) = codec.FRAME_HEADER.unpack(first + rest)
     if size > codec.MAX_FRAME:
         raise CodecError("frame too large")
-    return _read_exact(conn, size)
+    return _read_exact(conn, size, deadline, clock)
 
 
 def _bind_pair(bind: Address, attempts: int = 20) -> tuple[socket.socket, socket.socket]:

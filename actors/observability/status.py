@@ -4,11 +4,15 @@
                  left out), the cluster objects, allocations, pool usage, membership, every
                  announcement in force and the recent events; ``seq`` is the last event in it.
 ``GET /events``  the live event stream as JSON lines (the ``lbtui demo --headless`` form plus
-                 ``seq``); ``?since=SEQ`` resumes after an event still in the recent history.
-                 A blank line is sent every few seconds so a dead client is noticed.
+                 ``seq``); ``?since=SEQ`` resumes after an event still in the recent history;
+                 a ``since`` beyond the newest event (the runtime restarted) is a 410 at once:
+                 fetch ``/state`` again. A blank line is sent every few seconds so a dead
+                 client is noticed. At most ``MAX_STREAMS`` streams run at once; one more is
+                 a 503.
 ``GET /history`` who announced which address when and why (observability/history.py), oldest first;
                  ``?ip=&node=&protocol=&action=&since=SEQ&limit=N`` narrow it down.
 
+A bad query value (not a whole number of at most nine digits) is a 400 with a short message.
 Anything else is 404, any other method 405: nothing can be changed through this endpoint.
 With a token (``--status-token-file``), every request needs ``Authorization: Bearer <token>``
 (or ``X-Lbtui-Status-Token: <token>``: through the API server's pod proxy, which keeps the
@@ -16,8 +20,9 @@ Authorization header for itself).
 
 The StatusActor is a Listener like the event log; what it learns goes into a
 :class:`StatusBoard` behind a lock, which the HTTP threads (observability/httpd.py's
-EndpointServer, one daemon thread per client) read. A slow client therefore never slows the
-actor down beyond the lock, and nothing an HTTP client sends can reach an actor.
+EndpointServer: a bounded number of connections, each with its own thread) read. A slow
+client therefore never slows the actor down beyond the lock, and nothing an HTTP client
+sends can reach an actor.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -58,6 +64,20 @@ log = logging.getLogger(__name__)
 HISTORY = 500
 HEARTBEAT = 5.0
 TOKEN_HEADER = "X-Lbtui-Status-Token"  # the token where Authorization cannot carry it
+MAX_STREAMS = 16  # /events streams at once (each holds a connection and its thread)
+_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def query_number(query: Mapping[str, list[str]], name: str, default: int | None) -> int | None:
+    """The whole number ``name`` of a parsed query string, ``default`` when absent; anything
+    else raises ValueError with a short message (never the value itself, which may be huge)."""
+    values = query.get(name) or [""]
+    value = values[0]
+    if not value:
+        return default
+    if not _NUMBER.fullmatch(value):
+        raise ValueError(f"{name}: expected a whole number of at most 9 digits")
+    return int(value)
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -201,16 +221,8 @@ class StatusBoard:
         def text(name: str) -> str | None:
             return query.get(name, [None])[0] or None
 
-        def number(name: str, default: int | None) -> int | None:
-            value = text(name)
-            if value is None:
-                return default
-            if not value.isdigit():
-                raise ValueError(f"{name}: expected a whole number, not {value!r}")
-            return int(value)
-
-        since = number("since", 0) or 0
-        limit = number("limit", None)
+        since = query_number(query, "since", 0) or 0
+        limit = query_number(query, "limit", None)
         with self._cond:
             history = self.announcement_history
             entries = history.query(
@@ -293,9 +305,28 @@ class _Handler(QuietHandler):
     def _stream(self, query: dict[str, list[str]]) -> None:
         board = self.server.board
         try:
-            seq = int(query.get("since", [""])[0])
-        except ValueError:
-            seq = board.last_seq()
+            since = query_number(query, "since", None)
+        except ValueError as exc:
+            self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+            return
+        newest = board.last_seq()
+        if since is not None and since > newest:
+            message = f"since {since} is beyond the newest event {newest}: fetch /state again"
+            self._send_json(HTTPStatus.GONE, {"error": message, "seq": newest})
+            return
+        if not self.server.streams.acquire(blocking=False):
+            self.close_connection = True
+            self._send_json(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                {"error": f"too many event streams (at most {self.server.max_streams})"},
+            )
+            return
+        try:
+            self._follow(board, newest if since is None else since)
+        finally:
+            self.server.streams.release()
+
+    def _follow(self, board: StatusBoard, seq: int) -> None:
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Cache-Control", "no-store")
@@ -318,10 +349,20 @@ class _Handler(QuietHandler):
 
 
 class _StatusServer(EndpointServer):
-    def __init__(self, address: tuple[str, int], board: StatusBoard, token: str) -> None:
-        super().__init__(address, _Handler, label="status")
+    def __init__(
+        self,
+        address: tuple[str, int],
+        board: StatusBoard,
+        token: str,
+        *,
+        max_streams: int = MAX_STREAMS,
+        **limits: Any,
+    ) -> None:
+        super().__init__(address, _Handler, label="status", **limits)
         self.board = board
         self.token = token
+        self.max_streams = max_streams
+        self.streams = threading.BoundedSemaphore(max_streams)
 
 
 class StatusActor(Listener, RuntimeActor):
@@ -335,17 +376,19 @@ class StatusActor(Listener, RuntimeActor):
         *,
         token: str = "",
         history: int = HISTORY,
+        limits: Mapping[str, Any] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
         self.address = address
         self.token = token
+        self.limits = dict(limits or {})  # EndpointServer's and max_streams (tests set them)
         self.board = StatusBoard(clock=self.clock, history=history)
         self._server: _StatusServer | None = None
 
     def on_start(self) -> None:
         # A port already in use fails the start, and with it the runtime's start: loudly.
-        self._server = _StatusServer(self.address, self.board, self.token)
+        self._server = _StatusServer(self.address, self.board, self.token, **self.limits)
         self._server.serve_in_thread("lbtui-status")
         host, port = self.bound()
         log.info("status endpoint on http://%s:%d (GET /state, /events, /history)", host, port)

@@ -206,6 +206,8 @@ class RemotePort:
                 app.post_message(PortStatus(f"connected to {self.url}"))
                 self._follow(app, seq)
             except urllib.error.HTTPError as exc:
+                if exc.code == 410:  # resumed beyond the newest event: it restarted, refetch
+                    continue
                 reason = "unauthorized (check --token)" if exc.code == 401 else str(exc)
                 app.post_message(PortStatus(f"{self.url}: {reason}", ok=False))
             except (OSError, ValueError) as exc:
