@@ -28,6 +28,11 @@ T = TypeVar("T")
 # not a typo either. Any other unknown metallb.io kind is an error (``IPAdressPool``).
 METALLB_STATUS_KINDS = frozenset({"ServiceL2Status", "ServiceBGPStatus", "ConfigurationState"})
 
+# lbtui's own files (``lbtui demo --scenario``) in a directory given to ``validate``: not
+# configuration, skipped without a word.
+LBTUI_GROUP = "lbtui.io"
+LBTUI_KINDS = frozenset({"DemoScenario"})
+
 CLUSTER_KINDS: dict[str, type[BaseModel]] = {
     "Service": Service,
     "EndpointSlice": EndpointSlice,
@@ -82,7 +87,7 @@ class Inputs:
         }[kind]
 
 
-class _GoCompatibleLoader(yaml.SafeLoader):
+class GoCompatibleLoader(yaml.SafeLoader):
     """SafeLoader without YAML 1.1 base-60 numbers, which Go's YAML (kubectl, MetalLB) never
     reads: there ``communities: [64512:30]`` is the string "64512:30", not the int 3870750."""
 
@@ -99,7 +104,7 @@ _BASE60_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 def yaml_documents(text: str, file: str) -> Iterator[tuple[Any, int]]:
     """Each YAML document with its 1-based starting line. Raises UnreadableInput on bad YAML."""
     try:
-        loader = _GoCompatibleLoader(text)
+        loader = GoCompatibleLoader(text)
     except yaml.YAMLError as exc:  # a control character: the reader refuses the whole text
         raise UnreadableInput(file, f"YAML error: {exc}") from exc
     try:
@@ -247,6 +252,8 @@ def _classify(doc: Any, file: str, line: int, inputs: Inputs, depth: int = 0) ->
             inputs.of_cluster_kind(kind).append(Sourced(parsed, file, line))
         return
 
+    if api_version.split("/")[0] == LBTUI_GROUP and kind in LBTUI_KINDS:
+        return
     if api_version.split("/")[0] == METALLB_GROUP and kind not in METALLB_STATUS_KINDS:
         close = difflib.get_close_matches(kind, RESOURCE_KINDS, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
