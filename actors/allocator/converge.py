@@ -38,7 +38,8 @@ deterministic: pools by priority then name, services holding addresses first, th
 requesting addresses, then the rest (each by creation time, then namespace/name). A dual-stack
 allocation lists IPv4 first, as MetalLB writes it; requested addresses keep the order written.
 
-Deliberate differences from MetalLB, each where it is random, flaps or cannot apply:
+Deliberate differences from MetalLB, each where it is random, flaps or cannot apply (all of
+lbtui's differences are in one table, README.md, "Where lbtui differs from MetalLB"):
 
 - ties between pools of equal priority, and the pools without ``serviceAllocation``, are
   tried by name (MetalLB: Go map order);

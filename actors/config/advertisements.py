@@ -132,6 +132,8 @@ def build_bgp_advertisements(
         for i, peer in enumerate(spec.peers):
             if peer not in peers:
                 report.error(res, f"spec.peers[{i}]", f"unknown BGPPeer {peer!r}")
+            elif peer in spec.peers[:i]:
+                report.error(res, f"spec.peers[{i}]", f"duplicate peer {peer!r}")
         report.check_selectors(res, "spec.nodeSelectors", spec.node_selectors)
         report.check_selectors(res, "spec.serviceSelectors", spec.service_selectors)
         ads.append(

@@ -1,7 +1,9 @@
 """Pydantic models of MetalLB's ``metallb.io`` custom resources, with MetalLB's field names.
 
 These mirror the CRD schemas (``api/v1beta1``, ``api/v1beta2`` upstream) so that existing YAML
-parses unchanged. Unknown fields are rejected (a typo is reported, not silently dropped).
+parses unchanged. Unknown fields are rejected (a typo is reported, not silently dropped),
+booleans must be booleans (``autoAssign: 1`` is refused, as the CRD schema refuses it), and
+names must be Kubernetes names (DNS-1123 subdomains).
 Cross-object rules (overlaps, references, LOCAL_PREF conflicts) live in ``build.py``.
 """
 
@@ -9,8 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from actors.config.names import subdomain_problem
 from actors.model.selectors import LabelSelector
 
 METALLB_GROUP = "metallb.io"
@@ -29,6 +32,14 @@ class Metadata(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("name")
+    @classmethod
+    def _kubernetes_name(cls, name: str) -> str:
+        problem = subdomain_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
+
 
 class ServiceAllocationSpec(_Spec):
     priority: int = 0
@@ -39,8 +50,8 @@ class ServiceAllocationSpec(_Spec):
 
 class IPAddressPoolSpec(_Spec):
     addresses: tuple[str, ...] = Field(min_length=1)
-    auto_assign: bool = Field(default=True, alias="autoAssign")
-    avoid_buggy_ips: bool = Field(default=False, alias="avoidBuggyIPs")
+    auto_assign: StrictBool = Field(default=True, alias="autoAssign")
+    avoid_buggy_ips: StrictBool = Field(default=False, alias="avoidBuggyIPs")
     service_allocation: ServiceAllocationSpec | None = Field(
         default=None, alias="serviceAllocation"
     )
@@ -101,8 +112,8 @@ class BFDProfileSpec(_Spec):
     echo_interval: Annotated[int, Field(ge=10, le=60000)] | None = Field(
         default=None, alias="echoInterval"
     )
-    echo_mode: bool | None = Field(default=None, alias="echoMode")
-    passive_mode: bool | None = Field(default=None, alias="passiveMode")
+    echo_mode: StrictBool | None = Field(default=None, alias="echoMode")
+    passive_mode: StrictBool | None = Field(default=None, alias="passiveMode")
     minimum_ttl: Annotated[int, Field(ge=1, le=254)] | None = Field(
         default=None, alias="minimumTtl"
     )
@@ -134,11 +145,11 @@ class BGPPeerSpec(_Spec):
     password: str = Field(default="", repr=False)
     password_secret: SecretReference | None = Field(default=None, alias="passwordSecret")
     bfd_profile: str = Field(default="", alias="bfdProfile")
-    enable_graceful_restart: bool = Field(default=False, alias="enableGracefulRestart")
-    ebgp_multi_hop: bool = Field(default=False, alias="ebgpMultiHop")
+    enable_graceful_restart: StrictBool = Field(default=False, alias="enableGracefulRestart")
+    ebgp_multi_hop: StrictBool = Field(default=False, alias="ebgpMultiHop")
     vrf: str = ""
-    disable_mp: bool = Field(default=False, alias="disableMP")
-    dual_stack_address_family: bool = Field(default=False, alias="dualStackAddressFamily")
+    disable_mp: StrictBool = Field(default=False, alias="disableMP")
+    dual_stack_address_family: StrictBool = Field(default=False, alias="dualStackAddressFamily")
 
 
 class _Resource(BaseModel):
@@ -147,6 +158,9 @@ class _Resource(BaseModel):
     api_version: str = Field(alias="apiVersion")
     kind: str
     metadata: Metadata
+    # Written by the API server (IPAddressPool) or as ``status: {}`` by MetalLB's ConfigMap
+    # converter (every kind); never read.
+    status: dict[str, object] | None = None
 
     @property
     def name(self) -> str:
@@ -156,7 +170,6 @@ class _Resource(BaseModel):
 class IPAddressPool(_Resource):
     kind: Literal["IPAddressPool"] = "IPAddressPool"
     spec: IPAddressPoolSpec
-    status: dict[str, object] | None = None
 
 
 class L2Advertisement(_Resource):

@@ -2,7 +2,9 @@
 
 The legacy YAML is parsed strictly (MetalLB used ``yaml.UnmarshalStrict``) and converted into
 the same ``metallb.io`` resources MetalLB's own ``configmaptocrs`` tool produces, so both
-formats go through one validation path (``build.py``). Converted objects carry a
+formats go through one validation path (``build.py``). Pool and BFD profile names are
+renamed as the converter renames them (``names.converter_name``: ``01_Pool`` -> ``pool``), so
+a ConfigMap and its converted resources allocate alike. Converted objects carry a
 ``lbtui.io/converted-from`` annotation so errors point back at the ConfigMap entry.
 """
 
@@ -11,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from actors.config import crds
 from actors.config.loader import LegacyConfigMap, Sourced, format_loc, yaml_documents
+from actors.config.names import converter_name
 from actors.model.issues import Issue, UnreadableInput
 
 ORIGIN = "lbtui.io/converted-from"
@@ -48,7 +51,7 @@ class LegacyPeer(_Strict):
     node_selectors: tuple[LegacySelector, ...] = Field(default=(), alias="node-selectors")
     password: str = Field(default="", repr=False)
     bfd_profile: str = Field(default="", alias="bfd-profile")
-    ebgp_multihop: bool = Field(default=False, alias="ebgp-multihop")
+    ebgp_multihop: StrictBool = Field(default=False, alias="ebgp-multihop")
 
 
 class LegacyAdvertisement(_Strict):
@@ -62,8 +65,8 @@ class LegacyPool(_Strict):
     name: str = Field(min_length=1)
     protocol: Literal["bgp", "layer2"]
     addresses: tuple[str, ...] = Field(min_length=1)
-    auto_assign: bool = Field(default=True, alias="auto-assign")
-    avoid_buggy_ips: bool = Field(default=False, alias="avoid-buggy-ips")
+    auto_assign: StrictBool = Field(default=True, alias="auto-assign")
+    avoid_buggy_ips: StrictBool = Field(default=False, alias="avoid-buggy-ips")
     bgp_advertisements: tuple[LegacyAdvertisement, ...] = Field(
         default=(), alias="bgp-advertisements"
     )
@@ -75,8 +78,8 @@ class LegacyBFDProfile(_Strict):
     transmit_interval: int | None = Field(default=None, alias="transmit-interval")
     detect_multiplier: int | None = Field(default=None, alias="detect-multiplier")
     echo_interval: int | None = Field(default=None, alias="echo-interval")
-    echo_mode: bool | None = Field(default=None, alias="echo-mode")
-    passive_mode: bool | None = Field(default=None, alias="passive-mode")
+    echo_mode: StrictBool | None = Field(default=None, alias="echo-mode")
+    passive_mode: StrictBool | None = Field(default=None, alias="passive-mode")
     minimum_ttl: int | None = Field(default=None, alias="minimum-ttl")
 
 
@@ -110,6 +113,7 @@ def convert_legacy(
             path = ("data.config." + format_loc(err["loc"])).rstrip(".")
             issues.append(Issue(source.file, where, path, message, line=source.line))
         return [], issues
+    legacy = _rename_as_converter(legacy, source, where, issues)
 
     out: list[crds.MetalLBResource] = []
 
@@ -238,3 +242,64 @@ def convert_legacy(
             ),
         )
     return [Sourced(obj, source.file, source.line) for obj in out], issues
+
+
+def _rename_as_converter(
+    legacy: LegacyConfig, source: Sourced[LegacyConfigMap], where: str, issues: list[Issue]
+) -> LegacyConfig:
+    """``legacy`` with pools and BFD profiles (and peers' references to them) named as MetalLB's
+    converter names them; a rename is a warning (annotations naming the old pool no longer
+    match), a name the converter cannot rename an error."""
+
+    def rename(name: str, path: str, kind: str) -> str:
+        new = converter_name(name)
+        if new is None:
+            issues.append(
+                Issue(
+                    source.file,
+                    where,
+                    path,
+                    f"cannot make {kind} name {name!r} a Kubernetes name (it has no letter)",
+                    line=source.line,
+                )
+            )
+            return name
+        if new != name:
+            issues.append(
+                Issue(
+                    source.file,
+                    where,
+                    path,
+                    f"{kind} {name!r} becomes {new!r}, as MetalLB's converter names it; "
+                    f"Services asking for {name!r} by annotation must ask for {new!r}",
+                    severity="warning",
+                    line=source.line,
+                )
+            )
+        return new
+
+    pools = tuple(
+        pool.model_copy(
+            update={"name": rename(pool.name, f"data.config.address-pools[{i}].name", "pool")}
+        )
+        for i, pool in enumerate(legacy.address_pools)
+    )
+    profiles = tuple(
+        profile.model_copy(
+            update={
+                "name": rename(profile.name, f"data.config.bfd-profiles[{i}].name", "BFD profile")
+            }
+        )
+        for i, profile in enumerate(legacy.bfd_profiles)
+    )
+    peers = tuple(
+        peer.model_copy(
+            update={"bfd_profile": converter_name(peer.bfd_profile) or peer.bfd_profile}
+        )
+        if peer.bfd_profile
+        else peer
+        for peer in legacy.peers
+    )
+    return legacy.model_copy(
+        update={"address_pools": pools, "bfd_profiles": profiles, "peers": peers}
+    )

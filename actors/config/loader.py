@@ -3,12 +3,13 @@
 One loader serves configuration (metallb.io resources, the legacy ConfigMap, Secrets) and
 cluster objects (Service, EndpointSlice, Node, Namespace), because ``lbtui plan`` and the
 file-backed speaker take both from the same files. Objects that fail their schema become
-:class:`Issue` s naming file, object and field; kinds lbtui does not read are reported as
-warnings, never dropped silently.
+:class:`Issue` s naming file, object and field; an unknown ``metallb.io`` kind is an error (a
+typo), other kinds lbtui does not read are warnings, never dropped silently.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,20 @@ from typing import Any, Generic, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from actors.config.crds import RESOURCE_KINDS, MetalLBResource, Secret
+from actors.config.crds import METALLB_GROUP, RESOURCE_KINDS, MetalLBResource, Secret
 from actors.model.cluster import EndpointSlice, Namespace, Node, Service
 from actors.model.issues import Issue, UnreadableInput
 
 T = TypeVar("T")
+
+# metallb.io kinds MetalLB itself writes (status objects): not configuration, so not read, but
+# not a typo either. Any other unknown metallb.io kind is an error (``IPAdressPool``).
+METALLB_STATUS_KINDS = frozenset({"ServiceL2Status", "ServiceBGPStatus", "ConfigurationState"})
+
+# lbtui's own files (``lbtui demo --scenario``) in a directory given to ``validate``: not
+# configuration, skipped without a word.
+LBTUI_GROUP = "lbtui.io"
+LBTUI_KINDS = frozenset({"DemoScenario"})
 
 CLUSTER_KINDS: dict[str, type[BaseModel]] = {
     "Service": Service,
@@ -77,7 +87,7 @@ class Inputs:
         }[kind]
 
 
-class _GoCompatibleLoader(yaml.SafeLoader):
+class GoCompatibleLoader(yaml.SafeLoader):
     """SafeLoader without YAML 1.1 base-60 numbers, which Go's YAML (kubectl, MetalLB) never
     reads: there ``communities: [64512:30]`` is the string "64512:30", not the int 3870750."""
 
@@ -94,7 +104,7 @@ _BASE60_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 def yaml_documents(text: str, file: str) -> Iterator[tuple[Any, int]]:
     """Each YAML document with its 1-based starting line. Raises UnreadableInput on bad YAML."""
     try:
-        loader = _GoCompatibleLoader(text)
+        loader = GoCompatibleLoader(text)
     except yaml.YAMLError as exc:  # a control character: the reader refuses the whole text
         raise UnreadableInput(file, f"YAML error: {exc}") from exc
     try:
@@ -242,6 +252,15 @@ def _classify(doc: Any, file: str, line: int, inputs: Inputs, depth: int = 0) ->
             inputs.of_cluster_kind(kind).append(Sourced(parsed, file, line))
         return
 
+    if api_version.split("/")[0] == LBTUI_GROUP and kind in LBTUI_KINDS:
+        return
+    if api_version.split("/")[0] == METALLB_GROUP and kind not in METALLB_STATUS_KINDS:
+        close = difflib.get_close_matches(kind, RESOURCE_KINDS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        inputs.issues.append(
+            Issue(file, obj, "kind", f"unknown {METALLB_GROUP} kind {kind!r}{hint}", line=line)
+        )
+        return
     inputs.issues.append(
         Issue(
             file,

@@ -159,16 +159,18 @@ def _peer(
         except ValueError as exc:
             report.error(res, "spec.connectTime", str(exc))
             ok = False
-    if spec.password and spec.password_secret is not None:
+    # MetalLB's passwordSecret is a struct, not a pointer: one without a name is unset.
+    secret_ref = spec.password_secret
+    if secret_ref is not None and not secret_ref.name:
+        secret_ref = None
+    if spec.password and secret_ref is not None:
         report.error(
             res, "spec.passwordSecret", "password and passwordSecret are mutually exclusive"
         )
         ok = False
     password_secret = None
-    if spec.password_secret is not None:
-        password_secret = SecretRef(
-            spec.password_secret.name, spec.password_secret.namespace or namespace
-        )
+    if secret_ref is not None:
+        password_secret = SecretRef(secret_ref.name, secret_ref.namespace or namespace)
         _check_secret(report, res, password_secret, secrets)
     if spec.bfd_profile and spec.bfd_profile not in bfd_profiles:
         report.error(res, "spec.bfdProfile", f"unknown BFD profile {spec.bfd_profile!r}")

@@ -10,7 +10,9 @@ steps:
   - {at: 10, edit-pool: {name: lan, addresses: [10.99.0.100-10.99.0.199]}}
 ```
 
-Parsing is strict; every problem names the file and the line of the step.
+Parsing is strict; every problem names the file and the line of the step. A scenario may
+carry ``apiVersion: lbtui.io/v1alpha1`` and ``kind: DemoScenario`` (the examples do), so that
+``lbtui validate`` on a directory holding it knows it is not configuration and skips it.
 """
 
 from __future__ import annotations

@@ -48,9 +48,15 @@ def desired_announcements(
     cluster: ClusterState,
     allocations: Mapping[str, Allocation],
     alive: frozenset[str] | None,
+    ignore_exclude_lb: bool = False,
 ) -> Announcements:
+    """What ``node`` should announce. ``ignore_exclude_lb``: nodes labelled
+    node.kubernetes.io/exclude-from-external-load-balancers still announce (MetalLB's
+    ``--ignore-exclude-lb``)."""
     assigned = {key: a for key, a in allocations.items() if a.ips}
-    decisions: dict[str, L2Decision] = l2_decisions(config, cluster, assigned, alive)
+    decisions: dict[str, L2Decision] = l2_decisions(
+        config, cluster, assigned, alive, ignore_exclude_lb=ignore_exclude_lb
+    )
     l2: dict[str, L2Duty] = {}
     owners: dict[str, str | None] = {}
     for decision in decisions.values():
@@ -62,7 +68,9 @@ def desired_announcements(
             duty = l2.get(text)
             services = tuple(sorted({*(duty.services if duty else ()), decision.service}))
             l2[text] = L2Duty(text, decision.interfaces, services, decision.message)
-    routes = bgp_advertisements(config, cluster, assigned, alive).get(node, ())
+    routes = bgp_advertisements(
+        config, cluster, assigned, alive, ignore_exclude_lb=ignore_exclude_lb
+    ).get(node, ())
     return Announcements(l2=l2, bgp={(r.prefix, r.peers): r for r in routes}, l2_owners=owners)
 
 

@@ -27,6 +27,7 @@ class Plan:
     l2: Mapping[str, L2Owner]
     bgp: Mapping[str, tuple[BGPRoute, ...]]
     down: frozenset[str] = frozenset()
+    ignore_exclude_lb: bool = False  # elected as MetalLB's --ignore-exclude-lb
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,15 +136,17 @@ def compute_plan(
     down: frozenset[str] = frozenset(),
     allocations: Mapping[str, Allocation] | None = None,
     usage: Mapping[str, PoolUsage] | None = None,
+    ignore_exclude_lb: bool = False,
 ) -> Plan:
-    """Allocate (unless ``allocations`` are given) and elect, with ``down`` nodes dead."""
+    """Allocate (unless ``allocations`` are given) and elect, with ``down`` nodes dead;
+    ``ignore_exclude_lb``: nodes labelled exclude-from-external-load-balancers stay eligible."""
     if allocations is None or usage is None:
         allocations, usage = allocate_cluster(config, cluster, lb_class)
     assigned = {k: a for k, a in allocations.items() if a.ips}
     alive = known_nodes(cluster) - down if down else None
     # Only addresses of pools in layer 2 mode (with some L2Advertisement) belong in "l2".
     l2_pools = {name for ad in config.l2_advertisements for name in ad.pools}
-    owners = l2_owners(config, cluster, assigned, alive)
+    owners = l2_owners(config, cluster, assigned, alive, ignore_exclude_lb=ignore_exclude_lb)
     return Plan(
         allocations=allocations,
         usage=usage,
@@ -152,8 +155,11 @@ def compute_plan(
             for ip, owner in owners.items()
             if any(allocations[s].pool in l2_pools for s in owner.services)
         },
-        bgp=bgp_advertisements(config, cluster, assigned, alive),
+        bgp=bgp_advertisements(
+            config, cluster, assigned, alive, ignore_exclude_lb=ignore_exclude_lb
+        ),
         down=down,
+        ignore_exclude_lb=ignore_exclude_lb,
     )
 
 
@@ -201,7 +207,12 @@ def what_if(config: Config, cluster: ClusterState, before: Plan, down: frozenset
     """What moves if ``down`` die: allocations stay (the controller does not care), owners and
     next hops change."""
     after = compute_plan(
-        config, cluster, down=down, allocations=before.allocations, usage=before.usage
+        config,
+        cluster,
+        down=down,
+        allocations=before.allocations,
+        usage=before.usage,
+        ignore_exclude_lb=before.ignore_exclude_lb,
     )
     moves = tuple(
         (ip, before.l2[ip].node, after.l2[ip].node if ip in after.l2 else None)

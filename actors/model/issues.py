@@ -24,7 +24,26 @@ class Issue:
         if self.field:
             parts.append(self.field)
         prefix = "warning: " if self.severity == "warning" else ""
-        return ": ".join(parts) + ": " + prefix + self.message
+        return printable(": ".join(parts) + ": " + prefix + self.message)
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal should not be handed escaped as ``\\uXXXX``:
+    lone surrogates (which no encoder accepts), controls, bidi overrides (U+202E)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
 
 
 class UnreadableInput(Exception):

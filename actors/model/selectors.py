@@ -50,6 +50,21 @@ class LabelSelector(BaseModel):
         default=(), alias="matchExpressions"
     )
 
+    @model_validator(mode="after")
+    def _no_duplicate_expressions(self) -> LabelSelector:
+        # MetalLB refuses a selector whose matchExpressions repeat one requirement, whatever
+        # the order of its values.
+        seen: set[tuple[str, str, tuple[str, ...]]] = set()
+        for req in self.match_expressions:
+            key = (req.key, req.operator, tuple(sorted(req.values)))
+            if key in seen:
+                raise ValueError(
+                    f"duplicate matchExpressions entry: {req.key} {req.operator} "
+                    f"({','.join(key[2])})"
+                )
+            seen.add(key)
+        return self
+
     def matches(self, labels: Mapping[str, str]) -> bool:
         for key, value in self.match_labels.items():
             if labels.get(key) != value:

@@ -73,6 +73,9 @@ class SpeakerOptions:
     kube: KubeOptions = field(default_factory=KubeOptions)
     namespace: str = DEFAULT_NAMESPACE
     lb_class: str | None = None
+    #: MetalLB's --ignore-exclude-lb: nodes labelled
+    #: node.kubernetes.io/exclude-from-external-load-balancers still announce.
+    ignore_exclude_lb: bool = False
     state_file: str | None = None  # files only: the computed status, kept in a file
     poll_interval: float = 1.0  # files only: how often to check them for changes
     pod_name: str = ""  # API only: this speaker's pod, owner of its status objects
@@ -162,6 +165,7 @@ def _sources_and_speaker(
                 announcer=announcer,
                 state_file=options.state_file,
                 lb_class=options.lb_class,
+                ignore_exclude_lb=options.ignore_exclude_lb,
                 namespace=options.namespace,
                 poll_interval=options.poll_interval,
                 extra=subsystems,
@@ -171,6 +175,7 @@ def _sources_and_speaker(
             kube,
             announcer=announcer,
             lb_class=options.lb_class,
+            ignore_exclude_lb=options.ignore_exclude_lb,
             pod_name=options.pod_name,
             discovery_labels=options.discovery_labels,
             refresh_interval=KUBE_REFRESH_INTERVAL,
@@ -205,6 +210,7 @@ def file_speaker_specs(
     announcer: Announcer,
     state_file: str | None = None,
     lb_class: str | None = None,
+    ignore_exclude_lb: bool = False,
     namespace: str = DEFAULT_NAMESPACE,
     poll_interval: float = 1.0,
     extra: list[ActorSpec] | None = None,
@@ -238,17 +244,22 @@ def file_speaker_specs(
         specs.append(ActorSpec("statefile", StateFileWriter, {"path": state_file, "node": node}))
     # Subsystems (membership, L2 responders, BGP sessions) start before the speaker uses them.
     specs.extend(extra or [])
-    specs.append(speaker_spec(node, announcer))
+    specs.append(speaker_spec(node, announcer, ignore_exclude_lb))
     return specs
 
 
-def speaker_spec(node: str, announcer: Announcer) -> ActorSpec:
+def speaker_spec(node: str, announcer: Announcer, ignore_exclude_lb: bool = False) -> ActorSpec:
     """The speaker itself, started last, after the subsystems it uses, and withdrawing
     everything on stop."""
     return ActorSpec(
         names.speaker(node),
         SpeakerActor,
-        {"node": node, "announcer": announcer, "membership_observer": node},
+        {
+            "node": node,
+            "announcer": announcer,
+            "membership_observer": node,
+            "ignore_exclude_lb": ignore_exclude_lb,
+        },
         withdraws_on_stop=True,
     )
 
@@ -259,6 +270,7 @@ def kube_speaker_specs(
     *,
     announcer: Announcer,
     lb_class: str | None = None,
+    ignore_exclude_lb: bool = False,
     pod_name: str = "",
     discovery_labels: str = "app=metallb,component=speaker",
     discovery_port: int = 7946,
@@ -307,5 +319,5 @@ def kube_speaker_specs(
             )
         )
     specs.extend(extra or [])
-    specs.append(speaker_spec(node, announcer))
+    specs.append(speaker_spec(node, announcer, ignore_exclude_lb))
     return specs

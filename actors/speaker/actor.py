@@ -52,6 +52,7 @@ class SpeakerActor(Listener, RuntimeActor):
         announcer: Announcer,
         *,
         membership_observer: str | None = None,
+        ignore_exclude_lb: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(name=kwargs.pop("name", f"speaker/{node}"), **kwargs)
@@ -59,6 +60,8 @@ class SpeakerActor(Listener, RuntimeActor):
         self.announcer = announcer
         # Whose view of membership to trust: our own node's (None: any, e.g. the demo's).
         self.membership_observer = membership_observer
+        # MetalLB's --ignore-exclude-lb: announce even from exclude-labelled nodes.
+        self.ignore_exclude_lb = ignore_exclude_lb
         self.config: Config | None = None
         self.cluster: ClusterState | None = None
         self.allocations: Mapping[str, Allocation] | None = None
@@ -135,7 +138,12 @@ class SpeakerActor(Listener, RuntimeActor):
             desired = Announcements()
         else:
             desired = desired_announcements(
-                self.node, self.config, self.cluster, self.allocations, alive
+                self.node,
+                self.config,
+                self.cluster,
+                self.allocations,
+                alive,
+                ignore_exclude_lb=self.ignore_exclude_lb,
             )
         self._apply(desired, reason="")
         if admitted:

@@ -42,7 +42,7 @@ def setup_logging(verbose: bool) -> None:
     )
 
 
-# -- MetalLB files (validate, plan) ------------------------------------------------------------
+# -- MetalLB files (plan) ------------------------------------------------------------
 
 
 def load_config(
@@ -50,13 +50,11 @@ def load_config(
     namespace: str,
     issues: TextIO,
     err: TextIO,
-    *,
-    count_errors: bool = False,
 ) -> tuple[Inputs, Config] | int:
     """The files' documents and the MetalLB configuration they hold, every issue printed on
     ``issues`` (errors first, one a line); else the exit code: EXIT_UNREADABLE if a file cannot
-    be read or is not YAML (said on ``err``), EXIT_INVALID if the configuration has errors (with
-    ``count_errors``, how many in how many files, on ``err``)."""
+    be read or is not YAML (said on ``err``), EXIT_INVALID if the configuration has errors.
+    (``lbtui validate`` reads its inputs itself: stdin, directories, marks.)"""
     try:
         inputs = load_files(files)
     except UnreadableInput as exc:
@@ -68,8 +66,6 @@ def load_config(
         print(issue, file=issues)
     errors = sum(1 for i in found if i.severity == "error")
     if errors:
-        if count_errors:
-            print(f"{errors} error(s) in {len(files)} file(s)", file=err)
         return EXIT_INVALID
     assert result.config is not None
     return inputs, result.config

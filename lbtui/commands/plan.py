@@ -43,6 +43,12 @@ def add_parser(subparsers: Any) -> None:
         default=None,
         help="handle only services of this loadBalancerClass (default: services without one)",
     )
+    plan.add_argument(
+        "--ignore-exclude-lb",
+        action="store_true",
+        help="elect nodes labelled node.kubernetes.io/exclude-from-external-load-balancers "
+        "too, as speakers run with --ignore-exclude-lb do",
+    )
     plan.set_defaults(func=run)
 
 
@@ -59,7 +65,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if unknown:
         print(f"--node-down: unknown node(s): {', '.join(unknown)}", file=err)
         return EXIT_INVALID
-    plan = compute_plan(config, cluster, lb_class=args.lb_class)
+    plan = compute_plan(
+        config, cluster, lb_class=args.lb_class, ignore_exclude_lb=args.ignore_exclude_lb
+    )
     if args.node_down:
         report = what_if(config, cluster, plan, frozenset(args.node_down))
         body, text = report.to_json(), report.to_table()

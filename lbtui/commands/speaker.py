@@ -50,6 +50,12 @@ def add_parser(subparsers: Any) -> None:
     speaker.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="MetalLB's namespace")
     speaker.add_argument("--lb-class", default=None)
     speaker.add_argument(
+        "--ignore-exclude-lb",
+        action="store_true",
+        help="announce from nodes labelled node.kubernetes.io/"
+        "exclude-from-external-load-balancers too (MetalLB's --ignore-exclude-lb)",
+    )
+    speaker.add_argument(
         "--poll", type=float, default=1.0, metavar="S", help="how often to check files for changes"
     )
     speaker.add_argument(
@@ -190,6 +196,7 @@ def speaker_options(args: argparse.Namespace) -> SpeakerOptions:
         kube=kube_options(args),
         namespace=args.namespace,
         lb_class=args.lb_class,
+        ignore_exclude_lb=args.ignore_exclude_lb,
         state_file=args.state_file,
         poll_interval=args.poll,
         pod_name=args.pod_name or os.environ.get("POD_NAME", ""),

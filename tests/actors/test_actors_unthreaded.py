@@ -161,7 +161,7 @@ def test_speaker_withdraw_all_and_crash() -> None:
 
 def test_config_actor_keeps_last_good_config_and_persists_valid_edits(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text((EXAMPLES / "config-crds.yaml").read_text())
+    path.write_text((EXAMPLES / "crds" / "config.yaml").read_text())
     original = path.read_text()
     events: list[Event] = []
     actor = ConfigActor(ConfigStore.from_paths([str(path)]), publish=events.append)

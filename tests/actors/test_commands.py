@@ -120,7 +120,7 @@ def test_bad_scenario_is_reported_with_file_and_line(tmp_path: Path) -> None:
 def test_file_speakers_agree_and_write_their_state(tmp_path: Path) -> None:
     cluster = tmp_path / "cluster.yaml"
     shutil.copy(EXAMPLES / "cluster.yaml", cluster)
-    config = EXAMPLES / "config-crds.yaml"
+    config = EXAMPLES / "crds" / "config.yaml"
     plan = json.loads(
         subprocess.run(
             [*LBTUI, "plan", str(config), str(cluster), "-o", "json"],
@@ -210,7 +210,7 @@ def test_speaker_reloads_changed_cluster_files(tmp_path: Path) -> None:
             "--cluster",
             str(cluster),
             "--config",
-            str(EXAMPLES / "config-crds.yaml"),
+            str(EXAMPLES / "crds" / "config.yaml"),
             "--state-file",
             str(state),
             "--poll",

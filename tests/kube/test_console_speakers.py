@@ -501,7 +501,7 @@ def test_real_speakers_failover_reaches_the_console_through_the_proxy(
                 "--cluster",
                 str(EXAMPLES / "cluster.yaml"),
                 "--config",
-                str(EXAMPLES / "config-crds.yaml"),
+                str(EXAMPLES / "crds" / "config.yaml"),
                 "--no-l2",  # the host's network: never answer ARP on it
                 "--no-bgp",
                 "--poll",

@@ -125,7 +125,7 @@ def schema_of(kind: str) -> dict[str, Any]:
 
 def metallb_examples() -> list[dict[str, Any]]:
     docs = []
-    for name in ("config-crds.yaml", "cluster.yaml"):
+    for name in ("crds/config.yaml", "cluster.yaml"):
         for d in yaml.safe_load_all((ROOT / "examples" / name).read_text()):
             if d and str(d.get("apiVersion", "")).startswith("metallb.io/"):
                 docs.append(d)

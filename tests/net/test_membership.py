@@ -193,7 +193,7 @@ class Speaker:
                 "--cluster",
                 str(EXAMPLES / "cluster.yaml"),
                 "--config",
-                str(EXAMPLES / "config-crds.yaml"),
+                str(EXAMPLES / "crds" / "config.yaml"),
                 "--no-l2",
                 "--no-bgp",
                 "--ml-bind",

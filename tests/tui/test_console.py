@@ -372,6 +372,23 @@ async def test_new_pool_then_delete_it_with_confirmation(port: ScriptedPort) -> 
         assert "extra" not in table.keys
 
 
+async def test_new_pool_with_a_name_kubernetes_refuses_shows_it_at_the_name(
+    port: ScriptedPort,
+) -> None:
+    app = console(port, view="pools")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        screen = app.screen
+        assert isinstance(screen, EditScreen) and screen.is_new
+        screen.query_one("#in-name", Input).value = "Bad_Name"
+        screen.query_one("#in-addresses", Input).value = "10.99.9.0/29"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: text_of(screen.query_one("#error-name", Static)))
+        assert app.screen is screen
+        assert "not a Kubernetes name" in text_of(screen.query_one("#error-name", Static))
+        assert "Bad_Name" not in app.state.config.pools
+
+
 async def test_a_delete_the_validation_refuses_changes_nothing(port: ScriptedPort) -> None:
     app = console(port, view="pools")
     async with app.run_test(size=SIZE) as pilot:

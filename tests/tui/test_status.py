@@ -215,7 +215,7 @@ HEADLESS = {
             "--cluster",
             "examples/cluster.yaml",
             "--config",
-            "examples/config-crds.yaml",
+            "examples/crds/config.yaml",
             "--no-l2",
         ],
         None,

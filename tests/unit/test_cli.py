@@ -11,8 +11,8 @@ import pytest
 from lbtui.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-CRDS = str(EXAMPLES / "config-crds.yaml")
-LEGACY = str(EXAMPLES / "config-legacy.yaml")
+CRDS = str(EXAMPLES / "crds" / "config.yaml")
+LEGACY = str(EXAMPLES / "legacy" / "config.yaml")
 CLUSTER = str(EXAMPLES / "cluster.yaml")
 
 
@@ -26,7 +26,7 @@ def test_validate_examples_are_valid(capsys: pytest.CaptureFixture[str]) -> None
     for path in (CRDS, LEGACY, CLUSTER):
         code, out, err = run(capsys, "validate", path)
         assert code == 0, out + err
-        assert "valid:" in err
+        assert out.startswith("valid:") and err == ""
 
 
 def test_validate_prints_every_error_one_a_line(
@@ -39,26 +39,27 @@ def test_validate_prints_every_error_one_a_line(
         "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\n"
         "spec: {myASN: 1, peerASN: 2, peerAddress: 10.0.0.1, holdTime: 2s}\n"
     )
-    code, out, _ = run(capsys, "validate", str(bad))
-    assert code == 1
+    code, out, err = run(capsys, "validate", str(bad))
+    assert code == 1 and err == ""
     lines = out.strip().splitlines()
-    assert (
-        f"{bad}: IPAddressPool/a: spec.addresses[0]: invalid CIDR '10.0.0.5/24': host bits set"
-        in lines[0]
+    assert lines[0] == (
+        f"{bad}:4:20: IPAddressPool/a: spec.addresses[0]: invalid CIDR '10.0.0.5/24': "
+        "host bits set (did you mean 10.0.0.0/24?)"
     )
-    assert lines[1].startswith(f"{bad}: BGPPeer/p: spec.holdTime: invalid hold time")
-    assert len(lines) == 2
+    assert lines[1].startswith(f"{bad}:9:63: BGPPeer/p: spec.holdTime: invalid hold time")
+    assert lines[2] == "invalid: 2 error(s), 0 warning(s) in 1 file(s)"
+    assert len(lines) == 3
 
 
 def test_validate_unreadable_and_bad_yaml_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(capsys, "validate", str(tmp_path / "missing.yaml"))
-    assert code == 2 and "cannot read" in err
+    code, out, _ = run(capsys, "validate", str(tmp_path / "missing.yaml"))
+    assert code == 2 and "cannot read" in out
     broken = tmp_path / "broken.yaml"
     broken.write_text("apiVersion: v1\nkind: [\n")
-    code, _, err = run(capsys, "validate", str(broken))
-    assert code == 2 and f"{broken}:3:" in err and "YAML syntax error" in err
+    code, out, _ = run(capsys, "validate", str(broken))
+    assert code == 2 and f"{broken}:3:" in out and "YAML syntax error" in out
 
 
 def plan_json(capsys: pytest.CaptureFixture[str], *files: str, extra: tuple[str, ...] = ()) -> dict:

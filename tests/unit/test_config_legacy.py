@@ -438,8 +438,8 @@ def _example(name: str):
 
 
 def test_examples_are_equivalent():
-    crds = _example("config-crds.yaml")
-    legacy = _example("config-legacy.yaml")
+    crds = _example("crds/config.yaml")
+    legacy = _example("legacy/config.yaml")
     assert dict(crds.pools) == dict(legacy.pools)
     assert crds.l2_advertisements == legacy.l2_advertisements
     assert crds.bgp_advertisements == legacy.bgp_advertisements
@@ -450,7 +450,7 @@ def test_examples_are_equivalent():
 
 
 def test_example_content():
-    config = _example("config-legacy.yaml")
+    config = _example("legacy/config.yaml")
     assert set(config.pools) == {"l2-pool", "bgp-pool", "reserved"}
     assert config.pools["reserved"].auto_assign is False
     assert config.pools["bgp-pool"].avoid_buggy_ips is True

@@ -114,7 +114,7 @@ def test_plan_ecmp_hash_on_the_examples(capsys: pytest.CaptureFixture[str]) -> N
 
     from lbtui.cli import main
 
-    files = ["examples/config-crds.yaml", "examples/cluster.yaml"]
+    files = ["examples/crds/config.yaml", "examples/cluster.yaml"]
     args = ["plan", *files, "--node-down", "node-b", "--ecmp-hash", "modulo", "-o", "json"]
     assert main([*args, "--ecmp-hash", "resilient"]) == 0
     body = json.loads(capsys.readouterr().out)

@@ -35,8 +35,8 @@ def test_runtime_never_imports_the_console_or_textual() -> None:
 def test_headless_commands_never_load_textual() -> None:
     code = (
         "import sys, lbtui.cli as c; "
-        "c.main(['validate', 'examples/config-crds.yaml']); "
-        "c.main(['plan', 'examples/config-crds.yaml', 'examples/cluster.yaml', '-o', 'json']); "
+        "c.main(['validate', 'examples/crds/config.yaml']); "
+        "c.main(['plan', 'examples/crds/config.yaml', 'examples/cluster.yaml', '-o', 'json']); "
         "import actors.roles.demo, actors.speaker.actor, actors.runtime; "
         "sys.exit(1 if 'textual' in sys.modules else 0)"
     )

@@ -21,7 +21,7 @@ CLUSTER = str(EXAMPLES / "cluster.yaml")
 
 
 def file_speaker(**kw: object) -> list[str]:
-    kw = {"config_files": (str(EXAMPLES / "config-crds.yaml"),), **kw}
+    kw = {"config_files": (str(EXAMPLES / "crds" / "config.yaml"),), **kw}
     options = speaker.SpeakerOptions(
         node="node-a",
         cluster_files=(CLUSTER,),
