@@ -196,3 +196,12 @@ def test_the_console_reaches_the_runtime_only_through_the_port() -> None:
             if not name.startswith(ALLOWED):
                 offenders.append(f"{path.relative_to(ROOT)} imports {name}")
     assert offenders == []
+
+
+def test_the_local_port_tells_the_runtimes_own_clock() -> None:
+    """Ages are measured against the runtime's clock (virtual here), not the console's."""
+    port, runtime, clock, _ = demo_port()
+    assert port.now() == clock.now()
+    clock.advance(42.5)
+    assert port.now() == clock.now()
+    runtime.stop()
