@@ -29,7 +29,7 @@ from lbtui.ports.documents import yaml_for
 from lbtui.ports.explain import describe
 from lbtui.ports.tree import service_tree
 from lbtui.screens.base import ConsoleScreen
-from lbtui.screens.edit import EditScreen
+from lbtui.screens.edit import EditScreen, applied_text
 from lbtui.screens.modals import (
     ConfirmScreen,
     DescribeScreen,
@@ -301,9 +301,11 @@ class ConsoleApp(App[None]):
 
         self.run_worker(fetch, thread=True, group="port", exit_on_error=False)
 
-    def _edited(self, applied: bool | None) -> None:
-        if applied:
-            self.notify("applied and saved")
+    def _edited(self, outcome: EditOutcome | None) -> None:
+        """Say what really happened to an edit: nothing (cancelled), or applied, and where
+        it was written, if anywhere."""
+        if outcome is not None and outcome.applied:
+            self.notify(applied_text(outcome))
 
     def submit_edit(self, document: dict[str, Any], screen: EditScreen) -> None:
         def apply() -> None:
