@@ -200,11 +200,12 @@ class TableScreen(ConsoleScreen, metaclass=_AbstractScreenMeta):
             self.prompt().set_error(error)
 
     def on_prompt_bar_submitted(self, event: PromptBar.Submitted) -> None:
+        # Textual calls the handler of every class in the MRO: ConsoleScreen's runs the ':'
+        # command after this one. Calling it here too ran every command twice (two what-if
+        # pop-ups, one Esc each; a kill sent twice).
         self.table.focus()
         if event.mode == "/":
             self.apply_filter(event.value)
-        else:
-            super().on_prompt_bar_submitted(event)
 
     def on_resource_table_selected(self, event: ResourceTable.Selected) -> None:
         self.drill(event.key)

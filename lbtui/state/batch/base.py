@@ -270,7 +270,10 @@ class Batch:
         self.config_errors = ()
 
     def _config_rejected(self, e: ConfigRejected) -> None:
-        self.config_errors = e.errors
+        # A refused edit is the form's business (and the event log's): the header's "config
+        # rejected" is for a configuration as written that does not load.
+        if not e.proposal:
+            self.config_errors = e.errors
 
     def _runtime_ready(self, e: RuntimeReady) -> None:
         self.ready = True

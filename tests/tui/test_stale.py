@@ -1,0 +1,93 @@
+"""Nothing on screen outlives its truth: a refused edit does not leave "config rejected" in
+the header, a ':' command runs once (one what-if pop-up, one Esc to close it, one kill)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from actors.events import ConfigRejected
+from lbtui.app import ConsoleApp
+from lbtui.screens.edit import EditScreen
+from lbtui.screens.modals import WhatIfScreen
+from lbtui.screens.views import NodesScreen, PoolsScreen
+from lbtui.state.model import ConsoleState
+from lbtui.state.reducer import reduce_all
+from lbtui.widgets.bars import InfoBar
+from lbtui.widgets.table import ResourceTable
+from tests.tui.conftest import ScriptedPort, console
+
+SIZE = (130, 40)
+
+
+async def settle(app: ConsoleApp, pilot: Pilot[Any]) -> None:
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def header(app: ConsoleApp) -> str:
+    return str(app.screen.query_one(InfoBar).render())
+
+
+def test_a_refused_edit_is_not_a_rejected_configuration() -> None:
+    state = reduce_all(ConsoleState(), [ConfigRejected(1.0, "edit", ("bad address",))])
+    assert state.config_errors == ()
+    state = reduce_all(state, [ConfigRejected(2.0, "delete", ("still used",))])
+    assert state.config_errors == ()
+    state = reduce_all(state, [ConfigRejected(3.0, "reload", ("file broken",))])
+    assert state.config_errors == ("file broken",)
+    assert ConfigRejected(4.0, "startup", ()).proposal is False
+
+
+@pytest.mark.asyncio
+async def test_config_rejected_leaves_the_header_when_the_edit_is_cancelled(
+    port: ScriptedPort,
+) -> None:
+    app = console(port, view="pools")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        await settle(app, pilot)
+        assert isinstance(app.screen, EditScreen)
+        app.screen.query_one("#in-addresses", Input).value = "10.99.0.300"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert isinstance(app.screen, EditScreen)  # refused, the form says why
+        assert any(isinstance(e, ConfigRejected) for e in port.demo.events)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert isinstance(app.screen, PoolsScreen)
+        assert "config rejected" not in header(app)
+        assert "routes" in header(app)  # the header is there, just without the false alarm
+
+
+@pytest.mark.asyncio
+async def test_whatif_command_opens_one_popup_that_one_esc_closes(port: ScriptedPort) -> None:
+    app = console(port, view="nodes")
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one("#table", ResourceTable).select_key("node-1")
+        await pilot.press(":", *"whatif node-2", "enter")
+        await settle(app, pilot)
+        assert sum(isinstance(s, WhatIfScreen) for s in app.screen_stack) == 1
+        screen = app.screen
+        assert isinstance(screen, WhatIfScreen) and screen.result is not None
+        assert screen.result.down == {"node-2"}
+        await pilot.press("K")  # a stray key: the table behind does not kill node-1
+        await settle(app, pilot)
+        assert not any(c[0] == "kill" for c in port.calls)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, NodesScreen)
+        assert not any(isinstance(s, WhatIfScreen) for s in app.screen_stack)
+
+
+@pytest.mark.asyncio
+async def test_a_command_runs_once(port: ScriptedPort) -> None:
+    app = console(port, view="nodes")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(":", *"kill node-3", "enter")
+        await settle(app, pilot)
+        assert [c for c in port.calls if c[0] == "kill"] == [("kill", "node-3")]
