@@ -19,6 +19,7 @@ from lbtui.state.reducer import reduce_all
 from lbtui.widgets.bars import InfoBar
 from lbtui.widgets.table import ResourceTable
 from tests.tui.conftest import ScriptedPort, console
+from tests.tui.script import ScriptedDemo
 
 SIZE = (130, 40)
 
@@ -91,3 +92,26 @@ async def test_a_command_runs_once(port: ScriptedPort) -> None:
         await pilot.press(":", *"kill node-3", "enter")
         await settle(app, pilot)
         assert [c for c in port.calls if c[0] == "kill"] == [("kill", "node-3")]
+
+
+def test_a_deleted_services_l2_row_goes_at_once() -> None:
+    """The allocator releases the address before the speaker stops announcing it: the row
+    once stayed, unowned, until the next allocation change (minutes in a quiet cluster)."""
+    demo = ScriptedDemo().start()
+    state = reduce_all(ConsoleState(), demo.events)
+    assert state.l2["10.99.0.100"].node is not None
+    sent = len(demo.events)
+    demo.at(2.0)
+    demo.cluster.change(lambda src: src.delete_service("default/web"))
+    demo.run()
+    fresh = demo.events[sent:]
+    names = [e.name for e in fresh]
+    assert names.index("IpReleased") < names.index("AnnouncementStopped")  # the order above
+    after = reduce_all(state, fresh)
+    assert "10.99.0.100" not in after.l2
+    assert "default/web" not in after.services
+    # Event by event too (the remote port may deliver them in separate batches).
+    step = state
+    for event in fresh:
+        step = reduce_all(step, [event])
+    assert "10.99.0.100" not in step.l2

@@ -123,6 +123,7 @@ class Batch:
         # Layer 2 entries that announcements of this batch changed, kept mutable and not yet
         # in the "l2" table; read()/write() of that table puts them there first.
         self._l2_drafts: dict[str, L2Draft] = {}
+        self._held: tuple[Any, set[str]] | None = None  # (allocations, the addresses held)
         # Events to log, in order; the last MAX_LOG join the log's events at the end of the
         # batch (a 20k-event replay would throw most of them away).
         self._new_log: list[Event] = []
