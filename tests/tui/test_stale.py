@@ -115,3 +115,18 @@ def test_a_deleted_services_l2_row_goes_at_once() -> None:
     for event in fresh:
         step = reduce_all(step, [event])
     assert "10.99.0.100" not in step.l2
+
+
+def test_service_and_node_yaml_say_what_they_are() -> None:
+    import yaml
+
+    from lbtui.ports.documents import yaml_for
+
+    demo = ScriptedDemo().start()
+    state = reduce_all(ConsoleState(), demo.events)
+    service = yaml.safe_load(yaml_for(state, "service", "default/web"))
+    assert list(service)[:3] == ["apiVersion", "kind", "metadata"]
+    assert (service["apiVersion"], service["kind"]) == ("v1", "Service")
+    assert service["metadata"]["name"] == "web" and service["spec"]["type"] == "LoadBalancer"
+    node = yaml.safe_load(yaml_for(state, "node", "node-1"))
+    assert (node["apiVersion"], node["kind"]) == ("v1", "Node")
