@@ -198,6 +198,7 @@ class ConsoleApp(App[None]):
             link_ok=self.link_ok,
             readonly=self.readonly,
             view=screen.view_title,
+            filter=screen.active_filter,
         )
 
     def set_blink(self, root: Any) -> None:

@@ -70,6 +70,11 @@ class ConsoleScreen(Screen[None]):
     def apply_filter(self, pattern: str) -> None:
         """Views with rows filter them (``:svc REGEX``); the others ignore it."""
 
+    @property
+    def active_filter(self) -> str:
+        """The ``/`` filter in force (shown in the header), "" for none."""
+        return ""
+
     def on_prompt_bar_submitted(self, event: PromptBar.Submitted) -> None:
         if event.mode == ":":
             self.console.run_command(event.value)
@@ -150,6 +155,10 @@ class TableScreen(ConsoleScreen, metaclass=_AbstractScreenMeta):
 
     def focus_body(self) -> None:
         self.table.focus()
+
+    @property
+    def active_filter(self) -> str:
+        return self.table.filter_pattern
 
     @property
     def table(self) -> ResourceTable:

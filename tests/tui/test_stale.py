@@ -130,3 +130,32 @@ def test_service_and_node_yaml_say_what_they_are() -> None:
     assert service["metadata"]["name"] == "web" and service["spec"]["type"] == "LoadBalancer"
     node = yaml.safe_load(yaml_for(state, "node", "node-1"))
     assert (node["apiVersion"], node["kind"]) == ("v1", "Node")
+
+
+@pytest.mark.asyncio
+async def test_an_invalid_filter_is_explained_and_the_active_one_is_in_the_header(
+    port: ScriptedPort,
+) -> None:
+    from textual.widgets import Label
+
+    from lbtui.widgets.bars import PromptBar
+
+    app = console(port, view="svc")
+    async with app.run_test(size=(160, 40)) as pilot:
+        table = app.screen.query_one("#table", ResourceTable)
+        await pilot.press("slash", *"^edge", "enter")
+        assert table.keys == ["edge/edge-local", "edge/ingress"]
+        assert "filter /^edge/" in header(app)  # after Enter, the header says what is hidden
+        await pilot.press("slash", "end", *"(web")
+        prompt = app.screen.query_one(PromptBar)
+        error = str(prompt.query_one("#prompt-error", Label).render())
+        assert prompt.has_class("-invalid") and error.startswith("not a valid filter:")
+        assert "missing ), unterminated subpattern at character 6" in error
+        assert "the last good filter stays" in error
+        assert prompt.query_one("#prompt-error").display
+        assert table.keys == ["edge/edge-local", "edge/ingress"]
+        await pilot.press("escape")  # closes the prompt: its error goes with it
+        assert str(prompt.query_one("#prompt-error", Label).render()) == ""
+        await pilot.press("escape")  # clears the filter, and the header says so
+        assert "filter /" not in header(app)
+        assert table.row_count == 9
