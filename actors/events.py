@@ -78,8 +78,17 @@ class ConfigApplied(StateEvent):
 
 @dataclass(frozen=True, slots=True)
 class ConfigRejected(Event):
+    """A configuration refused; the last good one stays. ``source`` "edit" or "delete": a
+    change someone proposed was refused (the running configuration is untouched and valid);
+    "startup" or "reload": the configuration as written is invalid."""
+
     source: str
     errors: tuple[str, ...]
+
+    @property
+    def proposal(self) -> bool:
+        """A refused edit or delete: nothing is wrong with what runs."""
+        return self.source in ("edit", "delete")
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from lbtui.ports.documents import yaml_for
 from lbtui.ports.explain import describe
 from lbtui.ports.tree import service_tree
 from lbtui.screens.base import ConsoleScreen
-from lbtui.screens.edit import EditScreen
+from lbtui.screens.edit import EditScreen, applied_text
 from lbtui.screens.modals import (
     ConfirmScreen,
     DescribeScreen,
@@ -97,7 +97,6 @@ class ConsoleApp(App[None]):
         self.cursor_blink = cursor_blink
         self.exit_after = exit_after
         self.state = ConsoleState()
-        self.received_at = clock()
         self.link = ""
         self.link_ok = True
         if snapshot is not None:
@@ -105,6 +104,9 @@ class ConsoleApp(App[None]):
         events = tuple(events)
         if events:
             self.state = reduce_all(self.state, events)
+        # The fallback estimate of the runtime's clock (a port that cannot tell it): the
+        # runtime's time when events last arrived, and the console's clock then.
+        self._anchor = (self.state.now, clock())
 
     # -- lifecycle ---------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -125,8 +127,19 @@ class ConsoleApp(App[None]):
         self.port.stop()
 
     def runtime_now(self) -> float:
-        """The runtime's clock now, estimated from the last event's time."""
-        return self.state.now + (self.clock() - self.received_at)
+        """The runtime's clock now, which every age, since and rate is measured against: the
+        port's answer when it knows it (the runtime in this process, a speaker's clock as last
+        measured), else the newest event's time plus the console's clock since it arrived.
+        Never behind the newest event, so nothing is drawn as happening in the future."""
+        port_now = getattr(self.port, "now", None)
+        now = port_now() if callable(port_now) else None
+        if now is None:
+            now = self._estimate()
+        return max(now, self.state.now)
+
+    def _estimate(self) -> float:
+        runtime_t, local_t = self._anchor
+        return runtime_t + (self.clock() - local_t)
 
     def _tick(self) -> None:
         # The timer can still fire while the app shuts down, when screens and their widgets
@@ -166,7 +179,9 @@ class ConsoleApp(App[None]):
 
     def _set_state(self, state: ConsoleState, received: bool = True) -> None:
         if received:
-            self.received_at = self.clock()
+            # Re-anchor only on what the runtime said: the tick's own advance must not be
+            # counted again (it was, and ages grew with the square of the time running).
+            self._anchor = (max(state.now, self._estimate()), self.clock())
         self.state = state
         self._refresh_screens(state)
 
@@ -183,6 +198,7 @@ class ConsoleApp(App[None]):
             link_ok=self.link_ok,
             readonly=self.readonly,
             view=screen.view_title,
+            filter=screen.active_filter,
         )
 
     def set_blink(self, root: Any) -> None:
@@ -286,9 +302,11 @@ class ConsoleApp(App[None]):
 
         self.run_worker(fetch, thread=True, group="port", exit_on_error=False)
 
-    def _edited(self, applied: bool | None) -> None:
-        if applied:
-            self.notify("applied and saved")
+    def _edited(self, outcome: EditOutcome | None) -> None:
+        """Say what really happened to an edit: nothing (cancelled), or applied, and where
+        it was written, if anywhere."""
+        if outcome is not None and outcome.applied:
+            self.notify(applied_text(outcome))
 
     def submit_edit(self, document: dict[str, Any], screen: EditScreen) -> None:
         def apply() -> None:

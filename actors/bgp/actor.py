@@ -179,6 +179,25 @@ class BgpSpeakerActor(Listener, RuntimeActor):
             self.transport.stop()
             self.transport = None
 
+    def crash(self) -> None:
+        """Simulation only (the demo's kill): the node dies. Its sessions close without a
+        NOTIFICATION (the peer just sees the connection go, as when a host dies) and nothing
+        dials or accepts again until :meth:`revive`."""
+        now = self.clock.now()
+        sessions, self.sessions = self.sessions, {}
+        for session in sessions.values():
+            session.stop(now, "node killed", graceful=True)
+        self.stopping = True
+        self._deadline.cancel()
+
+    def revive(self) -> None:
+        """Simulation only: the node is back; its sessions start again, with its routes."""
+        if self.transport is None:
+            return  # stopped for good
+        self.stopping = False
+        self._reconcile_sessions()
+        self._arm()
+
     # -- asks ---------------------------------------------------------------------------------
     def counters(self) -> dict[str, dict[str, int]]:
         """MetalLB's BGP metrics, by name then ``peer`` label."""

@@ -284,9 +284,8 @@ def _validate(
         return model.model_validate(doc, by_name=False)
     except ValidationError as exc:
         for err in exc.errors():
-            inputs.issues.append(
-                Issue(file, obj, format_loc(err["loc"]), _pydantic_message(err), line=line)
-            )
+            loc = format_loc(err["loc"])
+            inputs.issues.append(Issue(file, obj, loc, _pydantic_message(err, loc), line=line))
         return None
 
 
@@ -303,11 +302,27 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _pydantic_message(err: Any) -> str:
+# What an empty list should have held, said in plain words (by the field's last name).
+EMPTY_LIST_HINTS = {
+    "addresses": "at least one address range: a CIDR (192.168.10.0/24) or a-b range "
+    "(192.168.10.1-192.168.10.9)",
+}
+
+
+def _pydantic_message(err: Any, loc: str = "") -> str:
     kind = err.get("type", "")
     if kind == "extra_forbidden":
         return "unknown field"
     if kind == "missing":
         return "required field missing"
+    if kind == "too_short":
+        ctx = err.get("ctx") or {}
+        least = ctx.get("min_length", 1)
+        name = loc.rsplit(".", 1)[-1]
+        wanted = EMPTY_LIST_HINTS.get(name) or (
+            f"at least {least} item" + ("s" if least != 1 else "")
+        )
+        got = ctx.get("actual_length")
+        return f"empty: give {wanted}" if got == 0 else f"too short: give {wanted}"
     msg = str(err.get("msg", "invalid"))
     return msg.removeprefix("Value error, ")

@@ -51,12 +51,22 @@ class ScenarioActor(RuntimeActor):
             )
         self.done += 1
 
+    def _bgp(self, node: str, what: str) -> None:
+        """The node's BGP sessions die and come back with it (when it has a BGP actor)."""
+        try:
+            ref = self.resolve(names.bgp(node))
+        except KeyError:
+            return
+        getattr(ref.proxy(), what)()
+
     def _run(self, step: Step) -> None:
         if step.kill is not None:
             self.resolve(names.speaker(step.kill)).proxy().crash()
+            self._bgp(step.kill, "crash")
             self.resolve(names.MEMBERSHIP).proxy().kill(step.kill)
         elif step.revive is not None:
             self.resolve(names.MEMBERSHIP).proxy().revive(step.revive)
+            self._bgp(step.revive, "revive")
             self.resolve(names.speaker(step.revive)).proxy().revive()
         elif step.add_service is not None:
             spec = step.add_service.to_spec()

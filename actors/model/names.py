@@ -19,6 +19,11 @@ def speaker(node: str) -> str:
     return SPEAKER_PREFIX + node
 
 
+def bgp(node: str) -> str:
+    """The BGP speaker actor of ``node`` in the demo (one per simulated node)."""
+    return "bgp/" + node
+
+
 def speaker_node(name: str) -> str | None:
     """The node of a speaker actor's name, or None for any other actor."""
     return name[len(SPEAKER_PREFIX) :] if name.startswith(SPEAKER_PREFIX) else None

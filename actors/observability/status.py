@@ -144,7 +144,7 @@ class StatusBoard:
             self.announcement_history.record(event, wall)
         if isinstance(event, ConfigApplied):
             self.config, self.config_source, self.config_errors = event.config, event.source, ()
-        elif isinstance(event, ConfigRejected):
+        elif isinstance(event, ConfigRejected) and not event.proposal:
             self.config_errors = event.errors
         elif isinstance(event, ClusterUpdated):
             self.cluster = event.cluster

@@ -18,6 +18,7 @@ with the built-in route collector ("the router"), whose table becomes the networ
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TextIO
@@ -62,6 +63,8 @@ def kill_node(runtime: Runtime, node: str, timeout: float = 5.0) -> None:
     """
     runtime.ref(names.speaker(node)), runtime.ref(names.MEMBERSHIP)  # KeyError before any change
     runtime.ask(names.speaker(node), SpeakerActor.crash, timeout=timeout)
+    with contextlib.suppress(KeyError):  # its BGP sessions die with it
+        runtime.ask(names.bgp(node), BgpSpeakerActor.crash, timeout=timeout)
     runtime.ask(names.MEMBERSHIP, MembershipSwitch.kill, node, timeout=timeout)
 
 
@@ -69,6 +72,8 @@ def revive_node(runtime: Runtime, node: str, timeout: float = 5.0) -> None:
     """Bring a killed node back (the scenario's ``revive``); see :func:`kill_node`."""
     runtime.ref(names.speaker(node)), runtime.ref(names.MEMBERSHIP)  # KeyError before any change
     runtime.ask(names.MEMBERSHIP, MembershipSwitch.revive, node, timeout=timeout)
+    with contextlib.suppress(KeyError):
+        runtime.ask(names.bgp(node), BgpSpeakerActor.revive, timeout=timeout)
     runtime.ask(names.speaker(node), SpeakerActor.revive, timeout=timeout)
 
 
@@ -198,7 +203,7 @@ def _world_specs(
         ),
         *(
             ActorSpec(
-                f"bgp/{node}",
+                names.bgp(node),
                 BgpSpeakerActor,
                 {
                     "node": node,

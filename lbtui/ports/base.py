@@ -37,6 +37,10 @@ class ConsolePort(Protocol):
 
     def stop(self) -> None: ...
 
+    def now(self) -> float | None:
+        """The runtime's clock now, the time its events carry (None: not known yet). Every
+        age, since and rate on screen is measured against it when drawn."""
+
     def document(self, kind: str, name: str) -> dict[str, Any] | None:
         """The metallb.io object as written in the configuration (None: no such object)."""
 

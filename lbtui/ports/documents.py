@@ -75,9 +75,9 @@ def yaml_for(
                 doc.setdefault("spec", {})["password"] = REDACTED
             docs.append(doc)
     elif kind == "service" and state.cluster and key in state.cluster.services:
-        docs.append(_k8s(state.cluster.services[key]))
+        docs.append(_k8s(state.cluster.services[key], "Service"))
     elif kind == "node" and state.cluster and key in state.cluster.nodes:
-        docs.append(_k8s(state.cluster.nodes[key]))
+        docs.append(_k8s(state.cluster.nodes[key], "Node"))
     elif kind == "l2" and key in state.l2:
         docs += _l2_status(state, key)
     elif kind == "session":
@@ -91,8 +91,12 @@ def yaml_for(
     return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True)
 
 
-def _k8s(obj: Any) -> dict[str, Any]:
-    return obj.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+def _k8s(obj: Any, kind: str) -> dict[str, Any]:
+    """A core/v1 object as Kubernetes writes it: apiVersion and kind first."""
+    body = obj.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    body.pop("apiVersion", None)
+    body.pop("kind", None)
+    return {"apiVersion": "v1", "kind": kind, **body}
 
 
 def _l2_status(state: ConsoleState, ip: str) -> list[dict[str, Any]]:

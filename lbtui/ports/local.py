@@ -67,6 +67,10 @@ class LocalPort:
                 self._bridge.stop(timeout=2)
             self._bridge = None
 
+    def now(self) -> float | None:
+        """The runtime's own clock (virtual in tests, monotonic in the demo)."""
+        return float(self.runtime.clock.now())
+
     def _ask(self, actor: str, method: Callable[..., T], *args: Any) -> T:
         return self.runtime.ask(actor, method, *args, timeout=self.timeout)
 

@@ -171,6 +171,9 @@ class RemotePort:
         self.description = self.url
         self._stopped = threading.Event()
         self._documents: dict[tuple[str, str], dict[str, Any]] = {}
+        # The speaker's clock as last measured: its ``now`` and our monotonic clock then.
+        self._clock: tuple[float, float] | None = None
+        self.monotonic = time.monotonic
 
     # -- HTTP --------------------------------------------------------------------------------
     def _open(self, path: str, timeout: float | None) -> Any:
@@ -180,8 +183,14 @@ class RemotePort:
         return urllib.request.urlopen(request, timeout=timeout)
 
     def fetch_state(self) -> dict[str, Any]:
+        asked = self.monotonic()
         with self._open("/state", self.timeout) as response:
             body = json.load(response)
+        answered = self.monotonic()
+        now = body.get("now") if isinstance(body, dict) else None
+        if isinstance(now, int | float) and not isinstance(now, bool) and now > 0:
+            # The answer was made somewhere between asking and reading it: take the middle.
+            self._clock = (float(now), (asked + answered) / 2)
         docs = body.get("config") or []
         self._documents = {
             (str(d.get("kind")), str(d.get("metadata", {}).get("name"))): d
@@ -191,6 +200,14 @@ class RemotePort:
         return body
 
     # -- ConsolePort -------------------------------------------------------------------------
+    def now(self) -> float | None:
+        """The speaker's clock now: its ``now`` at the last ``GET /state`` plus the time
+        passed here since (the events it sends carry its clock, not ours)."""
+        if self._clock is None:
+            return None
+        remote, local = self._clock
+        return remote + (self.monotonic() - local)
+
     def start(self, app: Poster) -> None:
         threading.Thread(target=self._run, args=(app,), name="lbtui-remote", daemon=True).start()
 

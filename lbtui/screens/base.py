@@ -70,6 +70,11 @@ class ConsoleScreen(Screen[None]):
     def apply_filter(self, pattern: str) -> None:
         """Views with rows filter them (``:svc REGEX``); the others ignore it."""
 
+    @property
+    def active_filter(self) -> str:
+        """The ``/`` filter in force (shown in the header), "" for none."""
+        return ""
+
     def on_prompt_bar_submitted(self, event: PromptBar.Submitted) -> None:
         if event.mode == ":":
             self.console.run_command(event.value)
@@ -152,6 +157,10 @@ class TableScreen(ConsoleScreen, metaclass=_AbstractScreenMeta):
         self.table.focus()
 
     @property
+    def active_filter(self) -> str:
+        return self.table.filter_pattern
+
+    @property
     def table(self) -> ResourceTable:
         return self.query_one("#table", ResourceTable)
 
@@ -200,11 +209,12 @@ class TableScreen(ConsoleScreen, metaclass=_AbstractScreenMeta):
             self.prompt().set_error(error)
 
     def on_prompt_bar_submitted(self, event: PromptBar.Submitted) -> None:
+        # Textual calls the handler of every class in the MRO: ConsoleScreen's runs the ':'
+        # command after this one. Calling it here too ran every command twice (two what-if
+        # pop-ups, one Esc each; a kill sent twice).
         self.table.focus()
         if event.mode == "/":
             self.apply_filter(event.value)
-        else:
-            super().on_prompt_bar_submitted(event)
 
     def on_resource_table_selected(self, event: ResourceTable.Selected) -> None:
         self.drill(event.key)

@@ -29,7 +29,7 @@ from textual.widgets import (
     TextArea,
 )
 
-from actors.config.store import EditOutcome
+from actors.config.store import MEMORY, EditOutcome
 from actors.model.issues import Issue
 from lbtui.ports.base import EDITABLE
 from lbtui.ports.documents import redact, restore_password
@@ -156,7 +156,23 @@ def _set(doc: dict[str, Any], path: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-class EditScreen(ModalScreen[bool]):
+def applied_text(outcome: EditOutcome) -> str:
+    """What the console says after an applied edit: where it was written, if anywhere."""
+    if outcome.path == MEMORY:
+        return "applied (in memory only: not saved to a file)"
+    if outcome.path:
+        return f"applied and saved to {outcome.path}"
+    return "applied"
+
+
+class FormScroll(VerticalScroll, can_focus=False):
+    """The form's scrolling body: not a focus stop of its own (Tab goes field to field; the
+    focused field is scrolled into view)."""
+
+
+class EditScreen(ModalScreen[EditOutcome | None]):
+    """Dismissed with the ConfigActor's outcome when an edit was applied, else None."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "apply", "Apply"),
         Binding("escape", "cancel", "Cancel"),
@@ -184,7 +200,7 @@ class EditScreen(ModalScreen[bool]):
         with Vertical(classes="popup", id="edit") as box:
             box.border_title = title
             with TabbedContent(id="edit-tabs"):
-                with TabPane("Form", id="tab-form"), VerticalScroll(id="edit-form"):
+                with TabPane("Form", id="tab-form"), FormScroll(id="edit-form"):
                     for field in FIELDS[self.kind]:
                         yield from self._compose_field(field)
                 with TabPane("YAML", id="tab-yaml"):
@@ -197,6 +213,8 @@ class EditScreen(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.console.set_blink(self)
         self.query_one("#edit").border_subtitle = "ctrl+s: apply   esc: cancel"
+        # Focus starts on the Form/YAML tab bar; the first Tab goes to the first field that
+        # can be edited (the name of a new object, the addresses or ASN of an existing one).
 
     def _compose_field(self, field: Field) -> ComposeResult:
         value = _get(self.document, field.path)
@@ -298,7 +316,7 @@ class EditScreen(ModalScreen[bool]):
             self.action_cancel()
 
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        self.dismiss(None)
 
     def action_apply(self) -> None:
         if self.busy:
@@ -307,6 +325,9 @@ class EditScreen(ModalScreen[bool]):
         doc = self.yaml_document() if tabs.active == "tab-yaml" else self.form_document()
         if isinstance(doc, str):
             self.show_errors({}, [doc])
+            return
+        if not self.is_new and doc == self.original:
+            self.show_errors({}, ["nothing changed: no field differs from the object as it is"])
             return
         self.busy = True
         self.query_one("#edit-errors", Static).update("applying…")
@@ -319,7 +340,7 @@ class EditScreen(ModalScreen[bool]):
             self.show_errors({}, [str(outcome)])
             return
         if outcome.applied:
-            self.dismiss(True)
+            self.dismiss(outcome)
             return
         mine = f"{EDITABLE[self.kind]}/{self.form_document_name()}"
         by_field: dict[str, list[str]] = {}

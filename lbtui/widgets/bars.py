@@ -29,6 +29,7 @@ class InfoBar(Static):
         link_ok: bool,
         readonly: bool,
         view: str,
+        filter: str = "",
     ) -> None:
         c = counts(state)
         dead = c["nodes"] - c["alive"]
@@ -37,7 +38,8 @@ class InfoBar(Static):
             nodes += f" [$lb-dead]{dead} down[/]"
         parts = [
             f"[b]lbtui[/b] {escape(source)}",
-            f"[b]{escape(view)}[/b]",
+            f"[b]{escape(view)}[/b]"
+            + (f" [$accent]filter /{escape(filter)}/[/]" if filter else ""),
             nodes,
             f"services {c['services']} ({c['announced']} announced)",
             f"L2 {c['l2']}",
@@ -110,6 +112,7 @@ class PromptBar(Horizontal):
     def compose(self) -> ComposeResult:
         yield Label(":", id="prompt-label")
         yield Input(id="prompt-input", compact=True)
+        yield Label("", id="prompt-error")
 
     def on_mount(self) -> None:
         set_blink = getattr(self.app, "set_blink", None)
@@ -130,11 +133,14 @@ class PromptBar(Horizontal):
 
     def close(self) -> None:
         self.remove_class("-open")
+        self.set_error(None)
         self.mode = ""
 
     def set_error(self, error: str | None) -> None:
+        """Say what is wrong with what is typed, beside it (an invalid ``/`` regex)."""
         self.set_class(bool(error), "-invalid")
         self.query_one(Input).tooltip = error
+        self.query_one("#prompt-error", Label).update(error or "")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()

@@ -317,7 +317,7 @@ class ResourceTable(ScrollView, can_focus=True):
             try:
                 self._filter = re.compile(pattern, re.IGNORECASE)
             except re.error as exc:
-                return f"invalid regex: {exc}"
+                return regex_error_text(pattern, exc)
         self._reorder()
         self._sync()
         return None
@@ -568,3 +568,13 @@ def _fit(text: str, width: int, right: bool) -> str:
         return set_cell_size(text, width - 1) + "…"
     pad = " " * (width - length)
     return pad + text if right else text + pad
+
+
+def regex_error_text(pattern: str, exc: re.error) -> str:
+    """Why ``pattern`` is not a regular expression, in words a user can act on."""
+    where = f" at character {exc.pos + 1}" if exc.pos is not None else ""
+    near = f" ({pattern[exc.pos : exc.pos + 10]!r})" if exc.pos is not None else ""
+    return (
+        f"not a valid filter: {exc.msg}{where}{near}; a filter is a regular expression, "
+        "put \\ before ( ) [ ] * + ? to match them as they are (the last good filter stays)"
+    )

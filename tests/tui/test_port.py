@@ -196,3 +196,33 @@ def test_the_console_reaches_the_runtime_only_through_the_port() -> None:
             if not name.startswith(ALLOWED):
                 offenders.append(f"{path.relative_to(ROOT)} imports {name}")
     assert offenders == []
+
+
+def test_the_local_port_tells_the_runtimes_own_clock() -> None:
+    """Ages are measured against the runtime's clock (virtual here), not the console's."""
+    port, runtime, clock, _ = demo_port()
+    assert port.now() == clock.now()
+    clock.advance(42.5)
+    assert port.now() == clock.now()
+    runtime.stop()
+
+
+def session_state(events: list[Event], node: str) -> str | None:
+    row = reduce_all(ConsoleState(), events).sessions.get((node, "collector"))
+    return row.state if row else None
+
+
+def test_a_killed_nodes_bgp_session_goes_down_and_comes_back_with_it() -> None:
+    """The demo's kill is a crash: the node's BGP session to the collector goes (it once
+    stayed Established, with PFX 0, for as long as the node was dead)."""
+    port, runtime, clock, inbox = demo_port()
+    inbox.wait(lambda ev: session_state(ev, "node-2") == "Established", clock)
+    port.kill_node("node-2")
+    inbox.wait(lambda ev: session_state(ev, "node-2") not in (None, "Established"), clock)
+    for _ in range(40):  # twenty virtual seconds: nothing dials again while it is dead
+        clock.advance(0.5)
+    assert session_state(inbox.events(), "node-2") != "Established"
+    assert session_state(inbox.events(), "node-1") == "Established"
+    port.revive_node("node-2")
+    inbox.wait(lambda ev: session_state(ev, "node-2") == "Established", clock)
+    runtime.stop()

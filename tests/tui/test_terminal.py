@@ -134,3 +134,48 @@ def test_demo_console_shows_services_and_follows_a_node_kill(terminal: Terminal)
     while terminal.alive() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not terminal.alive(), "the console did not quit on ctrl+q"
+
+
+def ages(screen: str) -> list[float]:
+    """The AGE column of the events view, in seconds."""
+    found = []
+    for line in screen.splitlines():
+        m = re.match(r"\s*(?:(\d+)m)?(\d+(?:\.\d)?)s\s+[A-Z]", line)
+        if m:
+            found.append(int(m.group(1) or 0) * 60 + float(m.group(2)))
+    return found
+
+
+def test_ages_on_screen_keep_time_with_the_wall_clock(tmp_path: Path) -> None:
+    """The demo runs ~25 s in a real terminal: the oldest event's AGE says how long ago the
+    demo started, within a few seconds (it once said 2m29s after 30 s, and grew with the
+    square of the time). A behaviour check, not a speed one: the tolerance is generous."""
+    assert shutil.which("tmux"), "tmux is required (it is in .ci/run's apt-get line)"
+    scenario = tmp_path / "quiet.yaml"
+    scenario.write_text("steps: []\n")
+    name = f"lbtui-clock-{uuid.uuid4().hex[:8]}"
+    command = f"{LBTUI} demo --scenario {scenario} --view events --log-file {tmp_path / 'log'}"
+    env = {**os.environ, "TERM": "xterm-256color"}
+    launched = time.monotonic()
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "45", command],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=10,
+    )
+    term = Terminal(name)
+    try:
+        term.wait_for("the first events", lambda s: ages(s))
+        seen = time.monotonic()
+        for target in (10.0, 25.0):
+            time.sleep(max(0.0, seen + target - time.monotonic()))
+            before = time.monotonic()
+            screen = term.screen()
+            after = time.monotonic()
+            oldest = max(ages(screen))
+            # The oldest event happened after the launch and before it was first seen; the
+            # screen is redrawn every second, so it may be up to ~1 s behind.
+            assert before - seen - 2.0 <= oldest <= after - launched + 2.0, (oldest, screen)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True, check=False)

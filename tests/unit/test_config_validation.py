@@ -211,9 +211,10 @@ def test_invalid_addresses(text, phrases):
         assert phrase in issue.message
 
 
-def test_pool_without_addresses_is_a_schema_error():
+def test_pool_without_addresses_is_a_schema_error_in_plain_words():
     issue = the_error(build(pool("p")))
-    assert_issue(issue, "IPAddressPool/p", "spec.addresses", "at least 1")
+    assert_issue(issue, "IPAddressPool/p", "spec.addresses", "empty: give at least one address")
+    assert "Tuple" not in issue.message and "validation" not in issue.message
 
 
 def test_pool_may_mix_families():
@@ -1100,3 +1101,11 @@ def test_warnings_alone_still_give_a_config_and_errors_come_first():
     bad = build(other, pool("p", "10.0.0.5/24"))
     assert bad.config is None
     assert [i.severity for i in bad.issues] == ["error", "warning"]
+
+
+def test_an_empty_list_elsewhere_says_how_many_items_it_needs():
+    from actors.config.loader import _pydantic_message
+
+    err = {"type": "too_short", "msg": "List should have at least 2 items after validation"}
+    err["ctx"] = {"min_length": 2, "actual_length": 1}
+    assert _pydantic_message(err, "spec.thing") == "too short: give at least 2 items"

@@ -123,6 +123,7 @@ class Batch:
         # Layer 2 entries that announcements of this batch changed, kept mutable and not yet
         # in the "l2" table; read()/write() of that table puts them there first.
         self._l2_drafts: dict[str, L2Draft] = {}
+        self._held: tuple[Any, set[str]] | None = None  # (allocations, the addresses held)
         # Events to log, in order; the last MAX_LOG join the log's events at the end of the
         # batch (a 20k-event replay would throw most of them away).
         self._new_log: list[Event] = []
@@ -270,7 +271,10 @@ class Batch:
         self.config_errors = ()
 
     def _config_rejected(self, e: ConfigRejected) -> None:
-        self.config_errors = e.errors
+        # A refused edit is the form's business (and the event log's): the header's "config
+        # rejected" is for a configuration as written that does not load.
+        if not e.proposal:
+            self.config_errors = e.errors
 
     def _runtime_ready(self, e: RuntimeReady) -> None:
         self.ready = True

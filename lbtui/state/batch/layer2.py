@@ -24,7 +24,7 @@ from actors.events import (
     SplitBrainDetected,
 )
 from lbtui.state.batch.base import Handler
-from lbtui.state.batch.interned import EMPTY_SET, node_protocol, one_set
+from lbtui.state.batch.interned import EMPTY_SET, ip_text, node_protocol, one_set
 from lbtui.state.batch.services import ServicesBatch
 from lbtui.state.eventlog import FAILOVER
 from lbtui.state.model import Failover
@@ -77,6 +77,18 @@ class Layer2Batch(ServicesBatch):
         self.changed_l2.add(e.ip)
         for service in draft.services:
             self._announcer(service, node_protocol(e.node, "layer2"), add=False)
+        if draft.node is None and e.ip not in self._held_ips():
+            # The last announcer stopped for an address no service holds any more (the
+            # allocator released it first): the row goes now, not at the next allocation.
+            del self.write("l2")[e.ip]
+
+    def _held_ips(self) -> set[str]:
+        """Every address some service holds, worked out once per allocation table."""
+        cached = self._held
+        if cached is None or cached[0] is not self.allocations:
+            ips = {ip_text(ip) for a in self.allocations.values() for ip in a.ips}
+            self._held = cached = (self.allocations, ips)
+        return cached[1]
 
     # the wire
     def _failover_measured(self, e: FailoverMeasured) -> None:
