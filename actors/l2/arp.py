@@ -113,6 +113,10 @@ class ArpReplier:
         dst = frame[0:6]
         if dst != BROADCAST and dst != self.mac:
             return None, "not for us"
+        # A sender MAC with the group bit set (multicast or broadcast) is never a real host:
+        # answering it would send our reply to a whole group (a reflection amplifier).
+        if frame[6] & 1 or frame[22] & 1:
+            return None, "multicast sender"
         spa, tpa = frame[28:32], frame[38:42]
         if spa == tpa:
             return None, "gratuitous"

@@ -201,14 +201,21 @@ class NdpReplier:
 
     def answer(self, frame: bytes, announced: Mapping[bytes, str]) -> tuple[bytes | None, str]:
         """The per-packet path: (reply, ip) for a valid NS for an announced address, else
-        (None, why not). Duplicate address detection probes are not answered."""
+        (None, why not).
+
+        A duplicate address detection probe (source ``::``) for an announced address is
+        defended as RFC 4862 §5.4.3 and RFC 4861 §7.2.4 say: an advertisement to all nodes,
+        Solicited clear, Override set, so the prober sees the address in use and does not
+        take it. A probe for anything else is left alone."""
         fields = _solicitation(frame)
         if fields is None:
             return None, "malformed"
         src, _dst, target, source_lladdr = fields
-        if src == UNSPECIFIED:
-            return None, "dad"
         ip = announced.get(target)
+        if src == UNSPECIFIED:
+            if ip is None:
+                return None, "dad"
+            return self.unsolicited(target), ip
         if ip is None:
             return None, "not announced"
         eth_dst = source_lladdr or frame[6:12]

@@ -112,9 +112,10 @@ def answer_ndp(
 ) -> tuple[bytes | None, str]:
     """(reply, ip) for a solicitation to answer, else (None, drop reason).
 
-    Duplicate address detection probes are not answered (MetalLB neither). A solicitation
-    without a source link-layer option (a unicast reachability probe may omit it) is answered
-    to its Ethernet source, where MetalLB drops it.
+    A duplicate address detection probe for an announced address is defended with an
+    advertisement to all nodes (MetalLB does not answer it, so another host could take the
+    address). A solicitation without a source link-layer option (a unicast reachability probe
+    may omit it) is answered to its Ethernet source, where MetalLB drops it.
     """
     return replier.answer(frame, duty.ipv6)
 

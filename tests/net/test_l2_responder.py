@@ -54,3 +54,28 @@ def test_answers_only_while_announced_and_withdraw_is_immediate(veth_namespace: 
     assert out["dropped"].get("malformed", 0) == 0  # garbage shorter than ARP never passed BPF
     assert out["gratuitous"] == 2
     assert out["ports_after_removal"] == []
+
+
+def test_the_kernels_duplicate_address_detection_sees_an_announced_ipv6_vip_in_use(
+    veth_namespace: str,
+) -> None:
+    """The judge is the Linux kernel: a host that adds an address we announce runs DAD, gets
+    our defence (an NA to all nodes) and marks the address dadfailed; once we withdraw it,
+    the same address passes its DAD."""
+    out = json.loads(
+        run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                veth_namespace,
+                "sh",
+                "-c",
+                f"cd {REPO} && {PYTHON} -m tests.net.dad_check",
+            ],
+            timeout=60,
+        )
+    )
+    assert out["link_local"] and out["errors"] == []
+    assert out["announced"] == "dadfailed"
+    assert out["withdrawn"] == "ok"

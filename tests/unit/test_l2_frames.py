@@ -96,6 +96,20 @@ def test_what_the_arp_responder_leaves_unanswered() -> None:
     assert answer_arp(b"", DUTY, replier) == (None, "malformed")
 
 
+def test_an_arp_request_from_a_multicast_or_broadcast_sender_mac_is_ignored() -> None:
+    """A group MAC is never a real host: answering it would reflect our reply to a group."""
+    replier = arp.ArpReplier(OUR_MAC)
+    for group in (bytes.fromhex("01005e000001"), bytes.fromhex("333300000001"), b"\xff" * 6):
+        in_arp = arp.request_frame(group, ASKER4, VIP4)
+        assert answer_arp(in_arp, DUTY, replier) == (None, "multicast sender")
+        in_ethernet = bytearray(arp.request_frame(ASKER_MAC, ASKER4, VIP4))
+        in_ethernet[6:12] = group
+        assert answer_arp(bytes(in_ethernet), DUTY, replier) == (None, "multicast sender")
+    assert answer_arp(arp.request_frame(ASKER_MAC, ASKER4, VIP4), DUTY, replier)[1] == (
+        "10.99.0.100"
+    )
+
+
 def test_an_arp_probe_from_zero_is_answered_so_the_prober_sees_the_address_in_use() -> None:
     probe = arp.request_frame(ASKER_MAC, b"\x00" * 4, VIP4)
     reply, ip = answer_arp(probe, DUTY, arp.ArpReplier(OUR_MAC))
@@ -173,14 +187,36 @@ def test_solicitations_rfc4861_says_to_discard() -> None:
     assert ndp.parse_solicitation(multicast_target) is None
 
 
-def test_dad_probes_are_not_answered_and_a_solicitation_without_slla_is() -> None:
-    dad = bytes(
-        Ether(src="02:99:00:00:00:fe", dst="33:33:ff:00:01:00")
-        / IPv6(src="::", dst="ff02::1:ff00:100", hlim=255)
-        / ICMPv6ND_NS(tgt="fd00:99::100")
+def dad_probe(target: str) -> bytes:
+    """A DAD probe as a host sends it: from ::, to the target's solicited-node group."""
+    low = ipaddress.IPv6Address(target).packed[-3:]
+    group = ipaddress.IPv6Address(ipaddress.IPv6Address("ff02::1:ff00:0").packed[:13] + low)
+    mac = "33:33:" + ":".join(f"{b:02x}" for b in group.packed[-4:])
+    return bytes(
+        Ether(src="02:99:00:00:00:fe", dst=mac)
+        / IPv6(src="::", dst=str(group), hlim=255)
+        / ICMPv6ND_NS(tgt=target)
     )
+
+
+def test_a_dad_probe_for_an_announced_address_is_defended_to_all_nodes() -> None:
+    """RFC 4862 §5.4.3, RFC 4861 §7.2.4: a probe from :: gets an NA to all nodes, Solicited
+    clear and Override set, so the prober sees the address in use and does not take it."""
     replier = ndp.NdpReplier(OUR_MAC, LINK_LOCAL)
-    assert answer_ndp(dad, DUTY, replier) == (None, "dad")
+    reply, ip = answer_ndp(dad_probe("fd00:99::100"), DUTY, replier)
+    assert ip == "fd00:99::100" and reply is not None
+    packet = Ether(reply)
+    assert packet.dst == "33:33:00:00:00:01" and packet.src == "02:99:00:00:00:01"
+    assert packet[IPv6].dst == "ff02::1" and packet[IPv6].hlim == 255
+    na = packet[ICMPv6ND_NA]
+    assert (na.R, na.S, na.O, na.tgt) == (0, 0, 1, "fd00:99::100")
+    assert packet[ICMPv6NDOptDstLLAddr].lladdr == "02:99:00:00:00:01"
+    # A probe for an address we do not announce is none of our business.
+    assert answer_ndp(dad_probe("fd00:99::101"), DUTY, replier) == (None, "dad")
+
+
+def test_a_solicitation_without_slla_is_answered_to_its_ethernet_source() -> None:
+    replier = ndp.NdpReplier(OUR_MAC, LINK_LOCAL)
     unicast_probe = bytes(
         Ether(src="02:99:00:00:00:fe", dst="02:99:00:00:00:01")
         / IPv6(src="fd00:99::2", dst="fd00:99::100", hlim=255)
