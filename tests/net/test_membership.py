@@ -358,7 +358,15 @@ def test_demo_gossip_kill_fails_over_and_revive_rejoins() -> None:
             lambda _ev: next(iter(network.view().l2.get(ip) or ()), None) in others, timeout=WAIT
         )
         assert new_owner
-        started = [e for e in journal.of(AnnouncementStarted) if e.ip == ip and e.node != owner]
+        # The simulated segment changes before the speaker's event reaches the journal.
+        started = journal.wait_for(
+            lambda ev: [
+                e
+                for e in ev
+                if isinstance(e, AnnouncementStarted) and e.ip == ip and e.node != owner
+            ],
+            timeout=WAIT,
+        )
         assert started[-1].reason == f"failover from {owner} (dead)"
         before = len(journal.events)
         revive_node(runtime, owner)
