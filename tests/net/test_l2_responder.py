@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -28,21 +29,14 @@ def veth_namespace() -> Iterator[str]:
         kill_namespace(netns)
 
 
+def check_in(netns: str, module: str) -> dict[str, Any]:
+    """Run a check module inside the namespace; its JSON verdict."""
+    command = f"cd {REPO} && {PYTHON} -m {module}"
+    return json.loads(run(["ip", "netns", "exec", netns, "sh", "-c", command], timeout=60))
+
+
 def test_answers_only_while_announced_and_withdraw_is_immediate(veth_namespace: str) -> None:
-    out = json.loads(
-        run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                veth_namespace,
-                "sh",
-                "-c",
-                f"cd {REPO} && {PYTHON} -m tests.net.responder_check",
-            ],
-            timeout=60,
-        )
-    )
+    out = check_in(veth_namespace, "tests.net.responder_check")
     assert out["errors"] == []
     assert out["before"] == [0, 0]
     assert out["announced"] == [1, 1]
@@ -62,20 +56,7 @@ def test_the_kernels_duplicate_address_detection_sees_an_announced_ipv6_vip_in_u
     """The judge is the Linux kernel: a host that adds an address we announce runs DAD, gets
     our defence (an NA to all nodes) and marks the address dadfailed; once we withdraw it,
     the same address passes its DAD."""
-    out = json.loads(
-        run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                veth_namespace,
-                "sh",
-                "-c",
-                f"cd {REPO} && {PYTHON} -m tests.net.dad_check",
-            ],
-            timeout=60,
-        )
-    )
+    out = check_in(veth_namespace, "tests.net.dad_check")
     assert out["link_local"] and out["errors"] == []
     assert out["announced"] == "dadfailed"
     assert out["withdrawn"] == "ok"
