@@ -14,6 +14,7 @@ Whatever stands in for gossip, the demo runs one actor under the name ``membersh
 from __future__ import annotations
 
 import contextlib
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -39,11 +40,13 @@ class MembershipSwitch(RuntimeActor):
 
     actor_name = names.MEMBERSHIP
 
+    @abstractmethod
     def kill(self, node: str) -> None:
-        raise NotImplementedError
+        """Take ``node`` out of liveness, as a crash would."""
 
+    @abstractmethod
     def revive(self, node: str) -> None:
-        raise NotImplementedError
+        """Bring a killed ``node`` back."""
 
 
 class SimulatedMembership(MembershipSwitch):

@@ -10,6 +10,7 @@ while leading, and the objects they write.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any
 
 from actors.base import RuntimeActor
@@ -52,9 +53,9 @@ class ApiWriter(RuntimeActor):
         self.namespace = namespace
         self.retry = Retrying(retry_initial, retry_max)
 
+    @abstractmethod
     def sync(self) -> None:
         """One round of writes: what the API shows is made what this writer wants."""
-        raise NotImplementedError
 
     def retry_later(self) -> None:
         """Run :meth:`sync` again after the next backoff delay, unless a retry is pending."""
