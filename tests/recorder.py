@@ -46,3 +46,21 @@ class Recorder(Listener, RuntimeActor):
 
     def on_event(self, event: Event) -> None:
         self.journal.add(event)
+
+
+class Inbox:
+    """Stands in for the console app: collects what a port posts, from any thread."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.cond = threading.Condition()
+
+    def post_message(self, message: Any) -> bool:
+        with self.cond:
+            self.messages.append(message)
+            self.cond.notify_all()
+        return True
+
+    def wait(self, predicate: Any, timeout: float = 10.0) -> None:
+        with self.cond:
+            assert self.cond.wait_for(lambda: predicate(self.messages), timeout), self.messages

@@ -24,6 +24,7 @@ from actors.observability.httpd import EndpointServer, QuietHandler
 from actors.observability.status import StatusActor, query_number
 from lbtui.bridge import ActorEvent, SnapshotLoaded
 from lbtui.ports.remote import RemotePort
+from tests.recorder import Inbox
 
 HALF = b"GET /state HTTP/1.1\r\nHost: x\r\n"  # no blank line: the request never ends
 
@@ -241,22 +242,6 @@ def test_since_beyond_the_newest_event_is_a_410_at_once() -> None:
     assert json.loads(body)["seq"] == 3
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-        self.cond = threading.Condition()
-
-    def post_message(self, message: Any) -> bool:
-        with self.cond:
-            self.messages.append(message)
-            self.cond.notify_all()
-        return True
-
-    def wait_for(self, test: Any, timeout: float = 10.0) -> bool:
-        with self.cond:
-            return self.cond.wait_for(lambda: any(test(m) for m in self.messages), timeout)
-
-
 def test_the_remote_port_refetches_when_its_resume_point_is_gone() -> None:
     """A runtime that restarted between /state and /events: the port asks /state again at
     once (no error shown, no retry pause) and follows the new stream."""
@@ -276,11 +261,13 @@ def test_the_remote_port_refetches_when_its_resume_point_is_gone() -> None:
     inbox = Inbox()
     remote.start(inbox)
     try:
-        assert inbox.wait_for(lambda m: isinstance(m, SnapshotLoaded) and len(calls) >= 2)
+        inbox.wait(lambda ms: any(isinstance(m, SnapshotLoaded) for m in ms) and len(calls) >= 2)
         proxy.on_event(NodeJoined(9.0, "node-9")).get(timeout=5)
-        assert inbox.wait_for(
-            lambda m: isinstance(m, ActorEvent) and any(e.node == "node-9" for e in m.events)
-        ), inbox.messages
+        inbox.wait(
+            lambda ms: any(
+                isinstance(m, ActorEvent) and any(e.node == "node-9" for e in m.events) for m in ms
+            )
+        )
     finally:
         remote.stop()
 

@@ -8,7 +8,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +26,7 @@ from lbtui.ports.remote import SUMMARIZED_EVENTS, RemotePort, decode_event, deco
 from lbtui.state import rows as views
 from lbtui.state.model import ConsoleState
 from lbtui.state.reducer import load_snapshot, reduce_all
+from tests.recorder import Inbox
 from tests.tui.script import demo_events
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,22 +142,6 @@ def test_decoding_keeps_types_and_drops_what_it_cannot_trust() -> None:
     assert decode_event({"event": "NodeJoined", "t": 1.0, "node": "a", "extra": 1}) is not None
     assert decode_event({"event": "NodeJoined", "t": 1.0}) is None  # a field missing
     assert {"ConfigApplied", "ClusterUpdated", "AllocationsUpdated"} <= SUMMARIZED_EVENTS
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-        self.cond = threading.Condition()
-
-    def post_message(self, message: Any) -> bool:
-        with self.cond:
-            self.messages.append(message)
-            self.cond.notify_all()
-        return True
-
-    def wait(self, predicate: Any, timeout: float = 10.0) -> None:
-        with self.cond:
-            assert self.cond.wait_for(lambda: predicate(self.messages), timeout), self.messages
 
 
 def test_remote_port_follows_the_stream(served: Any) -> None:
