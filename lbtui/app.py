@@ -191,15 +191,18 @@ class ConsoleApp(App[None]):
                 screen.refresh_state(state)
 
     def show_info(self, screen: ConsoleScreen) -> None:
-        screen.query_one(InfoBar).show(
-            self.state,
-            source=self.port.description,
-            link=self.link,
-            link_ok=self.link_ok,
-            readonly=self.readonly,
-            view=screen.view_title,
-            filter=screen.active_filter,
-        )
+        # A screen can be mounted a moment before its children are: an event arriving then
+        # finds no bar yet (NoMatches), and the screen's own resume shows the info anyway.
+        for bar in screen.query(InfoBar):
+            bar.show(
+                self.state,
+                source=self.port.description,
+                link=self.link,
+                link_ok=self.link_ok,
+                readonly=self.readonly,
+                view=screen.view_title,
+                filter=screen.active_filter,
+            )
 
     def set_blink(self, root: Any) -> None:
         """Text cursors blink unless told not to (snapshot tests and screenshots)."""
