@@ -133,7 +133,7 @@ class Reflector:
                 self._healthy()
             except Expired:
                 need_list = True
-                self.stats.relists_total += 1
+                self._expired()
                 continue
             except Exception as exc:
                 if self._stopped.is_set():
@@ -141,7 +141,7 @@ class Reflector:
                 status, _ = api_error(exc)
                 if status == 410:
                     need_list = True
-                    self.stats.relists_total += 1
+                    self._expired()
                     continue
                 self.failures += 1
                 delay = self.backoff()
@@ -153,6 +153,10 @@ class Reflector:
                     delay,
                 )
                 self._sleep(delay)
+
+    def _expired(self) -> None:
+        self.stats.relists_total += 1
+        log.info("watch of %s expired (410 Gone): listing again", self.resource.plural)
 
     def _healthy(self) -> None:
         if self.failures:

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Build the real Kubernetes control plane the realkube tests run against, from Go modules at
 # pinned releases, into a cache outside the repository (built once per machine, never committed):
-#   kube-apiserver, kube-controller-manager, kubectl   (k8s.io/kubernetes)
+#   kube-apiserver, kube-controller-manager,
+#   kube-scheduler, kubectl                            (k8s.io/kubernetes)
 #   etcd                                               (go.etcd.io/etcd/server/v3)
 #   kwok                                               (sigs.k8s.io/kwok: simulated Nodes and Pods)
 #   helm                                               (helm.sh/helm/v4: lints and renders the chart)
-# Usage: tests/kube-real/build.sh [--print-dir]
+#   metallb-controller (only with --with-metallb)      (go.universe.tf/metallb: the benchmark's peer)
+# Usage: tests/kube-real/build.sh [--print-dir | --with-metallb]
 # The cache is $LBTUI_K8S_CACHE (default ~/.cache/lbtui-k8s)/<KUBERNETES_VERSION>/bin; a binary
 # already there is not built again. Each build runs in a throwaway module under $WORK.
 set -euo pipefail
@@ -15,6 +17,7 @@ STAGING_VERSION=v0.37.2       # the staging modules (k8s.io/api, ...) of that re
 ETCD_VERSION=v3.7.3
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v4.3.2
+METALLB_VERSION=v0.16.2       # for tests/bench/kube_real.py only
 
 CACHE_ROOT=${LBTUI_K8S_CACHE:-$HOME/.cache/lbtui-k8s}
 BIN=$CACHE_ROOT/$KUBERNETES_VERSION/bin
@@ -43,17 +46,26 @@ throwaway() {
 }
 
 build_kubernetes() {
-    missing kube-apiserver kube-controller-manager kubectl || return 0
-    say "kubernetes $KUBERNETES_VERSION (kube-apiserver, kube-controller-manager, kubectl)"
+    missing kube-apiserver kube-controller-manager kube-scheduler kubectl || return 0
+    say "kubernetes $KUBERNETES_VERSION (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)"
     local gomod staging dir
     gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
     # Every staging module the release's go.mod replaces with ./staging/src/... is pinned instead
     # to the same release on the proxy.
     staging=$(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod")
     dir=$(for m in $staging; do echo "$m $STAGING_VERSION"; done | throwaway "k8s.io/kubernetes@$KUBERNETES_VERSION" kubernetes)
-    (cd "$dir" && go build -trimpath -ldflags=-s -o "$BIN/" \
+    # The version the binaries report (what `make` stamps in a release build).
+    local minor=${KUBERNETES_VERSION#v1.}
+    minor=${minor%%.*}
+    local stamp="-s"
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        stamp+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+        stamp+=" -X $pkg.gitTreeState=clean"
+    done
+    (cd "$dir" && go build -trimpath -ldflags="$stamp" -o "$BIN/" \
         k8s.io/kubernetes/cmd/kube-apiserver \
         k8s.io/kubernetes/cmd/kube-controller-manager \
+        k8s.io/kubernetes/cmd/kube-scheduler \
         k8s.io/kubernetes/cmd/kubectl)
 }
 
@@ -76,6 +88,20 @@ build_kwok() {
     (cd "$dir" && go build -trimpath -ldflags=-s -o "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok)
 }
 
+kwok_stages() {
+    # kwok runs no stage it is not given: the "fast" lifecycle of its own module (Nodes Ready
+    # with a Lease heartbeat, Pods Running with IPs, deleted Pods gone), one file for -c.
+    [[ -s $BIN/kwok-stages.yaml ]] && return 0
+    local src
+    src=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')/kustomize/stage
+    for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+        pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+        echo "---"
+        cat "$src/$f"
+    done >"$BIN/kwok-stages.yaml.tmp"
+    mv "$BIN/kwok-stages.yaml.tmp" "$BIN/kwok-stages.yaml"
+}
+
 build_helm() {
     missing helm || return 0
     say "helm $HELM_VERSION"
@@ -84,9 +110,19 @@ build_helm() {
     (cd "$dir" && go build -trimpath -ldflags=-s -o "$BIN/helm" helm.sh/helm/v4/cmd/helm)
 }
 
+build_metallb() {
+    missing metallb-controller || return 0
+    say "metallb $METALLB_VERSION (controller, for the benchmark)"
+    local dir
+    dir=$(throwaway "go.universe.tf/metallb@$METALLB_VERSION" metallb </dev/null)
+    (cd "$dir" && go build -trimpath -ldflags=-s -o "$BIN/metallb-controller" go.universe.tf/metallb/controller)
+}
+
 build_etcd
 build_kwok
+kwok_stages
 build_helm
 build_kubernetes
+if [[ ${1:-} == --with-metallb ]]; then build_metallb; fi
 say "ready: $BIN"
 ls "$BIN" >&2

@@ -1,0 +1,65 @@
+"""The real control plane, started once per session for every ``realkube`` test.
+
+Needs root (network namespaces) and the binaries of ``build.sh`` (``./scripts/test`` builds
+them); like the network tests, a missing prerequisite fails, it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from controlplane import ControlPlane
+from deployment import Deployment, wait_for
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.realkube)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[ControlPlane]:
+    if os.geteuid() != 0:
+        pytest.fail("tests/kube-real needs root (the control plane runs in a network namespace)")
+    work = Path(tempfile.mkdtemp(prefix="lbtui-realkube-"))
+    plane = ControlPlane(work=work).up()
+    try:
+        yield plane
+    finally:
+        plane.down()
+
+
+PROBE_POOL = """
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: webhook-probe, namespace: metallb-system}
+spec: {addresses: [192.0.2.255/32]}
+"""
+
+
+@pytest.fixture(scope="session")
+def deployed(cluster: ControlPlane) -> Iterator[Deployment]:
+    """examples/deploy applied, kwok Nodes n1..n3, and lbtui's controller running as the
+    controller Pod (its ServiceAccount, its IP) with the webhooks served and registered."""
+    deployment = Deployment(cluster).apply()
+    try:
+        controller = deployment.start_controller()
+
+        def webhooks_answer() -> bool:
+            if not controller.alive():
+                raise AssertionError("controller exited:\n" + controller.output()[-3000:])
+            done = cluster.kubectl(
+                "apply", "--dry-run=server", "-f", "-", stdin=PROBE_POOL, check=False
+            )
+            return done.returncode == 0
+
+        wait_for("the admission webhooks to answer", webhooks_answer, timeout=90, every=0.5)
+        yield deployment
+    finally:
+        deployment.stop_all()
