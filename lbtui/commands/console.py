@@ -13,11 +13,11 @@ from typing import Any, TextIO
 
 from actors.config.build import DEFAULT_NAMESPACE
 from lbtui.commands.common import EXIT_INVALID, EXIT_UNREADABLE, kube_options, refused
+from lbtui.commands.logs import add_logging_options, setup_console_logging
 from lbtui.commands.tui import (
     add_console_options,
     console_settings,
     run_console,
-    setup_console_logging,
 )
 
 
@@ -64,7 +64,7 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="with --kubeconfig: only the API's view, no speaker event streams",
     )
-    console.add_argument("-v", "--verbose", action="store_true")
+    add_logging_options(console)
     add_console_options(console)
     console.set_defaults(func=run)
 
@@ -72,7 +72,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from lbtui.ports.remote import RemotePort
 
-    setup_console_logging(args.log_file, args.verbose)
+    setup_console_logging(args)
     if args.kubeconfig:
         return _on_cluster(args, err)
     if not args.connect:
