@@ -103,6 +103,9 @@ class KubeApi:
             config.load_kube_config(context=context, client_configuration=configuration)
         # One long-lived connection per watched resource, plus the writes.
         configuration.connection_pool_maxsize = 32
+        # lbtui retries with its own backoff (reflectors, writers, leader election): urllib3's
+        # own retries would only hide an outage for a while and fill the log with "Retrying".
+        configuration.retries = 0
         return cls(client.ApiClient(configuration), **kw)
 
     # -- list and watch ----------------------------------------------------------------------
