@@ -8,7 +8,6 @@ the runtime than it needs; textual is never imported here (see ``lbtui.commands.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
@@ -89,11 +88,13 @@ def add_kube_and_metrics_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kubeconfig",
         metavar="FILE",
-        default=os.environ.get("KUBECONFIG") or None,
-        help="kubeconfig to reach the API server (default: in-cluster config inside a pod, "
-        "else $KUBECONFIG or ~/.kube/config)",
+        default=None,
+        help="kubeconfig to reach the API server (default, as kubectl: $KUBECONFIG, a "
+        "colon-separated list, else the in-cluster config inside a pod, else ~/.kube/config)",
     )
-    parser.add_argument("--context", default=None, help="kubeconfig context to use")
+    parser.add_argument(
+        "--context", default=None, help="kubeconfig context to use (default: its current one)"
+    )
     parser.add_argument(
         "--metrics-port",
         type=int,
