@@ -115,8 +115,8 @@ def level_of(args: argparse.Namespace) -> int:
     return logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
 
 
-class _OurHandler:
-    """Marks the handler this module installed, so that a second setup replaces it."""
+#: The name of the handler this module installs, so that a second setup replaces it.
+HANDLER_NAME = "lbtui"
 
 
 def _install(handler: logging.Handler, level: int, log_format: str) -> None:
@@ -125,9 +125,9 @@ def _install(handler: logging.Handler, level: int, log_format: str) -> None:
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     handler.addFilter(RedactSecrets())
-    handler.lbtui = _OurHandler  # type: ignore[attr-defined]
+    handler.set_name(HANDLER_NAME)
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, "lbtui", None) is _OurHandler]:
+    for old in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
         root.removeHandler(old)
         old.close()
     root.addHandler(handler)
