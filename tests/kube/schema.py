@@ -8,6 +8,7 @@ server does before it accepts a CRD."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -106,7 +107,8 @@ def transition_violations(
     for rule in schema.get("x-kubernetes-validations", []):
         if rule.get("rule") == "self == oldSelf" and new != old:
             message = rule.get("message", "Value is immutable")
-            out.append((path.lstrip("."), f'Invalid value: "{schema.get("type")}": {message}'))
+            # kube-apiserver v1.37: status.node: Invalid value: "b": Value is immutable
+            out.append((path.lstrip("."), f"Invalid value: {json.dumps(new)}: {message}"))
     if isinstance(new, dict) and isinstance(old, dict):
         for name, sub in (schema.get("properties") or {}).items():
             if name in new and name in old:

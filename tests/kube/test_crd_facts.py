@@ -586,7 +586,7 @@ def test_the_fake_api_server_keeps_the_immutability_rules(fake: FakeKubeApi) -> 
     assert refused.value.causes == [
         {
             "reason": "FieldValueInvalid",
-            "message": 'Invalid value: "string": Value is immutable',
+            "message": 'Invalid value: "node-b": Value is immutable',  # as kube-apiserver says
             "field": "status.node",
         }
     ]
