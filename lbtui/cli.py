@@ -12,11 +12,31 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from lbtui.commands import console, controller, demo, lab, plan, speaker, validate
+from lbtui.commands import (
+    completion,
+    console,
+    controller,
+    demo,
+    lab,
+    plan,
+    speaker,
+    validate,
+)
 from lbtui.commands.common import EXIT_OK
 
 #: The subcommands, in the order ``lbtui --help`` lists them.
-COMMANDS = (validate, plan, demo, speaker, controller, console, lab)
+COMMANDS = (validate, plan, demo, speaker, controller, console, lab, completion)
+
+
+def version() -> str:
+    """The installed package's version (its metadata), or a word saying it is not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("lbtui")
+    except PackageNotFoundError:
+        return "unknown (not installed: run from a source tree)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lbtui",
         description="A load balancer for bare-metal Kubernetes that reads MetalLB's configuration.",
     )
+    parser.add_argument("--version", action="version", version=f"lbtui {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from actors.kube.kubeconfig import KubeconfigSource, find_kubeconfig, load_into
 from actors.kube.resources import METALLB_GROUP, Resource
 
 # -- failed calls ----------------------------------------------------------------------------
@@ -87,22 +87,25 @@ class KubeApi:
 
     @classmethod
     def connect(
-        cls, kubeconfig: str | None = None, context: str | None = None, **kw: Any
+        cls,
+        kubeconfig: str | KubeconfigSource | None = None,
+        context: str | None = None,
+        **kw: Any,
     ) -> KubeApi:
-        """``kubeconfig`` if given; else in-cluster when in a pod; else ``~/.kube/config``."""
-        from kubernetes import client, config
+        """The kubeconfig kubectl would use (:mod:`actors.kube.kubeconfig`: ``kubeconfig``
+        if given, else ``$KUBECONFIG``, else in-cluster inside a pod, else
+        ``~/.kube/config``) and ``context`` (else its current context)."""
+        from kubernetes import client
 
+        if not isinstance(kubeconfig, KubeconfigSource):
+            kubeconfig = find_kubeconfig(kubeconfig)
         configuration = client.Configuration()
-        if kubeconfig:
-            config.load_kube_config(
-                config_file=kubeconfig, context=context, client_configuration=configuration
-            )
-        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config(client_configuration=configuration)
-        else:
-            config.load_kube_config(context=context, client_configuration=configuration)
+        load_into(configuration, kubeconfig, context)
         # One long-lived connection per watched resource, plus the writes.
         configuration.connection_pool_maxsize = 32
+        # lbtui retries with its own backoff (reflectors, writers, leader election): urllib3's
+        # own retries would only hide an outage for a while and fill the log with "Retrying".
+        configuration.retries = 0
         return cls(client.ApiClient(configuration), **kw)
 
     # -- list and watch ----------------------------------------------------------------------

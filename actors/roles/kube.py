@@ -1,7 +1,9 @@
 """Reaching the Kubernetes API for a role: the connection options and the one connect step.
 
-The speaker, the controller and the kube console connect the same way: ``--kubeconfig`` and
-``--context`` if given, else the in-cluster configuration inside a pod, else ``~/.kube/config``.
+The speaker, the controller and the kube console connect the same way, as kubectl does:
+``--kubeconfig`` if given, else ``$KUBECONFIG`` (a colon-separated list, merged), else the
+in-cluster configuration inside a pod, else ``~/.kube/config``; ``--context`` if given, else
+the current context (:mod:`actors.kube.kubeconfig`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 from actors.kube.api import KubeApi
 from actors.kube.cluster import KubeCluster
+from actors.kube.kubeconfig import KubeconfigNotFound, find_kubeconfig
 from actors.kube.resources import Resource
 from actors.roles.errors import OptionsError
 
@@ -20,7 +23,7 @@ KUBE_REFRESH_INTERVAL = 0.1
 
 @dataclass(frozen=True)
 class KubeOptions:
-    """Where the API is: a kubeconfig file and context (None: in-cluster or the default)."""
+    """Where the API is: a kubeconfig file and context (None: as kubectl finds them)."""
 
     kubeconfig: str | None = None
     context: str | None = None
@@ -29,11 +32,13 @@ class KubeOptions:
 def connect(
     options: KubeOptions, namespace: str, resources: Iterable[Resource], *, prefix: str = ""
 ) -> KubeCluster:
-    """The KubeCluster watching ``resources``; OptionsError (unreadable), naming the
-    kubeconfig or ``<in-cluster config>`` after ``prefix``, if it cannot be used."""
+    """The KubeCluster watching ``resources``; OptionsError (unreadable), after ``prefix``,
+    if no kubeconfig is found or the one found cannot be used (naming it)."""
     try:
-        api = KubeApi.connect(options.kubeconfig, options.context)
+        source = find_kubeconfig(options.kubeconfig)
+        api = KubeApi.connect(source, options.context)
+    except KubeconfigNotFound as exc:
+        raise OptionsError(f"{prefix}{exc}", unreadable=True) from exc
     except Exception as exc:  # the client raises ConfigException, OSError, YAML errors...
-        where = options.kubeconfig or "<in-cluster config>"
-        raise OptionsError(f"{prefix}{where}: {exc}", unreadable=True) from exc
+        raise OptionsError(f"{prefix}{source.describe}: {exc}", unreadable=True) from exc
     return KubeCluster(api, namespace=namespace, resources=resources)

@@ -1,8 +1,9 @@
 """One module per ``lbtui`` subcommand: ``validate``, ``plan``, ``demo``, ``speaker``,
-``controller``, ``console``, ``lab``.
+``controller``, ``console``, ``lab``, ``completion``.
 
 Each has ``add_parser(subparsers)`` (its options, help and defaults) and
 ``run(args, out, err) -> int`` (its exit code), which turns the parsed options into a role's
 options and calls the role builder (``actors.roles``), the Runtime or a pure core. They share
-``common`` (exit codes, logging, option groups) and ``tui`` (opening the Textual console).
+``common`` (exit codes, option groups), ``logs`` (logging) and ``tui`` (opening the Textual
+console).
 """

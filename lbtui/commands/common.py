@@ -1,4 +1,4 @@
-"""What the subcommands share: exit codes, logging, refusing options, reading MetalLB files,
+"""What the subcommands share: exit codes, refusing options, reading MetalLB files,
 and the option groups several of them take (``--status-*``, ``--kubeconfig`` and metrics).
 
 The role builders are imported inside the functions, so ``lbtui validate`` loads no more of
@@ -8,9 +8,6 @@ the runtime than it needs; textual is never imported here (see ``lbtui.commands.
 from __future__ import annotations
 
 import argparse
-import logging
-import os
-import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
@@ -31,15 +28,6 @@ def refused(error: OptionsError, err: TextIO) -> int:
     """Say why a role refused its options; the exit code for it."""
     print(f"{error}", file=err)
     return EXIT_UNREADABLE if error.unreadable else EXIT_INVALID
-
-
-def setup_logging(verbose: bool) -> None:
-    """Headless commands log to stderr (stdout carries the JSON-lines events)."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 # -- MetalLB files (plan) ------------------------------------------------------------
@@ -100,11 +88,13 @@ def add_kube_and_metrics_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kubeconfig",
         metavar="FILE",
-        default=os.environ.get("KUBECONFIG") or None,
-        help="kubeconfig to reach the API server (default: in-cluster config inside a pod, "
-        "else $KUBECONFIG or ~/.kube/config)",
+        default=None,
+        help="kubeconfig to reach the API server (default, as kubectl: $KUBECONFIG, a "
+        "colon-separated list, else the in-cluster config inside a pod, else ~/.kube/config)",
     )
-    parser.add_argument("--context", default=None, help="kubeconfig context to use")
+    parser.add_argument(
+        "--context", default=None, help="kubeconfig context to use (default: its current one)"
+    )
     parser.add_argument(
         "--metrics-port",
         type=int,

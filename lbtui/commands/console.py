@@ -1,8 +1,9 @@
 """``lbtui console``: the console attached to a running runtime.
 
-``--connect URL``: a headless runtime's status endpoint (read-only). ``--kubeconfig``: a
-cluster, through its API (``actors.roles.console`` builds the actors that read it) and every
-speaker's event stream through the API server's pod proxy.
+``--connect URL``: a headless runtime's status endpoint (read-only). Otherwise a cluster, as
+kubectl finds it (``--kubeconfig``, else ``$KUBECONFIG``, else ``~/.kube/config``; ``--context``
+else the current context), through its API (``actors.roles.console`` builds the actors that
+read it) and every speaker's event stream through the API server's pod proxy.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import Any, TextIO
 
 from actors.config.build import DEFAULT_NAMESPACE
 from lbtui.commands.common import EXIT_INVALID, EXIT_UNREADABLE, kube_options, refused
+from lbtui.commands.logs import add_logging_options, setup_console_logging
 from lbtui.commands.tui import (
     add_console_options,
     console_settings,
     run_console,
-    setup_console_logging,
 )
 
 
@@ -25,19 +26,25 @@ def add_parser(subparsers: Any) -> None:
     console = subparsers.add_parser(
         "console",
         help="the console attached to a running runtime",
-        description="Attaches to a headless runtime's status endpoint (`lbtui speaker` or "
-        "`lbtui demo --headless` with --status-addr): read-only. With --kubeconfig, to a "
-        "cluster instead: its API, and every speaker's event stream through the API "
-        "server's pod proxy.",
+        description="Attaches to a cluster, found as kubectl finds it (--kubeconfig, else "
+        "$KUBECONFIG, else ~/.kube/config; --context, else the current context): its API, "
+        "and every speaker's event stream through the API server's pod proxy. With --connect, "
+        "to a headless runtime's status endpoint instead (`lbtui speaker` or `lbtui demo "
+        "--headless` with --status-addr): read-only.",
     )
-    console.add_argument("--connect", metavar="URL", help="http://HOST:PORT")
+    console.add_argument(
+        "--connect", metavar="URL", help="http://HOST:PORT: a status endpoint, not a cluster"
+    )
     console.add_argument(
         "--kubeconfig",
         metavar="FILE",
-        help="instead of --connect: the cluster itself (Services, pools, who announces what "
-        "from the status objects); edits become writes of the metallb.io objects",
+        help="the cluster's kubeconfig (default: $KUBECONFIG, a colon-separated list, else "
+        "~/.kube/config): Services, pools, who announces what from the status objects; "
+        "edits become writes of the metallb.io objects",
     )
-    console.add_argument("--context", default=None, help="kubeconfig context to use")
+    console.add_argument(
+        "--context", default=None, help="kubeconfig context to use (default: its current one)"
+    )
     console.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="MetalLB's namespace")
     console.add_argument("--lb-class", default=None)
     console.add_argument(
@@ -64,7 +71,7 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="with --kubeconfig: only the API's view, no speaker event streams",
     )
-    console.add_argument("-v", "--verbose", action="store_true")
+    add_logging_options(console)
     add_console_options(console)
     console.set_defaults(func=run)
 
@@ -72,12 +79,12 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from lbtui.ports.remote import RemotePort
 
-    setup_console_logging(args.log_file, args.verbose)
-    if args.kubeconfig:
-        return _on_cluster(args, err)
-    if not args.connect:
-        print("lbtui console: --connect URL or --kubeconfig FILE is needed", file=err)
+    setup_console_logging(args)
+    if args.connect and args.kubeconfig:
+        print("lbtui console: --connect and --kubeconfig: one or the other", file=err)
         return EXIT_INVALID
+    if not args.connect:
+        return _on_cluster(args, err)
     token = _token(args, err)
     if token is None:
         return EXIT_UNREADABLE
@@ -90,7 +97,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _on_cluster(args: argparse.Namespace, err: TextIO) -> int:
-    """``lbtui console --kubeconfig``: the console on the cluster's API, in this process."""
+    """The console on the cluster's API, in this process (no kubeconfig found: exit 2, saying
+    where lbtui looked and that --connect is the other way)."""
     from actors.roles import console as role
     from actors.roles.errors import OptionsError
     from actors.runtime import Runtime
@@ -102,7 +110,10 @@ def _on_cluster(args: argparse.Namespace, err: TextIO) -> int:
     try:
         built = role.build(options)
     except OptionsError as exc:
-        return refused(exc, err)
+        code = refused(exc, err)
+        if not args.kubeconfig:
+            print("(or attach to a speaker's status endpoint: --connect URL)", file=err)
+        return code
     token = _token(args, err)
     if token is None:
         return EXIT_UNREADABLE

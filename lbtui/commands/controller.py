@@ -15,8 +15,8 @@ from lbtui.commands.common import (
     kube_options,
     metrics_options,
     refused,
-    setup_logging,
 )
+from lbtui.commands.logs import add_logging_options, setup_logging
 
 
 def add_parser(subparsers: Any) -> None:
@@ -91,7 +91,7 @@ def add_parser(subparsers: Any) -> None:
         help="stop after S seconds (default: until SIGTERM)",
     )
     add_kube_and_metrics_options(controller)
-    controller.add_argument("-v", "--verbose", action="store_true")
+    add_logging_options(controller)
     controller.set_defaults(func=run)
 
 
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from actors.roles.errors import OptionsError
     from actors.runtime import Runtime, run_until_stopped
 
-    setup_logging(args.verbose)
+    setup_logging(args)
     options = role.ControllerOptions(
         kube=kube_options(args),
         namespace=args.namespace,

@@ -12,14 +12,13 @@ from lbtui.commands.common import (
     EXIT_OK,
     add_status_options,
     refused,
-    setup_logging,
     status_options,
 )
+from lbtui.commands.logs import add_logging_options, setup_console_logging, setup_logging
 from lbtui.commands.tui import (
     add_console_options,
     console_settings,
     run_console,
-    setup_console_logging,
     theme_ok,
 )
 
@@ -41,7 +40,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="S",
         help="stop after S seconds (default: until interrupted)",
     )
-    demo.add_argument("-v", "--verbose", action="store_true")
+    add_logging_options(demo)
     add_console_options(demo)
     add_status_options(demo)
     demo.set_defaults(func=run)
@@ -53,9 +52,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from actors.runtime import run_until_stopped
 
     if args.headless:
-        setup_logging(args.verbose)
+        setup_logging(args)
     else:
-        setup_console_logging(args.log_file, args.verbose)
+        setup_console_logging(args)
     try:
         status = status_options(args)
         if not args.headless and not theme_ok(args.theme, err):

@@ -9,11 +9,11 @@ import json
 from typing import Any, TextIO
 
 from lbtui.commands.common import EXIT_INVALID, EXIT_OK
+from lbtui.commands.logs import add_logging_options, setup_console_logging
 from lbtui.commands.tui import (
     add_console_options,
     console_settings,
     run_console,
-    setup_console_logging,
 )
 
 
@@ -84,7 +84,7 @@ def add_parser(subparsers: Any) -> None:
     console.add_argument(
         "--node", default=None, help="whose status endpoint (default: the first running)"
     )
-    console.add_argument("-v", "--verbose", action="store_true")
+    add_logging_options(console)
     add_console_options(console)
     lab.set_defaults(func=run)
 
@@ -226,7 +226,7 @@ def _lab_console(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -
             return EXIT_INVALID
         node = running[0]
     plan.host(node)  # an unknown node is a clear error
-    setup_console_logging(args.log_file, args.verbose)
+    setup_console_logging(args)
     settings = console_settings(args, readonly=True)  # a status endpoint is read-only
     # Threads the console starts inherit the namespace: its HTTP client connects from there.
     with entered(plan.host("client").netns):

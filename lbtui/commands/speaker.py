@@ -18,9 +18,9 @@ from lbtui.commands.common import (
     kube_options,
     metrics_options,
     refused,
-    setup_logging,
     status_options,
 )
+from lbtui.commands.logs import add_logging_options, setup_logging
 
 if TYPE_CHECKING:
     from actors.roles.speaker import SpeakerOptions
@@ -176,7 +176,7 @@ def add_parser(subparsers: Any) -> None:
     )
     add_kube_and_metrics_options(speaker)
     speaker.set_defaults(metrics_port=None)  # 7472 with the API; off with --cluster
-    speaker.add_argument("-v", "--verbose", action="store_true")
+    add_logging_options(speaker)
     add_status_options(speaker)
     speaker.set_defaults(func=run)
 
@@ -231,7 +231,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from actors.roles.errors import OptionsError
     from actors.runtime import Runtime, run_until_stopped
 
-    setup_logging(args.verbose)
+    setup_logging(args)
     clock = RealClock()
     try:
         specs = role.build(speaker_options(args), events=out, clock=clock)

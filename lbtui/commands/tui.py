@@ -1,5 +1,5 @@
 """Opening the Textual console from a command (``demo``, ``console``, ``lab console``): its
-options, its logging, the theme check and the run itself.
+options, the theme check and the run itself.
 
 Textual is imported only inside :func:`run_console` and :func:`theme_ok`, so that the
 headless commands never load it (tests/unit/test_project.py checks).
@@ -8,7 +8,6 @@ headless commands never load it (tests/unit/test_project.py checks).
 from __future__ import annotations
 
 import argparse
-import logging
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -53,18 +52,6 @@ def console_settings(args: argparse.Namespace, *, readonly: bool | None = None) 
         view=args.view or "overview",
         exit_after=getattr(args, "duration", None),
     )
-
-
-def setup_console_logging(log_file: str | None, verbose: bool) -> None:
-    """The console owns the terminal: logs go to a file, or nowhere (events are on screen)."""
-    if log_file:
-        logging.basicConfig(
-            level=logging.DEBUG if verbose else logging.INFO,
-            format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-            filename=log_file,
-        )
-    else:
-        logging.basicConfig(handlers=[logging.NullHandler()], level=logging.WARNING)
 
 
 def theme_ok(theme: str | None, err: TextIO) -> bool:

@@ -21,7 +21,9 @@ from typing import Any
 
 import yaml
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "lab"
+# The lab's configuration and cluster: examples/lab in the source tree, reached through the
+# link lbtui/lab/_examples, which a wheel holds as copies (pyproject's package-data).
+EXAMPLES = Path(__file__).resolve().parent / "_examples"
 MODES = ("l2", "bgp", "both")
 ROUTERS = ("bird", "frr")
 HOWS = ("kill", "link", "stop")  # lab fail --how

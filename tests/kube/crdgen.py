@@ -1,6 +1,9 @@
 """Writes examples/deploy/crds.yaml: the metallb.io CustomResourceDefinitions lbtui reads and
-writes, schema-equivalent to MetalLB's (same group, kinds, versions, field names, bounds and
-defaults), so objects made for MetalLB keep working. Written for lbtui, not copied.
+writes, equal to MetalLB's wherever a user or kubectl meets them: group, kinds, versions
+(served, storage, deprecation), the status subresource on every kind, printer columns (names,
+types, order, priority), field names, types, bounds, enums, patterns, defaults and CEL rules,
+and the conversion webhook on bgppeers. The descriptions are lbtui's own words, not copied.
+tests/kube/test_crd_facts.py holds MetalLB's facts and checks this output against them.
 
     .venv/bin/python -m tests.kube.crdgen > examples/deploy/crds.yaml
 
@@ -15,7 +18,6 @@ from typing import Any
 import yaml
 
 GROUP = "metallb.io"
-UINT32 = {"type": "integer", "format": "int64", "minimum": 0, "maximum": 4294967295}
 
 
 def string(**kw: Any) -> dict[str, Any]:
@@ -47,35 +49,64 @@ def obj(
     return out
 
 
-LABEL_SELECTOR: dict[str, Any] = {
-    "type": "object",
-    "description": "A label query: matchLabels and matchExpressions are ANDed.",
-    "x-kubernetes-map-type": "atomic",
-    "properties": {
-        "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
-        "matchExpressions": {
-            "type": "array",
-            "x-kubernetes-list-type": "atomic",
-            "items": {
-                "type": "object",
-                "required": ["key", "operator"],
-                "properties": {
-                    "key": string(),
-                    "operator": string(enum=["In", "NotIn", "Exists", "DoesNotExist"]),
-                    "values": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "x-kubernetes-list-type": "atomic",
+def selector(
+    description: str = "A label query: matchLabels and matchExpressions are ANDed.",
+) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "x-kubernetes-map-type": "atomic",
+        "properties": {
+            "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "matchExpressions": {
+                "type": "array",
+                "x-kubernetes-list-type": "atomic",
+                "items": {
+                    "type": "object",
+                    "required": ["key", "operator"],
+                    "properties": {
+                        "key": string(),
+                        "operator": string(description="In, NotIn, Exists or DoesNotExist."),
+                        "values": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "x-kubernetes-list-type": "atomic",
+                        },
                     },
                 },
             },
         },
-    },
-}
+    }
+
+
+LABEL_SELECTOR = selector()
 
 
 def selectors(description: str) -> dict[str, Any]:
     return array(LABEL_SELECTOR, description + " Several selectors are ORed.")
+
+
+def immutable(schema: dict[str, Any], message: str = "Value is immutable") -> dict[str, Any]:
+    """``schema`` with a transition rule: once set, the value cannot change."""
+    return {**schema, "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": message}]}
+
+
+def kind_schema(
+    description: str,
+    spec: dict[str, Any] | None,
+    status: dict[str, Any] | None = None,
+    required: list[str] | None = None,
+) -> dict[str, Any]:
+    """A kind's openAPIV3Schema: apiVersion, kind, metadata, then spec and status."""
+    properties: dict[str, Any] = {
+        "apiVersion": string(description="The versioned schema of this object."),
+        "kind": string(description="The REST resource this object represents."),
+        "metadata": {"type": "object"},
+    }
+    if spec is not None:
+        properties["spec"] = spec
+    properties["status"] = status or {"type": "object", "description": "Unused."}
+    return obj(description, properties, required)
 
 
 POOL_SELECTION = {
@@ -85,247 +116,317 @@ POOL_SELECTION = {
     "serviceSelectors": selectors("Services (by their labels) it applies to."),
 }
 
-IP_ADDRESS_POOL = obj(
+IP_ADDRESS_POOL = kind_schema(
     "IPAddressPool: addresses the load balancer hands out.",
-    {
-        "apiVersion": string(),
-        "kind": string(),
-        "metadata": {"type": "object"},
-        "spec": obj(
-            "The pool.",
-            {
-                "addresses": strings("CIDRs (10.0.0.0/24) or ranges (10.0.0.1-10.0.0.9)."),
-                "autoAssign": boolean(
-                    default=True, description="Hand addresses out without being asked for."
-                ),
-                "avoidBuggyIPs": boolean(
-                    default=False, description="Never hand out IPv4 addresses ending in .0/.255."
-                ),
-                "serviceAllocation": obj(
-                    "Which services may use the pool, and its priority for them.",
-                    {
-                        "priority": integer(description="Lower is tried first; 0 is last."),
-                        "namespaces": strings("Namespaces whose services may use the pool."),
-                        "namespaceSelectors": selectors("Namespaces (by label)."),
-                        "serviceSelectors": selectors("Services (by label)."),
+    obj(
+        "The pool.",
+        {
+            "addresses": strings("CIDRs (10.0.0.0/24) or ranges (10.0.0.1-10.0.0.9)."),
+            "autoAssign": boolean(
+                default=True, description="Hand addresses out without being asked for."
+            ),
+            "avoidBuggyIPs": boolean(
+                default=False, description="Never hand out IPv4 addresses ending in .0/.255."
+            ),
+            "serviceAllocation": obj(
+                "Which services may use the pool, and its priority for them.",
+                {
+                    "priority": {
+                        "type": "integer",
+                        "description": "Lower is tried first; unset is tried last.",
                     },
-                ),
-            },
-            ["addresses"],
-        ),
-        "status": obj(
-            "Usage, written by the controller.",
-            {
-                name: {"type": "integer", "format": "int64"}
-                for name in ("assignedIPv4", "assignedIPv6", "availableIPv4", "availableIPv6")
-            },
-        ),
-    },
+                    "namespaces": strings("Namespaces whose services may use the pool."),
+                    "namespaceSelectors": selectors("Namespaces (by label)."),
+                    "serviceSelectors": selectors("Services (by label)."),
+                },
+            ),
+        },
+        ["addresses"],
+    ),
+    obj(
+        "Usage, written by the controller.",
+        {
+            name: {"type": "integer", "format": "int64"}
+            for name in ("assignedIPv4", "assignedIPv6", "availableIPv4", "availableIPv6")
+        },
+        ["assignedIPv4", "assignedIPv6", "availableIPv4", "availableIPv6"],
+    ),
     ["spec"],
 )
 
-L2_ADVERTISEMENT = obj(
+L2_ADVERTISEMENT = kind_schema(
     "L2Advertisement: announce pools' addresses with ARP/NDP.",
-    {
-        "apiVersion": string(),
-        "kind": string(),
-        "metadata": {"type": "object"},
-        "spec": obj(
-            "The advertisement.",
-            {
-                **POOL_SELECTION,
-                "interfaces": strings("Announce only on these interfaces (none: all)."),
-                "preferredNodeSelectors": array(
-                    obj(
-                        "A weighted node preference.",
-                        {"weight": integer(minimum=1, maximum=100), "preference": LABEL_SELECTOR},
-                        ["weight", "preference"],
-                    ),
-                    "Soft preferences among the eligible nodes.",
+    obj(
+        "The advertisement.",
+        {
+            **POOL_SELECTION,
+            "interfaces": strings("Announce only on these interfaces (none: all)."),
+            "preferredNodeSelectors": array(
+                obj(
+                    "A weighted node preference.",
+                    {
+                        "weight": integer(minimum=1, maximum=100),
+                        "preference": LABEL_SELECTOR,
+                    },
+                    ["preference", "weight"],
                 ),
-            },
-        ),
-        "status": {"type": "object"},
-    },
+                "Soft preferences among the eligible nodes.",
+            ),
+        },
+    ),
 )
 
-BGP_ADVERTISEMENT = obj(
+AGGREGATION_RULE = (
+    "!has(self.serviceSelectors) || self.serviceSelectors.size() == 0 || "
+    "((!has(self.aggregationLength) || self.aggregationLength == 32) && "
+    "(!has(self.aggregationLengthV6) || self.aggregationLengthV6 == 128))"
+)
+AGGREGATION_MESSAGE = (
+    "serviceSelectors and aggregationLength are mutually exclusive, can only be used "
+    "together with default aggregationLength (32) and aggregationLengthV6 (128)"
+)
+
+BGP_ADVERTISEMENT = kind_schema(
     "BGPAdvertisement: announce pools' addresses to BGP peers.",
     {
-        "apiVersion": string(),
-        "kind": string(),
-        "metadata": {"type": "object"},
-        "spec": obj(
+        **obj(
             "The advertisement.",
             {
-                "aggregationLength": integer(default=32, minimum=1, maximum=32),
-                "aggregationLengthV6": integer(default=128, minimum=1, maximum=128),
-                "localPref": {**UINT32, "description": "LOCAL_PREF (iBGP only; 0: unset)."},
+                "aggregationLength": integer(
+                    default=32, minimum=1, description="IPv4 prefix length to announce."
+                ),
+                "aggregationLengthV6": integer(
+                    default=128, description="IPv6 prefix length to announce."
+                ),
+                "localPref": integer(description="LOCAL_PREF (iBGP only; 0: unset)."),
                 "communities": strings("Communities: A:B, large:A:B:C or a Community alias."),
                 "peers": strings("BGPPeer names to advertise to (none: all)."),
                 **POOL_SELECTION,
             },
         ),
-        "status": {"type": "object"},
+        "x-kubernetes-validations": [{"rule": AGGREGATION_RULE, "message": AGGREGATION_MESSAGE}],
     },
 )
 
-COMMUNITY = obj(
+COMMUNITY = kind_schema(
     "Community: named BGP community values.",
-    {
-        "apiVersion": string(),
-        "kind": string(),
-        "metadata": {"type": "object"},
-        "spec": obj(
-            "The aliases.",
-            {
-                "communities": array(
-                    obj("An alias.", {"name": string(), "value": string()}),
-                    "Aliases usable in BGPAdvertisement.communities.",
-                )
-            },
-        ),
-        "status": {"type": "object"},
-    },
+    obj(
+        "The aliases.",
+        {
+            "communities": array(
+                obj("An alias.", {"name": string(), "value": string()}),
+                "Aliases usable in BGPAdvertisement.communities.",
+            )
+        },
+    ),
 )
 
-BFD_PROFILE = obj(
+BFD_PROFILE = kind_schema(
     "BFDProfile: BFD timers for BGP sessions.",
-    {
-        "apiVersion": string(),
-        "kind": string(),
-        "metadata": {"type": "object"},
-        "spec": obj(
-            "The profile (milliseconds).",
-            {
-                "receiveInterval": integer(minimum=10, maximum=60000),
-                "transmitInterval": integer(minimum=10, maximum=60000),
-                "detectMultiplier": integer(minimum=2, maximum=255),
-                "echoInterval": integer(minimum=10, maximum=60000),
-                "echoMode": boolean(),
-                "passiveMode": boolean(),
-                "minimumTtl": integer(minimum=1, maximum=254),
-            },
-        ),
-        "status": {"type": "object"},
-    },
+    obj(
+        "The profile (milliseconds).",
+        {
+            "receiveInterval": integer(minimum=10, maximum=60000),
+            "transmitInterval": integer(minimum=10, maximum=60000),
+            "detectMultiplier": integer(minimum=2, maximum=255),
+            "echoInterval": integer(minimum=10, maximum=60000),
+            "echoMode": boolean(),
+            "passiveMode": boolean(),
+            "minimumTtl": integer(minimum=1, maximum=254),
+        },
+    ),
 )
 
-BGP_PEER_SPEC = obj(
-    "The session.",
-    {
-        "myASN": {**UINT32, "description": "Our AS number."},
-        "peerASN": {**UINT32, "description": "The peer's AS number."},
-        "dynamicASN": string(enum=["internal", "external"]),
-        "localASN": {**UINT32, "minimum": 1},
-        "peerAddress": string(),
-        "interface": string(),
-        "sourceAddress": string(),
-        "peerPort": integer(default=179, minimum=1, maximum=16384),
-        "holdTime": string(description="A duration, e.g. 90s."),
-        "keepaliveTime": string(description="A duration, e.g. 30s."),
-        "connectTime": string(description="A duration in whole seconds, 1s to 65535s."),
-        "routerID": string(),
-        "nodeSelectors": selectors("Nodes that open this session (none: all)."),
-        "password": string(description="TCP-MD5 password (or passwordSecret)."),
-        "passwordSecret": obj(
-            "A kubernetes.io/basic-auth Secret holding the password.",
-            {"name": string(), "namespace": string()},
-        ),
-        "bfdProfile": string(),
-        "enableGracefulRestart": boolean(),
-        "ebgpMultiHop": boolean(),
-        "vrf": string(),
-        "disableMP": boolean(default=False),
-        "dualStackAddressFamily": boolean(default=False),
-    },
-    ["myASN"],
+ASN = {"type": "integer", "format": "int64", "minimum": 0, "maximum": 4294967295}
+
+# BGPPeer v1beta1, deprecated: the first fields only; its node selectors' expressions need
+# values and are not atomic (converted to v1beta2 by the controller's webhook).
+BGP_PEER_V1BETA1 = kind_schema(
+    "BGPPeer (v1beta1, deprecated): a BGP session from the nodes to a router.",
+    obj(
+        "The session.",
+        {
+            "myASN": {**ASN, "description": "Our AS number."},
+            "peerASN": {**ASN, "description": "The peer's AS number."},
+            "peerAddress": string(),
+            "sourceAddress": string(),
+            "peerPort": {"type": "integer", "minimum": 0, "maximum": 16384},
+            "holdTime": string(description="A duration, e.g. 90s."),
+            "keepaliveTime": string(description="A duration, e.g. 30s."),
+            "routerID": string(),
+            "nodeSelectors": array(
+                obj(
+                    "Nodes by label.",
+                    {
+                        "matchLabels": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        },
+                        "matchExpressions": array(
+                            obj(
+                                "A requirement.",
+                                {
+                                    "key": string(),
+                                    "operator": string(),
+                                    "values": {
+                                        "type": "array",
+                                        "items": {"type": "string"},
+                                        "minItems": 1,
+                                    },
+                                },
+                                ["key", "operator", "values"],
+                            ),
+                            "Requirements, ANDed.",
+                        ),
+                    },
+                ),
+                "Nodes that open this session (none: all).",
+            ),
+            "password": string(description="TCP-MD5 password."),
+            "bfdProfile": string(),
+            "ebgpMultiHop": boolean(),
+        },
+        ["myASN", "peerASN", "peerAddress"],
+    ),
 )
 
-BGP_PEER = obj(
+CONNECT_TIME_RULES = [
+    {
+        "rule": "duration(self).getSeconds() >= 1 && duration(self).getSeconds() <= 65535",
+        "message": "connect time should be between 1 seconds to 65535",
+    },
+    {
+        "rule": "duration(self).getMilliseconds() % 1000 == 0",
+        "message": "connect time should contain a whole number of seconds",
+    },
+]
+
+BGP_PEER_V1BETA2 = kind_schema(
     "BGPPeer: a BGP session from the nodes to a router.",
-    {
-        "apiVersion": string(),
-        "kind": string(),
-        "metadata": {"type": "object"},
-        "spec": BGP_PEER_SPEC,
-        "status": {"type": "object"},
-    },
+    obj(
+        "The session.",
+        {
+            "myASN": {**ASN, "description": "Our AS number."},
+            "peerASN": {**ASN, "description": "The peer's AS number."},
+            "dynamicASN": string(enum=["internal", "external"]),
+            "localASN": {**ASN, "minimum": 1, "description": "Deprecated: unused."},
+            "peerAddress": string(),
+            "interface": string(description="Unnumbered BGP over this interface (FRR)."),
+            "sourceAddress": string(),
+            "peerPort": {"type": "integer", "default": 179, "minimum": 1, "maximum": 16384},
+            "holdTime": string(description="A duration, e.g. 90s."),
+            "keepaliveTime": string(description="A duration, e.g. 30s."),
+            "connectTime": {
+                **string(description="A duration in whole seconds, 1s to 65535s."),
+                "x-kubernetes-validations": CONNECT_TIME_RULES,
+            },
+            "routerID": string(),
+            "nodeSelectors": selectors("Nodes that open this session (none: all)."),
+            "password": string(description="TCP-MD5 password (or passwordSecret)."),
+            "passwordSecret": {
+                **obj(
+                    "A kubernetes.io/basic-auth Secret holding the password.",
+                    {"name": string(), "namespace": string()},
+                ),
+                "x-kubernetes-map-type": "atomic",
+            },
+            "bfdProfile": string(),
+            "enableGracefulRestart": immutable(
+                boolean(description="BGP graceful restart (fixed once the peer exists)."),
+                "EnableGracefulRestart cannot be changed after creation",
+            ),
+            "ebgpMultiHop": boolean(),
+            "vrf": string(),
+            "disableMP": boolean(default=False, description="Deprecated: one session per family."),
+            "dualStackAddressFamily": boolean(default=False),
+        },
+        ["myASN"],
+    ),
 )
 
 IDENTITY = {
-    "node": string(),
-    "serviceName": string(),
-    "serviceNamespace": string(),
+    "node": immutable(string(description="The node announcing the service.")),
+    "serviceName": immutable(string()),
+    "serviceNamespace": immutable(string()),
 }
 
-
-def status_kind(description: str, extra: dict[str, Any]) -> dict[str, Any]:
-    return obj(
-        description,
-        {
-            "apiVersion": string(),
-            "kind": string(),
-            "metadata": {"type": "object"},
-            "spec": {"type": "object"},
-            "status": obj("Written by the speaker.", {**IDENTITY, **extra}),
-        },
-    )
-
-
-SERVICE_L2_STATUS = status_kind(
+SERVICE_L2_STATUS = kind_schema(
     "ServiceL2Status: which node announces a service in layer 2.",
-    {"interfaces": array(obj("An interface.", {"name": string()}), "Where (none: all).")},
+    {"type": "object", "description": "Unused."},
+    obj(
+        "Written by the speaker.",
+        {
+            **IDENTITY,
+            "interfaces": array(obj("An interface.", {"name": string()}), "Where (none: all)."),
+        },
+    ),
 )
-SERVICE_BGP_STATUS = status_kind(
+SERVICE_BGP_STATUS = kind_schema(
     "ServiceBGPStatus: which peers a node advertises a service to.",
-    {"peers": strings("BGPPeer names.")},
+    {"type": "object", "description": "Unused."},
+    obj("Written by the speaker.", {**IDENTITY, "peers": strings("BGPPeer names.")}),
 )
-CONFIGURATION_STATE = obj(
+
+CONDITION_TYPE = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+)
+CONDITION_REASON = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+
+CONFIGURATION_STATE = kind_schema(
     "ConfigurationState: whether a component's configuration is valid.",
-    {
-        "apiVersion": string(),
-        "kind": string(),
-        "metadata": {"type": "object"},
-        "spec": {"type": "object"},
-        "status": obj(
-            "Written by the controller and each speaker.",
-            {
-                "result": string(enum=["Valid", "Invalid", "Unknown"]),
-                "errorSummary": string(),
-                "conditions": array(
+    None,
+    obj(
+        "Written by the controller and each speaker.",
+        {
+            "result": string(enum=["Valid", "Invalid", "Unknown"]),
+            "errorSummary": string(),
+            "conditions": {
+                **array(
                     obj(
-                        "A condition.",
+                        "A condition (metav1.Condition).",
                         {
-                            "type": string(),
+                            "type": string(maxLength=316, pattern=CONDITION_TYPE),
                             "status": string(enum=["True", "False", "Unknown"]),
-                            "reason": string(),
-                            "message": string(),
+                            "reason": string(minLength=1, maxLength=1024, pattern=CONDITION_REASON),
+                            "message": string(maxLength=32768),
                             "lastTransitionTime": string(format="date-time"),
-                            "observedGeneration": {"type": "integer", "format": "int64"},
+                            "observedGeneration": {
+                                "type": "integer",
+                                "format": "int64",
+                                "minimum": 0,
+                            },
                         },
-                        ["type", "status"],
+                        ["lastTransitionTime", "message", "reason", "status", "type"],
                     ),
                     "Conditions, one per reconciler.",
                 ),
+                "x-kubernetes-list-map-keys": ["type"],
+                "x-kubernetes-list-type": "map",
             },
-        ),
-    },
+        },
+    ),
 )
 
 
-def column(name: str, path: str, kind: str = "string") -> dict[str, Any]:
-    return {"name": name, "type": kind, "jsonPath": path}
+def column(name: str, path: str, kind: str = "string", priority: int = 0) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "type": kind, "jsonPath": path}
+    if priority:
+        out["priority"] = priority  # shown with -o wide only
+    return out
 
 
-AGE = column("Age", ".metadata.creationTimestamp", "date")
-STATUS_COLUMNS = [
-    column("Node", ".status.node"),
-    column("Service Name", ".status.serviceName"),
-    column("Service Namespace", ".status.serviceNamespace"),
-]
+def status_columns(node: str) -> list[dict[str, Any]]:
+    return [
+        column(node, ".status.node"),
+        column("Service Name", ".status.serviceName"),
+        column("Service Namespace", ".status.serviceNamespace"),
+    ]
 
 
+# v1beta1 and v1beta2 BGPPeer differ in fields and node selectors: the controller's
+# conversion webhook maps them (its CA is put into caBundle at run time, as MetalLB's
+# cert-controller does). ConversionReview v1, which lbtui's webhook answers.
 CONVERSION_WEBHOOK = {
     "strategy": "Webhook",
     "webhook": {
@@ -341,31 +442,34 @@ CONVERSION_WEBHOOK = {
 }
 
 
-def crd(
-    kind: str,
-    plural: str,
+def version(
+    name: str,
     schema: dict[str, Any],
+    columns: list[dict[str, Any]],
     *,
-    versions: tuple[str, ...] = ("v1beta1",),
-    status: bool = False,
-    columns: list[dict[str, Any]] | None = None,
+    storage: bool = True,
+    deprecation: str = "",
 ) -> dict[str, Any]:
-    served = []
-    for version in versions:
-        entry: dict[str, Any] = {
-            "name": version,
+    """One served version; every one has the status subresource, as MetalLB's."""
+    entry: dict[str, Any] = {}
+    if columns:
+        entry["additionalPrinterColumns"] = columns
+    if deprecation:
+        entry["deprecated"] = True
+        entry["deprecationWarning"] = deprecation
+    entry.update(
+        {
+            "name": name,
             "served": True,
-            "storage": version == versions[-1],
+            "storage": storage,
+            "subresources": {"status": {}},
             "schema": {"openAPIV3Schema": schema},
         }
-        if version != versions[-1]:
-            entry["deprecated"] = True
-            entry["deprecationWarning"] = f"{GROUP}/{version} {kind} is deprecated, use "
-            entry["deprecationWarning"] += f"{GROUP}/{versions[-1]}"
-        if status:
-            entry["subresources"] = {"status": {}}
-        entry["additionalPrinterColumns"] = [*(columns or []), AGE]
-        served.append(entry)
+    )
+    return entry
+
+
+def crd(kind: str, plural: str, *versions: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -379,82 +483,105 @@ def crd(
                 "singular": kind.lower(),
             },
             "scope": "Namespaced",
-            # v1beta1 and v1beta2 BGPPeer differ in fields and node selectors: the
-            # controller's conversion webhook maps them (its CA is put into caBundle at run
-            # time, as MetalLB's cert-controller does).
             **({"conversion": CONVERSION_WEBHOOK} if len(versions) > 1 else {}),
-            "versions": served,
+            "versions": list(versions),
         },
     }
 
 
 def documents() -> list[dict[str, Any]]:
+    advertisement = [
+        column("IPAddressPools", ".spec.ipAddressPools"),
+        column("IPAddressPool Selectors", ".spec.ipAddressPoolSelectors"),
+    ]
+    node_selectors = column("Node Selectors", ".spec.nodeSelectors", priority=10)
+    peer = [
+        column("Address", ".spec.peerAddress"),
+        column("ASN", ".spec.peerASN"),
+        column("BFD Profile", ".spec.bfdProfile"),
+        column("Multi Hops", ".spec.ebgpMultiHop"),
+    ]
     return [
         crd(
             "IPAddressPool",
             "ipaddresspools",
-            IP_ADDRESS_POOL,
-            status=True,
-            columns=[
-                column("Auto Assign", ".spec.autoAssign", "boolean"),
-                column("Avoid Buggy IPs", ".spec.avoidBuggyIPs", "boolean"),
-                column("Addresses", ".spec.addresses"),
-            ],
+            version(
+                "v1beta1",
+                IP_ADDRESS_POOL,
+                [
+                    column("Auto Assign", ".spec.autoAssign", "boolean"),
+                    column("Avoid Buggy IPs", ".spec.avoidBuggyIPs", "boolean"),
+                    column("Addresses", ".spec.addresses"),
+                ],
+            ),
         ),
         crd(
             "L2Advertisement",
             "l2advertisements",
-            L2_ADVERTISEMENT,
-            columns=[
-                column("IPAddressPools", ".spec.ipAddressPools"),
-                column("Interfaces", ".spec.interfaces"),
-            ],
+            version(
+                "v1beta1",
+                L2_ADVERTISEMENT,
+                [*advertisement, column("Interfaces", ".spec.interfaces"), node_selectors],
+            ),
         ),
         crd(
             "BGPAdvertisement",
             "bgpadvertisements",
-            BGP_ADVERTISEMENT,
-            columns=[
-                column("IPAddressPools", ".spec.ipAddressPools"),
-                column("Peers", ".spec.peers"),
-            ],
+            version(
+                "v1beta1",
+                BGP_ADVERTISEMENT,
+                [*advertisement, column("Peers", ".spec.peers"), node_selectors],
+            ),
         ),
         crd(
             "BGPPeer",
             "bgppeers",
-            BGP_PEER,
-            versions=("v1beta1", "v1beta2"),
-            columns=[
-                column("Address", ".spec.peerAddress"),
-                column("ASN", ".spec.peerASN", "integer"),
-                column("BFD Profile", ".spec.bfdProfile"),
-            ],
+            version(
+                "v1beta1",
+                BGP_PEER_V1BETA1,
+                peer,
+                storage=False,
+                deprecation="v1beta1 is deprecated, please use v1beta2",
+            ),
+            version("v1beta2", BGP_PEER_V1BETA2, peer),
         ),
-        crd("BFDProfile", "bfdprofiles", BFD_PROFILE),
-        crd("Community", "communities", COMMUNITY),
+        crd(
+            "BFDProfile",
+            "bfdprofiles",
+            version(
+                "v1beta1",
+                BFD_PROFILE,
+                [
+                    column("Passive Mode", ".spec.passiveMode", "boolean"),
+                    column("Transmit Interval", ".spec.transmitInterval", "integer"),
+                    column("Receive Interval", ".spec.receiveInterval", "integer"),
+                    column("Multiplier", ".spec.detectMultiplier", "integer"),
+                ],
+            ),
+        ),
+        crd("Community", "communities", version("v1beta1", COMMUNITY, [])),
         crd(
             "ServiceL2Status",
             "servicel2statuses",
-            SERVICE_L2_STATUS,
-            status=True,
-            columns=STATUS_COLUMNS,
+            version("v1beta1", SERVICE_L2_STATUS, status_columns("Allocated Node")),
         ),
         crd(
             "ServiceBGPStatus",
             "servicebgpstatuses",
-            SERVICE_BGP_STATUS,
-            status=True,
-            columns=STATUS_COLUMNS,
+            version("v1beta1", SERVICE_BGP_STATUS, status_columns("Node")),
         ),
         crd(
             "ConfigurationState",
             "configurationstates",
-            CONFIGURATION_STATE,
-            status=True,
-            columns=[
-                column("Result", ".status.result"),
-                column("Errors", ".status.errorSummary"),
-            ],
+            version(
+                "v1beta1",
+                CONFIGURATION_STATE,
+                [
+                    column("Result", ".status.result"),
+                    column("ErrorSummary", ".status.errorSummary"),
+                    column("Age", ".metadata.creationTimestamp", "date"),
+                ],
+            ),
         ),
     ]
 

@@ -80,11 +80,11 @@ KINDS: tuple[Kind, ...] = (
     Kind("coordination.k8s.io", ("v1",), "leases", "Lease"),
     Kind("apps", ("v1",), "deployments", "Deployment", status=True),
     Kind("metallb.io", ("v1beta1",), "ipaddresspools", "IPAddressPool", status=True),
-    Kind("metallb.io", ("v1beta1",), "l2advertisements", "L2Advertisement"),
-    Kind("metallb.io", ("v1beta1",), "bgpadvertisements", "BGPAdvertisement"),
-    Kind("metallb.io", ("v1beta1",), "communities", "Community"),
-    Kind("metallb.io", ("v1beta1",), "bfdprofiles", "BFDProfile"),
-    Kind("metallb.io", ("v1beta1", "v1beta2"), "bgppeers", "BGPPeer"),
+    Kind("metallb.io", ("v1beta1",), "l2advertisements", "L2Advertisement", status=True),
+    Kind("metallb.io", ("v1beta1",), "bgpadvertisements", "BGPAdvertisement", status=True),
+    Kind("metallb.io", ("v1beta1",), "communities", "Community", status=True),
+    Kind("metallb.io", ("v1beta1",), "bfdprofiles", "BFDProfile", status=True),
+    Kind("metallb.io", ("v1beta1", "v1beta2"), "bgppeers", "BGPPeer", status=True),
     Kind("metallb.io", ("v1beta1",), "servicel2statuses", "ServiceL2Status", status=True),
     Kind("metallb.io", ("v1beta1",), "servicebgpstatuses", "ServiceBGPStatus", status=True),
     Kind("metallb.io", ("v1beta1",), "configurationstates", "ConfigurationState", status=True),
@@ -578,13 +578,18 @@ users:
 
     def enforce_crd_schemas(self, path: str | Path) -> None:
         """Refuse metallb.io writes their CRD's schema refuses (422, one cause per field)."""
-        from tests.kube.schema import causes, crd_schemas
+        from tests.kube.schema import causes, crd_schemas, transition_violations
 
         schemas = crd_schemas(str(path))
 
         def validate(kind: Kind, obj: dict[str, Any], old: Any) -> list[tuple[str, str]]:
             schema = schemas.get(kind.kind) if kind.group == "metallb.io" else None
-            return causes(schema, obj) if schema else []
+            if not schema:
+                return []
+            found = causes(schema, obj)
+            if old is not None:  # an update: the `self == oldSelf` rules too
+                found += transition_violations(schema, obj, old)
+            return found
 
         self.store.validators.append(validate)
 

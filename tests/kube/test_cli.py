@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -105,3 +106,32 @@ def test_an_unusable_kubeconfig_is_reported(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert str(missing) in proc.stderr
+
+
+def test_an_api_outage_is_retried_by_lbtui_alone(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """urllib3's own retries are off: during an outage stderr holds lbtui's backoff lines
+    ("retrying in 1.2s"), never urllib3's "Retrying (Retry(total=2, ...))" warnings."""
+    seed(fake)
+    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+    port = free_port()
+    controller = subprocess.Popen(
+        [
+            *(*LBTUI, "controller", "--kubeconfig", kubeconfig, "--metrics-port", str(port)),
+            *("--webhook-port", "0", "--cert-dir", str(tmp_path / "certs")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: readyz(port) == 200, timeout=30)
+        fake.down()
+        time.sleep(4)  # the issue's outage: lbtui's backoff starts near a second
+        fake.up()
+        wait_until(lambda: readyz(port) == 200, timeout=60, what="the controller is back")
+    finally:
+        controller.send_signal(signal.SIGTERM)
+        _, stderr = controller.communicate(timeout=20)
+    lines = stderr.splitlines()
+    assert [line for line in lines if "Retrying (" in line] == []
+    assert any("retrying in" in line for line in lines), stderr

@@ -118,3 +118,33 @@ def test_the_architecture_page_names_only_what_exists() -> None:
                     if not re.search(rf"^\s*(def|class) {part}\b|^{part} = ", source, re.M):
                         missing.append(f"{doc}: {path}: {name} ({part})")
     assert missing == []
+
+
+def test_readme_commands_work_as_written_after_the_quick_start() -> None:
+    """The commands after the quick start run in its venv: the README says to activate it (or
+    to write .venv/bin/lbtui), never `sudo lbtui` (sudo drops an activated venv's PATH); and
+    each offline `lbtui validate`/`lbtui plan` it shows exits 0 from the repository's root."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text()
+    assert ". .venv/bin/activate" in text and "sudo lbtui" not in text
+    ran = []
+    for block in text.split("```sh\n")[2:]:
+        for line in block.split("```")[0].splitlines():
+            words = shlex.split(line.split("  #")[0])
+            if words[:2] not in (["lbtui", "validate"], ["lbtui", "plan"]):
+                continue
+            paths = [w for w in words[2:] if "/" in w]
+            if not all((ROOT / p).exists() for p in paths):
+                continue  # a user's own directory, shown as an example
+            done = subprocess.run(
+                [sys.executable, "-m", "lbtui", *words[1:]],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 0, (line, done.stdout, done.stderr)
+            ran.append(line)
+    assert len(ran) >= 5, ran
