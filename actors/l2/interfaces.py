@@ -9,8 +9,9 @@ explicitly is used even if an exclusion pattern matches it.
 Carrier is tracked apart from eligibility: an interface without carrier still counts as one
 the node *would* announce on, which is what link awareness needs to see.
 
-``read_links`` asks the kernel over netlink (pyroute2); ``LinkWatcher`` wakes the actor when
-links or addresses change, and the actor re-reads (plus a periodic scan, as MetalLB does).
+``read_links`` asks the kernel over netlink (two dumps, ``netlink.py``); ``LinkWatcher`` wakes
+the actor when links or addresses change, and the actor re-reads (plus a periodic scan, as
+MetalLB does).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+from actors.l2 import netlink
 
 log = logging.getLogger(__name__)
 
@@ -127,33 +130,22 @@ class InterfacePolicy:
 
 def read_links() -> tuple[Link, ...]:
     """Every link of this network namespace, with its IPv6 link-local address if any."""
-    from pyroute2 import IPRoute  # a netlink library: imported only where links are read
-
-    with IPRoute() as ipr:
-        raw_links = ipr.get_links()
-        local: dict[int, bytes] = {}
-        for msg in ipr.get_addr(family=socket.AF_INET6):
-            address = msg.get("IFA_ADDRESS")
-            if address and address.lower().startswith("fe80:") and msg["index"] not in local:
-                local[msg["index"]] = socket.inet_pton(socket.AF_INET6, address)
-    links = []
-    for msg in raw_links:
-        mac_text = msg.get("IFLA_ADDRESS") or ""
-        try:
-            mac = bytes.fromhex(mac_text.replace(":", ""))
-        except ValueError:
-            mac = b""
-        links.append(
-            Link(
-                index=msg["index"],
-                name=msg.get("IFLA_IFNAME") or "",
-                mac=mac,
-                flags=msg["flags"],
-                link_type=msg["ifi_type"],
-                enslaved=bool(msg.get("IFLA_MASTER")),
-                link_local=local.get(msg["index"]),
-            )
+    local: dict[int, bytes] = {}
+    for index, address in netlink.addresses(socket.AF_INET6):
+        if address[:2] == b"\xfe\x80" and len(address) == 16 and index not in local:
+            local[index] = address
+    links = [
+        Link(
+            index=raw.index,
+            name=raw.name,
+            mac=raw.address,
+            flags=raw.flags,
+            link_type=raw.link_type,
+            enslaved=bool(raw.master),
+            link_local=local.get(raw.index),
         )
+        for raw in netlink.links()
+    ]
     return tuple(sorted(links, key=lambda li: li.index))
 
 

@@ -1,7 +1,8 @@
 """NDP frames (RFC 4861): parse Neighbor Solicitations, build Neighbor Advertisements.
 
-As for ARP, the NA frame is built once with scapy as a template, then the addresses are
-patched in with ``struct`` and the ICMPv6 checksum recomputed per packet. Parsing checks what
+As for ARP, the NA frame is laid out once with ``struct`` as a template (no scapy at run time;
+the tests hold it byte for byte against scapy's), then the addresses are patched in and the
+ICMPv6 checksum recomputed per packet. Parsing checks what
 RFC 4861 §7.1.1 asks a receiver to check (hop limit 255, code 0, checksum, length, target not
 multicast, options of non-zero length) and never raises: a bad frame comes back as None.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 
 ETH_P_IPV6 = 0x86DD
 IPPROTO_ICMPV6 = 58
@@ -128,24 +128,25 @@ def _solicitation(frame: bytes) -> tuple[bytes, bytes, bytes, bytes | None] | No
     return src, dst, target, source_lladdr
 
 
-@cache
 def _na_template() -> bytes:
-    from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
-    from scapy.layers.l2 import Ether
-
-    frame = (
-        Ether(dst="00:00:00:00:00:00", src="00:00:00:00:00:00")
-        / IPv6(src="::", dst="::", hlim=255)
-        / ICMPv6ND_NA(R=0, S=0, O=0, tgt="::")
-        / ICMPv6NDOptDstLLAddr(lladdr="00:00:00:00:00:00")
+    """An NA with one target link-layer address option, every address and the checksum zero:
+    Ethernet, IPv6 (payload 32 bytes, next header ICMPv6, hop limit 255), then type 136,
+    code 0, checksum, flags and reserved, target, option (type 2, one 8-byte unit, MAC)."""
+    zero_mac = bytes(6)
+    return b"".join(
+        (
+            zero_mac + zero_mac + struct.pack("!H", ETH_P_IPV6),
+            _IPV6_FIXED.pack(6 << 28, NA_LEN - ICMP_AT, IPPROTO_ICMPV6, 255),
+            UNSPECIFIED + UNSPECIFIED,
+            struct.pack("!BBH4x", ND_NEIGHBOR_ADVERT, 0, 0),
+            UNSPECIFIED,
+            struct.pack("!BB6s", OPT_TARGET_LLADDR, 1, zero_mac),
+        )
     )
-    raw = bytes(frame)
-    assert len(raw) == NA_LEN, len(raw)
-    return raw
 
 
 class NdpReplier:
-    """Builds the NAs of one interface from the scapy template, its MAC and source patched in once.
+    """Builds the NAs of one interface from the template, its MAC and source patched in once.
 
     ``source`` is the interface's link-local address when it has one (as MetalLB sends), else
     the announced address itself (a valid NA source too). Per NA, the template's constant

@@ -9,7 +9,8 @@ the histogram ``lbtui_failover_seconds`` (labels ``protocol``, ``cause``).
 
 :class:`FailoverTracker` is pure (events in, measurements out); :class:`FailoverMeterActor` is
 its thin Listener shell; :class:`FailoverMetrics` holds the histogram, shared with the
-metrics registry (read at scrape time, never through an actor).
+metrics registry (read at scrape time, never through an actor), and is made only where
+metrics are served.
 
 In lbtui's election a BGP route never depends on another node being alive (every node
 announces its own next hop; the router drops a dead one), so BGP takeovers are measured only
@@ -21,11 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-
-from prometheus_client import Histogram
-from prometheus_client.core import Metric
-from prometheus_client.registry import Collector
+from typing import TYPE_CHECKING, Any
 
 from actors.base import RuntimeActor
 from actors.events import (
@@ -42,6 +39,9 @@ from actors.events import (
     PrefixAnnounced,
 )
 from actors.listener import Listener
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 #: How long a takeover waits for its first packet before it is forgotten (announceFailed:
 #: no interface to send on; a session that never comes up).
@@ -187,10 +187,14 @@ class FailoverTracker:
             del self.early[key]
 
 
-class FailoverMetrics(Collector):
-    """``lbtui_failover_seconds``: a histogram the meter observes and Prometheus scrapes."""
+class FailoverMetrics:
+    """``lbtui_failover_seconds``: a histogram the meter observes and Prometheus scrapes (a
+    collector: the registry only calls ``collect``). Made only where metrics are served, so
+    a speaker without them never imports prometheus_client."""
 
     def __init__(self) -> None:
+        from prometheus_client import Histogram
+
         self.histogram = Histogram(
             "lbtui_failover_seconds",
             "Takeovers: from the previous owner's loss (membership) to the first gratuitous "

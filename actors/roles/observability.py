@@ -160,9 +160,11 @@ def event_log_spec(stream: TextIO, time_origin: float) -> ActorSpec:
     return ActorSpec("eventlog", JsonLinesEventLog, {"stream": stream, "time_origin": time_origin})
 
 
-def failover_meter(node: str) -> tuple[FailoverMetrics, ActorSpec]:
+def failover_meter(
+    node: str, *, metrics_served: bool = True
+) -> tuple[FailoverMetrics | None, ActorSpec]:
     """Takeover times (FailoverMeasured events, lbtui_failover_seconds): the histogram's
-    holder, for the metrics, and a listener to start before the subsystems whose events it
-    reads."""
-    metrics = FailoverMetrics()
+    holder, for the metrics (None when no metrics are served: the events alone), and a
+    listener to start before the subsystems whose events it reads."""
+    metrics = FailoverMetrics() if metrics_served else None
     return metrics, ActorSpec("failover", FailoverMeterActor, {"node": node, "metrics": metrics})

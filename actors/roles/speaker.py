@@ -35,12 +35,10 @@ from actors.kube.resources import SPEAKER_RESOURCES
 from actors.kube.secrets import KubeSecrets
 from actors.kube.speaker_status import SpeakerStatusWriter
 from actors.kube.status_readers import StatusAllocations
-from actors.l2.metrics import ConflictCollector, L2Collector
 from actors.model import names
 from actors.model.issues import UnreadableInput
 from actors.observability.failover import FailoverMetrics
 from actors.observability.health import DEFAULT_PORT
-from actors.observability.metrics import AskedCounters
 from actors.observability.statefile import StateFileWriter
 from actors.roles.bgp import BgpOptions, frr_bgp, native_bgp
 from actors.roles.errors import OptionsError
@@ -114,14 +112,16 @@ def build(options: SpeakerOptions, *, events: TextIO, clock: Clock) -> list[Acto
         # On a cluster the passwords come from the watched Secrets.
         secrets = KubeSecrets(kube) if kube is not None else FileSecrets(_config_files(options))
         bgp, bgp_specs = native_bgp(node, options.bgp, secrets)
-    failover_metrics, failover = failover_meter(node)
+    # With files (no Kubernetes) metrics are served only on an explicit metrics port; without
+    # them, prometheus_client is never imported.
+    serve_metrics = options.on_kube or options.metrics.port is not None
+    failover_metrics, failover = failover_meter(node, metrics_served=serve_metrics)
     # The failover meter listens before the subsystems whose events it reads; membership is
     # the last of them: it leaves right after the withdrawal.
     subsystems = [failover, *l2_specs, *bgp_specs, *([membership] if membership else [])]
     specs = _sources_and_speaker(options, kube, CompositeAnnouncer(l2=l2, bgp=bgp), subsystems)
     head = [] if status is None else [status]
-    # With files (no Kubernetes) metrics are served only on an explicit metrics port.
-    if options.on_kube or options.metrics.port is not None:
+    if failover_metrics is not None:
         head += observability_specs(
             port=DEFAULT_PORT if options.metrics.port is None else options.metrics.port,
             node=node,
@@ -188,7 +188,11 @@ def _sources_and_speaker(
 def _collectors(failover: FailoverMetrics, l2: Announcer, native_bgp: bool) -> list[Any]:
     """The subsystems' metrics, read at scrape time: takeover times, MetalLB's layer 2
     counters, and (lbtui's own sessions) metallb_bgp_session_up / _updates_total /
-    _announced_prefixes_total by peer."""
+    _announced_prefixes_total by peer. Imported here: only a speaker serving metrics loads
+    prometheus_client."""
+    from actors.l2.metrics import ConflictCollector, L2Collector
+    from actors.observability.metrics import AskedCounters
+
     collectors: list[Any] = [failover]
     l2_counters = getattr(l2, "counters", None)
     if l2_counters is not None:
