@@ -18,6 +18,7 @@ endpointslice controller makes EndpointSlices from them.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -340,15 +341,15 @@ class ControlPlane:
             [
                 str(self.bin / "kube-controller-manager"),
                 f"--kubeconfig={inner}",
-                f"--authentication-kubeconfig={inner}",
-                f"--authorization-kubeconfig={inner}",
                 f"--service-account-private-key-file={pki.sa_key}",
                 f"--root-ca-file={pki.ca_cert}",
                 "--leader-elect=false",
                 "--bind-address=127.0.0.1",
-                "--secure-port=10257",
+                "--secure-port=0",  # nothing scrapes it here
                 "--controllers=*",
-                "--use-service-account-credentials=false",
+                # Each controller acts as its own ServiceAccount (the bootstrap roles
+                # system:controller:*), as kubeadm runs it.
+                "--use-service-account-credentials=true",
                 "--concurrent-gc-syncs=5",
             ],
         )
@@ -373,11 +374,9 @@ class ControlPlane:
             [
                 str(self.bin / "kube-scheduler"),
                 f"--kubeconfig={inner}",
-                f"--authentication-kubeconfig={inner}",
-                f"--authorization-kubeconfig={inner}",
                 "--leader-elect=false",
                 "--bind-address=127.0.0.1",
-                "--secure-port=10259",
+                "--secure-port=0",
             ],
         )
 
@@ -435,6 +434,24 @@ class ControlPlane:
                     **(labels or {}),
                 },
             },
-            "status": {"addresses": [{"type": "InternalIP", "address": address}]},
         }
         self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(node))
+        # A create drops status (the server's Node strategy): the address, as a kubelet
+        # reports it, goes through the status subresource; kwok's heartbeat keeps it.
+        addresses = {
+            "status": {
+                "addresses": [
+                    {"type": "InternalIP", "address": address},
+                    {"type": "Hostname", "address": name},
+                ]
+            }
+        }
+        self.kubectl(
+            "patch",
+            "node",
+            name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps(addresses),
+        )

@@ -18,6 +18,7 @@ from lbtui.app import ConsoleApp
 from lbtui.ports.kube.port import KubePort
 from lbtui.screens.edit import EditScreen
 from lbtui.screens.views import PeersScreen
+from lbtui.widgets.table import ResourceTable
 
 pytestmark = pytest.mark.asyncio
 
@@ -79,11 +80,17 @@ async def test_the_console_shows_the_servers_refusal_at_the_field_and_lands_vali
     try:
         async with app.run_test(size=(140, 44)) as pilot:
             await eventually(
-                pilot, lambda: any(p.name == "console-peer" for p in app.state.config.peers)
+                pilot,
+                lambda: (
+                    app.state.config is not None
+                    and any(p.name == "console-peer" for p in app.state.config.peers)
+                ),
             )
-            table = app.screen.query_one("#table")
-            names = [p.name for p in app.state.config.peers]
-            table.move_cursor(row=sorted(names).index("console-peer"))  # type: ignore[attr-defined]
+            table = app.screen.query_one("#table", ResourceTable)
+            key = await eventually(
+                pilot, lambda: next((k for k in table._visible if k.endswith("console-peer")), None)
+            )
+            assert table.select_key(key)
             await pilot.press("e")
             await settle(app, pilot)
             screen = app.screen
@@ -114,4 +121,5 @@ async def test_the_console_shows_the_servers_refusal_at_the_field_and_lands_vali
                 ),
             )
     finally:
+        port.stop()
         runtime.stop("test done")

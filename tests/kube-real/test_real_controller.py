@@ -117,7 +117,8 @@ def test_watch_gone_410_relists_and_misses_nothing(deployed: Deployment) -> None
     setup_namespace(deployed, namespace)
     deployed.plane.kubectl("apply", "-f", "-", stdin=services_yaml(namespace, ["gone-0"]))
     wait_for("the first address", lambda: "gone-0" in ingress(deployed, namespace))
-    seen = deployed.get("services", "-n", namespace)["metadata"]["resourceVersion"]
+    listing = deployed.plane.kubectl("get", "--raw", f"/api/v1/namespaces/{namespace}/services")
+    seen = json.loads(listing.stdout)["metadata"]["resourceVersion"]
     controller = next(p for p in deployed.processes if p.name == "controller")
     assert controller.proc is not None
     controller.proc.send_signal(signal.SIGSTOP)
