@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from actors.allocator.actor import AllocatorActor
 from actors.bgp.actor import BgpSpeakerActor
 from actors.bgp.secrets import FileSecrets
+from actors.bgp.session import METRICS as BGP_METRICS
 from actors.clock import Clock
 from actors.cluster.actor import ClusterActor
 from actors.cluster.files import FileClusterSource
@@ -36,6 +37,8 @@ from actors.kube.secrets import KubeSecrets
 from actors.kube.speaker_status import SpeakerStatusWriter
 from actors.kube.status_readers import StatusAllocations
 from actors.l2.metrics import ConflictCollector, L2Collector
+from actors.membership.actor import METRICS as MEMBERSHIP_METRICS
+from actors.membership.actor import MembershipActor
 from actors.model import names
 from actors.model.issues import UnreadableInput
 from actors.observability.failover import FailoverMetrics
@@ -127,7 +130,7 @@ def build(options: SpeakerOptions, *, events: TextIO, clock: Clock) -> list[Acto
             node=node,
             require_membership=membership is not None,
             kube=kube,
-            collectors=_collectors(failover_metrics, l2, native),
+            collectors=_collectors(failover_metrics, l2, native, membership is not None),
             # MetalLB's HTTPS /metrics (authn/authz through the API): only with the API.
             secure_port=options.metrics.secure_port if options.on_kube else -1,
             metrics_cert_dir=options.metrics.cert_dir,
@@ -185,16 +188,31 @@ def _sources_and_speaker(
         raise OptionsError(str(exc), unreadable=True) from exc
 
 
-def _collectors(failover: FailoverMetrics, l2: Announcer, native_bgp: bool) -> list[Any]:
+def _collectors(
+    failover: FailoverMetrics, l2: Announcer, native_bgp: bool, membership: bool
+) -> list[Any]:
     """The subsystems' metrics, read at scrape time: takeover times, MetalLB's layer 2
-    counters, and (lbtui's own sessions) metallb_bgp_session_up / _updates_total /
-    _announced_prefixes_total by peer."""
+    counters, (lbtui's own sessions) metallb_bgp_session_up / _updates_total /
+    _announced_prefixes_total by peer, and the gossip packets dropped by reason."""
     collectors: list[Any] = [failover]
     l2_counters = getattr(l2, "counters", None)
     if l2_counters is not None:
         collectors += [L2Collector(l2_counters), ConflictCollector(l2_counters)]
     if native_bgp:
-        collectors.append(AskedCounters(BgpSpeakerActor, BgpSpeakerActor.counters, label="peer"))
+        collectors.append(
+            AskedCounters(
+                BgpSpeakerActor, BgpSpeakerActor.counters, label="peer", families=BGP_METRICS
+            )
+        )
+    if membership:
+        collectors.append(
+            AskedCounters(
+                MembershipActor,
+                MembershipActor.dropped_packets,
+                label="reason",
+                families=MEMBERSHIP_METRICS,
+            )
+        )
     return collectors
 
 
