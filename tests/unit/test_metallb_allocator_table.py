@@ -80,13 +80,14 @@ POOLS = config(
 
 @dataclass(frozen=True)
 class Step:
-    desc: str  # TestAssignment's desc
+    desc: str  # the Go case's desc
     svc: str
-    ips: tuple[str, ...]  # () : the service goes away (MetalLB's Unassign)
+    ips: tuple[str, ...]  # requested; () with no family: the service goes away (Unassign)
     ports: Ports = (("TCP", 8080),)
     sharing: str = ""
     backend: str = ""
     error: bool = False
+    family: str = ""  # for an allocation without request (MetalLB's Allocate): ipv4/ipv6/dual
 
 
 def _sequence(v6: bool) -> list[Step]:
@@ -181,6 +182,14 @@ DUAL_STACK = [
 ]
 
 
+CLUSTER_IPS = {
+    "": (),
+    "ipv4": ("10.96.0.10",),
+    "ipv6": ("fd00::10",),
+    "dual": ("10.96.0.10", "fd00::10"),
+}
+
+
 @dataclass
 class Walk:
     """The cluster as the steps leave it: each Service's last request and last addresses."""
@@ -192,7 +201,7 @@ class Walk:
     allocator: Allocator = field(default_factory=lambda: Allocator(POOLS))
 
     def apply(self, step: Step) -> tuple[tuple[str, ...], str | None]:
-        if not step.ips:
+        if not step.ips and not step.family:
             self.requests.pop(step.svc, None)
             self.held.pop(step.svc, None)
         else:
@@ -203,15 +212,15 @@ class Walk:
         self.held = {
             name: tuple(str(ip) for ip in got[f"default/{name}"].ips) for name in self.requests
         }
-        if not step.ips:
+        if not step.ips and not step.family:
             return (), None
         return self.held[step.svc], got[f"default/{step.svc}"].error
 
     def _service(self, step: Step) -> object:
-        annotations = {LB_IPS: ",".join(step.ips)}
+        annotations = {LB_IPS: ",".join(step.ips)} if step.ips else {}
         if step.sharing:
             annotations[SHARED] = step.sharing
-        dual = len(step.ips) == 2
+        dual = len(step.ips) == 2 or step.family == "dual"
         return service(
             step.svc,
             annotations=annotations,
@@ -220,19 +229,24 @@ class Walk:
             pod_selector={"app": step.backend or step.svc},
             status=self.held.get(step.svc, ()),
             created=self.created[step.svc],
-            cluster_ips=(),  # as in the Go case: families from the requested addresses
+            # Requested: as in the Go case, the families are the requested addresses'.
+            cluster_ips=CLUSTER_IPS[step.family],
             policy="RequireDualStack" if dual else None,
         )
 
 
-def _check(walk: Walk, step: Step) -> None:
+def _check(walk: Walk, step: Step, valid: frozenset[str] = frozenset()) -> None:
     got, error = walk.apply(step)
-    if not step.ips:
+    if not step.ips and not step.family:
         return
     if step.error:
-        assert error is not None and got != step.ips, f"{step.desc}: {got} {error}"
-    else:
+        assert error is not None, f"{step.desc}: {got}"
+        assert got != step.ips if step.ips else got == (), f"{step.desc}: {got} {error}"
+    elif step.ips:
         assert (got, error) == (step.ips, None), step.desc
+    else:  # allocated: one address per family, each from the valid ones
+        assert error is None and len(got) == (2 if step.family == "dual" else 1), step.desc
+        assert set(got) <= valid, f"{step.desc}: {got}"
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
@@ -314,3 +328,58 @@ def test_assignment_pool_compatibility(
         assert got.error is not None and not got.ips, desc
     else:
         assert ([str(ip) for ip in got.ips], got.error) == ([requested], None), desc
+
+
+# -- TestAllocation: allocation without a request, until the pools run out --------------------
+
+ALLOCATION_POOLS = config(
+    pool("test1", "1.2.3.4/31", "1000::4/127"), pool("test2", "1.2.3.10/31", "1000::10/127")
+)
+ALLOCATION_VALID = {
+    "ipv4": frozenset({"1.2.3.4", "1.2.3.5", "1.2.3.10", "1.2.3.11"}),
+    "ipv6": frozenset({"1000::4", "1000::5", "1000::10", "1000::11"}),
+}
+ALLOCATION_VALID["dual"] = ALLOCATION_VALID["ipv4"] | ALLOCATION_VALID["ipv6"]
+
+
+def _allocation_steps(family: str) -> list[Step]:
+    """TestAllocation's steps for one family (IPv4, IPv6 or dual-stack), in its words."""
+    what = {"ipv4": "an IPv4", "ipv6": "an IPv6", "dual": "dual-stack IPs"}[family]
+    steps = [Step(f"s{i} gets {what}", f"s{i}", (), family=family) for i in range(1, 5)]
+    steps += [
+        Step(f"s5 can't get {what}", "s5", (), family=family, error=True),
+        Step(f"s6 can't get {what}", "s6", (), family=family, error=True),
+        Step("s1 gives up its IPs", "s1", ()),
+        Step(f"s5 can now get {what}", "s5", (), ports("tcp/80"), "share", family=family),
+        Step(f"s6 still can't get {what}", "s6", (), family=family, error=True),
+        Step(f"s6 can get {what} with sharing", "s6", (), ports("tcp/443"), "share", family=family),
+    ]
+    return steps
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6", "dual"])
+def test_allocation_sequence(family: str) -> None:
+    """TestAllocation, one family at a time (the Go test clears every service in between)."""
+    walk = Walk(allocator=Allocator(ALLOCATION_POOLS))
+    for step in _allocation_steps(family):
+        _check(walk, step, ALLOCATION_VALID[family])
+    # The last two share one address (one per family), on different ports.
+    assert walk.held["s5"] == walk.held["s6"]
+
+
+# -- TestBuggyIPs: avoidBuggyIPs skips .0 and .255, and only where it is set -------------------
+
+
+def test_buggy_ips() -> None:
+    cfg = config(
+        pool("test", "1.2.3.0/31"),
+        pool("test2", "1.2.3.254/31"),
+        pool("test3", "1.2.4.0/31", avoid_buggy_ips=True),
+        pool("test4", "1.2.4.254/31", avoid_buggy_ips=True),
+    )
+    valid = frozenset({"1.2.3.0", "1.2.3.1", "1.2.3.254", "1.2.3.255", "1.2.4.1", "1.2.4.254"})
+    walk = Walk(allocator=Allocator(cfg))
+    for i in range(1, 7):
+        _check(walk, Step(f"#{i}", f"s{i}", (), family="ipv4"), valid)
+    _check(walk, Step("#7", "s7", (), family="ipv4", error=True))
+    assert {ip for held in walk.held.values() for ip in held} == valid
