@@ -383,3 +383,73 @@ def test_buggy_ips() -> None:
         _check(walk, Step(f"#{i}", f"s{i}", (), family="ipv4"), valid)
     _check(walk, Step("#7", "s7", (), family="ipv4", error=True))
     assert {ip for held in walk.held.values() for ip in held} == valid
+
+
+# -- TestAutoAssign: a pool with autoAssign false is never picked without a request ------------
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6", "dual"])
+def test_auto_assign(family: str) -> None:
+    cfg = config(
+        pool("test1", "1.2.3.4/31", "1000::4/127", auto_assign=False),
+        pool("test2", "1.2.3.10/31", "1000::10/127"),
+    )
+    valid = frozenset({"1.2.3.10", "1.2.3.11", "1000::10", "1000::11"})
+    walk = Walk(allocator=Allocator(cfg))
+    for i in (1, 2):
+        _check(walk, Step(f"s{i}", f"s{i}", (), family=family), valid)
+    for i in (3, 4, 5):
+        _check(walk, Step(f"s{i}", f"s{i}", (), family=family, error=True))
+
+
+# -- TestConfigReload: what a new configuration does to addresses already held ----------------
+
+RELOADS = [
+    # (desc, pools, pool of s1 holding 1.2.3.0, pool of s2 holding 1000::) ; None: released
+    ("set same config is no-op", [pool("test", "1.2.3.0/30", "1000::/126")], "test", "test"),
+    ("expand pool", [pool("test", "1.2.3.0/24", "1000::/120")], "test", "test"),
+    ("shrink pool", [pool("test", "1.2.3.0/30", "1000::/126")], "test", "test"),
+    (
+        "can't shrink further, removing the service allocation",
+        [pool("test", "1.2.3.2/31", "1000::0/126")],
+        None,
+        "test",
+    ),
+    (
+        "can't shrink further ipv6, removing the service allocation",
+        [pool("test", "1.2.3.0/30", "1000::2/127")],
+        "test",
+        None,
+    ),
+    ("rename the pool", [pool("test2", "1.2.3.0/30", "1000::0/126")], "test2", "test2"),
+    (
+        "split pool",
+        [pool("test", "1.2.3.0/31", "1000::2/127"), pool("test2", "1.2.3.2/31", "1000::/127")],
+        "test",
+        "test2",
+    ),
+    (
+        "enable buggy IPs not allowed",
+        [pool("test2", "1.2.3.0/31", "1000::/127", avoid_buggy_ips=True)],
+        None,
+        "test2",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("desc", "pools", "pool_s1", "pool_s2"), RELOADS, ids=[r[0] for r in RELOADS]
+)
+def test_config_reload(desc: str, pools: list, pool_s1: str | None, pool_s2: str | None) -> None:
+    allocator = Allocator(
+        config(pool("test", "1.2.3.0/30", "1000::/126"), pool("unused", "1.2.4.0/30", "1001::/126"))
+    )
+    services = [
+        service("s1", annotations={LB_IPS: "1.2.3.0"}, cluster_ips=()),
+        service("s2", annotations={LB_IPS: "1000::"}, cluster_ips=()),
+    ]
+    first = allocator.converge_all(cluster(*services))
+    assert [str(ip) for a in first.values() for ip in a.ips] == ["1.2.3.0", "1000::"]
+    allocator.set_config(config(*pools))
+    held = {key: allocator.assigned(f"default/{key}") for key in ("s1", "s2")}
+    assert {k: a.pool if a else None for k, a in held.items()} == {"s1": pool_s1, "s2": pool_s2}
