@@ -1,0 +1,223 @@
+"""MetalLB's own layer 2 election cases, restated, from speaker/layer2_controller_test.go.
+
+- ``TestSortL2Candidates``: the order of candidate nodes for an address (preference score
+  first, then sha256(node + "#" + IP)); the expected orders are MetalLB's, written out there
+  by hand, so they check lbtui's hash independently of lbtui's code.
+- ``TestShouldAnnounceEPSlices``: two speakers (iris1, iris2), Local-policy services and their
+  EndpointSlices; which of the two answers for each address ("" in MetalLB's table: this
+  node announces; "notOwner": it does not).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import pytest
+
+from actors.election.l2 import L2Candidate, l2_decisions, l2_hash
+from actors.model.cluster import ClusterState
+from actors.model.config import AddressRange, Config, L2Advertisement, Pool
+from tests.unit.test_election_l2 import Alloc, endpoint, node, service, slice_of
+
+
+@dataclass(frozen=True)
+class SortCase:
+    desc: str
+    candidates: tuple[str, ...]
+    ip: str
+    scores: dict[str, int]
+    want: tuple[str, ...]
+
+
+SORT_CASES = [
+    SortCase("empty input", (), "10.0.0.1", {}, ()),
+    SortCase("single candidate", ("node-a",), "10.0.0.1", {}, ("node-a",)),
+    SortCase(
+        "no scores: stable hash order independent of input order",
+        ("node-a", "node-b", "node-c"),
+        "10.0.0.1",
+        {},
+        ("node-b", "node-a", "node-c"),
+    ),
+    SortCase(
+        "no scores: hash order depends on the IP",
+        ("node-a", "node-b", "node-c"),
+        "10.0.0.2",
+        {},
+        ("node-b", "node-c", "node-a"),
+    ),
+    SortCase(
+        "highest score wins regardless of hash",
+        ("edge-a", "edge-b", "worker-a", "worker-b"),
+        "10.20.30.1",
+        {"edge-a": 100},
+        ("edge-a", "edge-b", "worker-a", "worker-b"),
+    ),
+    SortCase(
+        "equal non-zero scores fall through to hash",
+        ("node-a", "node-b"),
+        "10.20.30.1",
+        {"node-a": 100, "node-b": 100},
+        ("node-b", "node-a"),
+    ),
+    SortCase(
+        "preferred group sorted by hash, unpreferred trail",
+        ("edge-a", "edge-b", "worker-a"),
+        "10.20.30.1",
+        {"edge-a": 100, "edge-b": 100},
+        ("edge-b", "edge-a", "worker-a"),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", SORT_CASES, ids=[c.desc for c in SORT_CASES])
+def test_sort_l2_candidates(case: SortCase) -> None:
+    ip = ipaddress.ip_address(case.ip)
+    for order in (case.candidates, tuple(reversed(case.candidates))):  # input order is moot
+        ranked = sorted(
+            (L2Candidate(n, case.scores.get(n, 0), l2_hash(n, ip)) for n in order),
+            key=L2Candidate.sort_key,
+        )
+        assert tuple(c.node for c in ranked) == case.want
+
+
+# -- TestShouldAnnounceEPSlices ----------------------------------------------------------------
+
+CONFIG = Config(
+    pools=MappingProxyType(
+        {
+            "default": Pool(
+                name="default",
+                ranges=(
+                    AddressRange(
+                        ipaddress.ip_address("10.20.30.0"),
+                        ipaddress.ip_address("10.20.30.255"),
+                        "10.20.30.0/24",
+                    ),
+                ),
+            )
+        }
+    ),
+    l2_advertisements=(L2Advertisement(name="l2", pools=frozenset({"default"})),),
+)
+
+T, F = True, False
+
+
+@dataclass(frozen=True)
+class AnnounceCase:
+    desc: str
+    # address -> its Local-policy service's endpoints: (node, ready, serving)
+    endpoints: dict[str, tuple[tuple[str, bool, bool | None], ...]]
+    # address -> the speaker that announces it (None: neither)
+    owner: dict[str, str | None]
+
+
+ANNOUNCE_CASES = [
+    AnnounceCase(
+        "One service, two endpoints, one host, controller 1 should announce",
+        {"10.20.30.1": (("iris1", T, None), ("iris1", T, None))},
+        {"10.20.30.1": "iris1"},
+    ),
+    AnnounceCase(
+        "One service, two endpoints, one host, neither endpoint is ready, "
+        "no controller should announce",
+        {"10.20.30.1": (("iris1", F, None), ("iris1", F, None))},
+        {"10.20.30.1": None},
+    ),
+    AnnounceCase(
+        "One service, two endpoints across two hosts, controller2 should announce",
+        {"10.20.30.1": (("iris1", T, None), ("iris2", F, T))},  # iris2: not ready but serving
+        {"10.20.30.1": "iris2"},
+    ),
+    AnnounceCase(
+        "One service, two endpoints across two hosts, neither endpoint is ready, "
+        "no controllers should announce",
+        {"10.20.30.1": (("iris1", F, None), ("iris2", F, None))},
+        {"10.20.30.1": None},
+    ),
+    AnnounceCase(
+        "One service, two endpoints across two hosts, controller 2 is not ready, "
+        "controller 1 should announce",
+        {"10.20.30.1": (("iris1", T, None), ("iris2", F, None))},
+        {"10.20.30.1": "iris1"},
+    ),
+    AnnounceCase(
+        "Two services each with two endpoints across across two hosts, "
+        "each controller should announce one service",
+        {
+            "10.20.30.1": (("iris1", T, None), ("iris2", T, None)),
+            "10.20.30.2": (("iris1", T, None), ("iris2", T, None)),
+        },
+        {"10.20.30.1": "iris2", "10.20.30.2": "iris1"},
+    ),
+    AnnounceCase(
+        "Two services each with two endpoints across across two hosts, one service has an "
+        "endpoint not ready on controller 2, each controller should announce one service",
+        {
+            "10.20.30.1": (("iris1", T, None), ("iris2", T, None)),
+            "10.20.30.2": (("iris1", T, None), ("iris2", F, None)),
+        },
+        {"10.20.30.1": "iris2", "10.20.30.2": "iris1"},
+    ),
+    AnnounceCase(
+        "Two services each with two endpoints across across two hosts, one service has an "
+        "endpoint not ready on controller 1, the other service has an endpoint not ready on "
+        "controller 2. Each controller should announce for the service with the ready "
+        "endpoint on that controller",
+        {
+            "10.20.30.1": (("iris2", T, None), ("iris1", F, None)),
+            "10.20.30.2": (("iris1", T, None), ("iris2", F, None)),
+        },
+        {"10.20.30.1": "iris2", "10.20.30.2": "iris1"},
+    ),
+    AnnounceCase(
+        "One service with three endpoints across across two hosts, controller 2 hosts two "
+        "endpoints controller 2 should announce for the service",
+        {"10.20.30.1": (("iris1", T, None), ("iris2", T, None), ("iris2", T, None))},
+        {"10.20.30.1": "iris2"},
+    ),
+    AnnounceCase(
+        "One service with three endpoints across across two hosts, controller 1 hosts two "
+        "endpoints controller 2 should announce for the service",
+        {"10.20.30.1": (("iris1", T, None), ("iris2", T, None), ("iris1", T, None))},
+        {"10.20.30.1": "iris2"},
+    ),
+    AnnounceCase(
+        "One service with three endpoints across across two hosts, controller 2 hosts two "
+        "endpoints, one of which is not ready, controller 2 should announce for the service",
+        {"10.20.30.1": (("iris1", T, None), ("iris2", T, None), ("iris2", T, None))},
+        {"10.20.30.1": "iris2"},
+    ),
+    AnnounceCase(
+        # MetalLB's desc says controller 1; its expected results say controller 2 (the hash).
+        "One service with three endpoints across across two hosts, controller 1 hosts two "
+        "endpoints, one of which is not ready, controller 1 should announce for the service",
+        {"10.20.30.1": (("iris1", T, None), ("iris2", T, None), ("iris1", F, None))},
+        {"10.20.30.1": "iris2"},
+    ),
+    AnnounceCase(
+        "One service with three endpoints across across two hosts, controller 2 hosts two "
+        "endpoints, both of which are not ready, controller 1 should announce for the service",
+        {"10.20.30.1": (("iris1", T, None), ("iris2", F, None), ("iris2", F, None))},
+        {"10.20.30.1": "iris1"},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", ANNOUNCE_CASES, ids=[c.desc[:90] for c in ANNOUNCE_CASES])
+def test_should_announce_ep_slices(case: AnnounceCase) -> None:
+    services, slices, assigned = [], [], {}
+    for i, (ip, eps) in enumerate(sorted(case.endpoints.items()), 1):
+        name = f"test{i}"
+        services.append(service(name, local=True))
+        slices.append(slice_of(name, *(endpoint(n, ready=r, serving=s) for n, r, s in eps)))
+        assigned[f"default/{name}"] = Alloc((ipaddress.ip_address(ip),), "default")
+    cluster = ClusterState.of(
+        services=services, endpoint_slices=slices, nodes=[node("iris1"), node("iris2")]
+    )
+    decisions = l2_decisions(CONFIG, cluster, assigned, frozenset({"iris1", "iris2"}))
+    got = {str(d.ips[0]): d.node for d in decisions.values()}
+    assert got == case.owner
