@@ -1,0 +1,219 @@
+"""MetalLB's own BGP speaker cases, restated, from speaker/bgp_controller_test.go.
+
+- ``TestBGPSpeakerEPSlices``, its endpoint steps: node "pandora", one peer (1.2.3.4) on
+  every node, pool 10.20.30.0/24 advertised as /32 from pandora; a service holding
+  10.20.30.1 with the given traffic policy and EndpointSlices; does pandora send
+  10.20.30.1/32 to the peer? Each step's whole state is given, so each is a case.
+- ``TestHasHealthyEndpoint``: whether a Cluster-policy service counts as having a healthy
+  endpoint (MetalLB: any endpoint ready, or serving, anywhere), read through the same
+  question (does a node announce it?).
+- ``TestShouldAnnounceExcludeLB``: nodes labelled
+  node.kubernetes.io/exclude-from-external-load-balancers announce nothing, unless the
+  speaker ignores the label (``--ignore-exclude-lb``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import pytest
+
+from actors.election.bgp import bgp_advertisements
+from actors.model.cluster import (
+    EXCLUDE_LB_LABEL,
+    SERVICE_NAME_LABEL,
+    ClusterState,
+    EndpointSlice,
+    ObjectMeta,
+)
+from actors.model.config import BGPAdvertisement, Config, Peer, Pool
+from actors.model.selectors import LabelSelector
+from tests.unit.test_election_bgp import Alloc, endpoint, node, rng, service
+
+PEER = Peer(
+    name="peer1",
+    my_asn=64512,
+    peer_asn=64512,
+    peer_address=ipaddress.ip_address("1.2.3.4"),
+    node_selectors=(LabelSelector(),),  # labels.Everything()
+)
+
+
+def _config(*nodes: str) -> Config:
+    """The pool "default" (10.20.30.0/24) advertised as /32 from ``nodes``."""
+    selector = LabelSelector(
+        matchExpressions=(
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": list(nodes)},
+        )
+    )
+    return Config(
+        pools=MappingProxyType(
+            {"default": Pool(name="default", ranges=(rng("10.20.30.0", "10.20.30.255"),))}
+        ),
+        bgp_advertisements=(
+            BGPAdvertisement(
+                name="ad",
+                pools=frozenset({"default"}),
+                aggregation_length=32,
+                node_selectors=(selector,),
+            ),
+        ),
+        peers=(PEER,),
+    )
+
+
+def _announcers(
+    config: Config,
+    local: bool,
+    slices: tuple[tuple[tuple[str | None, bool | None, bool | None, str], ...], ...],
+    nodes: tuple[str, ...] = ("pandora", "iris"),
+    excluded: tuple[str, ...] = (),
+    ignore_exclude_lb: bool = False,
+) -> dict[str, tuple[str, ...]]:
+    """Which nodes send which prefixes to peer1, for test1 holding 10.20.30.1."""
+    cluster = ClusterState.of(
+        services=[service("test1", local=local)],
+        endpoint_slices=[
+            EndpointSlice(
+                metadata=ObjectMeta(
+                    name=f"test1-{i}", namespace="default", labels={SERVICE_NAME_LABEL: "test1"}
+                ),
+                endpoints=tuple(endpoint(n, r, s, (a,)) for n, r, s, a in eps),
+            )
+            for i, eps in enumerate(slices)
+        ],
+        nodes=[
+            node(
+                n,
+                {"kubernetes.io/hostname": n, **({EXCLUDE_LB_LABEL: ""} if n in excluded else {})},
+            )
+            for n in nodes
+        ],
+    )
+    assigned = {"default/test1": Alloc((ipaddress.ip_address("10.20.30.1"),), "default")}
+    routes = bgp_advertisements(config, cluster, assigned, ignore_exclude_lb=ignore_exclude_lb)
+    return {
+        n: tuple(r.prefix for r in node_routes if "peer1" in r.peers)
+        for n, node_routes in routes.items()
+    }
+
+
+T, F = True, False
+ON = ("10.20.30.1/32",)
+
+
+@dataclass(frozen=True)
+class EpCase:
+    desc: str
+    local: bool
+    # EndpointSlices, each a tuple of endpoints (node, ready, serving, address)
+    slices: tuple[tuple[tuple[str | None, bool | None, bool | None, str], ...], ...]
+    pandora: tuple[str, ...]  # what pandora sends to peer1
+
+
+EP_CASES = [
+    EpCase("Add service, it's an LB!", F, ((("iris", T, None, "2.3.4.5"),),), ON),
+    EpCase(
+        "LB switches to local traffic policy, endpoint isn't on our node",
+        T,
+        ((("iris", T, None, "2.3.4.5"),),),
+        (),
+    ),
+    EpCase(
+        "New endpoint, on our node",
+        T,
+        ((("iris", T, None, "2.3.4.5"),), (("pandora", T, None, "2.3.4.6"),)),
+        ON,
+    ),
+    EpCase(
+        "Endpoint on our node has some unready ports",
+        T,
+        (
+            (("iris", T, None, "2.3.4.5"), ("pandora", F, None, "2.3.4.6")),
+            (("iris", T, None, "2.3.4.7"), ("pandora", T, None, "2.3.4.6")),
+        ),
+        ON,
+    ),
+    EpCase("Endpoint list is empty", F, (), ()),
+    EpCase(
+        "Endpoint list contains only unhealthy endpoints",
+        F,
+        ((("iris", F, None, "2.3.4.5"),),),
+        (),
+    ),
+    EpCase(
+        "Endpoint list contains some unhealthy endpoints",
+        F,
+        ((("iris", T, None, "2.3.4.5"), ("pandora", F, None, "2.3.4.6")),),
+        ON,
+    ),
+    EpCase(
+        "Endpoint list contains serving but not ready endpoints",
+        F,
+        ((("iris", F, T, "2.3.4.5"),),),
+        ON,
+    ),
+    EpCase(
+        "Endpoint list contains ready but not serving endpoints",
+        F,
+        ((("iris", T, F, "2.3.4.5"),),),
+        ON,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", EP_CASES, ids=[c.desc for c in EP_CASES])
+def test_bgp_speaker_ep_slices(case: EpCase) -> None:
+    got = _announcers(_config("pandora"), case.local, case.slices)
+    assert got.get("pandora", ()) == case.pandora
+
+
+HEALTHY_CASES = [
+    # (TestHasHealthyEndpoint desc, endpoints (ready, address), healthy)
+    ("One ready endpoint", ((T, "1.2.3.4"),), True),
+    ("One not ready endpoint", ((F, "1.2.3.4"),), False),
+    ("Two endpoints same IP, one ready one not", ((F, "1.2.3.4"), (T, "1.2.3.4")), True),
+    ("Two endpoints same IP, ready then not ready", ((T, "1.2.3.4"), (F, "1.2.3.4")), True),
+    ("Two endpoints same IP, both not ready", ((F, "1.2.3.4"), (F, "1.2.3.4")), False),
+    ("Mixed IPs, one ready", ((F, "1.2.3.4"), (T, "5.6.7.8")), True),
+]
+
+
+@pytest.mark.parametrize(
+    ("desc", "eps", "healthy"), HEALTHY_CASES, ids=[c[0] for c in HEALTHY_CASES]
+)
+def test_has_healthy_endpoint(desc: str, eps: tuple[tuple[bool, str], ...], healthy: bool) -> None:
+    # MetalLB's filterNode lets every node through: the endpoints' node does not matter.
+    slices = (tuple(("iris", ready, None, address) for ready, address in eps),)
+    got = _announcers(_config("pandora"), False, slices)
+    assert (got.get("pandora", ()) == ON) is healthy, desc
+
+
+@pytest.mark.parametrize(
+    ("desc", "ignore", "announcers"),
+    [
+        (
+            "One service, endpoint on iris1, no selector, both excluded, both should not announce",
+            False,
+            {},
+        ),
+        (
+            "One service, endpoint on iris1, no selector, etplocal, ignore excludelb, "
+            "both should announce",
+            True,
+            {"iris1": ON, "iris2": ON},
+        ),
+    ],
+)
+def test_should_announce_exclude_lb(desc: str, ignore: bool, announcers: dict) -> None:
+    got = _announcers(
+        _config("iris1", "iris2"),
+        False,
+        ((("iris1", T, None, "2.3.4.5"),),),
+        nodes=("iris1", "iris2"),
+        excluded=("iris1", "iris2"),
+        ignore_exclude_lb=ignore,
+    )
+    assert got == announcers, desc
