@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 import pytest
 
-from actors.election.bgp import bgp_advertisements
+from actors.election.bgp import CONFLICTING_ADVERTISEMENTS, bgp_advertisements, bgp_decision
 from actors.model.cluster import (
     EXCLUDE_LB_LABEL,
     SERVICE_NAME_LABEL,
@@ -217,3 +217,147 @@ def test_should_announce_exclude_lb(desc: str, ignore: bool, announcers: dict) -
         ignore_exclude_lb=ignore,
     )
     assert got == announcers, desc
+
+
+# -- TestCheckBGPAdvConflicts: two ads giving one service different LOCAL_PREFs ----------------
+
+Ad = tuple[str, int, tuple[str, ...], tuple[str, ...]]  # name, localPref, nodes, peers
+
+CONFLICT_CASES: list[tuple[str, tuple[Ad, ...], bool]] = [
+    (
+        "No conflict - same local pref",
+        (("ad1", 100, ("nodeA",), ()), ("ad2", 100, ("nodeA",), ())),
+        False,
+    ),
+    (
+        "No conflict - different nodes",
+        (("ad1", 100, ("nodeA",), ()), ("ad2", 200, ("nodeB",), ())),
+        False,
+    ),
+    (
+        "Conflict - ad1's nodes are a subset of ad2's nodes",
+        (("ad1", 100, ("nodeA",), ()), ("ad2", 200, ("nodeB", "nodeA"), ())),
+        True,
+    ),
+    (
+        "Conflict - ad2's nodes are a subset of ad1's nodes",
+        (("ad1", 100, ("nodeB", "nodeA"), ()), ("ad2", 200, ("nodeA",), ())),
+        True,
+    ),
+    (
+        "No conflict - ad1's nodes are empty",
+        (("ad1", 100, (), ()), ("ad2", 200, ("nodeA",), ())),
+        False,
+    ),
+    (
+        "No conflict - ad2's nodes are empty",
+        (("ad1", 100, ("nodeA",), ()), ("ad2", 200, (), ())),
+        False,
+    ),
+    (
+        "No conflict - different peers",
+        (("ad1", 100, ("nodeA",), ("peer1",)), ("ad2", 200, ("nodeA",), ("peer2",))),
+        False,
+    ),
+    ("Single ad - no conflict", (("ad1", 100, ("nodeA",), ()),), False),
+    ("Empty ads - no conflict", (), False),
+    (
+        "Conflict - different local pref, same node",
+        (("ad1", 100, ("nodeA",), ()), ("ad2", 200, ("nodeA",), ())),
+        True,
+    ),
+    (
+        "Conflict - ad1's peers are a subset of ad2's peers",
+        (("ad1", 100, ("nodeA",), ("peer1",)), ("ad2", 200, ("nodeA",), ("peer2", "peer1"))),
+        True,
+    ),
+    (
+        "Conflict - ad2's peers are a subset of ad1's peers",
+        (("ad1", 100, ("nodeA",), ("peer2", "peer1")), ("ad2", 200, ("nodeA",), ("peer1",))),
+        True,
+    ),
+    (
+        "Conflict - ad1's peers are a subset of ad2's peers, but ad1 also has one extra element",
+        (
+            ("ad1", 100, ("nodeA",), ("peer1", "peer3")),
+            ("ad2", 200, ("nodeA",), ("peer2", "peer1")),
+        ),
+        True,
+    ),
+    (
+        "Conflict - ad2's peers are a subset of ad1's peers, but ad2 also has one extra element",
+        (
+            ("ad1", 100, ("nodeA",), ("peer2", "peer1")),
+            ("ad2", 200, ("nodeA",), ("peer1", "peer3")),
+        ),
+        True,
+    ),
+    (
+        "Conflict - ad1's peers are empty",
+        (("ad1", 100, ("nodeA",), ()), ("ad2", 200, ("nodeA",), ("peer1",))),
+        True,
+    ),
+    (
+        "Conflict - ad2's peers are empty",
+        (("ad1", 100, ("nodeA",), ("peer1",)), ("ad2", 200, ("nodeA",), ())),
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("desc", "ads", "conflict"), CONFLICT_CASES, ids=[c[0] for c in CONFLICT_CASES]
+)
+def test_check_bgp_adv_conflicts(desc: str, ads: tuple[Ad, ...], conflict: bool) -> None:
+    # MetalLB's ad.Nodes are the nodes its nodeSelectors select: here by hostname ("none"
+    # for an ad that selects no node).
+    def hostnames(nodes: tuple[str, ...]) -> LabelSelector:
+        values = list(nodes) or ["none"]
+        return LabelSelector(
+            matchExpressions=(
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": values},
+            )
+        )
+
+    peers = tuple(
+        Peer(
+            name=f"peer{i}",
+            my_asn=64512,
+            peer_asn=64512,
+            peer_address=ipaddress.ip_address(f"1.2.3.{i}"),
+        )
+        for i in (1, 2, 3)
+    )
+    config = Config(
+        pools=MappingProxyType(
+            {"test-pool": Pool(name="test-pool", ranges=(rng("10.20.30.0", "10.20.30.255"),))}
+        ),
+        bgp_advertisements=tuple(
+            BGPAdvertisement(
+                name=name,
+                pools=frozenset({"test-pool"}),
+                aggregation_length=32,
+                local_pref=local_pref,
+                node_selectors=(hostnames(nodes),),
+                peers=ad_peers,
+            )
+            for name, local_pref, nodes, ad_peers in ads
+        ),
+        peers=peers,
+    )
+    cluster = ClusterState.of(
+        services=[service("test1")],
+        endpoint_slices=[
+            EndpointSlice(
+                metadata=ObjectMeta(
+                    name="test1-0", namespace="default", labels={SERVICE_NAME_LABEL: "test1"}
+                ),
+                endpoints=(endpoint("nodeA"),),
+            )
+        ],
+        nodes=[node(n, {"kubernetes.io/hostname": n}) for n in ("nodeA", "nodeB")],
+    )
+    assigned = Alloc((ipaddress.ip_address("10.20.30.1"),), "test-pool")
+    decision = bgp_decision(config, cluster, "default/test1", assigned)
+    conflicting = [v.node for v in decision.nodes if v.reason == CONFLICTING_ADVERTISEMENTS]
+    assert bool(conflicting) is conflict, (desc, decision.nodes)
