@@ -1124,3 +1124,23 @@ def test_an_empty_list_elsewhere_says_how_many_items_it_needs():
     err = {"type": "too_short", "msg": "List should have at least 2 items after validation"}
     err["ctx"] = {"min_length": 2, "actual_length": 1}
     assert _pydantic_message(err, "spec.thing") == "too short: give at least 2 items"
+
+
+def test_an_unnumbered_peer_is_accepted_and_said_to_need_the_frr_backend():
+    result = build(
+        peer("leaf", peerAddress=None, peerASN=None, dynamicASN="external", interface="eth1")
+    )
+    assert result.errors == [] and result.config is not None
+    [leaf] = result.config.peers
+    assert (leaf.peer_address, leaf.interface, leaf.target) == (None, "eth1", "eth1 (unnumbered)")
+    warning = the_warning(result)
+    assert (warning.obj, warning.field) == ("BGPPeer/leaf", "spec.interface")
+    assert "--bgp-backend frr" in warning.message
+
+
+@pytest.mark.parametrize("name", ["", "a-name-longer-than-15", "eth/0", "eth 0", "..", "eth0:1"])
+def test_an_unnumbered_peer_names_a_linux_interface(name):
+    docs = [peer("leaf", peerAddress=None, interface=name)]
+    result = build(*docs)
+    field = "spec.peerAddress" if not name else "spec.interface"
+    assert_issue(the_error(result), "BGPPeer/leaf", field, "interface")

@@ -711,8 +711,7 @@ CASES = [
     Case(
         "TestParse/unnumbered peer without address with interface ok",
         (bgp_peer(peerASN=None, peerAddress=None, dynamicASN="internal", interface="net0"),),
-        "interface",
-        differs="unnumbered BGP is not supported yet: set peerAddress (README)",
+        OK,
     ),
     Case(
         "TestParse/unnumbered peer without address without interface nok",
