@@ -361,3 +361,90 @@ def test_check_bgp_adv_conflicts(desc: str, ads: tuple[Ad, ...], conflict: bool)
     decision = bgp_decision(config, cluster, "default/test1", assigned)
     conflicting = [v.node for v in decision.nodes if v.reason == CONFLICTING_ADVERTISEMENTS]
     assert bool(conflicting) is conflict, (desc, decision.nodes)
+
+
+# -- TestShouldAnnounceBGPServiceSelectors: ads pick services by label ------------------------
+
+# (desc, ads as (name, localPref, serviceSelectors as label dicts), MetalLB's answer for pandora)
+SELECTOR_CASES: list[tuple[str, tuple[tuple[str, int, tuple[dict[str, str], ...]], ...], str]] = [
+    ("Empty selector matches all services", (("ad1", 0, ()),), "announced"),
+    ("Matching selector allows announcement", (("ad1", 0, ({"app": "nginx"},)),), "announced"),
+    (
+        "Non-matching selector prevents announcement",
+        (("ad1", 0, ({"app": "apache"},)),),
+        "noMatchingAdvertisement",
+    ),
+    (
+        "Multiple selectors - OR logic - one matches",
+        (("ad1", 0, ({"app": "apache"}, {"app": "nginx"})),),
+        "announced",
+    ),
+    (
+        "Multiple ads with different selectors - one matches",
+        (("ad1", 0, ({"app": "apache"},)), ("ad2", 0, ({"app": "nginx"},))),
+        "announced",
+    ),
+    (
+        "Conflicting local prefs - different ads match same service",
+        (("ad1", 100, ()), ("ad2", 200, ({"app": "nginx"},))),
+        "conflictingAdvertisements",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("desc", "ads", "answer"), SELECTOR_CASES, ids=[c[0] for c in SELECTOR_CASES]
+)
+def test_should_announce_bgp_service_selectors(
+    desc: str, ads: tuple[tuple[str, int, tuple[dict[str, str], ...]], ...], answer: str
+) -> None:
+    config = Config(
+        pools=MappingProxyType(
+            {"default": Pool(name="default", ranges=(rng("10.20.30.0", "10.20.30.255"),))}
+        ),
+        bgp_advertisements=tuple(
+            BGPAdvertisement(
+                name=name,
+                pools=frozenset({"default"}),
+                aggregation_length=32,
+                local_pref=local_pref,
+                service_selectors=tuple(LabelSelector(matchLabels=s) for s in selectors),
+            )
+            for name, local_pref, selectors in ads
+        ),
+        peers=(PEER,),
+    )
+    cluster = ClusterState.of(
+        services=[service("test1", labels={"app": "nginx"})],
+        endpoint_slices=[
+            EndpointSlice(
+                metadata=ObjectMeta(
+                    name="test1-0", namespace="default", labels={SERVICE_NAME_LABEL: "test1"}
+                ),
+                endpoints=(endpoint("pandora"),),
+            )
+        ],
+        nodes=[node("pandora")],
+    )
+    assigned = Alloc((ipaddress.ip_address("10.20.30.1"),), "default")
+    decision = bgp_decision(config, cluster, "default/test1", assigned)
+    assert [v.reason for v in decision.nodes] == [answer], desc
+
+
+def test_local_prefs_behind_service_selectors_pass_validation() -> None:
+    """The case above as YAML: MetalLB's validation skips the LOCAL_PREF check when service
+    selectors are involved (validateBGPAdvPerPool), leaving it to the speaker, per service."""
+    from tests.unit.test_config_validation import bgp_ad, build
+    from tests.unit.test_config_validation import pool as pool_doc
+
+    result = build(
+        pool_doc("default", "10.20.30.0/24"),
+        bgp_ad("ad1", ipAddressPools=["default"], localPref=100),
+        bgp_ad(
+            "ad2",
+            ipAddressPools=["default"],
+            localPref=200,
+            serviceSelectors=[{"matchLabels": {"app": "nginx"}}],
+        ),
+    )
+    assert result.issues == [] and result.config is not None

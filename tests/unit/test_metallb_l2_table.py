@@ -221,3 +221,40 @@ def test_should_announce_ep_slices(case: AnnounceCase) -> None:
     decisions = l2_decisions(CONFIG, cluster, assigned, frozenset({"iris1", "iris2"}))
     got = {str(d.ips[0]): d.node for d in decisions.values()}
     assert got == case.owner
+
+
+# -- TestL2ServiceSelectors: L2Advertisements pick services by label --------------------------
+
+L2_SELECTOR_CASES: list[tuple[str, tuple[dict[str, str], ...], str | None]] = [
+    # (desc, the ad's serviceSelectors, the node that announces; None: noMatchingAdvertisement)
+    ("Empty selector matches all services", (), "iris1"),
+    ("Matching selector allows announcement", ({"app": "nginx"},), "iris1"),
+    ("Non-matching selector prevents announcement", ({"app": "apache"},), None),
+    ("Multiple selectors - OR logic - one matches", ({"app": "apache"}, {"app": "nginx"}), "iris1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("desc", "selectors", "owner"), L2_SELECTOR_CASES, ids=[c[0] for c in L2_SELECTOR_CASES]
+)
+def test_l2_service_selectors(
+    desc: str, selectors: tuple[dict[str, str], ...], owner: str | None
+) -> None:
+    from actors.model.selectors import LabelSelector
+
+    ad = L2Advertisement(
+        name="l2",
+        pools=frozenset({"default"}),
+        service_selectors=tuple(LabelSelector(matchLabels=s) for s in selectors),
+    )
+    config = Config(pools=CONFIG.pools, l2_advertisements=(ad,))
+    cluster = ClusterState.of(
+        services=[service("test-svc", labels={"app": "nginx"})],
+        endpoint_slices=[slice_of("test-svc", endpoint("iris1"))],
+        nodes=[node("iris1")],
+    )
+    assigned = {"default/test-svc": Alloc((ipaddress.ip_address("10.20.30.1"),), "default")}
+    [decision] = l2_decisions(config, cluster, assigned, frozenset({"iris1"})).values()
+    assert decision.node == owner, desc
+    if owner is None:
+        assert decision.reason == "noMatchingAdvertisement"
