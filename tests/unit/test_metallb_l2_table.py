@@ -258,3 +258,110 @@ def test_l2_service_selectors(
     assert decision.node == owner, desc
     if owner is None:
         assert decision.reason == "noMatchingAdvertisement"
+
+
+# -- preferred nodes: TestShouldAnnouncePreferredNode, ...SplitBrainWithMixedAds, ...Failover --
+
+
+def _hostnames(*names: str):
+    from actors.model.selectors import LabelSelector
+
+    return LabelSelector(
+        matchExpressions=(
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": list(names)},
+        )
+    )
+
+
+def _ad(name: str, nodes: tuple[str, ...], prefer: dict[str, int], **kw: object) -> L2Advertisement:
+    """MetalLB's resolved ad: Nodes (by hostname) and PreferredNodes (node -> score)."""
+    from actors.model.config import PreferredNode
+
+    return L2Advertisement(
+        name=name,
+        pools=frozenset({"default"}),
+        node_selectors=(_hostnames(*nodes),),
+        preferred_nodes=tuple(PreferredNode(w, _hostnames(n)) for n, w in prefer.items()),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _winner(
+    ads: tuple[L2Advertisement, ...],
+    nodes: tuple[str, ...],
+    alive: tuple[str, ...],
+    endpoint_on: str = "worker-a",
+    local: bool = False,
+) -> str | None:
+    config = Config(pools=CONFIG.pools, l2_advertisements=ads)
+    cluster = ClusterState.of(
+        services=[service("svc1", local=local)],
+        endpoint_slices=[slice_of("svc1", endpoint(endpoint_on))],
+        nodes=[node(n, {"kubernetes.io/hostname": n}) for n in nodes],
+    )
+    assigned = {"default/svc1": Alloc((ipaddress.ip_address("10.20.30.1"),), "default")}
+    [decision] = l2_decisions(config, cluster, assigned, frozenset(alive)).values()
+    return decision.node
+
+
+EDGES = ("edge-a", "edge-b", "worker-a", "worker-b")
+
+
+def test_preferred_node_with_highest_score_wins() -> None:
+    assert _winner((_ad("ad", EDGES, {"edge-a": 100}),), EDGES, EDGES) == "edge-a"
+
+
+def test_etp_local_drops_preferred_node_without_local_endpoints() -> None:
+    both = ("preferred-a", "worker-a")
+    ads = (_ad("ad", both, {"preferred-a": 100}),)
+    assert _winner(ads, both, both, local=True) == "worker-a"
+
+
+def test_split_brain_with_mixed_ads() -> None:
+    """Every node scores from the same ads (the service's, not those selecting itself), so
+    the two agree on one winner; an ad whose serviceSelectors miss the service scores
+    nothing (else worker-a's 1000 would win)."""
+    from actors.model.selectors import LabelSelector
+
+    both = ("edge-a", "worker-a")
+    ads = (
+        _ad("edge", ("edge-a",), {"edge-a": 100}),
+        _ad("all", both, {}),
+        _ad(
+            "poison",
+            both,
+            {"worker-a": 1000},
+            service_selectors=(LabelSelector(matchLabels={"app": "does-not-match"}),),
+        ),
+    )
+    assert _winner(ads, both, both) == "edge-a"
+
+
+@pytest.mark.parametrize(
+    ("desc", "nodes", "alive", "winner"),
+    [
+        (
+            "preferred node pruned leaves remaining preferred as winner",
+            ("edge-a", "edge-b", "worker-a"),
+            ("edge-b", "worker-a"),
+            "edge-b",
+        ),
+        (
+            "preferred node returns and reclaims via sha256 tie-break",
+            ("edge-a", "edge-b", "worker-a"),
+            ("edge-a", "edge-b", "worker-a"),
+            "edge-b",
+        ),
+        (
+            "all preferred unavailable falls through to hash across zero-score survivors",
+            EDGES,
+            ("worker-a", "worker-b"),
+            "worker-a",
+        ),
+    ],
+)
+def test_preferred_node_failover(
+    desc: str, nodes: tuple[str, ...], alive: tuple[str, ...], winner: str
+) -> None:
+    ads = (_ad("ad", nodes, {"edge-a": 100, "edge-b": 100}),)
+    assert _winner(ads, nodes, alive) == winner, desc
