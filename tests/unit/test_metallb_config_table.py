@@ -188,6 +188,32 @@ CASES = [
         "duplicate",
     ),
     Case(
+        "TestParse/ip address pool with namespace and service selection",
+        (
+            pool(
+                "pool1",
+                "30.0.0.0/8",
+                serviceAllocation={
+                    "priority": 2,
+                    "namespaces": ["test-ns1"],
+                    "serviceSelectors": [selector({"testsvc-1": "1"})],
+                },
+            ),
+            pool(
+                "pool2",
+                "40.0.0.0/8",
+                serviceAllocation={
+                    "priority": 3,
+                    "namespaceSelectors": [selector({"team": "metallb"})],
+                    "serviceSelectors": [selector({"testsvc-2": "2"})],
+                },
+            ),
+            namespace("test-ns1"),
+            namespace("test-ns2", team="metallb"),
+        ),
+        OK,
+    ),
+    Case(
         "TestParse/ip address pool with only priority",
         (pool("pool1", "30.0.0.0/8", serviceAllocation={"priority": 2}),),
         OK,
@@ -730,6 +756,76 @@ CASES = [
         OK,
     ),
 ]
+
+
+NGINX = [selector({"app": "nginx"})]
+
+#: TestServiceSelectors of the same file: advertisements that pick services by label.
+SERVICE_SELECTOR_CASES = [
+    Case(
+        "TestServiceSelectors/BGP advertisement with service selectors",
+        (pool("pool1", "1.2.3.0/24"), bgp_ad("adv1", serviceSelectors=NGINX)),
+        OK,
+    ),
+    Case(
+        "TestServiceSelectors/L2 advertisement with service selectors",
+        (pool("pool1", "1.2.3.0/24"), l2_ad("adv1", serviceSelectors=NGINX)),
+        OK,
+    ),
+    Case(
+        "TestServiceSelectors/BGP advertisement with multiple service selectors (OR logic)",
+        (
+            pool("pool1", "1.2.3.0/24"),
+            bgp_ad("adv1", serviceSelectors=[*NGINX, selector({"app": "apache"})]),
+        ),
+        OK,
+    ),
+    Case(
+        "TestServiceSelectors/BGP advertisement - serviceSelectors with non-default "
+        "aggregationLength is mutually exclusive",
+        (pool("pool1", "1.2.3.0/24"), bgp_ad("adv1", aggregationLength=24, serviceSelectors=NGINX)),
+        "serviceSelectors can only be used with the default aggregation lengths",
+    ),
+    Case(
+        "TestServiceSelectors/BGP advertisement - serviceSelectors with non-default "
+        "aggregationLengthV6 is mutually exclusive",
+        (
+            pool("pool1", "2001:db8::/64"),
+            bgp_ad("adv1", aggregationLengthV6=64, serviceSelectors=NGINX),
+        ),
+        "serviceSelectors can only be used with the default aggregation lengths",
+    ),
+    Case(
+        "TestServiceSelectors/BGP advertisement - serviceSelectors with default "
+        "aggregationLengthV4 is allowed",
+        (pool("pool1", "1.2.3.0/24"), bgp_ad("adv1", aggregationLength=32, serviceSelectors=NGINX)),
+        OK,
+    ),
+    Case(
+        "TestServiceSelectors/BGP advertisement - serviceSelectors with default "
+        "aggregationLengthV6 is allowed",
+        (
+            pool("pool1", "2001:db8::/64"),
+            bgp_ad("adv1", aggregationLengthV6=128, serviceSelectors=NGINX),
+        ),
+        OK,
+    ),
+    Case(
+        "TestServiceSelectors/BGP advertisement - serviceSelectors with both default "
+        "aggregationLength and aggregationLengthV6 is allowed",
+        (
+            pool("pool1", "1.2.3.0/24", "2001:db8::/64"),
+            bgp_ad("adv1", aggregationLength=32, aggregationLengthV6=128, serviceSelectors=NGINX),
+        ),
+        OK,
+    ),
+    Case(
+        "TestServiceSelectors/duplicate service selectors",
+        (pool("pool1", "1.2.3.0/24"), bgp_ad("adv1", serviceSelectors=[*NGINX, *NGINX])),
+        "duplicate",
+    ),
+]
+CASES += SERVICE_SELECTOR_CASES
 
 
 def _messages(result: Any) -> list[str]:
