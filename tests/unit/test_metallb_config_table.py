@@ -1,4 +1,10 @@
-"""MetalLB's own configuration cases, restated: TestParse of internal/config/config_test.go.
+"""MetalLB's own configuration cases, restated: TestParse and TestServiceSelectors of
+internal/config/config_test.go.
+
+Not portable: TestParse's two ``FRRK8sSecretPassthrough`` cases (an option of MetalLB's
+frr-k8s mode, which lbtui does not have); its "config using all features" and BFD cases are
+restated as "accepted" plus the parsed values lbtui exposes, as its ``want`` compares
+MetalLB's internal structures.
 
 Each row names the Go case it comes from (``TestParse/<desc>``), gives its input as the YAML
 objects a user would write, and says what MetalLB decides: accepted (``OK``) or refused (an
