@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 import pytest
@@ -448,3 +448,68 @@ def test_local_prefs_behind_service_selectors_pass_validation() -> None:
         ),
     )
     assert result.issues == [] and result.config is not None
+
+
+# -- TestNodeSelectors: which peers a node keeps sessions with, as its labels change ----------
+
+
+def test_node_selectors_sequence() -> None:
+    """Node "pandora", peers peer1 (every node) and peer2 (by selector); each step changes the
+    configuration or the node's labels, and the sessions follow (MetalLB's wantAds keys)."""
+    from actors.model.selectors import LabelSelectorRequirement as Requirement
+    from tests.unit.test_bgp_actor import Harness
+    from tests.unit.test_bgp_actor import peer as base_peer
+
+    def selector(labels: dict[str, str] | None = None, *exprs: Requirement) -> LabelSelector:
+        return LabelSelector(matchLabels=labels or {}, matchExpressions=exprs)
+
+    foo_in_bar_baz = Requirement(key="foo", operator="In", values=("bar", "baz"))
+    peer1 = replace(base_peer(), name="peer1", peer_address=ipaddress.ip_address("1.2.3.4"))
+
+    def peer2(*selectors: LabelSelector) -> Peer:
+        return replace(
+            base_peer(),
+            name="peer2",
+            peer_address=ipaddress.ip_address("2.3.4.5"),
+            node_selectors=selectors,
+        )
+
+    h = Harness()
+    assert h.actor.sessions == {}  # "No config, no advertisements"
+    steps: list[tuple[str, tuple[Peer, ...] | None, dict[str, str] | None, set[str]]] = [
+        ("One peer, default node selector, no node labels", (peer1,), None, {"1.2.3.4"}),
+        (
+            "Second peer, non-matching node selector",
+            (peer1, peer2(selector({"foo": "bar"}))),
+            None,
+            {"1.2.3.4"},
+        ),
+        ("Add node label that matches", None, {"foo": "bar"}, {"1.2.3.4", "2.3.4.5"}),
+        ("Change node label so it no longer matches", None, {"foo": "baz"}, {"1.2.3.4"}),
+        (
+            "Change node selector so it matches again",
+            (peer1, peer2(selector(None, foo_in_bar_baz))),
+            None,
+            {"1.2.3.4", "2.3.4.5"},
+        ),
+        ("Change node label back, still matches", None, {"foo": "bar"}, {"1.2.3.4", "2.3.4.5"}),
+        (
+            "Multiple node selectors, only one matches",
+            (peer1, peer2(selector({"host": "frontend"}), selector(None, foo_in_bar_baz))),
+            None,
+            {"1.2.3.4", "2.3.4.5"},
+        ),
+        (
+            "Change node labels to match the other selector",
+            None,
+            {"host": "frontend"},
+            {"1.2.3.4", "2.3.4.5"},
+        ),
+    ]
+    for desc, peers, labels, wanted in steps:
+        if peers is not None:
+            h.configure(*peers)
+        if labels is not None:
+            h.cluster(labels)
+        got = {str(s.peer.peer_address) for s in h.actor.sessions.values()}
+        assert got == wanted, desc
