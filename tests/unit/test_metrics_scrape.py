@@ -228,3 +228,20 @@ def test_gossip_that_fails_authentication_or_decoding_is_counted(
         return found if found == {"auth": 2.0, "decode": 1.0} else None
 
     assert wait_until(counted) == {"auth": 2.0, "decode": 1.0}
+
+
+def test_a_counter_family_must_be_named_as_exposed() -> None:
+    from actors.bgp.actor import BgpSpeakerActor
+    from actors.observability.metrics import AskedCounters
+
+    with pytest.raises(ValueError, match="_total"):
+        AskedCounters(
+            BgpSpeakerActor,
+            BgpSpeakerActor.counters,
+            label="peer",
+            families={"metallb_bgp_updates": ("counter", "no _total: Prometheus would add it")},
+        )
+    with pytest.raises(ValueError, match="gauge"):
+        AskedCounters(
+            BgpSpeakerActor, BgpSpeakerActor.counters, label="peer", families={"x": ("summary", "")}
+        )
