@@ -365,3 +365,85 @@ def test_preferred_node_failover(
 ) -> None:
     ads = (_ad("ad", nodes, {"edge-a": 100, "edge-b": 100}),)
     assert _winner(ads, nodes, alive) == winner, desc
+
+
+# -- TestL2AdsForService, TestL2ElectionConsistentButAdsPerNode, TestL2NoMatchingAdForServiceAndNode
+
+
+def _svc_ad(name: str, nodes: tuple[str, ...], app: str | None = None, **kw: object):
+    from actors.model.selectors import LabelSelector
+
+    selectors = (LabelSelector(matchLabels={"app": app}),) if app else ()
+    return _ad(name, nodes, {}, service_selectors=selectors, **kw)
+
+
+def _decide(
+    ads: tuple[L2Advertisement, ...],
+    nodes: tuple[str, ...],
+    alive: tuple[str, ...],
+    app: str = "web",
+):
+    config = Config(pools=CONFIG.pools, l2_advertisements=ads)
+    cluster = ClusterState.of(
+        services=[service("svc-web", labels={"app": app})],
+        endpoint_slices=[slice_of("svc-web", *(endpoint(n) for n in nodes))],
+        nodes=[node(n, {"kubernetes.io/hostname": n}) for n in nodes],
+    )
+    assigned = {"default/svc-web": Alloc((ipaddress.ip_address("10.20.30.1"),), "default")}
+    [decision] = l2_decisions(config, cluster, assigned, frozenset(alive)).values()
+    return decision
+
+
+AD1 = ("ad1", ("nodeA",), None)
+AD2 = ("ad2", ("nodeA",), "nginx")
+AD3 = ("ad3", ("nodeA",), "apache")
+AD4 = ("ad4", ("nodeB",), None)
+
+
+@pytest.mark.parametrize(
+    ("desc", "ads", "expected"),
+    [
+        ("Empty selectors match all", (AD1,), ("ad1",)),
+        ("Matching selector", (AD2,), ("ad2",)),
+        ("Non-matching selector", (AD3,), ()),
+        (
+            "Ad with no matching selector is still returned (node filtering is separate)",
+            (AD4,),
+            ("ad4",),
+        ),
+        ("Multiple ads - some match by service selector", (AD3, AD2, AD1), ("ad2", "ad1")),
+    ],
+)
+def test_l2_ads_for_service(desc: str, ads: tuple, expected: tuple[str, ...]) -> None:
+    decision = _decide(
+        tuple(_svc_ad(n, nodes, app) for n, nodes, app in ads),
+        ("nodeA", "nodeB"),
+        ("nodeA", "nodeB"),
+        app="nginx",
+    )
+    assert set(decision.advertisements) == set(expected), desc
+
+
+def test_l2_election_consistent_but_ads_per_node() -> None:
+    """One election for both nodes; the winner answers on its own ad's interface only."""
+    ads = (
+        _svc_ad("ad1", ("iris1",), "web", interfaces=("eth0",)),
+        _svc_ad("ad2", ("iris2",), "web", interfaces=("eth1",)),
+    )
+    both = ("iris1", "iris2")
+    decision = _decide(ads, both, both)
+    assert decision.node in both  # one owner, the same answer whichever node asks
+    own = {"iris1": ("eth0",), "iris2": ("eth1",)}
+    assert decision.interfaces == own[decision.node]
+    other = next(n for n in both if n != decision.node)  # the winner gone: the other, its own
+    fallback = _decide(ads, both, (other,))
+    assert (fallback.node, fallback.interfaces) == (other, own[other])
+
+
+def test_l2_no_matching_ad_for_service_and_node() -> None:
+    ads = (
+        _svc_ad("other", ("iris1", "iris2"), "other"),  # every node, another service
+        _svc_ad("ghost", ("ghost",), "web"),  # our service, a node that does not exist
+    )
+    both = ("iris1", "iris2")
+    assert _decide(ads, both, both).node is None
