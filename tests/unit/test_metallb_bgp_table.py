@@ -513,3 +513,79 @@ def test_node_selectors_sequence() -> None:
             h.cluster(labels)
         got = {str(s.peer.peer_address) for s in h.actor.sessions.values()}
         assert got == wanted, desc
+
+
+# -- TestBGPAdsForService: the ads that apply to one service on one node -----------------------
+
+# (desc, ads as (name, nodes, serviceSelectors as label dicts), the ads applying on nodeA)
+ADS_FOR_SERVICE: list[
+    tuple[str, tuple[tuple[str, tuple[str, ...], tuple[dict, ...]], ...], set]
+] = [
+    ("Empty selectors match all", (("ad1", ("nodeA",), ()),), {"ad1"}),
+    ("Matching selector", (("ad1", ("nodeA",), ({"app": "nginx"},)),), {"ad1"}),
+    ("Non-matching selector", (("ad1", ("nodeA",), ({"app": "apache"},)),), set()),
+    ("Wrong node", (("ad1", ("nodeB",), ()),), set()),
+    (
+        "Multiple ads - some match",
+        (
+            ("ad1", ("nodeA",), ({"app": "apache"},)),
+            ("ad2", ("nodeA",), ({"app": "nginx"},)),
+            ("ad3", ("nodeA",), ()),
+        ),
+        {"ad2", "ad3"},
+    ),
+    (
+        "Multiple selectors in single ad - OR logic",
+        (("ad1", ("nodeA",), ({"app": "apache"}, {"app": "nginx"})),),
+        {"ad1"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("desc", "ads", "expected"), ADS_FOR_SERVICE, ids=[c[0] for c in ADS_FOR_SERVICE]
+)
+def test_bgp_ads_for_service(desc: str, ads: tuple, expected: set[str]) -> None:
+    config = Config(
+        pools=MappingProxyType(
+            {"default": Pool(name="default", ranges=(rng("10.20.30.0", "10.20.30.255"),))}
+        ),
+        bgp_advertisements=tuple(
+            BGPAdvertisement(
+                name=name,
+                pools=frozenset({"default"}),
+                aggregation_length=32,
+                node_selectors=(
+                    LabelSelector(
+                        matchExpressions=(
+                            {
+                                "key": "kubernetes.io/hostname",
+                                "operator": "In",
+                                "values": list(nodes),
+                            },
+                        )
+                    ),
+                ),
+                service_selectors=tuple(LabelSelector(matchLabels=s) for s in selectors),
+            )
+            for name, nodes, selectors in ads
+        ),
+        peers=(PEER,),
+    )
+    cluster = ClusterState.of(
+        services=[service("test1", labels={"app": "nginx"})],
+        endpoint_slices=[
+            EndpointSlice(
+                metadata=ObjectMeta(
+                    name="test1-0", namespace="default", labels={SERVICE_NAME_LABEL: "test1"}
+                ),
+                endpoints=(endpoint("nodeA"),),
+            )
+        ],
+        nodes=[node(n, {"kubernetes.io/hostname": n}) for n in ("nodeA", "nodeB")],
+    )
+    assigned = Alloc((ipaddress.ip_address("10.20.30.1"),), "default")
+    decision = bgp_decision(config, cluster, "default/test1", assigned)
+    [verdict] = [v for v in decision.nodes if v.node == "nodeA"]
+    assert set(verdict.advertisements) == expected, desc
+    assert verdict.announced is bool(expected)
