@@ -453,3 +453,15 @@ def test_config_reload(desc: str, pools: list, pool_s1: str | None, pool_s2: str
     allocator.set_config(config(*pools))
     held = {key: allocator.assigned(f"default/{key}") for key in ("s1", "s2")}
     assert {k: a.pool if a else None for k, a in held.items()} == {"s1": pool_s1, "s2": pool_s2}
+
+
+def test_the_service_that_changes_its_sharing_key_is_refused_not_the_other() -> None:
+    """TestAssignment's "s3 can't change its sharing key while keeping the same IP", looked at
+    from s4: with one allocator running, s4 keeps the shared address (nothing it did moved
+    it); only s3 gets the error."""
+    walk = Walk()
+    for step in _sequence(False):
+        walk.apply(step)
+        if step.desc == "s3 can't change its sharing key while keeping the same IP":
+            break
+    assert (walk.held["s3"], walk.held["s4"]) == ((), ("1.2.4.3",))
