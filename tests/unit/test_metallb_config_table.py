@@ -13,8 +13,8 @@ name out (Go's zero value, which Kubernetes would never store), the object gets 
 case still turns on the field it was written for. Cases that only compare MetalLB's internal
 parsed structures are restated as "accepted" plus the facts lbtui exposes (timers, ports).
 
-Where lbtui deliberately decides otherwise the row says ``differs`` and why; the README's
-"Where lbtui differs from MetalLB" table has the same line.
+Every case agrees with MetalLB. The one that did not (a CIDR with host bits set, refused by
+lbtui, accepted and masked by MetalLB) was fixed in lbtui.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ class Case:
     go: str  # the Go case: TestParse/<desc>
     docs: tuple[dict[str, Any], ...]
     error: str | None  # None: MetalLB accepts it; else a phrase of lbtui's error
-    differs: str = ""  # why lbtui decides otherwise (then ``error`` is lbtui's decision)
 
 
 def bgp_peer(name: str = "peer1", **spec: Any) -> dict[str, Any]:
