@@ -216,7 +216,9 @@ class Session:
             "metallb_bgp_session_up": int(self.established),
             "metallb_bgp_updates_total": self.updates_sent,
             "metallb_bgp_announced_prefixes_total": len(self.adj_out),
-            "metallb_bgp_pending_prefixes_total": len(self.dirty),
+            # MetalLB: what should be advertised (set on every change, equal to the
+            # announced count once sent), not what is still waiting.
+            "metallb_bgp_pending_prefixes_total": len(self.desired),
         }
 
     # -- admin --------------------------------------------------------------------------------

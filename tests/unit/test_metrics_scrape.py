@@ -190,6 +190,8 @@ def test_metrics_as_metallb_exposes_them(running: tuple[Runtime, Any]) -> None:
     assert [(s.name, s.labels) for s in updates] == [("metallb_bgp_updates_total", {"peer": peer})]
     assert updates[0].value >= 1
     assert samples(families["metallb_bgp_announced_prefixes_total"]) == {(("peer", peer),): 1.0}
+    # MetalLB's "pending" is what should be advertised: the same once it is sent.
+    assert samples(families["metallb_bgp_pending_prefixes_total"]) == {(("peer", peer),): 1.0}
 
     # The process collector: what every Prometheus client library exposes by default.
     for name in (
