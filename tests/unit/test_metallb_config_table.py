@@ -1,7 +1,9 @@
 """MetalLB's own configuration cases, restated: TestParse and TestServiceSelectors of
 internal/config/config_test.go.
 
-Not portable: TestParse's two ``FRRK8sSecretPassthrough`` cases (an option of MetalLB's
+"BGP Peer with unavailable secret ref" is the README's documented difference (MetalLB: a
+transient error, retried; lbtui offline: a warning, the session waits for the Secret): its own
+test below. Not portable: TestParse's two ``FRRK8sSecretPassthrough`` cases (an option of MetalLB's
 frr-k8s mode, which lbtui does not have); its "config using all features" and BFD cases are
 restated as "accepted" plus the parsed values lbtui exposes, as its ``want`` compares
 MetalLB's internal structures.
@@ -300,6 +302,12 @@ CASES = [
     ),
     Case(
         "TestParse/simple advertisement",
+        (pool("pool1", "1.2.3.0/24"), bgp_ad("adv3")),
+        OK,
+    ),
+    # The same input as "simple advertisement" in the Go table.
+    Case(
+        "TestParse/advertisement with default BGP settings",
         (pool("pool1", "1.2.3.0/24"), bgp_ad("adv3")),
         OK,
     ),
@@ -865,3 +873,12 @@ def test_the_all_features_case_keeps_metallbs_values() -> None:
 def test_every_parse_case_is_named_once() -> None:
     names = [c.go for c in CASES]
     assert len(names) == len(set(names))
+
+
+def test_unavailable_secret_ref_is_the_documented_difference() -> None:
+    """TestParse/BGP Peer with unavailable secret ref: MetalLB returns a transient error and
+    retries; lbtui (offline) accepts the peer with a warning and its session waits for the
+    Secret (README, "Where lbtui differs from MetalLB")."""
+    result = build(bgp_peer(passwordSecret={"name": "nosecret", "namespace": "metallb-system"}))
+    assert result.errors == [] and result.config is not None
+    assert any("nosecret" in w.message for w in result.warnings), [str(w) for w in result.warnings]
