@@ -589,3 +589,114 @@ def test_bgp_ads_for_service(desc: str, ads: tuple, expected: set[str]) -> None:
     [verdict] = [v for v in decision.nodes if v.node == "nodeA"]
     assert set(verdict.advertisements) == expected, desc
     assert verdict.announced is bool(expected)
+
+
+# -- TestPeersForService: the peers each service is advertised to (ServiceBGPStatus) ----------
+
+
+def test_peers_for_service_sequence() -> None:
+    """Node "pandora", peers peer1/peer2, pools pool1 (10.20.30.0/24) and pool2
+    (10.20.40.0/24) advertised from pandora; test1 and test2 come and go, pool1's ad narrows to
+    peer1, peer1 goes: the peers each service is announced to follow (MetalLB's
+    expectedPeers, which feed ServiceBGPStatus)."""
+    from actors.election.desired import announced_services, desired_announcements
+
+    def pools_and_ads(pool1_peers: tuple[str, ...]) -> tuple[dict, tuple]:
+        pandora = LabelSelector(
+            matchExpressions=(
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": ["pandora"]},
+            )
+        )
+        pools = {
+            "pool1": Pool(name="pool1", ranges=(rng("10.20.30.0", "10.20.30.255"),)),
+            "pool2": Pool(name="pool2", ranges=(rng("10.20.40.0", "10.20.40.255"),)),
+        }
+        ads = tuple(
+            BGPAdvertisement(
+                name=f"ad-{name}",
+                pools=frozenset({name}),
+                aggregation_length=32,
+                node_selectors=(pandora,),
+                peers=peers,
+            )
+            for name, peers in (("pool1", pool1_peers), ("pool2", ()))
+        )
+        return pools, ads
+
+    def bgp_peer(name: str, address: str) -> Peer:
+        return Peer(
+            name=name,
+            my_asn=64512,
+            peer_asn=64512,
+            peer_address=ipaddress.ip_address(address),
+            node_selectors=(LabelSelector(),),
+        )
+
+    peer1, peer2 = bgp_peer("peer1", "1.2.3.4"), bgp_peer("peer2", "1.2.3.5")
+    addresses = {"test1": ("10.20.30.1", "pool1"), "test2": ("10.20.40.1", "pool2")}
+
+    def peers_of(services: tuple[str, ...], peers: tuple[Peer, ...], pool1_peers=()):
+        pools, ads = pools_and_ads(pool1_peers)
+        config = Config(pools=MappingProxyType(pools), bgp_advertisements=ads, peers=peers)
+        cluster = ClusterState.of(
+            services=[service(s) for s in services],
+            endpoint_slices=[
+                EndpointSlice(
+                    metadata=ObjectMeta(
+                        name=f"{s}-0", namespace="default", labels={SERVICE_NAME_LABEL: s}
+                    ),
+                    endpoints=(endpoint("iris"),),
+                )
+                for s in services
+            ],
+            nodes=[node(n, {"kubernetes.io/hostname": n}) for n in ("pandora", "iris")],
+        )
+        assigned = {
+            f"default/{s}": Alloc((ipaddress.ip_address(addresses[s][0]),), addresses[s][1])
+            for s in services
+        }
+        current = desired_announcements("pandora", config, cluster, assigned, None)
+        got = {a.service.split("/")[1]: set(a.peers) for a in announced_services(current)}
+        return {s: got.get(s, set()) for s in ("test1", "test2")}
+
+    both = (peer1, peer2)
+    steps = [
+        ("Set the config with 2 peers and 2 pools", (), both, (), {"test1": set(), "test2": set()}),
+        (
+            "Add first service",
+            ("test1",),
+            both,
+            (),
+            {"test1": {"peer1", "peer2"}, "test2": set()},
+        ),
+        (
+            "Add second service",
+            ("test1", "test2"),
+            both,
+            (),
+            {"test1": {"peer1", "peer2"}, "test2": {"peer1", "peer2"}},
+        ),
+        (
+            "Advertise service 1 to peer1 only",
+            ("test1", "test2"),
+            both,
+            ("peer1",),
+            {"test1": {"peer1"}, "test2": {"peer1", "peer2"}},
+        ),
+        (
+            "Delete first service",
+            ("test2",),
+            both,
+            ("peer1",),
+            {"test1": set(), "test2": {"peer1", "peer2"}},
+        ),
+        (
+            "Delete first peer",
+            ("test2",),
+            (peer2,),
+            ("peer1",),
+            {"test1": set(), "test2": {"peer2"}},
+        ),
+    ]
+    for desc, services, peers, pool1_peers, expected in steps:
+        assert peers_of(services, peers, pool1_peers) == expected, desc
