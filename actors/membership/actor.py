@@ -92,6 +92,16 @@ def decode_tags(meta: bytes) -> dict[str, str]:
     return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
 
 
+#: Prometheus name -> (type, help), for the metrics collector that asks ``dropped_packets``.
+DROPPED_PACKETS = "lbtui_membership_dropped_packets_total"
+METRICS: dict[str, tuple[str, str]] = {
+    DROPPED_PACKETS: (
+        "counter",
+        "Gossip packets dropped because they failed authentication or decoding",
+    ),
+}
+
+
 class MembershipActor(Listener, RuntimeActor):
     """Gossip membership for ``node``, bound to ``bind``, joining through ``join``."""
 
@@ -314,6 +324,15 @@ class MembershipActor(Listener, RuntimeActor):
             out["awareness"] = self.core.awareness
             out["incarnation"] = self.core.incarnation
         return out
+
+    def dropped_packets(self) -> dict[str, dict[str, int]]:
+        """``lbtui_membership_dropped_packets_total`` by ``reason``: gossip that failed
+        authentication (``auth``: a wrong or missing key, a forged or altered packet) or
+        decoding (``decode``: not our format), over UDP and TCP push-pull alike."""
+        stats = getattr(self.transport, "stats", None)
+        auth = getattr(stats, "auth_failures", 0)
+        decode = getattr(stats, "decode_failures", 0)
+        return {DROPPED_PACKETS: {"auth": auth, "decode": decode}}
 
     def address(self) -> Address | None:
         return self.core.addr if self.core is not None else None

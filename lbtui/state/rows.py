@@ -360,7 +360,7 @@ def bgp_rows(state: ConsoleState) -> dict[str, Row]:
     rows: dict[str, Row] = {}
     for key, (node, peer, session) in sessions(state).items():
         config = peers.get(peer)
-        address = f"{config.peer_address}" if config else "-"
+        address = config.target if config else "-"
         bfd: Cell = "-"
         if session is None or not session.state:
             # No session events (the simulated demo network has no sessions to report).
@@ -413,7 +413,7 @@ def peer_row(state: ConsoleState, peer: Peer) -> Row:
     port = f":{peer.peer_port}" if peer.peer_port != 179 else ""
     return (
         peer.name,
-        f"{peer.peer_address}{port}",
+        f"{peer.target}{port}",
         str(peer.my_asn),
         str(peer.peer_asn) if peer.peer_asn else peer.dynamic_asn or "-",
         f"{peer.hold_time}s/{peer.keepalive_time}s",
