@@ -19,8 +19,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from actors.config.crds import METALLB_GROUP, RESOURCE_KINDS, MetalLBResource, Secret
+from actors.config.yamlread import compose, construct
 from actors.model.cluster import EndpointSlice, Namespace, Node, Service
 from actors.model.issues import Issue, UnreadableInput
+from actors.util.gc_pause import gc_paused
 
 T = TypeVar("T")
 
@@ -87,45 +89,23 @@ class Inputs:
         }[kind]
 
 
-class GoCompatibleLoader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1 base-60 numbers, which Go's YAML (kubectl, MetalLB) never
-    reads: there ``communities: [64512:30]`` is the string "64512:30", not the int 3870750."""
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-        tag = super().resolve(kind, value, implicit)
-        if tag in _BASE60_TAGS and ":" in value:
-            return "tag:yaml.org,2002:str"
-        return tag
-
-
-_BASE60_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
-
-
-def yaml_documents(text: str, file: str) -> Iterator[tuple[Any, int]]:
-    """Each YAML document with its 1-based starting line. Raises UnreadableInput on bad YAML."""
+def yaml_documents(text: str | bytes, file: str) -> Iterator[tuple[Any, int]]:
+    """Each YAML document with its 1-based starting line, read by libyaml
+    (:mod:`actors.config.yamlread`). Raises UnreadableInput on bad YAML."""
     try:
-        loader = GoCompatibleLoader(text)
-    except yaml.YAMLError as exc:  # a control character: the reader refuses the whole text
-        raise UnreadableInput(file, f"YAML error: {exc}") from exc
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            yield loader.construct_document(node), node.start_mark.line + 1
+        for node, loader in compose(text):
+            yield construct(node, loader), node.start_mark.line + 1
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise UnreadableInput(file, f"YAML syntax error: {exc.problem or exc}", line) from exc
-    except yaml.YAMLError as exc:
+    except yaml.YAMLError as exc:  # a control character: the reader refuses the whole text
         raise UnreadableInput(file, f"YAML error: {exc}") from exc
     except RecursionError as exc:
         raise UnreadableInput(file, "YAML error: nested too deeply") from exc
     except (ValueError, TypeError, OverflowError) as exc:
         # PyYAML's constructors let these through, e.g. the timestamp 2001-02-30.
         raise UnreadableInput(file, f"YAML error: {exc}") from exc
-    finally:
-        loader.dispose()
 
 
 def load_files(paths: Iterable[str | Path]) -> Inputs:
@@ -149,10 +129,12 @@ def load_text(text: str, file: str) -> Inputs:
 
 
 def load_documents(docs: Iterable[tuple[Any, int]], file: str) -> Inputs:
-    """Classify already-parsed documents (``(document, line)`` pairs) from one file."""
+    """Classify already-parsed documents (``(document, line)`` pairs) from one file. The
+    cyclic collector waits meanwhile: the models read stay alive, so its passes free nothing."""
     inputs = Inputs()
-    for doc, line in docs:
-        _classify(doc, file, line, inputs)
+    with gc_paused():
+        for doc, line in docs:
+            _classify(doc, file, line, inputs)
     return inputs
 
 

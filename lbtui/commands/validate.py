@@ -22,6 +22,7 @@ from actors.config.loader import Inputs, load_text
 from actors.config.marks import Marks
 from actors.model.config import Config
 from actors.model.issues import Issue, UnreadableInput, printable
+from actors.util.gc_pause import gc_paused_then_frozen
 from lbtui.commands.common import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE
 
 STDIN = "-"
@@ -88,11 +89,12 @@ def lint(
     (none if there is an error), the marks that locate issues. Raises UnreadableInput."""
     files = expand(paths)
     inputs, marks = Inputs(), Marks()
-    for file in files:
-        name = "<stdin>" if file == STDIN else file
-        text = _read(file, stdin)
-        inputs.extend(load_text(text, name))
-        marks.add(text, name)
+    with gc_paused_then_frozen():
+        for file in files:
+            name = "<stdin>" if file == STDIN else file
+            text = _read(file, stdin)
+            inputs.extend(load_text(text, name))
+            marks.add(text, name)
     issues = list(inputs.issues)
     configs: list[tuple[str, Config]] = []
     for label, variant in alternatives(inputs):
@@ -103,6 +105,7 @@ def lint(
     if any(i.severity == "error" for i in issues):
         configs = []
     issues.sort(key=lambda i: (i.severity != "error", i.file, i.line or 0))
+    marks.want(issues)
     return ["<stdin>" if f == STDIN else f for f in files], issues, configs, marks
 
 

@@ -1,0 +1,186 @@
+"""Reading YAML at libyaml's speed, with the answers PyYAML's own loader gives.
+
+Go's YAML (kubectl, MetalLB) never reads YAML 1.1 base-60 numbers, so neither do we
+(:class:`GoCompatibleLoader`, PyYAML's pure-Python loader, and :class:`GoCompatibleCLoader`,
+the same resolver over libyaml). :func:`compose` yields each document's node tree from
+libyaml; a document libyaml refuses (a syntax error, an escaped lone surrogate, libyaml's
+nesting limit) and all after it are composed again by PyYAML from that document on, so every
+error message and line is the one PyYAML gives, and what PyYAML accepts is still accepted.
+:func:`construct` builds a document's Python objects in one recursive pass for the plain
+tags (str, int, float, bool, null, timestamp, map, seq; aliases shared, as PyYAML shares
+them); anything else (merge keys, ``!!set``, unknown tags, unhashable keys) goes to PyYAML's
+SafeConstructor, whose answer (or error) is the reference. ``tests/unit/test_yamlread.py``
+fuzzes both paths against PyYAML's loader.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+_PREFIX = "tag:yaml.org,2002:"
+STR_TAG, SEQ_TAG, MAP_TAG = _PREFIX + "str", _PREFIX + "seq", _PREFIX + "map"
+_BASE60_TAGS = (_PREFIX + "int", _PREFIX + "float")
+# Keys PyYAML's flatten_mapping rewrites: left to it.
+_SPECIAL_KEY_TAGS = frozenset({_PREFIX + "merge", _PREFIX + "value"})
+# YAML's line breaks, as libyaml and PyYAML count lines.
+LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+class GoCompatibleLoader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1 base-60 numbers, which Go's YAML (kubectl, MetalLB) never
+    reads: there ``communities: [64512:30]`` is the string "64512:30", not the int 3870750."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        tag = super().resolve(kind, value, implicit)
+        if tag in _BASE60_TAGS and ":" in value:
+            return STR_TAG
+        return tag
+
+
+# SafeLoader's implicit resolvers by first character ("" for the empty scalar), wildcards last.
+_RESOLVERS: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
+    first: tuple(pairs) + tuple(yaml.SafeLoader.yaml_implicit_resolvers.get(None, []))
+    for first, pairs in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    if first is not None
+}
+_WILDCARD = tuple(yaml.SafeLoader.yaml_implicit_resolvers.get(None, []))
+assert not yaml.SafeLoader.yaml_path_resolvers  # resolve() below assumes none
+
+
+class GoCompatibleCLoader(yaml.CSafeLoader):
+    """:class:`GoCompatibleLoader`'s answers over libyaml, resolving a scalar's tag in one
+    table lookup (libyaml calls this once for every node)."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, regexp in _RESOLVERS.get(value[:1], _WILDCARD):
+                    if regexp.match(value):
+                        return STR_TAG if tag in _BASE60_TAGS and ":" in value else tag
+            return STR_TAG
+        return SEQ_TAG if kind is SequenceNode else MAP_TAG
+
+
+Loader = GoCompatibleLoader | GoCompatibleCLoader
+
+
+def compose(text: str | bytes) -> Iterator[tuple[Node, Loader]]:
+    """Each document's root node (empty documents skipped) and the loader that composed it.
+    Raises what PyYAML raises (yaml.YAMLError, RecursionError, ...) where PyYAML fails."""
+    resume: tuple[int, int] = (0, 0)
+    try:
+        fast = GoCompatibleCLoader(text)
+    except UnicodeEncodeError:  # a lone surrogate: PyYAML's reader says which
+        fast = None
+    if fast is not None:
+        try:
+            while True:
+                try:
+                    if not fast.check_node():
+                        return
+                    node = fast.get_node()
+                except yaml.YAMLError:
+                    break
+                if node is not None:
+                    resume = (node.end_mark.line, node.end_mark.column)
+                    yield node, fast
+        finally:
+            fast.dispose()
+    slow = GoCompatibleLoader(_from(text, *resume))
+    try:
+        while slow.check_node():
+            node = slow.get_node()
+            if node is not None:
+                yield node, slow
+    finally:
+        slow.dispose()
+
+
+def _from(text: str | bytes, line: int, column: int) -> str:
+    """``text`` with everything before (line, column) blanked (line breaks kept), so PyYAML's
+    marks and positions are the file's own. After a document's root node only blanks, a
+    comment or a new document (whose ``---`` is in column 0) can follow on the same line."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    if line == 0 and column == 0:
+        return text
+    offset = 0
+    for number, found in enumerate(LINE_BREAK.finditer(text), start=1):
+        if number == line:
+            offset = found.end()
+            break
+    offset += column
+    return _NOT_A_BREAK.sub(_blank, text[:offset]) + text[offset:]
+
+
+_NOT_A_BREAK = re.compile("[^\r\n\x85\u2028\u2029]+")
+
+
+def _blank(match: re.Match[str]) -> str:
+    return " " * (match.end() - match.start())
+
+
+class _Fallback(Exception):
+    """This document needs PyYAML's SafeConstructor."""
+
+
+def _scalar_constructors(loader: Loader) -> dict[str, Callable[[ScalarNode], Any]]:
+    return {
+        _PREFIX + "null": loader.construct_yaml_null,
+        _PREFIX + "bool": loader.construct_yaml_bool,
+        _PREFIX + "int": loader.construct_yaml_int,
+        _PREFIX + "float": loader.construct_yaml_float,
+        _PREFIX + "timestamp": loader.construct_yaml_timestamp,
+    }
+
+
+def construct(node: Node, loader: Loader) -> Any:
+    """The document's Python objects, as ``loader.construct_document(node)`` builds them."""
+    if isinstance(loader, GoCompatibleCLoader):
+        try:
+            return _construct_fast(node, _scalar_constructors(loader))
+        except (_Fallback, RecursionError, ValueError, TypeError, OverflowError, yaml.YAMLError):
+            pass  # the reference constructor gives the answer, or the error
+    return loader.construct_document(node)
+
+
+def _construct_fast(root: Node, scalars: dict[str, Callable[[ScalarNode], Any]]) -> Any:
+    built: dict[int, Any] = {}  # collections by node: an alias yields the same object
+
+    def build(node: Node) -> Any:
+        cls = node.__class__
+        if cls is ScalarNode:
+            if node.tag == STR_TAG:
+                return node.value
+            make = scalars.get(node.tag)
+            if make is None:
+                raise _Fallback
+            return make(node)
+        found = built.get(id(node))
+        if found is not None:
+            return found
+        if cls is MappingNode and node.tag == MAP_TAG:
+            mapping: dict[Any, Any] = {}
+            built[id(node)] = mapping
+            for key_node, value_node in node.value:
+                if key_node.tag in _SPECIAL_KEY_TAGS:
+                    raise _Fallback
+                key = build(key_node)
+                if key.__class__ is dict or key.__class__ is list:
+                    raise _Fallback  # unhashable: PyYAML says where
+                mapping[key] = build(value_node)
+            return mapping
+        if cls is SequenceNode and node.tag == SEQ_TAG:
+            sequence: list[Any] = []
+            built[id(node)] = sequence
+            for child in node.value:
+                sequence.append(build(child))
+            return sequence
+        raise _Fallback
+
+    return build(root)
