@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from actors.config.crds import METALLB_GROUP, RESOURCE_KINDS, MetalLBResource, Secret
-from actors.config.yamlread import compose, construct
+from actors.config.yamlread import documents
 from actors.model.cluster import EndpointSlice, Namespace, Node, Service
 from actors.model.issues import Issue, UnreadableInput
 from actors.util.gc_pause import gc_paused
@@ -93,8 +93,7 @@ def yaml_documents(text: str | bytes, file: str) -> Iterator[tuple[Any, int]]:
     """Each YAML document with its 1-based starting line, read by libyaml
     (:mod:`actors.config.yamlread`). Raises UnreadableInput on bad YAML."""
     try:
-        for node, loader in compose(text):
-            yield construct(node, loader), node.start_mark.line + 1
+        yield from documents(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

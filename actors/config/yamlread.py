@@ -58,7 +58,9 @@ class GoCompatibleCLoader(yaml.CSafeLoader):
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
         if kind is ScalarNode:
-            if implicit[0]:
+            # (False, False) comes only from an empty node tagged "!", which PyYAML resolves
+            # as a plain scalar (null) and libyaml as a quoted one ("").
+            if implicit[0] or not implicit[1]:
                 for tag, regexp in _RESOLVERS.get(value[:1], _WILDCARD):
                     if regexp.match(value):
                         return STR_TAG if tag in _BASE60_TAGS and ":" in value else tag
@@ -72,6 +74,19 @@ Loader = GoCompatibleLoader | GoCompatibleCLoader
 def compose(text: str | bytes) -> Iterator[tuple[Node, Loader]]:
     """Each document's root node (empty documents skipped) and the loader that composed it.
     Raises what PyYAML raises (yaml.YAMLError, RecursionError, ...) where PyYAML fails."""
+    return _read(text, build=False)  # type: ignore[return-value]
+
+
+def documents(text: str | bytes) -> Iterator[tuple[Any, int]]:
+    """Each document's Python objects and its 1-based first line, as
+    ``GoCompatibleLoader`` reads them; raises what it raises where it fails."""
+    return _read(text, build=True)  # type: ignore[return-value]
+
+
+_CONSTRUCTION_ERRORS = (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError)
+
+
+def _read(text: str | bytes, build: bool) -> Iterator[tuple[Any, Any]]:
     resume: tuple[int, int] = (0, 0)
     try:
         fast = GoCompatibleCLoader(text)
@@ -84,11 +99,20 @@ def compose(text: str | bytes) -> Iterator[tuple[Node, Loader]]:
                     if not fast.check_node():
                         return
                     node = fast.get_node()
-                except yaml.YAMLError:
-                    break
-                if node is not None:
-                    resume = (node.end_mark.line, node.end_mark.column)
-                    yield node, fast
+                    if node is None:
+                        continue
+                    found = (
+                        (construct(node, fast), node.start_mark.line + 1)
+                        if build
+                        else (
+                            node,
+                            fast,
+                        )
+                    )
+                except _CONSTRUCTION_ERRORS:
+                    break  # PyYAML reads this document again, and says what is wrong
+                yield found
+                resume = (node.end_mark.line, node.end_mark.column)
         finally:
             fast.dispose()
     slow = GoCompatibleLoader(_from(text, *resume))
@@ -96,7 +120,14 @@ def compose(text: str | bytes) -> Iterator[tuple[Node, Loader]]:
         while slow.check_node():
             node = slow.get_node()
             if node is not None:
-                yield node, slow
+                yield (
+                    (slow.construct_document(node), node.start_mark.line + 1)
+                    if build
+                    else (
+                        node,
+                        slow,
+                    )
+                )
     finally:
         slow.dispose()
 
