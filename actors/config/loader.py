@@ -9,6 +9,7 @@ typo), other kinds lbtui does not read are warnings, never dropped silently.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -115,15 +116,32 @@ def load_files(paths: Iterable[str | Path]) -> Inputs:
 
 
 def load_file(path: str | Path) -> Inputs:
+    """A file's objects; its bytes go to libyaml as they are (no text copy of a big file)."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
+        check_utf8(data)
     except (OSError, UnicodeDecodeError) as exc:
         raise UnreadableInput(file, f"cannot read: {exc}") from exc
-    return load_text(text, file)
+    return load_text(data, file)
 
 
-def load_text(text: str, file: str) -> Inputs:
+def check_utf8(data: bytes, chunk: int = 1 << 20) -> None:
+    """Raise UnicodeDecodeError (positions in the whole of ``data``) unless it is UTF-8,
+    without holding its text: decoded a chunk at a time, the text thrown away."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:
+        for start in range(0, len(data), chunk):
+            decoder.decode(view[start : start + chunk])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        data.decode("utf-8")  # raises the same error, said of the whole file
+        raise
+
+
+def load_text(text: str | bytes, file: str) -> Inputs:
+    """The objects of a text (or of UTF-8 bytes, as :func:`load_file` reads them)."""
     return load_documents(yaml_documents(text, file), file)
 
 

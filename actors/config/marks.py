@@ -27,7 +27,7 @@ def path_steps(path: str) -> list[str | int]:
     return [int(index) if index else key for key, index in _STEP.findall(path)]
 
 
-def _compose_all(text: str) -> Iterator[yaml.Node]:
+def _compose_all(text: str | bytes) -> Iterator[yaml.Node]:
     try:
         for node, _ in compose(text):
             yield node
@@ -60,11 +60,11 @@ class Marks:
     (by libyaml) only when an issue is located, and only those documents kept."""
 
     def __init__(self) -> None:
-        self._texts: dict[str, str] = {}
+        self._texts: dict[str, str | bytes] = {}
         self._docs: dict[tuple[str, int], yaml.Node] = {}
         self._tried: set[tuple[str, int]] = set()
 
-    def add(self, text: str, file: str) -> None:
+    def add(self, text: str | bytes, file: str) -> None:
         self._texts[file] = text
 
     def want(self, issues: Iterable[Issue]) -> None:
@@ -113,5 +113,8 @@ class Marks:
         return mark.line + 1 + line_offset, mark.column + 1 + column_offset
 
     def _indent(self, file: str, line: int) -> int:
-        text = _line(self._texts.get(file, ""), line)
-        return len(text) - len(text.lstrip(" "))
+        text = self._texts.get(file, "")
+        if isinstance(text, bytes):
+            text = self._texts[file] = text.decode("utf-8")
+        content = _line(text, line)
+        return len(content) - len(content.lstrip(" "))

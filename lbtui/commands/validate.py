@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from actors.config.build import DEFAULT_NAMESPACE, build_config
-from actors.config.loader import Inputs, load_text
+from actors.config.loader import Inputs, check_utf8, load_text
 from actors.config.marks import Marks
 from actors.model.config import Config
 from actors.model.issues import Issue, UnreadableInput, printable
@@ -70,14 +70,17 @@ def expand(paths: list[str]) -> list[str]:
     return files
 
 
-def _read(file: str, stdin: TextIO) -> str:
+def _read(file: str, stdin: TextIO) -> str | bytes:
+    """A file's bytes (checked UTF-8; libyaml reads them as they are), or stdin's text."""
     if file == STDIN:
         try:
             return stdin.read()
         except (OSError, UnicodeDecodeError) as exc:
             raise UnreadableInput("<stdin>", f"cannot read: {exc}") from exc
     try:
-        return Path(file).read_text(encoding="utf-8")
+        data = Path(file).read_bytes()
+        check_utf8(data)
+        return data
     except (OSError, UnicodeDecodeError) as exc:
         raise UnreadableInput(file, f"cannot read: {exc}") from exc
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.config.loader import Inputs, load_documents, load_text, yaml_documents
+from actors.config.loader import (
+    Inputs,
+    check_utf8,
+    load_documents,
+    load_file,
+    load_text,
+    yaml_documents,
+)
 from actors.config.marks import Marks
 from actors.config.yamlread import GoCompatibleCLoader, GoCompatibleLoader, compose, construct
 from actors.model.issues import Issue, UnreadableInput
@@ -126,6 +134,18 @@ styles = st.fixed_dictionaries(
 def test_documents_pyyaml_writes_read_the_same(docs: list[Any], style: dict[str, Any]) -> None:
     text = yaml.safe_dump_all(docs, **style)
     assert_read_as_before(text)
+
+
+@FUZZ
+@given(st.lists(trees, min_size=1, max_size=3), styles, st.sampled_from(["\n", "\r\n", "\r"]))
+def test_utf8_bytes_as_files_are_read_read_as_their_text(
+    docs: list[Any], style: dict[str, Any], newline: str
+) -> None:
+    """``load_file`` hands libyaml the file's bytes; Python's text mode read it before,
+    turning \r\n and \r into \n."""
+    text = yaml.safe_dump_all(docs, **style).replace("\n", newline)
+    before = outcome(pyyaml_documents, text.replace("\r\n", "\n").replace("\r", "\n"))
+    assert outcome(lambda t, f: yaml_documents(t.encode(), f), text) == before
 
 
 YAMLISH = "ab:- \n\t{}[],&*!|>'\"%@`#?~0123456789.\\xé\x85\u2028\ud800\x00"
@@ -254,6 +274,16 @@ def test_marks_locate_fields_after_a_document_libyaml_refuses() -> None:
     issues = [Issue("f", "X/x", "spec.b", "bad", line=3), Issue("f", "", "a", "bad", line=1)]
     marks.want(issues)
     assert [marks.locate(i) for i in issues] == [(5, 6), (1, 4)]
+
+
+def test_a_file_that_is_not_utf8_cannot_be_read(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"a: 1\n" * 300_000 + b"b: \xff\n")
+    with pytest.raises(UnreadableInput, match="cannot read: 'utf-8' codec can't decode byte 0xff"):
+        load_file(path)
+    with pytest.raises(UnicodeDecodeError, match="in position 1500003"):
+        check_utf8(path.read_bytes())
+    check_utf8("é".encode() * 700_000)  # a character across a chunk's edge is fine
 
 
 def test_load_text_matches_pyyaml_on_a_whole_config() -> None:
