@@ -181,37 +181,41 @@ def construct(node: Node, loader: Loader) -> Any:
 
 
 def _construct_fast(root: Node, scalars: dict[str, Callable[[ScalarNode], Any]]) -> Any:
-    built: dict[int, Any] = {}  # collections by node: an alias yields the same object
+    # collections by node: an alias yields the same object. A plain function, not a closure
+    # calling itself: that would be a reference cycle keeping each document's objects alive
+    # until the cyclic collector runs (paused while a file loads).
+    return _build(root, {}, scalars)
 
-    def build(node: Node) -> Any:
-        cls = node.__class__
-        if cls is ScalarNode:
-            if node.tag == STR_TAG:
-                return node.value
-            make = scalars.get(node.tag)
-            if make is None:
+
+def _build(
+    node: Node, built: dict[int, Any], scalars: dict[str, Callable[[ScalarNode], Any]]
+) -> Any:
+    cls = node.__class__
+    if cls is ScalarNode:
+        if node.tag == STR_TAG:
+            return node.value
+        make = scalars.get(node.tag)
+        if make is None:
+            raise _Fallback
+        return make(node)
+    found = built.get(id(node))
+    if found is not None:
+        return found
+    if cls is MappingNode and node.tag == MAP_TAG:
+        mapping: dict[Any, Any] = {}
+        built[id(node)] = mapping
+        for key_node, value_node in node.value:
+            if key_node.tag in _SPECIAL_KEY_TAGS:
                 raise _Fallback
-            return make(node)
-        found = built.get(id(node))
-        if found is not None:
-            return found
-        if cls is MappingNode and node.tag == MAP_TAG:
-            mapping: dict[Any, Any] = {}
-            built[id(node)] = mapping
-            for key_node, value_node in node.value:
-                if key_node.tag in _SPECIAL_KEY_TAGS:
-                    raise _Fallback
-                key = build(key_node)
-                if key.__class__ is dict or key.__class__ is list:
-                    raise _Fallback  # unhashable: PyYAML says where
-                mapping[key] = build(value_node)
-            return mapping
-        if cls is SequenceNode and node.tag == SEQ_TAG:
-            sequence: list[Any] = []
-            built[id(node)] = sequence
-            for child in node.value:
-                sequence.append(build(child))
-            return sequence
-        raise _Fallback
-
-    return build(root)
+            key = _build(key_node, built, scalars)
+            if key.__class__ is dict or key.__class__ is list:
+                raise _Fallback  # unhashable: PyYAML says where
+            mapping[key] = _build(value_node, built, scalars)
+        return mapping
+    if cls is SequenceNode and node.tag == SEQ_TAG:
+        sequence: list[Any] = []
+        built[id(node)] = sequence
+        for child in node.value:
+            sequence.append(_build(child, built, scalars))
+        return sequence
+    raise _Fallback
