@@ -2,15 +2,16 @@
 
 Go's YAML (kubectl, MetalLB) never reads YAML 1.1 base-60 numbers, so neither do we
 (:class:`GoCompatibleLoader`, PyYAML's pure-Python loader, and :class:`GoCompatibleCLoader`,
-the same resolver over libyaml). :func:`compose` yields each document's node tree from
-libyaml; a document libyaml refuses (a syntax error, an escaped lone surrogate, libyaml's
-nesting limit) and all after it are composed again by PyYAML from that document on, so every
-error message and line is the one PyYAML gives, and what PyYAML accepts is still accepted.
-:func:`construct` builds a document's Python objects in one recursive pass for the plain
-tags (str, int, float, bool, null, timestamp, map, seq; aliases shared, as PyYAML shares
-them); anything else (merge keys, ``!!set``, unknown tags, unhashable keys) goes to PyYAML's
-SafeConstructor, whose answer (or error) is the reference. ``tests/unit/test_yamlread.py``
-fuzzes both paths against PyYAML's loader.
+the same resolver over libyaml). :func:`documents` (objects) and :func:`compose` (node
+trees, for marks) read with libyaml; from a document libyaml refuses (a syntax error, an
+escaped lone surrogate, its nesting limit of 1000) or composes but cannot construct, PyYAML
+reads the rest, its marks the file's own, so errors say what PyYAML says, where it says it,
+and what PyYAML reads is read. Where libyaml is more lenient (a tab after a plain scalar) its
+reading stands, as it does in Go's YAML, a port of libyaml. :func:`construct` builds a
+document in one recursive pass for the plain tags (str, int, float, bool, null, timestamp,
+map, seq; an alias yields the same object, as in PyYAML); anything else (merge keys,
+``!!set``, unknown tags, unhashable keys) goes to PyYAML's SafeConstructor, whose answer or
+error is the reference. ``tests/unit/test_yamlread.py`` fuzzes this against PyYAML's loader.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ _RESOLVERS: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
     if first is not None
 }
 _WILDCARD = tuple(yaml.SafeLoader.yaml_implicit_resolvers.get(None, []))
-assert not yaml.SafeLoader.yaml_path_resolvers  # resolve() below assumes none
+# SafeLoader has no path resolvers (yaml_path_resolvers is empty): resolve() below has none.
 
 
 class GoCompatibleCLoader(yaml.CSafeLoader):
