@@ -25,21 +25,3 @@ def gc_paused(size: int | None = None, threshold: int = 0) -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-@contextmanager
-def gc_paused_then_frozen() -> Iterator[None]:
-    """A one-shot command's bulk load (``lbtui plan``, ``validate``): the collector waits
-    inside the block, and what is alive at its end moves to the permanent generation
-    (``gc.freeze``) instead of being walked by every later collection of the run. Frozen
-    objects are still freed by reference counting, never by the collector: not for a
-    long-lived process."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.enable()

@@ -18,7 +18,6 @@ from actors.config.build import build_config
 from actors.config.loader import Inputs, load_files
 from actors.model.config import Config
 from actors.model.issues import UnreadableInput
-from actors.util.gc_pause import gc_paused_then_frozen
 
 if TYPE_CHECKING:
     from actors.roles.errors import OptionsError
@@ -57,8 +56,7 @@ def load_config(
     be read or is not YAML (said on ``err``), EXIT_INVALID if the configuration has errors.
     (``lbtui validate`` reads its inputs itself: stdin, directories, marks.)"""
     try:
-        with gc_paused_then_frozen():
-            inputs = load_files(files)
+        inputs = load_files(files)
     except UnreadableInput as exc:
         print(f"{exc}", file=err)
         return EXIT_UNREADABLE

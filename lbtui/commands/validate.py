@@ -22,7 +22,7 @@ from actors.config.loader import Inputs, check_utf8, load_text
 from actors.config.marks import Marks
 from actors.model.config import Config
 from actors.model.issues import Issue, UnreadableInput, printable
-from actors.util.gc_pause import gc_paused_then_frozen
+from actors.util.gc_pause import gc_paused
 from lbtui.commands.common import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE
 
 STDIN = "-"
@@ -92,12 +92,11 @@ def lint(
     (none if there is an error), the marks that locate issues. Raises UnreadableInput."""
     files = expand(paths)
     inputs, marks = Inputs(), Marks()
-    with gc_paused_then_frozen():
-        for file in files:
-            name = "<stdin>" if file == STDIN else file
-            text = _read(file, stdin)
-            inputs.extend(load_text(text, name))
-            marks.add(text, name)
+    for file in files:
+        name = "<stdin>" if file == STDIN else file
+        text = _read(file, stdin)
+        inputs.extend(load_text(text, name))
+        marks.add(text, name)
     issues = list(inputs.issues)
     configs: list[tuple[str, Config]] = []
     for label, variant in alternatives(inputs):
@@ -173,7 +172,13 @@ def _summary_text(configs: list[tuple[str, Config]], errors: int, warnings: int,
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO | None = None) -> int:
-    source = stdin if stdin is not None else sys.stdin
+    # One pass over objects that all stay alive to the end: the cyclic collector would walk
+    # them again and again and free nothing.
+    with gc_paused():
+        return _run(args, out, stdin if stdin is not None else sys.stdin)
+
+
+def _run(args: argparse.Namespace, out: TextIO, source: TextIO) -> int:
     try:
         files, issues, configs, marks = lint(args.paths, args.namespace, source)
     except UnreadableInput as exc:
