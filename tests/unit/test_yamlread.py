@@ -31,7 +31,7 @@ from actors.config.yamlread import GoCompatibleCLoader, GoCompatibleLoader, comp
 from actors.model.issues import Issue, UnreadableInput
 
 FUZZ = settings(
-    max_examples=200,
+    max_examples=120,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
