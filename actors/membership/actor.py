@@ -65,6 +65,13 @@ class StreamRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerLost:
+    """The transport's evidence that ``node``'s process is gone (see crash.py)."""
+
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
 class MuteEvents:
     """The process is shutting down as a whole: gossip on, but publish nothing more."""
 
@@ -142,6 +149,8 @@ class MembershipActor(Listener, RuntimeActor):
         self._timer_due = math.inf
         self._last_view: tuple[frozenset[str], ...] | None = None
         self._generation = 0
+        #: The watch connections asked of the transport last (crash detection by the kernel).
+        self._watching: tuple[tuple[str, Address], ...] | None = None
 
     # -- life -------------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -200,7 +209,10 @@ class MembershipActor(Listener, RuntimeActor):
             on_stream_reply=lambda msg, src: tell((generation, StreamReply(msg, src))),
             tcp_timeout=self.profile.tcp_timeout,
             name=self.actor_name,
+            node=self.node,
+            on_peer_lost=lambda node, _addr: tell((generation, PeerLost(node))),
         )
+        self._watching = None
         bound = self.transport.start()
         addr = self.advertise or self._advertised(bound)
         self.core = Membership(
@@ -255,6 +267,8 @@ class MembershipActor(Listener, RuntimeActor):
                 self._apply(self.core.receive(now, inner.messages, inner.src))
             elif isinstance(inner, StreamReply):
                 self._apply(self.core.receive_stream_reply(now, inner.message))
+            elif isinstance(inner, PeerLost):
+                self._apply(self.core.peer_lost(now, inner.node))
             return None
         if isinstance(message, MuteEvents):
             self.muted = True
@@ -324,7 +338,10 @@ class MembershipActor(Listener, RuntimeActor):
             self._publish_view()
 
     def crash(self) -> None:
-        """Demo: the node dies abruptly. It stops answering and says nothing."""
+        """Demo: the node dies abruptly, as a node losing power does: it stops answering and
+        says nothing, so the others find it by their probes. (Its watch connections end with
+        the goodbye byte: a killed *process* on a live node, whose kernel closes them without
+        one, is what they detect in milliseconds; ``Transport.close(graceful=False)``.)"""
         if self.crashed:
             return
         self.crashed = True
@@ -388,6 +405,16 @@ class MembershipActor(Listener, RuntimeActor):
         if self.joined and (step.changes or self._last_view is None):
             self._publish_view()
         self._arm()
+        self._update_watches()
+
+    def _update_watches(self) -> None:
+        watch = getattr(self.transport, "watch", None)
+        if watch is None or self.core is None or self.crashed:
+            return  # a transport without watch connections: crashes are found by probes
+        targets = self.core.watch_targets()
+        if targets != self._watching:
+            self._watching = targets
+            watch(dict(targets))
 
     def _publish_change(self, change: MemberChange, now: float) -> None:
         node, inc, me = change.node, change.incarnation, self.node

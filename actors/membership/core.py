@@ -18,6 +18,9 @@ What it does, in the order a failure is handled:
   every gossip interval, each a bounded number of times; a push-pull of the full state over
   TCP repairs whatever gossip missed, joins a node through its seeds and heals partitions.
 - Leaving: a leaving node tells every member directly, so its failover takes one datagram.
+- Crashes: each member keeps a TCP connection to its ring successors (``watch_targets``);
+  when one closes unannounced and its port refuses a new connection, the transport calls
+  ``peer_lost`` and a direct ping with a short deadline decides (``crash``).
 
 Its records (``Step``, members, probes, suspicions) are in ``records``, the probe order in
 ``probe_order``, the gossip queue in ``gossip``; the messages and their wire format in
@@ -31,6 +34,7 @@ import random
 from collections.abc import Callable, Iterable
 
 from actors.membership.codec import encoded_size
+from actors.membership.crash import CrashChecks, ring_successors
 from actors.membership.gossip import BroadcastQueue
 from actors.membership.messages import (
     Ack,
@@ -102,6 +106,7 @@ class Membership:
         self._relays: dict[int, Relay] = {}
         self._suspicions: dict[str, Suspicion] = {}
         self._dead_since: dict[str, float] = {}
+        self._crash = CrashChecks()
         self._queue = BroadcastQueue(sizer)
         self._step = Step()
         self._grace_until = -math.inf
@@ -135,10 +140,12 @@ class Membership:
             # have been answered in packets we have not read yet: judge nothing for a moment.
             self.counters.stalls += 1
             self._grace_until = now + self._scaled(p.probe_timeout)
+            self._crash.postpone(self._grace_until)
             self._adjust_awareness(+1)
         self._run_relays(now)
         self._run_probe(now)
         self._run_suspicions(now)
+        self._run_crash_checks(now)
         if now >= self._next_gossip:
             if self._queue:
                 self._gossip(now)
@@ -171,6 +178,34 @@ class Membership:
         if self.started and not self.left and isinstance(msg, PushPull):
             self._merge(msg, now)
         return self._finish(now)
+
+    def peer_lost(self, now: float, node: str) -> Step:
+        """The kernel's evidence that ``node``'s process is gone (its connection closed
+        unannounced, its port refused a new one): ping it; no ack within crash_confirm and it
+        is declared dead."""
+        m = self.members.get(node)
+        if (
+            not self.started
+            or self.left
+            or m is None
+            or node == self.name
+            or m.status not in (Status.ALIVE, Status.SUSPECT)
+        ):
+            return self._finish(now)
+        seq = self._next_seq()
+        if self._crash.start(node, m.incarnation, seq, now, self.profile.crash_confirm):
+            self.counters.crash_checks += 1
+            self._send(m.addr, [Ping(seq, node, self.name, self.addr)], now)
+        return self._finish(now)
+
+    def watch_targets(self) -> tuple[tuple[str, Address], ...]:
+        """The members this node keeps a TCP connection to: its ring successors among the
+        alive ones (suspected members are left to the probes)."""
+        if not self.started or self.left:
+            return ()
+        alive = [m.name for m in self.members.values() if m.status == Status.ALIVE]
+        names = ring_successors(self.name, alive, self.profile.crash_watch)
+        return tuple((n, self.members[n].addr) for n in names)
 
     def leave(self, now: float) -> Step:
         """Graceful leave: every member hears it directly, now."""
@@ -222,6 +257,8 @@ class Membership:
             due = min(due, relay.expires if relay.nack_at is None else relay.nack_at)
         for s in self._suspicions.values():
             due = min(due, max(s.deadline, self._grace_until))
+        if self._crash:
+            due = min(due, max(self._crash.next_deadline(), self._grace_until))
         if self._dead_since:
             due = min(due, min(self._dead_since.values()) + self.profile.dead_reclaim)
         return due
@@ -269,6 +306,9 @@ class Membership:
                 self._merge(msg, now)
 
     def _on_ack(self, seq: int, now: float) -> None:
+        if self._crash and self._crash.acked(seq) is not None:
+            self.counters.crash_refuted += 1
+            return
         probe = self._probe
         if probe is not None and probe.seq == seq:
             self._probe = None
@@ -476,6 +516,21 @@ class Membership:
                 m = self.members[name]
                 self.counters.deaths_declared += 1
                 self._on_dead(Dead(name, m.incarnation, self.name), now)
+
+    def _run_crash_checks(self, now: float) -> None:
+        if now < self._grace_until or not self._crash:
+            return
+        for check in self._crash.due(now):
+            m = self.members.get(check.node)
+            if (
+                m is None
+                or m.status not in (Status.ALIVE, Status.SUSPECT)
+                or m.incarnation != check.incarnation
+            ):
+                continue  # it left, was declared dead meanwhile, or came back as a new life
+            self.counters.crashes_confirmed += 1
+            self.counters.deaths_declared += 1
+            self._on_dead(Dead(m.name, m.incarnation, self.name), now)
 
     def _gossip(self, now: float) -> None:
         window = self.profile.gossip_to_the_dead

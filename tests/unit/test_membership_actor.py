@@ -52,8 +52,9 @@ class FakeTransport:
     def request(self, dest: Any, message: Message) -> None:
         self.requests.append((dest, message))
 
-    def close(self) -> None:
+    def close(self, *, graceful: bool = True) -> None:
         self.closed = True
+        self.graceful = graceful
 
 
 def actor(**kw: Any) -> tuple[MembershipActor, list[Event], ManualClock]:
@@ -208,6 +209,10 @@ def test_profile_overrides() -> None:
     for bad in ("probe_interval", "probe_interval=fast", "gossip_nodes=0", "name=x"):
         with pytest.raises(ValueError):
             FAST.with_overrides([bad])
+    # Crash detection by the kernel can be switched off (the probes alone), not made negative.
+    assert FAST.with_overrides(["crash_watch=0"]).crash_watch == 0
+    with pytest.raises(ValueError, match="zero or more"):
+        FAST.with_overrides(["crash_watch=-1"])
 
 
 def test_a_changed_secret_file_is_reloaded_and_a_broken_one_ignored(tmp_path: Path) -> None:
