@@ -7,7 +7,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-
 #: Settings where 0 means "off" (crash_watch=0: crashes are found by the probes alone).
 MAY_BE_ZERO = frozenset({"crash_watch"})
 

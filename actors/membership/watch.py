@@ -237,7 +237,8 @@ CONFIRM_WAIT = 0.2
 
 def _nobody_listens(addr: Address, timeout: float) -> bool:
     """True if ``addr`` refuses a TCP connection, or accepts and resets it at once (a
-    listener being torn down with its process). False if it stays open (somebody listens)
+    listener being torn down with its process: Linux resets what waits in its queue). False
+    if it stays open or is closed politely (a live process, perhaps at its connection cap)
     or the answer is unknown (a timeout, an unreachable network: the probes' business)."""
     try:
         sock = socket.create_connection(addr, timeout=timeout)
@@ -249,8 +250,9 @@ def _nobody_listens(addr: Address, timeout: float) -> bool:
     with sock:
         sock.settimeout(CONFIRM_WAIT)
         try:
-            return sock.recv(1) == b""
+            sock.recv(1)
         except TimeoutError:
             return False
         except OSError:  # reset
             return True
+        return False

@@ -88,9 +88,11 @@ def test_the_watched_side_sees_its_watcher_die_too(watcher) -> None:  # type: ig
 
 
 class ResettingPeer:
-    """A live member (its listener stays) that resets the first watch made to it."""
+    """A live member (its listener stays) that resets the first watch made to it; ``full``:
+    then, at its connection cap, closes every new connection at once (politely)."""
 
-    def __init__(self) -> None:
+    def __init__(self, full: bool = False) -> None:
+        self.full = full
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.address = ("127.0.0.1", self.listener.getsockname()[1])
         self.handshakes = 0
@@ -106,6 +108,9 @@ class ResettingPeer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        if self.full and self.handshakes:
+            conn.close()
+            return
         try:
             conn.settimeout(2)
             [hello] = codec.decode(KEY.open(read_frame(conn, 2)))
@@ -136,6 +141,18 @@ def test_a_live_peer_that_resets_the_connection_is_not_lost_and_is_watched_again
         a.watch({"b": peer.address})
         wait_for(lambda: a.stats.watch_closes == 1)
         wait_for(lambda: peer.handshakes == 2 and a.watch_counts() == (1, 0))
+        assert lost.empty() and a.stats.crashes_seen == 0
+    finally:
+        peer.close()
+
+
+def test_a_live_peer_at_its_connection_cap_is_not_lost(watcher) -> None:  # type: ignore[no-untyped-def]
+    a, lost = watcher
+    peer = ResettingPeer(full=True)
+    try:
+        a.watch({"b": peer.address})
+        wait_for(lambda: a.stats.watch_closes == 1)
+        wait_for(lambda: a.stats.watch_failures >= 1)  # the new watch is closed too: retried
         assert lost.empty() and a.stats.crashes_seen == 0
     finally:
         peer.close()
