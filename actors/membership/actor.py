@@ -149,6 +149,8 @@ class MembershipActor(Listener, RuntimeActor):
         self._timer_due = math.inf
         self._last_view: tuple[frozenset[str], ...] | None = None
         self._generation = 0
+        #: The link came back and the core holds us out of elections until views merged.
+        self._rejoining = False
         #: The watch connections asked of the transport last (crash detection by the kernel).
         self._watching: tuple[tuple[str, Address], ...] | None = None
 
@@ -227,6 +229,7 @@ class MembershipActor(Listener, RuntimeActor):
             rng=self.rng,
         )
         self.crashed = False
+        self._rejoining = False
         self.joined = not self.seeds and not self.expect_seeds
         self._last_view = None
         self._apply(self.core.start(self.clock.now()))
@@ -283,7 +286,7 @@ class MembershipActor(Listener, RuntimeActor):
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, CandidacyChanged) and event.node == self.node:
-            self.set_tag("candidate", "true" if event.candidate else "false")
+            self._candidacy(event.candidate)
         elif isinstance(event, PeersDiscovered) and event.node == self.node:
             self.add_seeds(event.addresses)
 
@@ -305,14 +308,36 @@ class MembershipActor(Listener, RuntimeActor):
                 self.joined = True
                 self._publish_view()
 
+    def _candidacy(self, candidate: bool) -> None:
+        """Link awareness. A node whose link returns may have missed the news (its view
+        can call the owner of an address dead): it stays out of elections, candidate=false,
+        until the core's hold ends (views merged), then says candidate=true to everyone at
+        once. Not while starting: the join gate does that job."""
+        core = self.core
+        if core is None or self.crashed:
+            self.tags["candidate"] = "true" if candidate else "false"
+            return
+        now = self.clock.now()
+        if candidate and self.tags.get("candidate") == "false" and self.joined:
+            if not self._rejoining:
+                self._rejoining = True
+                log.info("membership of %s: link back; merging views before announcing", self.node)
+                self._apply(core.hold(now))
+            return
+        if self._rejoining:
+            self._rejoining = False
+            self._apply(core.unhold(now))
+        self.set_tag("candidate", "true" if candidate else "false")
+
     # -- asks -------------------------------------------------------------------------------
-    def set_tag(self, key: str, value: str) -> None:
-        """Tell the others something about this node (e.g. candidate=false)."""
+    def set_tag(self, key: str, value: str, *, urgent: bool = False) -> None:
+        """Tell the others something about this node (e.g. candidate=false); ``urgent``:
+        every live member directly, now."""
         if self.tags.get(key) == value:
             return
         self.tags[key] = value
         if self.core is not None and not self.crashed:
-            self._apply(self.core.set_meta(self.clock.now(), encode_tags(self.tags)))
+            self._apply(self.core.set_meta(self.clock.now(), encode_tags(self.tags), urgent=urgent))
             if self.joined:
                 self._publish_view()
 
@@ -406,6 +431,9 @@ class MembershipActor(Listener, RuntimeActor):
             self._publish_view()
         self._arm()
         self._update_watches()
+        if self._rejoining and self.core is not None and not self.core.holding:
+            self._rejoining = False
+            self.set_tag("candidate", "true", urgent=True)
 
     def _update_watches(self) -> None:
         watch = getattr(self.transport, "watch", None)

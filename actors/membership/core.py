@@ -110,6 +110,9 @@ class Membership:
         self._queue = BroadcastQueue(sizer)
         self._step = Step()
         self._grace_until = -math.inf
+        #: Rejoining (see ``hold``): until then, and whether a push-pull merged since.
+        self._hold_until: float | None = None
+        self._hold_merged = False
         self._armed: float | None = None
         self._next_probe = math.inf
         self._next_gossip = math.inf
@@ -229,15 +232,49 @@ class Membership:
             self._reconnect(now)
         return self._finish(now)
 
-    def set_meta(self, now: float, meta: bytes) -> Step:
-        """Change what this node tells the others about itself (a new incarnation)."""
+    def set_meta(self, now: float, meta: bytes, *, urgent: bool = False) -> Step:
+        """Change what this node tells the others about itself (a new incarnation);
+        ``urgent``: tell every live member directly now, not only by gossip."""
         if meta != self.meta and not self.left:
             self.meta = meta
             self.incarnation += 1
             me = self.members[self.name]
             me.meta, me.incarnation = meta, self.incarnation
-            self._enqueue(self._self_alive(), now)
+            alive = self._self_alive()
+            self._enqueue(alive, now)
+            if urgent:
+                for m in self.members.values():
+                    if m.name != self.name and m.status in (Status.ALIVE, Status.SUSPECT):
+                        self._step.out.append(Outgoing(m.addr, (alive,)))
         return self._finish(now)
+
+    def hold(self, now: float) -> Step:
+        """This node is back from somewhere it may have missed the cluster's news (its link
+        returned): its view may call the owner of an address dead. ``holding`` stays true
+        until a push-pull (started now, with a live member and with the dead or unreached
+        ones) has merged the views and another member is alive in ours, or for at most
+        ``rejoin_hold`` (then we are alone indeed). Meanwhile the caller keeps the node out of
+        every election (candidate=false), so nobody counts on it and it claims nothing."""
+        if not self.started or self.left:
+            return self._finish(now)
+        self._hold_until = now + self.profile.rejoin_hold
+        self._hold_merged = False
+        self._push_pull(now)
+        # Everyone we think dead, and the seeds: the cut may have been ours.
+        live = {m.addr for m in self.members.values() if m.status in (Status.ALIVE, Status.SUSPECT)}
+        dead = [m.addr for m in self.members.values() if m.status == Status.DEAD]
+        for addr in dict.fromkeys([*dead, *self.seeds]):
+            if addr not in live:
+                self._stream(addr, join=True)
+        return self._finish(now)
+
+    def unhold(self, now: float) -> Step:
+        self._hold_until = None
+        return self._finish(now)
+
+    @property
+    def holding(self) -> bool:
+        return self._hold_until is not None
 
     def next_deadline(self) -> float:
         """When ``tick`` must next be called (inf: never)."""
@@ -259,6 +296,8 @@ class Membership:
             due = min(due, max(s.deadline, self._grace_until))
         if self._crash:
             due = min(due, max(self._crash.next_deadline(), self._grace_until))
+        if self._hold_until is not None:
+            due = min(due, self._hold_until)
         if self._dead_since:
             due = min(due, min(self._dead_since.values()) + self.profile.dead_reclaim)
         return due
@@ -431,6 +470,8 @@ class Membership:
 
     def _merge(self, msg: PushPull, now: float) -> None:
         self.counters.push_pulls += 1
+        if self._hold_until is not None:
+            self._hold_merged = True
         for r in msg.members:
             if r.status == Status.ALIVE:
                 self._on_alive(Alive(r.node, r.incarnation, r.addr, r.meta), now)
@@ -585,6 +626,10 @@ class Membership:
 
     # -- helpers ----------------------------------------------------------------------------
     def _finish(self, now: float) -> Step:
+        if self._hold_until is not None and (
+            now >= self._hold_until or (self._hold_merged and self._live_count() > 1)
+        ):
+            self._hold_until = None
         step, self._step = self._step, Step()
         self._armed = max(now, self.next_deadline())
         return step

@@ -7,8 +7,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-#: Settings where 0 means "off" (crash_watch=0: crashes are found by the probes alone).
-MAY_BE_ZERO = frozenset({"crash_watch"})
+#: Settings where 0 means "off" (crash_watch=0: crashes are found by the probes alone;
+#: rejoin_hold=0: a node whose link returns is a candidate at once).
+MAY_BE_ZERO = frozenset({"crash_watch", "rejoin_hold"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,9 @@ class Profile:
     #: within crash_confirm or the member is dead.
     crash_watch: int = 2
     crash_confirm: float = 0.03
+    #: A node whose link returns stays out of elections until a push-pull merged its view
+    #: with a live member's, or this long at most (then it is alone indeed).
+    rejoin_hold: float = 2.0
 
     def replace(self, **changes: Any) -> Profile:
         return dataclasses.replace(self, **changes)

@@ -17,6 +17,12 @@ the namespaces):
 
 Beside them MetalLB's figure (memberlist LAN: probe + suspicion >= 4 s, ~5.5 s measured) and
 the goal of issue 19 (p50 <= 100 ms, p99 <= 250 ms).
+
+``--rejoin``: the split-brain window when the owner's cable comes back after everyone
+declared it dead (tests/net/test_rejoin.py's scenario): with the rejoin hold (the default)
+beside ``--ml-timer rejoin_hold=0`` (a returning node is a candidate at once, as before),
+as the client sees it (who-has every 20 ms; the window is the longest run of questions two
+nodes answered).
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ from tests.net.topology import Topology
 VARIANTS = {
     "probes only (before)": ("--ml-timer", "crash_watch=0"),
     "kernel watch (now)": (),
+}
+REJOIN_VARIANTS = {
+    "no hold (before)": ("--ml-timer", "rejoin_hold=0"),
+    "hold until merged (now)": (),
 }
 
 
@@ -71,10 +81,43 @@ def one_round(extra: tuple[str, ...]) -> tuple[float, float]:
             return garp, neigh
 
 
+def rejoin_rounds(rounds: int) -> None:
+    from tests.net.test_rejoin import rejoin
+
+    windows: dict[str, list[float]] = {v: [] for v in REJOIN_VARIANTS}
+    for i in range(rounds):
+        for variant, extra in REJOIN_VARIANTS.items():
+            with (
+                tempfile.TemporaryDirectory(prefix="lbtui-rejoin-") as tmp,
+                Topology(node_names=NODES, service_addresses=[V4]) as topo,
+            ):
+                runs, _ = rejoin(topo, Path(tmp), extra)
+            window = max(runs, default=0.0)
+            windows[variant].append(window)
+            print(
+                f"  round {i + 1:>2} {variant:<24} two answered {window * 1000:6.0f} ms", flush=True
+            )
+    print(
+        f"\nCable back after everyone declared the owner dead: the longest run of who-has "
+        f"questions (every 20 ms) that two nodes answered, {rounds} rounds each, interleaved"
+    )
+    print(f"  {'':<24} {'n':>3}  {'p50':>6} {'max':>6}  {'rounds with any':>15}   ms")
+    for variant, values in windows.items():
+        print(
+            f"  {variant:<24} {len(values):>3}  {statistics.median(values) * 1000:6.0f} "
+            f"{max(values) * 1000:6.0f}  {sum(1 for v in values if v > 0):>15}"
+        )
+    print("  goal (issue 18)               <= 100")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rejoin", action="store_true", help="the rejoin split-brain window")
     args = parser.parse_args()
+    if args.rejoin:
+        rejoin_rounds(args.rounds)
+        return
     results: dict[str, tuple[list[float], list[float]]] = {v: ([], []) for v in VARIANTS}
     started = time.monotonic()
     for i in range(args.rounds):

@@ -22,8 +22,14 @@ from actors.events import (
     NodeLeft,
     PeersDiscovered,
 )
-from actors.membership.actor import Datagram, MembershipActor, MuteEvents, encode_tags
-from actors.membership.messages import Alive, Dead, Message, PushPull
+from actors.membership.actor import (
+    Datagram,
+    MembershipActor,
+    MuteEvents,
+    StreamReply,
+    encode_tags,
+)
+from actors.membership.messages import Alive, Dead, MemberRecord, Message, PushPull, Status
 from actors.membership.profile import FAST
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -200,6 +206,52 @@ def test_speaker_refuses_bad_membership_options(tmp_path: Path) -> None:
     assert code == 1 and f"{secret}:1" in err and "dG9v" not in err
     code, err = speaker_exit(tmp_path, "--ml-secret-file", str(tmp_path / "missing"))
     assert code == 2 and "cannot read" in err
+
+
+def test_a_node_whose_link_returns_stays_out_until_the_views_merged() -> None:
+    """No split brain on rejoin: the returning node's view calls the owner dead, so it keeps
+    candidate=false until a push-pull merged the views, then tells everyone directly."""
+    a, events, clock = actor(join=[SEED])
+    gen = a._generation
+    a.on_receive((gen, Datagram((Alive("b", 2, SEED),), SEED)))
+    a.on_event(CandidacyChanged(0.0, "me", False, "no carrier"))
+    a.on_receive((gen, Datagram((Dead("b", 2, "me"),), SEED)))  # cut off: b is dead to us
+    assert views(events)[-1].alive == frozenset({"me"})
+    transport = FakeTransport.instances[-1]
+    asked = len(transport.requests)
+    clock.advance(0.5)
+    a.on_event(CandidacyChanged(0.5, "me", True, "carrier on eth0"))
+    assert a.tags["candidate"] == "false" and a.core is not None and a.core.holding
+    assert views(events)[-1].not_candidates == frozenset({"me"})  # we claim nothing yet
+    assert any(d == SEED for d, _ in transport.requests[asked:])  # asked for the views now
+    # b's answer: its record (newer: it refuted our verdict) and ours as it knows it.
+    reply = PushPull("b", False, (MemberRecord("b", SEED, 3, Status.ALIVE),))
+    sent = len(transport.sent)
+    a.on_receive((gen, StreamReply(reply, SEED)))
+    assert a.tags["candidate"] == "true" and not a.core.holding
+    last = views(events)[-1]
+    assert last.alive == frozenset({"me", "b"}) and last.not_candidates == frozenset()
+    direct = [m for d, msgs in transport.sent[sent:] if d == SEED for m in msgs]
+    assert any(isinstance(m, Alive) and m.node == "me" for m in direct)  # not only gossip
+
+
+def test_a_returning_node_that_hears_nobody_is_a_candidate_after_the_hold() -> None:
+    a, events, clock = actor(join=[SEED])
+    gen = a._generation
+    a.on_receive((gen, Datagram((Alive("b", 2, SEED),), SEED)))
+    a.on_event(CandidacyChanged(0.0, "me", False, "no carrier"))
+    a.on_receive((gen, Datagram((Dead("b", 2, "me"),), SEED)))
+    a.on_event(CandidacyChanged(0.1, "me", True, "carrier on eth0"))
+    run_timers(a, clock, FAST.rejoin_hold - 0.05)
+    assert a.tags["candidate"] == "false"
+    run_timers(a, clock, 0.1)
+    assert a.tags["candidate"] == "true"
+    assert views(events)[-1].not_candidates == frozenset()
+    # Losing carrier again while held ends the hold at once.
+    a.on_event(CandidacyChanged(3.0, "me", False, "no carrier"))
+    a.on_event(CandidacyChanged(3.1, "me", True, "carrier on eth0"))
+    a.on_event(CandidacyChanged(3.2, "me", False, "no carrier"))
+    assert a.core is not None and not a.core.holding and a.tags["candidate"] == "false"
 
 
 def test_profile_overrides() -> None:

@@ -182,3 +182,42 @@ def test_stalls_close_nothing_and_cost_no_false_death() -> None:
     net.run_for(3.0)
     assert [o for o in net.log if o.change.kind == "dead"] == []
     assert sum(n.core.counters.crash_checks for n in net.nodes.values()) == 0
+
+
+# -- rejoining: held out of elections until the views merged ---------------------------------
+
+
+def test_hold_lasts_until_a_merge_leaves_another_member_alive_in_our_view() -> None:
+    from actors.membership.messages import MemberRecord, PushPull
+
+    core = core_knowing(("b", B))
+    core.receive(0.5, [Dead("b", 1, "a")])  # we were cut off: b is dead to us
+    step = core.hold(1.0)
+    assert core.holding
+    assert any(o.stream and o.dest == B for o in step.out)  # a push-pull at once
+    # b's answer still carries the incarnation we buried: merged, yet b is dead to us ...
+    core.receive_stream_reply(1.01, PushPull("b", False, (MemberRecord("b", B, 1, Status.ALIVE),)))
+    assert core.holding and core.status_of("b") == Status.DEAD
+    # ... until b refutes (it read our view of it in our request) and says so directly.
+    core.receive(1.012, [Alive("b", 2, B)])
+    assert not core.holding and core.status_of("b") == Status.ALIVE
+
+
+def test_a_merge_before_the_hold_does_not_count_and_the_hold_ends_by_itself() -> None:
+    core = core_knowing(("b", B))
+    core.hold(1.0)
+    core.receive(1.001, [Alive("b", 2, B)])  # alive, but no push-pull merged yet
+    assert core.holding
+    assert core.next_deadline() <= 1.0 + FAST.rejoin_hold
+    core.tick(1.0 + FAST.rejoin_hold)
+    assert not core.holding
+    core.hold(5.0)
+    core.unhold(5.1)
+    assert not core.holding
+
+
+def test_urgent_meta_goes_to_every_live_member_directly() -> None:
+    core = core_knowing(("b", B), ("c", C))
+    out = core.set_meta(1.0, b"x", urgent=True).out
+    assert {o.dest for o in out} >= {B, C}
+    assert all(any(isinstance(m, Alive) and m.meta == b"x" for m in o.messages) for o in out)
