@@ -6,10 +6,11 @@ its membership changes become events: NodeJoined / NodeSuspected / NodeRecovered
 and MembershipUpdated (observer = this node), from which the node's SpeakerActor takes its
 candidates.
 
-Start-up: until the node has joined (a seed answered, or nobody answered within the join
-grace), no MembershipUpdated is published, so a starting speaker never believes it is alone
-and claims every address. Stop: the node leaves (every member told directly) before its
-sockets close, so a SIGTERM'd speaker fails over in one datagram's time.
+Start-up: until the node has joined (a push-pull with a seed merged the cluster's view, or
+nobody answered within the join grace), no MembershipUpdated is published, so a starting
+speaker never believes it is alone and claims every address. Stop: the node leaves (every
+member told directly) before its sockets close, so a SIGTERM'd speaker fails over in one
+datagram's time.
 """
 
 from __future__ import annotations
@@ -425,7 +426,15 @@ class MembershipActor(Listener, RuntimeActor):
             now = self.clock.now()
             for change in step.changes:
                 self._publish_change(change, now)
-        if not self.joined and self.core is not None and len(self.core.alive()) > 1:
+        if (
+            not self.joined
+            and self.core is not None
+            and self.core.counters.push_pulls > 0
+            and len(self.core.alive()) > 1
+        ):
+            # Joined: a push-pull merged a whole view. A gossip datagram alone (the others
+            # still gossip to our previous life's address) names some members, not the owner
+            # of every address: a view built from it would make us claim what is not ours.
             self.joined = True
         if self.joined and (step.changes or self._last_view is None):
             self._publish_view()

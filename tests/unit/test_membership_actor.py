@@ -105,8 +105,12 @@ def test_no_view_until_a_seed_answers_then_the_cluster() -> None:
     assert views(events) == []  # a speaker must not think it is alone and claim everything
     dest, request = FakeTransport.instances[-1].requests[0]
     assert dest == SEED and isinstance(request, PushPull) and request.join
-    a.on_receive((a._generation, Datagram((Alive("seed", 3, SEED),), SEED)))
-    assert views(events)[-1].alive == frozenset({"me", "seed"})
+    # Gossip to our previous life's address names some members: not a whole view yet.
+    a.on_receive((a._generation, Datagram((Alive("other", 2, ("10.0.0.7", 7946)),), SEED)))
+    assert views(events) == []
+    reply = PushPull("seed", False, (MemberRecord("seed", SEED, 3, Status.ALIVE),))
+    a.on_receive((a._generation, StreamReply(reply, SEED)))
+    assert views(events)[-1].alive == frozenset({"me", "seed", "other"})
     assert any(isinstance(e, NodeJoined) and e.observer == "me" for e in events)
 
 
@@ -213,7 +217,8 @@ def test_a_node_whose_link_returns_stays_out_until_the_views_merged() -> None:
     candidate=false until a push-pull merged the views, then tells everyone directly."""
     a, events, clock = actor(join=[SEED])
     gen = a._generation
-    a.on_receive((gen, Datagram((Alive("b", 2, SEED),), SEED)))
+    joined = PushPull("b", False, (MemberRecord("b", SEED, 2, Status.ALIVE),))
+    a.on_receive((gen, StreamReply(joined, SEED)))
     a.on_event(CandidacyChanged(0.0, "me", False, "no carrier"))
     a.on_receive((gen, Datagram((Dead("b", 2, "me"),), SEED)))  # cut off: b is dead to us
     assert views(events)[-1].alive == frozenset({"me"})
@@ -238,7 +243,8 @@ def test_a_node_whose_link_returns_stays_out_until_the_views_merged() -> None:
 def test_a_returning_node_that_hears_nobody_is_a_candidate_after_the_hold() -> None:
     a, events, clock = actor(join=[SEED])
     gen = a._generation
-    a.on_receive((gen, Datagram((Alive("b", 2, SEED),), SEED)))
+    joined = PushPull("b", False, (MemberRecord("b", SEED, 2, Status.ALIVE),))
+    a.on_receive((gen, StreamReply(joined, SEED)))
     a.on_event(CandidacyChanged(0.0, "me", False, "no carrier"))
     a.on_receive((gen, Datagram((Dead("b", 2, "me"),), SEED)))
     a.on_event(CandidacyChanged(0.1, "me", True, "carrier on eth0"))
