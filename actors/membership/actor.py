@@ -214,6 +214,7 @@ class MembershipActor(Listener, RuntimeActor):
             name=self.actor_name,
             node=self.node,
             on_peer_lost=lambda node, _addr: tell((generation, PeerLost(node))),
+            fast_acks=self.profile.fast_acks,
         )
         self._watching = None
         bound = self.transport.start()

@@ -56,6 +56,8 @@ class Profile:
     #: A node whose link returns stays out of elections until a push-pull merged its view
     #: with a live member's, or this long at most (then it is alone indeed).
     rejoin_hold: float = 2.0
+    #: Pings are acked by the transport's reader thread, not after the actor's mailbox.
+    fast_acks: bool = True
 
     def replace(self, **changes: Any) -> Profile:
         return dataclasses.replace(self, **changes)

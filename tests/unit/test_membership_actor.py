@@ -190,6 +190,12 @@ def speaker_exit(tmp_path: Path, *extra: str) -> tuple[int, str]:
     return code, err.getvalue()
 
 
+def test_speaker_refuses_a_switch_interval_out_of_range(tmp_path: Path) -> None:
+    for bad in ("0", "nan", "1000", "-1"):
+        code, err = speaker_exit(tmp_path, "--switch-interval", bad)
+        assert code == 1 and "--switch-interval" in err and "0.01 to 100 ms" in err, err
+
+
 def test_speaker_refuses_bad_membership_options(tmp_path: Path) -> None:
     code, err = speaker_exit(tmp_path, "--ml-bind", "node-a:7946")
     assert code == 1 and "not an IP address" in err
