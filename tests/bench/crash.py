@@ -91,8 +91,8 @@ def rejoin_rounds(rounds: int) -> None:
                 tempfile.TemporaryDirectory(prefix="lbtui-rejoin-") as tmp,
                 Topology(node_names=NODES, service_addresses=[V4]) as topo,
             ):
-                runs, _ = rejoin(topo, Path(tmp), extra)
-            window = max(runs, default=0.0)
+                runs, _, _ = rejoin(topo, Path(tmp), extra)
+            window = min(max(runs, default=0.0), 1.5)  # still two at the end: >= 1.5 s
             windows[variant].append(window)
             print(
                 f"  round {i + 1:>2} {variant:<24} two answered {window * 1000:6.0f} ms", flush=True
@@ -107,7 +107,7 @@ def rejoin_rounds(rounds: int) -> None:
             f"  {variant:<24} {len(values):>3}  {statistics.median(values) * 1000:6.0f} "
             f"{max(values) * 1000:6.0f}  {sum(1 for v in values if v > 0):>15}"
         )
-    print("  goal (issue 18)               <= 100")
+    print("  goal (issue 18)               <= 100   (1500: two still answered when watching ended)")
 
 
 def main() -> None:
