@@ -181,12 +181,22 @@ def test_the_demo_peers_with_its_route_collector_over_loopback(stop_all: None) -
     runtime, _, network = build(DemoOptions(scenario_text="steps: []"))
     runtime.start()
     try:
-        routed = wait_until(lambda: {p: n for p, n in network.view().routes.items() if n})
-        prefix, nodes = next(iter(routed.items()))
+
+        def agreed() -> tuple[str, tuple[str, ...]] | None:
+            """The first routed prefix, once the network's view and the collector's table
+            name the same next hops (the nodes' sessions come up one by one: read together
+            too early, the two may differ by a node)."""
+            routed = {p: n for p, n in network.view().routes.items() if n}
+            if not routed:
+                return None
+            prefix, nodes = next(iter(routed.items()))
+            collected = runtime.proxy("collector").routes().get().get(prefix, [])
+            hops = {r.next_hop for r in collected}
+            expected = {f"127.0.1.{n.removeprefix('node-')}" for n in nodes}
+            return (prefix, tuple(nodes)) if hops == expected else None
+
+        prefix, nodes = wait_until(agreed)
         assert prefix.startswith("192.0.2.")  # DEMO_CONFIG's BGP pool "routed"
-        collected = runtime.proxy("collector").routes().get()[prefix]
-        hops = {r.next_hop for r in collected}
-        assert hops == {f"127.0.1.{n.removeprefix('node-')}" for n in nodes}
         victim = nodes[0]
         kill_node(runtime, victim)
         wait_until(lambda: victim not in network.view().routes.get(prefix, ()))
