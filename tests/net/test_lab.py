@@ -9,8 +9,8 @@
   and cutting its cable does too, through BFD;
 - `lab console` shows the lab in a real terminal (tmux);
 - chaos: random kills, cable cuts, stops and heals with traffic running: two nodes never
-  answer ARP for the address longer than a membership period, and in the end there is exactly
-  one owner and the full ECMP set, and nothing left once the lab is down.
+  answer ARP for the address together longer than 100 ms (asked every 20 ms), and in the end
+  there is exactly one owner and the full ECMP set, and nothing left once the lab is down.
 
 Times are printed (``pytest -s``); tests/bench/failover.py measures them properly.
 """
@@ -52,10 +52,11 @@ NODES = 3
 #: (no confirmations) plus one probe interval.
 MEMBERSHIP_BOUND = FAST.suspicion_bounds(NODES)[1] + FAST.probe_interval
 REQUEST_TIMEOUT = 1.0  # lab traffic's default
-#: A node cut off long enough believes the others dead (and they it): once its cable is back
-#: it announces until one side's periodic reconnect reaches the other and the views merge.
-PARTITION_HEAL = FAST.reconnect_interval + FAST.probe_interval
-SAMPLE = 0.2  # how often the chaos test asks who answers ARP
+#: Two nodes never answer ARP for one address together longer than this (issue 18): a node
+#: whose cable returns stays out of elections until its view merged (Membership.hold); a
+#: restarted speaker publishes nothing before it joined. Was 2.3 s (a membership period).
+SPLIT_BRAIN_BOUND = 0.1
+SAMPLE = 0.02  # how often the chaos test asks who answers ARP
 
 
 def predicted_owner(lab: Lab, alive: tuple[str, ...]) -> str:
@@ -281,10 +282,9 @@ def test_chaos(lab: Lab) -> None:
         f.read_text().count('"event":"SplitBrainDetected"') for f in workdir.glob("*.events.jsonl")
     )
     print(f"  split-brain alarms raised by the speakers: {alarms}")
-    # A node coming back (a cut cable mended) may answer beside the owner until gossip has
-    # merged the two views: never longer than a membership period.
-    bound = max(MEMBERSHIP_BOUND, PARTITION_HEAL) + SAMPLE
-    assert all(end - start <= bound for start, end, _ in doubles), doubles
+    # A node coming back (a cut cable mended, a speaker restarted) does not answer beside the
+    # owner: at most a handover's overlap, measured to within one sample.
+    assert all(end - start <= SPLIT_BRAIN_BOUND for start, end, _ in doubles), doubles
     # In the end: one owner, the predicted one, alone on the wire; every node a next hop.
     owner = predicted_owner(lab, plan.nodes)
     assert l2_owners(lab.views()) == {L2_VIP: {owner}}
