@@ -28,7 +28,7 @@ from lbtui.ports.kube.catchup import (
     rebase,
 )
 from lbtui.ports.kube.targets import SpeakerTarget
-from lbtui.ports.remote import decode_event, json_line
+from lbtui.ports.remote import SUMMARIZED_EVENTS, decode_event, json_line
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ class SpeakerFollower:
         backoff_max: float = 10.0,
         rng: random.Random | None = None,
         predecessor: SpeakerFollower | None = None,
+        withdraw_when_lost: bool = False,
+        on_summary: Callable[[SpeakerTarget], None] | None = None,
     ) -> None:
         self.target = target
         # The follower of this pod's previous incarnation: it withdraws first (same order).
@@ -61,6 +63,11 @@ class SpeakerFollower:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.rng = rng or random.Random()
+        # Without the API's view beside it (``console --connect``), a speaker that cannot be
+        # reached has its announcements withdrawn: nobody can say it still answers.
+        self.withdraw_when_lost = withdraw_when_lost
+        # Told when the speaker's state changed in a way only its ``GET /state`` tells.
+        self.on_summary = on_summary
         self.ledger = AnnouncementLedger()
         self.position = Position()
         self.failures = 0
@@ -103,6 +110,9 @@ class SpeakerFollower:
                 if self._stopped.is_set():
                     break
                 self.failures += 1
+                if self.withdraw_when_lost and self.ledger.current:
+                    reason = f"{self.target.node} unreachable: {detail}"
+                    self.sink(self.ledger.withdraw_all(self.clock.now(), reason))
                 if self.state != "lost":  # one event per loss; the info bar has the latest
                     self._report("lost", detail)
                 else:
@@ -156,6 +166,8 @@ class SpeakerFollower:
             self.position = position_of(record)
             event = decode_event(record)
             if event is None:
+                if self.on_summary is not None and record.get("event") in SUMMARIZED_EVENTS:
+                    self.on_summary(self.target)
                 continue  # summarized state (the console has the API's) or unknown
             event = rebase(event, offset)
             self.ledger.apply(event)
