@@ -20,6 +20,7 @@ from actors.events import (
     IpAssigned,
     MembershipUpdated,
     NodeJoined,
+    PeerSessionChanged,
 )
 from actors.observability.status import StatusActor
 from lbtui.bridge import ActorEvent, PortStatus, SnapshotLoaded
@@ -93,6 +94,9 @@ def speakers() -> Iterator[dict[str, Any]]:
                 1000.0, "node-1", VIP, "layer2", "elected", services=("default/web",)
             )  # type: ignore[arg-type]
         ).get(timeout=5)
+        served["node-1"][1].on_event(
+            PeerSessionChanged(1000.0, "node-1", "router", "Established", "peer 10.99.0.1")
+        ).get(timeout=5)
         yield served
     finally:
         pykka.ActorRegistry.stop_all()
@@ -149,8 +153,13 @@ def test_the_cluster_is_every_speakers_view_merged_and_a_lost_one_withdrawn(
 
         # node-1 dies: its stream breaks, what it announced is withdrawn, node-3 takes over
         # and measures the failover; the console says so whichever node died.
+        assert state.sessions[("node-1", "router")].state == "Established"
         speakers["node-1"][0].stop()
         inbox.wait(lambda ms: owners(ms) == set())
+        # Nobody can say how its BGP session is: not "Established" any more.
+        session = state_of(inbox.messages).sessions[("node-1", "router")]
+        assert session.state == "Unknown"
+        assert session.reason.startswith(f"{port_label(speakers['node-1'][2])} unreachable: ")
         took = speakers["node-3"][1]
         took.on_event(
             AnnouncementStarted(
@@ -192,6 +201,10 @@ def test_no_speaker_answering_is_said_and_nothing_crashes() -> None:
         assert "connection refused" in status.text
     finally:
         port.stop()
+
+
+def port_label(url: str) -> str:
+    return url.removeprefix("http://")
 
 
 def statuses(messages: list[Any]) -> list[PortStatus]:

@@ -68,6 +68,7 @@ class SpeakerFollower:
         self.withdraw_when_lost = withdraw_when_lost
         # Told when the speaker's state changed in a way only its ``GET /state`` tells.
         self.on_summary = on_summary
+        self._blind = False  # its announcements withdrawn and sessions unknown: it is lost
         self.ledger = AnnouncementLedger()
         self.position = Position()
         self.failures = 0
@@ -110,9 +111,14 @@ class SpeakerFollower:
                 if self._stopped.is_set():
                     break
                 self.failures += 1
-                if self.withdraw_when_lost and self.ledger.current:
+                if self.withdraw_when_lost and not self._blind:
                     reason = f"{self.target.node} unreachable: {detail}"
-                    self.sink(self.ledger.withdraw_all(self.clock.now(), reason))
+                    t = self.clock.now()
+                    lost = self.ledger.withdraw_all(t, reason)
+                    lost += self.ledger.sessions_unknown(t, reason)
+                    self._blind = True
+                    if lost:
+                        self.sink(lost)
                 if self.state != "lost":  # one event per loss; the info bar has the latest
                     self._report("lost", detail)
                 else:
@@ -140,6 +146,9 @@ class SpeakerFollower:
         events, self.position = catch_up(body, self.position, offset, self.ledger, self.clock.now())
         if self._stopped.is_set():
             return
+        if self._blind:  # answering again: its sessions as it last told them, then the news
+            events = self.ledger.sessions_known() + events
+            self._blind = False
         response = self.proxy.open(self.target, "events", [("since", str(self.position.seq))])
         self._response = response
         try:
