@@ -23,7 +23,7 @@ import random
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -222,7 +222,7 @@ def test_lab_console_shows_the_lab(lab: Lab) -> None:
     )
     term.tmux("new-session", "-d", "-s", term.name, "-x", "140", "-y", "30", command)
 
-    def owned_by(node: str) -> Any:
+    def owned_by(node: str) -> Callable[[str], bool]:
         return lambda text: any(
             line.split()[:2] == [L2_VIP, node] for line in text.splitlines() if line.strip()
         )
