@@ -189,10 +189,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 WHAT_IF_COLUMNS = (
-    Column("ADDRESS/PREFIX", 14),
-    Column("PROTO", 5),
-    Column("NOW", 10),
-    Column("THEN", 10),
+    Column("ADDRESS/PREFIX", 14, priority=0),
+    Column("PROTO", 5, priority=2),
+    Column("NOW", 10, priority=0),
+    Column("THEN", 10, priority=0),
     Column("SERVICES", 10, flex=True),
 )
 

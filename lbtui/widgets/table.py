@@ -32,6 +32,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from lbtui.state.rows import Age, Bar, Cell, Column, Row, Styled, age_text, cell_text
+from lbtui.widgets.columns import GAP, MARK, Fit, fit_columns
 
 # Semantic cell style -> the theme variable giving its colour.
 SEMANTIC = {
@@ -50,7 +51,6 @@ SEMANTIC = {
 }
 BAR_WIDTH = 10
 MAX_WIDTH = 48
-GAP = 2
 # More rows coming or going than this: sort every key again rather than insert one by one.
 _INCREMENTAL_LIMIT = 64
 
@@ -72,6 +72,10 @@ class ResourceTable(ScrollView, can_focus=True):
         Binding("home,g", "edge(0)", "First", show=False),
         Binding("end,G", "edge(1)", "Last", show=False),
         Binding("enter", "select", "Open", show=False),
+        Binding("right", "scroll_columns(1)", "Columns right", show=False),
+        Binding("left", "scroll_columns(-1)", "Columns left", show=False),
+        Binding("shift+right", "scroll_columns(1000)", "Last columns", show=False),
+        Binding("shift+left", "scroll_columns(-1000)", "First columns", show=False),
     ]
 
     class Selected(Message):
@@ -117,6 +121,9 @@ class ResourceTable(ScrollView, can_focus=True):
         self._visible: list[str] = []
         self._filter: re.Pattern[str] | None = None
         self._widths = [max(c.width, cell_len(c.title)) for c in columns]
+        # Sideways scroll: how many of the first columns that may go are out of view.
+        self.column_offset = 0
+        self._fit: tuple[tuple[Any, ...], Fit] | None = None
         self._changed: dict[str, float] = {}
         self._styles: dict[str, Style] = {}
         self._variables: dict[str, str] | None = None
@@ -477,24 +484,56 @@ class ResourceTable(ScrollView, can_focus=True):
             self._styles[name] = style
         return style
 
-    def _layout(self, width: int) -> list[int]:
-        widths = list(self._widths)
-        used = sum(widths) + GAP * (len(widths) - 1)
-        flex = [i for i, c in enumerate(self.columns) if c.flex]
-        if flex and used < width:
-            widths[flex[0]] += width - used
-        return widths
+    def _layout(self, width: int) -> Fit:
+        """The columns that fit (lbtui/widgets/columns.py), worked out once per change of
+        the widths, the table's width or the sideways scroll."""
+        key = (tuple(self._widths), width, self.column_offset)
+        if self._fit is None or self._fit[0] != key:
+            self._fit = (key, fit_columns(self.columns, self._widths, width, self.column_offset))
+        return self._fit[1]
+
+    @property
+    def shown_columns(self) -> list[str]:
+        """The titles of the columns on screen now."""
+        fit = self._layout(self._width or self.size.width)
+        return [self.columns[i].title for i in fit.shown]
+
+    def action_scroll_columns(self, delta: int) -> None:
+        """Sideways, one column (or to either end): what a narrow terminal leaves out."""
+        movable = sum(1 for c in self.columns if c.priority > 0)
+        if delta <= -movable:
+            offset = 0
+        elif delta >= movable:
+            offset = next(
+                (k for k in range(1, movable + 1) if not self._scrolled(k).right), movable
+            )
+        elif delta > 0 and not self._layout(self._width or self.size.width).right:
+            return  # everything to the right is in view already
+        else:
+            offset = self.column_offset + delta
+        self.column_offset = max(0, min(offset, movable))
+        self._fit = None
+        self.refresh()
+
+    def _scrolled(self, offset: int) -> Fit:
+        return fit_columns(self.columns, self._widths, self._width or self.size.width, offset)
 
     def render_line(self, y: int) -> Strip:
         width = self._width or self.size.width
         base = self._base()
-        widths = self._layout(width)
+        fit = self._layout(width)
+        columns = [self.columns[i] for i in fit.shown]
+        widths = fit.widths
         if y == 0:
             header = self._style("header")
             titles = [
                 [Segment(_fit(c.title, w, c.right), base + header)]
-                for c, w in zip(self.columns, widths, strict=True)
+                for c, w in zip(columns, widths, strict=True)
             ]
+            if fit.left or fit.right:  # columns out of view: the header's end says where
+                marks = ("◂" if fit.left else " ") + ("▸" if fit.right else " ")
+                strip = self._strip(titles, base + header, max(0, width - MARK))
+                return Strip.join([strip, Strip([Segment(marks, base + header)])])
             return self._strip(titles, base + header, width)
         index = int(self.scroll_y) + y - 1
         if index >= len(self._visible):
@@ -513,8 +552,9 @@ class ResourceTable(ScrollView, can_focus=True):
             line_style = base + self._style("changed")
         now = self.now()
         cells = [
-            self._cell(cell, w, column.right, line_style, now)
-            for column, w, cell in zip(self.columns, widths, row, strict=False)
+            self._cell(row[i], w, column.right, line_style, now)
+            for i, column, w in zip(fit.shown, columns, widths, strict=True)
+            if i < len(row)
         ]
         return self._strip(cells, line_style, width)
 
