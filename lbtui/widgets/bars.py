@@ -92,7 +92,9 @@ def info_parts(
         parts.append((2, "[$lb-muted]read-only[/]", "[$lb-muted]ro[/]"))
     if link:
         style = "$lb-alive" if link_ok else "$lb-dead"
-        parts.append((2 if link_ok else 1, f"[{style}]{escape(link)}[/]", ""))
+        head = link.split(" · ", 1)[0] if " · " in link else ""  # the rest: in the toast
+        short = f"[{style}]{escape(head)}[/]" if head else ""
+        parts.append((2 if link_ok else 1, f"[{style}]{escape(link)}[/]", short))
     return parts
 
 

@@ -104,3 +104,6 @@ def test_the_info_bar_fits_and_keeps_the_view() -> None:
     assert "svc 0/0" in narrow and "0/0 nodes" in narrow
     # Too narrow for even what is needed most: it is still said (the terminal cuts it).
     assert "Layer 2 addresses" in fit_parts(parts, 10)
+    # A link in trouble keeps its headline when its details do not fit (they are in the toast).
+    middle = plain_text(fit_parts(parts, 100))
+    assert "speakers: 2/3 streaming" in middle and "connection refused" not in middle
