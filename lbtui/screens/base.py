@@ -142,7 +142,9 @@ class TableScreen(ConsoleScreen, metaclass=_AbstractScreenMeta):
         self.table.focus()
 
     def on_screen_resume(self) -> None:
-        super().on_screen_resume()
+        # Textual calls the handler of every class in the MRO: ConsoleScreen's refreshes the
+        # state. Calling it here too refreshed every view twice on each switch (with 10k
+        # services, twice the rows loaded).
         if self.pending_filter is not None:
             pattern, self.pending_filter = self.pending_filter, None
             self.apply_filter(pattern)

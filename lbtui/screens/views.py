@@ -275,10 +275,18 @@ class OverviewScreen(ConsoleScreen):
         self.query_one(Pulses).show(state)
         count, measured, median, worst = views.failover_stats(state)
         text = (
-            f"failovers: {count} ({measured} timed by the speakers, the rest estimated), "
-            f"median {views.seconds_text(median)}, worst {views.seconds_text(worst)}"
+            f"failovers {count}: median {views.seconds_text(median)}, worst "
+            f"{views.seconds_text(worst)}; {measured} timed by the speakers, "
+            f"{count - measured} estimated"
             if count
             else "no failover yet"
+        )
+        # The Failovers panel says the headline on its border too (the pulses may be cut
+        # on a small terminal).
+        self.query_one("#ov-failovers-panel").border_subtitle = (
+            f"median {views.seconds_text(median)} · worst {views.seconds_text(worst)}"
+            if count
+            else ""
         )
         self.query_one("#failover-stats", Label).update(text)
 

@@ -159,3 +159,28 @@ async def test_an_invalid_filter_is_explained_and_the_active_one_is_in_the_heade
         await pilot.press("escape")  # clears the filter, and the header says so
         assert "filter /" not in header(app)
         assert table.row_count == 9
+
+
+@pytest.mark.asyncio
+async def test_switching_to_a_view_fills_it_once(port: ScriptedPort, monkeypatch: Any) -> None:
+    """A view coming back fills its table once (it was twice: Textual runs the resume handler
+    of every class in the MRO, and the table view's called its parent's too)."""
+    from lbtui.screens.base import BigTableScreen
+
+    fills: list[tuple[str, bool]] = []
+    original = BigTableScreen.fill
+
+    def counting(self: Any, table: Any, state: Any, whole: bool) -> None:
+        fills.append((type(self).__name__, whole))
+        original(self, table, state, whole)
+
+    monkeypatch.setattr(BigTableScreen, "fill", counting)
+    app = console(port, view="svc")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        fills.clear()
+        await pilot.press("1")
+        await settle(app, pilot)
+        assert fills.count(("ServicesScreen", True)) == 1, fills
