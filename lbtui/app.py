@@ -45,7 +45,17 @@ from lbtui.themes import THEMES_DIR, choose_theme, load_themes
 from lbtui.widgets.bars import InfoBar
 from lbtui.widgets.table import ResourceTable
 
-VIEW_KEYS = ("overview", "services", "pools", "nodes", "l2", "bgp", "peers", "events")
+VIEW_KEYS = (
+    "overview",
+    "services",
+    "pools",
+    "nodes",
+    "l2",
+    "bgp",
+    "peers",
+    "events",
+    "failovers",
+)
 COMMANDS = ("kill", "revive", "whatif", "theme", "quit", "help")
 
 

@@ -65,11 +65,11 @@ class HelpScreen(Popup):
     KEYS: ClassVar[list[tuple[str, str]]] = [
         (
             ":",
-            "command: a view (svc, pools, nodes, l2, bgp, peers, events, overview), "
+            "command: a view (svc, pools, nodes, l2, bgp, peers, events, failovers, overview), "
             "kill NODE, revive NODE, whatif NODE..., theme NAME, quit",
         ),
         ("/", "filter the rows by a regular expression (esc clears it)"),
-        ("0-7", "overview, services, pools, nodes, l2, bgp, peers, events"),
+        ("0-8", "overview, services, pools, nodes, l2, bgp, peers, events, failovers"),
         ("enter", "drill down (pool → its services, node → its addresses, service → tree)"),
         ("d", "describe: why (no IP, this owner, this node ruled out)"),
         ("y", "YAML of the object in MetalLB's form"),

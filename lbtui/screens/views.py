@@ -12,6 +12,7 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Label
 
 from lbtui.screens.base import BigTableScreen, ConsoleScreen, Scope, SmallTableScreen
+from lbtui.state import failovers as failover_rows
 from lbtui.state import rows as views
 from lbtui.state.model import ConsoleState
 from lbtui.state.rows import Row
@@ -221,6 +222,62 @@ class EventsScreen(BigTableScreen):
         return bool(log) and log[0].seq <= int(key) <= log[-1].seq
 
 
+class FailoversScreen(SmallTableScreen):
+    """How long failovers take: a histogram per protocol and cause (the speakers' own
+    measurements, else the console's estimates), and every takeover, newest first."""
+
+    VIEW = "failovers"
+    TITLE = "Failovers"
+    KIND = "l2"
+    COLUMNS = failover_rows.TIMELINE_COLUMNS
+    ACTIONS = frozenset({"describe"})
+    EMPTY = "no failover yet (kill a node: K in the nodes view, or :kill NODE)"
+
+    def compose_body(self) -> ComposeResult:
+        yield Label(f"{self.view_title}: how long they took", id="view-title")
+        yield ResourceTable(
+            failover_rows.HISTOGRAM_COLUMNS,
+            now=self.console.runtime_now,
+            clock=self.console.clock,
+            empty_text="no failover yet",
+            id="histogram",
+        )
+        yield Label("Takeovers, newest first (~: estimated by the console)", id="timeline-title")
+        yield ResourceTable(
+            self.COLUMNS,
+            now=self.console.runtime_now,
+            clock=self.console.clock,
+            sort_key=self.sort_key,
+            empty_text=self.EMPTY,
+            id="table",
+        )
+
+    def sort_key(self, key: str) -> Any:
+        return _Reversed(key)
+
+    def all_rows(self, state: ConsoleState) -> Mapping[str, Row]:
+        return failover_rows.timeline_rows(state)
+
+    def fill(self, table: ResourceTable, state: ConsoleState, whole: bool) -> None:
+        super().fill(table, state, whole)
+        histogram = self.query_one("#histogram", ResourceTable)
+        histogram.set_rows(failover_rows.histogram_rows(state.failovers), highlight=self._loaded)
+
+    def action_describe(self) -> None:
+        row = self.table.row(self.selected) if self.selected else None
+        if row:
+            self.console.open_describe("l2", str(row[1]))
+
+
+class _Reversed(str):
+    """A key sorting the other way round (newest first)."""
+
+    __slots__ = ()
+
+    def __lt__(self, other: str) -> bool:  # type: ignore[override]
+        return str.__gt__(self, other)
+
+
 class OverviewScreen(ConsoleScreen):
     """Pools, membership, BGP sessions, failovers, pulses and recent events at a glance."""
 
@@ -343,6 +400,7 @@ VIEWS: dict[str, type[ConsoleScreen]] = {
         BgpScreen,
         PeersScreen,
         EventsScreen,
+        FailoversScreen,
     )
 }
 
@@ -373,5 +431,8 @@ ALIASES: dict[str, str] = {
     "bgppeer": "peers",
     "events": "events",
     "event": "events",
+    "failovers": "failovers",
+    "failover": "failovers",
+    "fo": "failovers",
     "ev": "events",
 }

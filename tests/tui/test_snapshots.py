@@ -46,7 +46,8 @@ def frozen_app(view: str = "overview", theme: str = "dark") -> ConsoleApp:
 
 
 @pytest.mark.parametrize(
-    "view", ["overview", "services", "pools", "nodes", "l2", "bgp", "peers", "events"]
+    "view",
+    ["overview", "services", "pools", "nodes", "l2", "bgp", "peers", "events", "failovers"],
 )
 def test_view(snap_compare: Any, view: str) -> None:
     assert snap_compare(frozen_app(view), terminal_size=SIZE)
@@ -121,7 +122,8 @@ SMALL = (80, 24)
 
 
 @pytest.mark.parametrize(
-    "view", ["overview", "services", "pools", "nodes", "l2", "bgp", "peers", "events"]
+    "view",
+    ["overview", "services", "pools", "nodes", "l2", "bgp", "peers", "events", "failovers"],
 )
 def test_view_at_80x24(snap_compare: Any, view: str) -> None:
     """The answer columns stay, the rest narrows or waits behind ▸; the header fits."""

@@ -93,12 +93,14 @@ class Layer2Batch(ServicesBatch):
     # the wire
     def _failover_measured(self, e: FailoverMeasured) -> None:
         """The speaker's own timing replaces the estimate made from the events."""
-        measured = Failover(e.t, e.ip, e.from_node, e.node, e.seconds, e.cause, measured=True)
+        measured = Failover(
+            e.t, e.ip, e.from_node, e.node, e.seconds, e.cause, measured=True, protocol=e.protocol
+        )
         fresh = self._new_failovers  # field tuples: (t, ip, from_node, to_node, ..., measured)
         for index in range(len(fresh) - 1, -1, -1):
-            t, ip, _, to_node, _, _, was_measured = fresh[index]
+            t, ip, _, to_node, _, _, was_measured = fresh[index][:7]
             if (ip, to_node, was_measured) == (e.ip, e.node, False):
-                fresh[index] = (t, e.ip, e.from_node, e.node, e.seconds, e.cause, True)
+                fresh[index] = (t, e.ip, e.from_node, e.node, e.seconds, e.cause, True, e.protocol)
                 break
         else:
             old = list(self.failovers)
@@ -109,7 +111,7 @@ class Layer2Batch(ServicesBatch):
                     self.failovers = tuple(old)
                     break
             else:
-                fresh.append((e.t, e.ip, e.from_node, e.node, e.seconds, e.cause, True))
+                fresh.append((e.t, e.ip, e.from_node, e.node, e.seconds, e.cause, True, e.protocol))
         entry = self.read("l2").get(e.ip)
         if entry is not None and e.protocol == "layer2" and entry.node == e.node:
             self.write("l2")[e.ip] = replace(
