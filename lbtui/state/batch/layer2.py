@@ -77,10 +77,21 @@ class Layer2Batch(ServicesBatch):
         self.changed_l2.add(e.ip)
         for service in draft.services:
             self._announcer(service, node_protocol(e.node, "layer2"), add=False)
-        if draft.node is None and e.ip not in self._held_ips():
+        if draft.node is None and not self._is_held(e.ip, draft.services):
             # The last announcer stopped for an address no service holds any more (the
             # allocator released it first): the row goes now, not at the next allocation.
             del self.write("l2")[e.ip]
+
+    def _is_held(self, ip: str, services: tuple[str, ...]) -> bool:
+        """Whether some service holds ``ip``: first the services it was announced for (a
+        node kill stops thousands of addresses their services still hold: no need to look
+        at every allocation), then, only if none of them does, every service."""
+        allocations = self.allocations
+        for key in services:
+            allocation = allocations.get(key)
+            if allocation is not None and any(ip_text(a) == ip for a in allocation.ips):
+                return True
+        return ip in self._held_ips()
 
     def _held_ips(self) -> set[str]:
         """Every address some service holds, worked out once per allocation table."""
