@@ -66,9 +66,11 @@ class HelpScreen(Popup):
         (
             ":",
             "command: a view (svc, pools, nodes, l2, bgp, peers, events, failovers, overview), "
-            "kill NODE, revive NODE, whatif NODE..., theme NAME, quit",
+            "kill NODE, revive NODE, whatif NODE..., ns NAME (ns: all), theme NAME, quit",
         ),
         ("/", "filter the rows by a regular expression (esc clears it)"),
+        ("A-Z", "shift+letter: sort by that column (again: reversed; a third time: unsorted)"),
+        ("← / →", "columns a narrow terminal leaves out (shift: to either end)"),
         ("0-8", "overview, services, pools, nodes, l2, bgp, peers, events, failovers"),
         ("enter", "drill down (pool → its services, node → its addresses, service → tree)"),
         ("d", "describe: why (no IP, this owner, this node ruled out)"),

@@ -33,6 +33,11 @@ class ServicesScreen(BigTableScreen):
     VIEW = "services"
     TITLE = "Services"
     KIND = "service"
+    NAMESPACED = True
+
+    def in_namespace(self, state: ConsoleState, key: str, namespace: str) -> bool:
+        return key.partition("/")[0] == namespace
+
     COLUMNS = views.SERVICE_COLUMNS
     ACTIONS = frozenset({"describe", "yaml", "tree", "what_if"})
     EMPTY = "no LoadBalancer service"
@@ -112,6 +117,12 @@ class L2Screen(BigTableScreen):
     VIEW = "l2"
     TITLE = "Layer 2 addresses"
     KIND = "l2"
+    NAMESPACED = True
+
+    def in_namespace(self, state: ConsoleState, key: str, namespace: str) -> bool:
+        entry = state.l2.get(key)
+        return entry is not None and any(s.partition("/")[0] == namespace for s in entry.services)
+
     COLUMNS = views.L2_COLUMNS
     ACTIONS = frozenset({"describe", "yaml", "what_if", "kill", "revive"})
     EMPTY = "no address announced in layer 2"

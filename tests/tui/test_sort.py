@@ -74,3 +74,32 @@ async def test_a_sorted_table_keeps_its_order_as_rows_change(port: ScriptedPort)
         owners = [str(table.row(k)[1]) for k in table.keys]  # type: ignore[index]
         assert owners == sorted(owners), owners
         assert len(table.keys) == len(set(table.keys))  # no row twice
+
+
+@pytest.mark.asyncio
+async def test_ns_narrows_the_namespaced_views_as_k9s_does(port: ScriptedPort) -> None:
+    app = console(port, view="svc")
+    async with app.run_test(size=(130, 40)) as pilot:
+        table = app.screen.query_one("#table", ResourceTable)
+        everything = table.keys
+        await pilot.press("colon", *"ns edge", "enter")
+        await pilot.pause()
+        assert table.keys == ["edge/edge-local", "edge/ingress"]
+        assert "Services in edge" in str(app.screen.query_one("#view-title").render())
+        await pilot.press("4")  # layer 2: only the addresses of edge's services
+        l2 = app.screen.query_one("#table", ResourceTable)
+        assert l2.keys == []  # edge's services are BGP-only in the demo
+        await pilot.press("colon", *"ns default", "enter")
+        await pilot.pause()
+        assert l2.keys and all(
+            any(s.startswith("default/") for s in app.state.l2[k].services) for k in l2.keys
+        )
+        await pilot.press("3")  # nodes are cluster-wide: all of them
+        assert len(app.screen.query_one("#table", ResourceTable).keys) == 3
+        await pilot.press("1", "colon", *"ns", "enter")
+        await pilot.pause()
+        assert app.screen.query_one("#table", ResourceTable).keys == everything
+        # A namespace with nothing in it is said, not an error.
+        await pilot.press("colon", *"ns nope", "enter")
+        await pilot.pause()
+        assert app.screen.query_one("#table", ResourceTable).keys == []
