@@ -213,3 +213,76 @@ def statuses(messages: list[Any]) -> list[PortStatus]:
 
 def events_of(messages: list[Any]) -> list[Any]:
     return [e for m in list(messages) if isinstance(m, ActorEvent) for e in m.events]
+
+
+def test_two_real_speakers_merged_and_one_killed(tmp_path: Any) -> None:
+    """Two ``lbtui speaker`` processes from the same files, each announcing what it owns:
+    the cluster view has both; the one killed has its announcements withdrawn, the other's
+    stay."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.tui.test_status import free_port
+
+    root = Path(__file__).resolve().parents[2]
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    urls: dict[str, str] = {}
+    for node in ("node-a", "node-b"):
+        port = free_port()
+        urls[node] = f"http://127.0.0.1:{port}"
+        procs[node] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lbtui",
+                "speaker",
+                "--node-name",
+                node,
+                "--cluster",
+                "examples/cluster.yaml",
+                "--config",
+                "examples/crds/config.yaml",
+                "--no-l2",
+                "--duration",
+                "60",
+                "--status-addr",
+                f"127.0.0.1:{port}",
+            ],
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    port = ClusterPort(list(urls.values()), retry=0.2, min_interval=0.0, backoff_initial=0.1)
+    inbox = Inbox()
+
+    def announcers(messages: list[Any]) -> dict[str, set[str]]:
+        state = state_of(messages)
+        return {ip: set(e.announcers or ()) for ip, e in state.l2.items()}
+
+    try:
+        port.start(inbox)
+        inbox.wait(
+            lambda ms: (
+                {"node-a"} in announcers(ms).values() and {"node-b"} in announcers(ms).values()
+            ),
+            timeout=30,
+        )
+        before = announcers(inbox.messages)
+        mine = {ip for ip, nodes in before.items() if nodes == {"node-a"}}
+        theirs = {ip for ip, nodes in before.items() if nodes == {"node-b"}}
+        assert mine and theirs and not mine & theirs
+        # Every address one announcement, and the news both tell (assignments) told once.
+        assigned = [e for e in events_of(inbox.messages) if isinstance(e, IpAssigned)]
+        assert assigned and len(assigned) == len({e.service for e in assigned})
+        procs["node-a"].send_signal(signal.SIGKILL)
+        inbox.wait(lambda ms: all(not announcers(ms).get(ip) for ip in mine), timeout=20)
+        after = announcers(inbox.messages)
+        assert all(after[ip] == {"node-b"} for ip in theirs)
+        assert "speakers: 1/2 streaming" in statuses(inbox.messages)[-1].text
+    finally:
+        port.stop()
+        for proc in procs.values():
+            proc.kill()
+            proc.wait(10)
