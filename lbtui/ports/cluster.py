@@ -96,6 +96,8 @@ class DirectClient:
         raw = self.open(target, path, read_timeout=CONNECT_TIMEOUT * 2)
         try:
             body = json.loads(raw.data)
+        except urllib3.exceptions.HTTPError as exc:  # the answer broke off
+            raise SpeakerUnreachable(f"{label(target.pod)}: {_reason(exc)}") from None
         finally:
             raw.release_conn()
         if not isinstance(body, dict):
@@ -121,6 +123,14 @@ class Lines:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.response, name)
+
+
+def _problem(url: str, exc: BaseException) -> str:
+    """What went wrong asking ``url``, in one line that names it once."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, SpeakerUnreachable):
+        return text
+    return f"{label(url)}: {type(exc).__name__}: {text}"[:200]
 
 
 def _reason(exc: BaseException) -> str:
@@ -239,8 +249,8 @@ class ClusterPort:
                 try:
                     body = self.client.get_json(self._target(url), "state")
                     snapshot, _ = decode_snapshot(body)
-                except (SpeakerUnreachable, OSError, ValueError) as exc:
-                    problems.append(f"{label(url)}: {exc}" if url not in str(exc) else str(exc))
+                except Exception as exc:  # unreachable, or an answer that makes no sense
+                    problems.append(_problem(url, exc))
                     continue
                 self._remember(body)
                 self._queue.put(
@@ -273,9 +283,9 @@ class ClusterPort:
             for candidate in [told, url, *self.urls]:
                 try:
                     body = self.client.get_json(self._target(candidate), "state")
-                except (SpeakerUnreachable, OSError, ValueError):
+                    events = self._changes(body)
+                except Exception:  # that speaker cannot say now: ask the next one
                     continue
-                events = self._changes(body)
                 if events:
                     self._queue.put((candidate, events))
                 break

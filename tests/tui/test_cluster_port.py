@@ -286,3 +286,40 @@ def test_two_real_speakers_merged_and_one_killed(tmp_path: Any) -> None:
         for proc in procs.values():
             proc.kill()
             proc.wait(10)
+
+
+def test_a_speaker_answering_nonsense_is_said_and_the_others_followed(
+    speakers: dict[str, Any],
+) -> None:
+    """Bad input never crashes anything: an endpoint whose /state is not what a status
+    endpoint says (here: usage without its numbers) is reported, the real speakers shown."""
+    import http.server
+    import json
+    import threading
+
+    class Nonsense(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"now": 1.0, "allocations": {}, "usage": {"x": {}}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Nonsense)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    bad = f"http://127.0.0.1:{server.server_address[1]}"
+    port = ClusterPort(
+        [bad, speakers["node-1"][2]], TOKEN, retry=0.1, min_interval=0.0, backoff_initial=0.1
+    )
+    inbox = Inbox()
+    port.start(inbox)
+    try:
+        inbox.wait(lambda ms: owners(ms) == {"node-1"})
+        assert any(isinstance(m, SnapshotLoaded) for m in inbox.messages)
+        inbox.wait(lambda ms: any("1/2 streaming" in s.text for s in statuses(ms)))
+    finally:
+        port.stop()
+        server.shutdown()
