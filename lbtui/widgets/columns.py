@@ -57,7 +57,7 @@ def fit_columns(
     offset = max(0, min(offset, len(movable)))
     everything = list(range(len(columns)))
     widths = _squeeze(columns, natural, everything, width)
-    if widths is not None and not offset:
+    if widths is not None:  # everything fits (whatever the scroll was, on a narrower one)
         return Fit(tuple(everything), tuple(_widen(columns, everything, widths, width)))
     room = width - MARK  # something is out of view: the header's end says where
     skipped = set(movable[: offset - 1]) if offset else set()
