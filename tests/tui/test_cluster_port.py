@@ -14,6 +14,7 @@ import pytest
 from actors.events import (
     AllocationsUpdated,
     AnnouncementStarted,
+    BfdSessionChanged,
     ClusterUpdated,
     ConfigApplied,
     FailoverMeasured,
@@ -97,6 +98,9 @@ def speakers() -> Iterator[dict[str, Any]]:
         served["node-1"][1].on_event(
             PeerSessionChanged(1000.0, "node-1", "router", "Established", "peer 10.99.0.1")
         ).get(timeout=5)
+        served["node-1"][1].on_event(BfdSessionChanged(1000.0, "node-1", "router", "up", "")).get(
+            timeout=5
+        )
         yield served
     finally:
         pykka.ActorRegistry.stop_all()
@@ -154,11 +158,12 @@ def test_the_cluster_is_every_speakers_view_merged_and_a_lost_one_withdrawn(
         # node-1 dies: its stream breaks, what it announced is withdrawn, node-3 takes over
         # and measures the failover; the console says so whichever node died.
         assert state.sessions[("node-1", "router")].state == "Established"
+        assert state.sessions[("node-1", "router")].bfd == "up"
         speakers["node-1"][0].stop()
         inbox.wait(lambda ms: owners(ms) == set())
         # Nobody can say how its BGP session is: not "Established" any more.
         session = state_of(inbox.messages).sessions[("node-1", "router")]
-        assert session.state == "Unknown"
+        assert session.state == "Unknown" and session.bfd == ""
         assert session.reason.startswith(f"{port_label(speakers['node-1'][2])} unreachable: ")
         took = speakers["node-3"][1]
         took.on_event(
