@@ -23,7 +23,7 @@ import random
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -212,8 +212,9 @@ def test_bgp_killing_a_node_removes_only_its_next_hop(lab: Lab) -> None:
 
 
 def test_lab_console_shows_the_lab(lab: Lab) -> None:
-    """``lbtui lab console`` in a real terminal: it reaches a node's status endpoint from
-    inside the client's namespace and shows who owns the address."""
+    """``lbtui lab console`` in a real terminal: it follows every node's status endpoint from
+    inside the client's namespace, merged, and shows who owns the address; after the owner is
+    killed it shows the node that took over (whichever node died: no single speaker's view)."""
     from tests.tui.test_terminal import Terminal
 
     term = Terminal(f"lblabt-console-{os.getpid()}")
@@ -221,20 +222,28 @@ def test_lab_console_shows_the_lab(lab: Lab) -> None:
         [*LBTUI, "lab", "console", "--name", lab.name, "--dir", str(lab.store.dir), "--view", "l2"]
     )
     term.tmux("new-session", "-d", "-s", term.name, "-x", "140", "-y", "30", command)
-    try:
-        owner = predicted_owner(lab, lab.plan().nodes)
-        screen = term.wait_for(
-            "the lab's address and its owner",
-            lambda text: any(
-                line.split()[:2] == [L2_VIP, owner] for line in text.splitlines() if line.strip()
-            ),
+
+    def owned_by(node: str) -> Callable[[str], bool]:
+        return lambda text: any(
+            line.split()[:2] == [L2_VIP, node] for line in text.splitlines() if line.strip()
         )
-        assert f"{lab.plan().status_url(lab.plan().nodes[0])}" in screen  # the first node's
+
+    try:
+        nodes = lab.plan().nodes
+        owner = predicted_owner(lab, nodes)
+        screen = term.wait_for("the lab's address and its owner", owned_by(owner))
+        assert f"speakers: {len(nodes)}/{len(nodes)} streaming" in screen
+        lab.fail(owner, "kill")
+        survivors = tuple(n for n in nodes if n != owner)
+        successor = predicted_owner(lab, survivors)
+        screen = term.wait_for(f"{successor} owning the address", owned_by(successor))
+        assert f"speakers: {len(survivors)}/{len(nodes)} streaming" in screen
         term.keys("C-q")
         wait_until(lambda: not term.alive(), 10, "the console to quit")
     finally:
         if term.alive():
             term.tmux("kill-session", "-t", term.name)
+        heal_all(lab)
 
 
 def test_chaos(lab: Lab) -> None:
