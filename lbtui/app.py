@@ -45,8 +45,18 @@ from lbtui.themes import THEMES_DIR, choose_theme, load_themes
 from lbtui.widgets.bars import InfoBar
 from lbtui.widgets.table import ResourceTable
 
-VIEW_KEYS = ("overview", "services", "pools", "nodes", "l2", "bgp", "peers", "events")
-COMMANDS = ("kill", "revive", "whatif", "theme", "quit", "help")
+VIEW_KEYS = (
+    "overview",
+    "services",
+    "pools",
+    "nodes",
+    "l2",
+    "bgp",
+    "peers",
+    "events",
+    "failovers",
+)
+COMMANDS = ("kill", "revive", "whatif", "theme", "ns", "quit", "help")
 
 
 class ConsoleApp(App[None]):
@@ -98,6 +108,7 @@ class ConsoleApp(App[None]):
         self.exit_after = exit_after
         self.state = ConsoleState()
         self.link = ""
+        self.namespace = ""  # ``:ns NAME``: the namespaced views show this one's only
         self.link_ok = True
         if snapshot is not None:
             self.state = load_snapshot(self.state, snapshot)
@@ -241,6 +252,8 @@ class ConsoleApp(App[None]):
                     screen.apply_filter(pattern)
                 else:  # not mounted yet: applied when it shows
                     screen.pending_filter = pattern
+        elif word in ("ns", "namespace"):
+            self.set_namespace(args[0] if args else "")
         elif word in ("q", "q!", "quit", "exit"):
             self.exit()
         elif word in ("kill", "revive") and len(args) == 1:
@@ -257,6 +270,22 @@ class ConsoleApp(App[None]):
             self.action_help()
         else:
             self.notify(f"unknown command: {text}", severity="error")
+
+    def set_namespace(self, namespace: str) -> None:
+        """``:ns NAME``: the services and layer 2 views show that namespace's only (``:ns``
+        or ``:ns all``: every namespace), as k9s does; cluster-wide views are unchanged."""
+        namespace = "" if namespace in ("all", "-A", "*") else namespace
+        self.namespace = namespace
+        known = {k.partition("/")[0] for k in self.state.services}
+        if namespace and namespace not in known:
+            have = ", ".join(sorted(known)) or "none"
+            self.notify(
+                f"no LoadBalancer service in namespace {namespace!r} (namespaces: {have})",
+                severity="warning",
+            )
+        for screen in self.screen_stack:
+            if isinstance(screen, ConsoleScreen) and screen.is_mounted:
+                screen.refresh_state(self.state, full=True)
 
     # -- pop-ups -----------------------------------------------------------------------------
     def open_describe(self, kind: str, key: str) -> None:

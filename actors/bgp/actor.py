@@ -110,6 +110,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         self.cluster_known = False
         self.sessions: dict[str, Session] = {}
         self.passwords: dict[str, str] = {}
+        self.unnumbered_told: set[str] = set()  # unnumbered peers already reported
         self.routes: dict[RouteKey, BGPRoute] = {}
         self.per_peer: dict[str, dict[str, RouteAttrs]] = {}
         # peer -> prefix -> the route (key) it comes from; attribute sets, interned.
@@ -313,6 +314,20 @@ class BgpSpeakerActor(Listener, RuntimeActor):
                 now, "peer removed from the configuration", subcode=CeaseSubcode.PEER_DECONFIGURED
             )
         for name, peer in wanted.items():
+            if peer.peer_address is None:
+                if name not in self.unnumbered_told:
+                    self.unnumbered_told.add(name)
+                    self.publish(
+                        PeerSessionChanged(
+                            now,
+                            self.node,
+                            name,
+                            "Idle",
+                            f"unnumbered BGP over {peer.interface}: only the FRR backend "
+                            "(--bgp-backend frr) makes this session",
+                        )
+                    )
+                continue
             password = self._password(peer)
             current = self.sessions.get(name)
             if current is not None:

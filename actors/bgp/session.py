@@ -109,6 +109,23 @@ class SessionSettings:
     backoff_max: float = 120.0
 
 
+#: MetalLB's native speaker metrics (internal/bgp/native/stats.go), label ``peer``: name ->
+#: (Prometheus type, help). ``updates_total`` is MetalLB's only counter; the prefix counts
+#: are gauges despite their ``_total``.
+METRICS: dict[str, tuple[str, str]] = {
+    "metallb_bgp_session_up": ("gauge", "BGP session state (1 is up, 0 is down)"),
+    "metallb_bgp_updates_total": ("counter", "Number of BGP UPDATE messages sent"),
+    "metallb_bgp_announced_prefixes_total": (
+        "gauge",
+        "Number of prefixes currently being advertised on the BGP session",
+    ),
+    "metallb_bgp_pending_prefixes_total": (
+        "gauge",
+        "Number of prefixes that should be advertised on the BGP session",
+    ),
+}
+
+
 def peer_label(peer: Peer, port: int | None = None) -> str:
     """The ``peer`` label of MetalLB's native speaker metrics: ``ip:port``."""
     address = str(peer.peer_address)
@@ -199,7 +216,9 @@ class Session:
             "metallb_bgp_session_up": int(self.established),
             "metallb_bgp_updates_total": self.updates_sent,
             "metallb_bgp_announced_prefixes_total": len(self.adj_out),
-            "metallb_bgp_pending_prefixes_total": len(self.dirty),
+            # MetalLB: what should be advertised (set on every change, equal to the
+            # announced count once sent), not what is still waiting.
+            "metallb_bgp_pending_prefixes_total": len(self.desired),
         }
 
     # -- admin --------------------------------------------------------------------------------

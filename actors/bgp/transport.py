@@ -11,6 +11,12 @@ KEEPALIVE, NOTIFICATION) drained before the bulk queue, and bulk data goes out i
 most 64 KiB, so a control message waits for one slice at most.
 
 Socket options (TCP-MD5, TTL, source address) are set here; see ``session.py`` for which.
+
+Inbound connections are bounded before the actor hears of them: an accepted connection is
+*pending* until its first OPEN arrives, and beyond ``MAX_PENDING_PER_SOURCE`` pending ones
+from one address, or ``MAX_PENDING`` in all, a new one is closed at once (counted in
+``refused``): a peer or an attacker reconnecting in a loop, or a connect flood, costs a
+socket for a moment, never a message in the actor's mailbox.
 """
 
 from __future__ import annotations
@@ -36,6 +42,10 @@ TCP_MD5SIG = 14  # linux/tcp.h
 TCP_MD5SIG_MAXKEYLEN = 80
 BULK_SLICE = 64 * 1024
 RECV_SIZE = 256 * 1024
+#: Inbound connections without an OPEN yet, at most, from one address and in all.
+MAX_PENDING_PER_SOURCE = 4
+MAX_PENDING = 256
+_OPEN = 1  # the message type byte of an OPEN, at offset 18 of its header
 
 
 # -- what the loop tells the actor ------------------------------------------------------------
@@ -151,6 +161,8 @@ class _Conn:
     outbuf: memoryview | None = None
     reading: bool = True
     mask: int = 0
+    #: Inbound and no OPEN seen yet: counted against the pending caps under this address.
+    pending_from: str | None = None
 
 
 class SocketTransport:
@@ -170,6 +182,9 @@ class SocketTransport:
         self._conns: dict[int, _Conn] = {}
         self._listeners: list[socket.socket] = []
         self._md5: dict[str, bytes] = {}
+        self._pending: collections.Counter[str] = collections.Counter()
+        #: Inbound connections closed at once because of the pending caps.
+        self.refused = 0
         self._running = True
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -345,12 +360,47 @@ class SocketTransport:
             except OSError as exc:
                 log.warning("accept failed: %r", exc)
                 return
+            try:
+                remote = _addr(sock.getpeername())
+            except OSError:  # reset before we looked
+                sock.close()
+                continue
+            if not self._admit(remote[0]):
+                sock.close()
+                continue
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            c = _Conn(next(self._ids), sock, outbound=False)
+            c = _Conn(next(self._ids), sock, outbound=False, pending_from=remote[0])
+            self._pending[remote[0]] += 1
             self._conns[c.id] = c
             self._interest(c)
-            self._deliver(ConnUp(c.id, False, _addr(sock.getsockname()), _addr(sock.getpeername())))
+            self._deliver(ConnUp(c.id, False, _addr(sock.getsockname()), remote))
+
+    def _admit(self, source: str) -> bool:
+        """Whether one more pending inbound connection from ``source`` is allowed."""
+        if (
+            self._pending[source] < MAX_PENDING_PER_SOURCE
+            and sum(self._pending.values()) < MAX_PENDING
+        ):
+            return True
+        self.refused += 1
+        if self.refused == 1 or self.refused % 1000 == 0:
+            log.warning(
+                "BGP: refusing connections beyond %d pending from %s (%d in all); %d refused",
+                MAX_PENDING_PER_SOURCE,
+                source,
+                MAX_PENDING,
+                self.refused,
+            )
+        return False
+
+    def _opened(self, c: _Conn) -> None:
+        """An inbound connection sent its OPEN: no longer pending."""
+        source, c.pending_from = c.pending_from, None
+        if source is not None:
+            self._pending[source] -= 1
+            if self._pending[source] <= 0:
+                del self._pending[source]
 
     def _serve(self, c: _Conn, mask: int) -> None:
         if c.connecting:
@@ -398,6 +448,8 @@ class SocketTransport:
             self._deliver(ConnBroken(c.id, exc))
             return
         if frames:
+            if c.pending_from is not None and any(len(f) > 18 and f[18] == _OPEN for f in frames):
+                self._opened(c)
             self._deliver(ConnData(c.id, tuple(frames)))
 
     def _queue(self, conn: int, frames: tuple[bytes, ...], urgent: bool) -> None:
@@ -452,6 +504,7 @@ class SocketTransport:
         self._forget(c)
 
     def _forget(self, c: _Conn) -> None:
+        self._opened(c)  # whatever it was, it is pending no more
         self._conns.pop(c.id, None)
         if c.mask:
             with contextlib.suppress(KeyError, ValueError, OSError):

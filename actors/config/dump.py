@@ -109,7 +109,10 @@ def config_documents(config: Config, namespace: str = DEFAULT_NAMESPACE) -> list
             spec["dynamicASN"] = peer.dynamic_asn
         else:
             spec["peerASN"] = peer.peer_asn
-        spec["peerAddress"] = str(peer.peer_address)
+        if peer.peer_address is None:
+            spec["interface"] = peer.interface
+        else:
+            spec["peerAddress"] = str(peer.peer_address)
         if peer.peer_port != 179:
             spec["peerPort"] = peer.peer_port
         if peer.source_address is not None:

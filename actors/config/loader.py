@@ -9,6 +9,7 @@ typo), other kinds lbtui does not read are warnings, never dropped silently.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,8 +20,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from actors.config.crds import METALLB_GROUP, RESOURCE_KINDS, MetalLBResource, Secret
+from actors.config.yamlread import documents
 from actors.model.cluster import EndpointSlice, Namespace, Node, Service
 from actors.model.issues import Issue, UnreadableInput
+from actors.util.gc_pause import gc_paused
 
 T = TypeVar("T")
 
@@ -87,45 +90,22 @@ class Inputs:
         }[kind]
 
 
-class GoCompatibleLoader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1 base-60 numbers, which Go's YAML (kubectl, MetalLB) never
-    reads: there ``communities: [64512:30]`` is the string "64512:30", not the int 3870750."""
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-        tag = super().resolve(kind, value, implicit)
-        if tag in _BASE60_TAGS and ":" in value:
-            return "tag:yaml.org,2002:str"
-        return tag
-
-
-_BASE60_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
-
-
-def yaml_documents(text: str, file: str) -> Iterator[tuple[Any, int]]:
-    """Each YAML document with its 1-based starting line. Raises UnreadableInput on bad YAML."""
+def yaml_documents(text: str | bytes, file: str) -> Iterator[tuple[Any, int]]:
+    """Each YAML document with its 1-based starting line, read by libyaml
+    (:mod:`actors.config.yamlread`). Raises UnreadableInput on bad YAML."""
     try:
-        loader = GoCompatibleLoader(text)
-    except yaml.YAMLError as exc:  # a control character: the reader refuses the whole text
-        raise UnreadableInput(file, f"YAML error: {exc}") from exc
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            yield loader.construct_document(node), node.start_mark.line + 1
+        yield from documents(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise UnreadableInput(file, f"YAML syntax error: {exc.problem or exc}", line) from exc
-    except yaml.YAMLError as exc:
+    except yaml.YAMLError as exc:  # a control character: the reader refuses the whole text
         raise UnreadableInput(file, f"YAML error: {exc}") from exc
     except RecursionError as exc:
         raise UnreadableInput(file, "YAML error: nested too deeply") from exc
     except (ValueError, TypeError, OverflowError) as exc:
         # PyYAML's constructors let these through, e.g. the timestamp 2001-02-30.
         raise UnreadableInput(file, f"YAML error: {exc}") from exc
-    finally:
-        loader.dispose()
 
 
 def load_files(paths: Iterable[str | Path]) -> Inputs:
@@ -136,23 +116,42 @@ def load_files(paths: Iterable[str | Path]) -> Inputs:
 
 
 def load_file(path: str | Path) -> Inputs:
+    """A file's objects; its bytes go to libyaml as they are (no text copy of a big file)."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
+        check_utf8(data)
     except (OSError, UnicodeDecodeError) as exc:
         raise UnreadableInput(file, f"cannot read: {exc}") from exc
-    return load_text(text, file)
+    return load_text(data, file)
 
 
-def load_text(text: str, file: str) -> Inputs:
+def check_utf8(data: bytes, chunk: int = 1 << 20) -> None:
+    """Raise UnicodeDecodeError (positions in the whole of ``data``) unless it is UTF-8,
+    without holding its text: decoded a chunk at a time, the text thrown away."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:
+        for start in range(0, len(data), chunk):
+            decoder.decode(view[start : start + chunk])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        data.decode("utf-8")  # raises the same error, said of the whole file
+        raise
+
+
+def load_text(text: str | bytes, file: str) -> Inputs:
+    """The objects of a text (or of UTF-8 bytes, as :func:`load_file` reads them)."""
     return load_documents(yaml_documents(text, file), file)
 
 
 def load_documents(docs: Iterable[tuple[Any, int]], file: str) -> Inputs:
-    """Classify already-parsed documents (``(document, line)`` pairs) from one file."""
+    """Classify already-parsed documents (``(document, line)`` pairs) from one file. The
+    cyclic collector waits meanwhile: the models read stay alive, so its passes free nothing."""
     inputs = Inputs()
-    for doc, line in docs:
-        _classify(doc, file, line, inputs)
+    with gc_paused():
+        for doc, line in docs:
+            _classify(doc, file, line, inputs)
     return inputs
 
 

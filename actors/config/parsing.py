@@ -14,8 +14,9 @@ UINT32_MAX = 2**32 - 1
 def parse_address_range(text: str) -> AddressRange:
     """A pool ``addresses`` entry: ``10.0.0.0/24``, ``10.0.0.10-10.0.0.20`` or a v6 form.
 
-    Unlike Go's net.ParseCIDR (which MetalLB uses), host bits set in a CIDR are an error,
-    not silently masked: ``10.0.0.5/24`` almost always means the user meant something else.
+    As Go's net.ParseCIDR (which MetalLB uses), host bits set in a CIDR are masked:
+    ``10.0.0.5/24`` is 10.0.0.0/24 (MetalLB's TestParse accepts ``10.20.30.40/24``). It
+    often means the user meant something else, so validation warns (:func:`host_bits_hint`).
     """
     text = text.strip()
     if not text:
@@ -32,10 +33,6 @@ def parse_address_range(text: str) -> AddressRange:
             net = ipaddress.ip_network(text, strict=False)
         except ValueError as exc:
             raise ValueError(f"invalid CIDR {text!r}: {exc}") from None
-        if int(net.network_address) != int(ipaddress.ip_address(text.split("/", 1)[0])):
-            raise ValueError(
-                f"invalid CIDR {text!r}: host bits set (did you mean {net.with_prefixlen}?)"
-            )
         return AddressRange(net.network_address, net.broadcast_address, text)
     if "-" in text:
         start_text, _, end_text = text.partition("-")
@@ -56,6 +53,25 @@ def parse_address_range(text: str) -> AddressRange:
     # MetalLB rejects a bare IP; say how to write it.
     raise ValueError(
         f"invalid address {text!r}: a single address must be written as {ip}/{ip.max_prefixlen}"
+    )
+
+
+def host_bits_hint(text: str) -> str | None:
+    """For a CIDR with host bits set (``10.0.0.5/24``), what it is read as; None otherwise
+    (also for anything :func:`parse_address_range` refuses)."""
+    text = text.strip()
+    if "/" not in text:
+        return None
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+        address = ipaddress.ip_address(text.split("/", 1)[0])
+    except ValueError:
+        return None
+    if int(net.network_address) == int(address):
+        return None
+    return (
+        f"CIDR {text!r} has host bits set: it means {net.with_prefixlen}, as in MetalLB "
+        f"(did you mean {net.with_prefixlen}?)"
     )
 
 

@@ -105,14 +105,19 @@ def _peer(
         ok = False
     peer_address = None
     if spec.interface and not spec.peer_address:
-        report.error(
-            res,
-            "spec.interface",
-            "unnumbered BGP (interface) is not supported by lbtui's speaker; set peerAddress",
-        )
-        ok = False
+        problem = interface_name_problem(spec.interface)
+        if problem:
+            report.error(res, "spec.interface", problem)
+            ok = False
+        else:  # MetalLB makes unnumbered sessions in FRR mode only; so does lbtui
+            report.warn(
+                res,
+                "spec.interface",
+                f"unnumbered BGP over {spec.interface}: only the FRR backend "
+                "(--bgp-backend frr) makes this session; lbtui's own speaker leaves it out",
+            )
     elif not spec.peer_address:
-        report.error(res, "spec.peerAddress", "missing peer address")
+        report.error(res, "spec.peerAddress", "missing peer address or interface")
         ok = False
     else:
         peer_address = _address(
@@ -183,7 +188,7 @@ def _peer(
     if spec.disable_mp:
         report.warn(res, "spec.disableMP", "disableMP is deprecated and has no effect")
     report.check_selectors(res, "spec.nodeSelectors", spec.node_selectors)
-    if not ok or timers is None or peer_address is None:
+    if not ok or timers is None or (peer_address is None and not spec.interface):
         return None
     hold, keepalive = timers
     return Peer(
@@ -206,7 +211,18 @@ def _peer(
         vrf=spec.vrf,
         dynamic_asn=spec.dynamic_asn or "",
         local_asn=spec.local_asn,
+        interface=spec.interface if peer_address is None else "",
     )
+
+
+def interface_name_problem(name: str) -> str:
+    """Why ``name`` cannot be a Linux interface name ("" if it can): 1 to 15 bytes, no
+    ``/``, ``:`` or whitespace, not ``.`` or ``..`` (the kernel's dev_valid_name)."""
+    if not name or len(name.encode()) > 15:
+        return f"interface {name!r}: a Linux interface name is 1 to 15 bytes"
+    if name in (".", "..") or any(c in "/:" or c.isspace() for c in name):
+        return f"interface {name!r}: not a Linux interface name (no '/', ':' or spaces)"
+    return ""
 
 
 def _address(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from actors.config import crds
-from actors.config.parsing import parse_address_range
+from actors.config.parsing import host_bits_hint, parse_address_range
 from actors.config.report import Report, Resource
 from actors.model.config import AddressRange, Pool, ServiceAllocation, frozen_labels
 
@@ -35,6 +35,9 @@ def build_pools(report: Report, items: list[Resource]) -> dict[str, PoolDraft]:
             except ValueError as exc:
                 report.error(res, f"spec.addresses[{i}]", str(exc))
                 continue
+            hint = host_bits_hint(text)
+            if hint is not None:
+                report.warn(res, f"spec.addresses[{i}]", hint)
             ranges.append(rng)
             claimed.append((rng, res.obj.name, res, f"spec.addresses[{i}]"))
         allocation = None

@@ -171,6 +171,8 @@ def bgp_advertisements(
     ignore_exclude_lb: bool = False,
 ) -> dict[str, tuple[BGPRoute, ...]]:
     """Every node's merged routes, keyed by node name; nodes announcing nothing are left out."""
+    if not config.bgp_advertisements:
+        return {}  # no route to merge: no need to walk every node for every service
     run = _Run(config, ClusterView.of(cluster), alive, ignore_exclude_lb)
     per_node: dict[str, list[_Contribution]] = {}
     for key in sorted(assignments):

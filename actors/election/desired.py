@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import ip_network
 
 from actors.election.bgp import bgp_advertisements
 from actors.election.l2 import L2Decision, l2_decisions
@@ -40,6 +41,8 @@ class Announcements:
     bgp: Mapping[tuple[str, tuple[str, ...]], BGPRoute] = field(default_factory=dict)
     # Owner of every L2 address cluster-wide, to tell a failover from a first election.
     l2_owners: Mapping[str, str | None] = field(default_factory=dict)
+    # Per service, its own addresses that the BGP routes carry (an aggregate carries several).
+    bgp_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def desired_announcements(
@@ -71,7 +74,28 @@ def desired_announcements(
     routes = bgp_advertisements(
         config, cluster, assigned, alive, ignore_exclude_lb=ignore_exclude_lb
     ).get(node, ())
-    return Announcements(l2=l2, bgp={(r.prefix, r.peers): r for r in routes}, l2_owners=owners)
+    return Announcements(
+        l2=l2,
+        bgp={(r.prefix, r.peers): r for r in routes},
+        l2_owners=owners,
+        bgp_addresses=_carried(routes, assigned),
+    )
+
+
+def _carried(
+    routes: tuple[BGPRoute, ...], assigned: Mapping[str, Allocation]
+) -> dict[str, tuple[str, ...]]:
+    """Per service, its addresses that lie in a prefix the node advertises: what MetalLB's
+    ``metallb_speaker_announced{ip}`` names (the service's address, not an aggregate)."""
+    found: dict[str, set[str]] = {}
+    for route in routes:
+        network = ip_network(route.prefix, strict=False)
+        for service in route.services:
+            allocation = assigned.get(service)
+            for ip in allocation.ips if allocation is not None else ():
+                if ip in network:
+                    found.setdefault(service, set()).add(str(ip))
+    return {service: tuple(sorted(ips)) for service, ips in found.items()}
 
 
 def announced_services(current: Announcements) -> tuple[Announced, ...]:
@@ -86,9 +110,11 @@ def announced_services(current: Announcements) -> tuple[Announced, ...]:
     for route in current.bgp.values():
         for service in route.services:
             ips, peers = bgp.setdefault(service, (set(), set()))
-            # A host route names the address itself; an aggregate stays a prefix.
+            # The service's own addresses (MetalLB's ip label), not an aggregate prefix; a
+            # route known without them (made by hand) names its prefix, or a host route's address.
             address, _, length = route.prefix.partition("/")
-            ips.add(address if length in ("32", "128") else route.prefix)
+            fallback = address if length in ("32", "128") else route.prefix
+            ips.update(current.bgp_addresses.get(service, ()) or (fallback,))
             peers.update(route.peers)
     out = [
         Announced(s, "layer2", tuple(sorted(ips)), tuple(sorted(ifs)))

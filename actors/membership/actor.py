@@ -6,10 +6,11 @@ its membership changes become events: NodeJoined / NodeSuspected / NodeRecovered
 and MembershipUpdated (observer = this node), from which the node's SpeakerActor takes its
 candidates.
 
-Start-up: until the node has joined (a seed answered, or nobody answered within the join
-grace), no MembershipUpdated is published, so a starting speaker never believes it is alone
-and claims every address. Stop: the node leaves (every member told directly) before its
-sockets close, so a SIGTERM'd speaker fails over in one datagram's time.
+Start-up: until the node has joined (a push-pull with a seed merged the cluster's view, or
+nobody answered within the join grace), no MembershipUpdated is published, so a starting
+speaker never believes it is alone and claims every address. Stop: the node leaves (every
+member told directly) before its sockets close, so a SIGTERM'd speaker fails over in one
+datagram's time.
 """
 
 from __future__ import annotations
@@ -65,6 +66,13 @@ class StreamRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerLost:
+    """The transport's evidence that ``node``'s process is gone (see crash.py)."""
+
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
 class MuteEvents:
     """The process is shutting down as a whole: gossip on, but publish nothing more."""
 
@@ -90,6 +98,16 @@ def decode_tags(meta: bytes) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+#: Prometheus name -> (type, help), for the metrics collector that asks ``dropped_packets``.
+DROPPED_PACKETS = "lbtui_membership_dropped_packets_total"
+METRICS: dict[str, tuple[str, str]] = {
+    DROPPED_PACKETS: (
+        "counter",
+        "Gossip packets dropped because they failed authentication or decoding",
+    ),
+}
 
 
 class MembershipActor(Listener, RuntimeActor):
@@ -142,6 +160,10 @@ class MembershipActor(Listener, RuntimeActor):
         self._timer_due = math.inf
         self._last_view: tuple[frozenset[str], ...] | None = None
         self._generation = 0
+        #: The link came back and the core holds us out of elections until views merged.
+        self._rejoining = False
+        #: The watch connections asked of the transport last (crash detection by the kernel).
+        self._watching: tuple[tuple[str, Address], ...] | None = None
 
     # -- life -------------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -200,7 +222,11 @@ class MembershipActor(Listener, RuntimeActor):
             on_stream_reply=lambda msg, src: tell((generation, StreamReply(msg, src))),
             tcp_timeout=self.profile.tcp_timeout,
             name=self.actor_name,
+            node=self.node,
+            on_peer_lost=lambda node, _addr: tell((generation, PeerLost(node))),
+            fast_acks=self.profile.fast_acks,
         )
+        self._watching = None
         bound = self.transport.start()
         addr = self.advertise or self._advertised(bound)
         self.core = Membership(
@@ -215,6 +241,7 @@ class MembershipActor(Listener, RuntimeActor):
             rng=self.rng,
         )
         self.crashed = False
+        self._rejoining = False
         self.joined = not self.seeds and not self.expect_seeds
         self._last_view = None
         self._apply(self.core.start(self.clock.now()))
@@ -255,6 +282,8 @@ class MembershipActor(Listener, RuntimeActor):
                 self._apply(self.core.receive(now, inner.messages, inner.src))
             elif isinstance(inner, StreamReply):
                 self._apply(self.core.receive_stream_reply(now, inner.message))
+            elif isinstance(inner, PeerLost):
+                self._apply(self.core.peer_lost(now, inner.node))
             return None
         if isinstance(message, MuteEvents):
             self.muted = True
@@ -269,7 +298,7 @@ class MembershipActor(Listener, RuntimeActor):
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, CandidacyChanged) and event.node == self.node:
-            self.set_tag("candidate", "true" if event.candidate else "false")
+            self._candidacy(event.candidate)
         elif isinstance(event, PeersDiscovered) and event.node == self.node:
             self.add_seeds(event.addresses)
 
@@ -291,14 +320,36 @@ class MembershipActor(Listener, RuntimeActor):
                 self.joined = True
                 self._publish_view()
 
+    def _candidacy(self, candidate: bool) -> None:
+        """Link awareness. A node whose link returns may have missed the news (its view
+        can call the owner of an address dead): it stays out of elections, candidate=false,
+        until the core's hold ends (views merged), then says candidate=true to everyone at
+        once. Not while starting: the join gate does that job."""
+        core = self.core
+        if core is None or self.crashed:
+            self.tags["candidate"] = "true" if candidate else "false"
+            return
+        now = self.clock.now()
+        if candidate and self.tags.get("candidate") == "false" and self.joined:
+            if not self._rejoining:
+                self._rejoining = True
+                log.info("membership of %s: link back; merging views before announcing", self.node)
+                self._apply(core.hold(now))
+            return
+        if self._rejoining:
+            self._rejoining = False
+            self._apply(core.unhold(now))
+        self.set_tag("candidate", "true" if candidate else "false")
+
     # -- asks -------------------------------------------------------------------------------
-    def set_tag(self, key: str, value: str) -> None:
-        """Tell the others something about this node (e.g. candidate=false)."""
+    def set_tag(self, key: str, value: str, *, urgent: bool = False) -> None:
+        """Tell the others something about this node (e.g. candidate=false); ``urgent``:
+        every live member directly, now."""
         if self.tags.get(key) == value:
             return
         self.tags[key] = value
         if self.core is not None and not self.crashed:
-            self._apply(self.core.set_meta(self.clock.now(), encode_tags(self.tags)))
+            self._apply(self.core.set_meta(self.clock.now(), encode_tags(self.tags), urgent=urgent))
             if self.joined:
                 self._publish_view()
 
@@ -315,6 +366,15 @@ class MembershipActor(Listener, RuntimeActor):
             out["incarnation"] = self.core.incarnation
         return out
 
+    def dropped_packets(self) -> dict[str, dict[str, int]]:
+        """``lbtui_membership_dropped_packets_total`` by ``reason``: gossip that failed
+        authentication (``auth``: a wrong or missing key, a forged or altered packet) or
+        decoding (``decode``: not our format), over UDP and TCP push-pull alike."""
+        stats = getattr(self.transport, "stats", None)
+        auth = getattr(stats, "auth_failures", 0)
+        decode = getattr(stats, "decode_failures", 0)
+        return {DROPPED_PACKETS: {"auth": auth, "decode": decode}}
+
     def address(self) -> Address | None:
         return self.core.addr if self.core is not None else None
 
@@ -324,7 +384,10 @@ class MembershipActor(Listener, RuntimeActor):
             self._publish_view()
 
     def crash(self) -> None:
-        """Demo: the node dies abruptly. It stops answering and says nothing."""
+        """Demo: the node dies abruptly, as a node losing power does: it stops answering and
+        says nothing, so the others find it by their probes. (Its watch connections end with
+        the goodbye byte: a killed *process* on a live node, whose kernel closes them without
+        one, is what they detect in milliseconds; ``Transport.close(graceful=False)``.)"""
         if self.crashed:
             return
         self.crashed = True
@@ -383,11 +446,32 @@ class MembershipActor(Listener, RuntimeActor):
             now = self.clock.now()
             for change in step.changes:
                 self._publish_change(change, now)
-        if not self.joined and self.core is not None and len(self.core.alive()) > 1:
+        if (
+            not self.joined
+            and self.core is not None
+            and self.core.counters.push_pulls > 0
+            and len(self.core.alive()) > 1
+        ):
+            # Joined: a push-pull merged a whole view. A gossip datagram alone (the others
+            # still gossip to our previous life's address) names some members, not the owner
+            # of every address: a view built from it would make us claim what is not ours.
             self.joined = True
         if self.joined and (step.changes or self._last_view is None):
             self._publish_view()
         self._arm()
+        self._update_watches()
+        if self._rejoining and self.core is not None and not self.core.holding:
+            self._rejoining = False
+            self.set_tag("candidate", "true", urgent=True)
+
+    def _update_watches(self) -> None:
+        watch = getattr(self.transport, "watch", None)
+        if watch is None or self.core is None or self.crashed:
+            return  # a transport without watch connections: crashes are found by probes
+        targets = self.core.watch_targets()
+        if targets != self._watching:
+            self._watching = targets
+            watch(dict(targets))
 
     def _publish_change(self, change: MemberChange, now: float) -> None:
         node, inc, me = change.node, change.incarnation, self.node

@@ -18,6 +18,9 @@ What it does, in the order a failure is handled:
   every gossip interval, each a bounded number of times; a push-pull of the full state over
   TCP repairs whatever gossip missed, joins a node through its seeds and heals partitions.
 - Leaving: a leaving node tells every member directly, so its failover takes one datagram.
+- Crashes: each member keeps a TCP connection to its ring successors (``watch_targets``);
+  when one closes unannounced and its port refuses a new connection, the transport calls
+  ``peer_lost`` and a direct ping with a short deadline decides (``crash``).
 
 Its records (``Step``, members, probes, suspicions) are in ``records``, the probe order in
 ``probe_order``, the gossip queue in ``gossip``; the messages and their wire format in
@@ -31,6 +34,7 @@ import random
 from collections.abc import Callable, Iterable
 
 from actors.membership.codec import encoded_size
+from actors.membership.crash import CrashChecks, ring_successors
 from actors.membership.gossip import BroadcastQueue
 from actors.membership.messages import (
     Ack,
@@ -102,9 +106,13 @@ class Membership:
         self._relays: dict[int, Relay] = {}
         self._suspicions: dict[str, Suspicion] = {}
         self._dead_since: dict[str, float] = {}
+        self._crash = CrashChecks()
         self._queue = BroadcastQueue(sizer)
         self._step = Step()
         self._grace_until = -math.inf
+        #: Rejoining (see ``hold``): until then, and whether a push-pull merged since.
+        self._hold_until: float | None = None
+        self._hold_merged = False
         self._armed: float | None = None
         self._next_probe = math.inf
         self._next_gossip = math.inf
@@ -135,10 +143,12 @@ class Membership:
             # have been answered in packets we have not read yet: judge nothing for a moment.
             self.counters.stalls += 1
             self._grace_until = now + self._scaled(p.probe_timeout)
+            self._crash.postpone(self._grace_until)
             self._adjust_awareness(+1)
         self._run_relays(now)
         self._run_probe(now)
         self._run_suspicions(now)
+        self._run_crash_checks(now)
         if now >= self._next_gossip:
             if self._queue:
                 self._gossip(now)
@@ -172,6 +182,34 @@ class Membership:
             self._merge(msg, now)
         return self._finish(now)
 
+    def peer_lost(self, now: float, node: str) -> Step:
+        """The kernel's evidence that ``node``'s process is gone (its connection closed
+        unannounced, its port refused a new one): ping it; no ack within crash_confirm and it
+        is declared dead."""
+        m = self.members.get(node)
+        if (
+            not self.started
+            or self.left
+            or m is None
+            or node == self.name
+            or m.status not in (Status.ALIVE, Status.SUSPECT)
+        ):
+            return self._finish(now)
+        seq = self._next_seq()
+        if self._crash.start(node, m.incarnation, seq, now, self.profile.crash_confirm):
+            self.counters.crash_checks += 1
+            self._send(m.addr, [Ping(seq, node, self.name, self.addr)], now)
+        return self._finish(now)
+
+    def watch_targets(self) -> tuple[tuple[str, Address], ...]:
+        """The members this node keeps a TCP connection to: its ring successors among the
+        alive ones (suspected members are left to the probes)."""
+        if not self.started or self.left:
+            return ()
+        alive = [m.name for m in self.members.values() if m.status == Status.ALIVE]
+        names = ring_successors(self.name, alive, self.profile.crash_watch)
+        return tuple((n, self.members[n].addr) for n in names)
+
     def leave(self, now: float) -> Step:
         """Graceful leave: every member hears it directly, now."""
         if self.left or not self.started:
@@ -194,15 +232,49 @@ class Membership:
             self._reconnect(now)
         return self._finish(now)
 
-    def set_meta(self, now: float, meta: bytes) -> Step:
-        """Change what this node tells the others about itself (a new incarnation)."""
+    def set_meta(self, now: float, meta: bytes, *, urgent: bool = False) -> Step:
+        """Change what this node tells the others about itself (a new incarnation);
+        ``urgent``: tell every live member directly now, not only by gossip."""
         if meta != self.meta and not self.left:
             self.meta = meta
             self.incarnation += 1
             me = self.members[self.name]
             me.meta, me.incarnation = meta, self.incarnation
-            self._enqueue(self._self_alive(), now)
+            alive = self._self_alive()
+            self._enqueue(alive, now)
+            if urgent:
+                for m in self.members.values():
+                    if m.name != self.name and m.status in (Status.ALIVE, Status.SUSPECT):
+                        self._step.out.append(Outgoing(m.addr, (alive,)))
         return self._finish(now)
+
+    def hold(self, now: float) -> Step:
+        """This node is back from somewhere it may have missed the cluster's news (its link
+        returned): its view may call the owner of an address dead. ``holding`` stays true
+        until a push-pull (started now, with a live member and with the dead or unreached
+        ones) has merged the views and another member is alive in ours, or for at most
+        ``rejoin_hold`` (then we are alone indeed). Meanwhile the caller keeps the node out of
+        every election (candidate=false), so nobody counts on it and it claims nothing."""
+        if not self.started or self.left:
+            return self._finish(now)
+        self._hold_until = now + self.profile.rejoin_hold
+        self._hold_merged = False
+        self._push_pull(now)
+        # Everyone we think dead, and the seeds: the cut may have been ours.
+        live = {m.addr for m in self.members.values() if m.status in (Status.ALIVE, Status.SUSPECT)}
+        dead = [m.addr for m in self.members.values() if m.status == Status.DEAD]
+        for addr in dict.fromkeys([*dead, *self.seeds]):
+            if addr not in live:
+                self._stream(addr, join=True)
+        return self._finish(now)
+
+    def unhold(self, now: float) -> Step:
+        self._hold_until = None
+        return self._finish(now)
+
+    @property
+    def holding(self) -> bool:
+        return self._hold_until is not None
 
     def next_deadline(self) -> float:
         """When ``tick`` must next be called (inf: never)."""
@@ -222,6 +294,10 @@ class Membership:
             due = min(due, relay.expires if relay.nack_at is None else relay.nack_at)
         for s in self._suspicions.values():
             due = min(due, max(s.deadline, self._grace_until))
+        if self._crash:
+            due = min(due, max(self._crash.next_deadline(), self._grace_until))
+        if self._hold_until is not None:
+            due = min(due, self._hold_until)
         if self._dead_since:
             due = min(due, min(self._dead_since.values()) + self.profile.dead_reclaim)
         return due
@@ -269,6 +345,9 @@ class Membership:
                 self._merge(msg, now)
 
     def _on_ack(self, seq: int, now: float) -> None:
+        if self._crash and self._crash.acked(seq) is not None:
+            self.counters.crash_refuted += 1
+            return
         probe = self._probe
         if probe is not None and probe.seq == seq:
             self._probe = None
@@ -391,6 +470,8 @@ class Membership:
 
     def _merge(self, msg: PushPull, now: float) -> None:
         self.counters.push_pulls += 1
+        if self._hold_until is not None:
+            self._hold_merged = True
         for r in msg.members:
             if r.status == Status.ALIVE:
                 self._on_alive(Alive(r.node, r.incarnation, r.addr, r.meta), now)
@@ -477,6 +558,21 @@ class Membership:
                 self.counters.deaths_declared += 1
                 self._on_dead(Dead(name, m.incarnation, self.name), now)
 
+    def _run_crash_checks(self, now: float) -> None:
+        if now < self._grace_until or not self._crash:
+            return
+        for check in self._crash.due(now):
+            m = self.members.get(check.node)
+            if (
+                m is None
+                or m.status not in (Status.ALIVE, Status.SUSPECT)
+                or m.incarnation != check.incarnation
+            ):
+                continue  # it left, was declared dead meanwhile, or came back as a new life
+            self.counters.crashes_confirmed += 1
+            self.counters.deaths_declared += 1
+            self._on_dead(Dead(m.name, m.incarnation, self.name), now)
+
     def _gossip(self, now: float) -> None:
         window = self.profile.gossip_to_the_dead
         targets = [
@@ -530,6 +626,10 @@ class Membership:
 
     # -- helpers ----------------------------------------------------------------------------
     def _finish(self, now: float) -> Step:
+        if self._hold_until is not None and (
+            now >= self._hold_until or (self._hold_merged and self._live_count() > 1)
+        ):
+            self._hold_until = None
         step, self._step = self._step, Step()
         self._armed = max(now, self.next_deadline())
         return step

@@ -7,6 +7,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+#: Settings where 0 means "off" (crash_watch=0: crashes are found by the probes alone;
+#: rejoin_hold=0: a node whose link returns is a candidate at once).
+MAY_BE_ZERO = frozenset({"crash_watch", "rejoin_hold"})
+
 
 @dataclass(frozen=True, slots=True)
 class Profile:
@@ -44,6 +48,16 @@ class Profile:
     #: Biggest UDP payload we send (piggybacked gossip fills packets up to it).
     udp_payload: int = 1400
     tcp_timeout: float = 5.0
+    #: Crash detection by the kernel: keep a TCP connection to this many ring successors;
+    #: when one closes unannounced and its port refuses us, a direct ping must be answered
+    #: within crash_confirm or the member is dead.
+    crash_watch: int = 2
+    crash_confirm: float = 0.03
+    #: A node whose link returns stays out of elections until a push-pull merged its view
+    #: with a live member's, or this long at most (then it is alone indeed).
+    rejoin_hold: float = 2.0
+    #: Pings are acked by the transport's reader thread, not after the actor's mailbox.
+    fast_acks: bool = True
 
     def replace(self, **changes: Any) -> Profile:
         return dataclasses.replace(self, **changes)
@@ -66,8 +80,11 @@ class Profile:
                 )
             except ValueError:
                 raise ValueError(f"{setting!r}: {key} takes a {kind.__name__}") from None
-            if kind is not bool and value <= 0:
-                raise ValueError(f"{setting!r}: {key} must be positive")
+            if kind is not bool and (value < 0 if key in MAY_BE_ZERO else value <= 0):
+                raise ValueError(
+                    f"{setting!r}: {key} must be "
+                    + ("zero or more" if key in MAY_BE_ZERO else "positive")
+                )
             changes[key] = value
         out = self.replace(**changes)
         if out.probe_timeout >= out.probe_interval:
@@ -108,6 +125,7 @@ LAN = Profile(
     dead_reclaim=300.0,
     awareness_max=8,
     tcp_timeout=10.0,
+    crash_confirm=0.2,
 )
 
 #: The default: sub-second detection on a LAN, still tolerating a 500 ms stall.

@@ -104,3 +104,7 @@ class Counters:
     stalls: int = 0
     pings_for_others: int = 0
     push_pulls: int = 0
+    #: Crash evidence from the kernel (see crash.py): checks begun, answered, confirmed.
+    crash_checks: int = 0
+    crash_refuted: int = 0
+    crashes_confirmed: int = 0

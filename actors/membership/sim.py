@@ -122,11 +122,29 @@ class SimNetwork:
         return names
 
     # -- faults -----------------------------------------------------------------------------
-    def crash(self, name: str) -> None:
-        """The process dies: no more packets in or out, nothing said."""
+    def crash(self, name: str, *, connections_close: bool = False) -> None:
+        """The process dies: no more packets in or out, nothing said. With
+        ``connections_close`` its kernel closes its TCP connections and refuses new ones (a
+        killed process on a live node): the members holding a watch connection with it are
+        told (``peer_lost``) one round trip later. Without it the node fell silent (power,
+        cable) and only the probes can tell."""
         node = self.nodes[name]
+        if connections_close and not node.crashed:
+            for other in self.running():
+                if other == name or not self._reachable(name, other):
+                    continue
+                if name in self._watching(other) or other in self._watching(name):
+                    self._at(self.now + 2 * self.delay, lambda o=other: self._lost(o, name))
         node.crashed = True
         node.inbox.clear()
+
+    def _watching(self, name: str) -> set[str]:
+        return {n for n, _addr in self.nodes[name].core.watch_targets()}
+
+    def _lost(self, observer: str, gone: str) -> None:
+        """``observer`` saw ``gone``'s connection close and its port refuse a new one."""
+        if self.nodes[gone].crashed:  # back already: the connect would have succeeded
+            self._arrive(observer, "lost", gone)
 
     def restart(self, name: str, *, seeds: Iterable[Address]) -> None:
         """A crashed node comes back as a new process (a new, higher incarnation)."""
@@ -282,6 +300,8 @@ class SimNetwork:
                 )
         elif kind == "reply":
             self._apply(node, node.core.receive_stream_reply(self.now, payload))
+        elif kind == "lost":
+            self._apply(node, node.core.peer_lost(self.now, payload))
 
     def _stream_reply(self, name: str, reply: PushPull, sender: str) -> None:
         node = self.nodes[name]

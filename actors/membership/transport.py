@@ -7,7 +7,8 @@ out of here. TCP push-pull requests are served one short thread per connection (
 rare: every few seconds per node), with a cap on how many run at once; each frame must
 arrive whole within ``frame_timeout`` of its first byte (a client dripping one byte a second
 cannot hold a slot: the deadline is per frame, not per read), and each read waits at most
-``tcp_timeout``.
+``tcp_timeout``. A stream whose first frame is a ``Ping`` is a watch connection (crash
+detection by the kernel, ``watch``): answered, then held by the reader thread, threadless.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
 from actors.membership import codec
 from actors.membership.codec import CodecError
 from actors.membership.keyring import AuthError, Sealer
-from actors.membership.messages import Address, Message
+from actors.membership.messages import Ack, Address, Message, Ping
+from actors.membership.watch import OnLost, WatchConn, Watches
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,13 @@ class TransportStats:
     streams_out: int = 0
     stream_failures: int = 0
     streams_refused: int = 0
+    watches_out: int = 0
+    watches_in: int = 0
+    watches_refused: int = 0
+    watch_failures: int = 0
+    watch_closes: int = 0
+    crashes_seen: int = 0
+    fast_acks: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -104,6 +113,9 @@ class Transport:
         tcp_timeout: float = 2.0,
         frame_timeout: float = FRAME_TIMEOUT,
         name: str = "membership",
+        node: str = "",
+        on_peer_lost: OnLost | None = None,
+        fast_acks: bool = True,
     ) -> None:
         self.bind = bind
         self.sealer = sealer
@@ -113,6 +125,9 @@ class Transport:
         self.tcp_timeout = tcp_timeout
         self.frame_timeout = frame_timeout
         self.name = name
+        #: The member these sockets belong to: watch connections asking for another are
+        #: refused. Empty: no watches are accepted.
+        self.node = node
         self.stats = TransportStats()
         self.address: Address = bind
         self._udp: socket.socket | None = None
@@ -121,6 +136,11 @@ class Transport:
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         self._connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        os.set_blocking(self._wake_r, False)
+        self._watches = Watches(self, on_peer_lost)
+        #: Pings for ``node`` are acked by the reader thread (``_ack_pings``).
+        self.fast_acks = fast_acks
+        self._graceful = True
 
     # -- life -------------------------------------------------------------------------------
     def start(self) -> Address:
@@ -132,12 +152,14 @@ class Transport:
         self._thread.start()
         return self.address
 
-    def close(self) -> None:
+    def close(self, *, graceful: bool = True) -> None:
+        """Close every socket. Watch connections end with a goodbye byte unless not
+        ``graceful`` (the demo's simulated crash: the peers must see what a kernel shows)."""
         if self._closed.is_set():
             return
+        self._graceful = graceful
         self._closed.set()
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
+        self.wake()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
         for sock in (self._udp, self._tcp):
@@ -151,6 +173,19 @@ class Transport:
     @property
     def closed(self) -> bool:
         return self._closed.is_set()
+
+    def wake(self) -> None:
+        """Make the reader look again (new watches to register, or closing)."""
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def watch(self, targets: Mapping[str, Address]) -> None:
+        """Keep a watch connection to exactly these members (name -> address)."""
+        if not self.closed:
+            self._watches.want(targets)
+
+    def watch_counts(self) -> tuple[int, int]:
+        return self._watches.counts()
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, dest: Address, messages: tuple[Message, ...]) -> None:
@@ -194,6 +229,10 @@ class Transport:
         """Authenticate, decrypt and decode. Raises AuthError or CodecError."""
         return codec.decode(self.sealer.open(packet))
 
+    def read_sealed(self, conn: socket.socket) -> tuple[Message, ...]:
+        """One sealed frame off a stream. Raises OSError, AuthError or CodecError."""
+        return self.open(read_frame(conn, self.frame_timeout))
+
     def handle_datagram(self, packet: bytes, src: Address) -> tuple[Message, ...] | None:
         """One datagram off the wire: messages handed on, or counted and dropped."""
         self.stats.datagrams_in += 1
@@ -206,8 +245,25 @@ class Transport:
         except CodecError:
             self.stats.decode_failures += 1
             return None
+        if self.node and self.fast_acks:
+            messages = self._ack_pings(messages)
+            if not messages:
+                return messages
         self.on_datagram(messages, src)
         return messages
+
+    def _ack_pings(self, messages: tuple[Message, ...]) -> tuple[Message, ...]:
+        """Answer pings for us here, on the reader thread: an ack must not wait behind the
+        actor's mailbox or another thread's turn at the interpreter (a prober under load
+        would suspect us for our own business). The rest goes on to the core."""
+        rest = []
+        for msg in messages:
+            if isinstance(msg, Ping) and msg.target == self.node:
+                self.stats.fast_acks += 1
+                self.send(msg.source_addr, (Ack(msg.seq),))
+            else:
+                rest.append(msg)
+        return messages if len(rest) == len(messages) else tuple(rest)
 
     def _run(self) -> None:
         assert self._udp is not None and self._tcp is not None
@@ -217,15 +273,25 @@ class Transport:
         selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         try:
             while not self.closed:
-                for key, _ in selector.select():
+                timeout = self._watches.service(selector)
+                for key, _ in selector.select(timeout):
                     if key.data == "udp":
                         self._drain_udp()
                     elif key.data == "tcp":
                         self._accept()
+                    elif key.data == "wake":
+                        with contextlib.suppress(OSError):
+                            os.read(self._wake_r, 4096)
+                    elif isinstance(key.data, WatchConn) and not self.closed:
+                        self._watches.readable(selector, key.data)
         except Exception:  # the reader must never die silently: log, then stop reading
             if not self.closed:
                 log.exception("membership transport reader failed")
         finally:
+            # The listener first: a peer that sees its watch close must find the port shut.
+            with contextlib.suppress(OSError):
+                self._tcp.close()
+            self._watches.close(selector, graceful=self._graceful)
             selector.close()
 
     def _drain_udp(self) -> None:
@@ -261,26 +327,38 @@ class Transport:
         ).start()
 
     def _serve(self, conn: socket.socket, src: Address) -> None:
+        kept = False
         try:
-            with conn:
-                conn.settimeout(self.tcp_timeout)
-                self.stats.streams_in += 1
-                try:
-                    request = self.open(read_frame(conn, self.frame_timeout))
-                except AuthError:
-                    self.stats.auth_failures += 1
-                    return
-                except CodecError:
-                    self.stats.decode_failures += 1
-                    return
-                reply = self.on_stream(request[0], src)
-                if reply is not None:
-                    conn.sendall(codec.frame(self.sealer.seal(codec.encode([reply]))))
+            conn.settimeout(self.tcp_timeout)
+            self.stats.streams_in += 1
+            try:
+                request = self.read_sealed(conn)
+            except AuthError:
+                self.stats.auth_failures += 1
+                return
+            except EmptyStream:  # connected and closed: a peer checking we still listen
+                return
+            except CodecError:
+                self.stats.decode_failures += 1
+                return
+            if isinstance(request[0], Ping):
+                kept = self._watches.accept(conn, request[0])
+                return
+            reply = self.on_stream(request[0], src)
+            if reply is not None:
+                conn.sendall(codec.frame(self.sealer.seal(codec.encode([reply]))))
         except Exception as exc:  # a bad peer or a stopping actor: count, never raise
             self.stats.stream_failures += 1
             log.debug("membership: serving push-pull from %s failed: %r", src, exc)
         finally:
+            if not kept:
+                with contextlib.suppress(OSError):
+                    conn.close()
             self._connections.release()
+
+
+class EmptyStream(CodecError):
+    """The connection closed before the first byte of a frame."""
 
 
 def _read_exact(
@@ -298,6 +376,8 @@ def _read_exact(
             conn.settimeout(left if idle is None else min(idle, left))
         chunk = conn.recv(min(size, 65_536))
         if not chunk:
+            if deadline == float("inf"):
+                raise EmptyStream("connection closed before a frame")
             raise CodecError("connection closed mid-frame")
         chunks.append(chunk)
         size -= len(chunk)

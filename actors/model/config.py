@@ -163,7 +163,9 @@ class Peer:
     name: str
     my_asn: int
     peer_asn: int
-    peer_address: IPAddress
+    # None for an unnumbered peer (``interface``): the session runs over that interface's
+    # IPv6 link-local address, to whichever router answers there.
+    peer_address: IPAddress | None
     peer_port: int = 179
     source_address: IPAddress | None = None
     hold_time: int = 90
@@ -180,10 +182,22 @@ class Peer:
     vrf: str = ""
     dynamic_asn: str = ""  # "internal" / "external" when peerASN is not fixed
     local_asn: int | None = None
+    interface: str = ""  # unnumbered BGP (spec.interface), instead of peer_address
 
     @property
     def is_ibgp(self) -> bool:
         return self.my_asn == self.peer_asn
+
+    @property
+    def unnumbered(self) -> bool:
+        return self.peer_address is None
+
+    @property
+    def target(self) -> str:
+        """Where the session goes, for people: the address, or ``eth0 (unnumbered)``."""
+        if self.peer_address is None:
+            return f"{self.interface} (unnumbered)"
+        return str(self.peer_address)
 
 
 @dataclass(frozen=True, slots=True)

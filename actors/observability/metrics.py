@@ -180,7 +180,9 @@ class AskedCounters(Collector):
     an actor's, so asking is allowed; a busy or absent actor just leaves them out.
 
     ``method`` names the method by reference (a method of ``actor_class``), so a rename is
-    caught by the linter, not by an empty scrape."""
+    caught by the linter, not by an empty scrape. ``families`` types them: name ->
+    (``"counter"`` or ``"gauge"``, help); a counter's name ends in ``_total``, as exposed.
+    A name not listed is exposed untyped."""
 
     def __init__(
         self,
@@ -190,14 +192,21 @@ class AskedCounters(Collector):
         label: str,
         timeout: float = 2.0,
         help_text: str = "",
+        families: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         if getattr(actor_class, method.__name__, None) is not method:
             raise TypeError(f"{method.__qualname__} is not a method of {actor_class.__name__}")
+        for name, (kind, _) in (families or {}).items():
+            if kind not in ("counter", "gauge") or (
+                kind == "counter" and not name.endswith("_total")
+            ):
+                raise ValueError(f"{name}: a counter ending in _total, or a gauge")
         self.actor_class = actor_class
         self.method = method
         self.label = label
         self.timeout = timeout
         self.help_text = help_text or f"from {actor_class.__name__}"
+        self.families = dict(families or {})
 
     def collect(self) -> Iterator[Metric]:
         import pykka
@@ -211,8 +220,19 @@ class AskedCounters(Collector):
         except Exception:  # stopped, restarting or slow: this scrape goes without them
             return
         for name, by_label in sorted(values.items()):
-            # Exact names, as MetalLB exposes them (a typed counter would get "_total" added).
-            metric = Metric(name, self.help_text, "unknown")
+            kind, help_text = self.families.get(name, ("unknown", self.help_text))
+            # A counter's family is named without "_total"; its samples keep the full name.
+            family = name.removesuffix("_total") if kind == "counter" else name
+            metric = Metric(family, help_text, kind)
             for value_label, value in sorted(by_label.items()):
                 metric.add_sample(name, {self.label: str(value_label)}, float(value))
             yield metric
+
+
+def process_collectors() -> tuple[Collector, ...]:
+    """What Prometheus' client libraries register by default (Go's has go_* and process_*):
+    ``process_*`` (CPU, memory, open files, start time) and ``python_info``. Not registered
+    anywhere yet: each role's registry takes them."""
+    from prometheus_client import PlatformCollector, ProcessCollector
+
+    return (ProcessCollector(registry=None), PlatformCollector(registry=None))

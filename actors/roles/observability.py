@@ -60,7 +60,7 @@ def observability_specs(
     """
     from prometheus_client import CollectorRegistry
 
-    from actors.observability.metrics import MetricsActor
+    from actors.observability.metrics import MetricsActor, process_collectors
 
     if port < 0:
         return []
@@ -103,8 +103,13 @@ def observability_specs(
         ActorSpec(
             "metrics",
             MetricsActor,
-            # collectors: other subsystems' metrics (the L2 counters), read at scrape time
-            {"registry": registry, "kube_counters": counters, "collectors": tuple(collectors)},
+            # collectors: the process' own (process_*), then other subsystems' metrics (the
+            # L2 counters), read at scrape time
+            {
+                "registry": registry,
+                "kube_counters": counters,
+                "collectors": (*process_collectors(), *collectors),
+            },
         ),
     ]
 

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from actors.allocator.actor import AllocatorActor
 from actors.bgp.actor import BgpSpeakerActor
 from actors.bgp.secrets import FileSecrets
+from actors.bgp.session import METRICS as BGP_METRICS
 from actors.clock import Clock
 from actors.cluster.actor import ClusterActor
 from actors.cluster.files import FileClusterSource
@@ -127,7 +128,7 @@ def build(options: SpeakerOptions, *, events: TextIO, clock: Clock) -> list[Acto
             node=node,
             require_membership=membership is not None,
             kube=kube,
-            collectors=_collectors(failover_metrics, l2, native),
+            collectors=_collectors(failover_metrics, l2, native, membership is not None),
             # MetalLB's HTTPS /metrics (authn/authz through the API): only with the API.
             secure_port=options.metrics.secure_port if options.on_kube else -1,
             metrics_cert_dir=options.metrics.cert_dir,
@@ -185,12 +186,16 @@ def _sources_and_speaker(
         raise OptionsError(str(exc), unreadable=True) from exc
 
 
-def _collectors(failover: FailoverMetrics, l2: Announcer, native_bgp: bool) -> list[Any]:
+def _collectors(
+    failover: FailoverMetrics, l2: Announcer, native_bgp: bool, membership: bool
+) -> list[Any]:
     """The subsystems' metrics, read at scrape time: takeover times, MetalLB's layer 2
-    counters, and (lbtui's own sessions) metallb_bgp_session_up / _updates_total /
-    _announced_prefixes_total by peer. Imported here: only a speaker serving metrics loads
-    prometheus_client."""
+    counters, (lbtui's own sessions) metallb_bgp_session_up / _updates_total /
+    _announced_prefixes_total by peer, and the gossip packets dropped by reason. Imported
+    here: only a speaker serving metrics loads prometheus_client."""
     from actors.l2.metrics import ConflictCollector, L2Collector
+    from actors.membership.actor import METRICS as MEMBERSHIP_METRICS
+    from actors.membership.actor import MembershipActor
     from actors.observability.metrics import AskedCounters
 
     collectors: list[Any] = [failover]
@@ -198,7 +203,20 @@ def _collectors(failover: FailoverMetrics, l2: Announcer, native_bgp: bool) -> l
     if l2_counters is not None:
         collectors += [L2Collector(l2_counters), ConflictCollector(l2_counters)]
     if native_bgp:
-        collectors.append(AskedCounters(BgpSpeakerActor, BgpSpeakerActor.counters, label="peer"))
+        collectors.append(
+            AskedCounters(
+                BgpSpeakerActor, BgpSpeakerActor.counters, label="peer", families=BGP_METRICS
+            )
+        )
+    if membership:
+        collectors.append(
+            AskedCounters(
+                MembershipActor,
+                MembershipActor.dropped_packets,
+                label="reason",
+                families=MEMBERSHIP_METRICS,
+            )
+        )
     return collectors
 
 

@@ -33,7 +33,12 @@ def add_parser(subparsers: Any) -> None:
         "--headless` with --status-addr): read-only.",
     )
     console.add_argument(
-        "--connect", metavar="URL", help="http://HOST:PORT: a status endpoint, not a cluster"
+        "--connect",
+        metavar="URL",
+        action="append",
+        help="http://HOST:PORT of a speaker's status endpoint, not a cluster; give it once per "
+        "speaker to see the whole cluster (every speaker's announcements, membership and "
+        "failovers merged); one --connect shows that one speaker's view",
     )
     console.add_argument(
         "--kubeconfig",
@@ -88,12 +93,18 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     token = _token(args, err)
     if token is None:
         return EXIT_UNREADABLE
-    if not args.connect.startswith(("http://", "https://")):
-        print(f"--connect {args.connect}: expected http://HOST:PORT", file=err)
-        return EXIT_INVALID
+    for url in args.connect:
+        if not url.startswith(("http://", "https://")):
+            print(f"--connect {url}: expected http://HOST:PORT", file=err)
+            return EXIT_INVALID
+    urls = list(dict.fromkeys(args.connect))  # the same speaker twice is one speaker
     # The status endpoint is read-only: the console is too, whatever --readonly says.
     settings = console_settings(args, readonly=True)
-    return run_console(RemotePort(args.connect, token), settings, err)
+    if len(urls) == 1:
+        return run_console(RemotePort(urls[0], token), settings, err)
+    from lbtui.ports.cluster import ClusterPort
+
+    return run_console(ClusterPort(urls, token), settings, err)
 
 
 def _on_cluster(args: argparse.Namespace, err: TextIO) -> int:

@@ -82,7 +82,10 @@ def add_parser(subparsers: Any) -> None:
     history.add_argument("--json", action="store_true")
     console = verbs.add_parser("console", parents=[common], help="the console on the lab")
     console.add_argument(
-        "--node", default=None, help="whose status endpoint (default: the first running)"
+        "--node",
+        default=None,
+        help="only this node's status endpoint (default: every node's, merged into the "
+        "cluster's view)",
     )
     add_logging_options(console)
     add_console_options(console)
@@ -208,29 +211,25 @@ def _lab_history(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -
 
 
 def _lab_console(lab: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """The console on one node's status endpoint, from inside the client's namespace."""
-    from lbtui.lab.netns import alive, entered
+    """The console on every node's status endpoint merged (or, with --node, that node's
+    only), from inside the client's namespace."""
+    from lbtui.lab.netns import entered
+    from lbtui.ports.cluster import ClusterPort
     from lbtui.ports.remote import RemotePort
 
     state = lab.state()
     plan = lab.plan(state)
-    node = args.node
-    if node is None:
-        running = [
-            n
-            for n in plan.nodes
-            if (p := state.process("speaker", n)) is not None and alive(p.pid, p.start)
-        ]
-        if not running:
-            print("lbtui lab: no speaker is running (lbtui lab heal NODE)", file=err)
-            return EXIT_INVALID
-        node = running[0]
-    plan.host(node)  # an unknown node is a clear error
+    if args.node is not None:
+        plan.host(args.node)  # an unknown node is a clear error
+        port: Any = RemotePort(plan.status_url(args.node))
+    else:
+        # Every node, dead ones too: one that comes back is followed again by itself.
+        port = ClusterPort([plan.status_url(n) for n in plan.nodes])
     setup_console_logging(args)
     settings = console_settings(args, readonly=True)  # a status endpoint is read-only
     # Threads the console starts inherit the namespace: its HTTP client connects from there.
     with entered(plan.host("client").netns):
-        return run_console(RemotePort(plan.status_url(node)), settings, err)
+        return run_console(port, settings, err)
 
 
 _LAB_COMMANDS: dict[str, Any] = {

@@ -10,6 +10,7 @@ import json
 from typing import Any, TextIO
 
 from actors.config.build import DEFAULT_NAMESPACE
+from actors.util.gc_pause import gc_paused
 from lbtui.commands.common import EXIT_INVALID, EXIT_OK, load_config
 
 
@@ -53,6 +54,13 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    # One pass over objects that all stay alive to the end: the cyclic collector would walk
+    # them again and again and free nothing.
+    with gc_paused():
+        return _run(args, out, err)
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from actors.cluster.files import cluster_from_inputs
     from actors.election.plan import compute_plan, known_nodes, what_if
 

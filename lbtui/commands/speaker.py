@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from actors.config.build import DEFAULT_NAMESPACE
@@ -24,6 +25,12 @@ from lbtui.commands.logs import add_logging_options, setup_logging
 
 if TYPE_CHECKING:
     from actors.roles.speaker import SpeakerOptions
+
+#: The interpreter's thread switch interval in the speaker (Python's default: 5 ms). Under a
+#: BGP flood a CPU-bound thread holds the GIL a whole interval before the membership reader
+#: gets it: acks to probes took p50 ~12.6 ms with 5 ms, ~8 ms with 1 ms (probe timeout 40 ms;
+#: tests/bench/membership_load.py, side by side).
+SWITCH_INTERVAL_MS = 1.0
 
 
 def add_parser(subparsers: Any) -> None:
@@ -176,6 +183,15 @@ def add_parser(subparsers: Any) -> None:
     )
     add_kube_and_metrics_options(speaker)
     speaker.set_defaults(metrics_port=None)  # 7472 with the API; off with --cluster
+    speaker.add_argument(
+        "--switch-interval",
+        type=float,
+        default=SWITCH_INTERVAL_MS,
+        metavar="MS",
+        help="how long a busy thread may hold the interpreter before the membership, ARP and "
+        f"BGP keepalive threads get their turn (default {SWITCH_INTERVAL_MS:g} ms; Python's "
+        "own is 5: under a BGP flood, membership acks waited for it)",
+    )
     add_logging_options(speaker)
     add_status_options(speaker)
     speaker.set_defaults(func=run)
@@ -234,8 +250,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     setup_logging(args)
     clock = RealClock()
     try:
+        if not 0.01 <= args.switch_interval <= 100:
+            raise OptionsError(
+                f"lbtui speaker: --switch-interval {args.switch_interval:g}: from 0.01 to 100 ms"
+            )
         specs = role.build(speaker_options(args), events=out, clock=clock)
     except OptionsError as exc:
         return refused(exc, err)
+    sys.setswitchinterval(args.switch_interval / 1000)
     run_until_stopped(Runtime("speaker", specs, clock=clock), args.duration)
     return EXIT_OK

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from actors.config.build import DEFAULT_NAMESPACE, build_config
-from actors.config.loader import Inputs, load_text
+from actors.config.loader import Inputs, check_utf8, load_text
 from actors.config.marks import Marks
 from actors.model.config import Config
 from actors.model.issues import Issue, UnreadableInput, printable
+from actors.util.gc_pause import gc_paused
 from lbtui.commands.common import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE
 
 STDIN = "-"
@@ -69,14 +70,17 @@ def expand(paths: list[str]) -> list[str]:
     return files
 
 
-def _read(file: str, stdin: TextIO) -> str:
+def _read(file: str, stdin: TextIO) -> str | bytes:
+    """A file's bytes (checked UTF-8; libyaml reads them as they are), or stdin's text."""
     if file == STDIN:
         try:
             return stdin.read()
         except (OSError, UnicodeDecodeError) as exc:
             raise UnreadableInput("<stdin>", f"cannot read: {exc}") from exc
     try:
-        return Path(file).read_text(encoding="utf-8")
+        data = Path(file).read_bytes()
+        check_utf8(data)
+        return data
     except (OSError, UnicodeDecodeError) as exc:
         raise UnreadableInput(file, f"cannot read: {exc}") from exc
 
@@ -103,6 +107,7 @@ def lint(
     if any(i.severity == "error" for i in issues):
         configs = []
     issues.sort(key=lambda i: (i.severity != "error", i.file, i.line or 0))
+    marks.want(issues)
     return ["<stdin>" if f == STDIN else f for f in files], issues, configs, marks
 
 
@@ -167,7 +172,13 @@ def _summary_text(configs: list[tuple[str, Config]], errors: int, warnings: int,
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO | None = None) -> int:
-    source = stdin if stdin is not None else sys.stdin
+    # One pass over objects that all stay alive to the end: the cyclic collector would walk
+    # them again and again and free nothing.
+    with gc_paused():
+        return _run(args, out, stdin if stdin is not None else sys.stdin)
+
+
+def _run(args: argparse.Namespace, out: TextIO, source: TextIO) -> int:
     try:
         files, issues, configs, marks = lint(args.paths, args.namespace, source)
     except UnreadableInput as exc:

@@ -142,7 +142,7 @@ def _session_state(state: ConsoleState, key: str) -> dict[str, Any]:
         "metadata": {"name": f"{node}-{peer}", "namespace": "metallb-system"},
         "status": {
             "node": node,
-            "peer": str(config_peer.peer_address) if config_peer else peer,
+            "peer": config_peer.target if config_peer else peer,
             "vrf": config_peer.vrf if config_peer else "",
             "bgpStatus": session.state if session else "Unknown",
             "bfdStatus": "N/A",

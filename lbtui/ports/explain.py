@@ -365,7 +365,7 @@ def describe_peer(state: ConsoleState, name: str) -> Description:
         return Description(f"BGPPeer {name}", (Section("Peer", (Line("not configured"),)),))
     password = "set" if peer.password else "from a Secret" if peer.password_secret else "none"
     lines = [
-        Line(f"{peer.peer_address} port {peer.peer_port}, ASN {peer.my_asn} -> {peer.peer_asn}"),
+        Line(f"{peer.target} port {peer.peer_port}, ASN {peer.my_asn} -> {peer.peer_asn}"),
         Line("iBGP" if peer.is_ibgp else "eBGP"),
         Line(f"hold {peer.hold_time}s, keepalive {peer.keepalive_time}s"),
         Line(f"password: {password}"),

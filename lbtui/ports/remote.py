@@ -220,7 +220,12 @@ class RemotePort:
                 body = self.fetch_state()
                 snapshot, seq = decode_snapshot(body)
                 app.post_message(SnapshotLoaded(snapshot))
-                app.post_message(PortStatus(f"connected to {self.url}"))
+                app.post_message(
+                    PortStatus(
+                        f"connected to {self.url}: this speaker's view only (one --connect "
+                        "per speaker shows the cluster)"
+                    )
+                )
                 self._follow(app, seq)
             except urllib.error.HTTPError as exc:
                 if exc.code == 410:  # resumed beyond the newest event: it restarted, refetch

@@ -99,6 +99,7 @@ class TableScreen(ConsoleScreen, metaclass=_AbstractScreenMeta):
     BigTableScreen for how its rows are kept up to date)."""
 
     KIND: ClassVar[str] = ""
+    NAMESPACED: ClassVar[bool] = False  # its rows belong to namespaces (``:ns`` narrows it)
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
     ACTIONS: ClassVar[frozenset[str]] = frozenset({"describe", "yaml"})
     EMPTY: ClassVar[str] = "nothing here yet"
@@ -125,7 +126,24 @@ class TableScreen(ConsoleScreen, metaclass=_AbstractScreenMeta):
 
     @property
     def view_title(self) -> str:
-        return f"{self.TITLE}: {self.scope.title}" if self.scope else self.TITLE
+        title = f"{self.TITLE}: {self.scope.title}" if self.scope else self.TITLE
+        namespace = self.console.namespace if self.NAMESPACED else ""
+        return f"{title} in {namespace}" if namespace else title
+
+    def in_namespace(self, state: ConsoleState, key: str, namespace: str) -> bool:
+        """Whether the row ``key`` belongs to ``namespace`` (``:ns``); only views of
+        namespaced objects (NAMESPACED) are asked."""
+        return True
+
+    def _keep(self) -> Callable[[ConsoleState, str], bool] | None:
+        """The rows this view shows: its scope's (a drill-down) and the ``:ns`` namespace's."""
+        scope = self.scope.keep if self.scope is not None else None
+        namespace = self.console.namespace if self.NAMESPACED else ""
+        if not namespace:
+            return scope
+        if scope is None:
+            return lambda s, k: self.in_namespace(s, k, namespace)
+        return lambda s, k: scope(s, k) and self.in_namespace(s, k, namespace)
 
     def compose_body(self) -> ComposeResult:
         yield Label(self.view_title, id="view-title")
@@ -142,7 +160,9 @@ class TableScreen(ConsoleScreen, metaclass=_AbstractScreenMeta):
         self.table.focus()
 
     def on_screen_resume(self) -> None:
-        super().on_screen_resume()
+        # Textual calls the handler of every class in the MRO: ConsoleScreen's refreshes the
+        # state. Calling it here too refreshed every view twice on each switch (with 10k
+        # services, twice the rows loaded).
         if self.pending_filter is not None:
             pattern, self.pending_filter = self.pending_filter, None
             self.apply_filter(pattern)
@@ -171,6 +191,10 @@ class TableScreen(ConsoleScreen, metaclass=_AbstractScreenMeta):
     def refresh_state(self, state: ConsoleState, full: bool = False) -> None:
         super().refresh_state(state, full)
         whole = full or not self._loaded or state.changes.full
+        if full and self.NAMESPACED:  # the title says the namespace (``:ns``)
+            for label in self.query("#view-title"):
+                if isinstance(label, Label):
+                    label.update(self.view_title)
         self.fill(self.table, state, whole)
         self._loaded = True
 
@@ -274,7 +298,7 @@ class SmallTableScreen(TableScreen):
         """Every row of the view, keyed."""
 
     def fill(self, table: ResourceTable, state: ConsoleState, whole: bool) -> None:
-        keep = self.scope.keep if self.scope is not None else None
+        keep = self._keep()
         rows = {
             k: r
             for k, r in self.all_rows(state).items()
@@ -304,16 +328,16 @@ class BigTableScreen(TableScreen):
         """Whether the view has a row for ``key`` in this state."""
 
     def fill(self, table: ResourceTable, state: ConsoleState, whole: bool) -> None:
-        scope = self.scope
+        keep = self._keep()
         if whole:
             keys = self.row_keys(state)
-            if scope is not None:
-                keys = [k for k in keys if scope.keep(state, k)]
+            if keep is not None:
+                keys = [k for k in keys if keep(state, k)]
             table.load(keys, self.make_row)
-        elif scope is None:
+        elif keep is None:
             table.update_keys(self.changed_keys(state), lambda k: self.has_row(state, k))
         else:
             table.update_keys(
                 self.changed_keys(state),
-                lambda k: self.has_row(state, k) and scope.keep(state, k),
+                lambda k: self.has_row(state, k) and keep(state, k),
             )

@@ -65,11 +65,13 @@ class HelpScreen(Popup):
     KEYS: ClassVar[list[tuple[str, str]]] = [
         (
             ":",
-            "command: a view (svc, pools, nodes, l2, bgp, peers, events, overview), "
-            "kill NODE, revive NODE, whatif NODE..., theme NAME, quit",
+            "command: a view (svc, pools, nodes, l2, bgp, peers, events, failovers, overview), "
+            "kill NODE, revive NODE, whatif NODE..., ns NAME (ns: all), theme NAME, quit",
         ),
         ("/", "filter the rows by a regular expression (esc clears it)"),
-        ("0-7", "overview, services, pools, nodes, l2, bgp, peers, events"),
+        ("A-Z", "shift+letter: sort by that column (again: reversed; a third time: unsorted)"),
+        ("← / →", "columns a narrow terminal leaves out (shift: to either end)"),
+        ("0-8", "overview, services, pools, nodes, l2, bgp, peers, events, failovers"),
         ("enter", "drill down (pool → its services, node → its addresses, service → tree)"),
         ("d", "describe: why (no IP, this owner, this node ruled out)"),
         ("y", "YAML of the object in MetalLB's form"),
@@ -189,10 +191,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 WHAT_IF_COLUMNS = (
-    Column("ADDRESS/PREFIX", 14),
-    Column("PROTO", 5),
-    Column("NOW", 10),
-    Column("THEN", 10),
+    Column("ADDRESS/PREFIX", 14, priority=0),
+    Column("PROTO", 5, priority=2),
+    Column("NOW", 10, priority=0),
+    Column("THEN", 10, priority=0),
     Column("SERVICES", 10, flex=True),
 )
 

@@ -12,6 +12,7 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Label
 
 from lbtui.screens.base import BigTableScreen, ConsoleScreen, Scope, SmallTableScreen
+from lbtui.state import failovers as failover_rows
 from lbtui.state import rows as views
 from lbtui.state.model import ConsoleState
 from lbtui.state.rows import Row
@@ -32,6 +33,11 @@ class ServicesScreen(BigTableScreen):
     VIEW = "services"
     TITLE = "Services"
     KIND = "service"
+    NAMESPACED = True
+
+    def in_namespace(self, state: ConsoleState, key: str, namespace: str) -> bool:
+        return key.partition("/")[0] == namespace
+
     COLUMNS = views.SERVICE_COLUMNS
     ACTIONS = frozenset({"describe", "yaml", "tree", "what_if"})
     EMPTY = "no LoadBalancer service"
@@ -111,6 +117,12 @@ class L2Screen(BigTableScreen):
     VIEW = "l2"
     TITLE = "Layer 2 addresses"
     KIND = "l2"
+    NAMESPACED = True
+
+    def in_namespace(self, state: ConsoleState, key: str, namespace: str) -> bool:
+        entry = state.l2.get(key)
+        return entry is not None and any(s.partition("/")[0] == namespace for s in entry.services)
+
     COLUMNS = views.L2_COLUMNS
     ACTIONS = frozenset({"describe", "yaml", "what_if", "kill", "revive"})
     EMPTY = "no address announced in layer 2"
@@ -221,6 +233,62 @@ class EventsScreen(BigTableScreen):
         return bool(log) and log[0].seq <= int(key) <= log[-1].seq
 
 
+class FailoversScreen(SmallTableScreen):
+    """How long failovers take: a histogram per protocol and cause (the speakers' own
+    measurements, else the console's estimates), and every takeover, newest first."""
+
+    VIEW = "failovers"
+    TITLE = "Failovers"
+    KIND = "l2"
+    COLUMNS = failover_rows.TIMELINE_COLUMNS
+    ACTIONS = frozenset({"describe"})
+    EMPTY = "no failover yet (kill a node: K in the nodes view, or :kill NODE)"
+
+    def compose_body(self) -> ComposeResult:
+        yield Label(f"{self.view_title}: how long they took", id="view-title")
+        yield ResourceTable(
+            failover_rows.HISTOGRAM_COLUMNS,
+            now=self.console.runtime_now,
+            clock=self.console.clock,
+            empty_text="no failover yet",
+            id="histogram",
+        )
+        yield Label("Takeovers, newest first (~: estimated by the console)", id="timeline-title")
+        yield ResourceTable(
+            self.COLUMNS,
+            now=self.console.runtime_now,
+            clock=self.console.clock,
+            sort_key=self.sort_key,
+            empty_text=self.EMPTY,
+            id="table",
+        )
+
+    def sort_key(self, key: str) -> Any:
+        return _Reversed(key)
+
+    def all_rows(self, state: ConsoleState) -> Mapping[str, Row]:
+        return failover_rows.timeline_rows(state)
+
+    def fill(self, table: ResourceTable, state: ConsoleState, whole: bool) -> None:
+        super().fill(table, state, whole)
+        histogram = self.query_one("#histogram", ResourceTable)
+        histogram.set_rows(failover_rows.histogram_rows(state.failovers), highlight=self._loaded)
+
+    def action_describe(self) -> None:
+        row = self.table.row(self.selected) if self.selected else None
+        if row:
+            self.console.open_describe("l2", str(row[1]))
+
+
+class _Reversed(str):
+    """A key sorting the other way round (newest first)."""
+
+    __slots__ = ()
+
+    def __lt__(self, other: str) -> bool:  # type: ignore[override]
+        return str.__gt__(self, other)
+
+
 class OverviewScreen(ConsoleScreen):
     """Pools, membership, BGP sessions, failovers, pulses and recent events at a glance."""
 
@@ -275,10 +343,18 @@ class OverviewScreen(ConsoleScreen):
         self.query_one(Pulses).show(state)
         count, measured, median, worst = views.failover_stats(state)
         text = (
-            f"failovers: {count} ({measured} timed by the speakers, the rest estimated), "
-            f"median {views.seconds_text(median)}, worst {views.seconds_text(worst)}"
+            f"failovers {count}: median {views.seconds_text(median)}, worst "
+            f"{views.seconds_text(worst)}; {measured} timed by the speakers, "
+            f"{count - measured} estimated"
             if count
             else "no failover yet"
+        )
+        # The Failovers panel says the headline on its border too (the pulses may be cut
+        # on a small terminal).
+        self.query_one("#ov-failovers-panel").border_subtitle = (
+            f"median {views.seconds_text(median)} · worst {views.seconds_text(worst)}"
+            if count
+            else ""
         )
         self.query_one("#failover-stats", Label).update(text)
 
@@ -335,6 +411,7 @@ VIEWS: dict[str, type[ConsoleScreen]] = {
         BgpScreen,
         PeersScreen,
         EventsScreen,
+        FailoversScreen,
     )
 }
 
@@ -365,5 +442,8 @@ ALIASES: dict[str, str] = {
     "bgppeer": "peers",
     "events": "events",
     "event": "events",
+    "failovers": "failovers",
+    "failover": "failovers",
+    "fo": "failovers",
     "ev": "events",
 }

@@ -99,6 +99,7 @@ class Failover:
     seconds: float | None
     cause: str
     measured: bool = False
+    protocol: str = "layer2"  # or "bgp" (only the speakers' own measurement tells BGP's)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,9 @@ class Column:
     width: int = 0  # minimum width; the table widens to the longest cell
     flex: bool = False  # takes the width that is left
     right: bool = False
+    # 0: identifies the row or carries its answer, never left out on a narrow terminal;
+    # higher: left out sooner (lbtui/widgets/columns.py).
+    priority: int = 1
 
 
 STATE_GLYPH = {"alive": "●", "suspect": "◐", "dead": "○", "left": "○", "unknown": "?"}
@@ -96,13 +99,13 @@ def member_cell(state: str) -> Styled:
 # -- services ---------------------------------------------------------------------------------
 
 SERVICE_COLUMNS = (
-    Column("NAMESPACE", 9),
-    Column("NAME", 10),
-    Column("IPS", 14, flex=True),
-    Column("POOL", 6),
-    Column("ANNOUNCED BY", 12),
-    Column("PROTO", 6),
-    Column("STATUS", 9),
+    Column("NAMESPACE", 9, priority=2),
+    Column("NAME", 10, priority=0),
+    Column("IPS", 14, flex=True, priority=0),
+    Column("POOL", 6, priority=3),
+    Column("ANNOUNCED BY", 12, priority=1),
+    Column("PROTO", 6, priority=0),
+    Column("STATUS", 9, priority=0),
 )
 
 
@@ -135,15 +138,15 @@ def service_rows(state: ConsoleState, keys: Iterable[str] | None = None) -> dict
 # -- pools ------------------------------------------------------------------------------------
 
 POOL_COLUMNS = (
-    Column("NAME", 8),
-    Column("ADDRESSES", 16, flex=True),
-    Column("IN USE", 20),
-    Column("IPV4", 9, right=True),
-    Column("IPV6", 9, right=True),
-    Column("AUTO", 4),
-    Column("AVOID BUGGY", 11),
-    Column("PRIORITY", 8, right=True),
-    Column("ADVERTISEMENTS", 14),
+    Column("NAME", 8, priority=0),
+    Column("ADDRESSES", 16, flex=True, priority=1),
+    Column("IN USE", 20, priority=0),
+    Column("IPV4", 9, right=True, priority=2),
+    Column("IPV6", 9, right=True, priority=2),
+    Column("AUTO", 4, priority=4),
+    Column("AVOID BUGGY", 11, priority=4),
+    Column("PRIORITY", 8, right=True, priority=3),
+    Column("ADVERTISEMENTS", 14, priority=2),
 )
 
 
@@ -187,15 +190,15 @@ def pool_rows(state: ConsoleState) -> dict[str, Row]:
 # -- nodes ------------------------------------------------------------------------------------
 
 NODE_COLUMNS = (
-    Column("NAME", 8),
-    Column("STATE", 9),
-    Column("INC", 3, right=True),
-    Column("SINCE", 6, right=True),
-    Column("HEALTH", 8),
-    Column("ADDRESS", 10),
-    Column("INTERFACES", 10, flex=True),
-    Column("L2", 3, right=True),
-    Column("BGP", 3, right=True),
+    Column("NAME", 8, priority=0),
+    Column("STATE", 9, priority=0),
+    Column("INC", 3, right=True, priority=3),
+    Column("SINCE", 6, right=True, priority=1),
+    Column("HEALTH", 8, priority=1),
+    Column("ADDRESS", 10, priority=2),
+    Column("INTERFACES", 10, flex=True, priority=3),
+    Column("L2", 3, right=True, priority=1),
+    Column("BGP", 3, right=True, priority=1),
 )
 
 
@@ -267,14 +270,14 @@ def node_rows(state: ConsoleState) -> dict[str, Row]:
 # -- layer 2 ----------------------------------------------------------------------------------
 
 L2_COLUMNS = (
-    Column("IP", 14),
-    Column("OWNER", 8),
-    Column("INTERFACES", 10),
-    Column("SINCE", 6, right=True),
-    Column("TAKEOVERS", 9, right=True),
-    Column("GARP PKTS", 9, right=True),
-    Column("LAST FAILOVER", 13, right=True),
-    Column("SERVICES", 10, flex=True),
+    Column("IP", 14, priority=0),
+    Column("OWNER", 8, priority=0),
+    Column("INTERFACES", 10, priority=3),
+    Column("SINCE", 6, right=True, priority=1),
+    Column("TAKEOVERS", 9, right=True, priority=2),
+    Column("GARP PKTS", 9, right=True, priority=3),
+    Column("LAST FAILOVER", 13, right=True, priority=1),
+    Column("SERVICES", 10, flex=True, priority=0),
 )
 
 
@@ -306,14 +309,14 @@ def l2_row(state: ConsoleState, entry: L2Entry) -> Row:
 # -- BGP sessions -----------------------------------------------------------------------------
 
 BGP_COLUMNS = (
-    Column("NODE", 8),
-    Column("PEER", 10),
-    Column("ADDRESS", 10),
-    Column("STATE", 11),
-    Column("UPTIME", 6, right=True),
-    Column("PREFIXES", 8, right=True),
-    Column("BFD", 5),
-    Column("LAST ERROR", 10, flex=True),
+    Column("NODE", 8, priority=0),
+    Column("PEER", 10, priority=0),
+    Column("ADDRESS", 10, priority=2),
+    Column("STATE", 11, priority=0),
+    Column("UPTIME", 6, right=True, priority=1),
+    Column("PREFIXES", 8, right=True, priority=1),
+    Column("BFD", 5, priority=2),
+    Column("LAST ERROR", 10, flex=True, priority=3),
 )
 
 SESSION_STYLE = {"Established": "ok", "Idle": "error", "Active": "warning", "Connect": "warning"}
@@ -360,7 +363,7 @@ def bgp_rows(state: ConsoleState) -> dict[str, Row]:
     rows: dict[str, Row] = {}
     for key, (node, peer, session) in sessions(state).items():
         config = peers.get(peer)
-        address = f"{config.peer_address}" if config else "-"
+        address = config.target if config else "-"
         bfd: Cell = "-"
         if session is None or not session.state:
             # No session events (the simulated demo network has no sessions to report).
@@ -389,16 +392,16 @@ def bgp_rows(state: ConsoleState) -> dict[str, Row]:
 # -- peers ------------------------------------------------------------------------------------
 
 PEER_COLUMNS = (
-    Column("NAME", 8),
-    Column("ADDRESS", 14),
-    Column("MY ASN", 6, right=True),
-    Column("PEER ASN", 8, right=True),
-    Column("HOLD/KA", 7, right=True),
-    Column("BFD", 4),
-    Column("MULTIHOP", 8),
-    Column("GR", 3),
-    Column("NODES", 8, flex=True),
-    Column("UP", 5, right=True),
+    Column("NAME", 8, priority=0),
+    Column("ADDRESS", 14, priority=0),
+    Column("MY ASN", 6, right=True, priority=2),
+    Column("PEER ASN", 8, right=True, priority=1),
+    Column("HOLD/KA", 7, right=True, priority=3),
+    Column("BFD", 4, priority=3),
+    Column("MULTIHOP", 8, priority=3),
+    Column("GR", 3, priority=3),
+    Column("NODES", 8, flex=True, priority=2),
+    Column("UP", 5, right=True, priority=0),
 )
 
 
@@ -413,7 +416,7 @@ def peer_row(state: ConsoleState, peer: Peer) -> Row:
     port = f":{peer.peer_port}" if peer.peer_port != 179 else ""
     return (
         peer.name,
-        f"{peer.peer_address}{port}",
+        f"{peer.target}{port}",
         str(peer.my_asn),
         str(peer.peer_asn) if peer.peer_asn else peer.dynamic_asn or "-",
         f"{peer.hold_time}s/{peer.keepalive_time}s",
@@ -434,9 +437,9 @@ def peer_rows(state: ConsoleState) -> dict[str, Row]:
 # -- events -----------------------------------------------------------------------------------
 
 EVENT_COLUMNS = (
-    Column("AGE", 6, right=True),
-    Column("EVENT", 20),
-    Column("DETAILS", 20, flex=True),
+    Column("AGE", 6, right=True, priority=0),
+    Column("EVENT", 20, priority=0),
+    Column("DETAILS", 20, flex=True, priority=0),
 )
 
 LEVEL_STYLE = {"info": "muted", "warning": "warning", "error": "error"}
@@ -471,10 +474,10 @@ OVERVIEW_SESSION_COLUMNS = (
     Column("PFX", 3, right=True),
 )
 FAILOVER_COLUMNS = (
-    Column("AGE", 6, right=True),
-    Column("IP", 12),
-    Column("FROM → TO", 16, flex=True),
-    Column("TOOK", 7, right=True),
+    Column("AGE", 6, right=True, priority=1),
+    Column("IP", 11, priority=0),
+    Column("FROM → TO", 15, flex=True, priority=0),
+    Column("TOOK", 6, right=True, priority=0),
 )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import re
+from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -18,7 +20,10 @@ from lbtui.state.rows import counts
 
 
 class InfoBar(Static):
-    """Where the console is attached and the headline numbers."""
+    """Where the console is attached and the headline numbers, fitted to the terminal's
+    width (:func:`fit_parts`: short forms first, then the least needed parts left out)."""
+
+    _last: tuple[ConsoleState, dict[str, Any]] | None = None
 
     def show(
         self,
@@ -31,28 +36,103 @@ class InfoBar(Static):
         view: str,
         filter: str = "",
     ) -> None:
-        c = counts(state)
-        dead = c["nodes"] - c["alive"]
-        nodes = f"nodes [$lb-alive]{c['alive']}[/] alive"
-        if dead:
-            nodes += f" [$lb-dead]{dead} down[/]"
-        parts = [
-            f"[b]lbtui[/b] {escape(source)}",
-            f"[b]{escape(view)}[/b]"
-            + (f" [$accent]filter /{escape(filter)}/[/]" if filter else ""),
-            nodes,
+        options = dict(
+            source=source, link=link, link_ok=link_ok, readonly=readonly, view=view, filter=filter
+        )
+        self._last = (state, options)
+        parts = info_parts(state, **options)
+        width = self.size.width or self.app.size.width
+        self.update(fit_parts(parts, width - 2))  # the bar's padding
+
+    def on_resize(self, _event: events.Resize) -> None:
+        if self._last is not None:
+            state, options = self._last
+            self.show(state, **options)
+
+
+# A part of the info bar: (how much it is needed, 0 most; its markup; a shorter markup or "").
+Part = tuple[int, str, str]
+
+
+def info_parts(
+    state: ConsoleState,
+    *,
+    source: str,
+    link: str,
+    link_ok: bool,
+    readonly: bool,
+    view: str,
+    filter: str = "",
+) -> list[Part]:
+    """The info bar's parts, in the order shown (pure)."""
+    c = counts(state)
+    dead = c["nodes"] - c["alive"]
+    nodes = f"nodes [$lb-alive]{c['alive']}[/] alive"
+    short_nodes = f"[$lb-alive]{c['alive']}[/]/{c['nodes']} nodes"
+    if dead:
+        nodes += f" [$lb-dead]{dead} down[/]"
+        short_nodes = f"[$lb-alive]{c['alive']}[/]/[$lb-dead]{c['nodes']}[/] nodes"
+    where = f"[b]{escape(view)}[/b]" + (f" [$accent]filter /{escape(filter)}/[/]" if filter else "")
+    short_where = f"[b]{escape(view)}[/b]" + (f" [$accent]/{escape(filter)}/[/]" if filter else "")
+    parts: list[Part] = [
+        (4, f"[b]lbtui[/b] {escape(source)}", "[b]lbtui[/b]"),
+        (0, where, short_where),
+        (1, nodes, short_nodes),
+        (
+            1,
             f"services {c['services']} ({c['announced']} announced)",
-            f"L2 {c['l2']}",
-            f"routes {c['routes']}",
-        ]
-        if state.config_errors:
-            parts.append("[$lb-dead]config rejected[/]")
-        if readonly:
-            parts.append("[$lb-muted]read-only[/]")
-        if link:
-            style = "$lb-alive" if link_ok else "$lb-dead"
-            parts.append(f"[{style}]{escape(link)}[/]")
-        self.update(" │ ".join(parts))
+            f"svc {c['announced']}/{c['services']}",
+        ),
+        (3, f"L2 {c['l2']}", ""),
+        (3, f"routes {c['routes']}", ""),
+    ]
+    if state.config_errors:
+        parts.append((0, "[$lb-dead]config rejected[/]", "[$lb-dead]rejected[/]"))
+    if readonly:
+        parts.append((2, "[$lb-muted]read-only[/]", "[$lb-muted]ro[/]"))
+    if link:
+        style = "$lb-alive" if link_ok else "$lb-dead"
+        head = link.split(" · ", 1)[0] if " · " in link else ""  # the rest: in the toast
+        short = f"[{style}]{escape(head)}[/]" if head else ""
+        parts.append((2 if link_ok else 1, f"[{style}]{escape(link)}[/]", short))
+    return parts
+
+
+SEPARATOR = " │ "
+_TAG = re.compile(r"(?<!\\)\[[^\]]*\]")
+
+
+def plain_text(markup: str) -> str:
+    """``markup`` without its tags, as on screen."""
+    return _TAG.sub("", markup).replace("\\[", "[")
+
+
+def plain_length(markup: str) -> int:
+    """How many cells ``markup`` takes on screen (its tags take none)."""
+    return cell_len(plain_text(markup))
+
+
+def fit_parts(parts: list[Part], width: int) -> str:
+    """The parts joined, within ``width`` cells if they can be: the least needed are made
+    short first, then left out; what is most needed stays (a long last part is cut by the
+    terminal, never the view's name)."""
+    texts = [full for _, full, _ in parts]
+
+    def length() -> int:
+        kept = [t for t in texts if t]
+        return sum(map(plain_length, kept)) + len(SEPARATOR) * (len(kept) - 1)
+
+    by_need = sorted(range(len(parts)), key=lambda i: (-parts[i][0], -i))
+    for i in by_need:  # short forms, least needed first
+        if length() <= width:
+            break
+        if parts[i][2]:
+            texts[i] = parts[i][2]
+    for i in by_need:  # then leave out, least needed first (never what is needed most)
+        if length() <= width or parts[i][0] == 0:
+            break
+        texts[i] = ""
+    return SEPARATOR.join(t for t in texts if t)
 
 
 class KeyBar(Static):

@@ -16,6 +16,7 @@ cell's semantic style ("dead", "ok", ...) from the theme's variables (``$lb-dead
 from __future__ import annotations
 
 import bisect
+import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
@@ -32,6 +33,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from lbtui.state.rows import Age, Bar, Cell, Column, Row, Styled, age_text, cell_text
+from lbtui.widgets.columns import GAP, MARK, Fit, fit_columns
 
 # Semantic cell style -> the theme variable giving its colour.
 SEMANTIC = {
@@ -50,7 +52,7 @@ SEMANTIC = {
 }
 BAR_WIDTH = 10
 MAX_WIDTH = 48
-GAP = 2
+SORT_LETTERS = "ABCDEFHIJLMNOPQSTUVWXYZ"
 # More rows coming or going than this: sort every key again rather than insert one by one.
 _INCREMENTAL_LIMIT = 64
 
@@ -72,6 +74,16 @@ class ResourceTable(ScrollView, can_focus=True):
         Binding("home,g", "edge(0)", "First", show=False),
         Binding("end,G", "edge(1)", "Last", show=False),
         Binding("enter", "select", "Open", show=False),
+        Binding("right", "scroll_columns(1)", "Columns right", show=False),
+        Binding("left", "scroll_columns(-1)", "Columns left", show=False),
+        Binding("shift+right", "scroll_columns(1000)", "Last columns", show=False),
+        Binding("shift+left", "scroll_columns(-1000)", "First columns", show=False),
+        # k9s: shift+letter sorts by the column of that letter (again: the other way round,
+        # a third time: back to the view's own order). K, R and G are kill, revive and end.
+        *(
+            Binding(letter, f"sort_by('{letter}')", f"Sort {letter}", show=False)
+            for letter in SORT_LETTERS
+        ),
     ]
 
     class Selected(Message):
@@ -104,6 +116,9 @@ class ResourceTable(ScrollView, can_focus=True):
         self.now = now
         self.clock = clock
         self.sort_key = sort_key or (lambda key: key)
+        self._view_sort = self.sort_key
+        # (column index, descending) while sorted by a column (shift+letter), else None.
+        self.column_sort: tuple[int, bool] | None = None
         self.highlight_seconds = highlight_seconds
         self.empty_text = empty_text
         self._keys: set[str] = set()
@@ -117,6 +132,9 @@ class ResourceTable(ScrollView, can_focus=True):
         self._visible: list[str] = []
         self._filter: re.Pattern[str] | None = None
         self._widths = [max(c.width, cell_len(c.title)) for c in columns]
+        # Sideways scroll: how many of the first columns that may go are out of view.
+        self.column_offset = 0
+        self._fit: tuple[tuple[Any, ...], Fit] | None = None
         self._changed: dict[str, float] = {}
         self._styles: dict[str, Style] = {}
         self._variables: dict[str, str] | None = None
@@ -220,8 +238,10 @@ class ResourceTable(ScrollView, can_focus=True):
             if not present:
                 self._keys.add(key)
                 structural = True
-            elif highlight:
-                self._changed[key] = now
+            else:
+                structural = structural or self.column_sort is not None  # it may move
+                if highlight:
+                    self._changed[key] = now
         if structural:
             self._reorder()
         if self._unmeasured:
@@ -266,7 +286,8 @@ class ResourceTable(ScrollView, can_focus=True):
             self._unmeasured.discard(key)
             self._changed.pop(key, None)
         self._keys.update(added)
-        many = len(added) + len(removed) > _INCREMENTAL_LIMIT
+        # Sorted by a column, a changed row may move: the whole order is made again.
+        many = len(added) + len(removed) > _INCREMENTAL_LIMIT or self.column_sort is not None
         if many:
             self._order = sorted(self._keys, key=self.sort_key)
         else:
@@ -477,24 +498,102 @@ class ResourceTable(ScrollView, can_focus=True):
             self._styles[name] = style
         return style
 
-    def _layout(self, width: int) -> list[int]:
-        widths = list(self._widths)
-        used = sum(widths) + GAP * (len(widths) - 1)
-        flex = [i for i, c in enumerate(self.columns) if c.flex]
-        if flex and used < width:
-            widths[flex[0]] += width - used
-        return widths
+    def _layout(self, width: int) -> Fit:
+        """The columns that fit (lbtui/widgets/columns.py), worked out once per change of
+        the widths, the table's width or the sideways scroll."""
+        key = (tuple(self._widths), width, self.column_offset)
+        if self._fit is None or self._fit[0] != key:
+            self._fit = (key, fit_columns(self.columns, self._widths, width, self.column_offset))
+        return self._fit[1]
+
+    @property
+    def shown_columns(self) -> list[str]:
+        """The titles of the columns on screen now."""
+        fit = self._layout(self._width or self.size.width)
+        return [self.columns[i].title for i in fit.shown]
+
+    def action_scroll_columns(self, delta: int) -> None:
+        """Sideways, one column (or to either end): what a narrow terminal leaves out."""
+        movable = sum(1 for c in self.columns if c.priority > 0)
+        if delta <= -movable:
+            offset = 0
+        elif delta >= movable:
+            offset = next(
+                (k for k in range(1, movable + 1) if not self._scrolled(k).right), movable
+            )
+        elif delta > 0 and not self._layout(self._width or self.size.width).right:
+            return  # everything to the right is in view already
+        else:
+            offset = self.column_offset + delta
+        self.column_offset = max(0, min(offset, movable))
+        self._fit = None
+        self.refresh()
+
+    def action_sort_by(self, letter: str) -> None:
+        """Sort by the column whose title starts with ``letter``: ascending, then
+        descending, then the view's own order again."""
+        matching = [i for i, c in enumerate(self.columns) if c.title[:1].upper() == letter]
+        if not matching:
+            return
+        current = self.column_sort
+        if current is None or current[0] not in matching:
+            self.sort_by_column(matching[0])
+        elif not current[1]:
+            self.sort_by_column(current[0], descending=True)
+        else:
+            later = [i for i in matching if i > current[0]]
+            self.sort_by_column(later[0] if later else None)
+
+    def sort_by_column(self, index: int | None, descending: bool = False) -> None:
+        """Order the rows by one column's cells (None: the view's own order)."""
+        if index is None:
+            self.column_sort = None
+            self.sort_key = self._view_sort
+        else:
+            self.column_sort = (index, descending)
+            view_sort = self._view_sort
+
+            def by_column(key: str) -> Any:
+                row = self.row(key)
+                value = sort_value(row[index]) if row is not None and index < len(row) else LAST
+                return (Descending(value) if descending else value, view_sort(key))
+
+            self.sort_key = by_column
+        self._reorder()
+        self._sync()
+
+    def _scrolled(self, offset: int) -> Fit:
+        return fit_columns(self.columns, self._widths, self._width or self.size.width, offset)
 
     def render_line(self, y: int) -> Strip:
         width = self._width or self.size.width
         base = self._base()
-        widths = self._layout(width)
+        fit = self._layout(width)
+        columns = [self.columns[i] for i in fit.shown]
+        widths = fit.widths
         if y == 0:
             header = self._style("header")
+            sorted_by = self.column_sort
+            arrow = {False: "↑", True: "↓"}
             titles = [
-                [Segment(_fit(c.title, w, c.right), base + header)]
-                for c, w in zip(self.columns, widths, strict=True)
+                [
+                    Segment(
+                        _fit(
+                            c.title + arrow[sorted_by[1]]
+                            if sorted_by is not None and sorted_by[0] == i
+                            else c.title,
+                            w,
+                            c.right,
+                        ),
+                        base + header,
+                    )
+                ]
+                for i, c, w in zip(fit.shown, columns, widths, strict=True)
             ]
+            if fit.left or fit.right:  # columns out of view: the header's end says where
+                marks = ("◂" if fit.left else " ") + ("▸" if fit.right else " ")
+                strip = self._strip(titles, base + header, max(0, width - MARK))
+                return Strip.join([strip, Strip([Segment(marks, base + header)])])
             return self._strip(titles, base + header, width)
         index = int(self.scroll_y) + y - 1
         if index >= len(self._visible):
@@ -513,8 +612,9 @@ class ResourceTable(ScrollView, can_focus=True):
             line_style = base + self._style("changed")
         now = self.now()
         cells = [
-            self._cell(cell, w, column.right, line_style, now)
-            for column, w, cell in zip(self.columns, widths, row, strict=False)
+            self._cell(row[i], w, column.right, line_style, now)
+            for i, column, w in zip(fit.shown, columns, widths, strict=True)
+            if i < len(row)
         ]
         return self._strip(cells, line_style, width)
 
@@ -547,6 +647,51 @@ class ResourceTable(ScrollView, can_focus=True):
             Segment("░" * (BAR_WIDTH - filled), style + self._style("bar-free")),
             Segment(numbers, style),
         ]
+
+
+LAST = (3, 0.0, "")  # a row or cell that is not there sorts last
+_NUMBER = re.compile(r"^~?(-?\d+(?:\.\d+)?)(ms|s)?$")
+
+
+def sort_value(cell: Cell) -> tuple[int, float, str]:
+    """How a cell sorts: numbers and durations by value, ages newest first, addresses in
+    address order, text alphabetically; "-" (nothing) last."""
+    if isinstance(cell, Age):
+        return LAST if cell.t is None else (0, -cell.t, "")
+    if isinstance(cell, Bar):
+        return (0, cell.used / cell.total if cell.total else 0.0, "")
+    text = cell_text(cell).strip()
+    if not text or text == "-":
+        return (2, 0.0, "")
+    number = _NUMBER.match(text)
+    if number:
+        value = float(number.group(1))
+        return (0, value / 1000 if number.group(2) == "ms" else value, "")
+    first = text.split(",", 1)[0].split("/", 1)[0].strip()
+    try:
+        address = ipaddress.ip_address(first)
+    except ValueError:
+        return (1, 0.0, text.lower())
+    # A Python int: compared with the floats above exactly (a float would round IPv6).
+    return (0, address.version << 128 | int(address), text)
+
+
+class Descending:
+    """A sort value the other way round."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: Descending) -> bool:
+        return bool(other.value < self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Descending) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
 
 
 def _cell_width(cell: Cell) -> int:

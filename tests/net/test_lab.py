@@ -9,8 +9,8 @@
   and cutting its cable does too, through BFD;
 - `lab console` shows the lab in a real terminal (tmux);
 - chaos: random kills, cable cuts, stops and heals with traffic running: two nodes never
-  answer ARP for the address longer than a membership period, and in the end there is exactly
-  one owner and the full ECMP set, and nothing left once the lab is down.
+  answer ARP for the address together longer than 100 ms (asked every 20 ms), and in the end
+  there is exactly one owner and the full ECMP set, and nothing left once the lab is down.
 
 Times are printed (``pytest -s``); tests/bench/failover.py measures them properly.
 """
@@ -23,7 +23,7 @@ import random
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -52,10 +52,11 @@ NODES = 3
 #: (no confirmations) plus one probe interval.
 MEMBERSHIP_BOUND = FAST.suspicion_bounds(NODES)[1] + FAST.probe_interval
 REQUEST_TIMEOUT = 1.0  # lab traffic's default
-#: A node cut off long enough believes the others dead (and they it): once its cable is back
-#: it announces until one side's periodic reconnect reaches the other and the views merge.
-PARTITION_HEAL = FAST.reconnect_interval + FAST.probe_interval
-SAMPLE = 0.2  # how often the chaos test asks who answers ARP
+#: Two nodes never answer ARP for one address together longer than this (issue 18): a node
+#: whose cable returns stays out of elections until its view merged (Membership.hold); a
+#: restarted speaker publishes nothing before it joined. Was 2.3 s (a membership period).
+SPLIT_BRAIN_BOUND = 0.1
+SAMPLE = 0.02  # how often the chaos test asks who answers ARP
 
 
 def predicted_owner(lab: Lab, alive: tuple[str, ...]) -> str:
@@ -211,8 +212,9 @@ def test_bgp_killing_a_node_removes_only_its_next_hop(lab: Lab) -> None:
 
 
 def test_lab_console_shows_the_lab(lab: Lab) -> None:
-    """``lbtui lab console`` in a real terminal: it reaches a node's status endpoint from
-    inside the client's namespace and shows who owns the address."""
+    """``lbtui lab console`` in a real terminal: it follows every node's status endpoint from
+    inside the client's namespace, merged, and shows who owns the address; after the owner is
+    killed it shows the node that took over (whichever node died: no single speaker's view)."""
     from tests.tui.test_terminal import Terminal
 
     term = Terminal(f"lblabt-console-{os.getpid()}")
@@ -220,20 +222,28 @@ def test_lab_console_shows_the_lab(lab: Lab) -> None:
         [*LBTUI, "lab", "console", "--name", lab.name, "--dir", str(lab.store.dir), "--view", "l2"]
     )
     term.tmux("new-session", "-d", "-s", term.name, "-x", "140", "-y", "30", command)
-    try:
-        owner = predicted_owner(lab, lab.plan().nodes)
-        screen = term.wait_for(
-            "the lab's address and its owner",
-            lambda text: any(
-                line.split()[:2] == [L2_VIP, owner] for line in text.splitlines() if line.strip()
-            ),
+
+    def owned_by(node: str) -> Callable[[str], bool]:
+        return lambda text: any(
+            line.split()[:2] == [L2_VIP, node] for line in text.splitlines() if line.strip()
         )
-        assert f"{lab.plan().status_url(lab.plan().nodes[0])}" in screen  # the first node's
+
+    try:
+        nodes = lab.plan().nodes
+        owner = predicted_owner(lab, nodes)
+        screen = term.wait_for("the lab's address and its owner", owned_by(owner))
+        assert f"speakers: {len(nodes)}/{len(nodes)} streaming" in screen
+        lab.fail(owner, "kill")
+        survivors = tuple(n for n in nodes if n != owner)
+        successor = predicted_owner(lab, survivors)
+        screen = term.wait_for(f"{successor} owning the address", owned_by(successor))
+        assert f"speakers: {len(survivors)}/{len(nodes)} streaming" in screen
         term.keys("C-q")
         wait_until(lambda: not term.alive(), 10, "the console to quit")
     finally:
         if term.alive():
             term.tmux("kill-session", "-t", term.name)
+        heal_all(lab)
 
 
 def test_chaos(lab: Lab) -> None:
@@ -281,10 +291,9 @@ def test_chaos(lab: Lab) -> None:
         f.read_text().count('"event":"SplitBrainDetected"') for f in workdir.glob("*.events.jsonl")
     )
     print(f"  split-brain alarms raised by the speakers: {alarms}")
-    # A node coming back (a cut cable mended) may answer beside the owner until gossip has
-    # merged the two views: never longer than a membership period.
-    bound = max(MEMBERSHIP_BOUND, PARTITION_HEAL) + SAMPLE
-    assert all(end - start <= bound for start, end, _ in doubles), doubles
+    # A node coming back (a cut cable mended, a speaker restarted) does not answer beside the
+    # owner: at most a handover's overlap, measured to within one sample.
+    assert all(end - start <= SPLIT_BRAIN_BOUND for start, end, _ in doubles), doubles
     # In the end: one owner, the predicted one, alone on the wire; every node a next hop.
     owner = predicted_owner(lab, plan.nodes)
     assert l2_owners(lab.views()) == {L2_VIP: {owner}}

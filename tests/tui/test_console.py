@@ -25,6 +25,7 @@ from lbtui.screens.views import (
     VIEWS,
     BgpScreen,
     EventsScreen,
+    FailoversScreen,
     L2Screen,
     NodesScreen,
     OverviewScreen,
@@ -77,6 +78,7 @@ async def test_every_view_has_a_key_and_a_command(port: ScriptedPort) -> None:
             "5": BgpScreen,
             "6": PeersScreen,
             "7": EventsScreen,
+            "8": FailoversScreen,
             "0": OverviewScreen,
         }
         for key, screen in keys.items():

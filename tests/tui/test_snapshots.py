@@ -46,7 +46,8 @@ def frozen_app(view: str = "overview", theme: str = "dark") -> ConsoleApp:
 
 
 @pytest.mark.parametrize(
-    "view", ["overview", "services", "pools", "nodes", "l2", "bgp", "peers", "events"]
+    "view",
+    ["overview", "services", "pools", "nodes", "l2", "bgp", "peers", "events", "failovers"],
 )
 def test_view(snap_compare: Any, view: str) -> None:
     assert snap_compare(frozen_app(view), terminal_size=SIZE)
@@ -113,3 +114,23 @@ def test_edit_with_errors_at_their_fields(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(frozen_app("pools"), terminal_size=SIZE, run_before=run_before)
+
+
+# -- a small terminal: 80x24 ----------------------------------------------------------------------
+
+SMALL = (80, 24)
+
+
+@pytest.mark.parametrize(
+    "view",
+    ["overview", "services", "pools", "nodes", "l2", "bgp", "peers", "events", "failovers"],
+)
+def test_view_at_80x24(snap_compare: Any, view: str) -> None:
+    """The answer columns stay, the rest narrows or waits behind ▸; the header fits."""
+    assert snap_compare(frozen_app(view), terminal_size=SMALL)
+
+
+@pytest.mark.parametrize("name", sorted(POPUPS))
+def test_popup_at_80x24(snap_compare: Any, name: str) -> None:
+    """Every pop-up fits the screen (what-if keeps NOW and THEN)."""
+    assert snap_compare(frozen_app("services"), terminal_size=SMALL, run_before=push(POPUPS[name]))

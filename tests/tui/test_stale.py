@@ -159,3 +159,57 @@ async def test_an_invalid_filter_is_explained_and_the_active_one_is_in_the_heade
         await pilot.press("escape")  # clears the filter, and the header says so
         assert "filter /" not in header(app)
         assert table.row_count == 9
+
+
+@pytest.mark.asyncio
+async def test_switching_to_a_view_fills_it_once(port: ScriptedPort, monkeypatch: Any) -> None:
+    """A view coming back fills its table once (it was twice: Textual runs the resume handler
+    of every class in the MRO, and the table view's called its parent's too)."""
+    from lbtui.screens.base import BigTableScreen
+
+    fills: list[tuple[str, bool]] = []
+    original = BigTableScreen.fill
+
+    def counting(self: Any, table: Any, state: Any, whole: bool) -> None:
+        fills.append((type(self).__name__, whole))
+        original(self, table, state, whole)
+
+    monkeypatch.setattr(BigTableScreen, "fill", counting)
+    app = console(port, view="svc")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        fills.clear()
+        await pilot.press("1")
+        await settle(app, pilot)
+        assert fills.count(("ServicesScreen", True)) == 1, fills
+
+
+def test_an_unannounced_address_a_service_holds_keeps_its_row() -> None:
+    """The held check looks at the announced services first (a node kill: thousands of
+    addresses, no need to list every allocation), and at every service only if none of them
+    holds the address any more: so an address another service now holds keeps its row."""
+    import ipaddress
+
+    from actors.events import AllocationsUpdated, AnnouncementStarted, AnnouncementStopped
+    from actors.model.allocation import Allocation
+
+    ip = "10.0.0.1"
+
+    def held_by(*keys: str) -> AllocationsUpdated:
+        allocations = {k: Allocation(k, (ipaddress.ip_address(ip),), "lan") for k in keys}
+        return AllocationsUpdated(1.0, allocations, {})
+
+    started = AnnouncementStarted(1.0, "n1", ip, "layer2", "elected", services=("ns/a",))  # type: ignore[arg-type]
+    stopped = AnnouncementStopped(2.0, "n1", ip, "layer2", "node killed")  # type: ignore[arg-type]
+    base = reduce_all(ConsoleState(), [held_by("ns/a"), started])
+    # Its own service still holds it (a node kill with nobody to take over): the row stays.
+    after = reduce_all(base, [stopped])
+    assert after.l2[ip].node is None
+    # Another service, not announced with it, holds it now: the row stays too.
+    after = reduce_all(base, [held_by("ns/b"), stopped])
+    assert ip in after.l2
+    # Nobody holds it: the row goes.
+    after = reduce_all(base, [AllocationsUpdated(1.5, {}, {}), stopped])
+    assert ip not in after.l2

@@ -266,6 +266,11 @@ def test_headless_runtimes_serve_their_state(tmp_path: Path, role: str) -> None:
             "/no: cannot read",
         ),
         (["console", "--connect", "ftp://x"], 1, "expected http://HOST:PORT"),
+        (
+            ["console", "--connect", "http://a:1", "--connect", "b:2"],
+            1,
+            "--connect b:2: expected http://HOST:PORT",
+        ),
         (["demo", "--theme", "neon"], 1, "unknown theme 'neon'"),
         (["console", "--connect", "http://x", "--theme", "neon"], 1, "unknown theme 'neon'"),
     ],

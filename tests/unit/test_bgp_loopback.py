@@ -17,7 +17,8 @@ from actors.bgp.actor import BgpSpeakerActor
 from actors.bgp.announcer import BgpAnnouncer
 from actors.bgp.codec import KEEPALIVE, FrameReader, RouteRefreshMessage, UpdateMessage
 from actors.bgp.codec.attributes.base import PathAttributes
-from actors.bgp.transport import ConnUp, SocketTransport
+from actors.bgp.codec.open import OpenMessage
+from actors.bgp.transport import ConnClosed, ConnData, ConnUp, SocketTransport
 from actors.demo.collector import RouteCollectorActor, bind_listener
 from actors.events import ConfigApplied, Event
 from actors.listener import Published
@@ -75,6 +76,65 @@ def test_keepalives_are_never_starved_by_queued_updates() -> None:
         server.close()
 
 
+def test_pending_inbound_connections_are_capped_per_source_and_in_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Connections that have not sent an OPEN are bounded before the actor hears of them:
+    beyond the cap from one address (or in all) they are closed at once, and an OPEN frees
+    a slot."""
+    from actors.bgp import transport as bgp_transport
+
+    monkeypatch.setattr(bgp_transport, "MAX_PENDING", 6)
+    inbox: queue.Queue[object] = queue.Queue()
+    transport = SocketTransport(inbox.put)
+    clients: list[socket.socket] = []
+
+    def connect(source: str) -> socket.socket:
+        client = socket.socket()
+        client.bind((source, 0))
+        client.connect(address)
+        client.settimeout(5)
+        clients.append(client)
+        return client
+
+    def closed_at_once(client: socket.socket) -> bool:
+        try:
+            return client.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    try:
+        address = transport.listen("127.0.0.1", 0)
+        per_source = bgp_transport.MAX_PENDING_PER_SOURCE
+        first = [connect("127.0.0.1") for _ in range(per_source)]
+        ups = [inbox.get(timeout=5) for _ in first]
+        assert all(isinstance(u, ConnUp) and not u.outbound for u in ups)
+        assert closed_at_once(connect("127.0.0.1"))  # a fifth from the same address
+        assert transport.refused == 1
+        # Another address still gets in, up to the cap in all (6).
+        others = [connect("127.0.0.2") for _ in range(2)]
+        assert all(isinstance(inbox.get(timeout=5), ConnUp) for _ in others)
+        assert closed_at_once(connect("127.0.0.3"))
+        assert transport.refused == 2
+        # One of the first sends its OPEN: pending no more, so one more may wait.
+        open_msg = OpenMessage(65001, 90, 0x0A000001).encode()
+        first[0].sendall(open_msg)
+        data = inbox.get(timeout=5)
+        assert isinstance(data, ConnData) and data.frames == (open_msg,)
+        connect("127.0.0.1")
+        assert isinstance(inbox.get(timeout=5), ConnUp)
+        # A closed pending connection frees its slot too.
+        first[1].close()
+        assert isinstance(inbox.get(timeout=5), ConnClosed)
+        connect("127.0.0.3")
+        assert isinstance(inbox.get(timeout=5), ConnUp)
+        assert transport.refused == 2 and inbox.empty()
+    finally:
+        transport.stop()
+        for client in clients:
+            client.close()
+
+
 def _peer(name: str, port: int, **kw: Any) -> Peer:
     return Peer(
         name=name,
@@ -121,12 +181,22 @@ def test_the_demo_peers_with_its_route_collector_over_loopback(stop_all: None) -
     runtime, _, network = build(DemoOptions(scenario_text="steps: []"))
     runtime.start()
     try:
-        routed = wait_until(lambda: {p: n for p, n in network.view().routes.items() if n})
-        prefix, nodes = next(iter(routed.items()))
+
+        def agreed() -> tuple[str, tuple[str, ...]] | None:
+            """The first routed prefix, once the network's view and the collector's table
+            name the same next hops (the nodes' sessions come up one by one: read together
+            too early, the two may differ by a node)."""
+            routed = {p: n for p, n in network.view().routes.items() if n}
+            if not routed:
+                return None
+            prefix, nodes = next(iter(routed.items()))
+            collected = runtime.proxy("collector").routes().get().get(prefix, [])
+            hops = {r.next_hop for r in collected}
+            expected = {f"127.0.1.{n.removeprefix('node-')}" for n in nodes}
+            return (prefix, tuple(nodes)) if hops == expected else None
+
+        prefix, nodes = wait_until(agreed)
         assert prefix.startswith("192.0.2.")  # DEMO_CONFIG's BGP pool "routed"
-        collected = runtime.proxy("collector").routes().get()[prefix]
-        hops = {r.next_hop for r in collected}
-        assert hops == {f"127.0.1.{n.removeprefix('node-')}" for n in nodes}
         victim = nodes[0]
         kill_node(runtime, victim)
         wait_until(lambda: victim not in network.view().routes.get(prefix, ()))

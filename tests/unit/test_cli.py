@@ -35,7 +35,7 @@ def test_validate_prints_every_error_one_a_line(
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: a}\n"
-        "spec: {addresses: [10.0.0.5/24]}\n---\n"
+        "spec: {addresses: [10.0.0.0/33]}\n---\n"
         "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\n"
         "spec: {myASN: 1, peerASN: 2, peerAddress: 10.0.0.1, holdTime: 2s}\n"
     )
@@ -43,8 +43,8 @@ def test_validate_prints_every_error_one_a_line(
     assert code == 1 and err == ""
     lines = out.strip().splitlines()
     assert lines[0] == (
-        f"{bad}:4:20: IPAddressPool/a: spec.addresses[0]: invalid CIDR '10.0.0.5/24': "
-        "host bits set (did you mean 10.0.0.0/24?)"
+        f"{bad}:4:20: IPAddressPool/a: spec.addresses[0]: invalid CIDR '10.0.0.0/33': "
+        "'10.0.0.0/33' does not appear to be an IPv4 or IPv6 network"
     )
     assert lines[1].startswith(f"{bad}:9:63: BGPPeer/p: spec.holdTime: invalid hold time")
     assert lines[2] == "invalid: 2 error(s), 0 warning(s) in 1 file(s)"

@@ -152,7 +152,7 @@ def test_issue_str_names_file_object_field_and_message():
 
 
 def test_issue_carries_the_line_of_its_document():
-    result = build(pool("a", "10.0.0.0/24"), pool("b", "10.0.1.5/24"))
+    result = build(pool("a", "10.0.0.0/24"), pool("b", "10.0.1.0/33"))
     issue = the_error(result)
     text = yaml.safe_dump_all([pool("a", "10.0.0.0/24")], sort_keys=False)
     assert issue.line == len(text.splitlines()) + 2  # after the first document and its "---"
@@ -185,8 +185,6 @@ def test_valid_addresses(text, first, last):
 @pytest.mark.parametrize(
     ("text", "phrases"),
     [
-        ("10.0.0.5/24", ["host bits set", "did you mean 10.0.0.0/24"]),
-        ("fd00::5/120", ["host bits set", "did you mean fd00::/120"]),
         ("10.0.0.20-10.0.0.10", ["start is after end"]),
         ("fd00::9-fd00::1", ["start is after end"]),
         ("10.0.0.1-fd00::1", ["mixes IPv4 and IPv6"]),
@@ -209,6 +207,23 @@ def test_invalid_addresses(text, phrases):
     assert_issue(issue, "IPAddressPool/p", "spec.addresses[1]", phrases[0])
     for phrase in phrases[1:]:
         assert phrase in issue.message
+
+
+@pytest.mark.parametrize(
+    ("text", "network"), [("10.0.0.5/24", "10.0.0.0/24"), ("fd00::5/120", "fd00::/120")]
+)
+def test_host_bits_are_masked_as_metallb_does_with_a_warning(text, network):
+    # MetalLB's TestParse accepts 10.20.30.40/24 as 10.20.30.0/24 (Go's net.ParseCIDR).
+    result = build(pool("p", "10.1.0.0/24", text))
+    assert result.errors == [] and result.config is not None
+    rng = result.config.pools["p"].ranges[1]
+    assert (rng.first, rng.last) == (
+        ipaddress.ip_network(network)[0],
+        ipaddress.ip_network(network)[-1],
+    )
+    warning = the_warning(result)
+    assert (warning.obj, warning.field) == ("IPAddressPool/p", "spec.addresses[1]")
+    assert "host bits set" in warning.message and f"did you mean {network}" in warning.message
 
 
 def test_pool_without_addresses_is_a_schema_error_in_plain_words():
@@ -1098,7 +1113,7 @@ def test_warnings_alone_still_give_a_config_and_errors_come_first():
     result = build(pool("p", "10.0.0.0/24"), other, peer("v1", version="v1beta1"))
     assert result.config is not None
     assert len(result.warnings) == 2
-    bad = build(other, pool("p", "10.0.0.5/24"))
+    bad = build(other, pool("p", "10.0.0.0/33"))
     assert bad.config is None
     assert [i.severity for i in bad.issues] == ["error", "warning"]
 
@@ -1109,3 +1124,23 @@ def test_an_empty_list_elsewhere_says_how_many_items_it_needs():
     err = {"type": "too_short", "msg": "List should have at least 2 items after validation"}
     err["ctx"] = {"min_length": 2, "actual_length": 1}
     assert _pydantic_message(err, "spec.thing") == "too short: give at least 2 items"
+
+
+def test_an_unnumbered_peer_is_accepted_and_said_to_need_the_frr_backend():
+    result = build(
+        peer("leaf", peerAddress=None, peerASN=None, dynamicASN="external", interface="eth1")
+    )
+    assert result.errors == [] and result.config is not None
+    [leaf] = result.config.peers
+    assert (leaf.peer_address, leaf.interface, leaf.target) == (None, "eth1", "eth1 (unnumbered)")
+    warning = the_warning(result)
+    assert (warning.obj, warning.field) == ("BGPPeer/leaf", "spec.interface")
+    assert "--bgp-backend frr" in warning.message
+
+
+@pytest.mark.parametrize("name", ["", "a-name-longer-than-15", "eth/0", "eth 0", "..", "eth0:1"])
+def test_an_unnumbered_peer_names_a_linux_interface(name):
+    docs = [peer("leaf", peerAddress=None, interface=name)]
+    result = build(*docs)
+    field = "spec.peerAddress" if not name else "spec.interface"
+    assert_issue(the_error(result), "BGPPeer/leaf", field, "interface")

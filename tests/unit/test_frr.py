@@ -48,6 +48,7 @@ CASES = {
     "ibgp-dual-stack": "node-a",
     "vrf-multihop": "node-b",
     "no-routes": "node-a",
+    "unnumbered": "node-a",
 }
 
 

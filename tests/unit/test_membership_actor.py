@@ -22,8 +22,14 @@ from actors.events import (
     NodeLeft,
     PeersDiscovered,
 )
-from actors.membership.actor import Datagram, MembershipActor, MuteEvents, encode_tags
-from actors.membership.messages import Alive, Dead, Message, PushPull
+from actors.membership.actor import (
+    Datagram,
+    MembershipActor,
+    MuteEvents,
+    StreamReply,
+    encode_tags,
+)
+from actors.membership.messages import Alive, Dead, MemberRecord, Message, PushPull, Status
 from actors.membership.profile import FAST
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -52,8 +58,9 @@ class FakeTransport:
     def request(self, dest: Any, message: Message) -> None:
         self.requests.append((dest, message))
 
-    def close(self) -> None:
+    def close(self, *, graceful: bool = True) -> None:
         self.closed = True
+        self.graceful = graceful
 
 
 def actor(**kw: Any) -> tuple[MembershipActor, list[Event], ManualClock]:
@@ -98,8 +105,12 @@ def test_no_view_until_a_seed_answers_then_the_cluster() -> None:
     assert views(events) == []  # a speaker must not think it is alone and claim everything
     dest, request = FakeTransport.instances[-1].requests[0]
     assert dest == SEED and isinstance(request, PushPull) and request.join
-    a.on_receive((a._generation, Datagram((Alive("seed", 3, SEED),), SEED)))
-    assert views(events)[-1].alive == frozenset({"me", "seed"})
+    # Gossip to our previous life's address names some members: not a whole view yet.
+    a.on_receive((a._generation, Datagram((Alive("other", 2, ("10.0.0.7", 7946)),), SEED)))
+    assert views(events) == []
+    reply = PushPull("seed", False, (MemberRecord("seed", SEED, 3, Status.ALIVE),))
+    a.on_receive((a._generation, StreamReply(reply, SEED)))
+    assert views(events)[-1].alive == frozenset({"me", "seed", "other"})
     assert any(isinstance(e, NodeJoined) and e.observer == "me" for e in events)
 
 
@@ -179,6 +190,12 @@ def speaker_exit(tmp_path: Path, *extra: str) -> tuple[int, str]:
     return code, err.getvalue()
 
 
+def test_speaker_refuses_a_switch_interval_out_of_range(tmp_path: Path) -> None:
+    for bad in ("0", "nan", "1000", "-1"):
+        code, err = speaker_exit(tmp_path, "--switch-interval", bad)
+        assert code == 1 and "--switch-interval" in err and "0.01 to 100 ms" in err, err
+
+
 def test_speaker_refuses_bad_membership_options(tmp_path: Path) -> None:
     code, err = speaker_exit(tmp_path, "--ml-bind", "node-a:7946")
     assert code == 1 and "not an IP address" in err
@@ -201,6 +218,54 @@ def test_speaker_refuses_bad_membership_options(tmp_path: Path) -> None:
     assert code == 2 and "cannot read" in err
 
 
+def test_a_node_whose_link_returns_stays_out_until_the_views_merged() -> None:
+    """No split brain on rejoin: the returning node's view calls the owner dead, so it keeps
+    candidate=false until a push-pull merged the views, then tells everyone directly."""
+    a, events, clock = actor(join=[SEED])
+    gen = a._generation
+    joined = PushPull("b", False, (MemberRecord("b", SEED, 2, Status.ALIVE),))
+    a.on_receive((gen, StreamReply(joined, SEED)))
+    a.on_event(CandidacyChanged(0.0, "me", False, "no carrier"))
+    a.on_receive((gen, Datagram((Dead("b", 2, "me"),), SEED)))  # cut off: b is dead to us
+    assert views(events)[-1].alive == frozenset({"me"})
+    transport = FakeTransport.instances[-1]
+    asked = len(transport.requests)
+    clock.advance(0.5)
+    a.on_event(CandidacyChanged(0.5, "me", True, "carrier on eth0"))
+    assert a.tags["candidate"] == "false" and a.core is not None and a.core.holding
+    assert views(events)[-1].not_candidates == frozenset({"me"})  # we claim nothing yet
+    assert any(d == SEED for d, _ in transport.requests[asked:])  # asked for the views now
+    # b's answer: its record (newer: it refuted our verdict) and ours as it knows it.
+    reply = PushPull("b", False, (MemberRecord("b", SEED, 3, Status.ALIVE),))
+    sent = len(transport.sent)
+    a.on_receive((gen, StreamReply(reply, SEED)))
+    assert a.tags["candidate"] == "true" and not a.core.holding
+    last = views(events)[-1]
+    assert last.alive == frozenset({"me", "b"}) and last.not_candidates == frozenset()
+    direct = [m for d, msgs in transport.sent[sent:] if d == SEED for m in msgs]
+    assert any(isinstance(m, Alive) and m.node == "me" for m in direct)  # not only gossip
+
+
+def test_a_returning_node_that_hears_nobody_is_a_candidate_after_the_hold() -> None:
+    a, events, clock = actor(join=[SEED])
+    gen = a._generation
+    joined = PushPull("b", False, (MemberRecord("b", SEED, 2, Status.ALIVE),))
+    a.on_receive((gen, StreamReply(joined, SEED)))
+    a.on_event(CandidacyChanged(0.0, "me", False, "no carrier"))
+    a.on_receive((gen, Datagram((Dead("b", 2, "me"),), SEED)))
+    a.on_event(CandidacyChanged(0.1, "me", True, "carrier on eth0"))
+    run_timers(a, clock, FAST.rejoin_hold - 0.05)
+    assert a.tags["candidate"] == "false"
+    run_timers(a, clock, 0.1)
+    assert a.tags["candidate"] == "true"
+    assert views(events)[-1].not_candidates == frozenset()
+    # Losing carrier again while held ends the hold at once.
+    a.on_event(CandidacyChanged(3.0, "me", False, "no carrier"))
+    a.on_event(CandidacyChanged(3.1, "me", True, "carrier on eth0"))
+    a.on_event(CandidacyChanged(3.2, "me", False, "no carrier"))
+    assert a.core is not None and not a.core.holding and a.tags["candidate"] == "false"
+
+
 def test_profile_overrides() -> None:
     p = FAST.with_overrides(["probe_interval=0.2", "gossip-nodes=4", "suspicion_log_scale=yes"])
     assert (p.probe_interval, p.gossip_nodes, p.suspicion_log_scale) == (0.2, 4, True)
@@ -208,6 +273,10 @@ def test_profile_overrides() -> None:
     for bad in ("probe_interval", "probe_interval=fast", "gossip_nodes=0", "name=x"):
         with pytest.raises(ValueError):
             FAST.with_overrides([bad])
+    # Crash detection by the kernel can be switched off (the probes alone), not made negative.
+    assert FAST.with_overrides(["crash_watch=0"]).crash_watch == 0
+    with pytest.raises(ValueError, match="zero or more"):
+        FAST.with_overrides(["crash_watch=-1"])
 
 
 def test_a_changed_secret_file_is_reloaded_and_a_broken_one_ignored(tmp_path: Path) -> None:

@@ -72,7 +72,7 @@ def test_json_report_names_file_line_column_kind_name_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text(POOL.format(name="p", cidr="10.0.0.5/24") + "---\n" + WARNED)
+    path.write_text(POOL.format(name="p", cidr="10.0.0.0/33") + "---\n" + WARNED)
     code, out, err = run(capsys, "validate", str(path), "-o", "json")
     assert code == 1 and err == ""
     report = json.loads(out)
@@ -88,7 +88,7 @@ def test_json_report_names_file_line_column_kind_name_field(
             "message": report["errors"][0]["message"],
         }
     ]
-    assert "host bits set" in report["errors"][0]["message"]
+    assert "invalid CIDR '10.0.0.0/33'" in report["errors"][0]["message"]
     assert [w["kind"] for w in report["warnings"]] == ["Deployment"]
     assert report["summary"] == {"valid": False, "errors": 1, "warnings": 1}
 

@@ -19,6 +19,9 @@ How the native semantics map onto FRR:
   IPv6, as MetalLB does;
 - a neighbor is activated in the family of its address, and in the other family as soon as a
   route of that family goes to it (MP-BGP, which the native speaker does too);
+- an unnumbered BGPPeer (``interface``) is ``neighbor IFACE interface remote-as ...``: FRR
+  finds the router on the interface's IPv6 link-local address (router advertisements) and
+  sends IPv4 routes there with an IPv6 next hop (RFC 8950), so both families are activated;
 - every prefix of the node becomes a ``network`` line; what each neighbor actually gets is
   decided by its outbound route-map: one entry per distinct (family, localPref, communities)
   matching a prefix list of exactly those prefixes and setting ``local-preference`` (only when
@@ -138,7 +141,8 @@ def _routers(
                     f"node in {where} sets {router.router_id}: FRR has one router ID per VRF"
                 )
             router.router_id = wanted
-        address = str(peer.peer_address)
+        # An unnumbered neighbor is named by its interface (FRR: "neighbor eth0 interface").
+        address = peer.interface if peer.peer_address is None else str(peer.peer_address)
         if any(n.address == address for n in router.neighbors):
             raise FrrRenderError(
                 f"BGPPeer {peer.name!r}: another peer of this node in {where} has address "
@@ -151,7 +155,12 @@ def _routers(
                 "without spaces"
             )
         neighbor = _Neighbor(peer, address, _safe(peer.name))
-        neighbor.families.add(peer.peer_address.version)
+        if peer.peer_address is None:
+            # Over the link-local session: IPv6, and IPv4 with an IPv6 next hop (RFC 8950,
+            # the extended next hop FRR negotiates with interface neighbors).
+            neighbor.families.update((4, 6))
+        else:
+            neighbor.families.add(peer.peer_address.version)
         router.neighbors.append(neighbor)
         neighbors[peer.name] = neighbor
 
@@ -215,12 +224,14 @@ def _router_lines(router: _Router, passwords: Mapping[str, str]) -> list[str]:
 def _neighbor_lines(n: _Neighbor, passwords: Mapping[str, str]) -> list[str]:
     peer, at = n.peer, f" neighbor {n.address}"
     remote = peer.dynamic_asn or str(peer.peer_asn)
-    lines = [f"{at} remote-as {remote}", f"{at} description {n.key}"]
+    unnumbered = peer.peer_address is None
+    declare = f"{at} interface remote-as {remote}" if unnumbered else f"{at} remote-as {remote}"
+    lines = [declare, f"{at} description {n.key}"]
     if peer.peer_port != 179:
         lines.append(f"{at} port {peer.peer_port}")
     if peer.ebgp_multihop:
         lines.append(f"{at} ebgp-multihop")
-    elif peer.peer_address.version == 6 and not peer.is_ibgp:
+    elif peer.peer_address is not None and peer.peer_address.version == 6 and not peer.is_ibgp:
         lines.append(f"{at} disable-connected-check")
     if peer.local_asn:
         lines.append(f"{at} local-as {peer.local_asn} no-prepend replace-as")

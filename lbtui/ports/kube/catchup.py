@@ -12,7 +12,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from actors.events import AnnouncementStarted, AnnouncementStopped, Event, MembershipUpdated
+from actors.events import (
+    AnnouncementStarted,
+    AnnouncementStopped,
+    Event,
+    MembershipUpdated,
+    PeerSessionChanged,
+)
 from lbtui.ports.remote import decode_event
 
 # Of a speaker's recent events, how many a console attaching for the first time replays (the
@@ -38,9 +44,13 @@ class AnnouncementLedger:
 
     def __init__(self) -> None:
         self.current: dict[AnnouncementKey, AnnouncementStarted] = {}
+        # (node, peer) -> the last state the speaker told of its BGP session.
+        self.sessions: dict[tuple[str, str], PeerSessionChanged] = {}
 
     def apply(self, event: Event) -> None:
-        if isinstance(event, AnnouncementStarted):
+        if isinstance(event, PeerSessionChanged):
+            self.sessions[(event.node, event.peer)] = event
+        elif isinstance(event, AnnouncementStarted):
             self.current[_key(event)] = event
         elif isinstance(event, AnnouncementStopped):
             for key in [
@@ -70,6 +80,17 @@ class AnnouncementLedger:
             out.append(dataclasses.replace(started, reason=f"in force: {started.reason}"))
         self.current = dict(wanted)
         return out
+
+    def sessions_unknown(self, t: float, reason: str) -> list[Event]:
+        """The speaker's BGP sessions as nobody can tell them now (its stream is lost)."""
+        return [
+            PeerSessionChanged(t, node, peer, "Unknown", reason)
+            for (node, peer) in sorted(self.sessions)
+        ]
+
+    def sessions_known(self) -> list[Event]:
+        """The sessions as the speaker last told them (to show again when it answers)."""
+        return [self.sessions[key] for key in sorted(self.sessions)]
 
     def withdraw_all(self, t: float, reason: str) -> list[Event]:
         out: list[Event] = [

@@ -28,7 +28,7 @@ from lbtui.ports.kube.catchup import (
     rebase,
 )
 from lbtui.ports.kube.targets import SpeakerTarget
-from lbtui.ports.remote import decode_event, json_line
+from lbtui.ports.remote import SUMMARIZED_EVENTS, decode_event, json_line
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ class SpeakerFollower:
         backoff_max: float = 10.0,
         rng: random.Random | None = None,
         predecessor: SpeakerFollower | None = None,
+        withdraw_when_lost: bool = False,
+        on_summary: Callable[[SpeakerTarget], None] | None = None,
     ) -> None:
         self.target = target
         # The follower of this pod's previous incarnation: it withdraws first (same order).
@@ -61,6 +63,12 @@ class SpeakerFollower:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.rng = rng or random.Random()
+        # Without the API's view beside it (``console --connect``), a speaker that cannot be
+        # reached has its announcements withdrawn: nobody can say it still answers.
+        self.withdraw_when_lost = withdraw_when_lost
+        # Told when the speaker's state changed in a way only its ``GET /state`` tells.
+        self.on_summary = on_summary
+        self._blind = False  # its announcements withdrawn and sessions unknown: it is lost
         self.ledger = AnnouncementLedger()
         self.position = Position()
         self.failures = 0
@@ -103,6 +111,14 @@ class SpeakerFollower:
                 if self._stopped.is_set():
                     break
                 self.failures += 1
+                if self.withdraw_when_lost and not self._blind:
+                    reason = f"{self.target.node} unreachable: {detail}"
+                    t = self.clock.now()
+                    lost = self.ledger.withdraw_all(t, reason)
+                    lost += self.ledger.sessions_unknown(t, reason)
+                    self._blind = True
+                    if lost:
+                        self.sink(lost)
                 if self.state != "lost":  # one event per loss; the info bar has the latest
                     self._report("lost", detail)
                 else:
@@ -130,6 +146,9 @@ class SpeakerFollower:
         events, self.position = catch_up(body, self.position, offset, self.ledger, self.clock.now())
         if self._stopped.is_set():
             return
+        if self._blind:  # answering again: its sessions as it last told them, then the news
+            events = self.ledger.sessions_known() + events
+            self._blind = False
         response = self.proxy.open(self.target, "events", [("since", str(self.position.seq))])
         self._response = response
         try:
@@ -156,6 +175,8 @@ class SpeakerFollower:
             self.position = position_of(record)
             event = decode_event(record)
             if event is None:
+                if self.on_summary is not None and record.get("event") in SUMMARIZED_EVENTS:
+                    self.on_summary(self.target)
                 continue  # summarized state (the console has the API's) or unknown
             event = rebase(event, offset)
             self.ledger.apply(event)

@@ -58,7 +58,8 @@ class BgpBatch(ServicesBatch):
         last_error = old.last_error if old else ""
         if session_error(e):
             last_error = e.reason
-        bfd = old.bfd if old else ""
+        # A speaker nobody can reach (the cluster console) says nothing of its BFD either.
+        bfd = old.bfd if old and e.state != "Unknown" else ""
         self.write("sessions")[(e.node, e.peer)] = PeerSessionRow(
             e.node, e.peer, e.state, since, e.reason, last_error, bfd
         )

@@ -77,10 +77,21 @@ class Layer2Batch(ServicesBatch):
         self.changed_l2.add(e.ip)
         for service in draft.services:
             self._announcer(service, node_protocol(e.node, "layer2"), add=False)
-        if draft.node is None and e.ip not in self._held_ips():
+        if draft.node is None and not self._is_held(e.ip, draft.services):
             # The last announcer stopped for an address no service holds any more (the
             # allocator released it first): the row goes now, not at the next allocation.
             del self.write("l2")[e.ip]
+
+    def _is_held(self, ip: str, services: tuple[str, ...]) -> bool:
+        """Whether some service holds ``ip``: first the services it was announced for (a
+        node kill stops thousands of addresses their services still hold: no need to look
+        at every allocation), then, only if none of them does, every service."""
+        allocations = self.allocations
+        for key in services:
+            allocation = allocations.get(key)
+            if allocation is not None and any(ip_text(a) == ip for a in allocation.ips):
+                return True
+        return ip in self._held_ips()
 
     def _held_ips(self) -> set[str]:
         """Every address some service holds, worked out once per allocation table."""
@@ -93,12 +104,14 @@ class Layer2Batch(ServicesBatch):
     # the wire
     def _failover_measured(self, e: FailoverMeasured) -> None:
         """The speaker's own timing replaces the estimate made from the events."""
-        measured = Failover(e.t, e.ip, e.from_node, e.node, e.seconds, e.cause, measured=True)
+        measured = Failover(
+            e.t, e.ip, e.from_node, e.node, e.seconds, e.cause, measured=True, protocol=e.protocol
+        )
         fresh = self._new_failovers  # field tuples: (t, ip, from_node, to_node, ..., measured)
         for index in range(len(fresh) - 1, -1, -1):
-            t, ip, _, to_node, _, _, was_measured = fresh[index]
+            t, ip, _, to_node, _, _, was_measured = fresh[index][:7]
             if (ip, to_node, was_measured) == (e.ip, e.node, False):
-                fresh[index] = (t, e.ip, e.from_node, e.node, e.seconds, e.cause, True)
+                fresh[index] = (t, e.ip, e.from_node, e.node, e.seconds, e.cause, True, e.protocol)
                 break
         else:
             old = list(self.failovers)
@@ -109,7 +122,7 @@ class Layer2Batch(ServicesBatch):
                     self.failovers = tuple(old)
                     break
             else:
-                fresh.append((e.t, e.ip, e.from_node, e.node, e.seconds, e.cause, True))
+                fresh.append((e.t, e.ip, e.from_node, e.node, e.seconds, e.cause, True, e.protocol))
         entry = self.read("l2").get(e.ip)
         if entry is not None and e.protocol == "layer2" and entry.node == e.node:
             self.write("l2")[e.ip] = replace(

@@ -1,0 +1,222 @@
+"""Reading YAML at libyaml's speed, with the answers PyYAML's own loader gives.
+
+Go's YAML (kubectl, MetalLB) never reads YAML 1.1 base-60 numbers, so neither do we
+(:class:`GoCompatibleLoader`, PyYAML's pure-Python loader, and :class:`GoCompatibleCLoader`,
+the same resolver over libyaml). :func:`documents` (objects) and :func:`compose` (node
+trees, for marks) read with libyaml; from a document libyaml refuses (a syntax error, an
+escaped lone surrogate, its nesting limit of 1000) or composes but cannot construct, PyYAML
+reads the rest, its marks the file's own, so errors say what PyYAML says, where it says it,
+and what PyYAML reads is read. Where libyaml is more lenient (a tab after a plain scalar) its
+reading stands, as it does in Go's YAML, a port of libyaml. :func:`construct` builds a
+document in one recursive pass for the plain tags (str, int, float, bool, null, timestamp,
+map, seq; an alias yields the same object, as in PyYAML); anything else (merge keys,
+``!!set``, unknown tags, unhashable keys) goes to PyYAML's SafeConstructor, whose answer or
+error is the reference. ``tests/unit/test_yamlread.py`` fuzzes this against PyYAML's loader.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+_PREFIX = "tag:yaml.org,2002:"
+STR_TAG, SEQ_TAG, MAP_TAG = _PREFIX + "str", _PREFIX + "seq", _PREFIX + "map"
+_BASE60_TAGS = (_PREFIX + "int", _PREFIX + "float")
+# Keys PyYAML's flatten_mapping rewrites: left to it.
+_SPECIAL_KEY_TAGS = frozenset({_PREFIX + "merge", _PREFIX + "value"})
+# YAML's line breaks, as libyaml and PyYAML count lines.
+LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+class GoCompatibleLoader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1 base-60 numbers, which Go's YAML (kubectl, MetalLB) never
+    reads: there ``communities: [64512:30]`` is the string "64512:30", not the int 3870750."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        tag = super().resolve(kind, value, implicit)
+        if tag in _BASE60_TAGS and ":" in value:
+            return STR_TAG
+        return tag
+
+
+# SafeLoader's implicit resolvers by first character ("" for the empty scalar), wildcards last.
+_RESOLVERS: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
+    first: tuple(pairs) + tuple(yaml.SafeLoader.yaml_implicit_resolvers.get(None, []))
+    for first, pairs in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    if first is not None
+}
+_WILDCARD = tuple(yaml.SafeLoader.yaml_implicit_resolvers.get(None, []))
+# SafeLoader has no path resolvers (yaml_path_resolvers is empty): resolve() below has none.
+
+
+class GoCompatibleCLoader(yaml.CSafeLoader):
+    """:class:`GoCompatibleLoader`'s answers over libyaml, resolving a scalar's tag in one
+    table lookup (libyaml calls this once for every node)."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is ScalarNode:
+            # (False, False) comes only from an empty node tagged "!", which PyYAML resolves
+            # as a plain scalar (null) and libyaml as a quoted one ("").
+            if implicit[0] or not implicit[1]:
+                for tag, regexp in _RESOLVERS.get(value[:1], _WILDCARD):
+                    if regexp.match(value):
+                        return STR_TAG if tag in _BASE60_TAGS and ":" in value else tag
+            return STR_TAG
+        return SEQ_TAG if kind is SequenceNode else MAP_TAG
+
+
+Loader = GoCompatibleLoader | GoCompatibleCLoader
+
+
+def compose(text: str | bytes) -> Iterator[tuple[Node, Loader]]:
+    """Each document's root node (empty documents skipped) and the loader that composed it.
+    Raises what PyYAML raises (yaml.YAMLError, RecursionError, ...) where PyYAML fails."""
+    return _read(text, build=False)  # type: ignore[return-value]
+
+
+def documents(text: str | bytes) -> Iterator[tuple[Any, int]]:
+    """Each document's Python objects and its 1-based first line, as
+    ``GoCompatibleLoader`` reads them; raises what it raises where it fails."""
+    return _read(text, build=True)  # type: ignore[return-value]
+
+
+_CONSTRUCTION_ERRORS = (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError)
+
+
+def _read(text: str | bytes, build: bool) -> Iterator[tuple[Any, Any]]:
+    resume: tuple[int, int] = (0, 0)
+    try:
+        fast = GoCompatibleCLoader(text)
+    except UnicodeEncodeError:  # a lone surrogate: PyYAML's reader says which
+        fast = None
+    if fast is not None:
+        try:
+            while True:
+                try:
+                    if not fast.check_node():
+                        return
+                    node = fast.get_node()
+                    if node is None:
+                        continue
+                    found = (
+                        (construct(node, fast), node.start_mark.line + 1)
+                        if build
+                        else (
+                            node,
+                            fast,
+                        )
+                    )
+                except _CONSTRUCTION_ERRORS:
+                    break  # PyYAML reads this document again, and says what is wrong
+                yield found
+                resume = (node.end_mark.line, node.end_mark.column)
+        finally:
+            fast.dispose()
+    slow = GoCompatibleLoader(_from(text, *resume))
+    try:
+        while slow.check_node():
+            node = slow.get_node()
+            if node is not None:
+                yield (
+                    (slow.construct_document(node), node.start_mark.line + 1)
+                    if build
+                    else (
+                        node,
+                        slow,
+                    )
+                )
+    finally:
+        slow.dispose()
+
+
+def _from(text: str | bytes, line: int, column: int) -> str:
+    """``text`` with everything before (line, column) blanked (line breaks kept), so PyYAML's
+    marks and positions are the file's own. After a document's root node only blanks, a
+    comment or a new document (whose ``---`` is in column 0) can follow on the same line."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    if line == 0 and column == 0:
+        return text
+    offset = 0
+    for number, found in enumerate(LINE_BREAK.finditer(text), start=1):
+        if number == line:
+            offset = found.end()
+            break
+    offset += column
+    return _NOT_A_BREAK.sub(_blank, text[:offset]) + text[offset:]
+
+
+_NOT_A_BREAK = re.compile("[^\r\n\x85\u2028\u2029]+")
+
+
+def _blank(match: re.Match[str]) -> str:
+    return " " * (match.end() - match.start())
+
+
+class _Fallback(Exception):
+    """This document needs PyYAML's SafeConstructor."""
+
+
+def _scalar_constructors(loader: Loader) -> dict[str, Callable[[ScalarNode], Any]]:
+    return {
+        _PREFIX + "null": loader.construct_yaml_null,
+        _PREFIX + "bool": loader.construct_yaml_bool,
+        _PREFIX + "int": loader.construct_yaml_int,
+        _PREFIX + "float": loader.construct_yaml_float,
+        _PREFIX + "timestamp": loader.construct_yaml_timestamp,
+    }
+
+
+def construct(node: Node, loader: Loader) -> Any:
+    """The document's Python objects, as ``loader.construct_document(node)`` builds them."""
+    if isinstance(loader, GoCompatibleCLoader):
+        try:
+            return _construct_fast(node, _scalar_constructors(loader))
+        except (_Fallback, RecursionError, ValueError, TypeError, OverflowError, yaml.YAMLError):
+            pass  # the reference constructor gives the answer, or the error
+    return loader.construct_document(node)
+
+
+def _construct_fast(root: Node, scalars: dict[str, Callable[[ScalarNode], Any]]) -> Any:
+    # collections by node: an alias yields the same object. A plain function, not a closure
+    # calling itself: that would be a reference cycle keeping each document's objects alive
+    # until the cyclic collector runs (paused while a file loads).
+    return _build(root, {}, scalars)
+
+
+def _build(
+    node: Node, built: dict[int, Any], scalars: dict[str, Callable[[ScalarNode], Any]]
+) -> Any:
+    cls = node.__class__
+    if cls is ScalarNode:
+        if node.tag == STR_TAG:
+            return node.value
+        make = scalars.get(node.tag)
+        if make is None:
+            raise _Fallback
+        return make(node)
+    found = built.get(id(node))
+    if found is not None:
+        return found
+    if cls is MappingNode and node.tag == MAP_TAG:
+        mapping: dict[Any, Any] = {}
+        built[id(node)] = mapping
+        for key_node, value_node in node.value:
+            if key_node.tag in _SPECIAL_KEY_TAGS:
+                raise _Fallback
+            key = _build(key_node, built, scalars)
+            if key.__class__ is dict or key.__class__ is list:
+                raise _Fallback  # unhashable: PyYAML says where
+            mapping[key] = _build(value_node, built, scalars)
+        return mapping
+    if cls is SequenceNode and node.tag == SEQ_TAG:
+        sequence: list[Any] = []
+        built[id(node)] = sequence
+        for child in node.value:
+            sequence.append(_build(child, built, scalars))
+        return sequence
+    raise _Fallback
