@@ -17,7 +17,9 @@ STAGING_VERSION=v0.37.2       # the staging modules (k8s.io/api, ...) of that re
 ETCD_VERSION=v3.7.3
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v4.3.2
-METALLB_VERSION=v0.16.2       # for tests/bench/kube_real.py only
+METALLB_VERSION=v0.15.2       # for tests/bench/kube_real.py only: v0.16.2 needs frr-k8s v0.0.27,
+                              # which the module proxy refuses ("not available")
+FRR_K8S_VERSION=v0.0.21       # v0.15.2 asks for v0.0.20 (not served); the next one served
 
 CACHE_ROOT=${LBTUI_K8S_CACHE:-$HOME/.cache/lbtui-k8s}
 BIN=$CACHE_ROOT/$KUBERNETES_VERSION/bin
@@ -114,7 +116,8 @@ build_metallb() {
     missing metallb-controller || return 0
     say "metallb $METALLB_VERSION (controller, for the benchmark)"
     local dir
-    dir=$(throwaway "go.universe.tf/metallb@$METALLB_VERSION" metallb </dev/null)
+    dir=$(echo "github.com/metallb/frr-k8s $FRR_K8S_VERSION" \
+        | throwaway "go.universe.tf/metallb@$METALLB_VERSION" metallb)
     (cd "$dir" && go build -trimpath -ldflags=-s -o "$BIN/metallb-controller" go.universe.tf/metallb/controller)
 }
 

@@ -8,19 +8,34 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from controlplane import ControlPlane
 from deployment import Deployment, wait_for
 
+HERE = Path(__file__).parent
+# Teardowns of the running control plane: run after the last test here, not at the end of the
+# whole session, so the API server, etcd and the controllers do not load the machine while
+# the rest of the suite runs (tests run in file order: pytest-randomly is not installed).
+_TEARDOWNS: list[Callable[[], None]] = []
+
+
+def _here(item: pytest.Item | None) -> bool:
+    return item is not None and HERE in Path(str(item.fspath)).parents
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
     for item in items:
-        if here in Path(str(item.fspath)).parents:
+        if _here(item):
             item.add_marker(pytest.mark.realkube)
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if _here(item) and not _here(nextitem):
+        while _TEARDOWNS:
+            _TEARDOWNS.pop()()
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +44,7 @@ def cluster() -> Iterator[ControlPlane]:
         pytest.fail("tests/kube-real needs root (the control plane runs in a network namespace)")
     work = Path(tempfile.mkdtemp(prefix="lbtui-realkube-"))
     plane = ControlPlane(work=work).up()
+    _TEARDOWNS.append(plane.down)
     try:
         yield plane
     finally:
@@ -48,6 +64,7 @@ def deployed(cluster: ControlPlane) -> Iterator[Deployment]:
     """examples/deploy applied, kwok Nodes n1..n3, and lbtui's controller running as the
     controller Pod (its ServiceAccount, its IP) with the webhooks served and registered."""
     deployment = Deployment(cluster).apply()
+    _TEARDOWNS.append(deployment.stop_all)
     try:
         controller = deployment.start_controller()
 
