@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import errno
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -153,6 +154,13 @@ def write_cert_files(cert_dir: str | Path, bundle: CertBundle) -> bool:
     return changed
 
 
+def cert_dir_is_projected(cert_dir: str | Path, exc: OSError) -> bool:
+    """Whether a failed write means ``cert_dir`` is the webhook Secret mounted read-only, as
+    MetalLB's own manifests mount it: the kubelet then projects the Secret we keep (its
+    ``tls.crt``/``tls.key`` keys) into the directory, and the server reloads what appears."""
+    return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and Path(cert_dir).is_dir()
+
+
 # -- the actor -------------------------------------------------------------------------------
 
 
@@ -228,6 +236,7 @@ class CertRotator(RuntimeActor):
         self.api = _Api(api_client, request_timeout)
         self.namespace = namespace
         self.cert_dir = cert_dir
+        self.projected = False  # cert_dir is a read-only Secret mount (MetalLB's manifests)
         self.name = dns_name(service_name, namespace)
         self.secret_name = secret_name
         self.webhook_configuration = webhook_configuration
@@ -268,7 +277,19 @@ class CertRotator(RuntimeActor):
         """One round; True if the CA is in every place it should be."""
         bundle = self._secret_bundle()
         self.bundle = bundle
-        write_cert_files(self.cert_dir, bundle)
+        try:
+            write_cert_files(self.cert_dir, bundle)
+        except OSError as exc:
+            if not cert_dir_is_projected(self.cert_dir, exc):
+                raise
+            if not self.projected:
+                log.info(
+                    "%s is read-only (the webhook Secret mounted there): serving the "
+                    "certificate the kubelet projects from Secret %s",
+                    self.cert_dir,
+                    self.secret_name,
+                )
+            self.projected = True
         injected = self._inject_webhooks(bundle.trusted)
         return self._inject_crd(bundle.trusted) and injected
 

@@ -137,7 +137,12 @@ def run_one(
             "peak_rss_mb": peak_rss_mb(proc.pid) if proc.poll() is None else float("nan"),
         }
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(20)
+        try:
+            proc.wait(45)  # MetalLB's controller-runtime waits up to 30 s for its runnables
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        print(json.dumps(row), flush=True)
         return row
     finally:
         plane.down()

@@ -361,3 +361,44 @@ def test_a_missing_secret_is_created_and_a_failed_round_is_retried(
     code, _ = refusal(lambda: create(api, pool("again", "10.1.0.1/32")))
     assert code == 403
     role.stop()
+
+
+def test_a_read_only_cert_dir_serves_what_the_kubelet_projects(
+    fake: FakeKubeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MetalLB's manifests mount the webhook Secret read-only at the certificate directory:
+    writing there fails with EROFS. The controller keeps the Secret and the caBundles, and
+    serves the files the kubelet projects from that Secret (written here as it would)."""
+    import errno
+
+    from actors.kube import certificates
+
+    def read_only(cert_dir: object, bundle: object) -> bool:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(certificates, "write_cert_files", read_only)
+    fake.create(namespace(NS))
+    for doc in deploy_objects():
+        fake.create(doc)
+    kube = kube_cluster(fake, with_webhook_resources(CONTROLLER_RESOURCES))
+    clock = ManualClock(wall_start=time.time())
+    specs = controller_specs(
+        kube,
+        webhook_mode="onlywebhook",
+        webhook_options={"cert_dir": str(tmp_path), "host": "127.0.0.1", "port": 0},
+    )
+    role = Role("controller", specs, kube, clock)
+    bundle = wait_until(lambda: bundle_of(fake), what="the Secret filled")
+    assert role.proxy("certs").status().get(timeout=5)["failures"] == 0
+    wait_until(lambda: set(ca_bundles(fake)) == {base64.b64encode(bundle.ca_cert).decode()})
+    # The kubelet projects the Secret's keys into the mount.
+    (tmp_path / "tls.key").write_bytes(bundle.key)
+    (tmp_path / "tls.crt").write_bytes(bundle.cert)
+    port = advance_until(clock, lambda: role.proxy("webhooks").port().get(timeout=5))
+    fake.serve_webhook_service(NS, SERVICE, "127.0.0.1", port)
+    api = custom_api(fake)
+    create(api, pool("lan", "10.1.0.0/24"))
+    wait_until(lambda: in_cache(role, "IPAddressPool", "lan"))
+    code, _ = refusal(lambda: create(api, pool("again", "10.1.0.1/32")))
+    assert code == 403
+    role.stop()
