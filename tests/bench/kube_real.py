@@ -70,7 +70,13 @@ def create_services(api: Any, count: int, creators: int) -> float:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": f"bench-{i}", "namespace": "bench"},
-        "spec": {"type": "LoadBalancer", "ports": [{"port": 80}], "selector": {"app": "x"}},
+        "spec": {
+            "type": "LoadBalancer",
+            "ports": [{"port": 80}],
+            "selector": {"app": "x"},
+            # 10k NodePorts do not exist (30000-32767); a bare-metal LB needs none.
+            "allocateLoadBalancerNodePorts": False,
+        },
     }
     start = time.monotonic()
     with ThreadPoolExecutor(creators) as pool:
