@@ -93,6 +93,7 @@ def run_one(
     name: str, command: list[str], env: dict[str, str], count: int, creators: int, work: Path
 ) -> dict[str, Any]:
     plane = controlplane.ControlPlane(work=work / name, stress_watches=False).up()
+    proc: subprocess.Popen[bytes] | None = None
     try:
         plane.kubectl("apply", "-f", str(REPO / "examples" / "deploy" / "namespace.yaml"))
         plane.kubectl("apply", "-f", str(REPO / "examples" / "deploy" / "crds.yaml"))
@@ -134,15 +135,16 @@ def run_one(
             "cpu_s": clock_ticks(proc.pid) - cpu0 if proc.poll() is None else float("nan"),
             "peak_rss_mb": peak_rss_mb(proc.pid) if proc.poll() is None else float("nan"),
         }
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(45)  # MetalLB's controller-runtime waits up to 30 s for its runnables
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
         print(json.dumps(row), flush=True)
         return row
     finally:
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(45)  # MetalLB's controller-runtime waits up to 30 s for its runnables
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
         plane.down()
 
 
