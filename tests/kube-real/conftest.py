@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from controlplane import ControlPlane
-from deployment import Deployment, wait_for
+from deployment import Deployment
 
 HERE = Path(__file__).parent
 # Teardowns of the running control plane: run after the last test here, not at the end of the
@@ -51,14 +51,6 @@ def cluster() -> Iterator[ControlPlane]:
         plane.down()
 
 
-PROBE_POOL = """
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: webhook-probe, namespace: metallb-system}
-spec: {addresses: [192.0.2.255/32]}
-"""
-
-
 @pytest.fixture(scope="session")
 def deployed(cluster: ControlPlane) -> Iterator[Deployment]:
     """examples/deploy applied, kwok Nodes n1..n3, and lbtui's controller running as the
@@ -66,17 +58,7 @@ def deployed(cluster: ControlPlane) -> Iterator[Deployment]:
     deployment = Deployment(cluster).apply()
     _TEARDOWNS.append(deployment.stop_all)
     try:
-        controller = deployment.start_controller()
-
-        def webhooks_answer() -> bool:
-            if not controller.alive():
-                raise AssertionError("controller exited:\n" + controller.output()[-3000:])
-            done = cluster.kubectl(
-                "apply", "--dry-run=server", "-f", "-", stdin=PROBE_POOL, check=False
-            )
-            return done.returncode == 0
-
-        wait_for("the admission webhooks to answer", webhooks_answer, timeout=90, every=0.5)
+        deployment.wait_for_webhooks(deployment.start_controller())
         yield deployment
     finally:
         deployment.stop_all()

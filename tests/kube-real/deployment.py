@@ -29,6 +29,12 @@ from lbtui.lab.netns import kill_namespace, run
 
 NS = "metallb-system"
 NODES = {"n1": f"{SUBNET}11", "n2": f"{SUBNET}12", "n3": f"{SUBNET}13"}
+PROBE_POOL = """
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: webhook-probe, namespace: metallb-system}
+spec: {addresses: [192.0.2.255/32]}
+"""
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, every: float = 0.2) -> Any:
@@ -186,7 +192,23 @@ class Deployment:
         netns = old.netns
         kill_namespace(netns)
         self.namespaces.remove(netns)
-        return self.start_controller(name)
+        controller = self.start_controller(name)
+        self.wait_for_webhooks(controller)
+        return controller
+
+    def wait_for_webhooks(self, controller: LbtuiProcess) -> None:
+        """Until the API server's calls reach ``controller``'s webhooks (a server-side dry run
+        of a pool: the validating webhook answers it)."""
+
+        def answered() -> bool:
+            if not controller.alive():
+                raise AssertionError("controller exited:\n" + controller.output()[-3000:])
+            done = self.plane.kubectl(
+                "apply", "--dry-run=server", "-f", "-", stdin=PROBE_POOL, check=False
+            )
+            return done.returncode == 0
+
+        wait_for("the admission webhooks to answer", answered, timeout=90, every=0.5)
 
     def wait_for_compaction(self, path: str, resource_version: str) -> None:
         """Until etcd has compacted ``resource_version`` away: a list at exactly that version
