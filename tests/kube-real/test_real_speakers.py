@@ -30,24 +30,12 @@ from controlplane import PREFIX, SUBNET
 from deployment import NODES, NS, Deployment, LbtuiProcess, wait_for
 
 from lbtui.lab.netns import kill_namespace, run
+from tests.kube.test_e2e_netns import BIRD_CONF  # the same iBGP router, one config
 
 ROUTER, ROUTER_CLIENT, CLIENT = f"{SUBNET}2", "10.97.1.1", "10.97.1.2"
 BGP_VIPS = "10.97.8.0/28"
 L2_VIPS = "10.97.0.100-10.97.0.110"
 PASSWORD = "realkube-md5"
-
-BIRD_CONF = """\
-router id {router};
-log "{dir}/bird.log" all;
-protocol device {{ scan time 1; }}
-protocol kernel {{ ipv4 {{ import none; export all; }}; merge paths on; }}
-template bgp speakers {{
-  local {router} as 64500; direct; hold time 3; keepalive time 1; connect retry time 1;
-  password "{password}";
-  ipv4 {{ import all; export none; }};
-}}
-{protocols}
-"""
 
 CONFIG = f"""
 apiVersion: v1
