@@ -479,6 +479,13 @@ def test_l2_no_matching_ad_for_service_and_node() -> None:
     assert _decide(ads, both, both).node is None
 
 
+def _pools(*cidrs: str):
+    """Pool "default" over ``cidrs``, as the configuration resolves it."""
+    from tests.unit.test_allocator import config, pool
+
+    return config(pool("default", *cidrs)).pools
+
+
 # -- TestUsableNodesEPSlices, TestUsableNodesEPSlicesWithSpeakerlistDisabled --------------------
 # MetalLB's nodesWithEndpoint: the usable speakers' nodes hosting an active endpoint. lbtui's
 # word for them is the candidates a Local-policy service keeps (decision.ranked).
@@ -839,21 +846,7 @@ IFACE_CASES = [
 def test_ip_advertisement_for(
     desc: str, ip: str, interfaces: tuple[tuple[str, ...], ...], want: tuple[str, ...]
 ) -> None:
-    pools = MappingProxyType(
-        {
-            "default": Pool(
-                name="default",
-                ranges=(
-                    *CONFIG.pools["default"].ranges,
-                    AddressRange(
-                        ipaddress.ip_address("2001:db8::"),
-                        ipaddress.ip_address("2001:db8::ff"),
-                        "2001:db8::/120",
-                    ),
-                ),
-            )
-        }
-    )
+    pools = _pools("10.20.30.0/24", "2001:db8::/120")
     ads = tuple(_ad(f"ad{i}", ("iris1",), {}, interfaces=ifs) for i, ifs in enumerate(interfaces))
     cluster = ClusterState.of(
         services=[service("svc")],
@@ -1070,25 +1063,7 @@ def _desired(allocations: dict[str, tuple[str, ...]], config: Config | None = No
         )
         for s, ips in allocations.items()
     }
-    pools = MappingProxyType(
-        {
-            "default": Pool(
-                name="default",
-                ranges=(
-                    AddressRange(
-                        ipaddress.ip_address("192.168.1.0"),
-                        ipaddress.ip_address("192.168.1.255"),
-                        "192.168.1.0/24",
-                    ),
-                    AddressRange(
-                        ipaddress.ip_address("1000::"),
-                        ipaddress.ip_address("1000::ff"),
-                        "1000::/120",
-                    ),
-                ),
-            )
-        }
-    )
+    pools = _pools("192.168.1.0/24", "1000::/120")
     config = config or Config(pools=pools, l2_advertisements=(_ad("l2", ("iris1",), {}),))
     return desired_announcements("iris1", config, cluster, held, frozenset({"iris1"}))
 
