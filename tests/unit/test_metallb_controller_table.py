@@ -1,5 +1,4 @@
-"""MetalLB's own controller cases, restated: TestControllerMutation of
-controller/controller_test.go.
+"""MetalLB's own controller cases, restated: the five tests of controller/controller_test.go.
 
 MetalLB's test hands its controller one Service at a time (pools fixed: its twelve, restated
 below) and checks two things a user sees: the status the controller writes (or that it writes
@@ -33,12 +32,13 @@ Two rows found lbtui wrong and it was fixed: "request specific loadbalancer IP w
 dual-stack" and its annotation twin (two clusterIPs are dual-stack whatever the
 ipFamilyPolicy, as MetalLB reads them; lbtui took one family without a dual-stack policy).
 
-Not ported: TestControllerConfig, TestDeleteRecyclesIP, TestControllerReassign and
-TestControllerDualStackConfig are sequences about the controller's life (no configuration yet,
-then one; an address freed by a deletion going to a waiting Service; a configuration change
-taking an address away) that tests/unit/test_metallb_allocator_table.py (TestConfigReload,
-TestAssignment) and tests/kube/ already exercise on lbtui's convergent allocator; they are
-not restated here for lack of time in this session.
+The controller's life, step by step: TestControllerConfig (no configuration, then one without
+pools, then a pool, then none again), TestControllerDualStackConfig, TestDeleteRecyclesIP and
+TestControllerReassign, through :class:`Controller` (lbtui's allocator actor, by hand); they
+agree with MetalLB since a configuration without pools stopped posting a Warning (MetalLB
+posts none: a found difference, fixed). Not ported: TestControllerConfig's last step (a nil
+configuration refused), which is MetalLB's configuration loader's; lbtui keeps the last good
+configuration (tests/actors/test_actors_unthreaded.py).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from actors.allocator.converge import Allocator
 from actors.kube.service_events import allocation_service_events
 from actors.kube.service_status import service_status_patch
 from actors.model.allocation import Allocation
-from actors.model.cluster import ClusterState, Service
+from actors.model.cluster import ClusterState, Service, ServiceStatus
 from actors.model.config import ServiceAllocation
 from actors.model.selectors import LabelSelector
 from tests.unit.test_allocator import config, pool
@@ -434,3 +434,109 @@ def test_a_status_that_lost_the_held_address_gets_that_address_back() -> None:
     controller_step(allocator, svc(loadBalancerIP="1.2.3.1"))  # "request specific IP"
     written, warned, _ = controller_step(allocator, svc())  # "simple LoadBalancer", no status
     assert (written, warned) == (("1.2.3.1",), False)
+
+
+# -- TestControllerConfig, TestControllerDualStackConfig, TestDeleteRecyclesIP,
+#    TestControllerReassign: the controller's life, step by step ------------------------------
+
+
+class Controller:
+    """lbtui's controller on one cluster, as its allocator actor runs it: nothing before the
+    first configuration, then one allocator kept across configurations (``set_config``), the
+    cluster converged whole at each step, the Service's status written back as patched."""
+
+    def __init__(self) -> None:
+        self.allocator: Allocator | None = None
+        self.services: dict[str, Service] = {}
+        self.held: dict[str, Allocation] = {}
+
+    def configure(self, *pools: Any) -> None:
+        cfg = config(*pools)
+        if self.allocator is None:
+            self.allocator = Allocator(cfg)
+        else:
+            self.allocator.set_config(cfg)
+
+    def step(self, **services: dict[str, Any] | None) -> dict[str, tuple[tuple[str, ...], bool]]:
+        """Set (or, with None, delete) these Services and converge: per Service named, the
+        status it shows afterwards and whether a Warning Event was posted for it."""
+        for name, doc in services.items():
+            if doc is None:
+                self.services.pop(name, None)
+            else:
+                doc = {**doc, "metadata": {**doc["metadata"], "name": name}}
+                self.services[name] = Service.model_validate(doc)
+        if self.allocator is None:  # no configuration yet: the allocator does not run
+            return {name: (s.ingress_ips, False) for name, s in self.services.items()}
+        cluster = ClusterState.of(list(self.services.values()))
+        allocations = self.allocator.converge_all(cluster)
+        out = {}
+        for name, service in list(self.services.items()):
+            after = allocations.get(service.key)
+            events = allocation_service_events(
+                service.key, service, self.held.get(service.key), after
+            )
+            patch = service_status_patch(service, after)
+            if patch is not None and "status" in patch:
+                status = ServiceStatus.model_validate(patch["status"])
+                service = service.model_copy(update={"status": status})
+                self.services[name] = service
+            if after is not None:
+                self.held[service.key] = after
+            out[name] = (service.ingress_ips, any(e.kind == "Warning" for e in events))
+        return out
+
+
+DEFAULT_V4 = pool("default", "1.2.3.0/24")
+# MetalLB writes 1000::1/127, which Go (and lbtui's configuration) masks to 1000::/127.
+DEFAULT_DUAL = pool("default", "1.2.3.0/24", "1000::/127")
+SECOND = pool("second", "4.5.6.0/24")
+
+
+def test_controller_config() -> None:
+    c = Controller()
+    # No configuration yet: nothing written, nothing told.
+    assert c.step(test=svc()) == {"test": ((), False)}
+    # A configuration without pools: still nothing, and no Event (MetalLB: a silent retry).
+    c.configure()
+    assert c.step() == {"test": ((), False)}
+    # A pool: the Service gets its first address.
+    c.configure(DEFAULT_V4)
+    assert c.step() == {"test": (("1.2.3.0",), False)}
+    # The pool deleted while its address is in use: accepted, and the Service cleared.
+    c.configure()
+    assert c.step() == {"test": ((), False)}
+    # (MetalLB's last step, a nil configuration refused, is its configuration loader's:
+    # lbtui keeps the last good one: tests/actors/test_actors_unthreaded.py.)
+
+
+def test_controller_dual_stack_config() -> None:
+    c = Controller()
+    dual = svc(cluster_ips=("1.2.3.4", "1000::"), ipFamilyPolicy=REQUIRE)
+    assert c.step(test=dual) == {"test": ((), False)}
+    c.configure()
+    assert c.step() == {"test": ((), False)}
+    c.configure(DEFAULT_DUAL)
+    assert c.step() == {"test": (("1.2.3.0", "1000::"), False)}
+
+
+def test_delete_recycles_ip() -> None:
+    c = Controller()
+    c.configure(pool("default", "1.2.3.0/32"))
+    assert c.step(test=svc()) == {"test": (("1.2.3.0",), False)}
+    # A second Service: no address left, and a Warning says so.
+    assert c.step(test2=svc())["test2"] == ((), True)
+    # The first one deleted: the second gets its address.
+    assert c.step(test=None) == {"test2": (("1.2.3.0",), False)}
+
+
+def test_controller_reassign() -> None:
+    c = Controller()
+    c.configure(DEFAULT_DUAL)
+    assert c.step(test=svc()) == {"test": (("1.2.3.0",), False)}
+    # A second pool: the allocation does not change.
+    c.configure(DEFAULT_DUAL, SECOND)
+    assert c.step() == {"test": (("1.2.3.0",), False)}
+    # The first pool deleted: an address from the second.
+    c.configure(SECOND)
+    assert c.step() == {"test": (("4.5.6.0",), False)}
