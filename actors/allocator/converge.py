@@ -72,7 +72,13 @@ from actors.allocator.demand import Demand, Port, admits, demand_of, family_fits
 from actors.allocator.holdings import Holdings, claim_of
 from actors.allocator.pools import PoolIndex
 from actors.allocator.ranges import Candidate, Lane, Spot
-from actors.model.allocation import NO_FAMILY_PREFIX, NOT_ALLOWED_PREFIX, Allocation, PoolUsage
+from actors.model.allocation import (
+    ERROR_NO_POOLS,
+    NO_FAMILY_PREFIX,
+    NOT_ALLOWED_PREFIX,
+    Allocation,
+    PoolUsage,
+)
 from actors.model.annotations import LOAD_BALANCER_IPS, annotation
 from actors.model.cluster import EPOCH, ClusterState, Service
 from actors.model.config import Config, Pool
@@ -246,7 +252,7 @@ class Allocator:
             return None
         if not self._index.pools:
             self.release(key)
-            return Allocation(key, (), None, NO_POOLS)
+            return Allocation(key, (), None, NO_POOLS, None, ERROR_NO_POOLS)
         demand = demand_of(service, key, self._intern_ports)
         if demand.error is not None:
             self.release(key)

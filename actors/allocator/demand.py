@@ -155,9 +155,11 @@ def _families(
             or (4,)
         )
     policy = spec.ip_family_policy
-    if len(found) >= 2 and policy in ("PreferDualStack", "RequireDualStack"):
+    if len(found) >= 2:
+        # Two clusterIPs are dual-stack whatever the policy says (MetalLB's ipfamily.ForService
+        # reads the addresses only); only PreferDualStack may settle for one family.
         primary = 6 if spec.ip_families[:1] == ("IPv6",) else 4
-        return (primary, 10 - primary), policy == "RequireDualStack", None
+        return (primary, 10 - primary), policy != "PreferDualStack", None
     if policy == "RequireDualStack":
         return found[:1], True, "not enough clusterips: RequireDualStack needs IPv4 and IPv6"
     return found[:1], False, None

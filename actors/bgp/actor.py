@@ -22,7 +22,7 @@ from actors.bgp.addresses import same_interface_address
 from actors.bgp.announcer import BgpAnnouncer, RouteKey, RoutesChanged
 from actors.bgp.codec.errors import CeaseSubcode
 from actors.bgp.deadline import DeadlineTimer
-from actors.bgp.secrets import SecretLookup
+from actors.bgp.secrets import SecretLookup, session_password
 from actors.bgp.session import GC_PAUSE_THRESHOLD, RouteAttrs, Session, SessionSettings
 from actors.bgp.transport import (
     ConnBroken,
@@ -328,7 +328,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
                         )
                     )
                 continue
-            password = self._password(peer)
+            password = session_password(peer, self.secrets)
             current = self.sessions.get(name)
             if current is not None:
                 if current.peer == peer and self.passwords.get(name) == password:
@@ -371,13 +371,6 @@ class BgpSpeakerActor(Listener, RuntimeActor):
             session.synced = self.synced
             self.sessions[name] = session
             session.start(now)
-
-    def _password(self, peer: Peer) -> str | None:
-        if peer.password or peer.password_secret is None:
-            return peer.password
-        if self.secrets is None:
-            return None
-        return self.secrets(peer.password_secret)
 
     def _apply_routes(self, changes: Mapping[RouteKey, BGPRoute | None]) -> None:
         """Route changes from the speaker -> per-peer desired prefixes -> each session's diff."""

@@ -1,7 +1,10 @@
 """BGPPeer ``passwordSecret``: the TCP-MD5 password from a ``kubernetes.io/basic-auth`` Secret.
 
-With ``lbtui speaker --cluster/--config`` the Secrets are objects in the configuration files
-(validation already checked their type and encoding). The value is never logged.
+:func:`session_password` is the password a peer's session uses, for lbtui's own sessions and
+for FRR's alike (MetalLB's ``passwordForSession``). With ``lbtui speaker --cluster/--config``
+the Secrets are objects in the configuration files (validation already checked their type and
+encoding); on a cluster they are the watched Secrets (actors/kube/secrets.py). The value is
+never logged.
 """
 
 from __future__ import annotations
@@ -12,12 +15,22 @@ import logging
 from collections.abc import Callable, Sequence
 
 from actors.config.loader import load_files
-from actors.model.config import SecretRef
+from actors.model.config import Peer, SecretRef
 from actors.model.issues import UnreadableInput
 
 log = logging.getLogger(__name__)
 
 SecretLookup = Callable[[SecretRef], "str | None"]
+
+
+def session_password(peer: Peer, secrets: SecretLookup | None) -> str | None:
+    """The password of ``peer``'s session: its own ``password``, else its ``passwordSecret``'s
+    ("" for none; None while that Secret cannot be found, so the session waits for it)."""
+    if peer.password or peer.password_secret is None:
+        return peer.password
+    if secrets is None:
+        return None
+    return secrets(peer.password_secret)
 
 
 class FileSecrets:

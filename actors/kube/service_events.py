@@ -15,6 +15,7 @@ from actors.model.allocation import (
     CLEARED_NO_IP_FAMILY,
     CLEARED_NOT_ALLOWED,
     ERROR_CLUSTER_IP_FAMILY,
+    ERROR_NO_POOLS,
     ERROR_NOT_ENOUGH_CLUSTER_IPS,
     ERROR_REQUEST,
     Allocation,
@@ -69,8 +70,12 @@ def allocation_service_events(
             out.append(ServiceEvent("Normal", "IPAllocated", f'Assigned additional IP "{added}"'))
         else:
             out.append(ServiceEvent("Normal", "IPAllocated", f"Assigned IP {_go_quoted(ips)}"))
-    if after.error is not None and (
-        before is None or (before.error, before.error_kind) != (after.error, after.error_kind)
+    # No pool at all is the configuration's fault, not the Service's: MetalLB clears the
+    # Service's status and posts no Event about it.
+    if (
+        after.error is not None
+        and after.error_kind != ERROR_NO_POOLS
+        and (before is None or (before.error, before.error_kind) != (after.error, after.error_kind))
     ):
         out.append(_error_event(key, service, after))
     if after.notice is not None and (before is None or before.notice != after.notice):

@@ -14,6 +14,7 @@ ERROR_ALLOCATION = ""  # no address could be had (pools, requests refused, shari
 ERROR_REQUEST = "invalid-request"  # the requested addresses do not parse / cannot be asked for
 ERROR_NOT_ENOUGH_CLUSTER_IPS = "not-enough-cluster-ips"  # RequireDualStack, one clusterIP
 ERROR_CLUSTER_IP_FAMILY = "cluster-ip-family"  # the clusterIPs give no address family
+ERROR_NO_POOLS = "no-pools"  # the configuration has no pool: MetalLB posts no Event for it
 # What kind of drop an Allocation's ``cleared`` reports (``cleared_kind``).
 CLEARED_OTHER = ""  # a changed request, pool or family: MetalLB clears silently
 CLEARED_NOT_ALLOWED = "not-allowed"  # the configuration no longer admits the addresses

@@ -55,15 +55,22 @@ def native_bgp(
     ]
 
 
-def frr_bgp(node: str, options: BgpOptions) -> tuple[FrrAnnouncer, list[ActorSpec]]:
+def frr_bgp(
+    node: str, options: BgpOptions, secrets: SecretLookup
+) -> tuple[FrrAnnouncer, list[ActorSpec]]:
     """``--bgp-backend frr``: FRR runs BGP and BFD; we keep its configuration (the
-    ``--frr-config`` file) equal to our announcements. The announcer for the speaker, and the
-    writer that renders what it holds. OptionsError without a path in a directory that
-    exists."""
+    ``--frr-config`` file) equal to our announcements, passwords from Secrets included. The
+    announcer for the speaker, and the writer that renders what it holds. OptionsError
+    without a path in a directory that exists."""
     if not options.frr_config or not Path(options.frr_config).parent.is_dir():
         raise OptionsError(
             "lbtui speaker: --bgp-backend frr needs --frr-config PATH in a directory that exists"
         )
     announcer = FrrAnnouncer()
-    writer = {"node": node, "path": options.frr_config, "announcer": announcer}
+    writer = {
+        "node": node,
+        "path": options.frr_config,
+        "announcer": announcer,
+        "secrets": secrets,
+    }
     return announcer, [ActorSpec("frr", FrrConfigWriter, writer, withdraws_on_stop=True)]

@@ -101,7 +101,10 @@ def build(options: SpeakerOptions, *, events: TextIO, clock: Clock) -> list[Acto
     if options.on_kube:
         check_metrics_cert_dir(options.metrics, "speaker")
     l2, l2_specs = _layer2(options)
-    frr = frr_bgp(node, options.bgp) if options.bgp.backend == "frr" else None
+    # The BGP passwords in Secrets: on a cluster the watched ones (of the connection made
+    # below, once the options are known good), else those in the configuration files.
+    secrets = KubeSecrets(lambda: kube) if options.on_kube else FileSecrets(_config_files(options))
+    frr = frr_bgp(node, options.bgp, secrets) if options.bgp.backend == "frr" else None
     membership = membership_spec(node, options.membership, on_kube=options.on_kube)
     kube = connect(options.kube, options.namespace, SPEAKER_RESOURCES) if options.on_kube else None
     bgp: Announcer = RecordingAnnouncer()
@@ -110,8 +113,6 @@ def build(options: SpeakerOptions, *, events: TextIO, clock: Clock) -> list[Acto
         bgp, bgp_specs = frr
     native = frr is None and options.bgp.enabled
     if native:
-        # On a cluster the passwords come from the watched Secrets.
-        secrets = KubeSecrets(kube) if kube is not None else FileSecrets(_config_files(options))
         bgp, bgp_specs = native_bgp(node, options.bgp, secrets)
     # With files (no Kubernetes) metrics are served only on an explicit metrics port; without
     # them, prometheus_client is never imported.

@@ -33,20 +33,18 @@ from typing import Any
 from urllib.parse import urlencode
 
 import urllib3
-from textual.message import Message
 
 from actors.clock import Clock, RealClock
 from actors.config.store import EditOutcome
 from actors.events import AllocationsUpdated, ClusterUpdated, ConfigApplied, Event
-from lbtui.bridge import ActorEvent, PortStatus, Poster, SnapshotLoaded
+from lbtui.bridge import PortStatus, Poster, SnapshotLoaded
 from lbtui.ports.base import ReadOnlyPort
+from lbtui.ports.batching import MIN_INTERVAL, StreamPoster
 from lbtui.ports.kube.api import CONNECT_TIMEOUT, READ_TIMEOUT, SpeakerUnreachable
 from lbtui.ports.kube.follower import SpeakerFollower
 from lbtui.ports.kube.targets import SpeakerTarget, streams_summary
 from lbtui.ports.merge import EventMerger
 from lbtui.ports.remote import decode_snapshot
-
-MIN_INTERVAL = 0.05  # at most one batch of events per 50 ms to the UI
 
 
 def label(url: str) -> str:
@@ -168,24 +166,23 @@ class ClusterPort:
         self.refetch_interval = refetch_interval
         self.backoff = (backoff_initial, backoff_max)
         self.merger = EventMerger()
+        self.poster = StreamPoster(
+            admit=self.merger.admit, min_interval=min_interval, name="lbtui-cluster-post"
+        )
         self.followers: dict[str, SpeakerFollower] = {}
         self.states: dict[str, tuple[str, str]] = {label(u): ("connecting", "") for u in self.urls}
         self._documents: dict[tuple[str, str], dict[str, Any]] = {}
         self._parts: dict[str, Any] = {}  # the state as last read: config, cluster, allocations
         self._lock = threading.Lock()
         self._stale: queue.Queue[str | None] = queue.Queue()
-        self._queue: queue.Queue[tuple[str, list[Event]] | Message | None] = queue.Queue()
         self._stopped = threading.Event()
-        self._app: Poster | None = None
-        self._last_summary: tuple[str, bool] | None = None
 
     # -- ConsolePort ---------------------------------------------------------------------------
     def now(self) -> float | None:
         return self.clock.now()  # every speaker's events are moved onto this clock
 
     def start(self, app: Poster) -> None:
-        self._app = app
-        threading.Thread(target=self._post_loop, name="lbtui-cluster-post", daemon=True).start()
+        self.poster.start(app)
         threading.Thread(target=self._run, name="lbtui-cluster", daemon=True).start()
 
     def stop(self) -> None:
@@ -198,7 +195,7 @@ class ClusterPort:
         deadline = time.monotonic() + 2.0
         for follower in followers:
             follower.join(max(0.0, deadline - time.monotonic()))
-        self._queue.put(None)
+        self.poster.stop()
         self.client.close()
 
     def document(self, kind: str, name: str) -> dict[str, Any] | None:
@@ -230,7 +227,7 @@ class ClusterPort:
                     target,
                     self.client,  # type: ignore[arg-type]
                     self.clock,
-                    lambda events, url=url: self._queue.put((url, events)),
+                    lambda events, url=url: self.poster.events(events, url),
                     self._follower_state,
                     backoff_initial=self.backoff[0],
                     backoff_max=self.backoff[1],
@@ -253,7 +250,7 @@ class ClusterPort:
                     problems.append(_problem(url, exc))
                     continue
                 self._remember(body)
-                self._queue.put(
+                self.poster.message(
                     SnapshotLoaded(
                         dataclasses.replace(
                             snapshot,
@@ -265,7 +262,7 @@ class ClusterPort:
                     )
                 )
                 return url
-            self._queue.put(PortStatus("no speaker answers: " + "; ".join(problems), ok=False))
+            self.poster.message(PortStatus("no speaker answers: " + "; ".join(problems), ok=False))
             self._stopped.wait(self.retry)
         return None
 
@@ -287,7 +284,7 @@ class ClusterPort:
                 except Exception:  # that speaker cannot say now: ask the next one
                     continue
                 if events:
-                    self._queue.put((candidate, events))
+                    self.poster.events(events, candidate)
                 break
 
     def _target(self, url: str) -> SpeakerTarget:
@@ -328,42 +325,4 @@ class ClusterPort:
             self.states[target.node] = (state, detail)
             text = streams_summary(self.states, {})
             ok = all(s == "following" for s, _ in self.states.values())
-            if (text, ok) == self._last_summary:
-                return
-            self._last_summary = (text, ok)
-        self._queue.put(PortStatus(text, ok=ok))
-
-    # -- events to the app -----------------------------------------------------------------------
-    def _post_loop(self) -> None:
-        """The speakers' events, merged (:class:`EventMerger`), in batches at most every
-        ``min_interval``; the info bar's lines and the first snapshot in their place."""
-        last_post = 0.0
-        while True:
-            items = [self._queue.get()]
-            pause = last_post + self.min_interval - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)  # what arrives meanwhile joins this batch
-            while True:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            batch: list[Event] = []
-            for item in items:
-                if isinstance(item, tuple):
-                    source, events = item
-                    batch += self.merger.admit(source, events)
-                    continue
-                if batch:
-                    self._post(ActorEvent(tuple(batch)))
-                    batch = []
-                if item is None:
-                    return
-                self._post(item)
-            if batch:
-                self._post(ActorEvent(tuple(batch)))
-            last_post = time.monotonic()
-
-    def _post(self, message: Message) -> None:
-        if self._app is not None:
-            self._app.post_message(message)
+            self.poster.status(text, ok)

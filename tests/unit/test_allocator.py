@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from actors.allocator.converge import NO_AVAILABLE_IPS, NO_POOLS, Allocator, allocate_cluster
-from actors.model.allocation import Allocation, PoolUsage
+from actors.model.allocation import ERROR_NO_POOLS, Allocation, PoolUsage
 from actors.model.cluster import ClusterState, Namespace, Service
 from actors.model.config import AddressRange, Config, Pool, ServiceAllocation
 from actors.model.selectors import LabelSelector
@@ -695,7 +695,7 @@ def test_no_pools_clears_everything() -> None:
     alloc.converge(service("a"), {})
     assert alloc.set_config(config()) == ["default/a"]
     got = alloc.converge(service("a", status=("10.0.0.0",)), {})
-    assert got == Allocation("default/a", (), None, NO_POOLS)
+    assert got == Allocation("default/a", (), None, NO_POOLS, None, ERROR_NO_POOLS)
 
 
 # --------------------------------------------------------------------------- re-claiming and order

@@ -1,9 +1,21 @@
 """MetalLB's own BGP speaker cases, restated, from speaker/bgp_controller_test.go.
 
+Cases, by Go test (77 in all): ``TestBGPSpeakerEPSlices`` 22 (9 endpoint steps, 13
+configuration and service steps), ``TestNodeSelectors`` 9 (one sequence),
+``TestShouldAnnounceExcludeLB`` 2, ``TestPasswordForSession`` 4 of 8 (each for lbtui's own
+sessions and for the FRR backend, plus the Secret not found yet), ``TestPeersForService`` 6
+(one sequence), ``TestBGPAdsForService`` 6, ``TestCheckBGPAdvConflicts`` 16,
+``TestShouldAnnounceBGPServiceSelectors`` 6, ``TestHasHealthyEndpoint`` 6. Not ported:
+``TestPasswordForSession``'s four FRR-K8s rows (the secret passthrough of MetalLB's frr-k8s
+mode, which lbtui does not have). Every case agrees with MetalLB; ``TestPasswordForSession``
+found the FRR backend writing no password for a ``passwordSecret`` (only lbtui's own sessions
+looked the Secret up), now fixed.
+
 - ``TestBGPSpeakerEPSlices``, its endpoint steps: node "pandora", one peer (1.2.3.4) on
   every node, pool 10.20.30.0/24 advertised as /32 from pandora; a service holding
   10.20.30.1 with the given traffic policy and EndpointSlices; does pandora send
-  10.20.30.1/32 to the peer? Each step's whole state is given, so each is a case.
+  10.20.30.1/32 to the peer? Each step's whole state is given, so each is a case. Its
+  configuration and service steps the same way, with what pandora sends to each peer.
 - ``TestHasHealthyEndpoint``: whether a Cluster-policy service counts as having a healthy
   endpoint (MetalLB: any endpoint ready, or serving, anywhere), read through the same
   question (does a node announce it?).
@@ -168,6 +180,155 @@ EP_CASES = [
 def test_bgp_speaker_ep_slices(case: EpCase) -> None:
     got = _announcers(_config("pandora"), case.local, case.slices)
     assert got.get("pandora", ()) == case.pandora
+
+
+# -- TestBGPSpeakerEPSlices, its configuration and service steps -------------------------------
+# The whole state of each step, as a user writes it (the configuration in YAML, the Services
+# with the status the controller wrote), read the way a speaker on a cluster reads it
+# (allocations_from_status); the answer is what pandora sends to each peer it has a session
+# with: (prefix, LOCAL_PREF, communities) per route. MetalLB's peers have no ASN (iBGP): here
+# both are 64512.
+
+
+def _steps_peer(name: str, address: str) -> dict:
+    from tests.unit.test_config_validation import peer
+
+    return peer(name, myASN=64512, peerASN=64512, peerAddress=address)
+
+
+def _steps_ad(name: str, nodes: tuple[str, ...], **spec: object) -> dict:
+    from tests.unit.test_config_validation import bgp_ad
+
+    hostnames = {"key": "kubernetes.io/hostname", "operator": "In", "values": list(nodes)}
+    return bgp_ad(
+        name, ipAddressPools=["default"], nodeSelectors=[{"matchExpressions": [hostnames]}], **spec
+    )
+
+
+def _steps_config(*docs: dict) -> tuple[dict, ...]:
+    from tests.unit.test_config_validation import pool
+
+    return (pool("default", "10.20.30.0/24"), *docs)
+
+
+COMMUNITIES = ("0:1234", "0:2345")
+WITH_COMMUNITIES = {"aggregationLength": 32, "localPref": 100, "communities": list(COMMUNITIES)}
+ONE_PEER = _steps_config(
+    _steps_peer("peer1", "1.2.3.4"), _steps_ad("ad", ("pandora",), aggregationLength=32)
+)
+TWO_ADS = _steps_config(
+    _steps_peer("peer1", "1.2.3.4"),
+    _steps_ad("ad1", ("pandora",), **WITH_COMMUNITIES),
+    _steps_ad("ad2", ("pandora",), aggregationLength=24, localPref=1000),
+)
+TWO_ADS_ONE_ELSEWHERE = _steps_config(
+    _steps_peer("peer1", "1.2.3.4"),
+    _steps_ad("ad1", ("pandora",), **WITH_COMMUNITIES),
+    _steps_ad("ad2", ("iris",), aggregationLength=24, localPref=1000),
+)
+TWO_ADS_ONE_TO_PEER1 = _steps_config(
+    _steps_peer("peer1", "1.2.3.4"),
+    _steps_ad("ad1", ("pandora",), peers=["peer1"], **WITH_COMMUNITIES),
+    _steps_ad("ad2", ("pandora",), aggregationLength=24, localPref=1000),
+)
+TWO_PEERS = _steps_config(
+    _steps_peer("peer1", "1.2.3.4"),
+    _steps_peer("peer2", "1.2.3.5"),
+    _steps_ad("ad", ("pandora",), aggregationLength=32),
+)
+PEER_MOVED = _steps_config(
+    _steps_peer("peer1", "1.2.3.5"), _steps_ad("ad", ("pandora",), aggregationLength=32)
+)
+
+LB = "LoadBalancer"
+HOST = ("10.20.30.1/32", 0, ())
+HOST5 = ("10.20.30.5/32", 0, ())
+HOST_WITH_COMMUNITIES = ("10.20.30.1/32", 100, COMMUNITIES)
+AGGREGATE = ("10.20.30.0/24", 1000, ())
+
+STEP_CASES = [
+    # (desc, configuration, services {name: (type, status IP, endpoint's node)}, per peer)
+    ("Service ignored, no config", (), {"test1": (LB, "10.20.30.1", "iris")}, {}),
+    ("One peer, no services", ONE_PEER, {}, {"1.2.3.4": ()}),
+    ("Add service, not an LB", ONE_PEER, {"test1": ("ClusterIP", None, "pandora")},
+     {"1.2.3.4": ()}),
+    ("Multiple advertisement config", TWO_ADS, {"test1": (LB, "10.20.30.1", "iris")},
+     {"1.2.3.4": (AGGREGATE, HOST_WITH_COMMUNITIES)}),
+    ("Multiple advertisement config, one only for my node", TWO_ADS_ONE_ELSEWHERE,
+     {"test1": (LB, "10.20.30.1", "iris")}, {"1.2.3.4": (HOST_WITH_COMMUNITIES,)}),
+    ("Multiple advertisement config, one with peer selector", TWO_ADS_ONE_TO_PEER1,
+     {"test1": (LB, "10.20.30.1", "iris")}, {"1.2.3.4": (AGGREGATE, HOST_WITH_COMMUNITIES)}),
+    ("Multiple peers", TWO_PEERS, {"test1": (LB, "10.20.30.1", "iris")},
+     {"1.2.3.4": (HOST,), "1.2.3.5": (HOST,)}),
+    ("Second balancer, no ingress assigned", TWO_PEERS,
+     {"test1": (LB, "10.20.30.1", "iris"), "test2": (LB, None, "iris")},
+     {"1.2.3.4": (HOST,), "1.2.3.5": (HOST,)}),
+    ("Second balancer, ingress gets assigned", TWO_PEERS,
+     {"test1": (LB, "10.20.30.1", "iris"), "test2": (LB, "10.20.30.5", "iris")},
+     {"1.2.3.4": (HOST, HOST5), "1.2.3.5": (HOST, HOST5)}),
+    # MetalLB lists the prefix once per service and its session sends it once; lbtui's one
+    # route carries both services (see the test).
+    ("Second balancer, ingress shared with first", TWO_PEERS,
+     {"test1": (LB, "10.20.30.1", "iris"), "test2": (LB, "10.20.30.1", "iris")},
+     {"1.2.3.4": (HOST,), "1.2.3.5": (HOST,)}),
+    ("Delete svc", TWO_PEERS, {"test2": (LB, "10.20.30.1", "iris")},
+     {"1.2.3.4": (HOST,), "1.2.3.5": (HOST,)}),
+    ("Delete peer", PEER_MOVED, {"test2": (LB, "10.20.30.1", "iris")}, {"1.2.3.5": (HOST,)}),
+    ("Delete second svc", PEER_MOVED, {}, {"1.2.3.5": ()}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("desc", "docs", "services", "want"), STEP_CASES, ids=[c[0] for c in STEP_CASES]
+)
+def test_bgp_speaker_config_and_service_steps(
+    desc: str, docs: tuple[dict, ...], services: dict, want: dict
+) -> None:
+    from actors.bgp.frr.render import node_peers
+    from actors.kube.status_readers import allocations_from_status
+    from actors.model.cluster import LoadBalancerIngress, LoadBalancerStatus, ServiceStatus
+    from tests.unit.test_config_validation import build
+
+    config = Config()
+    if docs:
+        result = build(*docs)
+        assert result.errors == [] and result.config is not None, [str(i) for i in result.errors]
+        config = result.config
+    objects = []
+    for name, (kind, ip, _) in services.items():
+        svc = service(name)
+        ingress = (LoadBalancerIngress(ip=ip),) if ip else ()
+        status = ServiceStatus(loadBalancer=LoadBalancerStatus(ingress=ingress))
+        objects.append(
+            svc.model_copy(
+                update={"spec": svc.spec.model_copy(update={"type": kind}), "status": status}
+            )
+        )
+    cluster = ClusterState.of(
+        services=objects,
+        endpoint_slices=[
+            EndpointSlice(
+                metadata=ObjectMeta(
+                    name=f"{name}-a", namespace="default", labels={SERVICE_NAME_LABEL: name}
+                ),
+                endpoints=(endpoint(on, True, None, ("2.3.4.5",)),),
+            )
+            for name, (_, _, on) in services.items()
+        ],
+        nodes=[node(n, {"kubernetes.io/hostname": n}) for n in ("pandora", "iris")],
+    )
+    routes = bgp_advertisements(config, cluster, allocations_from_status(cluster)).get(
+        "pandora", ()
+    )
+    got = {
+        str(p.peer_address): tuple(
+            sorted((r.prefix, r.local_pref, r.communities) for r in routes if p.name in r.peers)
+        )
+        for p in node_peers(config, {"kubernetes.io/hostname": "pandora"})
+    }
+    assert got == want, desc
+    if desc == "Second balancer, ingress shared with first":
+        assert {r.services for r in routes} == {("default/test1", "default/test2")}
 
 
 HEALTHY_CASES = [
@@ -700,3 +861,83 @@ def test_peers_for_service_sequence() -> None:
     ]
     for desc, services, peers, pool1_peers, expected in steps:
         assert peers_of(services, peers, pool1_peers) == expected, desc
+
+
+# -- TestPasswordForSession: the password a session uses, native and FRR ------------------------
+
+SECRET = ("my-secret", "my-namespace")
+PASSWORD_CASES = [
+    # (desc, the peer's password, its passwordSecret, the Secret's password (None: no Secret),
+    #  the session's password (None: it waits for the Secret))
+    ("BGP with plain text password", "password123", None, None, "password123"),
+    ("BGP with secret password", "", SECRET, "my-secret-password", "my-secret-password"),
+    # Not in MetalLB's table (it resolves Secrets before): the Secret not there yet.
+    ("BGP with unresolved secret ref", "", SECRET, None, None),
+]
+
+
+def _password_peer(password: str, secret: tuple[str, str] | None) -> Peer:
+    from actors.model.config import SecretRef
+
+    return replace(PEER, password=password, password_secret=SecretRef(*secret) if secret else None)
+
+
+def _lookup(found: str | None):
+    from actors.model.config import SecretRef
+
+    def lookup(ref: SecretRef) -> str | None:
+        return found if (ref.name, ref.namespace) == SECRET else None
+
+    return lookup
+
+
+@pytest.mark.parametrize(
+    ("desc", "password", "secret", "found", "want"),
+    PASSWORD_CASES,
+    ids=[c[0] for c in PASSWORD_CASES],
+)
+def test_password_for_session_native(
+    desc: str, password: str, secret: tuple | None, found: str | None, want: str | None
+) -> None:
+    """ "Native BGP with ..." rows: lbtui's own session takes this password (the BGP actor
+    asks :func:`session_password`, and waits while it is None)."""
+    from actors.bgp.secrets import session_password
+
+    assert session_password(_password_peer(password, secret), _lookup(found)) == want, desc
+
+
+@pytest.mark.parametrize(
+    ("desc", "password", "secret", "found", "want"),
+    PASSWORD_CASES,
+    ids=[c[0] for c in PASSWORD_CASES],
+)
+def test_password_for_session_frr(
+    tmp_path, desc: str, password: str, secret: tuple | None, found: str | None, want: str | None
+) -> None:
+    """ "FRR BGP with ..." rows: the frr.conf the FRR backend writes carries the password, the
+    Secret's included (until it is found, the session is written without one, and says so)."""
+    from actors.bgp.announcer import FrrAnnouncer
+    from actors.bgp.frr.writer import FrrConfigWriter
+    from actors.clock import ManualClock
+    from actors.events import ClusterUpdated, ConfigApplied
+
+    clock = ManualClock()
+    path = tmp_path / "frr.conf"
+    writer = FrrConfigWriter(
+        "pandora",
+        path,
+        FrrAnnouncer(),
+        secrets=_lookup(found),
+        clock=clock,
+        scheduler=clock,
+        publish=lambda _event: None,
+    )
+    writer.on_start()
+    writer.on_event(ConfigApplied(0.0, Config(peers=(_password_peer(password, secret),)), "t"))
+    writer.on_event(ClusterUpdated(0.0, ClusterState.of(nodes=[node("pandora")]), "t"))
+    writer.sync_overdue()  # no route to wait for: the sessions are written
+    text = path.read_text()
+    if want is None:
+        assert " password " not in text and "Secret my-namespace/my-secret is not" in text
+    else:
+        assert f" neighbor 1.2.3.4 password {want}\n" in text, desc

@@ -14,6 +14,7 @@ from actors.model.allocation import (
     CLEARED_OTHER,
     ERROR_ALLOCATION,
     ERROR_CLUSTER_IP_FAMILY,
+    ERROR_NO_POOLS,
     ERROR_NOT_ENOUGH_CLUSTER_IPS,
     ERROR_REQUEST,
     Allocation,
@@ -170,6 +171,14 @@ def test_each_error_kind_has_metallbs_reason() -> None:
         after = Allocation("default/s", ips, "p" if ips else None, error, None, kind)
         assert events(before, after) == [ServiceEvent(type_, reason, message)], (kind, ips)
         assert events(after, after) == []
+
+
+def test_no_pool_at_all_is_told_by_no_event_as_in_metallb() -> None:
+    from actors.allocator.converge import NO_POOLS
+
+    after = Allocation("default/s", (), None, NO_POOLS, None, ERROR_NO_POOLS)
+    assert events(Allocation("default/s", (V4,), "p"), after) == []
+    assert events(None, after) == []
 
 
 def test_drops_and_notices() -> None:

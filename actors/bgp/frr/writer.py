@@ -4,8 +4,9 @@
 SpeakerActor computes the node's routes (who is alive, who is a candidate, the election) as
 for any backend and hands them to an :class:`~actors.bgp.announcer.FrrAnnouncer`; the
 :class:`FrrConfigWriter` takes them from it, renders them with the configuration it listens
-to (peers, BFD profiles, this node's labels for the peers' nodeSelectors) and rewrites PATH
-when the text changes. FRR does the rest. Wiring (a role builder)::
+to (peers, BFD profiles, this node's labels for the peers' nodeSelectors, the passwords of
+peers whose ``passwordSecret`` it finds with ``secrets``) and rewrites PATH when the text
+changes. FRR does the rest. Wiring (a role builder)::
 
     frr = FrrAnnouncer()
     ActorSpec("frr", FrrConfigWriter, {"node": node, "path": path, "announcer": frr},
@@ -22,6 +23,7 @@ from typing import Any
 from actors.base import RuntimeActor
 from actors.bgp.announcer import FrrAnnouncer, RouteKey, RoutesChanged
 from actors.bgp.frr.render import FrrRenderError, render_frr_config
+from actors.bgp.secrets import SecretLookup, session_password
 from actors.events import ClusterUpdated, ConfigApplied, ConfigRejected, Event
 from actors.listener import Listener
 from actors.model.cluster import ClusterState
@@ -51,12 +53,14 @@ class FrrConfigWriter(Listener, RuntimeActor):
         announcer: FrrAnnouncer,
         *,
         sync_timeout: float = 30.0,
+        secrets: SecretLookup | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(name=kwargs.pop("name", f"frr/{node}"), **kwargs)
         self.node = node
         self.path = Path(path)
         self.announcer = announcer
+        self.secrets = secrets
         self.sync_timeout = sync_timeout
         self.config: Config | None = None
         self.cluster: ClusterState | None = None
@@ -124,12 +128,25 @@ class FrrConfigWriter(Listener, RuntimeActor):
         self.synced = self.synced or synced
         self.reconcile()
 
+    def _passwords(self) -> dict[str, str]:
+        """The passwords that live in Secrets, by BGPPeer name (those found)."""
+        assert self.config is not None
+        found = {}
+        for peer in self.config.peers:
+            if peer.password_secret is not None and not peer.password:
+                password = session_password(peer, self.secrets)
+                if password:
+                    found[peer.name] = password
+        return found
+
     def _write(self, routes: tuple[BGPRoute, ...]) -> None:
         assert self.config is not None and self.cluster is not None
         node = self.cluster.nodes.get(self.node)
         labels = node.metadata.labels if node is not None else {}
         try:
-            text = render_frr_config(self.config, self.node, routes, node_labels=labels)
+            text = render_frr_config(
+                self.config, self.node, routes, node_labels=labels, passwords=self._passwords()
+            )
         except FrrRenderError as exc:
             self._report(str(exc))
             return

@@ -2,21 +2,20 @@
 events merged and posted to the app in batches, and their health as the info bar's line.
 
 The pods are listed and watched by label with the Reflector of actors/kube; which
-pods to follow is decided by the pure :mod:`lbtui.ports.kube.targets`.
+pods to follow is decided by the pure :mod:`lbtui.ports.kube.targets`; the batches are posted
+by :class:`~lbtui.ports.batching.StreamPoster`, as the direct ``--connect`` port posts them.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from typing import Any
 
-from textual.message import Message
-
 from actors.clock import Clock, Scheduler
 from actors.events import Event
-from lbtui.bridge import ActorEvent, PortStatus, Poster
+from lbtui.bridge import Poster
+from lbtui.ports.batching import MIN_INTERVAL, StreamPoster
 from lbtui.ports.kube.api import (
     DEFAULT_TIMING,
     ProxyClient,
@@ -33,8 +32,6 @@ from lbtui.ports.kube.targets import (
     speaker_targets,
     streams_summary,
 )
-
-MIN_INTERVAL = 0.05  # at most one batch of speaker events per 50 ms to the UI
 
 
 class SpeakerStreams:
@@ -79,16 +76,12 @@ class SpeakerStreams:
         self.states: dict[str, tuple[str, str]] = {}
         self.pods_error = ""
         self._lock = threading.Lock()
-        self._app: Poster | None = None
-        self._queue: queue.Queue[list[Event] | Message | None] = queue.Queue()
-        self._poster = threading.Thread(target=self._post_loop, name="lbtui-speakers", daemon=True)
+        self.poster = StreamPoster(min_interval=min_interval, name="lbtui-speakers")
         self._stopped = False
-        self._last_summary: tuple[str, bool] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, app: Poster) -> SpeakerStreams:
-        self._app = app
-        self._poster.start()
+        self.poster.start(app)
         self.reflector.start()
         return self
 
@@ -104,13 +97,12 @@ class SpeakerStreams:
         for follower in followers:
             follower.join(max(0.0, deadline - time.monotonic()))
         self.reflector.join(2.0)
-        self._queue.put(None)
-        self._poster.join(2.0)
+        self.poster.stop()
         self.proxy.close()
 
     def sink(self, events: list[Event]) -> None:
         """Hand events to the app with the speakers' (one ordered stream of batches)."""
-        self._queue.put(list(events))
+        self.poster.events(events)
 
     # -- pods ----------------------------------------------------------------------------------
     def _pods_changed(self, _resource: Any) -> None:
@@ -139,7 +131,7 @@ class SpeakerStreams:
                     target,
                     self.proxy,
                     self.clock,
-                    self._queue.put,
+                    self.poster.events,
                     self._follower_state,
                     backoff_initial=self.timing.backoff_initial,
                     backoff_max=self.timing.backoff_max,
@@ -171,43 +163,4 @@ class SpeakerStreams:
             ok = all(s != "lost" for s, _ in self.states.values()) and not self.skipped
             if self.pods_error:  # the pod watch fails (the followers may still stream)
                 text, ok = f"{text} · watching speaker pods: {self.pods_error}", False
-            if (text, ok) == self._last_summary:
-                return
-            self._last_summary = (text, ok)
-        self._queue.put(PortStatus(text, ok=ok))
-
-    # -- events to the app -----------------------------------------------------------------------
-    def _post_loop(self) -> None:
-        """Events in batches (at most one per ``min_interval``), and the info bar's line in
-        its place among them: the UI never hears of a stream before its events."""
-        last_post = 0.0
-        while True:
-            items = [self._queue.get()]
-            pause = last_post + self.min_interval - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)  # what arrives meanwhile joins this batch
-            while True:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            batch: list[Event] = []
-            for item in items:
-                if isinstance(item, list):
-                    batch += item
-                    continue
-                self._post_batch(batch)
-                batch = []
-                if item is None:
-                    return
-                self._post(item)
-            self._post_batch(batch)
-            last_post = time.monotonic()
-
-    def _post_batch(self, batch: list[Event]) -> None:
-        if batch:
-            self._post(ActorEvent(tuple(batch)))
-
-    def _post(self, message: Message) -> None:
-        if self._app is not None:
-            self._app.post_message(message)
+            self.poster.status(text, ok)
