@@ -8,6 +8,12 @@ peers' nodeSelectors) and BfdSessionChanged (BFD down takes a session down at on
 publishes PeerSessionChanged / PrefixAnnounced / PrefixWithdrawn. Counters carry MetalLB's
 names: ``metallb_bgp_session_up``, ``metallb_bgp_updates_total``,
 ``metallb_bgp_announced_prefixes_total`` (label ``peer``: ``ip:port``).
+
+Unnumbered peers (``interface``, no address) go through
+:class:`~actors.bgp.unnumbered.links.UnnumberedLinks`: the session waits (and says why in
+PeerSessionChanged) until the router's link-local address is known, from its router
+advertisements (heard as ``LinkHeard``) or its inbound connection, and is rebuilt when the
+router changes; our own advertisements (lifetime 0) go out on those interfaces only.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from actors.bgp.transport import (
     Transport,
     TransportEvent,
 )
+from actors.bgp.unnumbered.link import LinkHeard
+from actors.bgp.unnumbered.links import LinkFactory, UnnumberedLinks, ifindex_of
 from actors.events import (
     BfdSessionChanged,
     ClusterUpdated,
@@ -80,6 +88,10 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         backoff_max: float = 120.0,
         sync_timeout: float = 30.0,
         address_lookup: Callable[[str, int], str | None] = same_interface_address,
+        link_factory: LinkFactory | None = None,
+        interface_index: Callable[[str], int | None] = ifindex_of,
+        interface_lookup: Callable[[int, int], str | None] | None = None,
+        ra_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(name=kwargs.pop("name", f"bgp/{node}"), **kwargs)
@@ -110,7 +122,14 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         self.cluster_known = False
         self.sessions: dict[str, Session] = {}
         self.passwords: dict[str, str] = {}
-        self.unnumbered_told: set[str] = set()  # unnumbered peers already reported
+        self.unnumbered_told: dict[str, str] = {}  # unnumbered peer -> why it waits, as told
+        self.interface_lookup = interface_lookup
+        self.links = UnnumberedLinks(
+            lambda heard: self.actor_ref.tell(heard),  # the socket's thread -> this actor
+            ifindex=interface_index,
+            ra_interval=ra_interval,
+            **({"link_factory": link_factory} if link_factory else {}),
+        )
         self.routes: dict[RouteKey, BGPRoute] = {}
         self.per_peer: dict[str, dict[str, RouteAttrs]] = {}
         # peer -> prefix -> the route (key) it comes from; attribute sets, interned.
@@ -145,6 +164,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
 
     def on_stop(self) -> None:
         self._shutdown("speaker stopped", graceful=False)
+        self.links.stop()
 
     def on_failure(
         self,
@@ -155,6 +175,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         # The sockets go with the actor; the restarted actor dials again.
         if self.transport is not None:
             self.transport.stop()
+        self.links.stop()
         super().on_failure(exception_type, exception_value, traceback)
 
     def withdraw_all(self, reason: str = "shutdown") -> int:
@@ -221,6 +242,11 @@ class BgpSpeakerActor(Listener, RuntimeActor):
             self._transport_event(message)
             self._arm()
             return None
+        if isinstance(message, LinkHeard):
+            if self.links.heard(self.clock.now(), message):
+                self._reconcile_sessions()
+            self._arm()
+            return None
         if isinstance(message, RoutesChanged):
             pending, synced = self.announcer.take()
             self._apply_routes(pending)
@@ -251,6 +277,8 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         now = self.clock.now()
         for session in list(self.sessions.values()):
             session.advance(now)
+        if not self.stopping and self.links.due(now):
+            self._reconcile_sessions()
         self._arm()
 
     def sync_overdue(self) -> None:
@@ -273,9 +301,10 @@ class BgpSpeakerActor(Listener, RuntimeActor):
     def _transport_event(self, message: TransportEvent) -> None:
         now = self.clock.now()
         if isinstance(message, ConnUp) and not message.outbound:
-            session = next(
-                (s for s in self.sessions.values() if s.accepts(message.remote[0])), None
-            )
+            remote, scope = message.remote[0], message.remote_scope
+            if not self.stopping and self.links.inbound(now, remote, scope):
+                self._reconcile_sessions()  # the router we talk to on that link changed
+            session = next((s for s in self.sessions.values() if s.accepts(remote, scope)), None)
             if session is None or self.stopping:
                 log.info("bgp/%s: refusing connection from %s", self.node, message.remote[0])
                 assert self.transport is not None
@@ -313,25 +342,26 @@ class BgpSpeakerActor(Listener, RuntimeActor):
             self.sessions.pop(name).stop(
                 now, "peer removed from the configuration", subcode=CeaseSubcode.PEER_DECONFIGURED
             )
+        self.links.watch(now, {p.interface for p in wanted.values() if p.unnumbered})
+        for name in [n for n in self.unnumbered_told if n not in wanted]:
+            del self.unnumbered_told[name]
         for name, peer in wanted.items():
-            if peer.peer_address is None:
-                if name not in self.unnumbered_told:
-                    self.unnumbered_told.add(name)
-                    self.publish(
-                        PeerSessionChanged(
-                            now,
-                            self.node,
-                            name,
-                            "Idle",
-                            f"unnumbered BGP over {peer.interface}: only the FRR backend "
-                            "(--bgp-backend frr) makes this session",
-                        )
-                    )
-                continue
+            remote: tuple[str, int] | None = None
+            if peer.unnumbered:
+                remote, why = self.links.remote(peer.interface)
+                if remote is None:
+                    if name in self.sessions:
+                        self.sessions.pop(name).stop(now, why)
+                    if self.unnumbered_told.get(name) != why:
+                        self.unnumbered_told[name] = why
+                        self.publish(PeerSessionChanged(now, self.node, name, "Idle", why))
+                    continue
+                self.unnumbered_told.pop(name, None)
             password = self._password(peer)
             current = self.sessions.get(name)
             if current is not None:
-                if current.peer == peer and self.passwords.get(name) == password:
+                same_remote = remote is None or (current.remote_address, current.scope_id) == remote
+                if current.peer == peer and self.passwords.get(name) == password and same_remote:
                     continue
                 self.sessions.pop(name).stop(
                     now, "configuration changed", subcode=CeaseSubcode.OTHER_CONFIGURATION_CHANGE
@@ -366,6 +396,8 @@ class BgpSpeakerActor(Listener, RuntimeActor):
                 port=self.peer_ports.get(name),
                 source=self.source_address,
                 address_lookup=self.address_lookup,
+                remote=remote,
+                **({"interface_lookup": self.interface_lookup} if self.interface_lookup else {}),
             )
             session.set_routes(self.per_peer.get(name, {}))
             session.synced = self.synced
@@ -419,8 +451,15 @@ class BgpSpeakerActor(Listener, RuntimeActor):
                     session.sync(now)
 
     def _arm(self) -> None:
-        if not self.stopping:
-            self._deadline.arm(s.next_deadline() for s in self.sessions.values())
+        if self.stopping:
+            return
+        now = self.clock.now()
+        for session in self.sessions.values():
+            if session.peer.unnumbered:
+                self.links.session_state(now, session.peer.interface, session.established)
+        self._deadline.arm(
+            [*(s.next_deadline() for s in self.sessions.values()), self.links.next_deadline()]
+        )
 
 
 def _labels(cluster: ClusterState, node: str) -> Mapping[str, str]:

@@ -77,7 +77,7 @@ def bfd_peers(config: Config, node_labels: Mapping[str, str]) -> dict[str, BfdPe
         profile = config.bfd_profiles.get(peer.bfd_profile) if peer.bfd_profile else None
         if profile is None or not any_matches(peer.node_selectors, node_labels):
             continue
-        if peer.peer_address is None:  # unnumbered: FRR's (the FRR backend runs its BFD)
+        if peer.peer_address is None:  # unnumbered: no link-local BFD here (validate warns)
             continue
         wanted[peer.name] = BfdPeerSpec(
             peer=peer.name,
