@@ -92,6 +92,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         interface_index: Callable[[str], int | None] = ifindex_of,
         interface_lookup: Callable[[int, int], str | None] | None = None,
         ra_interval: float | None = None,
+        kernel_routers: Callable[[int], list[str]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(name=kwargs.pop("name", f"bgp/{node}"), **kwargs)
@@ -129,6 +130,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
             ifindex=interface_index,
             ra_interval=ra_interval,
             **({"link_factory": link_factory} if link_factory else {}),
+            **({"routers": kernel_routers} if kernel_routers else {}),
         )
         self.routes: dict[RouteKey, BGPRoute] = {}
         self.per_peer: dict[str, dict[str, RouteAttrs]] = {}

@@ -29,6 +29,7 @@ from tests.net.test_unnumbered_frr import (
     NODE_LL,
     ROUTER_BIRD,
     ROUTER_FRR,
+    ROUTER_LL,
     Link,
     via,
     wait_until,
@@ -117,7 +118,7 @@ def start_speaker(link: Link, *extra: str) -> Path:
             "--bgp-router-id",
             "10.255.0.2",
             "--log-level",
-            "debug",
+            "info",
             *extra,
         ],
         "speaker.log",
@@ -127,7 +128,7 @@ def start_speaker(link: Link, *extra: str) -> Path:
 
 def speaker_log(link: Link) -> str:
     path = link.dir / "speaker.log"
-    return path.read_text()[-3000:] if path.exists() else ""
+    return path.read_text() if path.exists() else ""
 
 
 def assert_routes_arrive_then_go(link: Link, cluster: Path, router: str) -> None:
@@ -137,7 +138,7 @@ def assert_routes_arrive_then_go(link: Link, cluster: Path, router: str) -> None
     try:
         routes = wait_until(lambda: route(V4), 60, f"{V4} in the router's kernel ({router})")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\nspeaker log:\n{speaker_log(link)}") from exc
+        raise AssertionError(f"{exc}\nspeaker log:\n{speaker_log(link)[-3000:]}") from exc
     assert via(routes[0]) == ("inet6", NODE_LL) and routes[0]["dev"] == "eth1"
     routes6 = wait_until(lambda: route(V6), 30, f"{V6} in the router's kernel ({router})")
     assert routes6[0]["gateway"] == NODE_LL and routes6[0]["dev"] == "eth1"
@@ -147,8 +148,12 @@ def assert_routes_arrive_then_go(link: Link, cluster: Path, router: str) -> None
 
 
 def test_native_unnumbered_session_with_frr(link: Link) -> None:
+    # The speaker starts first and looks in its kernel's neighbour table (empty) at once:
+    # FRR, started next, is found by the speaker's own ICMPv6 socket hearing its first
+    # router advertisement (the table is read again only 4 s later). We dial only.
+    cluster = start_speaker(link)
+    wait_until(lambda: "waiting for the router" in speaker_log(link), 30, "the speaker")
     router_vty = link.frr(link.router, "rtr", ROUTER_FRR)
-    cluster = start_speaker(link)  # dials only: FRR is found from its advertisements
 
     def neighbor() -> dict:
         found = link.vtysh(link.router, router_vty, "show bgp neighbors eth1 json")
@@ -157,7 +162,8 @@ def test_native_unnumbered_session_with_frr(link: Link) -> None:
     try:
         wait_until(lambda: neighbor().get("bgpState") == "Established", 60, "the session")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\nspeaker log:\n{speaker_log(link)}") from exc
+        raise AssertionError(f"{exc}\nspeaker log:\n{speaker_log(link)[-3000:]}") from exc
+    assert f"router {ROUTER_LL}, from its router advertisement" in speaker_log(link)
     capabilities = neighbor()["neighborCapabilities"]
     # Both sides offered RFC 8950: IPv4 over the link-local session.
     assert capabilities["extendedNexthop"] == "advertisedAndReceived"
@@ -173,10 +179,29 @@ def test_native_unnumbered_session_with_frr(link: Link) -> None:
     assert_routes_arrive_then_go(link, cluster, "FRR")
 
 
-def test_native_unnumbered_session_with_bird(link: Link) -> None:
-    control = link.bird(link.router, ROUTER_BIRD)
-    # BIRD dials fe80::2%eth1 itself: we accept it on port 179 (and dial it, found by its RAs).
-    cluster = start_speaker(link, "--bgp-listen-port", "179")
+RADV = 'protocol radv { interface "eth1" { min ra interval 3; max ra interval 4; }; }\n'
+assert RADV in ROUTER_BIRD
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        # BIRD advertises itself and dials us; we listen too: whichever comes first.
+        "advertisements",
+        # No advertisements, BIRD dials us: only its inbound connection names it.
+        "inbound",
+        # No advertisements, we do not listen; BIRD forwards (its neighbour advertisements
+        # carry the R flag), so our kernel's neighbour table knows it as a router.
+        "neighbour-table",
+    ],
+)
+def test_native_unnumbered_session_with_bird(link: Link, how: str) -> None:
+    conf = ROUTER_BIRD if how == "advertisements" else ROUTER_BIRD.replace(RADV, "")
+    if how == "neighbour-table":
+        run(["ip", "netns", "exec", link.router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
+    control = link.bird(link.router, conf)
+    listen = [] if how == "neighbour-table" else ["--bgp-listen-port", "179"]
+    cluster = start_speaker(link, *listen)
 
     def birdc(*command: str) -> str:
         return run(["birdc", "-s", str(control), *command], check=False)
@@ -184,8 +209,13 @@ def test_native_unnumbered_session_with_bird(link: Link) -> None:
     try:
         wait_until(lambda: "Established" in birdc("show", "protocols", "leaf"), 60, "the session")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\nspeaker log:\n{speaker_log(link)}") from exc
-    assert "Neighbor address: fe80::2%eth1" in birdc("show", "protocols", "all", "leaf")
+        raise AssertionError(f"{exc}\nspeaker log:\n{speaker_log(link)[-3000:]}") from exc
+    source = {
+        "advertisements": "from",  # its advertisement, its connection or the kernel's table
+        "inbound": "from its connection",
+        "neighbour-table": "from the kernel's neighbour table",
+    }[how]
+    assert f"router {ROUTER_LL}, {source}" in speaker_log(link)
     assert_routes_arrive_then_go(link, cluster, "BIRD")
 
 
@@ -211,7 +241,7 @@ def test_router_advertisements_only_on_the_peers_interface_with_lifetime_0(link:
     out, _ = sampler.communicate(timeout=60)
     heard = [json.loads(line) for line in out.splitlines()]
     ours = [h for h in heard if h["source"] == NODE_LL]
-    assert ours, f"nothing heard from the node; speaker log:\n{speaker_log(link)}"
+    assert ours, f"nothing heard from the node; speaker log:\n{speaker_log(link)[-3000:]}"
     assert {h["interface"] for h in ours} == {"eth1"}
     ras = [h for h in ours if h["type"] == "ra"]
     assert all(h["lifetime"] == 0 and h["hop_limit"] == 255 and h["mac"] for h in ras)

@@ -143,6 +143,7 @@ UNNUMBERED = replace(peer(), name="leaf", peer_address=None, interface="eth1")
 class Unnumbered(Harness):
     def __init__(self, *peers, interfaces=None, addresses=None, **kw) -> None:
         self.links: list[FakeLink] = []
+        self.kernel: dict[int, list[str]] = {}  # the kernel's neighbour table: routers
         self.interfaces = dict(interfaces if interfaces is not None else {"eth1": IFINDEX})
         self.addresses = dict(addresses or {})
 
@@ -150,11 +151,12 @@ class Unnumbered(Harness):
             self.links.append(FakeLink(deliver))
             return self.links[-1]
 
+        kw.setdefault("link_factory", link_factory)
         super().__init__(
             *(peers or (UNNUMBERED,)),
-            link_factory=link_factory,
             interface_index=self.interfaces.get,
             interface_lookup=lambda ifindex, version: self.addresses.get((ifindex, version)),
+            kernel_routers=lambda ifindex: list(self.kernel.get(ifindex, ())),
             **kw,
         )
 
@@ -345,3 +347,36 @@ def test_removing_the_peer_withdraws_and_stops_advertising() -> None:
     h.configure(peer())
     assert "leaf" not in h.actor.sessions and h.links[0].stopped
     assert not any(e.peer == "leaf" for e in h.of(PrefixWithdrawn))  # it had no routes
+
+
+def test_a_router_in_the_kernels_neighbour_table_is_found_when_soliciting() -> None:
+    def no_raw_sockets(deliver):
+        raise PermissionError(1, "Operation not permitted")
+
+    h = Unnumbered(link_factory=no_raw_sockets)
+    assert h.actor.links.io is None  # no CAP_NET_RAW: no advertisements, the table still
+    assert "cannot open an ICMPv6 socket" in h.reasons()[-1][1]
+    h.tick(0)
+    assert h.transport.dials == []
+    h.kernel[IFINDEX] = ["fe80::1"]  # the kernel learnt the router (an RA, an NA with R)
+    h.tick(4)  # the next solicitation round reads the table
+    assert [(d.remote, d.scope_id) for d in h.transport.dials] == [("fe80::1", IFINDEX)]
+
+
+def test_parse_neighbours_keeps_routers_only_and_never_raises() -> None:
+    import socket
+    import struct
+
+    from actors.bgp.unnumbered.neighbours import NTF_ROUTER, RTM_NEWNEIGH, parse_neighbours
+
+    def entry(address: str, flags: int, state: int = 0x02, ifindex: int = IFINDEX) -> bytes:
+        dst = struct.pack("=HH", 20, 1) + socket.inet_pton(socket.AF_INET6, address)
+        body = struct.pack("=BBHiHBB", socket.AF_INET6, 0, 0, ifindex, state, flags, 1) + dst
+        return struct.pack("=IHHII", 16 + len(body), RTM_NEWNEIGH, 2, 1, 0) + body
+
+    data = entry("fe80::1", NTF_ROUTER) + entry("fe80::5", 0) + entry("fe80::6", NTF_ROUTER, 0x20)
+    assert parse_neighbours(data) == ([(IFINDEX, "fe80::1")], False)
+    done = struct.pack("=IHHII", 20, 3, 2, 1, 0) + bytes(4)
+    assert parse_neighbours(data + done)[1] is True
+    for cut in range(len(data)):
+        parse_neighbours(data[:cut])  # truncated anywhere: no exception

@@ -1,7 +1,9 @@
 """What the BGP speaker actor holds for its unnumbered peers: the interfaces they name, the
 router found on each (``discovery.LinkDiscovery``), our advertisements and solicitations
 (``discovery.Advertising``) and the ICMPv6 socket that carries them (``link.IcmpLink``,
-opened only while some peer is unnumbered, injected for tests).
+opened only while some peer is unnumbered, injected for tests). Whenever we solicit, the
+kernel's neighbour table is read too (``neighbours.routers``): a router it knows counts as
+heard.
 
 Not an actor and no thread of its own: the actor calls it from its thread, on configuration
 changes, on what the socket hears (``LinkHeard``, told to the actor), on inbound connections
@@ -15,7 +17,7 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from actors.bgp.unnumbered import ndp
+from actors.bgp.unnumbered import ndp, neighbours
 from actors.bgp.unnumbered.discovery import Advertising, LinkDiscovery, is_link_local
 from actors.bgp.unnumbered.link import IcmpLink, LinkHeard, interface_mac
 
@@ -49,11 +51,13 @@ class UnnumberedLinks:
         ifindex: Callable[[str], int | None] = ifindex_of,
         mac: Callable[[str], bytes] = interface_mac,
         ra_interval: float | None = None,
+        routers: Callable[[int], list[str]] = neighbours.routers,
     ) -> None:
         self._deliver = deliver
         self._factory = link_factory
         self._ifindex_of = ifindex
         self._mac_of = mac
+        self._routers = routers
         self.discovery = LinkDiscovery()
         self.advertising = Advertising(**({"interval": ra_interval} if ra_interval else {}))
         self.io: LinkIo | None = None
@@ -118,10 +122,14 @@ class UnnumberedLinks:
         if message.kind == ndp.ROUTER_SOLICITATION:
             self.advertising.solicitation_heard(now, name)
             return False
-        changed = self.discovery.heard(now, name, message.address)
-        if changed:
-            self.advertising.need_neighbour(now, name, False)
-        return changed
+        return self._found(now, name, message.address, "its router advertisement")
+
+    def _found(self, now: float, name: str, address: str, how: str) -> bool:
+        if not self.discovery.heard(now, name, address):
+            return False
+        self.advertising.need_neighbour(now, name, False)
+        log.info("bgp: unnumbered peer on %s: router %s, from %s", name, address, how)
+        return True
 
     def inbound(self, now: float, remote: str, scope_id: int) -> bool:
         """An inbound connection from a link-local address: it names the router as well as
@@ -129,7 +137,7 @@ class UnnumberedLinks:
         name = self._name(scope_id) if scope_id else None
         if name is None or not is_link_local(remote):
             return False
-        return self.discovery.heard(now, name, remote)
+        return self._found(now, name, remote, "its connection")
 
     def session_state(self, now: float, interface: str, established: bool) -> None:
         """Keep the router while its session is up; solicit while it is not."""
@@ -137,12 +145,18 @@ class UnnumberedLinks:
         self.advertising.need_neighbour(now, interface, not established)
 
     def due(self, now: float) -> bool:
-        """Send the advertisements and solicitations due now. Returns whether an
-        interface's index changed (checked at each round: interfaces come and go)."""
+        """Send the advertisements and solicitations due now (and read the kernel's routers
+        when soliciting). Returns whether the sessions need another look: an interface's
+        index changed (interfaces come and go) or a router was found."""
         changed = self._resolve(self.advertising.interfaces())
         for kind, name in self.advertising.due(now):
             index = self.ifindexes.get(name)
-            if index is None or self.io is None:
+            if index is None:
+                continue
+            if kind == "solicit":
+                for address in self._routers(index):
+                    changed |= self._found(now, name, address, "the kernel's neighbour table")
+            if self.io is None:
                 continue
             mac = self._mac_of(name)
             if kind == "advertise":
@@ -152,7 +166,7 @@ class UnnumberedLinks:
         return changed
 
     def next_deadline(self) -> float | None:
-        return self.advertising.next_deadline() if self.io is not None else None
+        return self.advertising.next_deadline()
 
     def stop(self) -> None:
         if self.io is not None:
