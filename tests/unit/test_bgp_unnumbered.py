@@ -350,12 +350,18 @@ def test_removing_the_peer_withdraws_and_stops_advertising() -> None:
 
 
 def test_a_router_in_the_kernels_neighbour_table_is_found_when_soliciting() -> None:
+    tries = []
+
     def no_raw_sockets(deliver):
+        tries.append(deliver)
         raise PermissionError(1, "Operation not permitted")
 
     h = Unnumbered(link_factory=no_raw_sockets)
     assert h.actor.links.io is None  # no CAP_NET_RAW: no advertisements, the table still
     assert "cannot open an ICMPv6 socket" in h.reasons()[-1][1]
+    assert len(tries) == 1
+    h.cluster({"zone": "a"})  # another event: the socket is not tried (and logged) again
+    assert len(tries) == 1
     h.tick(0)
     assert h.transport.dials == []
     h.kernel[IFINDEX] = ["fe80::1"]  # the kernel learnt the router (an RA, an NA with R)

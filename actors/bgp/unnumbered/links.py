@@ -72,7 +72,8 @@ class UnnumberedLinks:
         self.advertising.watch(now, wanted)
         if not wanted:
             self.stop()
-        elif self.io is None:
+            self.io_error = None  # the next unnumbered peer tries the socket again
+        elif self.io is None and self.io_error is None:  # tried once (not on every event)
             try:
                 self.io = self._factory(self._deliver)
                 self.io_error = None
