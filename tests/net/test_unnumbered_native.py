@@ -179,6 +179,31 @@ def test_native_unnumbered_session_with_frr(link: Link) -> None:
     assert_routes_arrive_then_go(link, cluster, "FRR")
 
 
+def test_a_router_that_comes_back_with_another_address_is_found_again(link: Link) -> None:
+    """FRR stops, its interface gets a new link-local address, FRR starts again: once the
+    old address has been silent for 30 s (and its session is down), the speaker takes the
+    new one from its advertisements and the routes come back."""
+    cluster = start_speaker(link)
+    link.frr(link.router, "rtr", ROUTER_FRR)
+    wait_until(lambda: link.kernel_route(link.router, V4), 60, "the routes, first router")
+    for proc in link.procs[-2:]:  # the router's zebra and bgpd
+        proc.terminate()
+        proc.wait(timeout=10)
+    wait_until(lambda: not link.kernel_route(link.router, V4), 30, "zebra to remove the routes")
+    run(["ip", "-n", link.router, "addr", "del", f"{ROUTER_LL}/64", "dev", "eth1"])
+    run(["ip", "-n", link.router, "addr", "add", "fe80::3/64", "dev", "eth1", "nodad"])
+    link.frr(link.router, "rtr2", ROUTER_FRR)
+    try:
+        routes = wait_until(
+            lambda: link.kernel_route(link.router, V4), 90, "the routes, the router's new address"
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nspeaker log:\n{speaker_log(link)[-3000:]}") from exc
+    assert via(routes[0]) == ("inet6", NODE_LL)
+    assert "router fe80::3, from" in speaker_log(link)
+    assert cluster.exists()
+
+
 RADV = 'protocol radv { interface "eth1" { min ra interval 3; max ra interval 4; }; }\n'
 assert RADV in ROUTER_BIRD
 
