@@ -97,10 +97,10 @@ endpoints:
 V4, V6 = "192.0.2.0/32", "2001:db8:42::/128"
 
 
-def start_speaker(link: Link, *extra: str) -> Path:
+def start_speaker(link: Link, *extra: str, config: str = CONFIG) -> Path:
     """``lbtui speaker`` for node-a in the node namespace, the Service in its cluster file."""
     cluster = link.dir / "cluster.yaml"
-    cluster.write_text(CONFIG + SERVICE)
+    cluster.write_text(config + SERVICE)
     link.spawn(
         link.node,
         [
@@ -131,7 +131,9 @@ def speaker_log(link: Link) -> str:
     return path.read_text() if path.exists() else ""
 
 
-def assert_routes_arrive_then_go(link: Link, cluster: Path, router: str) -> None:
+def assert_routes_arrive_then_go(
+    link: Link, cluster: Path, router: str, config: str = CONFIG
+) -> None:
     def route(prefix: str) -> list:
         return link.kernel_route(link.router, prefix)
 
@@ -143,7 +145,7 @@ def assert_routes_arrive_then_go(link: Link, cluster: Path, router: str) -> None
     routes6 = wait_until(lambda: route(V6), 30, f"{V6} in the router's kernel ({router})")
     assert routes6[0]["gateway"] == NODE_LL and routes6[0]["dev"] == "eth1"
     # The Service goes: both routes leave the router's kernel (the session stays up).
-    cluster.write_text(CONFIG)
+    cluster.write_text(config)
     wait_until(lambda: not route(V4) and not route(V6), 30, f"the routes withdrawn ({router})")
 
 
@@ -202,6 +204,26 @@ def test_a_router_that_comes_back_with_another_address_is_found_again(link: Link
     assert via(routes[0]) == ("inet6", NODE_LL)
     assert "router fe80::3, from" in speaker_log(link)
     assert cluster.exists()
+
+
+def test_native_unnumbered_session_with_tcp_md5(link: Link) -> None:
+    """``password`` on an unnumbered peer: TCP-MD5 keyed on the router's link-local address."""
+    config = CONFIG.replace("  interface: eth1\n", "  interface: eth1\n  password: s3cret\n")
+    router = ROUTER_FRR.replace(
+        " neighbor eth1 timers 3 9\n", " neighbor eth1 timers 3 9\n neighbor eth1 password s3cret\n"
+    )
+    router_vty = link.frr(link.router, "rtr", router)
+    cluster = start_speaker(link, config=config)
+
+    def state() -> str:
+        found = link.vtysh(link.router, router_vty, "show bgp neighbors eth1 json")
+        return found.get("eth1", {}).get("bgpState", "")
+
+    try:
+        wait_until(lambda: state() == "Established", 60, "the session with TCP-MD5")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nspeaker log:\n{speaker_log(link)[-3000:]}") from exc
+    assert_routes_arrive_then_go(link, cluster, "FRR", config)
 
 
 RADV = 'protocol radv { interface "eth1" { min ra interval 3; max ra interval 4; }; }\n'
