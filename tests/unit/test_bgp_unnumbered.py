@@ -386,3 +386,26 @@ def test_parse_neighbours_keeps_routers_only_and_never_raises() -> None:
     assert parse_neighbours(data + done)[1] is True
     for cut in range(len(data)):
         parse_neighbours(data[:cut])  # truncated anywhere: no exception
+
+
+def test_the_socket_reads_interface_and_hop_limit_from_ancillary_data() -> None:
+    import socket
+    import struct
+
+    from actors.bgp.unnumbered.link import IcmpLink
+
+    ra = ndp.router_advertisement(bytes(6))
+
+    def ancillary(hop_limit: int, ifindex: int) -> list:
+        pktinfo = socket.inet_pton(socket.AF_INET6, "ff02::1") + struct.pack("=I", ifindex)
+        return [
+            (socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, struct.pack("=i", hop_limit)),
+            (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo),
+        ]
+
+    source = ("fe80::1%eth1", 0, 0, 3)
+    assert IcmpLink._parse(ra, ancillary(255, 7), source) == LinkHeard(7, "fe80::1", 134)
+    assert IcmpLink._parse(ra, ancillary(64, 7), source) is None  # routed: not a neighbour
+    assert IcmpLink._parse(ra, [], source) == LinkHeard(3, "fe80::1", 134)  # the scope id
+    assert IcmpLink._parse(ra, [], ("fe80::1", 0, 0, 0)) is None  # no interface known
+    assert IcmpLink._parse(b"\x86", [], source) is None

@@ -122,8 +122,12 @@ class IcmpLink:
             heard = self._parse(data, ancillary, source)
             if heard is None:
                 self.dropped += 1
-            else:
+                continue
+            try:
                 self._deliver(heard)
+            except Exception as exc:  # the actor is gone (stopping): so is this thread
+                log.debug("ndp: reader stops: %r", exc)
+                return
 
     @staticmethod
     def _parse(data: bytes, ancillary: list, source: tuple) -> LinkHeard | None:
