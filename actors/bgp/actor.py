@@ -12,8 +12,9 @@ names: ``metallb_bgp_session_up``, ``metallb_bgp_updates_total``,
 Unnumbered peers (``interface``, no address) go through
 :class:`~actors.bgp.unnumbered.links.UnnumberedLinks`: the session waits (and says why in
 PeerSessionChanged) until the router's link-local address is known, from its router
-advertisements (heard as ``LinkHeard``) or its inbound connection, and is rebuilt when the
-router changes; our own advertisements (lifetime 0) go out on those interfaces only.
+advertisements (heard as ``LinkHeard``), the kernel's neighbour table or its inbound
+connection, and is rebuilt when the router changes; our own advertisements (lifetime 0) go
+out on those interfaces only.
 """
 
 from __future__ import annotations
@@ -362,11 +363,15 @@ class BgpSpeakerActor(Listener, RuntimeActor):
             password = self._password(peer)
             current = self.sessions.get(name)
             if current is not None:
-                same_remote = remote is None or (current.remote_address, current.scope_id) == remote
-                if current.peer == peer and self.passwords.get(name) == password and same_remote:
+                same = current.peer == peer and self.passwords.get(name) == password
+                moved = remote is not None and (current.remote_address, current.scope_id) != remote
+                if same and not moved:
                     continue
+                why = "configuration changed"
+                if same and remote is not None:
+                    why = f"the router on {peer.interface} is now {remote[0]}"
                 self.sessions.pop(name).stop(
-                    now, "configuration changed", subcode=CeaseSubcode.OTHER_CONFIGURATION_CHANGE
+                    now, why, subcode=CeaseSubcode.OTHER_CONFIGURATION_CHANGE
                 )
             if password is None:
                 assert peer.password_secret is not None

@@ -314,6 +314,10 @@ def test_a_new_router_replaces_a_silent_one_once_the_session_is_down() -> None:
     h.tick(4)  # the session is down: we solicit advertisements again
     assert ("solicit", IFINDEX) in h.link.sent[sent:]
     h.hear("fe80::99")  # fe80::1 silent for 44s: the new router is taken
+    assert h.reasons()[-2:] == [
+        ("Idle", "the router on eth1 is now fe80::99"),
+        ("Connect", "started"),
+    ]
     session = h.actor.sessions["leaf"]
     assert session.remote_address == "fe80::99"
     assert h.transport.dials[-1].remote == "fe80::99"
