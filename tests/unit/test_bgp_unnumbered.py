@@ -118,6 +118,24 @@ def test_advertisements_are_bounded_and_only_on_watched_interfaces() -> None:
     assert [k for k, _ in a.due(260)] == ["advertise"]
 
 
+def test_the_gate_passes_each_sender_once_a_second_and_twenty_messages_a_second_in_all() -> None:
+    from actors.bgp.unnumbered.discovery import HeardGate
+
+    gate = HeardGate(repeat=1.0, burst=20, remember=100)
+    now, passed = 0.0, []
+    while now < 10:  # a flood: one router every 1 ms, and a thousand forged ones
+        passed.append((now, gate.admit(now, "fe80::1")))
+        for i in range(3):
+            gate.admit(now, f"fe80::{int(now * 1000) * 3 + i + 2:x}")
+        now = round(now + 0.001, 3)
+    real = [t for t, ok in passed if ok]
+    assert real == [float(t) for t in range(10)]  # once per second (first in each second here)
+    assert gate.dropped > 29000
+    admitted = 4 * 10000 - gate.dropped
+    assert admitted <= 20 * 10  # never more than 20 a second reach the actor
+    assert len(gate._last) <= 100
+
+
 # -- the actor ---------------------------------------------------------------------------------
 
 

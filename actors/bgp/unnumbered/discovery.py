@@ -13,6 +13,10 @@ solicitation are due. Advertisements every ``interval`` seconds, at most one per
 ``min_gap`` (RFC 4861 MIN_DELAY_BETWEEN_RAS, also when a solicitation asks for one);
 solicitations while no neighbour is known: at once, twice more ``solicit_gap`` apart
 (RFC 4861 RTR_SOLICITATION_INTERVAL), then every ``solicit_backoff`` seconds.
+
+``HeardGate``: what the socket's reader passes on to the actor, so that a flood of
+advertisements (or of forged sources) cannot fill the actor's mailbox: the same sender and
+kind at most once per ``repeat`` seconds, and at most ``burst`` messages per second in all.
 """
 
 from __future__ import annotations
@@ -156,3 +160,29 @@ class Advertising:
         times = [s.next_ra for s in self._links.values()]
         times += [s.next_rs for s in self._links.values() if s.next_rs is not None]
         return min(times) if times else None
+
+
+class HeardGate:
+    def __init__(self, repeat: float = 1.0, burst: int = 20, remember: int = 1024) -> None:
+        self.repeat = repeat
+        self.burst = burst
+        self.remember = remember
+        self.dropped = 0
+        self._last: dict[object, float] = {}
+        self._second = float("-inf")
+        self._in_second = 0
+
+    def admit(self, now: float, key: object) -> bool:
+        if now - self._second >= 1.0:
+            self._second, self._in_second = now, 0
+        last = self._last.get(key)
+        if (last is not None and now - last < self.repeat) or self._in_second >= self.burst:
+            self.dropped += 1
+            return False
+        if len(self._last) >= self.remember:  # many senders: forget those past ``repeat``
+            self._last = {k: t for k, t in self._last.items() if now - t < self.repeat}
+            if len(self._last) >= self.remember:
+                self._last.clear()
+        self._last[key] = now
+        self._in_second += 1
+        return True

@@ -4,7 +4,8 @@ host's interfaces and sends ours (``ndp`` builds them), one raw socket and one r
 Opened only when a BGPPeer is unnumbered, and it sends only on the interfaces the actor names
 (the unnumbered peers'). The kernel filters the socket to types 133 and 134 (ICMP6_FILTER);
 our own multicast is not looped back. What it hears goes to ``deliver`` as :class:`LinkHeard`
-(the actor's tell); malformed messages are counted and dropped. Needs CAP_NET_RAW.
+(the actor's tell), through a ``HeardGate`` (a flood is dropped, not queued); malformed
+messages are counted and dropped. Needs CAP_NET_RAW.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from actors.bgp.unnumbered import ndp
+from actors.bgp.unnumbered.discovery import HeardGate
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ class IcmpLink:
     def __init__(self, deliver: Callable[[LinkHeard], None], name: str = "bgp-ndp") -> None:
         self._deliver = deliver
         self.dropped = 0
+        self.gate = HeardGate()
         self.sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
         try:
             sock = self.sock
@@ -122,6 +126,8 @@ class IcmpLink:
             heard = self._parse(data, ancillary, source)
             if heard is None:
                 self.dropped += 1
+                continue
+            if not self.gate.admit(time.monotonic(), heard):
                 continue
             try:
                 self._deliver(heard)
