@@ -49,6 +49,7 @@ from actors.events import (
     ConfigApplied,
     Event,
     PeerSessionChanged,
+    UnnumberedRouterFound,
 )
 from actors.listener import Listener
 from actors.model.cluster import ClusterState
@@ -125,6 +126,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         self.sessions: dict[str, Session] = {}
         self.passwords: dict[str, str] = {}
         self.unnumbered_told: dict[str, str] = {}  # unnumbered peer -> why it waits, as told
+        self.routers_told: dict[str, str] = {}  # unnumbered peer -> its router, as published
         self.interface_lookup = interface_lookup
         self.links = UnnumberedLinks(
             lambda heard: self.actor_ref.tell(heard),  # the socket's thread -> this actor
@@ -348,10 +350,14 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         self.links.watch(now, {p.interface for p in wanted.values() if p.unnumbered})
         for name in [n for n in self.unnumbered_told if n not in wanted]:
             del self.unnumbered_told[name]
+        for name in [n for n in self.routers_told if n not in wanted]:
+            self._tell_router(now, name, "", "")
         for name, peer in wanted.items():
             remote: tuple[str, int] | None = None
             if peer.unnumbered:
                 remote, why = self.links.remote(peer.interface)
+                scoped = f"{remote[0]}%{peer.interface}" if remote else ""
+                self._tell_router(now, name, peer.interface, scoped)
                 if remote is None:
                     if name in self.sessions:
                         self.sessions.pop(name).stop(now, why)
@@ -410,6 +416,16 @@ class BgpSpeakerActor(Listener, RuntimeActor):
             session.synced = self.synced
             self.sessions[name] = session
             session.start(now)
+
+    def _tell_router(self, now: float, name: str, interface: str, address: str) -> None:
+        """Publish an unnumbered peer's router (for BFD) when it changes."""
+        if self.routers_told.get(name, "") == address:
+            return
+        if address:
+            self.routers_told[name] = address
+        else:
+            self.routers_told.pop(name, None)
+        self.publish(UnnumberedRouterFound(now, self.node, name, interface, address))
 
     def _password(self, peer: Peer) -> str | None:
         if peer.password or peer.password_secret is None:

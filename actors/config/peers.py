@@ -109,14 +109,6 @@ def _peer(
         if problem:
             report.error(res, "spec.interface", problem)
             ok = False
-        elif spec.bfd_profile:  # lbtui's own BFD has no link-local transport (FRR's has)
-            report.warn(
-                res,
-                "spec.bfdProfile",
-                f"BFD over {spec.interface}'s link-local address: only the FRR backend "
-                "(--bgp-backend frr) runs it; lbtui's own speaker makes the unnumbered BGP "
-                "session without BFD",
-            )
     elif not spec.peer_address:
         report.error(res, "spec.peerAddress", "missing peer address or interface")
         ok = False

@@ -226,6 +226,46 @@ def test_native_unnumbered_session_with_tcp_md5(link: Link) -> None:
     assert_routes_arrive_then_go(link, cluster, "FRR", config)
 
 
+BFDD = """\
+bfd
+ profile fast
+  receive-interval 100
+  transmit-interval 100
+  detect-multiplier 3
+ exit
+exit
+"""
+
+
+def test_bfd_over_link_local_with_frr(link: Link) -> None:
+    """A bfdProfile on an unnumbered peer: lbtui's BFD runs over the link-local addresses
+    (RFC 5881 single hop) to the router the speaker found, and FRR's bfdd sees it up."""
+    config = CONFIG.replace("  interface: eth1\n", "  interface: eth1\n  bfdProfile: fast\n")
+    config += """\
+---
+apiVersion: metallb.io/v1beta1
+kind: BFDProfile
+metadata: {name: fast, namespace: metallb-system}
+spec: {receiveInterval: 100, transmitInterval: 100}
+"""
+    timers = " neighbor eth1 timers 3 9\n"
+    router = ROUTER_FRR.replace(timers, timers + " neighbor eth1 bfd profile fast\n")
+    router_vty = link.frr(link.router, "rtr", router, bfdd=BFDD)
+    cluster = start_speaker(link, config=config)
+
+    def bfd_peer() -> dict:
+        peers = link.vtysh(link.router, router_vty, "show bfd peers json") or []
+        return next((p for p in peers if p.get("peer") == NODE_LL), {})
+
+    try:
+        wait_until(lambda: bfd_peer().get("status") == "up", 60, "FRR's BFD session up")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nspeaker log:\n{speaker_log(link)[-3000:]}") from exc
+    assert bfd_peer().get("interface") == "eth1"
+    assert '"event":"BfdSessionChanged"' in speaker_log(link)
+    assert_routes_arrive_then_go(link, cluster, "FRR", config)
+
+
 RADV = 'protocol radv { interface "eth1" { min ra interval 3; max ra interval 4; }; }\n'
 assert RADV in ROUTER_BIRD
 

@@ -362,6 +362,18 @@ def test_a_solicitation_from_the_router_brings_an_advertisement_soon() -> None:
     assert ("advertise", IFINDEX) in h.link.sent[sent:]  # t=8, not t=15
 
 
+def test_the_router_found_is_published_for_bfd_and_unpublished_with_the_peer() -> None:
+    from actors.events import UnnumberedRouterFound
+
+    h = Unnumbered(peer(), UNNUMBERED)
+    assert h.of(UnnumberedRouterFound) == []
+    h.hear()
+    h.hear()  # heard again: nothing new to say
+    h.configure(peer())
+    found = [(e.node, e.peer, e.interface, e.address) for e in h.of(UnnumberedRouterFound)]
+    assert found == [("node-1", "leaf", "eth1", "fe80::1%eth1"), ("node-1", "leaf", "", "")]
+
+
 def test_removing_the_peer_withdraws_and_stops_advertising() -> None:
     h = Unnumbered(peer(), UNNUMBERED)
     h.hear()

@@ -1136,7 +1136,7 @@ def test_an_unnumbered_peer_is_accepted_without_a_warning():
     assert (leaf.peer_address, leaf.interface, leaf.target) == (None, "eth1", "eth1 (unnumbered)")
 
 
-def test_bfd_on_an_unnumbered_peer_warns_that_only_frr_runs_it():
+def test_bfd_on_an_unnumbered_peer_is_accepted_without_a_warning():
     result = build(
         {
             "apiVersion": "metallb.io/v1beta1",
@@ -1153,10 +1153,8 @@ def test_bfd_on_an_unnumbered_peer_warns_that_only_frr_runs_it():
             bfdProfile="fast",
         ),
     )
-    assert result.errors == [] and result.config is not None
-    warning = the_warning(result)
-    assert (warning.obj, warning.field) == ("BGPPeer/leaf", "spec.bfdProfile")
-    assert "--bgp-backend frr" in warning.message and "without BFD" in warning.message
+    assert result.errors == [] and result.warnings == [] and result.config is not None
+    assert result.config.peers[0].bfd_profile == "fast"  # both backends run it (link-local)
 
 
 @pytest.mark.parametrize("name", ["", "a-name-longer-than-15", "eth/0", "eth 0", "..", "eth0:1"])
