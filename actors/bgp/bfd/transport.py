@@ -85,7 +85,11 @@ def sockaddr(address: str, port: int) -> tuple[str, int] | tuple[str, int, int, 
     host, _, scope = address.partition("%")
     if not scope:
         return (address, port)
-    return (host, port, 0, int(scope) if scope.isdigit() else socket.if_nametoindex(scope))
+    try:
+        index = int(scope) if scope.isdigit() else socket.if_nametoindex(scope)
+    except ValueError as exc:  # a NUL in the name
+        raise OSError(f"bad interface {scope!r}") from exc
+    return (host, port, 0, index)
 
 
 def scoped(address: Any) -> str:

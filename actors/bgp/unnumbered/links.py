@@ -38,7 +38,7 @@ LinkFactory = Callable[[Callable[[LinkHeard], None]], LinkIo]
 def ifindex_of(name: str) -> int | None:
     try:
         return socket.if_nametoindex(name)
-    except OSError:
+    except (OSError, ValueError):  # no such interface; a name no interface can have
         return None
 
 
