@@ -16,6 +16,7 @@ FRR and BIRD come from ``test_unnumbered_frr`` (its ``Link``).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import subprocess
@@ -129,6 +130,15 @@ def start_speaker(link: Link, *extra: str, config: str = CONFIG) -> Path:
 def speaker_log(link: Link) -> str:
     path = link.dir / "speaker.log"
     return path.read_text() if path.exists() else ""
+
+
+def speaker_events(link: Link) -> list[dict]:
+    out = []
+    for line in speaker_log(link).splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(json.JSONDecodeError):  # a line being written
+                out.append(json.loads(line))
+    return out
 
 
 def assert_routes_arrive_then_go(
@@ -264,6 +274,17 @@ spec: {receiveInterval: 100, transmitInterval: 100}
     assert bfd_peer().get("interface") == "eth1"
     assert '"event":"BfdSessionChanged"' in speaker_log(link)
     assert_routes_arrive_then_go(link, cluster, "FRR", config)
+    # FRR's bfdd dies: our BFD session times out (3 x 100 ms) and takes the BGP session down.
+    [bfdd] = [p for p in link.procs if "/usr/lib/frr/bfdd" in p.args]
+    bfdd.kill()
+    wait_until(
+        lambda: any(
+            e.get("event") == "PeerSessionChanged" and "BFD down" in e.get("reason", "")
+            for e in speaker_events(link)
+        ),
+        30,
+        "the BGP session dropped by BFD",
+    )
 
 
 RADV = 'protocol radv { interface "eth1" { min ra interval 3; max ra interval 4; }; }\n'
