@@ -291,11 +291,21 @@ RADV = 'protocol radv { interface "eth1" { min ra interval 3; max ra interval 4;
 assert RADV in ROUTER_BIRD
 
 
+# BIRD told no address at all: dynamic BGP accepts any link-local neighbour on eth1.
+ROUTER_BIRD_RANGE = ROUTER_BIRD.replace(
+    f"  neighbor {NODE_LL} % 'eth1' external;\n",
+    '  interface "eth1"; neighbor range fe80::/10 external; dynamic name "leaf";\n',
+)
+assert ROUTER_BIRD_RANGE != ROUTER_BIRD
+
+
 @pytest.mark.parametrize(
     "how",
     [
         # BIRD advertises itself and dials us; we listen too: whichever comes first.
         "advertisements",
+        # BIRD knows no address (neighbor range): it advertises itself, we dial it.
+        "range",
         # No advertisements, BIRD dials us: only its inbound connection names it.
         "inbound",
         # No advertisements, we do not listen; BIRD forwards (its neighbour advertisements
@@ -304,22 +314,25 @@ assert RADV in ROUTER_BIRD
     ],
 )
 def test_native_unnumbered_session_with_bird(link: Link, how: str) -> None:
-    conf = ROUTER_BIRD if how == "advertisements" else ROUTER_BIRD.replace(RADV, "")
+    conf = {"advertisements": ROUTER_BIRD, "range": ROUTER_BIRD_RANGE}.get(
+        how, ROUTER_BIRD.replace(RADV, "")
+    )
     if how == "neighbour-table":
         run(["ip", "netns", "exec", link.router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
     control = link.bird(link.router, conf)
-    listen = [] if how == "neighbour-table" else ["--bgp-listen-port", "179"]
+    listen = [] if how in ("neighbour-table", "range") else ["--bgp-listen-port", "179"]
     cluster = start_speaker(link, *listen)
 
     def birdc(*command: str) -> str:
         return run(["birdc", "-s", str(control), *command], check=False)
 
     try:
-        wait_until(lambda: "Established" in birdc("show", "protocols", "leaf"), 60, "the session")
+        wait_until(lambda: "Established" in birdc("show", "protocols"), 60, "the session")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\nspeaker log:\n{speaker_log(link)[-3000:]}") from exc
     source = {
         "advertisements": "from",  # its advertisement, its connection or the kernel's table
+        "range": "from",  # its advertisement or the kernel's table (it advertised first)
         "inbound": "from its connection",
         "neighbour-table": "from the kernel's neighbour table",
     }[how]
