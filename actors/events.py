@@ -361,6 +361,18 @@ class RuntimeStopped(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class UnnumberedRouterFound(Event):
+    """The router of the unnumbered BGPPeer ``peer`` (a session over ``interface``) on
+    ``node`` is ``address``, a link-local address with its scope (``fe80::1%eth1``); ""
+    when it is no longer known. The BGP speaker finds it; BFD follows it."""
+
+    node: str
+    peer: str
+    interface: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
 class PeerSessionChanged(Event):
     """The BGP session from ``node`` to the BGPPeer named ``peer`` changed FSM state.
 

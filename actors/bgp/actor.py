@@ -8,6 +8,13 @@ peers' nodeSelectors) and BfdSessionChanged (BFD down takes a session down at on
 publishes PeerSessionChanged / PrefixAnnounced / PrefixWithdrawn. Counters carry MetalLB's
 names: ``metallb_bgp_session_up``, ``metallb_bgp_updates_total``,
 ``metallb_bgp_announced_prefixes_total`` (label ``peer``: ``ip:port``).
+
+Unnumbered peers (``interface``, no address) go through
+:class:`~actors.bgp.unnumbered.links.UnnumberedLinks`: the session waits (and says why in
+PeerSessionChanged) until the router's link-local address is known, from its router
+advertisements (heard as ``LinkHeard``), the kernel's neighbour table or its inbound
+connection, and is rebuilt when the router changes; our own advertisements (lifetime 0) go
+out on those interfaces only.
 """
 
 from __future__ import annotations
@@ -34,12 +41,15 @@ from actors.bgp.transport import (
     Transport,
     TransportEvent,
 )
+from actors.bgp.unnumbered.link import LinkHeard
+from actors.bgp.unnumbered.links import LinkFactory, UnnumberedLinks, ifindex_of
 from actors.events import (
     BfdSessionChanged,
     ClusterUpdated,
     ConfigApplied,
     Event,
     PeerSessionChanged,
+    UnnumberedRouterFound,
 )
 from actors.listener import Listener
 from actors.model.cluster import ClusterState
@@ -80,6 +90,11 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         backoff_max: float = 120.0,
         sync_timeout: float = 30.0,
         address_lookup: Callable[[str, int], str | None] = same_interface_address,
+        link_factory: LinkFactory | None = None,
+        interface_index: Callable[[str], int | None] = ifindex_of,
+        interface_lookup: Callable[[int, int], str | None] | None = None,
+        ra_interval: float | None = None,
+        kernel_routers: Callable[[int], list[str]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(name=kwargs.pop("name", f"bgp/{node}"), **kwargs)
@@ -110,7 +125,16 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         self.cluster_known = False
         self.sessions: dict[str, Session] = {}
         self.passwords: dict[str, str] = {}
-        self.unnumbered_told: set[str] = set()  # unnumbered peers already reported
+        self.unnumbered_told: dict[str, str] = {}  # unnumbered peer -> why it waits, as told
+        self.routers_told: dict[str, str] = {}  # unnumbered peer -> its router, as published
+        self.interface_lookup = interface_lookup
+        self.links = UnnumberedLinks(
+            lambda heard: self.actor_ref.tell(heard),  # the socket's thread -> this actor
+            ifindex=interface_index,
+            ra_interval=ra_interval,
+            **({"link_factory": link_factory} if link_factory else {}),
+            **({"routers": kernel_routers} if kernel_routers else {}),
+        )
         self.routes: dict[RouteKey, BGPRoute] = {}
         self.per_peer: dict[str, dict[str, RouteAttrs]] = {}
         # peer -> prefix -> the route (key) it comes from; attribute sets, interned.
@@ -145,6 +169,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
 
     def on_stop(self) -> None:
         self._shutdown("speaker stopped", graceful=False)
+        self.links.stop()
 
     def on_failure(
         self,
@@ -155,6 +180,7 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         # The sockets go with the actor; the restarted actor dials again.
         if self.transport is not None:
             self.transport.stop()
+        self.links.stop()
         super().on_failure(exception_type, exception_value, traceback)
 
     def withdraw_all(self, reason: str = "shutdown") -> int:
@@ -221,6 +247,11 @@ class BgpSpeakerActor(Listener, RuntimeActor):
             self._transport_event(message)
             self._arm()
             return None
+        if isinstance(message, LinkHeard):
+            if self.links.heard(self.clock.now(), message):
+                self._reconcile_sessions()
+            self._arm()
+            return None
         if isinstance(message, RoutesChanged):
             pending, synced = self.announcer.take()
             self._apply_routes(pending)
@@ -251,6 +282,8 @@ class BgpSpeakerActor(Listener, RuntimeActor):
         now = self.clock.now()
         for session in list(self.sessions.values()):
             session.advance(now)
+        if not self.stopping and self.links.due(now):
+            self._reconcile_sessions()
         self._arm()
 
     def sync_overdue(self) -> None:
@@ -273,9 +306,10 @@ class BgpSpeakerActor(Listener, RuntimeActor):
     def _transport_event(self, message: TransportEvent) -> None:
         now = self.clock.now()
         if isinstance(message, ConnUp) and not message.outbound:
-            session = next(
-                (s for s in self.sessions.values() if s.accepts(message.remote[0])), None
-            )
+            remote, scope = message.remote[0], message.remote_scope
+            if not self.stopping and self.links.inbound(now, remote, scope):
+                self._reconcile_sessions()  # the router we talk to on that link changed
+            session = next((s for s in self.sessions.values() if s.accepts(remote, scope)), None)
             if session is None or self.stopping:
                 log.info("bgp/%s: refusing connection from %s", self.node, message.remote[0])
                 assert self.transport is not None
@@ -313,28 +347,37 @@ class BgpSpeakerActor(Listener, RuntimeActor):
             self.sessions.pop(name).stop(
                 now, "peer removed from the configuration", subcode=CeaseSubcode.PEER_DECONFIGURED
             )
+        self.links.watch(now, {p.interface for p in wanted.values() if p.unnumbered})
+        for name in [n for n in self.unnumbered_told if n not in wanted]:
+            del self.unnumbered_told[name]
+        for name in [n for n in self.routers_told if n not in wanted]:
+            self._tell_router(now, name, "", "")
         for name, peer in wanted.items():
-            if peer.peer_address is None:
-                if name not in self.unnumbered_told:
-                    self.unnumbered_told.add(name)
-                    self.publish(
-                        PeerSessionChanged(
-                            now,
-                            self.node,
-                            name,
-                            "Idle",
-                            f"unnumbered BGP over {peer.interface}: only the FRR backend "
-                            "(--bgp-backend frr) makes this session",
-                        )
-                    )
-                continue
+            remote: tuple[str, int] | None = None
+            if peer.unnumbered:
+                remote, why = self.links.remote(peer.interface)
+                scoped = f"{remote[0]}%{peer.interface}" if remote else ""
+                self._tell_router(now, name, peer.interface, scoped)
+                if remote is None:
+                    if name in self.sessions:
+                        self.sessions.pop(name).stop(now, why)
+                    if self.unnumbered_told.get(name) != why:
+                        self.unnumbered_told[name] = why
+                        self.publish(PeerSessionChanged(now, self.node, name, "Idle", why))
+                    continue
+                self.unnumbered_told.pop(name, None)
             password = session_password(peer, self.secrets)
             current = self.sessions.get(name)
             if current is not None:
-                if current.peer == peer and self.passwords.get(name) == password:
+                same = current.peer == peer and self.passwords.get(name) == password
+                moved = remote is not None and (current.remote_address, current.scope_id) != remote
+                if same and not moved:
                     continue
+                why = "configuration changed"
+                if same and remote is not None:
+                    why = f"the router on {peer.interface} is now {remote[0]}"
                 self.sessions.pop(name).stop(
-                    now, "configuration changed", subcode=CeaseSubcode.OTHER_CONFIGURATION_CHANGE
+                    now, why, subcode=CeaseSubcode.OTHER_CONFIGURATION_CHANGE
                 )
             if password is None:
                 assert peer.password_secret is not None
@@ -366,11 +409,23 @@ class BgpSpeakerActor(Listener, RuntimeActor):
                 port=self.peer_ports.get(name),
                 source=self.source_address,
                 address_lookup=self.address_lookup,
+                remote=remote,
+                **({"interface_lookup": self.interface_lookup} if self.interface_lookup else {}),
             )
             session.set_routes(self.per_peer.get(name, {}))
             session.synced = self.synced
             self.sessions[name] = session
             session.start(now)
+
+    def _tell_router(self, now: float, name: str, interface: str, address: str) -> None:
+        """Publish an unnumbered peer's router (for BFD) when it changes."""
+        if self.routers_told.get(name, "") == address:
+            return
+        if address:
+            self.routers_told[name] = address
+        else:
+            self.routers_told.pop(name, None)
+        self.publish(UnnumberedRouterFound(now, self.node, name, interface, address))
 
     def _apply_routes(self, changes: Mapping[RouteKey, BGPRoute | None]) -> None:
         """Route changes from the speaker -> per-peer desired prefixes -> each session's diff."""
@@ -412,8 +467,15 @@ class BgpSpeakerActor(Listener, RuntimeActor):
                     session.sync(now)
 
     def _arm(self) -> None:
-        if not self.stopping:
-            self._deadline.arm(s.next_deadline() for s in self.sessions.values())
+        if self.stopping:
+            return
+        now = self.clock.now()
+        for session in self.sessions.values():
+            if session.peer.unnumbered:
+                self.links.session_state(now, session.peer.interface, session.established)
+        self._deadline.arm(
+            [*(s.next_deadline() for s in self.sessions.values()), self.links.next_deadline()]
+        )
 
 
 def _labels(cluster: ClusterState, node: str) -> Mapping[str, str]:

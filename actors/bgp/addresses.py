@@ -102,3 +102,12 @@ def same_interface_address(local: str, version: int) -> str | None:
         if a.ifindex in ifindexes and a.version == version and a.usable:
             return a.address
     return None
+
+
+def interface_address(ifindex: int, version: int) -> str | None:
+    """A usable (global, not tentative) address of IP ``version`` on interface ``ifindex``:
+    the global half of an unnumbered session's IPv6 next hop, or its IPv4 next hop."""
+    for a in local_addresses():
+        if a.ifindex == ifindex and a.version == version and a.usable:
+            return a.address
+    return None

@@ -17,6 +17,11 @@ Rules applied per session:
   advertisement; next hop = the session's local address for its own family, and a global
   address on the same interface for the other family (MP-BGP, RFC 4760). Prefixes with the
   same attributes share UPDATEs. Only differences are sent (an Adj-RIB-Out per session).
+- Unnumbered peers (``interface``, no address): the session goes to the router's link-local
+  address on that interface (``remote``: address and scope id, found by the speaker actor),
+  offers extended next hop (RFC 8950) and, when the router offers it too, sends IPv4 routes
+  in MP_REACH_NLRI with an IPv6 next hop. The IPv6 next hop is the interface's global address
+  plus our link-local one (32 bytes), or the link-local one alone (16 bytes), as FRR does.
 - Graceful restart (RFC 4724) as the restarting speaker: R bit on the first session of this
   process, F bit for both families (the node keeps forwarding while we restart), End-of-RIB
   only once the speaker says its initial routes are all here, and on shutdown the TCP
@@ -34,7 +39,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from actors.bgp.addresses import same_interface_address
+from actors.bgp.addresses import interface_address, same_interface_address
 from actors.bgp.codec import OpenMessage
 from actors.bgp.codec.attributes.base import PathAttributes
 from actors.bgp.codec.attributes.communities import community_value, large_community_value
@@ -48,6 +53,10 @@ from actors.bgp.codec.capabilities import (
     RouteRefreshCapability,
 )
 from actors.bgp.codec.errors import CeaseSubcode
+from actors.bgp.codec.extended_nexthop import (
+    IPV4_UNICAST_OVER_IPV6,
+    ExtendedNextHopCapability,
+)
 from actors.bgp.codec.nlri import AFI_IPV4, AFI_IPV6, encode_prefix, prefix_afi
 from actors.bgp.codec.update import (
     end_of_rib,
@@ -71,6 +80,7 @@ from actors.bgp.fsm import (
     UpdateReceived,
 )
 from actors.bgp.transport import ConnUp, Transport
+from actors.bgp.unnumbered.discovery import is_link_local
 from actors.events import Event, PeerSessionChanged, PrefixAnnounced, PrefixWithdrawn
 from actors.model.config import Peer
 from actors.util.gc_pause import gc_paused
@@ -127,8 +137,9 @@ METRICS: dict[str, tuple[str, str]] = {
 
 
 def peer_label(peer: Peer, port: int | None = None) -> str:
-    """The ``peer`` label of MetalLB's native speaker metrics: ``ip:port``."""
-    address = str(peer.peer_address)
+    """The ``peer`` label of MetalLB's native speaker metrics: ``ip:port`` (an unnumbered
+    peer: ``interface:port``)."""
+    address = str(peer.peer_address) if peer.peer_address is not None else peer.interface
     host = f"[{address}]" if ":" in address else address
     return f"{host}:{port or peer.peer_port}"
 
@@ -153,6 +164,8 @@ class Session:
         passive: bool = False,
         restarting: bool = True,
         address_lookup: Callable[[str, int], str | None] = same_interface_address,
+        remote: tuple[str, int] | None = None,
+        interface_lookup: Callable[[int, int], str | None] = interface_address,
     ) -> None:
         self.peer = peer
         self.name = peer.name
@@ -160,6 +173,12 @@ class Session:
         self.transport = transport
         self.publish = publish
         self.port = port or peer.peer_port
+        # Where the session goes: the peer's address, or (unnumbered) the link-local address
+        # the speaker found on the peer's interface, with that interface's index as scope id.
+        self.remote_address = remote[0] if remote else str(peer.peer_address)
+        self.scope_id = remote[1] if remote else 0
+        self._interface_lookup = interface_lookup
+        self.ipv4_over_ipv6 = False  # RFC 8950 negotiated: IPv4 routes in MP_REACH_NLRI
         # The peer's sourceAddress, else the speaker's default (the demo's 127.0.1.N).
         self.source = str(peer.source_address) if peer.source_address else source
         self.label = peer_label(peer, self.port)
@@ -224,7 +243,7 @@ class Session:
     # -- admin --------------------------------------------------------------------------------
     def start(self, now: float) -> None:
         if self._md5 is not None:
-            self.transport.set_md5(str(self.peer.peer_address), self._md5)
+            self.transport.set_md5(self.remote_address, self._md5)
         self._run(now, self.fsm.start(now))
 
     def stop(
@@ -238,7 +257,7 @@ class Session:
         """Close the session. ``graceful``: silently, so a graceful-restart peer keeps routes."""
         self._run(now, self.fsm.stop(now, reason, notify=not graceful, subcode=subcode))
         if self._md5 is not None:
-            self.transport.set_md5(str(self.peer.peer_address), None)
+            self.transport.set_md5(self.remote_address, None)
 
     def peer_failed(self, now: float, reason: str) -> None:
         self._run(now, self.fsm.peer_failed(now, reason))
@@ -247,7 +266,11 @@ class Session:
     def owns(self, conn: int) -> bool:
         return conn in self.conns
 
-    def accepts(self, remote: str) -> bool:
+    def accepts(self, remote: str, scope_id: int = 0) -> bool:
+        """Whether an inbound connection from ``remote`` is this peer's: its address, or
+        (unnumbered) a link-local address on its interface (the scope id says which)."""
+        if self.peer.peer_address is None:
+            return bool(self.scope_id) and scope_id == self.scope_id and is_link_local(remote)
         return ipaddress.ip_address(remote) == self.peer.peer_address
 
     def conn_up(self, now: float, event: ConnUp) -> None:
@@ -345,7 +368,7 @@ class Session:
         for afi, groups in announce.items():
             for attrs, nlri in groups.items():
                 encoded = self._attributes(afi, attrs)
-                if afi == AFI_IPV4:
+                if afi == AFI_IPV4 and not self.ipv4_over_ipv6:
                     frames += pack_ipv4_announce(encoded, nlri)
                 else:
                     frames += pack_mp_announce(encoded, afi, 1, self.next_hops[afi], nlri)
@@ -378,6 +401,11 @@ class Session:
         for afi, family in ((AFI_IPV4, "IPv4"), (AFI_IPV6, "IPv6")):
             if (afi, 1) not in self.up.families:
                 blocked[afi] = f"the peer did not negotiate {family} unicast"
+            elif afi not in self.next_hops and self.peer.unnumbered and afi == AFI_IPV4:
+                blocked[afi] = (
+                    "the peer did not negotiate extended next hop (RFC 8950) and "
+                    f"{self.peer.interface} has no IPv4 address"
+                )
             elif afi not in self.next_hops:
                 blocked[afi] = f"no local {family} address to use as next hop"
         return blocked
@@ -403,7 +431,7 @@ class Session:
             as_path=() if peer.is_ibgp else ((2, (peer.my_asn,)),),
             next_hop=(
                 socket.inet_ntop(socket.AF_INET, self.next_hops[AFI_IPV4])
-                if afi == AFI_IPV4
+                if afi == AFI_IPV4 and not self.ipv4_over_ipv6
                 else None
             ),
             local_pref=(attrs.local_pref or DEFAULT_LOCAL_PREF) if peer.is_ibgp else None,
@@ -421,6 +449,8 @@ class Session:
             RouteRefreshCapability(),
             FourOctetAsCapability(peer.my_asn),
         ]
+        if peer.unnumbered:
+            caps.append(ExtendedNextHopCapability((IPV4_UNICAST_OVER_IPV6,)))
         if peer.enable_graceful_restart:
             caps.append(
                 GracefulRestartCapability(
@@ -447,7 +477,11 @@ class Session:
         local = self._locals.get(up.conn, "")
         self.local_address = local
         self.next_hops = {}
+        self.ipv4_over_ipv6 = False
         families = ((AFI_IPV4, 4, socket.AF_INET), (AFI_IPV6, 6, socket.AF_INET6))
+        if self.peer.unnumbered and local:
+            self._link_next_hops(local, up)
+            families = ()
         for afi, version, family in families if local else ():
             if ipaddress.ip_address(local).version == version:
                 address: str | None = local
@@ -461,6 +495,23 @@ class Session:
         self.dirty = set(self.desired)
         self.restarting = False
         self.sync(now)
+
+    def _link_next_hops(self, local: str, up: SessionUp) -> None:
+        """An unnumbered session's next hops: IPv6 global (if the interface has one) plus our
+        link-local address; IPv4 over that when both sides offered RFC 8950, else the
+        interface's IPv4 address if it has one."""
+        link_local = socket.inet_pton(socket.AF_INET6, local.split("%", 1)[0])
+        global_v6 = self._interface_lookup(self.scope_id, 6)
+        v6 = socket.inet_pton(socket.AF_INET6, global_v6) + link_local if global_v6 else link_local
+        self.next_hops[AFI_IPV6] = v6
+        theirs = up.peer_open.capability(ExtendedNextHopCapability)
+        if isinstance(theirs, ExtendedNextHopCapability) and theirs.allows(*IPV4_UNICAST_OVER_IPV6):
+            self.next_hops[AFI_IPV4] = v6
+            self.ipv4_over_ipv6 = True
+            return
+        v4 = self._interface_lookup(self.scope_id, 4)
+        if v4:
+            self.next_hops[AFI_IPV4] = socket.inet_pton(socket.AF_INET, v4)
 
     def _down(self, now: float, reason: str) -> None:
         self.up = None
@@ -483,11 +534,12 @@ class Session:
                 self._locals.pop(action.conn, None)
             elif isinstance(action, Dial):
                 conn = self.transport.dial(
-                    str(self.peer.peer_address),
+                    self.remote_address,
                     self.port,
                     source=self.source,
                     md5_key=self._md5,
                     ttl=ttl_for(self.peer),
+                    scope_id=self.scope_id,
                 )
                 self.conns.add(conn)
                 self.fsm.dialing(now, conn)

@@ -57,6 +57,8 @@ class ConnUp:
     outbound: bool
     local: tuple[str, int]
     remote: tuple[str, int]
+    #: The interface index of a link-local remote address (IPv6 scope id), else 0.
+    remote_scope: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,7 @@ class Transport(Protocol):
         source: str | None = None,
         md5_key: bytes | None = None,
         ttl: int | None = None,
+        scope_id: int = 0,
     ) -> int: ...
 
     def listen(self, address: str, port: int) -> tuple[str, int]: ...
@@ -140,6 +143,11 @@ def _addr(sockaddr: Any) -> tuple[str, int]:
     if host.startswith("::ffff:") and "." in host:
         host = host[7:]
     return host, port
+
+
+def _scope(sockaddr: Any) -> int:
+    """The scope id (interface index) of an IPv6 socket address, else 0."""
+    return sockaddr[3] if len(sockaddr) > 3 else 0
 
 
 def _family(address: str) -> socket.AddressFamily:
@@ -198,9 +206,11 @@ class SocketTransport:
         source: str | None = None,
         md5_key: bytes | None = None,
         ttl: int | None = None,
+        scope_id: int = 0,
     ) -> int:
+        """Connect to ``remote``; ``scope_id``: the interface of a link-local address."""
         conn = next(self._ids)
-        self._call(self._dial, conn, remote, port, source, md5_key, ttl)
+        self._call(self._dial, conn, remote, port, source, md5_key, ttl, scope_id)
         return conn
 
     def listen(self, address: str, port: int) -> tuple[str, int]:
@@ -299,6 +309,7 @@ class SocketTransport:
         source: str | None,
         md5_key: bytes | None,
         ttl: int | None,
+        scope_id: int = 0,
     ) -> None:
         sock = socket.socket(_family(remote), socket.SOCK_STREAM)
         try:
@@ -313,7 +324,7 @@ class SocketTransport:
                     sock.bind((source, 0))
                 except OSError as exc:
                     raise OSError(exc.errno, f"cannot bind source address {source}") from exc
-            err = sock.connect_ex((remote, port))
+            err = sock.connect_ex((remote, port, 0, scope_id) if scope_id else (remote, port))
         except OSError as exc:
             sock.close()
             self._deliver(ConnFailed(conn, exc.strerror or str(exc)))
@@ -361,7 +372,8 @@ class SocketTransport:
                 log.warning("accept failed: %r", exc)
                 return
             try:
-                remote = _addr(sock.getpeername())
+                peername = sock.getpeername()
+                remote = _addr(peername)
             except OSError:  # reset before we looked
                 sock.close()
                 continue
@@ -374,7 +386,7 @@ class SocketTransport:
             self._pending[remote[0]] += 1
             self._conns[c.id] = c
             self._interest(c)
-            self._deliver(ConnUp(c.id, False, _addr(sock.getsockname()), remote))
+            self._deliver(ConnUp(c.id, False, _addr(sock.getsockname()), remote, _scope(peername)))
 
     def _admit(self, source: str) -> bool:
         """Whether one more pending inbound connection from ``source`` is allowed."""
@@ -412,8 +424,9 @@ class SocketTransport:
                     return
                 c.connecting = False
                 try:
+                    peername = c.sock.getpeername()
                     up = ConnUp(
-                        c.id, True, _addr(c.sock.getsockname()), _addr(c.sock.getpeername())
+                        c.id, True, _addr(c.sock.getsockname()), _addr(peername), _scope(peername)
                     )
                 except OSError as exc:
                     self._forget(c)

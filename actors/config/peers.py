@@ -109,13 +109,6 @@ def _peer(
         if problem:
             report.error(res, "spec.interface", problem)
             ok = False
-        else:  # MetalLB makes unnumbered sessions in FRR mode only; so does lbtui
-            report.warn(
-                res,
-                "spec.interface",
-                f"unnumbered BGP over {spec.interface}: only the FRR backend "
-                "(--bgp-backend frr) makes this session; lbtui's own speaker leaves it out",
-            )
     elif not spec.peer_address:
         report.error(res, "spec.peerAddress", "missing peer address or interface")
         ok = False

@@ -102,6 +102,11 @@ class Demo(NamedTuple):
     network: SimulatedNetwork
 
 
+def no_interface(name: str) -> None:
+    """The demo's interface lookup: it has no links of the host's."""
+    return None
+
+
 def build(
     options: DemoOptions,
     *,
@@ -210,6 +215,9 @@ def _world_specs(
                     "announcer": bgp_announcers[node],
                     "peer_ports": {"collector": collector_port},
                     "source_address": addresses[node],
+                    # The demo never touches the host's links: an unnumbered peer in a demo
+                    # configuration waits ("no such interface"), sending nothing.
+                    "interface_index": no_interface,
                 },
                 withdraws_on_stop=True,
             )

@@ -151,8 +151,9 @@ class Link:
             )
         )
 
-    def frr(self, netns: str, name: str, conf: str) -> Path:
-        """zebra + bgpd in ``netns`` with ``conf``; returns its vty socket directory."""
+    def frr(self, netns: str, name: str, conf: str, bfdd: str = "") -> Path:
+        """zebra + bgpd in ``netns`` with ``conf`` (and bfdd with ``bfdd``, a file of its
+        own); returns its vty socket directory."""
         where = self.dir / name
         where.mkdir()
         shutil.chown(where, "frr", "frr")
@@ -165,6 +166,17 @@ class Link:
             f"{name}-zebra.log",
         )
         wait_until(lambda: Path(zserv).exists(), 10, f"{name}: zebra's zserv socket")
+        if bfdd:
+            (where / "bfdd.conf").write_text(bfdd)
+            self.spawn(
+                netns,
+                [
+                    *("/usr/lib/frr/bfdd", "-z", zserv, "-f", str(where / "bfdd.conf")),
+                    *("-i", str(where / "bfdd.pid"), "--bfdctl", str(where / "bfdd.sock")),
+                    *common,
+                ],
+                f"{name}-bfdd.log",
+            )
         self.spawn(
             netns,
             [

@@ -307,3 +307,66 @@ def test_shutdown_sends_admin_down() -> None:
     lab.node.shutdown()
     lab.run(0.01)
     assert lab.changes("r")[-1].state == "admin-down"
+
+
+# -- unnumbered peers: BFD over link-local addresses --------------------------------------------
+
+
+def unnumbered(name: str = "leaf") -> Peer:
+    return Peer(
+        name=name,
+        my_asn=64501,
+        peer_asn=64500,
+        peer_address=None,
+        interface="eth1",
+        bfd_profile="fast",
+    )
+
+
+def test_an_unnumbered_peer_gets_a_session_once_its_router_is_known() -> None:
+    cfg = config((unnumbered(),))
+    assert bfd_peers(cfg, {}) == {}
+    spec = bfd_peers(cfg, {}, {"leaf": "fe80::1%eth1"})["leaf"]
+    assert (spec.address, spec.source, spec.multihop) == ("fe80::1%eth1", None, False)
+
+
+def test_the_actor_follows_the_router_the_bgp_speaker_found() -> None:
+    from actors.events import UnnumberedRouterFound
+
+    clock = ManualClock()
+    net = FakeNet(clock)
+    transport = net.transport("fe80::2%eth1")
+    events: list[Event] = []
+    actor = DirectBfdActor("n1", transport=transport, clock=clock, publish=events.append)
+    actor.on_start()
+    actor.on_event(ConfigApplied(0.0, config((unnumbered(),)), "test"))
+    actor.on_event(ClusterUpdated(0.0, cluster(), "test"))
+    assert actor.sessions() == ()
+    actor.on_event(UnnumberedRouterFound(0.0, "other-node", "leaf", "eth1", "fe80::9%eth1"))
+    assert actor.sessions() == ()  # another node's router
+    actor.on_event(UnnumberedRouterFound(0.0, "n1", "leaf", "eth1", "fe80::1%eth1"))
+    [info] = actor.sessions()
+    assert (info.peer, info.address) == ("leaf", "fe80::1%eth1")
+    assert transport.links[-1].peer == "fe80::1%eth1"
+    actor.on_event(UnnumberedRouterFound(0.0, "n1", "leaf", "eth1", "fe80::3%eth1"))
+    assert [s.address for s in actor.sessions()] == ["fe80::3%eth1"]  # a new router
+    actor.on_event(UnnumberedRouterFound(0.0, "n1", "leaf", "eth1", ""))
+    assert actor.sessions() == ()
+
+
+def test_scoped_link_local_addresses_become_socket_addresses_with_a_scope_id() -> None:
+    import socket
+
+    from actors.bgp.bfd.transport import scoped, sockaddr
+
+    lo = socket.if_nametoindex("lo")
+    assert sockaddr("10.0.0.1", 3784) == ("10.0.0.1", 3784)
+    assert sockaddr("2001:db8::1", 3784) == ("2001:db8::1", 3784)
+    assert sockaddr("fe80::1%lo", 3784) == ("fe80::1", 3784, 0, lo)
+    assert sockaddr("fe80::1%7", 3784) == ("fe80::1", 3784, 0, 7)
+    with pytest.raises(OSError):
+        sockaddr("fe80::1%no-such-if0", 3784)
+    assert scoped(("fe80::1", 3784, 0, lo)) == "fe80::1%lo"
+    assert scoped(("fe80::1%lo", 3784, 0, lo)) == "fe80::1%lo"
+    assert scoped(("2001:db8::1", 3784, 0, 0)) == "2001:db8::1"
+    assert scoped(("10.0.0.1", 3784)) == "10.0.0.1"

@@ -56,6 +56,7 @@ class Dialed:
     source: str | None
     md5_key: bytes | None
     ttl: int | None
+    scope_id: int = 0
 
 
 class FakeTransport:
@@ -70,9 +71,9 @@ class FakeTransport:
         self.listening: list[tuple[str, int]] = []
         self.stopped = False
 
-    def dial(self, remote, port, *, source=None, md5_key=None, ttl=None) -> int:
+    def dial(self, remote, port, *, source=None, md5_key=None, ttl=None, scope_id=0) -> int:
         conn = next(self.ids)
-        self.dials.append(Dialed(conn, remote, port, source, md5_key, ttl))
+        self.dials.append(Dialed(conn, remote, port, source, md5_key, ttl, scope_id))
         return conn
 
     def listen(self, address, port):
@@ -485,19 +486,3 @@ def test_a_restarted_actor_takes_every_route_from_the_announcer() -> None:
         "10.99.61.10/32": fresh.per_peer["router"]["10.99.61.10/32"]
     }
     assert list(fresh.routes) == [("10.99.61.10/32", ("router",))]
-
-
-def test_an_unnumbered_peer_is_left_to_the_frr_backend_and_said_so_once() -> None:
-    unnumbered = replace(peer(), name="leaf", peer_address=None, interface="eth1")
-    h = Harness(peer(), unnumbered)
-    assert [d.remote for d in h.transport.dials] == [ROUTER]  # only the numbered peer
-    told = [e for e in h.of(PeerSessionChanged) if e.peer == "leaf"]
-    assert [(e.state, e.reason) for e in told] == [
-        (
-            "Idle",
-            "unnumbered BGP over eth1: only the FRR backend (--bgp-backend frr) makes this session",
-        )
-    ]
-    h.configure(peer(), unnumbered)  # a new configuration: no second notice, still no dial
-    assert len([e for e in h.of(PeerSessionChanged) if e.peer == "leaf"]) == 1
-    assert "leaf" not in h.actor.sessions

@@ -31,6 +31,7 @@ from actors.bgp.codec.capabilities import (
     MultiprotocolCapability,
     RouteRefreshCapability,
 )
+from actors.bgp.codec.extended_nexthop import ExtendedNextHopCapability
 from actors.bgp.codec.header import MARKER
 from actors.bgp.codec.update import end_of_rib
 from actors.bgp.fsm import Close, Fsm, FsmConfig, Send, SessionUp, State
@@ -71,6 +72,18 @@ CORPUS = [
             as_path=(),
             mp_reach=MpReach(2, 1, ("fd00:99::11", "fe80::1"), ("fd00:99:1::/64",)),
             mp_unreach=MpUnreach(2, 1, ("fd00:98::/48",)),
+        ),
+    ).encode(),
+    # Unnumbered BGP: extended next hop offered, IPv4 routes with an IPv6 next hop (RFC 8950).
+    OpenMessage(
+        64600, 9, 0x0A000002, (MultiprotocolCapability(1, 1), ExtendedNextHopCapability())
+    ).encode(),
+    UpdateMessage(
+        (),
+        PathAttributes(
+            origin=0,
+            as_path=((2, (64601,)),),
+            mp_reach=MpReach(1, 1, ("fe80::2",), ("192.0.2.0/32", "198.51.100.0/24")),
         ),
     ).encode(),
     end_of_rib(2, 1),

@@ -1126,16 +1126,35 @@ def test_an_empty_list_elsewhere_says_how_many_items_it_needs():
     assert _pydantic_message(err, "spec.thing") == "too short: give at least 2 items"
 
 
-def test_an_unnumbered_peer_is_accepted_and_said_to_need_the_frr_backend():
+def test_an_unnumbered_peer_is_accepted_without_a_warning():
     result = build(
         peer("leaf", peerAddress=None, peerASN=None, dynamicASN="external", interface="eth1")
     )
     assert result.errors == [] and result.config is not None
+    assert result.warnings == []  # both BGP backends make the session
     [leaf] = result.config.peers
     assert (leaf.peer_address, leaf.interface, leaf.target) == (None, "eth1", "eth1 (unnumbered)")
-    warning = the_warning(result)
-    assert (warning.obj, warning.field) == ("BGPPeer/leaf", "spec.interface")
-    assert "--bgp-backend frr" in warning.message
+
+
+def test_bfd_on_an_unnumbered_peer_is_accepted_without_a_warning():
+    result = build(
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "BFDProfile",
+            "metadata": {"name": "fast", "namespace": "metallb-system"},
+            "spec": {},
+        },
+        peer(
+            "leaf",
+            peerAddress=None,
+            peerASN=None,
+            dynamicASN="external",
+            interface="eth1",
+            bfdProfile="fast",
+        ),
+    )
+    assert result.errors == [] and result.warnings == [] and result.config is not None
+    assert result.config.peers[0].bfd_profile == "fast"  # both backends run it (link-local)
 
 
 @pytest.mark.parametrize("name", ["", "a-name-longer-than-15", "eth/0", "eth 0", "..", "eth0:1"])

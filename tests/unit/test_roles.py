@@ -109,6 +109,9 @@ def test_the_demo_wires_its_world_and_refuses_a_bad_scenario(tmp_path: Path) -> 
     assert names[3] == "membership"  # simulated: virtual time
     assert names[-1] == "scenario"
     assert built.cluster.node_names == ("node-1", "node-2")
+    # An unnumbered peer in a demo configuration never reaches the host's links.
+    bgp = built.runtime._slots["bgp/node-1"].spec.kwargs
+    assert bgp["interface_index"]("eth0") is None
     built.runtime.stop()
     bad = tmp_path / "bad.yaml"
     bad.write_text("steps:\n  - {at: 1, kill: node-9}\n")

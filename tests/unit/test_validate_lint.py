@@ -106,6 +106,13 @@ def test_strict_turns_warnings_into_errors(
     assert out.splitlines()[-1] == "invalid: 1 error(s), 0 warning(s) in 1 file(s)"
 
 
+def test_strict_passes_an_unnumbered_peer_with_bfd(capsys: pytest.CaptureFixture[str]) -> None:
+    """Both BGP backends make the session (and its BFD): nothing to warn about."""
+    golden = Path(__file__).parent / "golden" / "frr" / "unnumbered.yaml"
+    code, out, _ = run(capsys, "validate", "--strict", str(golden))
+    assert code == 0 and "warning" not in out, out
+
+
 def test_errors_inside_a_legacy_configmap_point_into_its_config_block(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

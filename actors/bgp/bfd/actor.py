@@ -15,7 +15,9 @@ min echo RX of 0, so the peer never sends us echo packets (the profile is still 
 
 The session's local address is the BGPPeer's ``sourceAddress`` if set, else the address the
 kernel would send from to reach the peer; while there is none (no route yet), the session
-waits and is retried every second.
+waits and is retried every second. An unnumbered peer's session (single hop, RFC 5881 over
+link-local addresses) goes to the router the BGP speaker found on its interface
+(``UnnumberedRouterFound``, ``fe80::1%eth1``), and follows it when it changes.
 """
 
 from __future__ import annotations
@@ -43,7 +45,13 @@ from actors.bgp.bfd.codec import (
 from actors.bgp.bfd.session import BfdSession, BfdTimers, Outcome, Transition
 from actors.bgp.bfd.transport import BfdDatagram, BfdLink, BfdTransport
 from actors.clock import TimerHandle
-from actors.events import BfdSessionChanged, ClusterUpdated, ConfigApplied, Event
+from actors.events import (
+    BfdSessionChanged,
+    ClusterUpdated,
+    ConfigApplied,
+    Event,
+    UnnumberedRouterFound,
+)
 from actors.listener import Listener
 from actors.model.cluster import ClusterState
 from actors.model.config import Config
@@ -70,18 +78,28 @@ class BfdPeerSpec:
     profile: str
 
 
-def bfd_peers(config: Config, node_labels: Mapping[str, str]) -> dict[str, BfdPeerSpec]:
-    """The BFD sessions one node keeps: its BGPPeers (by nodeSelectors) with a bfdProfile."""
+def bfd_peers(
+    config: Config,
+    node_labels: Mapping[str, str],
+    link_routers: Mapping[str, str] | None = None,
+) -> dict[str, BfdPeerSpec]:
+    """The BFD sessions one node keeps: its BGPPeers (by nodeSelectors) with a bfdProfile.
+    An unnumbered peer has one once its router is known (``link_routers``: peer -> scoped
+    link-local address)."""
     wanted: dict[str, BfdPeerSpec] = {}
     for peer in config.peers:
         profile = config.bfd_profiles.get(peer.bfd_profile) if peer.bfd_profile else None
         if profile is None or not any_matches(peer.node_selectors, node_labels):
             continue
-        if peer.peer_address is None:  # unnumbered: FRR's (the FRR backend runs its BFD)
-            continue
+        if peer.peer_address is None:
+            address = (link_routers or {}).get(peer.name, "")
+            if not address:  # unnumbered, router not found yet
+                continue
+        else:
+            address = str(peer.peer_address)
         wanted[peer.name] = BfdPeerSpec(
             peer=peer.name,
-            address=str(peer.peer_address),
+            address=address,
             source=str(peer.source_address) if peer.source_address else None,
             timers=BfdTimers.from_ms(
                 profile.transmit_interval,
@@ -134,7 +152,7 @@ class _Live:
 
 
 class BfdActor(Listener, RuntimeActor):
-    listens_to = (ConfigApplied, ClusterUpdated)
+    listens_to = (ConfigApplied, ClusterUpdated, UnnumberedRouterFound)
 
     def __init__(
         self,
@@ -153,6 +171,7 @@ class BfdActor(Listener, RuntimeActor):
         self.wanted: dict[str, BfdPeerSpec] = {}
         self.live: dict[str, _Live] = {}
         self.waiting: dict[str, str] = {}  # peer -> why it has no session yet
+        self.link_routers: dict[str, str] = {}  # unnumbered peer -> its router (fe80::1%eth1)
         self.by_discriminator: dict[int, str] = {}
         self.counters: Counter[str] = Counter()
         self._retry: TimerHandle | None = None
@@ -219,6 +238,13 @@ class BfdActor(Listener, RuntimeActor):
             self.config = event.config
         elif isinstance(event, ClusterUpdated):
             self.cluster = event.cluster
+        elif isinstance(event, UnnumberedRouterFound):
+            if event.node != self.node:
+                return
+            if event.address:
+                self.link_routers[event.peer] = event.address
+            else:
+                self.link_routers.pop(event.peer, None)
         self.reconcile()
 
     def reconcile(self) -> None:
@@ -227,7 +253,7 @@ class BfdActor(Listener, RuntimeActor):
             return
         node = self.cluster.nodes.get(self.node)
         labels = node.metadata.labels if node is not None else {}
-        self.wanted = bfd_peers(self.config, labels)
+        self.wanted = bfd_peers(self.config, labels, self.link_routers)
         for name in sorted(set(self.live) - set(self.wanted)):
             self._remove(name, "no longer configured")
         for name in sorted(set(self.waiting) - set(self.wanted)):

@@ -6,7 +6,8 @@ DSCP CS6 like other routing protocols. Packets arrive on one socket per (local a
 3784 or 4784), bound to that address, which reports each datagram's received TTL so the actor
 can drop anything that crossed a router. One thread reads every receiving socket and hands
 each datagram to ``deliver`` (the BfdActor's inbox); sending happens in the caller's thread
-and never blocks.
+and never blocks. Link-local addresses (unnumbered peers) are written with their interface,
+``fe80::1%eth1``, everywhere above the sockets.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from actors.bgp.bfd.codec import MULTI_HOP_PORT, SINGLE_HOP_PORT, SOURCE_PORTS
 
@@ -77,10 +78,35 @@ def _family(address: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
 
 
+def sockaddr(address: str, port: int) -> tuple[str, int] | tuple[str, int, int, int]:
+    """The socket address of ``address``; a scoped link-local one (``fe80::1%eth1``, an
+    unnumbered peer's) carries its interface as scope id (Python ignores ``%eth1`` there).
+    Raises OSError for an unknown interface."""
+    host, _, scope = address.partition("%")
+    if not scope:
+        return (address, port)
+    try:
+        index = int(scope) if scope.isdigit() else socket.if_nametoindex(scope)
+    except ValueError as exc:  # a NUL in the name
+        raise OSError(f"bad interface {scope!r}") from exc
+    return (host, port, 0, index)
+
+
+def scoped(address: Any) -> str:
+    """A socket address as text: ``fe80::1%eth1`` when it has a scope id, else the host."""
+    host = str(address[0]).partition("%")[0]
+    if len(address) > 3 and address[3]:
+        try:
+            return f"{host}%{socket.if_indextoname(address[3])}"
+        except OSError:
+            return f"{host}%{address[3]}"
+    return host
+
+
 class UdpLink:
     def __init__(self, sock: socket.socket, peer: str, port: int, release: Callable[[], None]):
         self._sock = sock
-        self._peer = (peer, port)
+        self._peer = sockaddr(peer, port)
         self._release = release
         self.source_port: int = sock.getsockname()[1]
 
@@ -136,8 +162,8 @@ class UdpBfdTransport:
     def source_for(self, peer: str) -> str | None:
         try:
             with socket.socket(_family(peer), socket.SOCK_DGRAM) as probe:
-                probe.connect((peer, SINGLE_HOP_PORT))  # no packet is sent: a route lookup
-                return str(probe.getsockname()[0])
+                probe.connect(sockaddr(peer, SINGLE_HOP_PORT))  # no packet: a route lookup
+                return scoped(probe.getsockname())
         except (OSError, ValueError):
             return None
 
@@ -167,7 +193,7 @@ class UdpBfdTransport:
             for i in range(len(SOURCE_PORTS)):
                 port = SOURCE_PORTS[(first + i) % len(SOURCE_PORTS)]
                 try:
-                    sock.bind((local, port))
+                    sock.bind(sockaddr(local, port))
                     return sock
                 except OSError as exc:
                     if exc.errno != errno.EADDRINUSE:
@@ -193,7 +219,7 @@ class UdpBfdTransport:
                     sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
                 else:
                     sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
-                sock.bind(key)
+                sock.bind(sockaddr(local, port))
                 sock.setblocking(False)
             except BaseException:
                 sock.close()
@@ -257,7 +283,7 @@ class UdpBfdTransport:
                 return
             if deliver is not None:
                 ttl = _received_ttl(ancillary)
-                deliver(BfdDatagram(data, str(source[0]), bound[0], bound[1], ttl))
+                deliver(BfdDatagram(data, scoped(source), bound[0], bound[1], ttl))
 
 
 _TTL_MESSAGES = ((socket.IPPROTO_IP, socket.IP_TTL), (socket.IPPROTO_IPV6, IPV6_HOPLIMIT))

@@ -1,5 +1,7 @@
 """OPEN capabilities (RFC 5492): multiprotocol (RFC 4760), route refresh (RFC 2918),
-graceful restart (RFC 4724) and 4-octet AS numbers (RFC 6793).
+graceful restart (RFC 4724), 4-octet AS numbers (RFC 6793) and, in its own module, extended
+next hop encoding (RFC 8950, ``extended_nexthop``). Each code's decoder is registered in
+``DECODERS``.
 
 Anything else a peer advertises (BIRD sends enhanced route refresh, extended messages, ...)
 is kept as :class:`UnknownCapability` so nothing a peer says is lost.
@@ -8,10 +10,15 @@ is kept as :class:`UnknownCapability` so nothing a peer says is lost.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
 from actors.bgp.codec.errors import BGPError, ErrorCode, OpenSubcode
+from actors.bgp.codec.extended_nexthop import (
+    ExtendedNextHopCapability,
+    decode_extended_nexthop,
+)
 
 
 class Afi(IntEnum):
@@ -30,6 +37,7 @@ IPV6_UNICAST = (2, 1)
 class CapabilityCode(IntEnum):
     MULTIPROTOCOL = 1
     ROUTE_REFRESH = 2
+    EXTENDED_NEXT_HOP = 5
     GRACEFUL_RESTART = 64
     FOUR_OCTET_AS = 65
 
@@ -100,6 +108,7 @@ Capability = (
     | RouteRefreshCapability
     | GracefulRestartCapability
     | FourOctetAsCapability
+    | ExtendedNextHopCapability
     | UnknownCapability
 )
 
@@ -115,36 +124,55 @@ def _bad(detail: str) -> BGPError:
     return BGPError(ErrorCode.OPEN_MESSAGE, OpenSubcode.UNSPECIFIC, b"", detail)
 
 
-def decode_capability(code: int, value: bytes) -> Capability:
+def _multiprotocol(value: bytes) -> Capability:
+    if len(value) != 4:
+        raise _bad(f"multiprotocol capability of length {len(value)}")
+    afi, _, safi = struct.unpack("!HBB", value)
+    return MultiprotocolCapability(afi, safi)
+
+
+def _route_refresh(value: bytes) -> Capability:
+    if value:
+        raise _bad(f"route refresh capability of length {len(value)}")
+    return RouteRefreshCapability()
+
+
+def _four_octet_as(value: bytes) -> Capability:
+    if len(value) != 4:
+        raise _bad(f"4-octet AS capability of length {len(value)}")
+    return FourOctetAsCapability(struct.unpack("!I", value)[0])
+
+
+def _graceful_restart(value: bytes) -> Capability:
     n = len(value)
-    if code == CapabilityCode.MULTIPROTOCOL:
-        if n != 4:
-            raise _bad(f"multiprotocol capability of length {n}")
-        afi, _, safi = struct.unpack("!HBB", value)
-        return MultiprotocolCapability(afi, safi)
-    if code == CapabilityCode.ROUTE_REFRESH:
-        if n != 0:
-            raise _bad(f"route refresh capability of length {n}")
-        return RouteRefreshCapability()
-    if code == CapabilityCode.FOUR_OCTET_AS:
-        if n != 4:
-            raise _bad(f"4-octet AS capability of length {n}")
-        return FourOctetAsCapability(struct.unpack("!I", value)[0])
-    if code == CapabilityCode.GRACEFUL_RESTART:
-        if n < 2 or (n - 2) % 4:
-            raise _bad(f"graceful restart capability of length {n}")
-        (head,) = struct.unpack_from("!H", value)
-        families = tuple(
-            GracefulRestartFamily(afi, safi, bool(flags & 0x80))
-            for afi, safi, flags in struct.iter_unpack("!HBB", value[2:])
-        )
-        return GracefulRestartCapability(
-            restart_time=head & 0x0FFF,
-            restarting=bool(head & 0x8000),
-            notification=bool(head & 0x4000),
-            families=families,
-        )
-    return UnknownCapability(code, bytes(value))
+    if n < 2 or (n - 2) % 4:
+        raise _bad(f"graceful restart capability of length {n}")
+    (head,) = struct.unpack_from("!H", value)
+    families = tuple(
+        GracefulRestartFamily(afi, safi, bool(flags & 0x80))
+        for afi, safi, flags in struct.iter_unpack("!HBB", value[2:])
+    )
+    return GracefulRestartCapability(
+        restart_time=head & 0x0FFF,
+        restarting=bool(head & 0x8000),
+        notification=bool(head & 0x4000),
+        families=families,
+    )
+
+
+#: capability code -> decoder of its value (raises BGPError); other codes stay unknown.
+DECODERS: dict[int, Callable[[bytes], Capability]] = {
+    CapabilityCode.MULTIPROTOCOL: _multiprotocol,
+    CapabilityCode.ROUTE_REFRESH: _route_refresh,
+    CapabilityCode.EXTENDED_NEXT_HOP: decode_extended_nexthop,
+    CapabilityCode.GRACEFUL_RESTART: _graceful_restart,
+    CapabilityCode.FOUR_OCTET_AS: _four_octet_as,
+}
+
+
+def decode_capability(code: int, value: bytes) -> Capability:
+    decoder = DECODERS.get(code)
+    return decoder(value) if decoder is not None else UnknownCapability(code, bytes(value))
 
 
 def decode_capabilities(data: bytes | memoryview) -> list[Capability]:

@@ -55,7 +55,7 @@ AS_CONFED_SET = 4
 class MpReach:
     afi: int
     safi: int
-    next_hops: tuple[str, ...]  # one global address, or global + link-local for IPv6
+    next_hops: tuple[str, ...]  # one address; or IPv6 global + link-local (RFC 2545, 8950)
     nlri: tuple[str, ...]
 
 

@@ -73,14 +73,12 @@ def _decode_mp_reach(value: Value, whole: bytes, four_octet: bool) -> MpReach:
             UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "MP_REACH_NLRI next hop overruns"
         )
     raw_nh = bytes(value[4 : 4 + nh_len])
-    if afi == AFI_IPV6 and nh_len in (16, 32):
+    if nh_len in (16, 32):  # IPv6, or IPv4 routes with an IPv6 next hop (RFC 8950)
         next_hops = tuple(
             socket.inet_ntop(socket.AF_INET6, raw_nh[i : i + 16]) for i in range(0, nh_len, 16)
         )
     elif afi == AFI_IPV4 and nh_len == 4:
         next_hops = (socket.inet_ntop(socket.AF_INET, raw_nh),)
-    elif afi == AFI_IPV4 and nh_len in (16, 32):  # RFC 8950: IPv4 routes, IPv6 next hop
-        next_hops = (socket.inet_ntop(socket.AF_INET6, raw_nh[:16]),)
     else:
         raise attribute_error(
             UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, f"MP_REACH_NLRI next hop of {nh_len} bytes"
