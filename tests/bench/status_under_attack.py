@@ -1,0 +1,193 @@
+"""A real client's requests to an HTTP endpoint while 2,000 half-sent requests hold it
+(issue 18's slow-client attack), for the endpoint server before and after its loop, side by
+side in one run.
+
+Run: ``.venv/bin/python tests/bench/status_under_attack.py [--seconds 15] [--rounds 1]``.
+
+Each variant serves ``GET /state`` (a 20 KB JSON body) in a process of its own:
+
+- ``thread per connection (before)``: actors/observability/httpd.py as it was before its loop
+  (read from git, commit ``59be993``): a connection cap of 32, each connection with its thread,
+  the oldest waiting one evicted for a new one;
+- ``selector loop (now)``: the server as it is: one loop accepts and reads requests, a thread
+  per request being handled, the heaviest source's oldest waiting connection gives way.
+
+The attacker is tests/net/attacker.py's ``slowhttp`` (2,000 connections from 127.0.0.1, each
+sending a request line and then a header byte a second, reconnecting what the server closes);
+the real client connects from 127.0.0.2 every 100 ms, sends ``GET /state`` and times the whole
+answer (timeout 10 s). The table gives the real client's latency with and without the attack
+and the server process's peak threads and file descriptors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+BEFORE = "59be993"  # the last commit with the thread-per-connection server
+BODY = json.dumps({"seq": 1, "items": ["x" * 90] * 200}).encode()
+
+
+def load_server(variant: str) -> object:
+    """The module with EndpointServer and QuietHandler for ``variant``."""
+    if variant == "now":
+        from actors.observability import httpd
+
+        return httpd
+    source = subprocess.run(
+        ["git", "show", f"{BEFORE}:actors/observability/httpd.py"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp()) / "httpd_before.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("httpd_before", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def serve(variant: str) -> None:
+    """The server process: print the port, serve until stdin closes."""
+    module = load_server(variant)
+
+    class Handler(module.QuietHandler):  # type: ignore[name-defined,misc]
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.reply(200, BODY, "application/json")
+
+    server = module.EndpointServer(("127.0.0.1", 0), Handler, label="bench")  # type: ignore[attr-defined]
+    server.serve_in_thread("bench")
+    print(server.bound()[1], flush=True)
+    sys.stdin.read()
+    server.close()
+
+
+def peak(pid: int) -> tuple[int, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    threads = int(next(li for li in status.splitlines() if li.startswith("Threads:")).split()[1])
+    return threads, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def real_request(port: int) -> float | None:
+    """Seconds for one whole GET /state from 127.0.0.2, or None (failed or over 10 s)."""
+    start = time.monotonic()
+    try:
+        with socket.create_connection(
+            ("127.0.0.1", port), timeout=10, source_address=("127.0.0.2", 0)
+        ) as sock:
+            sock.sendall(b"GET /state HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+    except OSError:
+        return None
+    if not reply.startswith(b"HTTP/1.1 200") or not reply.endswith(BODY):
+        return None
+    return time.monotonic() - start
+
+
+def measure(port: int, pid: int, seconds: float) -> dict[str, float]:
+    times: list[float] = []
+    failed = 0
+    most = (0, 0)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        took = real_request(port)
+        if took is None:
+            failed += 1
+        else:
+            times.append(took)
+        most = max(most, peak(pid))
+        time.sleep(0.1)
+    times.sort()
+    return {
+        "n": len(times),
+        "failed": failed,
+        "p50": statistics.median(times) * 1000 if times else float("nan"),
+        "p99": times[int(len(times) * 0.99) - 1 if len(times) > 1 else 0] * 1000
+        if times
+        else float("nan"),
+        "max": times[-1] * 1000 if times else float("nan"),
+        "threads": most[0],
+        "fds": most[1],
+    }
+
+
+def run(variant: str, seconds: float, attacked: bool) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", variant],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    attacker = None
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        if attacked:
+            attacker = subprocess.Popen(
+                [sys.executable, "-m", "tests.net.attacker", "slowhttp", f"127.0.0.1:{port}"],
+                stdout=subprocess.PIPE,
+                env=env,
+                cwd=REPO,
+            )
+            assert attacker.stdout is not None
+            attacker.stdout.readline()
+            time.sleep(3.0)  # every connection opened and sending
+        return measure(port, server.pid, seconds)
+    finally:
+        if attacker is not None:
+            attacker.kill()
+            attacker.wait()
+        server.kill()
+        server.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--serve", choices=("before", "now"))
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+    names = {"before": "thread per connection (before)", "now": "selector loop (now)"}
+    print(
+        f"{'server':32} {'attack':>7} {'n':>4} {'failed':>6} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'max ms':>8} {'threads':>7} {'fds':>5}"
+    )
+    for _ in range(args.rounds):
+        for attacked in (False, True):
+            for variant in ("before", "now"):
+                r = run(variant, args.seconds, attacked)
+                print(
+                    f"{names[variant]:32} {'2,000' if attacked else '-':>7} {r['n']:>4} "
+                    f"{r['failed']:>6} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['max']:>8.1f} "
+                    f"{r['threads']:>7} {r['fds']:>5}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
