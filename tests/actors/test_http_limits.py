@@ -195,6 +195,7 @@ def test_a_real_client_is_served_while_another_source_holds_every_connection() -
             sock = socket.create_connection((host, port), timeout=10)
             sock.sendall(HALF)
             attackers.append(sock)
+            assert server.connections() <= 8
         assert threading.active_count() == baseline  # 8 connections, no thread
         real.sendall(b"real")
         assert recv_until(real, b"real").endswith(b"real")
