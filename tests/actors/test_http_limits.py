@@ -317,3 +317,79 @@ def test_the_remote_port_refetches_when_its_resume_point_is_gone() -> None:
 def _stop_actors() -> Iterator[None]:
     yield
     pykka.ActorRegistry.stop_all()
+
+
+@pytest.fixture
+def echo() -> Iterator[EndpointServer]:
+    server = EndpointServer(("127.0.0.1", 0), _Echo, label="test", header_timeout=3.0)
+    server.serve_in_thread("test-echo", poll_interval=0.05)
+    yield server
+    server.close()
+
+
+def test_pipelined_requests_are_each_answered(echo: EndpointServer) -> None:
+    with socket.create_connection(echo.bound(), timeout=5) as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\none"
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\ntwo"
+        )
+        reply = recv_until(sock, b"two")
+    assert reply.count(b"HTTP/1.1 200 ") == 2 and b"one" in reply and reply.endswith(b"two")
+
+
+def test_a_body_sent_after_100_continue_is_read(echo: EndpointServer) -> None:
+    with socket.create_connection(echo.bound(), timeout=5) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        assert recv_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 100 ")
+        sock.sendall(b"body")
+        reply = recv_until(sock, b"body")
+    assert reply.startswith(b"HTTP/1.1 200 ") and reply.endswith(b"body")
+
+
+def test_a_kept_alive_connection_holds_no_thread_between_requests(echo: EndpointServer) -> None:
+    baseline = threading.active_count()
+    with socket.create_connection(echo.bound(), timeout=5) as sock:
+        for body in (b"one", b"two"):
+            sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n" + body)
+            assert recv_until(sock, body).endswith(body)
+            assert_eventually(lambda: echo.waiting() == 1)  # back in the loop
+            assert_eventually(lambda: threading.active_count() == baseline)  # its thread gone
+
+
+def test_tls_handshakes_happen_in_the_loop_under_the_request_deadline() -> None:
+    """A client that connects and never says hello (or stops half way) holds no thread and
+    is closed at its deadline; a real TLS client is served meanwhile."""
+    import ssl
+
+    from actors.observability.httpd import server_tls_context
+    from actors.observability.secure_metrics import _pem_paths, self_signed_pems
+
+    cert, key = self_signed_pems("localhost")
+    context = server_tls_context()
+    with _pem_paths(cert, key) as (cert_path, key_path):
+        context.load_cert_chain(cert_path, key_path)
+    server = EndpointServer(
+        ("127.0.0.1", 0), _Echo, label="test", tls_context=lambda: context, header_timeout=2.0
+    )
+    server.serve_in_thread("test-tls", poll_interval=0.05)
+    baseline = threading.active_count()
+    silent = socket.create_connection(server.bound(), timeout=5)
+    half = socket.create_connection(server.bound(), timeout=5)
+    try:
+        half.sendall(b"\x16\x03\x01\x02\x00\x01")  # the start of a ClientHello, no more
+        client = ssl.create_default_context()
+        client.check_hostname = False
+        client.verify_mode = ssl.CERT_NONE
+        with (
+            socket.create_connection(server.bound(), timeout=5) as raw,
+            client.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.sendall(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
+            assert recv_until(tls, b"hello").startswith(b"HTTP/1.1 200 ")
+        assert_eventually(lambda: threading.active_count() == baseline)  # none for the two
+        assert closed_by_server(silent, within=8.0) and closed_by_server(half, within=8.0)
+        assert server.timed_out == 2
+    finally:
+        silent.close()
+        half.close()
+        server.close()
