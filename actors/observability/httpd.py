@@ -175,7 +175,11 @@ class EndpointServer:
         self._stopped.clear()
         try:
             while not self._stopping:
-                self.serve_once(poll_interval)
+                try:
+                    self.serve_once(poll_interval)
+                except Exception:  # a bug must not leave the endpoint deaf: log it, go on
+                    log.exception("%s: the server's loop failed", self.label)
+                    time.sleep(poll_interval)
         finally:
             self._close_all()
             self._stopped.set()
@@ -267,9 +271,11 @@ class EndpointServer:
             except OSError:  # reset, or a TLS error: nothing to answer
                 self._drop(conn)
                 return
-            if not data:  # the client went away
-                self._drop(conn)
-                return
+            if not data:  # the client went away, or only stopped sending: a whole request
+                if request_size(conn.buffer, self.max_body) is None:  # before it is answered
+                    self._drop(conn)
+                    return
+                break
             conn.buffer += data
         size = request_size(conn.buffer, self.max_body)
         if size is None and len(conn.buffer) > MAX_HEAD and head_end(conn.buffer) is None:

@@ -393,3 +393,18 @@ def test_tls_handshakes_happen_in_the_loop_under_the_request_deadline() -> None:
         silent.close()
         half.close()
         server.close()
+
+
+def test_a_request_from_a_client_that_stopped_sending_is_answered() -> None:
+    """``printf 'GET ...' | nc``: the request, then the client's half of the connection
+    closed (both in before the server reads); the answer still comes."""
+    server = EndpointServer(("127.0.0.1", 0), _Echo, label="test")
+    try:
+        with socket.create_connection(server.bound(), timeout=5) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nbye")
+            sock.shutdown(socket.SHUT_WR)
+            server.serve_in_thread("test-echo", poll_interval=0.05)
+            reply = recv_until(sock, b"\0")  # to the end
+    finally:
+        server.close()
+    assert reply.startswith(b"HTTP/1.1 200 ") and reply.endswith(b"bye")
