@@ -16,7 +16,20 @@ The attacker is tests/net/attacker.py's ``slowhttp`` (2,000 connections from 127
 sending a request line and then a header byte a second, reconnecting what the server closes);
 the real client connects from 127.0.0.2 every 100 ms, sends ``GET /state`` and times the whole
 answer (timeout 10 s). The table gives the real client's latency with and without the attack
-and the server process's peak threads and file descriptors.
+and the server process's peak threads and file descriptors, and its CPU time (a share of one
+core: unlike the latencies, not distorted by the other processes of a shared machine).
+
+Measured (2026-12-07, 2 cores shared at a load average of ~19, 15 s per row)::
+
+    server                          attack   n   p50 ms  p99 ms  max ms threads fds  cpu %
+    thread per connection (before)       -  144     1.0    16.6    40.0      3    5    0.7
+    selector loop (now)                  -  144     1.3    10.2    13.7      3    8    1.0
+    thread per connection (before)   2,000   56    12.7  1102.6  2188.2     34   37   16.5
+    selector loop (now)              2,000   85    10.3   390.7   499.5      3   71    7.0
+
+(Three more runs under attack: before p99 1,045 / 1,073 / 1,205 ms, now 168 / 265 / 408 ms.)
+The second above 1 s before is a SYN the kernel dropped from the full accept queue, resent
+after 1 s.
 """
 
 from __future__ import annotations
@@ -85,6 +98,11 @@ def peak(pid: int) -> tuple[int, int]:
     return threads, len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def real_request(port: int) -> float | None:
     """Seconds for one whole GET /state from 127.0.0.2, or None (failed or over 10 s)."""
     start = time.monotonic()
@@ -107,6 +125,7 @@ def measure(port: int, pid: int, seconds: float) -> dict[str, float]:
     times: list[float] = []
     failed = 0
     most = (0, 0)
+    cpu = cpu_seconds(pid)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         took = real_request(port)
@@ -116,8 +135,10 @@ def measure(port: int, pid: int, seconds: float) -> dict[str, float]:
             times.append(took)
         most = max(most, peak(pid))
         time.sleep(0.1)
+    cpu = cpu_seconds(pid) - cpu
     times.sort()
     return {
+        "cpu": cpu / seconds * 100,
         "n": len(times),
         "failed": failed,
         "p50": statistics.median(times) * 1000 if times else float("nan"),
@@ -175,7 +196,7 @@ def main() -> None:
     names = {"before": "thread per connection (before)", "now": "selector loop (now)"}
     print(
         f"{'server':32} {'attack':>7} {'n':>4} {'failed':>6} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'max ms':>8} {'threads':>7} {'fds':>5}"
+        f"{'max ms':>8} {'threads':>7} {'fds':>5} {'cpu %':>6}"
     )
     for _ in range(args.rounds):
         for attacked in (False, True):
@@ -184,7 +205,7 @@ def main() -> None:
                 print(
                     f"{names[variant]:32} {'2,000' if attacked else '-':>7} {r['n']:>4} "
                     f"{r['failed']:>6} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['max']:>8.1f} "
-                    f"{r['threads']:>7} {r['fds']:>5}",
+                    f"{r['threads']:>7} {r['fds']:>5} {r['cpu']:>6.1f}",
                     flush=True,
                 )
 
