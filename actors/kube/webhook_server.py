@@ -1,12 +1,13 @@
 """The HTTPS server of the webhooks (port 9443, as MetalLB's), and the actor that runs it.
 
-The server has its own threads (one per connection, the TLS handshake included), so a slow
-API server never holds up an actor, and no actor is asked anything while a review is answered:
-the existing objects are listed from the API at review time, as MetalLB's webhooks read them
-(the watch caches the controller keeps, :class:`actors.kube.cluster.KubeCluster`, only when
-the API will not list). It serves ``tls.crt``/``tls.key`` from
-``--cert-dir`` and takes new ones as soon as the files change (the rotator renewed them, or
-whoever provides them with ``--disable-cert-rotation``), without a restart.
+The server has its own threads (its loop does the TLS handshakes and reads the requests, a
+thread answers each one), so a slow API server never holds up an actor, and no actor is
+asked anything while a review is answered: the existing objects are listed from the API at
+review time, as MetalLB's webhooks read them (the watch caches the controller keeps,
+:class:`actors.kube.cluster.KubeCluster`, only when the API will not list). It serves
+``tls.crt``/``tls.key`` from ``--cert-dir`` and takes new ones as soon as the files change
+(the rotator renewed them, or whoever provides them with ``--disable-cert-rotation``),
+without a restart.
 """
 
 from __future__ import annotations
@@ -125,8 +126,8 @@ class WebhookHTTPServer(EndpointServer):
 class _Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
-    # A connection that sends nothing (no handshake, no request) gives its thread back after
-    # this; kube-apiserver's own calls end within the webhook timeout (10 s by default).
+    # Each send or receive while a review is answered; kube-apiserver's own calls end within
+    # the webhook timeout (10 s by default).
     timeout = 30
     server: WebhookHTTPServer
 

@@ -20,7 +20,7 @@ Authorization header for itself).
 
 The StatusActor is a Listener like the event log; what it learns goes into a
 :class:`StatusBoard` behind a lock, which the HTTP threads (observability/httpd.py's
-EndpointServer: a bounded number of connections, each with its own thread) read. A slow
+EndpointServer: a bounded number of connections and of handler threads) read. A slow
 client therefore never slows the actor down beyond the lock, and nothing an HTTP client
 sends can reach an actor.
 """

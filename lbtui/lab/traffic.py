@@ -61,6 +61,8 @@ class Report:
     seconds: float
     ok: int = 0
     answered: Counter[str] = field(default_factory=Counter)
+    # target -> node -> answers: which nodes serve each address (ECMP spreads a BGP one)
+    answered_for: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     errors: list[dict[str, Any]] = field(default_factory=list)
     error_kinds: Counter[str] = field(default_factory=Counter)
     # target -> [first answer, last answer, longest gap, gap start]
@@ -73,6 +75,7 @@ class Report:
     def answer(self, conn: Connection, node: str, t: float) -> None:
         self.ok += 1
         self.answered[node] += 1
+        self.answered_for[conn.target][node] += 1
         self.timeline[int(t - self.started)][node] += 1
         gap = self.gaps.get(conn.target)
         if gap is None:
@@ -109,6 +112,10 @@ class Report:
             "errorKinds": dict(self.error_kinds),
             "resets": self.error_kinds.get("reset", 0),
             "answeredBy": dict(sorted(self.answered.items())),
+            "answeredByTarget": {
+                target: dict(sorted(self.answered_for.get(target, Counter()).items()))
+                for target in self.targets
+            },
             # The node each failed connection had been talking to ("None": never answered).
             "errorsByNode": dict(sorted(errors_by_node.items())),
             "outage": {

@@ -81,8 +81,8 @@ def test_half_sent_requests_leave_threads_bounded_and_real_clients_served() -> N
     finally:
         for sock in attackers:
             sock.close()
-    # one thread per connection, at most 16 of them (plus the client's own)
-    assert most_threads <= baseline + 16 + 2
+    # a thread per request being handled, none per connection waiting for its request
+    assert most_threads <= baseline + 2
 
 
 def test_a_request_dripping_one_byte_at_a_time_is_dropped_at_its_deadline() -> None:
@@ -148,25 +148,66 @@ def test_the_deadline_follows_a_clock_that_moves() -> None:
     server = EndpointServer(
         ("127.0.0.1", 0), _Echo, label="test", header_timeout=5.0, clock=lambda: now[0]
     )
-    ours, theirs = socket.socketpair()
     try:
-        server._open.add(ours)  # as process_request does for an accepted connection
-        server.expect_request(ours)
-        now[0] += 4.9
-        assert server.reap() == 0
-        server.request_read(ours)  # the request came in: no deadline while it is handled
-        now[0] += 100
-        assert server.reap() == 0
-        server.expect_request(ours)  # kept alive, waiting for the next request
-        now[0] += 5.0
-        assert server.reap() == 1
-        theirs.settimeout(5)
-        assert theirs.recv(1) == b""  # shut down under its thread's feet
-        assert server.timed_out == 1
+        with socket.create_connection(server.bound(), timeout=5) as sock:
+            server.serve_once(5.0)  # accepted: 5 s from now to send its request
+            assert server.connections() == 1
+            now[0] += 4.9
+            assert server.reap() == 0
+            sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")
+            assert_eventually(lambda: server.serve_once(0.05) or server.waiting() == 0)
+            now[0] += 100  # the request is in: no deadline while it is handled
+            assert server.reap() == 0
+            # answered, kept alive, back in the loop: waiting for the next request from now on
+            assert_eventually(lambda: server.serve_once(0.05) or server.waiting() == 1)
+            now[0] += 4.9
+            assert server.reap() == 0
+            now[0] += 0.1
+            assert server.reap() == 1
+            assert recv_until(sock, b"\0").endswith(b"hi")  # then the end
+            assert server.timed_out == 1 and server.connections() == 0
     finally:
-        ours.close()
-        theirs.close()
         server.server_close()
+
+
+def assert_eventually(done: Any, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not done():
+        assert time.monotonic() < deadline, "never happened"
+
+
+def test_a_real_client_is_served_while_another_source_holds_every_connection() -> None:
+    """The slow-client attack: one source opens far more half-sent requests than there are
+    connections; the server makes room from that source's own, so a real client's half-sent
+    request (from another address) survives the flood and is answered when it completes.
+    No connection waiting for its request holds a thread."""
+    server = EndpointServer(
+        ("127.0.0.1", 0), _Echo, label="test", max_connections=8, header_timeout=3.0
+    )
+    server.serve_in_thread("test-echo", poll_interval=0.05)
+    host, port = server.bound()
+    baseline = threading.active_count()
+    real = socket.create_connection((host, port), timeout=10, source_address=("127.0.0.2", 0))
+    attackers: list[socket.socket] = []
+    try:
+        real.sendall(b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\n")
+        for _ in range(200):
+            sock = socket.create_connection((host, port), timeout=10)
+            sock.sendall(HALF)
+            attackers.append(sock)
+            assert server.connections() <= 8
+        assert threading.active_count() == baseline  # 8 connections, no thread
+        real.sendall(b"real")
+        assert recv_until(real, b"real").endswith(b"real")
+        # Every attacking connection is closed: evicted by a newer one, or at its deadline.
+        assert [s for s in attackers if not closed_by_server(s, within=8.0)] == []
+        assert server.evicted >= 200 - 8 and server.timed_out >= 1
+        assert server.connections() <= 1  # the real client's, kept alive
+    finally:
+        real.close()
+        for sock in attackers:
+            sock.close()
+        server.close()
 
 
 def test_kept_alive_requests_with_bodies_are_served_and_the_cap_refuses_when_all_are_busy() -> None:
@@ -276,3 +317,94 @@ def test_the_remote_port_refetches_when_its_resume_point_is_gone() -> None:
 def _stop_actors() -> Iterator[None]:
     yield
     pykka.ActorRegistry.stop_all()
+
+
+@pytest.fixture
+def echo() -> Iterator[EndpointServer]:
+    server = EndpointServer(("127.0.0.1", 0), _Echo, label="test", header_timeout=3.0)
+    server.serve_in_thread("test-echo", poll_interval=0.05)
+    yield server
+    server.close()
+
+
+def test_pipelined_requests_are_each_answered(echo: EndpointServer) -> None:
+    with socket.create_connection(echo.bound(), timeout=5) as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\none"
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\ntwo"
+        )
+        reply = recv_until(sock, b"two")
+    assert reply.count(b"HTTP/1.1 200 ") == 2 and b"one" in reply and reply.endswith(b"two")
+
+
+def test_a_body_sent_after_100_continue_is_read(echo: EndpointServer) -> None:
+    with socket.create_connection(echo.bound(), timeout=5) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        assert recv_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 100 ")
+        sock.sendall(b"body")
+        reply = recv_until(sock, b"body")
+    assert reply.startswith(b"HTTP/1.1 200 ") and reply.endswith(b"body")
+
+
+def test_a_kept_alive_connection_holds_no_thread_between_requests(echo: EndpointServer) -> None:
+    baseline = threading.active_count()
+    with socket.create_connection(echo.bound(), timeout=5) as sock:
+        for body in (b"one", b"two"):
+            sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n" + body)
+            assert recv_until(sock, body).endswith(body)
+            assert_eventually(lambda: echo.waiting() == 1)  # back in the loop
+            assert_eventually(lambda: threading.active_count() == baseline)  # its thread gone
+
+
+def test_tls_handshakes_happen_in_the_loop_under_the_request_deadline() -> None:
+    """A client that connects and never says hello (or stops half way) holds no thread and
+    is closed at its deadline; a real TLS client is served meanwhile."""
+    import ssl
+
+    from actors.observability.httpd import server_tls_context
+    from actors.observability.secure_metrics import _pem_paths, self_signed_pems
+
+    cert, key = self_signed_pems("localhost")
+    context = server_tls_context()
+    with _pem_paths(cert, key) as (cert_path, key_path):
+        context.load_cert_chain(cert_path, key_path)
+    server = EndpointServer(
+        ("127.0.0.1", 0), _Echo, label="test", tls_context=lambda: context, header_timeout=2.0
+    )
+    server.serve_in_thread("test-tls", poll_interval=0.05)
+    baseline = threading.active_count()
+    silent = socket.create_connection(server.bound(), timeout=5)
+    half = socket.create_connection(server.bound(), timeout=5)
+    try:
+        half.sendall(b"\x16\x03\x01\x02\x00\x01")  # the start of a ClientHello, no more
+        client = ssl.create_default_context()
+        client.check_hostname = False
+        client.verify_mode = ssl.CERT_NONE
+        with (
+            socket.create_connection(server.bound(), timeout=5) as raw,
+            client.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.sendall(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
+            assert recv_until(tls, b"hello").startswith(b"HTTP/1.1 200 ")
+        assert_eventually(lambda: threading.active_count() == baseline)  # none for the two
+        assert closed_by_server(silent, within=8.0) and closed_by_server(half, within=8.0)
+        assert server.timed_out == 2
+    finally:
+        silent.close()
+        half.close()
+        server.close()
+
+
+def test_a_request_from_a_client_that_stopped_sending_is_answered() -> None:
+    """``printf 'GET ...' | nc``: the request, then the client's half of the connection
+    closed (both in before the server reads); the answer still comes."""
+    server = EndpointServer(("127.0.0.1", 0), _Echo, label="test")
+    try:
+        with socket.create_connection(server.bound(), timeout=5) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nbye")
+            sock.shutdown(socket.SHUT_WR)
+            server.serve_in_thread("test-echo", poll_interval=0.05)
+            reply = recv_until(sock, b"\0")  # to the end
+    finally:
+        server.close()
+    assert reply.startswith(b"HTTP/1.1 200 ") and reply.endswith(b"bye")

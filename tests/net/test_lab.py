@@ -301,9 +301,16 @@ def test_chaos(lab: Lab) -> None:
     assert asker.who_has(L2_VIP, 0.3) == {owner}
     asker.close()
     assert next_hops(plan, BGP_VIP) == set(plan.nodes)
-    # And the services answer, from the owner and from every node behind the router.
-    with traffic(lab.store.dir, lab.name, 2, f"{L2_VIP}:80", f"{BGP_VIP}:80") as after:
+    # And the services answer, from the owner and from every node behind the router. The
+    # router hashes each connection (its 5-tuple) onto one next hop: 10 connections to the
+    # BGP address missed a node 1 run in 20 on a healthy lab (2/40 measured; 3 x (2/3)^10 =
+    # 5%), the seed-7180 failure; 45 miss one with a chance of 4e-8.
+    with traffic(
+        lab.store.dir, lab.name, 2, f"{L2_VIP}:80", f"{BGP_VIP}:80", connections=90
+    ) as after:
         pass
     assert after["errors"] == 0, after["errorList"][:5]
-    assert set(after["answeredBy"]) == set(plan.nodes)
+    by_target = after["answeredByTarget"]
+    assert set(by_target[f"{L2_VIP}:80"]) == {owner}, by_target
+    assert set(by_target[f"{BGP_VIP}:80"]) == set(plan.nodes), by_target
     assert client_neighbour(plan, L2_VIP) == owner

@@ -73,6 +73,13 @@ def threads_and_fds(pid: int) -> tuple[int, int]:
     return threads, len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def listen_drops(topo: Topology, node: str) -> int:
+    """Connections the kernel of ``node``'s namespace dropped from a full accept queue (a
+    client's SYN dropped: it tries again 1 s later, then 2 s...)."""
+    out = topo.node(node).run("nstat", "-az", "TcpExtListenDrops")
+    return sum(int(line.split()[1]) for line in out.splitlines() if line.startswith("TcpExt"))
+
+
 def attack(
     topo: Topology, tmp_path: Path, extra: tuple[str, ...] = (), *, hostile: bool = True
 ) -> dict[str, Any]:
@@ -112,6 +119,7 @@ def attack(
         [PYTHON, "-m", "tests.net.ack_prober", a_membership, "node-a", str(secret), str(ATTACK)],
         stdout=subprocess.PIPE,
     )
+    drops = listen_drops(topo, "node-a")
     started = time.monotonic()
     worst = (0, 0)
     answered = []
@@ -129,6 +137,7 @@ def attack(
         sampler.stop()
         for proc in attackers:
             proc.kill()
+    drops = listen_drops(topo, "node-a") - drops
     assert prober.stdout is not None
     acks = json.loads(prober.stdout.readline())
     events = {node: speaker.events() for node, speaker in speakers.items()}
@@ -145,6 +154,7 @@ def attack(
         ],
         "doubles": sum(len(macs) > 1 for _t, macs in sampler.samples),
         "status_max": max(answered),
+        "listen_drops": drops,
         "acks": acks,
     }
 
@@ -155,7 +165,8 @@ def test_no_false_death_under_bgp_and_http_attack(topo: Topology, tmp_path: Path
     print(
         f"\nunder attack for {ATTACK:.0f} s: node-a peak {seen['threads']} threads, "
         f"{seen['fds']} fds; BGP session changes {seen['sessions']}; suspicions "
-        f"{seen['suspicions']}; status answered in max {seen['status_max'] * 1000:.0f} ms; "
+        f"{seen['suspicions']}; status answered in max {seen['status_max'] * 1000:.0f} ms "
+        f"({seen['listen_drops']} connections dropped from full accept queues); "
         f"node-a's membership acked {acks['acked']}/{acks['sent']} pings: p50 {acks['p50']} ms, "
         f"p99 {acks['p99']} ms, max {acks['max']} ms"
     )

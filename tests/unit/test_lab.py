@@ -265,6 +265,7 @@ def test_traffic_counts_answers_and_blames_the_node_a_connection_was_on() -> Non
     body = asyncio.run(scenario())
     assert body["requests"] > 20
     assert body["answeredBy"] == {"nX": body["requests"]}
+    assert body["answeredByTarget"] == {body["targets"][0]: {"nX": body["requests"]}}
     assert body["errors"] >= 4
     # Broken connections were on nX; afterwards nothing listens: refused, on no node.
     assert set(body["errorsByNode"]) == {"nX", "None"}
