@@ -14,7 +14,6 @@ from pathlib import Path
 from actors.bgp.actor import BgpSpeakerActor
 from actors.bgp.announcer import BgpAnnouncer, FrrAnnouncer
 from actors.bgp.bfd.actor import BfdActor
-from actors.bgp.frr.writer import FrrConfigWriter
 from actors.bgp.secrets import SecretLookup
 from actors.roles.errors import OptionsError
 from actors.runtime import ActorSpec
@@ -64,6 +63,8 @@ def frr_bgp(node: str, options: BgpOptions) -> tuple[FrrAnnouncer, list[ActorSpe
         raise OptionsError(
             "lbtui speaker: --bgp-backend frr needs --frr-config PATH in a directory that exists"
         )
+    from actors.bgp.frr.writer import FrrConfigWriter  # only the FRR backend renders frr.conf
+
     announcer = FrrAnnouncer()
     writer = {"node": node, "path": options.frr_config, "announcer": announcer}
     return announcer, [ActorSpec("frr", FrrConfigWriter, writer, withdraws_on_stop=True)]
