@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from actors.allocator.actor import AllocatorActor
 from actors.bgp.actor import BgpSpeakerActor
-from actors.bgp.secrets import FileSecrets
+from actors.bgp.secrets import FileSecrets, SecretLookup
 from actors.bgp.session import METRICS as BGP_METRICS
 from actors.clock import Clock
 from actors.cluster.actor import ClusterActor
@@ -140,7 +140,8 @@ def _connect(options: SpeakerOptions) -> KubeCluster:
     return connect(options.kube, options.namespace, SPEAKER_RESOURCES)
 
 
-def _kube_secrets(kube: KubeCluster) -> Any:
+def _kube_secrets(kube: KubeCluster) -> SecretLookup:
+    """BGP passwords from the watched Secrets (the adapter imported here, as in _connect)."""
     from actors.kube.secrets import KubeSecrets
 
     return KubeSecrets(kube)
