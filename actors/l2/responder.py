@@ -6,20 +6,18 @@ interface; the reader parses with ``struct``, checks again against the current d
 a withdrawn address is never answered, even from frames already queued), and sends the reply
 from the same socket.
 
-The receive→reply path: ``poll`` (no timeout) on the socket and the port's wake-up eventfd, a
-non-blocking ``recv``, the answer, the reply's ``send``, and back into ``poll``. Nothing after
-the reply but the ``poll`` that puts the reader to sleep (a loop that drained each socket until
-EAGAIN ran a failing ``recv`` and its exception there, while the asker waited for the CPU: a
-third of the serial round trip). No timer either: a blocking ``recv`` under a receive timeout
-(``SO_RCVTIMEO``, how a reader used to notice its port was retired) arms and cancels a kernel
-timer around every wait, which cost 8-11 us of the serial round trip here (a virtual machine,
-where programming the timer exits to the hypervisor; tests/bench/l2_floor.py, side by side).
-To stop a reader, its port is marked stopped and the eventfd written: the reader wakes, sees
-it, and closes its own socket, so no socket is closed under a thread blocked on it.
-
-A receive ring (PACKET_RX_RING, TPACKET_V2, read in place) was measured too: the flood rate
-rose by under a tenth, the serial round trip grew by 6-10 us (the ring walk in Python costs
-more than the ``recv`` it saves), so the reader stays on ``recv``.
+The receive→reply path is two system calls per request: a blocking ``recv`` and the reply's
+``send``, then straight back into ``recv``. A shared ``poll`` loop that drains each socket
+until it would block costs two more (the poll, the ``recv`` that fails with EAGAIN and its
+exception), and the second one runs after the reply is sent, while the asker waits for the
+CPU: measured side by side (tests/bench/l2.py), that was a third of the serial round trip.
+Under a flood the blocking ``recv`` returns at once for every queued frame: no batching
+needed. A receive ring (PACKET_RX_RING, TPACKET_V2, read in place and slept on with ``poll``)
+was measured beside it (tests/bench/l2_floor.py): the flood rate rose by under a tenth, the
+serial round trip grew by 6-10 us (the ``poll`` wake-up and the ring walk in Python cost more
+than the ``recv`` they save), so the reader stays on ``recv``. A receive timeout
+(``SO_RCVTIMEO``) lets a reader notice its port was retired; it then closes its own socket, so
+no socket is closed under a thread blocked on it.
 
 The actor calls :meth:`L2Responder.update` with the new duties: the table is swapped first
 (answers for withdrawn addresses stop at once), then filters are re-attached and NDP
@@ -32,8 +30,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import os
-import select
 import socket
 import struct
 import threading
@@ -52,8 +48,8 @@ PACKET_MR_MULTICAST = 0
 PACKET_QDISC_BYPASS = 20
 PACKET_IGNORE_OUTGOING = 23
 RECV_SIZE = 2048  # more than any ARP or NS we answer; longer frames arrive truncated
-#: How long ``close`` waits for each retired reader to end (they end as soon as woken).
-STOP_WAIT = 2.0
+#: How often a reader blocked in recv looks whether its port was retired (SO_RCVTIMEO).
+STOP_CHECK = 0.5
 #: After a receive error (the link went away), wait this long before reading again.
 ERROR_PAUSE = 0.5
 
@@ -146,8 +142,9 @@ def open_packet_socket(ifname: str, ethertype: int) -> socket.socket:
     """A raw packet socket on ``ifname`` for ``ethertype`` that receives nothing yet.
 
     Created with protocol 0 (no frames) and a drop-all filter before bind, so no frame can
-    slip in before the real filter is attached. Its reader receives without blocking (after
-    ``poll``); sends never block (``MSG_DONTWAIT``).
+    slip in before the real filter is attached. Blocking, with a receive timeout of
+    ``STOP_CHECK`` (its reader's chance to see it was retired); sends never block
+    (``MSG_DONTWAIT``).
     """
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     try:
@@ -156,6 +153,7 @@ def open_packet_socket(ifname: str, ethertype: int) -> socket.socket:
         # for the NDP socket) would be cloned to us only for the filter to drop it.
         with contextlib.suppress(OSError):  # Linux < 4.20: the filter still drops them
             sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        set_stop_check(sock)
         # Replies and gratuitous ARPs go straight to the driver, past the queueing discipline
         # (Linux 3.14): one small frame nothing should hold back behind bulk traffic.
         with contextlib.suppress(OSError):
@@ -165,6 +163,14 @@ def open_packet_socket(ifname: str, ethertype: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def set_stop_check(sock: socket.socket) -> None:
+    """A blocking receive on ``sock`` gives up after ``STOP_CHECK`` (EAGAIN), so its reader
+    can look whether it should stop; any socket a :class:`SocketOpener` returns needs it."""
+    seconds = int(STOP_CHECK)
+    timeval = struct.pack("@ll", seconds, int((STOP_CHECK - seconds) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
 
 
 def _attach(
@@ -222,23 +228,10 @@ class _Port:
     groups: set[bytes] = field(default_factory=set)  # solicited-node groups joined
     mld_sock: socket.socket | None = None
     stopped: threading.Event = field(default_factory=threading.Event)
-    #: Written when the port is retired: wakes its readers from ``poll``. Closed by the
-    #: responder once they have ended (never under a reader still polling it).
-    wake: int = field(default_factory=lambda: os.eventfd(0, os.EFD_CLOEXEC))
     readers: list[threading.Thread] = field(default_factory=list)
 
 
 SocketOpener = Callable[[str, int], socket.socket]
-
-
-def _release(port: _Port) -> bool:
-    """Close a retired port's wake-up eventfd once its readers have ended; whether they had."""
-    if any(reader.is_alive() for reader in port.readers):
-        return False
-    if port.wake >= 0:
-        os.close(port.wake)
-        port.wake = -1
-    return True
 
 
 class L2Responder:
@@ -311,8 +304,8 @@ class L2Responder:
             self._retire(name)
         for port in self._retired:
             for reader in port.readers:
-                reader.join(timeout=STOP_WAIT)
-        self._retired = [p for p in self._retired if not _release(p)]
+                reader.join(timeout=2 * STOP_CHECK + 1)
+        self._retired.clear()
 
     def _open_port(self, duty: InterfaceDuty) -> _Port:
         arp_sock = self._open(duty.name, arp.ETH_P_ARP)
@@ -359,11 +352,10 @@ class L2Responder:
         for sock in (port.arp_sock, port.ndp_sock):
             with contextlib.suppress(OSError):
                 bpf.attach(sock, bpf.DROP_ALL)  # nothing more is queued for the readers
-        port.stopped.set()
-        os.eventfd_write(port.wake, 1)  # each reader wakes, sees it, closes its socket
+        port.stopped.set()  # each reader closes its socket within STOP_CHECK
         if port.mld_sock is not None:
             port.mld_sock.close()  # leaves its groups
-        self._retired = [p for p in self._retired if not _release(p)]
+        self._retired = [p for p in self._retired if any(r.is_alive() for r in p.readers)]
         self._retired.append(port)
 
     def _start_readers(self, port: _Port) -> None:
@@ -381,26 +373,21 @@ class L2Responder:
     def _serve(self, port: _Port, sock: socket.socket, family: int) -> None:
         """Read and answer frames until the port is retired, then close the socket.
 
-        The hot path, kept to local lookups: ``poll`` until the socket (or the wake-up
-        eventfd) is readable, ``recv`` (not ``recvfrom``: the BPF filter already dropped our
-        own outgoing frames), the answer, the ``send``, and back into ``poll``. The duty and
-        replier are read per frame, so a swap by the actor applies at once.
+        The hot path, kept to local lookups: ``recv`` (not ``recvfrom``: the BPF filter
+        already dropped our own outgoing frames), the answer, the ``send``, and back into
+        ``recv``. The duty and replier are read per frame, so a swap by the actor applies at
+        once.
         """
         counters = self.counters
         requests = counters.table(REQUESTS_RECEIVED)
         responses = counters.table(RESPONSES_SENT)
         recv, send, dontwait = sock.recv, sock.send, socket.MSG_DONTWAIT
         stopped = port.stopped
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        poller.register(port.wake, select.POLLIN)
-        wait = poller.poll
         try:
             while not stopped.is_set():
-                wait()  # no timeout: no kernel timer per wait
                 try:
-                    frame = recv(RECV_SIZE, dontwait)
-                except (BlockingIOError, InterruptedError):  # woken to stop, or nothing
+                    frame = recv(RECV_SIZE)
+                except (BlockingIOError, InterruptedError):  # the receive timeout
                     continue
                 except OSError as exc:
                     if stopped.is_set():
