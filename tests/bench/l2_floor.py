@@ -10,6 +10,16 @@ Python client (its cost cancels out) against:
 - ``kernel``: the node's own address;
 - ``recv loop``: the smallest Python responder, C-free: a packet socket with our BPF filter, a
   blocking ``recv``, the reply from a template, ``send``; nothing else;
+- ``recv loop in a thread``: the same loop in a thread of its own, the main thread asleep
+  (as the responder's readers run);
+- ``recv loop + answer()``: the same loop calling the responder's ``ArpReplier.answer``;
+- ``recv loop + SO_RCVTIMEO``: the same with a receive timeout of 0.5 s (how the responder's
+  readers notice they were retired);
+- ``recv loop, our socket``: the same loop on a socket opened as the responder opens its own
+  (``open_packet_socket``: its options, then the filter);
+- ``poll + recv loop``: ``poll`` (no timeout) on the socket and a stop pipe, then a
+  non-blocking ``recv``: a timer-free way to let a reader be stopped (tried in the responder,
+  and reverted: no faster than the receive timeout within this machine's noise);
 - ``recv loop + busy poll``: the same with ``SO_BUSY_POLL`` (50 us; the kernel polls the
   device queue in ``recv`` instead of sleeping, where the driver supports it);
 - ``recv loop + spin``: the same, but after each reply it polls the socket without blocking
@@ -53,11 +63,19 @@ if mode.startswith("responder"):
                                             ipv4=MappingProxyType({vip: sys.argv[2]}))})
     print("ready", flush=True)
     time.sleep(3600)
-sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+if mode == "opener":  # the responder's own socket (its options), read by the minimal loop
+    from actors.l2.responder import open_packet_socket
+    sock = open_packet_socket("eth0", arp.ETH_P_ARP)
+else:
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+if mode == "rcvtimeo":
+    import struct
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("@ll", 0, 500000))
 bpf.attach(sock, bpf.arp_program([vip]))
 if mode == "busypoll":
     sock.setsockopt(socket.SOL_SOCKET, 46, 50)  # SO_BUSY_POLL, microseconds
-sock.bind(("eth0", arp.ETH_P_ARP))
+if mode != "opener":
+    sock.bind(("eth0", arp.ETH_P_ARP))
 with open("/sys/class/net/eth0/address") as f:
     mac = bytes.fromhex(f.read().strip().replace(":", ""))
 middle = arp.ArpReplier(mac)._reply_middle
@@ -107,14 +125,52 @@ if mode.startswith("ring"):
             continue
         sha = f[22:28]
         send(sha + middle + f[38:42] + sha + f[28:32], dontwait)
-while True:
-    f = recv(2048)
-    sha = f[22:28]
-    send(sha + middle + f[38:42] + sha + f[28:32], dontwait)
+def loop():
+    while True:
+        try:
+            f = recv(2048)
+        except BlockingIOError:  # SO_RCVTIMEO's timeout (the rcvtimeo and opener rows)
+            continue
+        sha = f[22:28]
+        send(sha + middle + f[38:42] + sha + f[28:32], dontwait)
+def loop_answer():
+    answer, announced = arp.ArpReplier(mac).answer, {vip: sys.argv[2]}
+    while True:
+        reply, ip = answer(recv(2048), announced)
+        if reply is not None:
+            send(reply, dontwait)
+def loop_poll():
+    import select
+    stop_r, _stop_w = os.pipe()
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    poller.register(stop_r, select.POLLIN)
+    wait = poller.poll
+    while True:
+        wait()
+        try:
+            f = recv(2048, dontwait)
+        except BlockingIOError:
+            continue
+        sha = f[22:28]
+        send(sha + middle + f[38:42] + sha + f[28:32], dontwait)
+if mode == "pollrecv":
+    import os
+    loop_poll()
+if mode == "thread":
+    import threading
+    threading.Thread(target=loop, daemon=True).start()
+    time.sleep(3600)
+loop_answer() if mode == "answer" else loop()
 """
 
 MODES = (
     ("recv loop", "loop"),
+    ("recv loop in a thread", "thread"),
+    ("recv loop + answer()", "answer"),
+    ("recv loop + SO_RCVTIMEO", "rcvtimeo"),
+    ("recv loop, our socket", "opener"),
+    ("poll + recv loop", "pollrecv"),
     ("recv loop + busy poll", "busypoll"),
     ("recv loop + spin", "spin"),
     ("ring loop (poll)", "ringpoll"),
