@@ -39,20 +39,49 @@ def version() -> str:
         return "unknown (not installed: run from a source tree)"
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _VersionAction(argparse.Action):
+    """``--version``: the package metadata is read only when asked (reading it costs every
+    other command's start a scan of the installed distributions)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=kwargs.get("help")
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
+        sys.stdout.write(f"lbtui {version()}\n")
+        parser.exit()
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only`` (a subcommand's name), that subcommand alone.
+
+    ``main`` builds only the command it runs: building every subcommand's options loads what
+    their choices come from (the lab's topology, for one), which that command never uses.
+    The narrowed parser parses and reports that command's arguments exactly as the whole one
+    does (same ``prog``, same help, same errors)."""
     parser = argparse.ArgumentParser(
         prog="lbtui",
         description="A load balancer for bare-metal Kubernetes that reads MetalLB's configuration.",
     )
-    parser.add_argument("--version", action="version", version=f"lbtui {version()}")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="show program's version number and exit"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
-        command.add_parser(sub)
+        if only is None or _name(command) == only:
+            command.add_parser(sub)
     return parser
 
 
+def _name(command: object) -> str:
+    return getattr(command, "__name__", "").rpartition(".")[2]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = argv[0] if argv else None
+    parser = build_parser(first if first in {_name(c) for c in COMMANDS} else None)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args, sys.stdout, sys.stderr))

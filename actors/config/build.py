@@ -23,7 +23,6 @@ from actors.config.advertisements import (
     build_communities,
     build_l2_advertisements,
 )
-from actors.config.legacy import convert_legacy
 from actors.config.loader import Inputs, Sourced
 from actors.config.peers import build_bfd_profiles, build_peers
 from actors.config.pools import PoolDraft, build_pools
@@ -62,6 +61,10 @@ def build_config(
     report = Report()
     resources = list(inputs.resources)
     for legacy in inputs.legacy:
+        # Imported here: a configuration without MetalLB's legacy ConfigMap (the common case)
+        # never loads its models.
+        from actors.config.legacy import convert_legacy
+
         converted, legacy_issues = convert_legacy(legacy)
         report.issues.extend(legacy_issues)
         resources.extend(converted)

@@ -5,6 +5,8 @@ parses unchanged. Unknown fields are rejected (a typo is reported, not silently 
 booleans must be booleans (``autoAssign: 1`` is refused, as the CRD schema refuses it), and
 names must be Kubernetes names (DNS-1123 subdomains).
 Cross-object rules (overlaps, references, LOCAL_PREF conflicts) live in ``build.py``.
+Validators are built on first use (``defer_build``): a process builds only the kinds it reads
+(a nested spec lives inside its resource's validator and is never built on its own).
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ UINT32_MAX = 2**32 - 1
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
 
 class Metadata(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
     name: str = Field(min_length=1)
     namespace: str = ""
@@ -153,7 +155,7 @@ class BGPPeerSpec(_Spec):
 
 
 class _Resource(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
     api_version: str = Field(alias="apiVersion")
     kind: str
@@ -204,7 +206,7 @@ class BGPPeer(_Resource):
 class Secret(BaseModel):
     """A Kubernetes Secret, read only for BGP ``passwordSecret`` references."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
     api_version: str = Field(default="v1", alias="apiVersion")
     kind: Literal["Secret"] = "Secret"

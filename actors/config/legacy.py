@@ -25,7 +25,7 @@ TARGET_NAMESPACE = "metallb-system"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
 
 class LegacyExpression(_Strict):

@@ -3,7 +3,12 @@
 The kernel runs the filter on every frame of the interface, so only ARP requests and Neighbor
 Solicitations for addresses this node announces on that interface ever wake Python up. The
 program is rebuilt and re-attached (atomically, by the kernel) whenever that set changes.
-Frames the host itself sends (PACKET_OUTGOING) are dropped in the filter too.
+Frames the host itself sends (PACKET_OUTGOING) are dropped in the filter too, and so are frames
+for another host (PACKET_OTHERHOST): unicast to another MAC (a promiscuous or bridged port), and
+requests that arrived tagged for a VLAN this interface is not: the kernel strips the 802.1Q tag
+before a packet socket sees the frame, leaving only that mark, so without this check a request
+asked on VLAN 100 would be answered untagged, on the wrong segment. Priority-tagged frames
+(VLAN id 0) belong to the untagged network: the kernel does not mark them, and they pass.
 
 Layout: header checks, their drop, then one compare-and-accept block per address, so that
 every conditional jump is short (classic BPF conditional jumps are 8-bit). Past
@@ -26,6 +31,7 @@ BPF_ABS = 0x20
 BPF_JA, BPF_JEQ = 0x00, 0x10
 BPF_K = 0x00
 SKF_AD_PKTTYPE = 0xFFFFF000 + 4  # SKF_AD_OFF (-0x1000) + SKF_AD_PKTTYPE, as an unsigned 32-bit k
+PACKET_OTHERHOST = 3
 PACKET_OUTGOING = 4
 SO_ATTACH_FILTER = 26
 BPF_MAXINSNS = 4096
@@ -86,8 +92,10 @@ class _Asm:
 
 
 def _not_outgoing(asm: _Asm) -> None:
+    """Drop what the host sends and what is for another host (or another VLAN)."""
     asm.load(BPF_W, SKF_AD_PKTTYPE)
     asm.jeq(PACKET_OUTGOING, "drop", 0)
+    asm.jeq(PACKET_OTHERHOST, "drop", 0)
 
 
 def _drop_here(asm: _Asm) -> None:
@@ -115,7 +123,7 @@ def arp_program(targets: Iterable[bytes], *, any_target: bool = False) -> Progra
         asm.load(size, offset)
         asm.jeq(value, 0, "drop")
     _drop_here(asm)
-    if any_target or 16 + 2 * len(wanted) > MAX_INSTRUCTIONS:
+    if any_target or 17 + 2 * len(wanted) > MAX_INSTRUCTIONS:
         asm.ret(ACCEPT_BYTES)
     else:
         asm.load(BPF_W, 38)  # target protocol address
@@ -143,7 +151,7 @@ def ndp_program(targets: Iterable[bytes], *, any_target: bool = False) -> Progra
         asm.load(size, offset)
         asm.jeq(value, 0, "drop")
     _drop_here(asm)
-    if any_target or 14 + 9 * len(wanted) > MAX_INSTRUCTIONS:
+    if any_target or 15 + 9 * len(wanted) > MAX_INSTRUCTIONS:
         asm.ret(ACCEPT_BYTES)
     else:
         for n, ip in enumerate(wanted):

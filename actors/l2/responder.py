@@ -12,8 +12,12 @@ until it would block costs two more (the poll, the ``recv`` that fails with EAGA
 exception), and the second one runs after the reply is sent, while the asker waits for the
 CPU: measured side by side (tests/bench/l2.py), that was a third of the serial round trip.
 Under a flood the blocking ``recv`` returns at once for every queued frame: no batching
-needed. A receive timeout (``SO_RCVTIMEO``) lets a reader notice its port was retired; it
-then closes its own socket, so no socket is closed under a thread blocked on it.
+needed. A receive ring (PACKET_RX_RING, TPACKET_V2, read in place and slept on with ``poll``)
+was measured beside it (tests/bench/l2_floor.py): the flood rate rose by under a tenth, the
+serial round trip grew by 6-10 us (the ``poll`` wake-up and the ring walk in Python cost more
+than the ``recv`` they save), so the reader stays on ``recv``. A receive timeout
+(``SO_RCVTIMEO``) lets a reader notice its port was retired; it then closes its own socket, so
+no socket is closed under a thread blocked on it.
 
 The actor calls :meth:`L2Responder.update` with the new duties: the table is swapped first
 (answers for withdrawn addresses stop at once), then filters are re-attached and NDP
@@ -41,6 +45,7 @@ SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_DROP_MEMBERSHIP = 2
 PACKET_MR_MULTICAST = 0
+PACKET_QDISC_BYPASS = 20
 PACKET_IGNORE_OUTGOING = 23
 RECV_SIZE = 2048  # more than any ARP or NS we answer; longer frames arrive truncated
 #: How often a reader blocked in recv looks whether its port was retired (SO_RCVTIMEO).
@@ -149,6 +154,10 @@ def open_packet_socket(ifname: str, ethertype: int) -> socket.socket:
         with contextlib.suppress(OSError):  # Linux < 4.20: the filter still drops them
             sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         set_stop_check(sock)
+        # Replies and gratuitous ARPs go straight to the driver, past the queueing discipline
+        # (Linux 3.14): one small frame nothing should hold back behind bulk traffic.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
         sock.bind((ifname, ethertype))
     except BaseException:
         sock.close()

@@ -2,6 +2,7 @@
 
 Only the fields the load balancer uses are modelled; everything else is ignored, so real
 ``kubectl get -o yaml`` output parses. Models are frozen: they cross actor boundaries.
+Validators are built on first use (``defer_build``), as in ``actors/config/crds.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _K8s(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 class ObjectMeta(_K8s):

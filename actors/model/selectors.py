@@ -16,7 +16,7 @@ Operator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
 
 
 class LabelSelectorRequirement(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
     key: str = Field(min_length=1)
     operator: Operator
@@ -43,7 +43,7 @@ class LabelSelectorRequirement(BaseModel):
 
 
 class LabelSelector(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
     match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
     match_expressions: tuple[LabelSelectorRequirement, ...] = Field(

@@ -14,7 +14,6 @@ from pathlib import Path
 from actors.bgp.actor import BgpSpeakerActor
 from actors.bgp.announcer import BgpAnnouncer, FrrAnnouncer
 from actors.bgp.bfd.actor import BfdActor
-from actors.bgp.frr.writer import FrrConfigWriter
 from actors.bgp.secrets import SecretLookup
 from actors.roles.errors import OptionsError
 from actors.runtime import ActorSpec
@@ -66,6 +65,8 @@ def frr_bgp(
         raise OptionsError(
             "lbtui speaker: --bgp-backend frr needs --frr-config PATH in a directory that exists"
         )
+    from actors.bgp.frr.writer import FrrConfigWriter  # only the FRR backend renders frr.conf
+
     announcer = FrrAnnouncer()
     writer = {
         "node": node,

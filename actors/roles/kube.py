@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from actors.kube.api import KubeApi
-from actors.kube.cluster import KubeCluster
-from actors.kube.kubeconfig import KubeconfigNotFound, find_kubeconfig
-from actors.kube.resources import Resource
 from actors.roles.errors import OptionsError
+
+if TYPE_CHECKING:
+    from actors.kube.cluster import KubeCluster
+    from actors.kube.resources import Resource
 
 # At most one cluster load per 100 ms on a real cluster: bursts of changes coalesce.
 KUBE_REFRESH_INTERVAL = 0.1
@@ -33,7 +34,12 @@ def connect(
     options: KubeOptions, namespace: str, resources: Iterable[Resource], *, prefix: str = ""
 ) -> KubeCluster:
     """The KubeCluster watching ``resources``; OptionsError (unreadable), after ``prefix``,
-    if no kubeconfig is found or the one found cannot be used (naming it)."""
+    if no kubeconfig is found or the one found cannot be used (naming it). The adapter is
+    imported here: a role on files never loads it."""
+    from actors.kube.api import KubeApi
+    from actors.kube.cluster import KubeCluster
+    from actors.kube.kubeconfig import KubeconfigNotFound, find_kubeconfig
+
     try:
         source = find_kubeconfig(options.kubeconfig)
         api = KubeApi.connect(source, options.context)

@@ -2,17 +2,13 @@
 
 Any ``--ml-*`` option turns membership on; the node's liveness then comes from gossip instead
 of the Nodes' Ready condition. Every address, the key files and the timer settings are checked
-here, before anything starts.
+here, before anything starts. The gossip code is imported only when membership is wanted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from actors.membership.actor import MembershipActor
-from actors.membership.keyring import KeyFileError, Keyring
-from actors.membership.profile import profile_named
-from actors.membership.transport import check_bindable, parse_address
 from actors.model import names
 from actors.roles.errors import OptionsError
 from actors.runtime import ActorSpec
@@ -42,6 +38,12 @@ def membership_spec(node: str, options: MembershipOptions, *, on_kube: bool) -> 
     the Kubernetes API, where speaker discovery provides the seeds if ``join`` names none."""
     if not options.wanted:
         return None
+    # Imported here: a speaker without membership never loads the gossip code.
+    from actors.membership.actor import MembershipActor
+    from actors.membership.keyring import KeyFileError, Keyring
+    from actors.membership.profile import profile_named
+    from actors.membership.transport import check_bindable, parse_address
+
     try:
         bind = parse_address(options.bind or "0.0.0.0")
         join = [parse_address(a) for a in (options.join or "").split(",") if a.strip()]

@@ -13,9 +13,6 @@ from typing import Any, TextIO
 
 from actors.observability.eventlog import JsonLinesEventLog
 from actors.observability.failover import FailoverMeterActor, FailoverMetrics
-from actors.observability.health import HealthActor
-from actors.observability.metrics_auth import KubeReviewer
-from actors.observability.secure_metrics import SecureMetricsActor
 from actors.roles.errors import OptionsError
 from actors.runtime import ActorSpec
 
@@ -58,12 +55,15 @@ def observability_specs(
     ``secure_port`` (needs ``kube``, whose API reviews the scrapers' tokens): also serve
     ``/metrics`` over HTTPS there, behind the authn/authz filter; -1 (the default) does not.
     """
-    from prometheus_client import CollectorRegistry
-
-    from actors.observability.metrics import MetricsActor, process_collectors
-
     if port < 0:
         return []
+    # Imported here: a role serving no metrics loads neither prometheus_client nor the HTTP
+    # server.
+    from prometheus_client import CollectorRegistry
+
+    from actors.observability.health import HealthActor
+    from actors.observability.metrics import MetricsActor, process_collectors
+
     registry = CollectorRegistry(auto_describe=False)
     counters = None
     if kube is not None:
@@ -74,6 +74,9 @@ def observability_specs(
 
     secure: list[ActorSpec] = []
     if secure_port >= 0 and kube is not None:
+        from actors.observability.metrics_auth import KubeReviewer
+        from actors.observability.secure_metrics import SecureMetricsActor
+
         secure = [
             ActorSpec(
                 "securemetrics",
@@ -130,10 +133,10 @@ def check_metrics_cert_dir(options: MetricsOptions, role: str) -> None:
 def status_options(address: str | None, token_file: str | None) -> StatusOptions:
     """``--status-addr HOST:PORT`` and ``--status-token-file``, checked before anything is
     built: OptionsError when the address or the token file is bad."""
-    from actors.observability.status import parse_address
-
     if not address:
         return StatusOptions()
+    from actors.observability.status import parse_address  # only a served endpoint needs it
+
     try:
         where = parse_address(address)
     except ValueError as exc:
@@ -152,10 +155,10 @@ def status_options(address: str | None, token_file: str | None) -> StatusOptions
 
 def status_spec(options: StatusOptions) -> ActorSpec | None:
     """The status endpoint's actor (None without an address)."""
-    from actors.observability.status import StatusActor
-
     if options.address is None:
         return None
+    from actors.observability.status import StatusActor  # and the HTTP server under it
+
     return ActorSpec("status", StatusActor, {"address": options.address, "token": options.token})
 
 

@@ -14,12 +14,13 @@ uses them; membership is the last of them, so it leaves right after the withdraw
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from actors.allocator.actor import AllocatorActor
 from actors.bgp.actor import BgpSpeakerActor
-from actors.bgp.secrets import FileSecrets
+from actors.bgp.secrets import FileSecrets, SecretLookup
 from actors.bgp.session import METRICS as BGP_METRICS
 from actors.clock import Clock
 from actors.cluster.actor import ClusterActor
@@ -27,23 +28,13 @@ from actors.cluster.files import FileClusterSource
 from actors.config.actor import ConfigActor
 from actors.config.build import DEFAULT_NAMESPACE
 from actors.config.store import ConfigStore
-from actors.kube.cluster import KubeCluster, KubeWatcher
-from actors.kube.cluster_source import KubeClusterSource
-from actors.kube.config_state import ConfigurationStateWriter
-from actors.kube.config_store import KubeConfigStore
-from actors.kube.discovery import SpeakerDiscovery
-from actors.kube.resources import SPEAKER_RESOURCES
-from actors.kube.secrets import KubeSecrets
-from actors.kube.speaker_status import SpeakerStatusWriter
-from actors.kube.status_readers import StatusAllocations
 from actors.model import names
 from actors.model.issues import UnreadableInput
 from actors.observability.failover import FailoverMetrics
-from actors.observability.health import DEFAULT_PORT
 from actors.observability.statefile import StateFileWriter
 from actors.roles.bgp import BgpOptions, frr_bgp, native_bgp
 from actors.roles.errors import OptionsError
-from actors.roles.kube import KUBE_REFRESH_INTERVAL, KubeOptions, connect
+from actors.roles.kube import KUBE_REFRESH_INTERVAL, KubeOptions
 from actors.roles.layer2 import L2Options, l2_parts
 from actors.roles.membership import MembershipOptions, membership_spec
 from actors.roles.observability import (
@@ -58,6 +49,9 @@ from actors.roles.observability import (
 from actors.runtime import ActorSpec
 from actors.speaker.actor import SpeakerActor
 from actors.speaker.announcer import Announcer, CompositeAnnouncer, RecordingAnnouncer
+
+if TYPE_CHECKING:
+    from actors.kube.cluster import KubeCluster
 
 
 @dataclass(frozen=True)
@@ -103,10 +97,12 @@ def build(options: SpeakerOptions, *, events: TextIO, clock: Clock) -> list[Acto
     l2, l2_specs = _layer2(options)
     # The BGP passwords in Secrets: on a cluster the watched ones (of the connection made
     # below, once the options are known good), else those in the configuration files.
-    secrets = KubeSecrets(lambda: kube) if options.on_kube else FileSecrets(_config_files(options))
+    secrets = (
+        _kube_secrets(lambda: kube) if options.on_kube else FileSecrets(_config_files(options))
+    )
     frr = frr_bgp(node, options.bgp, secrets) if options.bgp.backend == "frr" else None
     membership = membership_spec(node, options.membership, on_kube=options.on_kube)
-    kube = connect(options.kube, options.namespace, SPEAKER_RESOURCES) if options.on_kube else None
+    kube = _connect(options) if options.on_kube else None
     bgp: Announcer = RecordingAnnouncer()
     bgp_specs: list[ActorSpec] = []
     if frr is not None:
@@ -124,6 +120,8 @@ def build(options: SpeakerOptions, *, events: TextIO, clock: Clock) -> list[Acto
     specs = _sources_and_speaker(options, kube, CompositeAnnouncer(l2=l2, bgp=bgp), subsystems)
     head = [] if status is None else [status]
     if failover_metrics is not None:
+        from actors.observability.health import DEFAULT_PORT
+
         head += observability_specs(
             port=DEFAULT_PORT if options.metrics.port is None else options.metrics.port,
             node=node,
@@ -135,6 +133,23 @@ def build(options: SpeakerOptions, *, events: TextIO, clock: Clock) -> list[Acto
             metrics_cert_dir=options.metrics.cert_dir,
         )
     return [*head, event_log_spec(events, clock.now()), *specs]
+
+
+def _connect(options: SpeakerOptions) -> KubeCluster:
+    """The API client and object cache of a speaker on Kubernetes. The Kubernetes adapter is
+    imported here and in :func:`kube_speaker_specs`: a speaker on files never loads it."""
+    from actors.kube.resources import SPEAKER_RESOURCES
+    from actors.roles.kube import connect
+
+    return connect(options.kube, options.namespace, SPEAKER_RESOURCES)
+
+
+def _kube_secrets(kube: Callable[[], KubeCluster | None]) -> SecretLookup:
+    """BGP passwords from the watched Secrets of the connection ``kube`` returns once made
+    (the adapter imported here, as in _connect)."""
+    from actors.kube.secrets import KubeSecrets
+
+    return KubeSecrets(kube)
 
 
 def _layer2(options: SpeakerOptions) -> tuple[Announcer, list[ActorSpec]]:
@@ -305,6 +320,14 @@ def kube_speaker_specs(
     """The actors of ``lbtui speaker --kubeconfig``: objects from the API (``kube``),
     addresses from the Services' status (the controller allocates), status objects and
     ``nodeAssigned`` events back to the API, other speakers found by pod label."""
+    from actors.kube.cluster import KubeWatcher
+    from actors.kube.cluster_source import KubeClusterSource
+    from actors.kube.config_state import ConfigurationStateWriter
+    from actors.kube.config_store import KubeConfigStore
+    from actors.kube.discovery import SpeakerDiscovery
+    from actors.kube.speaker_status import SpeakerStatusWriter
+    from actors.kube.status_readers import StatusAllocations
+
     api, namespace = kube.api, kube.namespace
     retry_kw = {"retry_initial": retry[0], "retry_max": retry[1]}
     specs = [

@@ -1,7 +1,9 @@
 """Layer 2 benchmark: lbtui's responder against the kernel, and failover time.
 
-Run as root: ``.venv/bin/python tests/bench/l2.py [--quick] [--kills N] [--no-failover]``.
-Prints tables (about 10 minutes with the default 20 kills per profile).
+Run as root: ``.venv/bin/python tests/bench/l2.py [--quick] [--kills N] [--no-failover]
+[--baseline REF] [--rounds N]``. Prints tables (about 10 minutes with the default 20 kills per
+profile). With ``--baseline main`` the replies table has a column for main's speaker beside
+this checkout's and the kernel's, each round measuring all three one after the other.
 
 Replies: a client namespace and one node namespace on a bridge; the node runs a real
 ``lbtui speaker`` announcing 10.99.0.100 and fd00:99::100, and its kernel owns 10.99.0.11 and
@@ -143,49 +145,124 @@ def measure(topo, target: str, source: str, count: int, flood: int) -> dict:  # 
     return json.loads(out)
 
 
-def replies(quick: bool) -> None:
+def export(ref: str, into: Path) -> str:
+    """``ref``'s tree under ``into`` (``git archive``); returns its short hash."""
+    repo = Path(__file__).resolve().parents[2]
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--short", ref],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", ref], check=True, capture_output=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return commit
+
+
+def start_speaker(topo, tree: Path | None, cluster: Path, logs: Path):  # type: ignore[no-untyped-def]
+    """A speaker on node-a from this checkout (``tree`` None) or from another tree."""
+    from tests.net.speakers import Speaker, start_speakers
+
+    if tree is None:
+        return start_speakers(topo, cluster, logs)["node-a"]
+
+    class Baseline(Speaker):
+        def __init__(self) -> None:
+            self.node = "node-a"
+            self.out_path = logs / "node-a.jsonl"
+            self.err_path = logs / "node-a.err"
+            command = (
+                f"cd {tree} && PYTHONPATH={tree} exec {sys.executable} -m lbtui speaker "
+                f"--node-name node-a --cluster {cluster} --poll 0.2"
+            )
+            self.proc = topo.spawn(
+                "node-a",
+                ["sh", "-c", command],
+                stdout=self.out_path.open("w"),
+                stderr=self.err_path.open("w"),
+            )
+
+    speaker = Baseline()
+    speaker.wait_for(lambda ev: any(e["event"] == "RuntimeReady" for e in ev))
+    return speaker
+
+
+def replies(quick: bool, baseline: str | None, rounds: int) -> None:
+    """Each round: the kernel, then (with ``baseline``) that tree's speaker, then this
+    checkout's, one after the other on the same topology, so the machine's load moves them
+    alike; medians over the rounds."""
     from tests.net.cluster import Svc, cluster_yaml
-    from tests.net.speakers import start_speakers, wait_until
+    from tests.net.speakers import wait_until
     from tests.net.topology import Topology
 
     count, flood = (500, 5000) if quick else (3000, 30000)
+    families = (("ARP", VIP4, "ipv4"), ("NDP", VIP6, "ipv6"))
     with (
         tempfile.TemporaryDirectory() as tmp,
         Topology(node_names=["node-a"], service_addresses=[VIP4, VIP6], prefix="lbl2b") as topo,
     ):
+        variants: list[tuple[str, Path | None]] = []
+        if baseline:
+            base = Path(tmp) / "baseline"
+            base.mkdir()
+            variants.append((f"{baseline} ({export(baseline, base)})", base))
+        variants.append(("lbtui", None))
         cluster = Path(tmp) / "cluster.yaml"
         cluster.write_text(
             cluster_yaml(
                 ["node-a"], [Svc("web4", VIP4, ("node-a",)), Svc("web6", VIP6, ("node-a",))]
             )
         )
-        speaker = start_speakers(topo, cluster, Path(tmp))["node-a"]
-        wait_until(lambda: {VIP4, VIP6} <= set(speaker.answering()), what="announced")
-        time.sleep(5.5)  # let the takeover burst end: measure the steady state
         node, client = topo.node("node-a"), topo.client
-        rows = []
-        for family, vip, own, src in (
-            ("ARP", VIP4, node.ipv4, client.ipv4),
-            ("NDP", VIP6, node.ipv6, client.ipv6),
-        ):
-            ours = measure(topo, vip, src, count, flood)
-            kernel = measure(topo, own, src, count, flood)
-            rows.append((family, ours, kernel))
-        speaker.terminate()
-    print(f"\nL2 replies: lbtui responder vs the kernel, {count} serial + {flood} flood each")
-    print(f"{'':6} {'measure':24} {'lbtui':>12} {'kernel':>12} {'lbtui/kernel':>13}")
-    for family, ours, kernel in rows:
+        results: dict[tuple[str, str], list[dict]] = {}
+        for n in range(rounds):
+            for family, _vip, attr in families:
+                own, src = getattr(node, attr), getattr(client, attr)
+                results.setdefault((family, "kernel"), []).append(
+                    measure(topo, own, src, count, flood)
+                )
+            for name, tree in variants:
+                logs = Path(tmp) / f"logs-{n}-{len(name)}"
+                logs.mkdir()
+                speaker = start_speaker(topo, tree, cluster, logs)
+                wait_until(lambda s=speaker: {VIP4, VIP6} <= set(s.answering()), what="announced")
+                time.sleep(5.5)  # let the takeover burst end: measure the steady state
+                for family, vip, attr in families:
+                    src = getattr(client, attr)
+                    results.setdefault((family, name), []).append(
+                        measure(topo, vip, src, count, flood)
+                    )
+                speaker.terminate()
+    names = ["kernel", *(name for name, _ in variants)]
+    print(
+        f"\nL2 replies: lbtui responder vs the kernel, {count} serial + {flood} flood each, "
+        f"medians of {rounds} round(s)"
+    )
+    header = "".join(f"{name[:16]:>17}" for name in names)
+    ratios = "".join(f"{name[:12] + '/kernel':>20}" for name in names[1:])
+    print(f"{'':6} {'measure':24}{header}{ratios}")
+    for family, _vip, _attr in families:
         for key, label in (
             ("p50", "serial latency p50 (us)"),
             ("p99", "serial latency p99 (us)"),
             ("serial_rate", "serial replies/s"),
             ("flood_rate", "flood replies/s (w=32)"),
         ):
-            a, b = ours[key], kernel[key]
-            ratio = f"{a / b:.2f}" if a and b else "-"
-            print(f"{family:6} {label:24} {a:>12.1f} {b:>12.1f} {ratio:>13}")
-        lost = (ours["asked"] - ours["answered"], kernel["asked"] - kernel["answered"])
-        print(f"{family:6} {'serial unanswered':24} {lost[0]:>12} {lost[1]:>12}")
+            values = []
+            for name in names:
+                got = [r[key] for r in results[(family, name)] if r[key] is not None]
+                values.append(statistics.median(got) if got else 0.0)
+            cells = "".join(f"{v:>17.1f}" for v in values)
+            kernel = values[0]
+            rel = "".join(f"{(v / kernel if kernel else 0):>20.2f}" for v in values[1:])
+            print(f"{family:6} {label:24}{cells}{rel}")
+        lost = "".join(
+            f"{sum(r['asked'] - r['answered'] for r in results[(family, name)]):>17}"
+            for name in names
+        )
+        print(f"{family:6} {'serial unanswered':24}{lost}")
 
 
 def failover(kills: int, profiles: tuple[str, ...] = ("fast", "lan")) -> None:
@@ -239,13 +316,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--no-failover", action="store_true", help="replies only")
+    parser.add_argument("--baseline", help="also measure this git ref's speaker (e.g. main)")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of replies (medians)")
     args = parser.parse_args()
     if args.client:
         client_main(args)
         return
     if os.geteuid() != 0:
         raise SystemExit("tests/bench/l2.py needs root (network namespaces)")
-    replies(args.quick)
+    replies(args.quick, args.baseline, args.rounds)
     if args.no_failover:
         return
     if membership_available():

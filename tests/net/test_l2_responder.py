@@ -60,3 +60,19 @@ def test_the_kernels_duplicate_address_detection_sees_an_announced_ipv6_vip_in_u
     assert out["link_local"] and out["errors"] == []
     assert out["announced"] == "dadfailed"
     assert out["withdrawn"] == "ok"
+
+
+def test_the_filter_keeps_from_python_what_must_not_be_answered(veth_namespace: str) -> None:
+    """The kernel's BPF filter: other targets, ARP replies, short frames, low hop limits,
+    DAD probes for addresses we do not announce and requests tagged for another VLAN never
+    wake the reader; a VLAN-less ARP request, an NS to the solicited-node group, a DAD probe
+    for the VIP6 and a priority-tagged request do, and are answered byte for byte as scapy
+    builds the answer; bursts of requests are all answered."""
+    out = check_in(veth_namespace, "tests.net.filter_check")
+    assert out["errors"] == []
+    assert out["reached_after_filtered"] == 0
+    assert out["answers_to_filtered"] == 0
+    # the ARP request, the NS, the DAD probe, the priority-tagged request
+    assert out["reached_after_passed"] == 4
+    assert out["scapy_equal"] == {"arp": True, "na": True, "dad": True, "priority": True}
+    assert out["answered"] == out["answered_equal"] == out["asked"]

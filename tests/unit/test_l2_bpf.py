@@ -76,6 +76,24 @@ def test_ndp_program_accepts_solicitations_for_announced_targets_only() -> None:
     assert not run_bpf(program, arp.request_frame(MAC, v4("10.99.0.2"), v4("10.99.0.100")))
 
 
+def test_frames_for_another_host_or_another_vlan_are_dropped() -> None:
+    """PACKET_OTHERHOST: unicast to another MAC, or (the kernel strips the 802.1Q tag before
+    a packet socket sees the frame and marks it so) asked on a VLAN this interface is not:
+    a request asked on VLAN 100 must not be answered on the untagged network."""
+    ask4 = arp.request_frame(MAC, v4("10.99.0.2"), v4("10.99.0.100"))
+    ask6 = ndp.solicitation_frame(MAC, v6("fd00:99::2"), v6("fd00:99::100"))
+    for program, frame in (
+        (bpf.arp_program([v4("10.99.0.100")]), ask4),
+        (bpf.ndp_program([v6("fd00:99::100")]), ask6),
+        (bpf.arp_program([v4("10.99.0.100")], any_target=True), ask4),
+        (bpf.ndp_program([v6("fd00:99::100")], any_target=True), ask6),
+    ):
+        for pkttype in (0, 1, 2):  # PACKET_HOST, _BROADCAST, _MULTICAST
+            assert run_bpf(program, frame, pkttype=pkttype)
+        assert not run_bpf(program, frame, pkttype=bpf.PACKET_OTHERHOST)
+        assert not run_bpf(program, frame, pkttype=bpf.PACKET_OUTGOING)
+
+
 def test_no_address_means_drop_everything() -> None:
     assert bpf.arp_program([]) == bpf.DROP_ALL == bpf.ndp_program([])
 
@@ -88,7 +106,7 @@ def test_large_sets_stay_within_the_kernel_limit_with_short_jumps() -> None:
     assert not run_bpf(program, arp.request_frame(MAC, v4("10.99.0.2"), v4("11.0.0.1")))
     too_many = [struct.pack("!I", 0x0A000000 + i) for i in range(3000)]
     fallback = bpf.arp_program(too_many)
-    assert len(fallback) < 20  # type checks only: Python filters by target
+    assert len(fallback) < 25  # type and VLAN checks only: Python filters by target
     assert run_bpf(fallback, arp.request_frame(MAC, v4("10.99.0.2"), v4("11.0.0.1")))
     many6 = [v6(f"fd00:99::{i:x}") for i in range(200)]
     program6 = bpf.ndp_program(many6)

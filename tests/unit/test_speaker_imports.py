@@ -6,7 +6,9 @@ path (ARP and NDP answers, gratuitous frames, BPF programs, the netlink link rea
 none of the heavy libraries the speaker does not need may be in ``sys.modules``: scapy (the
 tests' oracle for frames), pyroute2 (the oracle for netlink), textual (the console),
 kubernetes (only with the API), prometheus_client (only when metrics are served),
-cryptography (only with a membership key).
+cryptography (only with a membership key); nor the gossip code, the Kubernetes adapter or the
+HTTP server a file speaker without membership, API or endpoints never runs. And of our pydantic
+models only those the files needed were built.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,6 +32,15 @@ NOT_IMPORTED = (
     "kubernetes",
     "prometheus_client",
     "cryptography",
+)
+
+#: Ours, and not run by a file speaker without --ml-*, API, metrics or status endpoint.
+NOT_RUN = (
+    "actors.membership",
+    "actors.kube",
+    "actors.observability.httpd",
+    "actors.bgp.frr",
+    "actors.config.legacy",  # no ConfigMap in the files
 )
 
 SPEAKER = """
@@ -61,11 +75,24 @@ replier6.unsolicited(vip6)
 bpf.arp_program([vip4])
 bpf.ndp_program([vip6])
 assert interfaces.read_links()
-print(json.dumps(sorted(sys.modules)))
+
+from pydantic import BaseModel
+
+def models(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from models(sub)
+
+ours = {f"{m.__module__}.{m.__qualname__}": m.__pydantic_complete__
+        for m in models(BaseModel) if m.__module__.startswith("actors.")}
+print(json.dumps({"modules": sorted(sys.modules), "models": ours}))
 """
 
 
-def test_a_file_speaker_and_its_packet_path_import_no_heavy_library() -> None:
+@pytest.fixture(scope="module")
+def speaker_run() -> dict[str, Any]:
+    """What the fresh interpreter loaded: ``modules`` (names) and ``models`` (each pydantic
+    model of ours -> whether its validator was built)."""
     proc = subprocess.run(
         [sys.executable, "-c", SPEAKER],
         cwd=REPO,
@@ -76,7 +103,39 @@ def test_a_file_speaker_and_its_packet_path_import_no_heavy_library() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    modules = json.loads(proc.stdout.splitlines()[-1])
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_a_file_speaker_and_its_packet_path_import_no_heavy_library(
+    speaker_run: dict[str, Any],
+) -> None:
+    modules = speaker_run["modules"]
     assert "actors.l2.responder" in modules and "actors.config.build" in modules
     loaded = {name.split(".")[0] for name in modules}
     assert loaded.isdisjoint(NOT_IMPORTED), sorted(loaded & set(NOT_IMPORTED))
+    unused = [m for m in modules if m.startswith(NOT_RUN) or m in ("http.server", "ssl")]
+    assert not unused, unused
+
+
+def test_the_speaker_builds_only_the_models_it_validates(speaker_run: dict[str, Any]) -> None:
+    """Models are deferred (``defer_build``): building a validator costs the start about a
+    millisecond a model, so only the kinds the files hold are built, on first use."""
+    models = speaker_run["models"]
+    built = {name for name, complete in models.items() if complete}
+    # what examples/crds/config.yaml and examples/cluster.yaml hold was validated
+    assert {
+        "actors.config.crds.IPAddressPool",
+        "actors.config.crds.BGPPeer",
+        "actors.model.cluster.Service",
+        "actors.model.cluster.Node",
+    } <= built
+    # no BFDProfile in the files: never built; nested specs live inside
+    # their resource's validator and are never built on their own
+    for name in (
+        "actors.config.crds.BFDProfile",
+        "actors.config.crds.Secret",
+        "actors.config.crds.IPAddressPoolSpec",
+        "actors.model.selectors.LabelSelector",
+        "actors.model.cluster.ObjectMeta",
+    ):
+        assert name in models and name not in built, name
