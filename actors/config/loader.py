@@ -14,10 +14,10 @@ import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from actors.config.crds import METALLB_GROUP, RESOURCE_KINDS, MetalLBResource, Secret
 from actors.config.yamlread import documents
@@ -26,6 +26,14 @@ from actors.model.issues import Issue, UnreadableInput
 from actors.util.gc_pause import gc_paused
 
 T = TypeVar("T")
+
+
+class Validated(Protocol):
+    """A kind read from a document: a pydantic model, or a cluster object (``_K8s``)."""
+
+    @classmethod
+    def model_validate(cls, obj: Any, *, by_name: bool | None = None) -> Any: ...
+
 
 # metallb.io kinds MetalLB itself writes (status objects): not configuration, so not read, but
 # not a typo either. Any other unknown metallb.io kind is an error (``IPAdressPool``).
@@ -36,7 +44,7 @@ METALLB_STATUS_KINDS = frozenset({"ServiceL2Status", "ServiceBGPStatus", "Config
 LBTUI_GROUP = "lbtui.io"
 LBTUI_KINDS = frozenset({"DemoScenario"})
 
-CLUSTER_KINDS: dict[str, type[BaseModel]] = {
+CLUSTER_KINDS: dict[str, type[Validated]] = {
     "Service": Service,
     "EndpointSlice": EndpointSlice,
     "Node": Node,
@@ -275,8 +283,8 @@ def _classify(doc: Any, file: str, line: int, inputs: Inputs, depth: int = 0) ->
 
 
 def _validate(
-    model: type[BaseModel], doc: dict[str, Any], file: str, obj: str, line: int, inputs: Inputs
-) -> BaseModel | None:
+    model: type[Validated], doc: dict[str, Any], file: str, obj: str, line: int, inputs: Inputs
+) -> Any:
     try:
         # by_name=False: only the YAML (alias) names count, as in Kubernetes; "auto_assign"
         # must be reported as unknown, not silently taken for "autoAssign".

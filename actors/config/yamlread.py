@@ -89,6 +89,7 @@ _CONSTRUCTION_ERRORS = (yaml.YAMLError, RecursionError, ValueError, TypeError, O
 
 def _read(text: str | bytes, build: bool) -> Iterator[tuple[Any, Any]]:
     resume: tuple[int, int] = (0, 0)
+    strings: dict[str, str] = {}  # one object per distinct string of the file
     try:
         fast = GoCompatibleCLoader(text)
     except UnicodeEncodeError:  # a lone surrogate: PyYAML's reader says which
@@ -103,7 +104,7 @@ def _read(text: str | bytes, build: bool) -> Iterator[tuple[Any, Any]]:
                     if node is None:
                         continue
                     found = (
-                        (construct(node, fast), node.start_mark.line + 1)
+                        (construct(node, fast, strings), node.start_mark.line + 1)
                         if build
                         else (
                             node,
@@ -171,30 +172,41 @@ def _scalar_constructors(loader: Loader) -> dict[str, Callable[[ScalarNode], Any
     }
 
 
-def construct(node: Node, loader: Loader) -> Any:
-    """The document's Python objects, as ``loader.construct_document(node)`` builds them."""
+def construct(node: Node, loader: Loader, strings: dict[str, str] | None = None) -> Any:
+    """The document's Python objects, as ``loader.construct_document(node)`` builds them.
+    Equal strings are one object, the one first seen in ``strings`` (shared by the documents
+    of a file): a namespace, a pool's name or an annotation's key read 100k times is held once.
+    """
     if isinstance(loader, GoCompatibleCLoader):
         try:
-            return _construct_fast(node, _scalar_constructors(loader))
+            return _construct_fast(
+                node, _scalar_constructors(loader), {} if strings is None else strings
+            )
         except (_Fallback, RecursionError, ValueError, TypeError, OverflowError, yaml.YAMLError):
             pass  # the reference constructor gives the answer, or the error
     return loader.construct_document(node)
 
 
-def _construct_fast(root: Node, scalars: dict[str, Callable[[ScalarNode], Any]]) -> Any:
+def _construct_fast(
+    root: Node, scalars: dict[str, Callable[[ScalarNode], Any]], strings: dict[str, str]
+) -> Any:
     # collections by node: an alias yields the same object. A plain function, not a closure
     # calling itself: that would be a reference cycle keeping each document's objects alive
     # until the cyclic collector runs (paused while a file loads).
-    return _build(root, {}, scalars)
+    return _build(root, {}, scalars, strings)
 
 
 def _build(
-    node: Node, built: dict[int, Any], scalars: dict[str, Callable[[ScalarNode], Any]]
+    node: Node,
+    built: dict[int, Any],
+    scalars: dict[str, Callable[[ScalarNode], Any]],
+    strings: dict[str, str],
 ) -> Any:
     cls = node.__class__
     if cls is ScalarNode:
         if node.tag == STR_TAG:
-            return node.value
+            value = node.value
+            return strings.setdefault(value, value)
         make = scalars.get(node.tag)
         if make is None:
             raise _Fallback
@@ -208,15 +220,15 @@ def _build(
         for key_node, value_node in node.value:
             if key_node.tag in _SPECIAL_KEY_TAGS:
                 raise _Fallback
-            key = _build(key_node, built, scalars)
+            key = _build(key_node, built, scalars, strings)
             if key.__class__ is dict or key.__class__ is list:
                 raise _Fallback  # unhashable: PyYAML says where
-            mapping[key] = _build(value_node, built, scalars)
+            mapping[key] = _build(value_node, built, scalars, strings)
         return mapping
     if cls is SequenceNode and node.tag == SEQ_TAG:
         sequence: list[Any] = []
         built[id(node)] = sequence
         for child in node.value:
-            sequence.append(_build(child, built, scalars))
+            sequence.append(_build(child, built, scalars, strings))
         return sequence
     raise _Fallback

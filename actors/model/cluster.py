@@ -1,29 +1,68 @@
-"""Pydantic models of the Kubernetes objects lbtui reads, as Kubernetes writes them in YAML.
+"""The Kubernetes objects lbtui reads, as Kubernetes writes them in YAML.
 
 Only the fields the load balancer uses are modelled; everything else is ignored, so real
-``kubectl get -o yaml`` output parses. Models are frozen: they cross actor boundaries.
+``kubectl get -o yaml`` output parses. Objects are frozen (they cross actor boundaries) and
+compact: pydantic dataclasses with slots, validated by pydantic once, then plain objects with
+no per-instance ``__dict__`` or field set (a Service is ~1 KB, not the ~5 KB of a
+``BaseModel``), so a cluster file of 100k Services fits in memory a few times its size.
+:class:`_K8s` gives them the ``BaseModel`` calls the code base uses (``model_validate``,
+``model_dump``, ``model_copy``), so there is one type per kind, whichever way it is read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal, Self, TypeVar, dataclass_transform
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic import dataclasses as pydantic_dataclasses
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 EXCLUDE_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+_CONFIG = ConfigDict(extra="ignore", populate_by_name=True)
+_T = TypeVar("_T")
 
-class _K8s(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+@cache
+def _adapter(cls: type[_T]) -> TypeAdapter[_T]:
+    return TypeAdapter(cls)
 
 
+class _K8s:
+    """What every cluster object can do, in ``BaseModel``'s words."""
+
+    __slots__ = ()
+
+    @classmethod
+    def model_validate(cls, obj: Any, *, by_name: bool | None = None) -> Self:
+        """Validate a mapping (YAML or JSON names; raises pydantic's ValidationError)."""
+        return _adapter(cls).validate_python(obj, by_name=by_name)
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        """The object as a mapping (``mode``, ``by_alias``, ``exclude_defaults``, ...)."""
+        return _adapter(type(self)).dump_python(self, **kwargs)  # type: ignore[no-any-return]
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Self:
+        """A copy with some fields (by their Python names) replaced, not validated again."""
+        return dataclasses.replace(self, **(update or {}))  # type: ignore[type-var]
+
+
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(Field,))
+def _k8s(cls: type[_T]) -> type[_T]:
+    return pydantic_dataclasses.dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)(
+        cls
+    )
+
+
+@_k8s
 class ObjectMeta(_K8s):
     name: str = ""
     namespace: str = ""
@@ -34,12 +73,14 @@ class ObjectMeta(_K8s):
     uid: str = ""
 
 
+@_k8s
 class ServicePort(_K8s):
     name: str = ""
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
     port: int = Field(ge=1, le=65535)
 
 
+@_k8s
 class ServiceSpec(_K8s):
     type: str = "ClusterIP"
     ports: tuple[ServicePort, ...] = ()
@@ -57,21 +98,25 @@ class ServiceSpec(_K8s):
     load_balancer_class: str | None = Field(default=None, alias="loadBalancerClass")
 
 
+@_k8s
 class LoadBalancerIngress(_K8s):
     ip: str = ""
     hostname: str = ""
 
 
+@_k8s
 class LoadBalancerStatus(_K8s):
     ingress: tuple[LoadBalancerIngress, ...] = ()
 
 
+@_k8s
 class ServiceStatus(_K8s):
     load_balancer: LoadBalancerStatus = Field(
         default_factory=LoadBalancerStatus, alias="loadBalancer"
     )
 
 
+@_k8s
 class Service(_K8s):
     api_version: str = Field(default="v1", alias="apiVersion")
     kind: Literal["Service"] = "Service"
@@ -115,12 +160,14 @@ class Service(_K8s):
         return tuple(families)
 
 
+@_k8s
 class EndpointConditions(_K8s):
     ready: bool | None = None
     serving: bool | None = None
     terminating: bool | None = None
 
 
+@_k8s
 class Endpoint(_K8s):
     addresses: tuple[str, ...] = ()
     node_name: str | None = Field(default=None, alias="nodeName")
@@ -133,6 +180,7 @@ class Endpoint(_K8s):
         return c.ready is None or c.ready is True or c.serving is True
 
 
+@_k8s
 class EndpointSlice(_K8s):
     api_version: str = Field(default="discovery.k8s.io/v1", alias="apiVersion")
     kind: Literal["EndpointSlice"] = "EndpointSlice"
@@ -148,21 +196,25 @@ class EndpointSlice(_K8s):
         return f"{self.metadata.namespace or 'default'}/{name}"
 
 
+@_k8s
 class NodeCondition(_K8s):
     type: str
     status: str
 
 
+@_k8s
 class NodeAddress(_K8s):
     type: str
     address: str
 
 
+@_k8s
 class NodeStatus(_K8s):
     conditions: tuple[NodeCondition, ...] = ()
     addresses: tuple[NodeAddress, ...] = ()
 
 
+@_k8s
 class Node(_K8s):
     api_version: str = Field(default="v1", alias="apiVersion")
     kind: Literal["Node"] = "Node"
@@ -184,6 +236,7 @@ class Node(_K8s):
         return EXCLUDE_LB_LABEL in self.metadata.labels
 
 
+@_k8s
 class Namespace(_K8s):
     api_version: str = Field(default="v1", alias="apiVersion")
     kind: Literal["Namespace"] = "Namespace"
