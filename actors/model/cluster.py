@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from types import MappingProxyType
-from typing import Any, Literal, Self, TypeVar, dataclass_transform
+from typing import Annotated, Any, Literal, Self, TypeVar, dataclass_transform
 
-from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter
 from pydantic import dataclasses as pydantic_dataclasses
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -80,6 +80,16 @@ class ServicePort(_K8s):
     port: int = Field(ge=1, le=65535)
 
 
+# The few values of a Service that nearly all Services share, held once (they are immutable).
+_FAMILIES: dict[tuple[str, ...], tuple[str, ...]] = {
+    f: f for f in [(), ("IPv4",), ("IPv6",), ("IPv4", "IPv6"), ("IPv6", "IPv4")]
+}
+
+
+def _one_of_each(families: tuple[str, ...]) -> tuple[str, ...]:
+    return _FAMILIES.get(families, families)
+
+
 @_k8s
 class ServiceSpec(_K8s):
     type: str = "ClusterIP"
@@ -87,7 +97,9 @@ class ServiceSpec(_K8s):
     selector: dict[str, str] = Field(default_factory=dict)
     cluster_ip: str = Field(default="", alias="clusterIP")
     cluster_ips: tuple[str, ...] = Field(default=(), alias="clusterIPs")
-    ip_families: tuple[Literal["IPv4", "IPv6"], ...] = Field(default=(), alias="ipFamilies")
+    ip_families: Annotated[tuple[Literal["IPv4", "IPv6"], ...], AfterValidator(_one_of_each)] = (
+        Field(default=(), alias="ipFamilies")
+    )
     ip_family_policy: Literal["SingleStack", "PreferDualStack", "RequireDualStack"] | None = Field(
         default=None, alias="ipFamilyPolicy"
     )
@@ -116,13 +128,22 @@ class ServiceStatus(_K8s):
     )
 
 
+NO_STATUS = ServiceStatus()  # a Service without an address yet: most of a cluster file's
+
+
+def _shared_if_empty(status: ServiceStatus) -> ServiceStatus:
+    return NO_STATUS if status == NO_STATUS else status
+
+
 @_k8s
 class Service(_K8s):
     api_version: str = Field(default="v1", alias="apiVersion")
     kind: Literal["Service"] = "Service"
     metadata: ObjectMeta
     spec: ServiceSpec = Field(default_factory=ServiceSpec)
-    status: ServiceStatus = Field(default_factory=ServiceStatus)
+    status: Annotated[ServiceStatus, AfterValidator(_shared_if_empty)] = Field(
+        default_factory=lambda: NO_STATUS
+    )
 
     @property
     def key(self) -> str:

@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from actors.config.loader import load_text
-from actors.model.cluster import ObjectMeta, Service, ServicePort, ServiceSpec
+from actors.model.cluster import NO_STATUS, ObjectMeta, Service, ServicePort, ServiceSpec
 
 SERVICE = """---
 apiVersion: v1
@@ -61,6 +61,16 @@ def test_equal_strings_of_a_file_are_one_object() -> None:
     assert key_a is key_b and first.metadata.annotations[key_a] is sixth.metadata.annotations[key_b]
     # within one Service: the label's value and the selector's are one string
     assert first.metadata.labels["app"] is first.spec.selector["app"]
+    # immutable values nearly every Service has are held once
+    assert first.spec.ip_families is services[1].spec.ip_families
+    assert first.status is services[1].status is NO_STATUS
+
+
+def test_a_service_with_an_address_keeps_its_own_status() -> None:
+    doc = {"metadata": {"name": "a"}, "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}}}
+    assert Service.model_validate(doc).ingress_ips == ("10.0.0.1",)
+    empty = {"metadata": {"name": "a"}, "status": {"loadBalancer": {"ingress": []}}}
+    assert Service.model_validate(empty).status is NO_STATUS
 
 
 def test_a_service_is_read_into_a_small_fraction_of_the_pydantic_model() -> None:
@@ -76,7 +86,8 @@ def test_a_service_is_read_into_a_small_fraction_of_the_pydantic_model() -> None
     assert len(inputs.services) == 2000
     per_service = held / 2000
     # ~460 bytes of YAML each; a pydantic BaseModel Service of this shape held ~4.8 KB
-    assert per_service < 1600, per_service
+    print(f"{per_service:.0f} bytes per Service")
+    assert per_service < 1500, per_service
 
 
 def test_objects_are_frozen_and_slotted() -> None:
