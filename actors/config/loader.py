@@ -20,6 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from actors.config.crds import METALLB_GROUP, RESOURCE_KINDS, MetalLBResource, Secret
+from actors.config.jsonread import json_documents
 from actors.config.yamlread import documents
 from actors.model.cluster import EndpointSlice, Namespace, Node, Service
 from actors.model.issues import Issue, UnreadableInput
@@ -100,7 +101,12 @@ class Inputs:
 
 def yaml_documents(text: str | bytes, file: str) -> Iterator[tuple[Any, int]]:
     """Each YAML document with its 1-based starting line, read by libyaml
-    (:mod:`actors.config.yamlread`). Raises UnreadableInput on bad YAML."""
+    (:mod:`actors.config.yamlread`), or by the json module if the text is JSON
+    (:mod:`actors.config.jsonread`). Raises UnreadableInput on bad YAML."""
+    as_json = json_documents(text)
+    if as_json is not None:
+        yield from as_json
+        return
     try:
         yield from documents(text)
     except yaml.MarkedYAMLError as exc:

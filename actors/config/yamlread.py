@@ -25,7 +25,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 _PREFIX = "tag:yaml.org,2002:"
 STR_TAG, SEQ_TAG, MAP_TAG = _PREFIX + "str", _PREFIX + "seq", _PREFIX + "map"
-_BASE60_TAGS = (_PREFIX + "int", _PREFIX + "float")
+BASE60_TAGS = (_PREFIX + "int", _PREFIX + "float")
 # Keys PyYAML's flatten_mapping rewrites: left to it.
 _SPECIAL_KEY_TAGS = frozenset({_PREFIX + "merge", _PREFIX + "value"})
 # YAML's line breaks, as libyaml and PyYAML count lines.
@@ -38,7 +38,7 @@ class GoCompatibleLoader(yaml.SafeLoader):
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
         tag = super().resolve(kind, value, implicit)
-        if tag in _BASE60_TAGS and ":" in value:
+        if tag in BASE60_TAGS and ":" in value:
             return STR_TAG
         return tag
 
@@ -50,6 +50,13 @@ _RESOLVERS: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
     if first is not None
 }
 _WILDCARD = tuple(yaml.SafeLoader.yaml_implicit_resolvers.get(None, []))
+
+
+def implicit_resolvers(value: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """The (tag, pattern) pairs SafeLoader tries, in order, on a plain scalar."""
+    return _RESOLVERS.get(value[:1], _WILDCARD)
+
+
 # SafeLoader has no path resolvers (yaml_path_resolvers is empty): resolve() below has none.
 
 
@@ -64,7 +71,7 @@ class GoCompatibleCLoader(yaml.CSafeLoader):
             if implicit[0] or not implicit[1]:
                 for tag, regexp in _RESOLVERS.get(value[:1], _WILDCARD):
                     if regexp.match(value):
-                        return STR_TAG if tag in _BASE60_TAGS and ":" in value else tag
+                        return STR_TAG if tag in BASE60_TAGS and ":" in value else tag
             return STR_TAG
         return SEQ_TAG if kind is SequenceNode else MAP_TAG
 
@@ -162,7 +169,8 @@ class _Fallback(Exception):
     """This document needs PyYAML's SafeConstructor."""
 
 
-def _scalar_constructors(loader: Loader) -> dict[str, Callable[[ScalarNode], Any]]:
+def scalar_constructors(loader: Loader) -> dict[str, Callable[[ScalarNode], Any]]:
+    """The loader's constructors of the plain scalars' tags other than str."""
     return {
         _PREFIX + "null": loader.construct_yaml_null,
         _PREFIX + "bool": loader.construct_yaml_bool,
@@ -180,7 +188,7 @@ def construct(node: Node, loader: Loader, strings: dict[str, str] | None = None)
     if isinstance(loader, GoCompatibleCLoader):
         try:
             return _construct_fast(
-                node, _scalar_constructors(loader), {} if strings is None else strings
+                node, scalar_constructors(loader), {} if strings is None else strings
             )
         except (_Fallback, RecursionError, ValueError, TypeError, OverflowError, yaml.YAMLError):
             pass  # the reference constructor gives the answer, or the error
