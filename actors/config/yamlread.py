@@ -69,11 +69,27 @@ class GoCompatibleCLoader(yaml.CSafeLoader):
             # (False, False) comes only from an empty node tagged "!", which PyYAML resolves
             # as a plain scalar (null) and libyaml as a quoted one ("").
             if implicit[0] or not implicit[1]:
-                for tag, regexp in _RESOLVERS.get(value[:1], _WILDCARD):
-                    if regexp.match(value):
-                        return STR_TAG if tag in BASE60_TAGS and ":" in value else tag
+                tag = _PLAIN_TAGS.get(value)
+                if tag is None:
+                    tag = _plain_tag(value)
+                    if len(_PLAIN_TAGS) < _PLAIN_TAGS_HELD:
+                        _PLAIN_TAGS[value] = tag
+                return tag
             return STR_TAG
         return SEQ_TAG if kind is SequenceNode else MAP_TAG
+
+
+def _plain_tag(value: str) -> str:
+    for tag, regexp in _RESOLVERS.get(value[:1], _WILDCARD):
+        if regexp.match(value):
+            return STR_TAG if tag in BASE60_TAGS and ":" in value else tag
+    return STR_TAG
+
+
+# Plain scalars' tags by value: keys and common values repeat in every document of a file.
+# The first values seen are kept (a pure function of the value), at most this many.
+_PLAIN_TAGS: dict[str, str] = {}
+_PLAIN_TAGS_HELD = 4096
 
 
 Loader = GoCompatibleLoader | GoCompatibleCLoader
