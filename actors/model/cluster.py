@@ -62,12 +62,33 @@ def _k8s(cls: type[_T]) -> type[_T]:
     )
 
 
+# Equal label, annotation and selector maps read are one dict (an annotation naming the pool,
+# the labels of one app's Services): never changed after reading, like everything here.
+# At most this many are kept; then the table starts again (what it shared stays shared).
+_MAPS: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+_MAPS_HELD = 4096
+
+
+def _shared_map(mapping: dict[str, str]) -> dict[str, str]:
+    items = tuple(mapping.items())
+    found = _MAPS.get(items)
+    if found is not None:
+        return found
+    if len(_MAPS) >= _MAPS_HELD:
+        _MAPS.clear()
+    _MAPS[items] = mapping
+    return mapping
+
+
+StringMap = Annotated[dict[str, str], AfterValidator(_shared_map)]
+
+
 @_k8s
 class ObjectMeta(_K8s):
     name: str = ""
     namespace: str = ""
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: StringMap = Field(default_factory=dict)
+    annotations: StringMap = Field(default_factory=dict)
     creation_timestamp: datetime | None = Field(default=None, alias="creationTimestamp")
     resource_version: str = Field(default="", alias="resourceVersion")
     uid: str = ""
@@ -94,7 +115,7 @@ def _one_of_each(families: tuple[str, ...]) -> tuple[str, ...]:
 class ServiceSpec(_K8s):
     type: str = "ClusterIP"
     ports: tuple[ServicePort, ...] = ()
-    selector: dict[str, str] = Field(default_factory=dict)
+    selector: StringMap = Field(default_factory=dict)
     cluster_ip: str = Field(default="", alias="clusterIP")
     cluster_ips: tuple[str, ...] = Field(default=(), alias="clusterIPs")
     ip_families: Annotated[tuple[Literal["IPv4", "IPv6"], ...], AfterValidator(_one_of_each)] = (

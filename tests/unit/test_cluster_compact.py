@@ -15,6 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from actors.config.loader import load_text
+from actors.model import cluster
 from actors.model.cluster import NO_STATUS, ObjectMeta, Service, ServicePort, ServiceSpec
 
 SERVICE = """---
@@ -51,6 +52,7 @@ def services_text(count: int) -> str:
 
 
 def test_equal_strings_of_a_file_are_one_object() -> None:
+    cluster._MAPS.clear()  # the table of shared maps starts afresh: none of it is cleared below
     services = [s.obj for s in load_text(services_text(10), "f").services]
     first, sixth = services[0], services[5]  # both in namespace ns-0
     assert first.metadata.namespace == sixth.metadata.namespace == "ns-0"
@@ -64,6 +66,17 @@ def test_equal_strings_of_a_file_are_one_object() -> None:
     # immutable values nearly every Service has are held once
     assert first.spec.ip_families is services[1].spec.ip_families
     assert first.status is services[1].status is NO_STATUS
+    assert first.metadata.annotations is sixth.metadata.annotations  # equal maps: one dict
+    assert first.metadata.labels is not sixth.metadata.labels  # app-0, app-5
+
+
+def test_the_table_of_shared_maps_is_bounded() -> None:
+    for i in range(cluster._MAPS_HELD + 10):
+        ObjectMeta.model_validate({"labels": {"app": f"app-{i}"}})
+    assert len(cluster._MAPS) <= cluster._MAPS_HELD
+    a = ObjectMeta.model_validate({"labels": {"app": "web"}})
+    b = ObjectMeta.model_validate({"labels": {"app": "web"}})
+    assert a.labels is b.labels and a.labels == {"app": "web"}
 
 
 def test_a_service_with_an_address_keeps_its_own_status() -> None:
@@ -87,7 +100,7 @@ def test_a_service_is_read_into_a_small_fraction_of_the_pydantic_model() -> None
     per_service = held / 2000
     # ~460 bytes of YAML each; a pydantic BaseModel Service of this shape held ~4.8 KB
     print(f"{per_service:.0f} bytes per Service")
-    assert per_service < 1500, per_service
+    assert per_service < 1400, per_service
 
 
 def test_objects_are_frozen_and_slotted() -> None:
