@@ -87,11 +87,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         json.dump(body, out, indent=2)
         out.write("\n")
     else:
-        text = report.to_table()
+        out.writelines(report.table_chunks())
         if args.ecmp_hash:
             schemes, rows = _ecmp_rows(args, config, cluster, plan)
-            text = f"{text}\n{_ecmp_table(rows, schemes)}"
-        out.write(text)
+            out.write(f"\n{_ecmp_table(rows, schemes)}")
     return EXIT_OK
 
 
