@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -95,13 +95,18 @@ _PLAIN_TAGS_HELD = 4096
 Loader = GoCompatibleLoader | GoCompatibleCLoader
 
 
-def compose(text: str | bytes) -> Iterator[tuple[Node, Loader]]:
+# A text, UTF-8 bytes, or a binary file (at its start) that libyaml reads a piece at a time,
+# so a big file is never held whole (PyYAML, where it takes over, reads the file again).
+Source = str | bytes | IO[bytes]
+
+
+def compose(text: Source) -> Iterator[tuple[Node, Loader]]:
     """Each document's root node (empty documents skipped) and the loader that composed it.
     Raises what PyYAML raises (yaml.YAMLError, RecursionError, ...) where PyYAML fails."""
     return _read(text, build=False)  # type: ignore[return-value]
 
 
-def documents(text: str | bytes) -> Iterator[tuple[Any, int]]:
+def documents(text: Source) -> Iterator[tuple[Any, int]]:
     """Each document's Python objects and its 1-based first line, as
     ``GoCompatibleLoader`` reads them; raises what it raises where it fails."""
     return _read(text, build=True)  # type: ignore[return-value]
@@ -110,7 +115,7 @@ def documents(text: str | bytes) -> Iterator[tuple[Any, int]]:
 _CONSTRUCTION_ERRORS = (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError)
 
 
-def _read(text: str | bytes, build: bool) -> Iterator[tuple[Any, Any]]:
+def _read(text: Source, build: bool) -> Iterator[tuple[Any, Any]]:
     resume: tuple[int, int] = (0, 0)
     strings: dict[str, str] = {}  # one object per distinct string of the file
     try:
@@ -140,6 +145,9 @@ def _read(text: str | bytes, build: bool) -> Iterator[tuple[Any, Any]]:
                 resume = (node.end_mark.line, node.end_mark.column)
         finally:
             fast.dispose()
+    if not isinstance(text, str | bytes):
+        text.seek(0)
+        text = text.read()
     slow = GoCompatibleLoader(_from(text, *resume))
     try:
         while slow.check_node():
