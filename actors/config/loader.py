@@ -14,18 +14,27 @@ import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import IO, Any, Generic, Protocol, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from actors.config.crds import METALLB_GROUP, RESOURCE_KINDS, MetalLBResource, Secret
-from actors.config.yamlread import documents
+from actors.config.jsonread import json_documents
+from actors.config.yamlread import Source, documents
 from actors.model.cluster import EndpointSlice, Namespace, Node, Service
 from actors.model.issues import Issue, UnreadableInput
 from actors.util.gc_pause import gc_paused
 
 T = TypeVar("T")
+
+
+class Validated(Protocol):
+    """A kind read from a document: a pydantic model, or a cluster object (``_K8s``)."""
+
+    @classmethod
+    def model_validate(cls, obj: Any, *, by_name: bool | None = None) -> Any: ...
+
 
 # metallb.io kinds MetalLB itself writes (status objects): not configuration, so not read, but
 # not a typo either. Any other unknown metallb.io kind is an error (``IPAdressPool``).
@@ -36,7 +45,7 @@ METALLB_STATUS_KINDS = frozenset({"ServiceL2Status", "ServiceBGPStatus", "Config
 LBTUI_GROUP = "lbtui.io"
 LBTUI_KINDS = frozenset({"DemoScenario"})
 
-CLUSTER_KINDS: dict[str, type[BaseModel]] = {
+CLUSTER_KINDS: dict[str, type[Validated]] = {
     "Service": Service,
     "EndpointSlice": EndpointSlice,
     "Node": Node,
@@ -90,9 +99,15 @@ class Inputs:
         }[kind]
 
 
-def yaml_documents(text: str | bytes, file: str) -> Iterator[tuple[Any, int]]:
+def yaml_documents(text: Source, file: str) -> Iterator[tuple[Any, int]]:
     """Each YAML document with its 1-based starting line, read by libyaml
-    (:mod:`actors.config.yamlread`). Raises UnreadableInput on bad YAML."""
+    (:mod:`actors.config.yamlread`), or by the json module if the text is JSON
+    (:mod:`actors.config.jsonread`). ``text`` may be a binary file, read a piece at a time
+    (unless it is JSON). Raises UnreadableInput on bad YAML."""
+    as_json = json_documents(_whole_if_json(text))
+    if as_json is not None:
+        yield from as_json
+        return
     try:
         yield from documents(text)
     except yaml.MarkedYAMLError as exc:
@@ -108,6 +123,25 @@ def yaml_documents(text: str | bytes, file: str) -> Iterator[tuple[Any, int]]:
         raise UnreadableInput(file, f"YAML error: {exc}") from exc
 
 
+def _whole_if_json(text: Source) -> str | bytes:
+    """A text as it is; a file's whole text if it may be JSON (it starts with { or [), else
+    nothing (b""); the file is left at its start."""
+    if isinstance(text, str | bytes):
+        return text
+    start = b""
+    while not start:
+        piece = text.read(1 << 16)
+        if not piece:
+            break
+        start = piece.lstrip(b" \r\n")
+    whole = b""
+    if start.startswith((b"{", b"[")):
+        text.seek(0)
+        whole = text.read()
+    text.seek(0)
+    return whole
+
+
 def load_files(paths: Iterable[str | Path]) -> Inputs:
     inputs = Inputs()
     for path in paths:
@@ -116,14 +150,28 @@ def load_files(paths: Iterable[str | Path]) -> Inputs:
 
 
 def load_file(path: str | Path) -> Inputs:
-    """A file's objects; its bytes go to libyaml as they are (no text copy of a big file)."""
+    """A file's objects, read by libyaml a piece at a time (the file is never held whole)."""
     file = str(path)
     try:
-        data = Path(path).read_bytes()
-        check_utf8(data)
+        with open(path, "rb") as stream:
+            check_utf8_file(stream)
+            stream.seek(0)
+            return load_text(stream, file)
     except (OSError, UnicodeDecodeError) as exc:
         raise UnreadableInput(file, f"cannot read: {exc}") from exc
-    return load_text(data, file)
+
+
+def check_utf8_file(stream: IO[bytes], chunk: int = 1 << 20) -> None:
+    """:func:`check_utf8` of a binary file, read a chunk at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        while data := stream.read(chunk):
+            decoder.decode(data)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        stream.seek(0)
+        stream.read().decode("utf-8")  # raises the same error, said of the whole file
+        raise
 
 
 def check_utf8(data: bytes, chunk: int = 1 << 20) -> None:
@@ -140,8 +188,8 @@ def check_utf8(data: bytes, chunk: int = 1 << 20) -> None:
         raise
 
 
-def load_text(text: str | bytes, file: str) -> Inputs:
-    """The objects of a text (or of UTF-8 bytes, as :func:`load_file` reads them)."""
+def load_text(text: Source, file: str) -> Inputs:
+    """The objects of a text (or of UTF-8 bytes, or of a binary file at its start)."""
     return load_documents(yaml_documents(text, file), file)
 
 
@@ -275,8 +323,8 @@ def _classify(doc: Any, file: str, line: int, inputs: Inputs, depth: int = 0) ->
 
 
 def _validate(
-    model: type[BaseModel], doc: dict[str, Any], file: str, obj: str, line: int, inputs: Inputs
-) -> BaseModel | None:
+    model: type[Validated], doc: dict[str, Any], file: str, obj: str, line: int, inputs: Inputs
+) -> Any:
     try:
         # by_name=False: only the YAML (alias) names count, as in Kubernetes; "auto_assign"
         # must be reported as unknown, not silently taken for "autoAssign".

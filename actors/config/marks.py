@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import yaml
 
@@ -60,12 +61,23 @@ class Marks:
     (by libyaml) only when an issue is located, and only those documents kept."""
 
     def __init__(self) -> None:
-        self._texts: dict[str, str | bytes] = {}
+        self._texts: dict[str, str | bytes | Path] = {}
         self._docs: dict[tuple[str, int], yaml.Node] = {}
         self._tried: set[tuple[str, int]] = set()
 
-    def add(self, text: str | bytes, file: str) -> None:
+    def add(self, text: str | bytes | Path, file: str) -> None:
+        """A text, or a file read again only if an issue is located in it (a big file is not
+        held meanwhile)."""
         self._texts[file] = text
+
+    def _text(self, file: str) -> str | bytes:
+        text = self._texts.get(file, "")
+        if isinstance(text, Path):
+            try:
+                text = self._texts[file] = text.read_bytes()
+            except OSError:
+                text = self._texts[file] = ""  # gone since: marks are a courtesy
+        return text
 
     def want(self, issues: Iterable[Issue]) -> None:
         """Compose each file once for all these issues' documents (``locate`` alone composes
@@ -77,7 +89,7 @@ class Marks:
                 self._tried.add(where)  # type: ignore[arg-type]
                 lines.setdefault(issue.file, set()).add(issue.line)
         for file, wanted in lines.items():
-            for node in _compose_all(self._texts[file]):
+            for node in _compose_all(self._text(file)):
                 line = node.start_mark.line + 1
                 if line in wanted:
                     self._docs[(file, line)] = node
@@ -113,7 +125,7 @@ class Marks:
         return mark.line + 1 + line_offset, mark.column + 1 + column_offset
 
     def _indent(self, file: str, line: int) -> int:
-        text = self._texts.get(file, "")
+        text = self._text(file)
         if isinstance(text, bytes):
             text = self._texts[file] = text.decode("utf-8")
         content = _line(text, line)

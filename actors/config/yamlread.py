@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 _PREFIX = "tag:yaml.org,2002:"
 STR_TAG, SEQ_TAG, MAP_TAG = _PREFIX + "str", _PREFIX + "seq", _PREFIX + "map"
-_BASE60_TAGS = (_PREFIX + "int", _PREFIX + "float")
+BASE60_TAGS = (_PREFIX + "int", _PREFIX + "float")
 # Keys PyYAML's flatten_mapping rewrites: left to it.
 _SPECIAL_KEY_TAGS = frozenset({_PREFIX + "merge", _PREFIX + "value"})
 # YAML's line breaks, as libyaml and PyYAML count lines.
@@ -38,7 +38,7 @@ class GoCompatibleLoader(yaml.SafeLoader):
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
         tag = super().resolve(kind, value, implicit)
-        if tag in _BASE60_TAGS and ":" in value:
+        if tag in BASE60_TAGS and ":" in value:
             return STR_TAG
         return tag
 
@@ -50,6 +50,13 @@ _RESOLVERS: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
     if first is not None
 }
 _WILDCARD = tuple(yaml.SafeLoader.yaml_implicit_resolvers.get(None, []))
+
+
+def implicit_resolvers(value: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """The (tag, pattern) pairs SafeLoader tries, in order, on a plain scalar."""
+    return _RESOLVERS.get(value[:1], _WILDCARD)
+
+
 # SafeLoader has no path resolvers (yaml_path_resolvers is empty): resolve() below has none.
 
 
@@ -62,23 +69,44 @@ class GoCompatibleCLoader(yaml.CSafeLoader):
             # (False, False) comes only from an empty node tagged "!", which PyYAML resolves
             # as a plain scalar (null) and libyaml as a quoted one ("").
             if implicit[0] or not implicit[1]:
-                for tag, regexp in _RESOLVERS.get(value[:1], _WILDCARD):
-                    if regexp.match(value):
-                        return STR_TAG if tag in _BASE60_TAGS and ":" in value else tag
+                tag = _PLAIN_TAGS.get(value)
+                if tag is None:
+                    tag = _plain_tag(value)
+                    if len(_PLAIN_TAGS) < _PLAIN_TAGS_HELD:
+                        _PLAIN_TAGS[value] = tag
+                return tag
             return STR_TAG
         return SEQ_TAG if kind is SequenceNode else MAP_TAG
+
+
+def _plain_tag(value: str) -> str:
+    for tag, regexp in _RESOLVERS.get(value[:1], _WILDCARD):
+        if regexp.match(value):
+            return STR_TAG if tag in BASE60_TAGS and ":" in value else tag
+    return STR_TAG
+
+
+# Plain scalars' tags by value: keys and common values repeat in every document of a file.
+# The first values seen are kept (a pure function of the value), at most this many.
+_PLAIN_TAGS: dict[str, str] = {}
+_PLAIN_TAGS_HELD = 4096
 
 
 Loader = GoCompatibleLoader | GoCompatibleCLoader
 
 
-def compose(text: str | bytes) -> Iterator[tuple[Node, Loader]]:
+# A text, UTF-8 bytes, or a binary file (at its start) that libyaml reads a piece at a time,
+# so a big file is never held whole (PyYAML, where it takes over, reads the file again).
+Source = str | bytes | IO[bytes]
+
+
+def compose(text: Source) -> Iterator[tuple[Node, Loader]]:
     """Each document's root node (empty documents skipped) and the loader that composed it.
     Raises what PyYAML raises (yaml.YAMLError, RecursionError, ...) where PyYAML fails."""
     return _read(text, build=False)  # type: ignore[return-value]
 
 
-def documents(text: str | bytes) -> Iterator[tuple[Any, int]]:
+def documents(text: Source) -> Iterator[tuple[Any, int]]:
     """Each document's Python objects and its 1-based first line, as
     ``GoCompatibleLoader`` reads them; raises what it raises where it fails."""
     return _read(text, build=True)  # type: ignore[return-value]
@@ -87,8 +115,9 @@ def documents(text: str | bytes) -> Iterator[tuple[Any, int]]:
 _CONSTRUCTION_ERRORS = (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError)
 
 
-def _read(text: str | bytes, build: bool) -> Iterator[tuple[Any, Any]]:
+def _read(text: Source, build: bool) -> Iterator[tuple[Any, Any]]:
     resume: tuple[int, int] = (0, 0)
+    strings: dict[str, str] = {}  # one object per distinct string of the file
     try:
         fast = GoCompatibleCLoader(text)
     except UnicodeEncodeError:  # a lone surrogate: PyYAML's reader says which
@@ -103,7 +132,7 @@ def _read(text: str | bytes, build: bool) -> Iterator[tuple[Any, Any]]:
                     if node is None:
                         continue
                     found = (
-                        (construct(node, fast), node.start_mark.line + 1)
+                        (construct(node, fast, strings), node.start_mark.line + 1)
                         if build
                         else (
                             node,
@@ -116,6 +145,9 @@ def _read(text: str | bytes, build: bool) -> Iterator[tuple[Any, Any]]:
                 resume = (node.end_mark.line, node.end_mark.column)
         finally:
             fast.dispose()
+    if not isinstance(text, str | bytes):
+        text.seek(0)
+        text = text.read()
     slow = GoCompatibleLoader(_from(text, *resume))
     try:
         while slow.check_node():
@@ -161,7 +193,8 @@ class _Fallback(Exception):
     """This document needs PyYAML's SafeConstructor."""
 
 
-def _scalar_constructors(loader: Loader) -> dict[str, Callable[[ScalarNode], Any]]:
+def scalar_constructors(loader: Loader) -> dict[str, Callable[[ScalarNode], Any]]:
+    """The loader's constructors of the plain scalars' tags other than str."""
     return {
         _PREFIX + "null": loader.construct_yaml_null,
         _PREFIX + "bool": loader.construct_yaml_bool,
@@ -171,30 +204,41 @@ def _scalar_constructors(loader: Loader) -> dict[str, Callable[[ScalarNode], Any
     }
 
 
-def construct(node: Node, loader: Loader) -> Any:
-    """The document's Python objects, as ``loader.construct_document(node)`` builds them."""
+def construct(node: Node, loader: Loader, strings: dict[str, str] | None = None) -> Any:
+    """The document's Python objects, as ``loader.construct_document(node)`` builds them.
+    Equal strings are one object, the one first seen in ``strings`` (shared by the documents
+    of a file): a namespace, a pool's name or an annotation's key read 100k times is held once.
+    """
     if isinstance(loader, GoCompatibleCLoader):
         try:
-            return _construct_fast(node, _scalar_constructors(loader))
+            return _construct_fast(
+                node, scalar_constructors(loader), {} if strings is None else strings
+            )
         except (_Fallback, RecursionError, ValueError, TypeError, OverflowError, yaml.YAMLError):
             pass  # the reference constructor gives the answer, or the error
     return loader.construct_document(node)
 
 
-def _construct_fast(root: Node, scalars: dict[str, Callable[[ScalarNode], Any]]) -> Any:
+def _construct_fast(
+    root: Node, scalars: dict[str, Callable[[ScalarNode], Any]], strings: dict[str, str]
+) -> Any:
     # collections by node: an alias yields the same object. A plain function, not a closure
     # calling itself: that would be a reference cycle keeping each document's objects alive
     # until the cyclic collector runs (paused while a file loads).
-    return _build(root, {}, scalars)
+    return _build(root, {}, scalars, strings)
 
 
 def _build(
-    node: Node, built: dict[int, Any], scalars: dict[str, Callable[[ScalarNode], Any]]
+    node: Node,
+    built: dict[int, Any],
+    scalars: dict[str, Callable[[ScalarNode], Any]],
+    strings: dict[str, str],
 ) -> Any:
     cls = node.__class__
     if cls is ScalarNode:
         if node.tag == STR_TAG:
-            return node.value
+            value = node.value
+            return strings.setdefault(value, value)
         make = scalars.get(node.tag)
         if make is None:
             raise _Fallback
@@ -208,15 +252,15 @@ def _build(
         for key_node, value_node in node.value:
             if key_node.tag in _SPECIAL_KEY_TAGS:
                 raise _Fallback
-            key = _build(key_node, built, scalars)
+            key = _build(key_node, built, scalars, strings)
             if key.__class__ is dict or key.__class__ is list:
                 raise _Fallback  # unhashable: PyYAML says where
-            mapping[key] = _build(value_node, built, scalars)
+            mapping[key] = _build(value_node, built, scalars, strings)
         return mapping
     if cls is SequenceNode and node.tag == SEQ_TAG:
         sequence: list[Any] = []
         built[id(node)] = sequence
         for child in node.value:
-            sequence.append(_build(child, built, scalars))
+            sequence.append(_build(child, built, scalars, strings))
         return sequence
     raise _Fallback

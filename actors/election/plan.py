@@ -7,7 +7,7 @@ move if nodes died, without touching anything.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,13 +63,17 @@ class Plan:
         }
 
     def to_table(self, moved: Mapping[str, str] | None = None) -> str:
+        return "".join(self.table_chunks(moved))
+
+    def table_chunks(self, moved: Mapping[str, str] | None = None) -> Iterator[str]:
+        """:meth:`to_table`'s text a section at a time: of 100k Services, written as it is
+        built rather than held whole (and copied) first."""
         moved = moved or {}
-        out: list[str] = []
         rows = [
             (key, ", ".join(str(ip) for ip in a.ips) or "-", a.pool or "-", a.error or "ok")
             for key, a in sorted(self.allocations.items())
         ]
-        out += _table("SERVICES", ("SERVICE", "IPS", "POOL", "STATUS"), rows)
+        yield _section("SERVICES", ("SERVICE", "IPS", "POOL", "STATUS"), rows)
         rows = [
             (
                 ("* " if ip in moved else "  ") + ip,
@@ -79,7 +83,7 @@ class Plan:
             )
             for ip, owner in self.l2.items()
         ]
-        out += _table("LAYER 2", ("  IP", "NODE", "SERVICES", "NOTE"), rows)
+        yield _section("LAYER 2", ("  IP", "NODE", "SERVICES", "NOTE"), rows)
         rows = [
             (
                 node,
@@ -92,7 +96,7 @@ class Plan:
             for node, routes in sorted(self.bgp.items())
             for r in routes
         ]
-        out += _table(
+        yield _section(
             "BGP", ("NODE", "PREFIX", "PEERS", "COMMUNITIES", "LOCALPREF", "SERVICES"), rows
         )
         rows = [
@@ -104,8 +108,16 @@ class Plan:
             )
             for name, u in sorted(self.usage.items())
         ]
-        out += _table("POOLS", ("POOL", "IN USE", "IPV4", "IPV6"), rows)
-        return "\n".join(out).rstrip() + "\n"
+        yield _section("POOLS", ("POOL", "IN USE", "IPV4", "IPV6"), rows, last=True)
+
+
+def _section(
+    title: str, header: tuple[str, ...], rows: list[tuple[str, ...]], last: bool = False
+) -> str:
+    """A table and the blank line after it (none after the last: the text ends with one
+    line break)."""
+    lines = _table(title, header, rows)
+    return "\n".join(lines[:-1] if last else lines) + "\n"
 
 
 def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
@@ -184,6 +196,10 @@ class WhatIf:
         return body
 
     def to_table(self) -> str:
+        return "".join(self.table_chunks())
+
+    def table_chunks(self) -> Iterator[str]:
+        """:meth:`to_table`'s text a section at a time (see :meth:`Plan.table_chunks`)."""
         moved = {ip: f"moved from {a or 'nobody'} to {b or 'nobody'}" for ip, a, b in self.l2_moves}
         head = f"WHAT IF {', '.join(sorted(self.after.down))} DOWN\n"
         lines = [head]
@@ -192,7 +208,8 @@ class WhatIf:
             for prefix, a, b in self.bgp_changes:
                 lines.append(f"  * {prefix}: {', '.join(a) or '-'} -> {', '.join(b) or '-'}")
             lines.append("")
-        return "\n".join(lines) + self.after.to_table(moved)
+        yield "\n".join(lines)
+        yield from self.after.table_chunks(moved)
 
 
 def _next_hops(plan: Plan) -> dict[str, tuple[str, ...]]:

@@ -1,53 +1,133 @@
-"""Pydantic models of the Kubernetes objects lbtui reads, as Kubernetes writes them in YAML.
+"""The Kubernetes objects lbtui reads, as Kubernetes writes them in YAML.
 
 Only the fields the load balancer uses are modelled; everything else is ignored, so real
-``kubectl get -o yaml`` output parses. Models are frozen: they cross actor boundaries.
+``kubectl get -o yaml`` output parses. Objects are frozen (they cross actor boundaries) and
+compact: pydantic dataclasses with slots, validated by pydantic once, then plain objects with
+no per-instance ``__dict__`` or field set (a Service is ~1 KB, not the ~5 KB of a
+``BaseModel``), so a cluster file of 100k Services fits in memory a few times its size.
 Validators are built on first use (``defer_build``), as in ``actors/config/crds.py``.
+:class:`_K8s` gives them the ``BaseModel`` calls the code base uses (``model_validate``,
+``model_dump``, ``model_copy``), so there is one type per kind, whichever way it is read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Literal
+from typing import Annotated, Any, Literal, Self, TypeVar, dataclass_transform
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter
+from pydantic import dataclasses as pydantic_dataclasses
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 EXCLUDE_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+_CONFIG = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
+_T = TypeVar("_T")
 
-class _K8s(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
+
+# Each kind's validator and serialiser, built the first time the kind is read or written
+# (a few milliseconds each): a role builds only those of the kinds it meets.
+ADAPTERS: dict[type, TypeAdapter[Any]] = {}
 
 
+def _adapter(cls: type[_T]) -> TypeAdapter[_T]:
+    adapter = ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
+
+
+class _K8s:
+    """What every cluster object can do, in ``BaseModel``'s words."""
+
+    __slots__ = ()
+
+    @classmethod
+    def model_validate(cls, obj: Any, *, by_name: bool | None = None) -> Self:
+        """Validate a mapping (YAML or JSON names; raises pydantic's ValidationError)."""
+        return _adapter(cls).validate_python(obj, by_name=by_name)
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        """The object as a mapping (``mode``, ``by_alias``, ``exclude_defaults``, ...)."""
+        return _adapter(type(self)).dump_python(self, **kwargs)  # type: ignore[no-any-return]
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Self:
+        """A copy with some fields (by their Python names) replaced, not validated again."""
+        return dataclasses.replace(self, **(update or {}))  # type: ignore[type-var]
+
+
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(Field,))
+def _k8s(cls: type[_T]) -> type[_T]:
+    return pydantic_dataclasses.dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)(
+        cls
+    )
+
+
+# Equal label, annotation and selector maps read are one dict (an annotation naming the pool,
+# the labels of one app's Services): never changed after reading, like everything here.
+# At most this many are kept; then the table starts again (what it shared stays shared).
+_MAPS: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+_MAPS_HELD = 4096
+
+
+def _shared_map(mapping: dict[str, str]) -> dict[str, str]:
+    items = tuple(mapping.items())
+    found = _MAPS.get(items)
+    if found is not None:
+        return found
+    if len(_MAPS) >= _MAPS_HELD:
+        _MAPS.clear()
+    _MAPS[items] = mapping
+    return mapping
+
+
+StringMap = Annotated[dict[str, str], AfterValidator(_shared_map)]
+
+
+@_k8s
 class ObjectMeta(_K8s):
     name: str = ""
     namespace: str = ""
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: StringMap = Field(default_factory=dict)
+    annotations: StringMap = Field(default_factory=dict)
     creation_timestamp: datetime | None = Field(default=None, alias="creationTimestamp")
     resource_version: str = Field(default="", alias="resourceVersion")
     uid: str = ""
 
 
+@_k8s
 class ServicePort(_K8s):
     name: str = ""
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
     port: int = Field(ge=1, le=65535)
 
 
+# The few values of a Service that nearly all Services share, held once (they are immutable).
+_FAMILIES: dict[tuple[str, ...], tuple[str, ...]] = {
+    f: f for f in [(), ("IPv4",), ("IPv6",), ("IPv4", "IPv6"), ("IPv6", "IPv4")]
+}
+
+
+def _one_of_each(families: tuple[str, ...]) -> tuple[str, ...]:
+    return _FAMILIES.get(families, families)
+
+
+@_k8s
 class ServiceSpec(_K8s):
     type: str = "ClusterIP"
     ports: tuple[ServicePort, ...] = ()
-    selector: dict[str, str] = Field(default_factory=dict)
+    selector: StringMap = Field(default_factory=dict)
     cluster_ip: str = Field(default="", alias="clusterIP")
     cluster_ips: tuple[str, ...] = Field(default=(), alias="clusterIPs")
-    ip_families: tuple[Literal["IPv4", "IPv6"], ...] = Field(default=(), alias="ipFamilies")
+    ip_families: Annotated[tuple[Literal["IPv4", "IPv6"], ...], AfterValidator(_one_of_each)] = (
+        Field(default=(), alias="ipFamilies")
+    )
     ip_family_policy: Literal["SingleStack", "PreferDualStack", "RequireDualStack"] | None = Field(
         default=None, alias="ipFamilyPolicy"
     )
@@ -58,27 +138,40 @@ class ServiceSpec(_K8s):
     load_balancer_class: str | None = Field(default=None, alias="loadBalancerClass")
 
 
+@_k8s
 class LoadBalancerIngress(_K8s):
     ip: str = ""
     hostname: str = ""
 
 
+@_k8s
 class LoadBalancerStatus(_K8s):
     ingress: tuple[LoadBalancerIngress, ...] = ()
 
 
+@_k8s
 class ServiceStatus(_K8s):
     load_balancer: LoadBalancerStatus = Field(
         default_factory=LoadBalancerStatus, alias="loadBalancer"
     )
 
 
+NO_STATUS = ServiceStatus()  # a Service without an address yet: most of a cluster file's
+
+
+def _shared_if_empty(status: ServiceStatus) -> ServiceStatus:
+    return NO_STATUS if status == NO_STATUS else status
+
+
+@_k8s
 class Service(_K8s):
     api_version: str = Field(default="v1", alias="apiVersion")
     kind: Literal["Service"] = "Service"
     metadata: ObjectMeta
     spec: ServiceSpec = Field(default_factory=ServiceSpec)
-    status: ServiceStatus = Field(default_factory=ServiceStatus)
+    status: Annotated[ServiceStatus, AfterValidator(_shared_if_empty)] = Field(
+        default_factory=lambda: NO_STATUS
+    )
 
     @property
     def key(self) -> str:
@@ -116,12 +209,14 @@ class Service(_K8s):
         return tuple(families)
 
 
+@_k8s
 class EndpointConditions(_K8s):
     ready: bool | None = None
     serving: bool | None = None
     terminating: bool | None = None
 
 
+@_k8s
 class Endpoint(_K8s):
     addresses: tuple[str, ...] = ()
     node_name: str | None = Field(default=None, alias="nodeName")
@@ -134,6 +229,7 @@ class Endpoint(_K8s):
         return c.ready is None or c.ready is True or c.serving is True
 
 
+@_k8s
 class EndpointSlice(_K8s):
     api_version: str = Field(default="discovery.k8s.io/v1", alias="apiVersion")
     kind: Literal["EndpointSlice"] = "EndpointSlice"
@@ -149,21 +245,25 @@ class EndpointSlice(_K8s):
         return f"{self.metadata.namespace or 'default'}/{name}"
 
 
+@_k8s
 class NodeCondition(_K8s):
     type: str
     status: str
 
 
+@_k8s
 class NodeAddress(_K8s):
     type: str
     address: str
 
 
+@_k8s
 class NodeStatus(_K8s):
     conditions: tuple[NodeCondition, ...] = ()
     addresses: tuple[NodeAddress, ...] = ()
 
 
+@_k8s
 class Node(_K8s):
     api_version: str = Field(default="v1", alias="apiVersion")
     kind: Literal["Node"] = "Node"
@@ -185,6 +285,7 @@ class Node(_K8s):
         return EXCLUDE_LB_LABEL in self.metadata.labels
 
 
+@_k8s
 class Namespace(_K8s):
     api_version: str = Field(default="v1", alias="apiVersion")
     kind: Literal["Namespace"] = "Namespace"

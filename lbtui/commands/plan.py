@@ -76,35 +76,41 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     plan = compute_plan(
         config, cluster, lb_class=args.lb_class, ignore_exclude_lb=args.ignore_exclude_lb
     )
-    if args.node_down:
-        report = what_if(config, cluster, plan, frozenset(args.node_down))
-        body, text = report.to_json(), report.to_table()
-    else:
-        body, text = plan.to_json(), plan.to_table()
-    if args.ecmp_hash:
-        body, text = _with_ecmp(args, config, cluster, plan, body, text)
+    report = what_if(config, cluster, plan, frozenset(args.node_down)) if args.node_down else plan
+    del loaded, inputs  # the Services are in the cluster; what the files held is not needed again
+    # Only the output asked for is built: of 100k Services, the other one is 10s of MB.
     if args.output == "json":
+        body = report.to_json()
+        if args.ecmp_hash:
+            rows = _ecmp_rows(args, config, cluster, plan)[1]
+            body["ecmp"] = [{"down": down, **impact.to_json()} for down, impact in rows]
         json.dump(body, out, indent=2)
         out.write("\n")
     else:
-        out.write(text)
+        out.writelines(report.table_chunks())
+        if args.ecmp_hash:
+            schemes, rows = _ecmp_rows(args, config, cluster, plan)
+            out.write(f"\n{_ecmp_table(rows, schemes)}")
     return EXIT_OK
 
 
-def _with_ecmp(
-    args: argparse.Namespace, config: Any, cluster: Any, plan: Any, body: Any, text: str
-) -> tuple[Any, str]:
-    """``--ecmp-hash``: the share of flows a router moves when nodes die (the --node-down
-    set, else each node alone), per hashing scheme."""
-    from actors.election.ecmp import ecmp_impacts, ecmp_table, single_failures
+def _ecmp_rows(
+    args: argparse.Namespace, config: Any, cluster: Any, plan: Any
+) -> tuple[list[str], list[tuple[str, Any]]]:
+    """``--ecmp-hash``: the hashing schemes, and per set of nodes down (the --node-down set,
+    else each node alone) the share of flows a router moves, per scheme."""
+    from actors.election.ecmp import ecmp_impacts, single_failures
     from actors.election.plan import known_nodes, what_if
 
     schemes = list(dict.fromkeys(args.ecmp_hash))
     if args.node_down:
         down = ",".join(sorted(args.node_down))
         report = what_if(config, cluster, plan, frozenset(args.node_down))
-        rows = [(down, i) for i in ecmp_impacts(report.bgp_changes, schemes)]
-    else:
-        rows = single_failures(config, cluster, plan, known_nodes(cluster), schemes)
-    body["ecmp"] = [{"down": down, **impact.to_json()} for down, impact in rows]
-    return body, f"{text}\n{ecmp_table(rows, schemes)}"
+        return schemes, [(down, i) for i in ecmp_impacts(report.bgp_changes, schemes)]
+    return schemes, list(single_failures(config, cluster, plan, known_nodes(cluster), schemes))
+
+
+def _ecmp_table(rows: list[tuple[str, Any]], schemes: list[str]) -> str:
+    from actors.election.ecmp import ecmp_table
+
+    return ecmp_table(rows, schemes)

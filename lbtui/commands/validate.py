@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from actors.config.build import DEFAULT_NAMESPACE, build_config
-from actors.config.loader import Inputs, check_utf8, load_text
+from actors.config.loader import Inputs, load_file, load_text
 from actors.config.marks import Marks
 from actors.model.config import Config
 from actors.model.issues import Issue, UnreadableInput, printable
@@ -70,19 +70,11 @@ def expand(paths: list[str]) -> list[str]:
     return files
 
 
-def _read(file: str, stdin: TextIO) -> str | bytes:
-    """A file's bytes (checked UTF-8; libyaml reads them as they are), or stdin's text."""
-    if file == STDIN:
-        try:
-            return stdin.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UnreadableInput("<stdin>", f"cannot read: {exc}") from exc
+def _read_stdin(stdin: TextIO) -> str:
     try:
-        data = Path(file).read_bytes()
-        check_utf8(data)
-        return data
+        return stdin.read()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UnreadableInput(file, f"cannot read: {exc}") from exc
+        raise UnreadableInput("<stdin>", f"cannot read: {exc}") from exc
 
 
 def lint(
@@ -93,10 +85,13 @@ def lint(
     files = expand(paths)
     inputs, marks = Inputs(), Marks()
     for file in files:
-        name = "<stdin>" if file == STDIN else file
-        text = _read(file, stdin)
-        inputs.extend(load_text(text, name))
-        marks.add(text, name)
+        if file == STDIN:
+            text = _read_stdin(stdin)
+            inputs.extend(load_text(text, "<stdin>"))
+            marks.add(text, "<stdin>")
+        else:  # read a piece at a time, and again only where an issue is to be located
+            inputs.extend(load_file(file))
+            marks.add(Path(file), file)
     issues = list(inputs.issues)
     configs: list[tuple[str, Config]] = []
     for label, variant in alternatives(inputs):

@@ -1,34 +1,59 @@
 """Configuration parsing: lbtui's load, validate and plan beside libyaml parsing the same file.
 
-Run: ``.venv/bin/python tests/bench/config_parse.py [--services 1000,10000] [--mb 1,8,50]
-[--before /path/to/other/checkout]``. Prints one table.
+Run: ``.venv/bin/python tests/bench/config_parse.py [--services 1000,10000,100000]
+[--mb 1,10,50] [--json] [--before /path/to/other/checkout]``. Prints one table.
 
 Each file holds an IPAddressPool, an L2Advertisement, 10 Nodes and N LoadBalancer Services
 (about 460 bytes each: labels, an annotation, creationTimestamp, uid, selector, a port,
 clusterIP(s), ipFamilies), either N given (``--services``) or as many as fill the size
-(``--mb``). Every row is its own process, so the times include the interpreter's start and
-imports, and the peak RSS (``ru_maxrss``) is the whole process's:
+(``--mb``). ``--json`` also writes each file as JSON (a List, indented as ``kubectl get -o
+json`` writes it) and runs the same rows on it. Every row is its own process, so the times
+include the interpreter's start and imports, and the peak RSS (``ru_maxrss``) is the whole
+process's:
 
-- ``libyaml``: ``list(yaml.load_all(f, Loader=yaml.CSafeLoader))``, the parse alone;
-- ``load``: ``actors.config.loader.load_files`` (parse, classify, pydantic models);
+- ``libyaml events``: every event of the file through PyYAML's libyaml binding and nothing
+  else, the floor of any reading built on it (lbtui's included);
+- ``libyaml``: ``list(yaml.load_all(f, Loader=yaml.CSafeLoader))``, the issue's reference;
+- ``json.loads`` (JSON files): the json module's parse alone;
+- ``yaml_rs``, ``rapidyaml`` when installed (not dependencies of lbtui): other parsers'
+  own figures on the same file, for the record (YAML 1.2 and no marks; rapidyaml's Python
+  objects built by walking its tree);
+- ``load``: ``actors.config.loader.load_files`` (parse, classify, the cluster objects);
 - ``validate``: ``lbtui validate FILE``;
 - ``plan``: ``lbtui plan FILE`` (allocation, L2 owners, BGP, the table).
 
 ``--before PATH`` adds the same lbtui rows run from another checkout (e.g. main before this
-change), side by side in the same run. The ratio is CPU time over libyaml's CPU time (CPU, not
-wall, so other work on a shared machine disturbs it less); RSS/file is peak RSS over the size.
+change), side by side in the same run. ``x libyaml`` is CPU time over libyaml's CPU time (CPU,
+not wall, so other work on a shared machine disturbs it less); ``RSS/file`` is peak RSS over
+the file's size, and ``+RSS/file`` the same for what the row's process holds beyond its own
+start (the same command on an empty file: the interpreter and its imports).
+
+Measured (issue 19, 2-core machine shared with other work; CPU s, peak RSS MB, RSS/file):
+
+    50 MB YAML, 111,325 Services   before (main)        after
+    libyaml load_all               26.0 s  476 MB        (the reference)
+    libyaml events alone            7.5 s   16 MB        (the floor of any PyYAML reading)
+    load                           23.2 s  725 MB 14.5x  18.2 s  161 MB 3.2x
+    validate                       25.2 s  727 MB 14.5x  18.4 s  213 MB 4.3x
+    plan                           29.9 s  899 MB 18.0x  29.0 s  292 MB 5.8x
+    50 MB JSON, 46,000 Services: validate 3.5 s 190 MB (3.6x), plan 5.9 s 191 MB (3.6x)
+    yaml_rs 4.8 s 715 MB, rapidyaml (its tree walked to objects) 11.9 s 682 MB, on 45 MB
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = """apiVersion: metallb.io/v1beta1
@@ -89,6 +114,46 @@ spec:
   externalTrafficPolicy: Cluster
 """
 
+EVENTS = (
+    "import sys, yaml\n"
+    "with open(sys.argv[1], 'rb') as f:\n"
+    "    parser = yaml.CSafeLoader(f)\n"
+    "    while parser.check_event():\n"
+    "        parser.get_event()\n"
+)
+JSON_LOADS = "import sys, json\nwith open(sys.argv[1], 'rb') as f:\n    json.load(f)\n"
+YAML_RS = (
+    "import sys, yaml_rs\n"
+    "with open(sys.argv[1], encoding='utf-8') as f:\n"
+    "    yaml_rs.loads(f.read(), parse_datetime=False)\n"
+)
+RAPIDYAML = """import sys, ryml
+def walk(tree, node):
+    if tree.is_map(node):
+        out, child = {}, tree.first_child(node)
+        while child != ryml.NONE:
+            out[bytes(tree.key(child)).decode()] = walk(tree, child)
+            child = tree.next_sibling(child)
+        return out
+    if tree.is_seq(node):
+        out, child = [], tree.first_child(node)
+        while child != ryml.NONE:
+            out.append(walk(tree, child))
+            child = tree.next_sibling(child)
+        return out
+    value = tree.val(node)
+    return None if value is None else bytes(value).decode()
+with open(sys.argv[1], 'rb') as f:
+    tree = ryml.parse_in_arena(f.read())
+root = tree.root_id()
+if tree.is_stream(root):
+    child = tree.first_child(root)
+    while child != ryml.NONE:
+        walk(tree, child)
+        child = tree.next_sibling(child)
+else:
+    walk(tree, root)
+"""
 LIBYAML = (
     "import sys, yaml\n"
     "with open(sys.argv[1], 'rb') as f:\n"
@@ -131,47 +196,136 @@ def run(argv: list[str], pythonpath: Path) -> Run:
     return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode)
 
 
-def rows_for(path: Path, before: Path | None) -> list[tuple[str, Run]]:
+def service_object(i: int) -> dict[str, object]:
+    """The ``i``-th Service of :data:`SERVICE`, as JSON writes it."""
+    ip = f"10.96.{i // 256 % 256}.{i % 256}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": f"svc-{i}",
+            "namespace": f"ns-{i % 50}",
+            "labels": {"app": f"app-{i}"},
+            "annotations": {"metallb.io/address-pool": "big"},
+            "creationTimestamp": "2024-01-01T00:00:00Z",
+            "uid": f"00000000-0000-0000-0000-{i:012d}",
+        },
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": {"app": f"app-{i}"},
+            "ports": [{"name": "http", "protocol": "TCP", "port": 80}],
+            "clusterIP": ip,
+            "clusterIPs": [ip],
+            "ipFamilies": ["IPv4"],
+            "externalTrafficPolicy": "Cluster",
+        },
+    }
+
+
+def write_json(path: Path, services: int) -> None:
+    """The same objects as :func:`write_file`'s, as one JSON List (``kubectl get -o json``)."""
+    head = [yaml.safe_load(doc) for doc in HEADER.split("---\n")]
+    head += [yaml.safe_load(NODE.format(i=i, host=i + 1)[4:]) for i in range(10)]
+    with path.open("w") as out:
+        out.write('{\n    "apiVersion": "v1",\n    "kind": "List",\n    "items": [\n')
+        items = (obj for obj in head)
+        first = True
+        for obj in [*items, *(service_object(i) for i in range(services))]:
+            out.write(
+                ("" if first else ",\n") + textwrap.indent(json.dumps(obj, indent=4), " " * 8)
+            )
+            first = False
+        out.write("\n    ]\n}\n")
+
+
+def importable(python: str, module: str) -> bool:
+    return subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+def lbtui_rows(path: Path, checkout: Path, label: str) -> list[tuple[str, Run]]:
+    py = sys.executable
+    return [
+        (f"{label}load", run([py, "-c", LOAD, str(path)], checkout)),
+        (f"{label}validate", run([py, "-m", "lbtui", "validate", str(path)], checkout)),
+        (f"{label}plan", run([py, "-m", "lbtui", "plan", str(path)], checkout)),
+    ]
+
+
+def rows_for(
+    path: Path, before: Path | None, peers: list[tuple[str, str, str]], is_json: bool
+) -> list[tuple[str, Run]]:
+    """libyaml's parse first (the ratios' base), the floors and peers, then lbtui's rows."""
     py = sys.executable
     rows = [("libyaml", run([py, "-c", LIBYAML, str(path)], ROOT))]
-    checkouts = [("", ROOT)] + ([("before ", before)] if before else [])
-    for label, checkout in checkouts:
-        rows.append((f"{label}load", run([py, "-c", LOAD, str(path)], checkout)))
-        rows.append((f"{label}validate", run([py, "-m", "lbtui", "validate", str(path)], checkout)))
-        rows.append((f"{label}plan", run([py, "-m", "lbtui", "plan", str(path)], checkout)))
+    rows.append(("libyaml events", run([py, "-c", EVENTS, str(path)], ROOT)))
+    if is_json:
+        rows.append(("json.loads", run([py, "-c", JSON_LOADS, str(path)], ROOT)))
+    for name, python, script in peers:
+        rows.append((name, run([python, "-c", script, str(path)], ROOT)))
+    rows += lbtui_rows(path, ROOT, "")
+    if before:
+        rows += lbtui_rows(path, before, "before ")
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--services", default="1000,10000", help="Service counts, comma-separated")
-    parser.add_argument("--mb", default="1,8,50", help="file sizes in MB, comma-separated")
+    parser.add_argument(
+        "--services", default="1000,10000,100000", help="Service counts, comma-separated"
+    )
+    parser.add_argument("--mb", default="1,10,50", help="file sizes in MB, comma-separated")
+    parser.add_argument("--json", action="store_true", help="also each file written as JSON")
     parser.add_argument("--before", type=Path, default=None, help="another checkout to compare")
+    parser.add_argument(
+        "--peer-python",
+        default=sys.executable,
+        help="the interpreter for the yaml_rs and rapidyaml rows (where they are installed)",
+    )
     args = parser.parse_args()
     files: list[tuple[str, int | None, int | None]] = [
         (f"{int(n) // 1000}k services", int(n), None) for n in args.services.split(",") if n
     ] + [(f"{mb} MB", None, int(float(mb) * 2**20)) for mb in args.mb.split(",") if mb]
+    peers = [
+        (name, args.peer_python, script)
+        for name, module, script in (
+            ("yaml_rs", "yaml_rs", YAML_RS),
+            ("rapidyaml", "ryml", RAPIDYAML),
+        )
+        if importable(args.peer_python, module)
+    ]
     head = (
-        f"{'file':<16} {'MB':>6} {'services':>8}  {'what':<16} {'wall s':>7} {'cpu s':>7} "
-        f"{'x libyaml':>9} {'RSS MB':>7} {'RSS/file':>8}"
+        f"{'file':<18} {'MB':>6} {'services':>8}  {'what':<16} {'wall s':>7} {'cpu s':>7} "
+        f"{'x libyaml':>9} {'RSS MB':>7} {'RSS/file':>8} {'+RSS/file':>9}"
     )
     print(head)
     print("-" * len(head))
     with tempfile.TemporaryDirectory() as tmp:
+        empty = Path(tmp) / "empty.yaml"
+        empty.write_text(HEADER)
+        # What each row's process holds before it reads anything: the same command on a file
+        # with no Services (the interpreter and its imports).
+        start = {what: r.rss_mb for what, r in rows_for(empty, args.before, peers, False)}
         for name, services, size in files:
             path = Path(tmp) / "config.yaml"
             count = write_file(path, services, size)
-            mb = path.stat().st_size / 2**20
-            rows = rows_for(path, args.before)
-            base = rows[0][1].cpu
-            for what, r in rows:
-                failed = "" if r.code in (0, 1) else f"  (exit {r.code})"
-                print(
-                    f"{name:<16} {mb:>6.1f} {count:>8}  {what:<16} {r.wall:>7.2f} {r.cpu:>7.2f} "
-                    f"{r.cpu / base:>8.2f}x {r.rss_mb:>7.0f} {r.rss_mb / mb:>7.1f}x{failed}",
-                    flush=True,
-                )
-            path.unlink()
+            variants = [(name, path, False)]
+            if args.json:
+                write_json(Path(tmp) / "config.json", count)
+                variants.append((f"{name} json", Path(tmp) / "config.json", True))
+            for label, file, is_json in variants:
+                mb = file.stat().st_size / 2**20
+                rows = rows_for(file, args.before, peers, is_json)
+                base = rows[0][1].cpu
+                for what, r in rows:
+                    failed = "" if r.code in (0, 1) else f"  (exit {r.code})"
+                    grown = r.rss_mb - start.get(what, start["libyaml"])
+                    print(
+                        f"{label:<18} {mb:>6.1f} {count:>8}  {what:<16} {r.wall:>7.2f} "
+                        f"{r.cpu:>7.2f} {r.cpu / base:>8.2f}x {r.rss_mb:>7.0f} "
+                        f"{r.rss_mb / mb:>7.1f}x {grown / mb:>8.1f}x{failed}",
+                        flush=True,
+                    )
+                file.unlink()
 
 
 if __name__ == "__main__":

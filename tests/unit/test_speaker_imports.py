@@ -85,6 +85,10 @@ def models(cls):
 
 ours = {f"{m.__module__}.{m.__qualname__}": m.__pydantic_complete__
         for m in models(BaseModel) if m.__module__.startswith("actors.")}
+from actors.model import cluster  # its kinds are dataclasses: built = an adapter made
+ours.update({f"actors.model.cluster.{k.__qualname__}": k in cluster.ADAPTERS
+             for k in vars(cluster).values()
+             if isinstance(k, type) and issubclass(k, cluster._K8s) and k is not cluster._K8s})
 print(json.dumps({"modules": sorted(sys.modules), "models": ours}))
 """
 

@@ -221,35 +221,68 @@ def test_files_of_objects_give_the_same_models_and_issues(docs: list[str]) -> No
     assert _inputs(text, yaml_documents) == _inputs(text, pyyaml_documents)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        # an escaped lone surrogate: libyaml refuses it, PyYAML (and Go's JSON) read it
-        '{"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "\\ud800"}}',
-        "a: &x {b: 1}\nc: *x\n",  # an alias: the same object, as PyYAML shares it
-        "&a [*a]\n",  # a sequence holding itself
-        "base: &b {x: 1}\nm: {<<: *b, y: 2}\n",  # a merge key
-        "=: 1\n",  # PyYAML's value key
-        "s: !!set {a, b}\n",
-        "o: !!omap [{a: 1}]\n",
-        "x: !custom 1\n",
-        "? [1]\n: 2\n",  # an unhashable key
-        "a: 2001-02-30\n",
-        "c: [64512:30, 1:20:30]\n",
-        "t: 2024-01-01T00:00:00Z\nd: 2024-01-01\n",
-        "b: !!binary aGVsbG8=\n",
-        "a: 1\n---\nb: [\n---\nc: 3\n",  # a syntax error in the second document
-        "a: {b: 1} # after\n--- {c: 2}\n--- [\n",
-        "[" * 1200 + "]" * 1200,  # beyond libyaml's nesting limit
-        "a: 1\n\x00",
-        "a: \x85b\u2028c: 1\n",
-        "\ufeffa: 1\n",
-        "",
-        "---\n---\n",
-    ],
-)
+KNOWN_INPUTS = [
+    # an escaped lone surrogate: libyaml refuses it, PyYAML (and Go's JSON) read it
+    '{"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "\\ud800"}}',
+    "a: &x {b: 1}\nc: *x\n",  # an alias: the same object, as PyYAML shares it
+    "&a [*a]\n",  # a sequence holding itself
+    "base: &b {x: 1}\nm: {<<: *b, y: 2}\n",  # a merge key
+    "=: 1\n",  # PyYAML's value key
+    "s: !!set {a, b}\n",
+    "o: !!omap [{a: 1}]\n",
+    "x: !custom 1\n",
+    "? [1]\n: 2\n",  # an unhashable key
+    "a: 2001-02-30\n",
+    "c: [64512:30, 1:20:30]\n",
+    "t: 2024-01-01T00:00:00Z\nd: 2024-01-01\n",
+    "b: !!binary aGVsbG8=\n",
+    "a: 1\n---\nb: [\n---\nc: 3\n",  # a syntax error in the second document
+    "a: {b: 1} # after\n--- {c: 2}\n--- [\n",
+    "[" * 1200 + "]" * 1200,  # beyond libyaml's nesting limit
+    "a: 1\n\x00",
+    "a: \x85b\u2028c: 1\n",
+    "\ufeffa: 1\n",
+    "",
+    "---\n---\n",
+]
+
+
+@pytest.mark.parametrize("text", KNOWN_INPUTS)
 def test_known_inputs_read_as_pyyaml_reads_them(text: str) -> None:
     assert_read_as_before(text)
+
+
+def _file_outcome(path: Path) -> Any:
+    try:
+        inputs = load_file(path)
+    except UnreadableInput as exc:
+        return ("unreadable", str(exc), exc.line)
+    return {name: _comparable(getattr(inputs, name)) for name in Inputs.__dataclass_fields__}
+
+
+def _text_outcome(text: str, file: str) -> Any:
+    try:
+        inputs = load_text(text, file)
+    except UnreadableInput as exc:
+        return ("unreadable", str(exc), exc.line)
+    return {name: _comparable(getattr(inputs, name)) for name in Inputs.__dataclass_fields__}
+
+
+STREAMED = [
+    *KNOWN_INPUTS,
+    'a: 1\n---\nkind: Service\napiVersion: v1\nmetadata: {name: "\\ud800"}\n---\nb: [\n',
+    " " * 70_000 + '{"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "x"}}',
+    '\n{"kind": "List", "items": [{"kind": "Namespace", "apiVersion": "v1"}]}\n',
+    "[1, 2\n",
+    "a: " + "x" * 300_000 + "\n---\nkind: Node\napiVersion: v1\nmetadata: {name: n}\n",
+]
+
+
+@pytest.mark.parametrize("text", STREAMED, ids=range(len(STREAMED)))
+def test_a_file_read_a_piece_at_a_time_reads_as_its_text(text: str, tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text(text)
+    assert _file_outcome(path) == _text_outcome(path.read_text(), str(path))
 
 
 def test_libyaml_reads_the_plain_documents_and_shares_aliases() -> None:
