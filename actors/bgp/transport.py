@@ -17,6 +17,12 @@ Inbound connections are bounded before the actor hears of them: an accepted conn
 from one address, or ``MAX_PENDING`` in all, a new one is closed at once (counted in
 ``refused``): a peer or an attacker reconnecting in a loop, or a connect flood, costs a
 socket for a moment, never a message in the actor's mailbox.
+
+What a peer sends is bounded too: each connection may have at most ``MAX_UNREAD`` bytes
+delivered that the actor has not yet said it ``consumed``. Beyond that the loop stops reading
+that connection until the actor has caught up to half of it, so a peer flooding UPDATEs
+faster than the actor decodes them fills its own TCP window, not the actor's mailbox. Every
+receiver of :class:`ConnData` calls ``consumed(conn, data.size)`` once it has handled it.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ RECV_SIZE = 256 * 1024
 #: Inbound connections without an OPEN yet, at most, from one address and in all.
 MAX_PENDING_PER_SOURCE = 4
 MAX_PENDING = 256
+#: Bytes delivered to the actor and not yet consumed, at most, per connection.
+MAX_UNREAD = 1024 * 1024
 _OPEN = 1  # the message type byte of an OPEN, at offset 18 of its header
 
 
@@ -71,6 +79,7 @@ class ConnFailed:
 class ConnData:
     conn: int
     frames: tuple[bytes, ...]
+    size: int = 0  # bytes in ``frames``: what the receiver passes to ``consumed``
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +116,8 @@ class Transport(Protocol):
     def set_ttl(self, conn: int, ttl: int) -> None: ...
 
     def send(self, conn: int, frames: Sequence[bytes], *, urgent: bool = False) -> None: ...
+
+    def consumed(self, conn: int, size: int) -> None: ...
 
     def close(self, conn: int) -> None: ...
 
@@ -169,6 +180,9 @@ class _Conn:
     outbuf: memoryview | None = None
     reading: bool = True
     mask: int = 0
+    #: Bytes delivered and not yet consumed; ``paused``: not read until the actor catches up.
+    unread: int = 0
+    paused: bool = False
     #: Inbound and no OPEN seen yet: counted against the pending caps under this address.
     pending_from: str | None = None
 
@@ -243,6 +257,10 @@ class SocketTransport:
 
     def send(self, conn: int, frames: Sequence[bytes], *, urgent: bool = False) -> None:
         self._call(self._queue, conn, tuple(frames), urgent)
+
+    def consumed(self, conn: int, size: int) -> None:
+        """The actor has handled ``size`` bytes of ``conn``'s ConnData."""
+        self._call(self._consumed, conn, size)
 
     def close(self, conn: int) -> None:
         self._call(self._close, conn, None)
@@ -463,7 +481,21 @@ class SocketTransport:
         if frames:
             if c.pending_from is not None and any(len(f) > 18 and f[18] == _OPEN for f in frames):
                 self._opened(c)
-            self._deliver(ConnData(c.id, tuple(frames)))
+            size = sum(map(len, frames))
+            c.unread += size
+            if c.unread > MAX_UNREAD:
+                c.paused = True
+                self._interest(c)
+            self._deliver(ConnData(c.id, tuple(frames), size))
+
+    def _consumed(self, conn: int, size: int) -> None:
+        c = self._conns.get(conn)
+        if c is None:
+            return
+        c.unread -= size
+        if c.paused and c.unread <= MAX_UNREAD // 2:
+            c.paused = False
+            self._interest(c)
 
     def _queue(self, conn: int, frames: tuple[bytes, ...], urgent: bool) -> None:
         c = self._conns.get(conn)
@@ -530,7 +562,7 @@ class SocketTransport:
         if c.connecting:
             mask = selectors.EVENT_WRITE
         else:
-            mask = selectors.EVENT_READ if c.reading else 0
+            mask = selectors.EVENT_READ if c.reading and not c.paused else 0
             if c.outbuf is not None or c.urgent or c.bulk:
                 mask |= selectors.EVENT_WRITE
         if mask == c.mask:

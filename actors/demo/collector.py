@@ -148,6 +148,8 @@ class RouteCollectorActor(RuntimeActor):
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, ConnUp | ConnFailed | ConnData | ConnBroken | ConnClosed):
             self._transport_event(message)
+            if isinstance(message, ConnData) and self.transport is not None:
+                self.transport.consumed(message.conn, message.size)  # read on (transport.py)
             self._arm()
             return None
         return super().on_receive(message)

@@ -69,6 +69,7 @@ class FakeTransport:
         self.md5: dict[str, bytes | None] = {}
         self.ttl: dict[int, int] = {}
         self.listening: list[tuple[str, int]] = []
+        self.consumed_bytes: dict[int, int] = defaultdict(int)
         self.stopped = False
 
     def dial(self, remote, port, *, source=None, md5_key=None, ttl=None, scope_id=0) -> int:
@@ -91,6 +92,9 @@ class FakeTransport:
 
     def close(self, conn) -> None:
         self.closed.append(conn)
+
+    def consumed(self, conn, size) -> None:
+        self.consumed_bytes[conn] += size
 
     def stop(self) -> None:
         self.stopped = True
@@ -467,6 +471,17 @@ def test_route_refresh_resends_the_family() -> None:
     h.actor.on_receive(ConnData(conn, (RouteRefreshMessage(1, 1).encode(),)))
     [update] = h.transport.updates(conn)
     assert update.nlri == ("10.99.61.10/32",)
+
+
+def test_what_the_actor_handled_is_told_to_the_transport_so_it_reads_on() -> None:
+    """Each ConnData, once handled, goes back to the transport as consumed (its size): the
+    transport stops reading a connection whose data the actor has not handled."""
+    h = Harness(peer())
+    conn = h.establish()
+    before = h.transport.consumed_bytes[conn]
+    frames = (RouteRefreshMessage(1, 1).encode(), KEEPALIVE)
+    h.actor.on_receive(ConnData(conn, frames, sum(map(len, frames))))
+    assert h.transport.consumed_bytes[conn] - before == sum(map(len, frames))
 
 
 def test_a_restarted_actor_takes_every_route_from_the_announcer() -> None:

@@ -76,6 +76,60 @@ def test_keepalives_are_never_starved_by_queued_updates() -> None:
         server.close()
 
 
+def test_a_flooding_peer_is_read_only_as_fast_as_the_actor_consumes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the actor has not consumed is bounded per connection: past MAX_UNREAD the loop
+    stops reading, the peer's sends block on a full window, and ``consumed`` resumes it."""
+    from actors.bgp import transport as bgp_transport
+
+    monkeypatch.setattr(bgp_transport, "MAX_UNREAD", 64 * 1024)
+    limit = bgp_transport.MAX_UNREAD + bgp_transport.RECV_SIZE  # one read may overshoot
+    inbox: queue.Queue[object] = queue.Queue()
+    transport = SocketTransport(inbox.put)
+    flood = KEEPALIVE * 20_000  # 380 KB
+    try:
+        address = transport.listen("127.0.0.1", 0)
+        peer = socket.create_connection(address)
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+        assert isinstance(inbox.get(timeout=5), ConnUp)
+        peer.sendall(KEEPALIVE)  # not an OPEN: it stays pending, which is not at issue here
+        sent = 0
+
+        def send_more() -> None:
+            nonlocal sent
+            peer.setblocking(False)
+            try:  # the stream stays whole KEEPALIVEs: each send goes on where the last ended
+                while sent < len(flood) * 20:
+                    sent += peer.send(flood[sent % len(flood) :])
+            except BlockingIOError:
+                pass
+
+        def drain() -> list[ConnData]:
+            got = []
+            while True:
+                try:
+                    got.append(inbox.get(timeout=0.5))
+                except queue.Empty:
+                    return [m for m in got if isinstance(m, ConnData)]
+
+        send_more()
+        held = drain()
+        delivered = sum(d.size for d in held)
+        assert all(d.size == sum(map(len, d.frames)) for d in held)
+        assert 64 * 1024 < delivered <= limit  # the loop stopped reading ...
+        send_more()
+        assert sent < len(flood) * 20  # ... so the peer's sends stopped: its window is full
+        assert drain() == []  # and nothing more came while nothing was consumed
+        for data in held:
+            transport.consumed(data.conn, data.size)
+        more = drain()  # caught up: the loop reads on
+        assert sum(d.size for d in more) > 0
+        peer.close()
+    finally:
+        transport.stop()
+
+
 def test_pending_inbound_connections_are_capped_per_source_and_in_all(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
