@@ -10,22 +10,40 @@ the load-and-attack test. Prints one JSON line when ready, then attacks until ki
         Half-sent HTTP requests: keeps up to ``--clients`` connections open, each having sent
         a request line and then one more header byte a second; reconnects what the server
         closes.
+    gossip HOST:PORT [--drips 20] [--datagrams 500]
+        Membership's ports: ``--drips`` TCP connections each announcing an 8 MiB frame, then
+        sending one byte of it a second (reconnecting what the server closes), and
+        ``--datagrams`` random UDP datagrams a second.
+    arpflood IP [--rate 5000] [--dev eth0]
+        ARP requests for IP (and for addresses beside it nobody has) at ``--rate`` a second.
+
+slowhttp and gossip keep the time each connection lived until the server closed it; on
+SIGTERM they print {"closed": n, "longest": s, "open": n, "oldest": s} (``oldest``: the age of
+the oldest connection the server has not closed yet) and exit.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
+import os
+import random
 import resource
 import select
+import selectors
+import signal
 import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 
 from actors.bgp.codec import KEEPALIVE, FrameReader
 from actors.bgp.codec.open import OpenMessage
+from actors.l2 import arp
+from tests.net.probe import interface_mac, own_address
 
 MARKER = b"\xff" * 16
 
@@ -101,31 +119,123 @@ def bgp(args: argparse.Namespace) -> None:
         ).start()
 
 
-def slowhttp(args: argparse.Namespace) -> None:
-    host, port = args.target.rsplit(":", 1)
+class Lifetimes:
+    """When each attack connection opened, and how long those the server closed had lived."""
+
+    def __init__(self) -> None:
+        self.opened: dict[socket.socket, float] = {}
+        self.closed: list[float] = []
+
+    def open(self, sock: socket.socket) -> None:
+        self.opened[sock] = time.monotonic()
+
+    def close(self, sock: socket.socket) -> None:
+        self.closed.append(time.monotonic() - self.opened.pop(sock))
+        sock.close()
+
+    def report_on_sigterm(self) -> None:
+        def report(_signum: int, _frame: object) -> None:
+            now = time.monotonic()
+            summary = {
+                "closed": len(self.closed),
+                "longest": max(self.closed, default=0.0),
+                "open": len(self.opened),
+                "oldest": max((now - t for t in self.opened.values()), default=0.0),
+            }
+            print(json.dumps(summary), flush=True)
+            os._exit(0)
+
+        signal.signal(signal.SIGTERM, report)
+
+
+def dripping(target: tuple[str, int], count: int, first: bytes, drip: Callable[[], bytes]) -> None:
+    """Keep ``count`` connections to ``target`` open, each having sent ``first`` and then
+    ``drip()`` a second; note when the server closes one (it reads as end of stream) and open
+    another in its place."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.clients + 256), hard))
-    conns: dict[socket.socket, float] = {}
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 256), hard))
+    lives = Lifetimes()
+    lives.report_on_sigterm()
+    selector = selectors.DefaultSelector()
+    last: dict[socket.socket, float] = {}
     print(json.dumps({"ready": time.monotonic()}), flush=True)
     while True:
-        while len(conns) < args.clients:
+        while len(lives.opened) < count:
             s = socket.socket()
             s.setblocking(False)
-            s.connect_ex((host, int(port)))
-            conns[s] = time.monotonic()
+            s.connect_ex(target)
+            lives.open(s)
+            last[s] = 0.0
+            selector.register(s, selectors.EVENT_READ)
+        for key, _ in selector.select(timeout=0.05):
+            s = key.fileobj
+            assert isinstance(s, socket.socket)
+            try:
+                if s.recv(4096):
+                    continue  # an answer (a 408 or 503 before the close): the close follows
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                pass
+            selector.unregister(s)
+            del last[s]
+            lives.close(s)
         now = time.monotonic()
-        for s, last in list(conns.items()):
-            if now - last < 1.0:
+        for s, sent in list(last.items()):
+            if now - sent < 1.0:
                 continue
             try:
-                s.send(b"GET /state HTTP/1.1\r\nX" if last == conns[s] and now - last < 2 else b"x")
-                conns[s] = now
+                s.send(first if sent == 0.0 else drip())
+                last[s] = now
             except (BlockingIOError, InterruptedError):
                 pass
-            except OSError:  # the server closed it: open another
-                s.close()
-                del conns[s]
-        time.sleep(0.05)
+            except OSError:  # reset: the server is done with it
+                selector.unregister(s)
+                del last[s]
+                lives.close(s)
+
+
+def slowhttp(args: argparse.Namespace) -> None:
+    host, port = args.target.rsplit(":", 1)
+    dripping((host, int(port)), args.clients, b"GET /state HTTP/1.1\r\nX", lambda: b"x")
+
+
+def gossip(args: argparse.Namespace) -> None:
+    """Random datagrams from a thread; the dripping frames here."""
+    host, port = args.target.rsplit(":", 1)
+    target = (host, int(port))
+
+    def datagrams() -> None:
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        while True:
+            started = time.monotonic()
+            for _ in range(args.datagrams // 10):
+                with contextlib.suppress(OSError):
+                    udp.sendto(random.randbytes(random.randint(1, 1400)), target)
+            time.sleep(max(0.0, 0.1 - (time.monotonic() - started)))
+
+    threading.Thread(target=datagrams, daemon=True).start()
+    header = struct.pack("!I", 8 * 1024 * 1024)  # the largest frame membership accepts
+    dripping(target, args.drips, header, lambda: b"\x00")
+
+
+def arpflood(args: argparse.Namespace) -> None:
+    mac = interface_mac(args.dev)
+    source = own_address(socket.AF_INET, args.dev)
+    base = ipaddress.ip_address(args.ip)
+    frames = [arp.request_frame(mac, source, (base + k).packed) for k in range(8)]
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    sock.bind((args.dev, 0))
+    print(json.dumps({"ready": time.monotonic()}), flush=True)
+    sent = 0
+    started = time.monotonic()
+    while True:
+        due = int((time.monotonic() - started) * args.rate)
+        while sent < due:
+            with contextlib.suppress(OSError):
+                sock.send(frames[sent % len(frames)])
+            sent += 1
+        time.sleep(0.005)
 
 
 def main() -> None:
@@ -138,8 +248,17 @@ def main() -> None:
     h = sub.add_parser("slowhttp")
     h.add_argument("target")
     h.add_argument("--clients", type=int, default=2000)
+    g = sub.add_parser("gossip")
+    g.add_argument("target")
+    g.add_argument("--drips", type=int, default=20)
+    g.add_argument("--datagrams", type=int, default=500)
+    a = sub.add_parser("arpflood")
+    a.add_argument("ip")
+    a.add_argument("--rate", type=int, default=5000)
+    a.add_argument("--dev", default="eth0")
     args = parser.parse_args()
-    bgp(args) if args.command == "bgp" else slowhttp(args)
+    commands = {"bgp": bgp, "slowhttp": slowhttp, "gossip": gossip, "arpflood": arpflood}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
