@@ -90,6 +90,13 @@ class Allocator:
         self._port_sets: dict[frozenset[Port], frozenset[Port]] = {}
         self._index = PoolIndex(config)
         self._holdings = Holdings(self._index.locator)
+        # Service key -> (the Service object, its Allocation) of a service that settled in the
+        # last converge_all (see _settles); the namespaces that pass saw. A later pass skips a
+        # service whose object and allocation are still those: converging it again would
+        # give the same object back, so a watch event costs the services it changed.
+        self._settled: dict[str, tuple[Service, Allocation]] = {}
+        self._settled_namespaces: Mapping[str, object] = {}
+        self.converged = 0  # services converged (not skipped) so far: the tests' cost counter
 
     # ----- configuration
 
@@ -101,6 +108,7 @@ class Allocator:
         converge, as MetalLB's ReprocessAll does.
         """
         old = self._holdings
+        self._settled = {}  # admission and ranges may differ: every service is checked again
         self._index = index = PoolIndex(config)
         self._holdings = holdings = Holdings(index.locator)
         orphans: list[str] = []
@@ -141,6 +149,7 @@ class Allocator:
     # ----- changes
 
     def release(self, service_key: str) -> None:
+        self._settled.pop(service_key, None)
         self._holdings.release(service_key)
 
     def converge(self, service: Service, namespace_labels: Mapping[str, str]) -> Allocation | None:
@@ -166,6 +175,16 @@ class Allocator:
     def _converge_all(self, cluster: ClusterState) -> dict[str, Allocation]:
         held = self._holdings.held
         lb_class = self._lb_class
+        # A settled service whose object and allocation are the very ones of the last pass
+        # is not converged again (see _settles): its addresses are its own, nothing it reads
+        # changed (its Service, the namespaces' labels, the configuration: set_config forgets
+        # them all), and converging it would hand back the same Allocation.
+        settled = self._settled
+        if cluster.namespaces != self._settled_namespaces:
+            settled = {}
+        results: dict[str, Allocation] = {}
+        keep: dict[str, tuple[Service, Allocation]] = {}
+        seen: set[str] = set()
         # Rule 7's order is (group, created, namespace, name); the service key follows, and as
         # it is unique, sorting these tuples never compares services.
         by_key: dict[str, tuple[int, datetime, str, str, str, bool, Service]] = {}
@@ -176,6 +195,12 @@ class Allocator:
             meta = s.metadata
             namespace = meta.namespace or "default"
             key = f"{namespace}/{meta.name}"  # Service.key, inlined: this loop is hot
+            seen.add(key)
+            memo = settled.get(key)
+            if memo is not None and memo[0] is s and held.get(key) is memo[1]:
+                results[key] = memo[1]
+                keep[key] = memo
+                continue
             annotations = meta.annotations
             requests = bool(
                 spec.load_balancer_ip
@@ -185,12 +210,12 @@ class Allocator:
             group = 0 if holds else 1 if requests else 2
             created = meta.creation_timestamp or EPOCH
             by_key[key] = (group, created, namespace, meta.name, key, requests, s)
-        for key in sorted(held.keys() - by_key.keys()):
+        for key in sorted(held.keys() - seen):
             self.release(key)
         entries = sorted(by_key.values())
 
+        self.converged += len(entries)
         labels_of: dict[str, Mapping[str, str]] = {}
-        results: dict[str, Allocation] = {}
         dropped: dict[str, str | None] = {}  # re-claim failed: allocate without re-claiming
         converge = self._converge
         for group, _, namespace, _, key, _, s in entries:
@@ -226,6 +251,12 @@ class Allocator:
                 result = converge(s, key, labels)
             if result is not None:
                 results[key] = result
+        for *_, key, _, s in entries:
+            result = results.get(key)
+            if result is not None and _settles(s, result) and held.get(key) is result:
+                keep[key] = (s, result)
+        self._settled = keep
+        self._settled_namespaces = cluster.namespaces
         return {key: results[key] for key in sorted(results)}
 
     # ----- convergence
@@ -460,6 +491,19 @@ class Allocator:
             if error is not None:
                 return error
         return pool.name, spots
+
+
+def _settles(service: Service, result: Allocation) -> bool:
+    """Whether converging ``service`` again, unchanged, can only give ``result`` back: it
+    holds its addresses with nothing to report (no error, no notice, nothing cleared, which a
+    re-claim would reset), and is not a PreferDualStack service that may still be topped up."""
+    return (
+        bool(result.ips)
+        and result.error is None
+        and result.notice is None
+        and result.cleared is None
+        and (len(result.ips) == 2 or service.spec.ip_family_policy != "PreferDualStack")
+    )
 
 
 def _no_second_family(pool: str, existing: int) -> str:
