@@ -3,8 +3,14 @@
 It writes ``status.loadBalancer.ingress`` and the ``metallb.io/ip-allocated-from-pool``
 annotation through the Service's status subresource (:func:`service_status_patch`), while this
 controller leads, and posts the Events MetalLB emits on Services: those of
-:func:`actors.kube.service_events.allocation_service_events` and ``deprecatedAnnotation``. A
-failed write is retried with backoff on the injected scheduler.
+:func:`actors.kube.service_events.allocation_service_events` and ``deprecatedAnnotation``.
+
+Two calls per Service that gets an address (the status patch, annotation included, and the
+``IPAllocated`` Event; MetalLB's controller makes a status update, retried on conflict, and the
+Event), made through a :class:`~actors.kube.writer.WritePool`: a bounded number in flight, the
+outcome back in the actor's thread; never two writes of one Service at once. A failed write
+is retried with backoff on the injected scheduler, and nothing new is written meanwhile (a 429
+or an API that is away is not answered with more calls).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from actors.events import AllocationsUpdated, ClusterUpdated, Event, LeadershipC
 from actors.kube.api import KubeApi, api_error, split_key
 from actors.kube.event_recorder import CONTROLLER_COMPONENT, EventRecorder
 from actors.kube.service_events import allocation_service_events
-from actors.kube.writer import ApiWriter
+from actors.kube.writer import WRITERS, ApiWriter, WritePool
 from actors.listener import Listener
 from actors.model.allocation import Allocation
 from actors.model.annotations import ANNOTATION_IP_ALLOCATED_FROM_POOL, DEPRECATED_PREFIX
@@ -88,20 +94,28 @@ class ServiceStatusWriter(Listener, ApiWriter):
         *,
         leader: bool = True,
         component: str = CONTROLLER_COMPONENT,
+        writers: int = WRITERS,
         **kw: Any,
     ) -> None:
         super().__init__(api, **kw)
         self.leader = leader
-        self.events = EventRecorder(api, component)
+        self.pool = WritePool(writers)
+        self.events = EventRecorder(api, component, pool=self.pool)
         self.cluster: ClusterState | None = None
         self.allocations: Mapping[str, Allocation] | None = None
         # key -> (patch, resourceVersion the write produced): not written again until the
         # watch has shown that version (or a newer one) and it still differs.
         self.written: dict[str, tuple[dict[str, Any], str]] = {}
+        # key -> the patch being written now: one write per Service at a time.
+        self.in_flight: dict[str, dict[str, Any]] = {}
+        self._again = False  # a patch changed while its Service's write was in flight
         self.writes = 0
         self.failures = 0
         self._clean: dict[str, tuple[Service, Allocation | None]] = {}
         self._annotations_seen: dict[str, Service] = {}
+
+    def on_stop(self) -> None:
+        self.pool.shutdown()
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, ClusterUpdated):
@@ -160,34 +174,50 @@ class ServiceStatusWriter(Listener, ApiWriter):
     def sync(self) -> None:
         if not self.leader or self.cluster is None or self.allocations is None:
             return
-        failed = False
+        if self.retry.scheduled:
+            return  # a write failed: the retry timer syncs, after its backoff
         for key, patch in self._patches().items():
+            flying = self.in_flight.get(key)
+            if flying is not None:
+                self._again = self._again or flying != patch
+                continue  # written once this write is back
             service = self.cluster.services[key]
             done = self.written.get(key)
             seen = service.metadata.resource_version
             if done is not None and done[0] == patch and not _rv_at_least(seen, done[1]):
                 continue  # our write is not back through the watch yet
             namespace, name = split_key(key)
-            try:
-                result = self.api.patch_service_status(namespace, name, patch)
-            except Exception as exc:
-                status, _ = api_error(exc)
-                if status == 404:
-                    continue  # deleted meanwhile; the watch will say so
-                self.failures += 1
-                failed = True
-                log.warning("writing the status of %s failed: %s", key, exc)
-                break  # the API is likely away: retry everything later
-            self.writes += 1
-            rv = str((result.get("metadata") or {}).get("resourceVersion", ""))
-            self.written[key] = (patch, rv)
-        if failed:
-            self.retry_later()
-        else:
-            self.retry.succeeded()
+            self.in_flight[key] = patch
+            self.pool.call(
+                self.actor_ref,
+                self.api.patch_service_status,
+                (namespace, name, patch),
+                self._written,
+                key,
+                patch,
+            )
         for key in list(self.written):
             if key not in self.cluster.services:
                 del self.written[key]
+
+    def _written(
+        self, key: str, patch: dict[str, Any], result: Any, error: BaseException | None
+    ) -> None:
+        """One write's outcome, in the actor's thread."""
+        self.in_flight.pop(key, None)
+        if error is None:
+            self.writes += 1
+            rv = str(((result or {}).get("metadata") or {}).get("resourceVersion", ""))
+            self.written[key] = (patch, rv)
+            self.retry.succeeded()
+        elif api_error(error)[0] != 404:  # 404: deleted meanwhile; the watch will say so
+            self.failures += 1
+            if not self.retry.scheduled:
+                log.warning("writing the status of %s failed: %s", key, error)
+            self.retry_later()  # the API is likely away or busy: everything, later
+        if self._again and not self.in_flight:
+            self._again = False
+            self.sync()
 
     def _patches(self) -> dict[str, dict[str, Any]]:
         """status_patches, skipping services whose objects are the very ones last found in
