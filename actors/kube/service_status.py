@@ -16,6 +16,7 @@ or an API that is away is not answered with more calls).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,6 +77,10 @@ def status_patches(
     return out
 
 
+class _Skipped(Exception):
+    """A write not made: an earlier one failed, and the retry writes it after the backoff."""
+
+
 def _rv_at_least(seen: str, written: str) -> bool:
     if seen.isdigit() and written.isdigit():
         return int(seen) >= int(written)
@@ -109,6 +114,9 @@ class ServiceStatusWriter(Listener, ApiWriter):
         # key -> the patch being written now: one write per Service at a time.
         self.in_flight: dict[str, dict[str, Any]] = {}
         self._again = False  # a patch changed while its Service's write was in flight
+        # Set by the worker whose write failed: the writes queued behind it are not made
+        # (at most the pool's size meet an API that refuses), until the retry.
+        self._halted = threading.Event()
         self.writes = 0
         self.failures = 0
         self._clean: dict[str, tuple[Service, Allocation | None]] = {}
@@ -174,7 +182,7 @@ class ServiceStatusWriter(Listener, ApiWriter):
     def sync(self) -> None:
         if not self.leader or self.cluster is None or self.allocations is None:
             return
-        if self.retry.scheduled:
+        if self.retry.scheduled or self._halted.is_set():
             return  # a write failed: the retry timer syncs, after its backoff
         for key, patch in self._patches().items():
             flying = self.in_flight.get(key)
@@ -190,7 +198,7 @@ class ServiceStatusWriter(Listener, ApiWriter):
             self.in_flight[key] = patch
             self.pool.call(
                 self.actor_ref,
-                self.api.patch_service_status,
+                self._patch,
                 (namespace, name, patch),
                 self._written,
                 key,
@@ -200,12 +208,29 @@ class ServiceStatusWriter(Listener, ApiWriter):
             if key not in self.cluster.services:
                 del self.written[key]
 
+    def _patch(self, namespace: str, name: str, patch: dict[str, Any]) -> Any:
+        """One write, in a pool worker."""
+        if self._halted.is_set():
+            raise _Skipped()
+        try:
+            return self.api.patch_service_status(namespace, name, patch)
+        except Exception as exc:
+            if api_error(exc)[0] != 404:
+                self._halted.set()
+            raise
+
+    def _retry(self) -> None:
+        self._halted.clear()
+        super()._retry()
+
     def _written(
         self, key: str, patch: dict[str, Any], result: Any, error: BaseException | None
     ) -> None:
         """One write's outcome, in the actor's thread."""
         self.in_flight.pop(key, None)
-        if error is None:
+        if isinstance(error, _Skipped):
+            self.retry_later()
+        elif error is None:
             self.writes += 1
             rv = str(((result or {}).get("metadata") or {}).get("resourceVersion", ""))
             self.written[key] = (patch, rv)
