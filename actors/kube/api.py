@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +73,7 @@ def split_key(key: str) -> tuple[str, str]:
 # -- the client ------------------------------------------------------------------------------
 
 JSON = "application/json"
+AUTH_TTL = 30.0  # seconds the per-Service writes reuse the credentials they read
 
 
 class KubeApi:
@@ -87,6 +89,7 @@ class KubeApi:
         self.custom = client.CustomObjectsApi(api_client)
         self.coordination = client.CoordinationV1Api(api_client)
         self.host = str(api_client.configuration.host)
+        self._auth: tuple[float, dict[str, str]] | None = None
 
     @classmethod
     def connect(
@@ -183,12 +186,7 @@ class KubeApi:
         from kubernetes.client.exceptions import ApiException
 
         client = self.api_client
-        headers = dict(client.default_headers)
-        headers["Accept"] = "application/json"
-        headers["Content-Type"] = content_type
-        for auth in client.configuration.auth_settings().values():
-            if auth.get("in") == "header" and auth.get("value"):
-                headers[auth["key"]] = auth["value"]
+        headers = {**self._auth_headers(), "Content-Type": content_type}
         response = client.rest_client.request(
             method,
             self.host.rstrip("/") + path,
@@ -200,6 +198,22 @@ class KubeApi:
         if not 200 <= response.status <= 299:
             raise ApiException.from_response(http_resp=response, body=None, data=None)
         return json.loads(data) if data else None
+
+    def _auth_headers(self) -> dict[str, str]:
+        """The client's headers and credentials, read again every ``AUTH_TTL`` seconds: the
+        kubeconfig loader's refresh hook re-reads the whole kubeconfig on every call (~2 ms),
+        and a token (a projected ServiceAccount token, an exec plugin's) outlives minutes."""
+        now = time.monotonic()
+        cached = self._auth
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        client = self.api_client
+        headers = {**client.default_headers, "Accept": "application/json"}
+        for auth in client.configuration.auth_settings().values():
+            if auth.get("in") == "header" and auth.get("value"):
+                headers[auth["key"]] = auth["value"]
+        self._auth = (now + AUTH_TTL, headers)
+        return headers
 
     def patch_service_status(self, namespace: str, name: str, body: dict[str, Any]) -> dict:
         """A strategic merge patch of the Service's status subresource, as MetalLB's."""

@@ -119,7 +119,7 @@ class ServiceStatusWriter(Listener, ApiWriter):
         self._halted = threading.Event()
         self.writes = 0
         self.failures = 0
-        self._clean: dict[str, tuple[Service, Allocation | None]] = {}
+        self._known: dict[str, tuple[Service, Allocation | None, dict[str, Any] | None]] = {}
         self._annotations_seen: dict[str, Service] = {}
 
     def on_stop(self) -> None:
@@ -247,20 +247,21 @@ class ServiceStatusWriter(Listener, ApiWriter):
     def _patches(self) -> dict[str, dict[str, Any]]:
         """status_patches, skipping services whose objects are the very ones last found in
         order: the cluster source and the allocator hand out the same objects while nothing
-        changes, so a burst of N services costs N checks per update, not N string compares."""
+        changes, so a burst of N services costs N identity checks per update, and each
+        (Service, Allocation) pair's patch is worked out once."""
         assert self.cluster is not None and self.allocations is not None
         out = {}
-        clean: dict[str, tuple[Service, Allocation | None]] = {}
+        known: dict[str, tuple[Service, Allocation | None, dict[str, Any] | None]] = {}
         for key, service in self.cluster.services.items():
             allocation = self.allocations.get(key)
-            seen = self._clean.get(key)
-            if seen is not None and seen[0] is service and seen[1] == allocation:
-                clean[key] = seen
-                continue
-            patch = service_status_patch(service, allocation)
-            if patch is None:
-                clean[key] = (service, allocation)
+            seen = self._known.get(key)
+            if seen is not None and seen[0] is service and seen[1] is allocation:
+                patch = seen[2]
+                known[key] = seen
             else:
+                patch = service_status_patch(service, allocation)
+                known[key] = (service, allocation, patch)
+            if patch is not None:
                 out[key] = patch
-        self._clean = clean
+        self._known = known
         return out
