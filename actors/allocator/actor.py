@@ -75,6 +75,10 @@ class AllocatorActor(Listener, RuntimeActor):
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, ConfigApplied):
+            if event.config == self.config:
+                # The same configuration again (on Kubernetes, every pool status write the
+                # controller makes reloads it): nothing to re-check, so nothing to converge.
+                return
             self.config = event.config
             if self.allocator is not None:
                 self.allocator.set_config(event.config)
