@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 #: Calls in flight at once per pool: far below any API server's priority level (the default
 #: workload-low level alone has ~245 seats of the default 600), enough to hide round trips.
 WRITERS = 16
+#: The same for best-effort writes that must not hold up the others (Events).
+EVENT_WRITERS = 4
 
 
 class WritePool:
