@@ -96,6 +96,12 @@ class Allocator:
         # give the same object back, so a watch event costs the services it changed.
         self._settled: dict[str, tuple[Service, Allocation]] = {}
         self._settled_namespaces: Mapping[str, object] = {}
+        # The last pass's services mapping and answer, and the keys it left unsettled (plus
+        # those released or converged one by one since): the next pass looks only at the
+        # services that are not the very objects it saw, and at those keys.
+        self._last_services: Mapping[str, Service] | None = None
+        self._last_results: dict[str, Allocation] = {}
+        self._unsettled: set[str] = set()
         self.converged = 0  # services converged (not skipped) so far: the tests' cost counter
 
     # ----- configuration
@@ -109,6 +115,7 @@ class Allocator:
         """
         old = self._holdings
         self._settled = {}  # admission and ranges may differ: every service is checked again
+        self._last_services = None
         self._index = index = PoolIndex(config)
         self._holdings = holdings = Holdings(index.locator)
         orphans: list[str] = []
@@ -150,6 +157,7 @@ class Allocator:
 
     def release(self, service_key: str) -> None:
         self._settled.pop(service_key, None)
+        self._unsettled.add(service_key)
         self._holdings.release(service_key)
 
     def converge(self, service: Service, namespace_labels: Mapping[str, str]) -> Allocation | None:
@@ -159,6 +167,7 @@ class Allocator:
         re-claimed if still valid; otherwise they are dropped (``cleared``) and the service is
         allocated again: requested addresses, else the requested pool, else by pool order.
         """
+        self._unsettled.add(service.key)
         return self._converge(service, service.key, namespace_labels)
 
     def converge_all(self, cluster: ClusterState) -> dict[str, Allocation]:
@@ -175,20 +184,35 @@ class Allocator:
     def _converge_all(self, cluster: ClusterState) -> dict[str, Allocation]:
         held = self._holdings.held
         lb_class = self._lb_class
+        services = cluster.services
         # A settled service whose object and allocation are the very ones of the last pass
         # is not converged again (see _settles): its addresses are its own, nothing it reads
         # changed (its Service, the namespaces' labels, the configuration: set_config forgets
-        # them all), and converging it would hand back the same Allocation.
+        # them all), and converging it would hand back the same Allocation. After a first
+        # pass, only the services that are not the very objects of the last one, those gone,
+        # and those left unsettled are looked at (``candidates``); a pass with nothing new
+        # costs one identity check per service.
         settled = self._settled
-        if cluster.namespaces != self._settled_namespaces:
+        last = self._last_services
+        candidates: set[str] | None = None
+        if cluster.namespaces != self._settled_namespaces or last is None:
             settled = {}
+        else:
+            candidates = {k for k, v in services.items() if last.get(k) is not v}
+            candidates |= last.keys() - services.keys()
+            candidates |= self._unsettled
         results: dict[str, Allocation] = {}
         keep: dict[str, tuple[Service, Allocation]] = {}
         seen: set[str] = set()
         # Rule 7's order is (group, created, namespace, name); the service key follows, and as
         # it is unique, sorting these tuples never compares services.
         by_key: dict[str, tuple[int, datetime, str, str, str, bool, Service]] = {}
-        for s in cluster.services.values():
+        looked_at = (
+            services.values()
+            if candidates is None
+            else [services[k] for k in candidates if k in services]
+        )
+        for s in looked_at:
             spec = s.spec
             if spec.type != "LoadBalancer" or spec.load_balancer_class != lb_class:
                 continue
@@ -210,7 +234,8 @@ class Allocator:
             group = 0 if holds else 1 if requests else 2
             created = meta.creation_timestamp or EPOCH
             by_key[key] = (group, created, namespace, meta.name, key, requests, s)
-        for key in sorted(held.keys() - seen):
+        gone = held.keys() - seen if candidates is None else (held.keys() & candidates) - seen
+        for key in sorted(gone):
             self.release(key)
         entries = sorted(by_key.values())
 
@@ -251,13 +276,34 @@ class Allocator:
                 result = converge(s, key, labels)
             if result is not None:
                 results[key] = result
+        unsettled: set[str] = set()
         for *_, key, _, s in entries:
             result = results.get(key)
             if result is not None and _settles(s, result) and held.get(key) is result:
                 keep[key] = (s, result)
-        self._settled = keep
+            else:
+                unsettled.add(key)
         self._settled_namespaces = cluster.namespaces
-        return {key: results[key] for key in sorted(results)}
+        self._last_services = services
+        self._unsettled = unsettled
+        if candidates is None:
+            self._settled = keep
+            answer = {key: results[key] for key in sorted(results)}
+        else:
+            # Everything not looked at is as the last pass left it.
+            self._settled = merged = dict(self._settled)
+            answer = dict(self._last_results)
+            for key in candidates:
+                merged.pop(key, None)
+                if key not in results:
+                    answer.pop(key, None)
+            merged.update(keep)
+            added = results.keys() - answer.keys()
+            answer.update(results)  # a key already there keeps its place in the order
+            if added:
+                answer = {key: answer[key] for key in sorted(answer)}
+        self._last_results = answer
+        return dict(answer)
 
     # ----- convergence
 

@@ -335,7 +335,7 @@ def test_skipping_settled_services_matches_converging_every_one(
             if gone:
                 del current[s.key]
         current.update({s.key: s for s in changed})  # same keys: a changed Service object
-        full._settled = {}  # the reference converges every service, every pass
+        full._settled, full._last_services = {}, None  # the reference converges every one
         expected = full.converge_all(state(list(current.values())))
         assert fast.converge_all(state(list(current.values()))) == expected
         assert fast.usage() == full.usage()
@@ -371,6 +371,9 @@ def test_one_changed_service_converges_only_that_service() -> None:
     alloc.converge_all(state(list(svcs.values())))
     assert alloc.converged == 2000
     alloc.converged = 0
+    same = state(list(svcs.values()))
+    assert alloc.converge_all(same) == alloc.converge_all(same)
+    assert alloc.converged == 0  # nothing new: nothing converged
     svcs["ns1/new"] = svc("new")
     svcs["ns1/s0007"] = svc("s0007", loadBalancerIP="10.0.9.9")
     after = alloc.converge_all(state(list(svcs.values())))
