@@ -4,6 +4,7 @@ here) MetalLB's, in one run.
 
     .venv/bin/python tests/bench/kube_real.py [--services 10000] [--creators 16]
         [--mode running|precreate|both] [--only lbtui|metallb] [--profile DIR]
+        [--baseline CHECKOUT]
 
 (as root: the control plane runs in a network namespace.) Two modes:
 
@@ -23,6 +24,8 @@ CPU, not wall time, is the reading load on a shared machine does not distort), p
 writes per Service (Service, status and Event writes the API server counted, the bench's own
 creates taken out) and 429s, and MetalLB / lbtui ratios.
 
+``--baseline DIR`` adds a row: the lbtui controller of another checkout (``/work/main``, a
+commit before a change) on the same workload in the same run, with the ratio baseline / lbtui.
 ``--profile DIR`` runs lbtui under ``tests/bench/profile_threads.py`` (a CPU-timed cProfile in
 every thread) and writes ``DIR/lbtui-<mode>.txt``; its times are then the profiled process's,
 slower than the real one's.
@@ -231,8 +234,8 @@ def run_one(
         plane.down()
 
 
-def lbtui_command(work: Path, mode: str, profile: Path | None) -> list[str]:
-    kubeconfig = work / f"lbtui-{mode}" / "admin.kubeconfig"
+def lbtui_command(work: Path, mode: str, profile: Path | None, name: str = "lbtui") -> list[str]:
+    kubeconfig = work / f"{name}-{mode}" / "admin.kubeconfig"
     head = [sys.executable, "-m", "lbtui"]
     if profile is not None:
         profile.mkdir(parents=True, exist_ok=True)
@@ -294,6 +297,13 @@ def print_table(rows: list[dict[str, Any]], creators: int) -> None:
                 f"CPU {ml['cpu_s'] / lb['cpu_s']:.2f}x, "
                 f"peak RSS {ml['peak_rss_mb'] / lb['peak_rss_mb']:.2f}x"
             )
+        if "lbtui" in by and "baseline" in by:
+            lb, base = by["lbtui"], by["baseline"]
+            print(
+                f"ratio baseline / lbtui: time until all assigned "
+                f"{base['all_assigned_s'] / lb['all_assigned_s']:.1f}x, "
+                f"CPU {base['cpu_s'] / lb['cpu_s']:.2f}x"
+            )
 
 
 def main() -> int:
@@ -303,6 +313,9 @@ def main() -> int:
     parser.add_argument("--only", choices=("lbtui", "metallb"), default=None)
     parser.add_argument("--mode", choices=("running", "precreate", "both"), default="both")
     parser.add_argument("--profile", type=Path, default=None, help="profile lbtui into DIR")
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="also run the lbtui controller of checkout DIR"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lbtui-bench-kube-"))
     metallb = controlplane.binaries() / "metallb-controller"
@@ -314,6 +327,12 @@ def main() -> int:
             command = lbtui_command(work, mode, args.profile)
             env = {"PYTHONPATH": str(REPO)}
             rows.append(run_one("lbtui", command, env, args.services, args.creators, work, mode))
+        if args.baseline is not None:
+            # Another checkout's controller on the same workload in the same run: before and
+            # after a change, under the same load.
+            command = lbtui_command(work, mode, None, "baseline")
+            env = {"PYTHONPATH": str(args.baseline)}
+            rows.append(run_one("baseline", command, env, args.services, args.creators, work, mode))
         if args.only in (None, "metallb"):
             if metallb.exists():
                 env = {"KUBECONFIG": str(work / f"metallb-{mode}" / "admin.kubeconfig")}
