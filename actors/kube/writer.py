@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 #: workload-low level alone has ~245 seats of the default 600), enough to hide round trips.
 WRITERS = 16
 #: The same for best-effort writes that must not hold up the others (Events).
-EVENT_WRITERS = 4
+EVENT_WRITERS = 8
 
 
 class WritePool:

@@ -19,8 +19,9 @@ The control plane is the realkube tests' (tests/kube-real/controlplane.py), star
 each controller and mode so nothing is inherited. Each controller runs as a process in the
 root namespace with the admin kubeconfig (the same client rights for both), webhooks off.
 Printed per controller and mode: creation time, time until all assigned, CPU seconds of the
-controller process (from its start in ``precreate``, from the first create in ``running``;
-CPU, not wall time, is the reading load on a shared machine does not distort), peak RSS, the
+controller process until its writes are done (from its start in ``precreate``, from the first
+create in ``running``; CPU, not wall time, is the reading load on a shared machine does not
+distort), peak RSS, the
 writes per Service (Service, status and Event writes the API server counted, the bench's own
 creates taken out) and 429s, and MetalLB / lbtui ratios.
 
@@ -200,11 +201,18 @@ def run_one(
         total = time.monotonic() - first
         if creator is not None:
             creator.join()
+        # The Events may still be being posted: the writes (and the CPU they cost) are read
+        # once the API server has counted none for 3 s (at most 120 s more).
+        calls, settle = write_calls(api), time.monotonic() + 120
+        while time.monotonic() < settle and proc.poll() is None:
+            time.sleep(3)
+            again = write_calls(api)
+            if again == calls:
+                break
+            calls = again
         alive = proc.poll() is None
         cpu = clock_ticks(proc.pid) - cpu0 if alive else float("nan")
         rss = peak_rss_mb(proc.pid) if alive else float("nan")
-        time.sleep(2)  # the last Events are posted after the last status
-        calls = write_calls(api)
         calls.subtract(calls0)
         if mode == "running":
             calls["POST services"] -= count  # the bench's own creates
