@@ -176,6 +176,8 @@ def run_one(
         proc = subprocess.Popen(
             command,
             env={**os.environ, **env},
+            # ``python -m lbtui`` imports from its working directory first: the checkout's.
+            cwd=env.get("PYTHONPATH") or None,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
