@@ -124,6 +124,7 @@ class ServiceStatusWriter(Listener, ApiWriter):
         self.writes = 0
         self.failures = 0
         self._known: dict[str, tuple[Service, Allocation | None, dict[str, Any] | None]] = {}
+        self._pending: dict[str, dict[str, Any]] = {}  # the patches _known holds, by key
         self._annotations_seen: dict[str, Service] = {}
 
     def on_stop(self) -> None:
@@ -150,12 +151,15 @@ class ServiceStatusWriter(Listener, ApiWriter):
         """MetalLB's Warning ``deprecatedAnnotation``, once per service and annotation set."""
         if not self.leader or self.cluster is None:
             return
-        seen: dict[str, Service] = {}
-        for key, service in self.cluster.services.items():
-            before = self._annotations_seen.get(key)
+        services = self.cluster.services
+        seen = self._annotations_seen
+        for key in [k for k in seen if k not in services]:
+            del seen[key]
+        # Only the services that are not the very objects last looked at.
+        for key in [k for k, v in services.items() if seen.get(k) is not v]:
+            service = services[key]
+            before = seen.get(key)
             seen[key] = service
-            if before is service:
-                continue
             old = deprecated_annotations(before) if before is not None else ()
             for name in deprecated_annotations(service):
                 if name in old:
@@ -169,7 +173,6 @@ class ServiceStatusWriter(Listener, ApiWriter):
                     "deprecatedAnnotation",
                     f'annotation "{name}" is deprecated, use "{stable}" instead',
                 )
-        self._annotations_seen = seen
 
     def _record(self, before: Mapping[str, Allocation], after: Mapping[str, Allocation]) -> None:
         """The Events for what changed between two allocation maps (services that are gone
@@ -255,18 +258,29 @@ class ServiceStatusWriter(Listener, ApiWriter):
         changes, so a burst of N services costs N identity checks per update, and each
         (Service, Allocation) pair's patch is worked out once."""
         assert self.cluster is not None and self.allocations is not None
-        out = {}
-        known: dict[str, tuple[Service, Allocation | None, dict[str, Any] | None]] = {}
-        for key, service in self.cluster.services.items():
-            allocation = self.allocations.get(key)
-            seen = self._known.get(key)
-            if seen is not None and seen[0] is service and seen[1] is allocation:
-                patch = seen[2]
-                known[key] = seen
+        services, allocations = self.cluster.services, self.allocations
+        known = self._known
+        # Only the keys whose Service or Allocation is not the very object last looked at.
+        differ = [k for k in known if k not in services]
+        differ += [
+            k
+            for k, v in services.items()
+            if (seen := known.get(k)) is None
+            or seen[0] is not v
+            or seen[1] is not allocations.get(k)
+        ]
+        pending = self._pending
+        for key in differ:
+            service = services.get(key)
+            if service is None:
+                known.pop(key, None)
+                pending.pop(key, None)
+                continue
+            allocation = allocations.get(key)
+            patch = service_status_patch(service, allocation)
+            known[key] = (service, allocation, patch)
+            if patch is None:
+                pending.pop(key, None)
             else:
-                patch = service_status_patch(service, allocation)
-                known[key] = (service, allocation, patch)
-            if patch is not None:
-                out[key] = patch
-        self._known = known
-        return out
+                pending[key] = patch
+        return dict(pending)

@@ -105,3 +105,33 @@ def test_a_refusing_api_meets_a_pool_of_calls_then_the_backoff(world: Any) -> No
     wait_until(lambda: writer.writes.get(timeout=5) == SERVICES)
     assert len(api.patches) == refused + SERVICES
     assert writer.failures.get(timeout=5) >= 1
+
+
+def test_an_update_works_out_only_the_patches_of_what_changed(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cost of one watch event in the writer: one patch worked out, not one per Service."""
+    from actors.kube import service_status
+
+    _, api, writer, cluster, allocations = world
+    api.gate.set()
+    writer.on_event(ClusterUpdated(0.0, cluster, "test")).get(timeout=5)
+    writer.on_event(AllocationsUpdated(0.0, allocations, {})).get(timeout=5)
+    wait_until(lambda: writer.writes.get(timeout=5) == SERVICES)
+    worked_out: list[str] = []
+    real = service_status.service_status_patch
+
+    def counting(service: Service, allocation: Allocation | None) -> Any:
+        worked_out.append(service.metadata.name)
+        return real(service, allocation)
+
+    monkeypatch.setattr(service_status, "service_status_patch", counting)
+    services = dict(cluster.services)
+    written = service("s007")
+    written["status"] = {"loadBalancer": {"ingress": [{"ip": "10.0.0.8"}]}}
+    written["metadata"]["annotations"] = {"metallb.io/ip-allocated-from-pool": "lan"}
+    services["default/s007"] = Service.model_validate(written)
+    changed = ClusterState(services=MappingProxyType(services))
+    writer.on_event(ClusterUpdated(1.0, changed, "test")).get(timeout=5)
+    assert worked_out == ["s007"]
+    assert writer.in_flight.get(timeout=5) == {}  # its status is what it holds: no write
