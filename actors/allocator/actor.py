@@ -34,9 +34,13 @@ from actors.model.config import Config
 def allocation_events(
     t: float, before: Mapping[str, Allocation], after: Mapping[str, Allocation]
 ) -> list[Event]:
-    """The human-visible difference between two allocation maps (pure)."""
+    """The human-visible difference between two allocation maps (pure). An allocation that is
+    the very object it was (the allocator hands out the same one while nothing changes) is
+    not looked at: the cost is that of what changed, plus one lookup per service."""
     events: list[Event] = []
-    for key in sorted(set(before) | set(after)):
+    differ = [k for k, v in after.items() if before.get(k) is not v]
+    differ += [k for k in before if k not in after]
+    for key in sorted(differ):
         old, new = before.get(key), after.get(key)
         old_ips = tuple(str(ip) for ip in old.ips) if old else ()
         new_ips = tuple(str(ip) for ip in new.ips) if new else ()
@@ -71,6 +75,10 @@ class AllocatorActor(Listener, RuntimeActor):
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, ConfigApplied):
+            if event.config == self.config:
+                # The same configuration again (on Kubernetes, every pool status write the
+                # controller makes reloads it): nothing to re-check, so nothing to converge.
+                return
             self.config = event.config
             if self.allocator is not None:
                 self.allocator.set_config(event.config)

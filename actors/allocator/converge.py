@@ -96,6 +96,19 @@ class Allocator:
         self._port_sets: dict[frozenset[Port], frozenset[Port]] = {}
         self._index = PoolIndex(config)
         self._holdings = Holdings(self._index.locator)
+        # Service key -> (the Service object, its Allocation) of a service that settled in the
+        # last converge_all (see _settles); the namespaces that pass saw. A later pass skips a
+        # service whose object and allocation are still those: converging it again would
+        # give the same object back, so a watch event costs the services it changed.
+        self._settled: dict[str, tuple[Service, Allocation]] = {}
+        self._settled_namespaces: Mapping[str, object] = {}
+        # The last pass's services mapping and answer, and the keys it left unsettled (plus
+        # those released or converged one by one since): the next pass looks only at the
+        # services that are not the very objects it saw, and at those keys.
+        self._last_services: Mapping[str, Service] | None = None
+        self._last_results: dict[str, Allocation] = {}
+        self._unsettled: set[str] = set()
+        self.converged = 0  # services converged (not skipped) so far: the tests' cost counter
 
     # ----- configuration
 
@@ -107,6 +120,8 @@ class Allocator:
         converge, as MetalLB's ReprocessAll does.
         """
         old = self._holdings
+        self._settled = {}  # admission and ranges may differ: every service is checked again
+        self._last_services = None
         self._index = index = PoolIndex(config)
         self._holdings = holdings = Holdings(index.locator)
         orphans: list[str] = []
@@ -147,6 +162,8 @@ class Allocator:
     # ----- changes
 
     def release(self, service_key: str) -> None:
+        self._settled.pop(service_key, None)
+        self._unsettled.add(service_key)
         self._holdings.release(service_key)
 
     def converge(self, service: Service, namespace_labels: Mapping[str, str]) -> Allocation | None:
@@ -156,6 +173,7 @@ class Allocator:
         re-claimed if still valid; otherwise they are dropped (``cleared``) and the service is
         allocated again: requested addresses, else the requested pool, else by pool order.
         """
+        self._unsettled.add(service.key)
         return self._converge(service, service.key, namespace_labels)
 
     def converge_all(self, cluster: ClusterState) -> dict[str, Allocation]:
@@ -172,16 +190,47 @@ class Allocator:
     def _converge_all(self, cluster: ClusterState) -> dict[str, Allocation]:
         held = self._holdings.held
         lb_class = self._lb_class
+        services = cluster.services
+        # A settled service whose object and allocation are the very ones of the last pass
+        # is not converged again (see _settles): its addresses are its own, nothing it reads
+        # changed (its Service, the namespaces' labels, the configuration: set_config forgets
+        # them all), and converging it would hand back the same Allocation. After a first
+        # pass, only the services that are not the very objects of the last one, those gone,
+        # and those left unsettled are looked at (``candidates``); a pass with nothing new
+        # costs one identity check per service.
+        settled = self._settled
+        last = self._last_services
+        candidates: set[str] | None = None
+        if cluster.namespaces != self._settled_namespaces or last is None:
+            settled = {}
+        else:
+            candidates = {k for k, v in services.items() if last.get(k) is not v}
+            candidates |= last.keys() - services.keys()
+            candidates |= self._unsettled
+        results: dict[str, Allocation] = {}
+        keep: dict[str, tuple[Service, Allocation]] = {}
+        seen: set[str] = set()
         # Rule 7's order is (group, created, namespace, name); the service key follows, and as
         # it is unique, sorting these tuples never compares services.
         by_key: dict[str, tuple[int, datetime, str, str, str, bool, Service]] = {}
-        for s in cluster.services.values():
+        looked_at = (
+            services.values()
+            if candidates is None
+            else [services[k] for k in candidates if k in services]
+        )
+        for s in looked_at:
             spec = s.spec
             if spec.type != "LoadBalancer" or spec.load_balancer_class != lb_class:
                 continue
             meta = s.metadata
             namespace = meta.namespace or "default"
             key = f"{namespace}/{meta.name}"  # Service.key, inlined: this loop is hot
+            seen.add(key)
+            memo = settled.get(key)
+            if memo is not None and memo[0] is s and held.get(key) is memo[1]:
+                results[key] = memo[1]
+                keep[key] = memo
+                continue
             annotations = meta.annotations
             requests = bool(
                 spec.load_balancer_ip
@@ -191,12 +240,13 @@ class Allocator:
             group = 0 if holds else 1 if requests else 2
             created = meta.creation_timestamp or EPOCH
             by_key[key] = (group, created, namespace, meta.name, key, requests, s)
-        for key in sorted(held.keys() - by_key.keys()):
+        gone = held.keys() - seen if candidates is None else (held.keys() & candidates) - seen
+        for key in sorted(gone):
             self.release(key)
         entries = sorted(by_key.values())
 
+        self.converged += len(entries)
         labels_of: dict[str, Mapping[str, str]] = {}
-        results: dict[str, Allocation] = {}
         dropped: dict[str, str | None] = {}  # re-claim failed: allocate without re-claiming
         converge = self._converge
         for group, _, namespace, _, key, _, s in entries:
@@ -232,7 +282,34 @@ class Allocator:
                 result = converge(s, key, labels)
             if result is not None:
                 results[key] = result
-        return {key: results[key] for key in sorted(results)}
+        unsettled: set[str] = set()
+        for *_, key, _, s in entries:
+            result = results.get(key)
+            if result is not None and _settles(s, result) and held.get(key) is result:
+                keep[key] = (s, result)
+            else:
+                unsettled.add(key)
+        self._settled_namespaces = cluster.namespaces
+        self._last_services = services
+        self._unsettled = unsettled
+        if candidates is None:
+            self._settled = keep
+            answer = {key: results[key] for key in sorted(results)}
+        else:
+            # Everything not looked at is as the last pass left it.
+            self._settled = merged = dict(self._settled)
+            answer = dict(self._last_results)
+            for key in candidates:
+                merged.pop(key, None)
+                if key not in results:
+                    answer.pop(key, None)
+            merged.update(keep)
+            added = results.keys() - answer.keys()
+            answer.update(results)  # a key already there keeps its place in the order
+            if added:
+                answer = {key: answer[key] for key in sorted(answer)}
+        self._last_results = answer
+        return dict(answer)
 
     # ----- convergence
 
@@ -466,6 +543,19 @@ class Allocator:
             if error is not None:
                 return error
         return pool.name, spots
+
+
+def _settles(service: Service, result: Allocation) -> bool:
+    """Whether converging ``service`` again, unchanged, can only give ``result`` back: it
+    holds its addresses with nothing to report (no error, no notice, nothing cleared, which a
+    re-claim would reset), and is not a PreferDualStack service that may still be topped up."""
+    return (
+        bool(result.ips)
+        and result.error is None
+        and result.notice is None
+        and result.cleared is None
+        and (len(result.ips) == 2 or service.spec.ip_family_policy != "PreferDualStack")
+    )
 
 
 def _no_second_family(pool: str, existing: int) -> str:

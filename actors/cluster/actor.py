@@ -23,10 +23,15 @@ log = logging.getLogger(__name__)
 
 
 def service_changes(t: float, before: ClusterState, after: ClusterState) -> list[ServiceChanged]:
-    """Which services were added, updated (spec or metadata) or deleted (pure)."""
+    """Which services were added, updated (spec or metadata) or deleted (pure). A service that
+    is the very object it was is not compared (the sources keep unchanged objects): the cost is
+    that of what changed, plus one lookup per service."""
     out: list[ServiceChanged] = []
-    for key in sorted(set(before.services) | set(after.services)):
-        old, new = before.services.get(key), after.services.get(key)
+    old_services, new_services = before.services, after.services
+    differ = [k for k, v in new_services.items() if old_services.get(k) is not v]
+    differ += [k for k in old_services if k not in new_services]
+    for key in sorted(differ):
+        old, new = old_services.get(key), new_services.get(key)
         if old is None:
             out.append(ServiceChanged(t, key, "added"))
         elif new is None:

@@ -10,10 +10,14 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 from actors.kube.api import KubeApi, rfc3339, split_key
 from actors.model.cluster import Service
+
+if TYPE_CHECKING:
+    from actors.kube.writer import WritePool
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +27,18 @@ SPEAKER_COMPONENT = "metallb-speaker"
 
 class EventRecorder:
     """Posts core/v1 Events about Services, best effort (as client-go's recorder: an event
-    that cannot be written is dropped, never retried forever)."""
+    that cannot be written is dropped, never retried forever); through ``pool`` if given
+    (``record`` then says only that it was queued)."""
 
-    def __init__(self, api: KubeApi, component: str, host: str = "") -> None:
+    def __init__(
+        self, api: KubeApi, component: str, host: str = "", pool: WritePool | None = None
+    ) -> None:
         self.api = api
         self.component = component
         self.host = host
+        self.pool = pool
         self._seq = itertools.count()
+        self._lock = threading.Lock()
         self.sent = 0
         self.dropped = 0
 
@@ -67,11 +76,19 @@ class EventRecorder:
             "reportingComponent": self.component,
             "reportingInstance": self.host,
         }
+        if self.pool is not None:
+            self.pool.run(lambda: self._post(namespace, body, key))
+            return True
+        return self._post(namespace, body, key)
+
+    def _post(self, namespace: str, body: dict[str, Any], key: str) -> bool:
         try:
             self.api.create_event(namespace, body)
         except Exception as exc:
-            self.dropped += 1
-            log.info("event %s on %s dropped: %s", reason, key, exc)
+            with self._lock:
+                self.dropped += 1
+            log.info("event %s on %s dropped: %s", body["reason"], key, exc)
             return False
-        self.sent += 1
+        with self._lock:
+            self.sent += 1
         return True

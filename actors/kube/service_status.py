@@ -3,13 +3,21 @@
 It writes ``status.loadBalancer.ingress`` and the ``metallb.io/ip-allocated-from-pool``
 annotation through the Service's status subresource (:func:`service_status_patch`), while this
 controller leads, and posts the Events MetalLB emits on Services: those of
-:func:`actors.kube.service_events.allocation_service_events` and ``deprecatedAnnotation``. A
-failed write is retried with backoff on the injected scheduler.
+:func:`actors.kube.service_events.allocation_service_events` and ``deprecatedAnnotation``.
+
+Two calls per Service that gets an address (the status patch, annotation included, and the
+``IPAllocated`` Event; MetalLB's controller makes a status update, retried on conflict, and the
+Event), made through two :class:`~actors.kube.writer.WritePool` (status, and Events apart, so
+that Events never delay a status): a bounded number in flight, the outcome back in the actor's
+thread; never two writes of one Service at once. A failed write
+is retried with backoff on the injected scheduler, and nothing new is written meanwhile (a 429
+or an API that is away is not answered with more calls).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +25,7 @@ from actors.events import AllocationsUpdated, ClusterUpdated, Event, LeadershipC
 from actors.kube.api import KubeApi, api_error, split_key
 from actors.kube.event_recorder import CONTROLLER_COMPONENT, EventRecorder
 from actors.kube.service_events import allocation_service_events
-from actors.kube.writer import ApiWriter
+from actors.kube.writer import EVENT_WRITERS, WRITERS, ApiWriter, WritePool
 from actors.listener import Listener
 from actors.model.allocation import Allocation
 from actors.model.annotations import ANNOTATION_IP_ALLOCATED_FROM_POOL, DEPRECATED_PREFIX
@@ -70,6 +78,10 @@ def status_patches(
     return out
 
 
+class _Skipped(Exception):
+    """A write not made: an earlier one failed, and the retry writes it after the backoff."""
+
+
 def _rv_at_least(seen: str, written: str) -> bool:
     if seen.isdigit() and written.isdigit():
         return int(seen) >= int(written)
@@ -88,20 +100,36 @@ class ServiceStatusWriter(Listener, ApiWriter):
         *,
         leader: bool = True,
         component: str = CONTROLLER_COMPONENT,
+        writers: int = WRITERS,
         **kw: Any,
     ) -> None:
         super().__init__(api, **kw)
         self.leader = leader
-        self.events = EventRecorder(api, component)
+        self.pool = WritePool(writers)
+        # The Events have their own, smaller pool: a burst of them must not queue ahead of
+        # the status writes users wait for (2,000 Events delayed 2,000 statuses by 16 s).
+        self.event_pool = WritePool(EVENT_WRITERS)
+        self.events = EventRecorder(api, component, pool=self.event_pool)
         self.cluster: ClusterState | None = None
         self.allocations: Mapping[str, Allocation] | None = None
         # key -> (patch, resourceVersion the write produced): not written again until the
         # watch has shown that version (or a newer one) and it still differs.
         self.written: dict[str, tuple[dict[str, Any], str]] = {}
+        # key -> the patch being written now: one write per Service at a time.
+        self.in_flight: dict[str, dict[str, Any]] = {}
+        self._again = False  # a patch changed while its Service's write was in flight
+        # Set by the worker whose write failed: the writes queued behind it are not made
+        # (at most the pool's size meet an API that refuses), until the retry.
+        self._halted = threading.Event()
         self.writes = 0
         self.failures = 0
-        self._clean: dict[str, tuple[Service, Allocation | None]] = {}
+        self._known: dict[str, tuple[Service, Allocation | None, dict[str, Any] | None]] = {}
+        self._pending: dict[str, dict[str, Any]] = {}  # the patches _known holds, by key
         self._annotations_seen: dict[str, Service] = {}
+
+    def on_stop(self) -> None:
+        self.pool.shutdown()
+        self.event_pool.shutdown()
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, ClusterUpdated):
@@ -123,12 +151,15 @@ class ServiceStatusWriter(Listener, ApiWriter):
         """MetalLB's Warning ``deprecatedAnnotation``, once per service and annotation set."""
         if not self.leader or self.cluster is None:
             return
-        seen: dict[str, Service] = {}
-        for key, service in self.cluster.services.items():
-            before = self._annotations_seen.get(key)
+        services = self.cluster.services
+        seen = self._annotations_seen
+        for key in [k for k in seen if k not in services]:
+            del seen[key]
+        # Only the services that are not the very objects last looked at.
+        for key in [k for k, v in services.items() if seen.get(k) is not v]:
+            service = services[key]
+            before = seen.get(key)
             seen[key] = service
-            if before is service:
-                continue
             old = deprecated_annotations(before) if before is not None else ()
             for name in deprecated_annotations(service):
                 if name in old:
@@ -142,7 +173,6 @@ class ServiceStatusWriter(Listener, ApiWriter):
                     "deprecatedAnnotation",
                     f'annotation "{name}" is deprecated, use "{stable}" instead',
                 )
-        self._annotations_seen = seen
 
     def _record(self, before: Mapping[str, Allocation], after: Mapping[str, Allocation]) -> None:
         """The Events for what changed between two allocation maps (services that are gone
@@ -160,52 +190,97 @@ class ServiceStatusWriter(Listener, ApiWriter):
     def sync(self) -> None:
         if not self.leader or self.cluster is None or self.allocations is None:
             return
-        failed = False
+        if self.retry.scheduled or self._halted.is_set():
+            return  # a write failed: the retry timer syncs, after its backoff
         for key, patch in self._patches().items():
+            flying = self.in_flight.get(key)
+            if flying is not None:
+                self._again = self._again or flying != patch
+                continue  # written once this write is back
             service = self.cluster.services[key]
             done = self.written.get(key)
             seen = service.metadata.resource_version
             if done is not None and done[0] == patch and not _rv_at_least(seen, done[1]):
                 continue  # our write is not back through the watch yet
             namespace, name = split_key(key)
-            try:
-                result = self.api.patch_service_status(namespace, name, patch)
-            except Exception as exc:
-                status, _ = api_error(exc)
-                if status == 404:
-                    continue  # deleted meanwhile; the watch will say so
-                self.failures += 1
-                failed = True
-                log.warning("writing the status of %s failed: %s", key, exc)
-                break  # the API is likely away: retry everything later
-            self.writes += 1
-            rv = str((result.get("metadata") or {}).get("resourceVersion", ""))
-            self.written[key] = (patch, rv)
-        if failed:
-            self.retry_later()
-        else:
-            self.retry.succeeded()
+            self.in_flight[key] = patch
+            self.pool.call(
+                self.actor_ref,
+                self._patch,
+                (namespace, name, patch),
+                self._written,
+                key,
+                patch,
+            )
         for key in list(self.written):
             if key not in self.cluster.services:
                 del self.written[key]
 
+    def _patch(self, namespace: str, name: str, patch: dict[str, Any]) -> Any:
+        """One write, in a pool worker."""
+        if self._halted.is_set():
+            raise _Skipped()
+        try:
+            return self.api.patch_service_status(namespace, name, patch)
+        except Exception as exc:
+            if api_error(exc)[0] != 404:
+                self._halted.set()
+            raise
+
+    def _retry(self) -> None:
+        self._halted.clear()
+        super()._retry()
+
+    def _written(
+        self, key: str, patch: dict[str, Any], result: Any, error: BaseException | None
+    ) -> None:
+        """One write's outcome, in the actor's thread."""
+        self.in_flight.pop(key, None)
+        if isinstance(error, _Skipped):
+            self.retry_later()
+        elif error is None:
+            self.writes += 1
+            rv = str(((result or {}).get("metadata") or {}).get("resourceVersion", ""))
+            self.written[key] = (patch, rv)
+            self.retry.succeeded()
+        elif api_error(error)[0] != 404:  # 404: deleted meanwhile; the watch will say so
+            self.failures += 1
+            if not self.retry.scheduled:
+                log.warning("writing the status of %s failed: %s", key, error)
+            self.retry_later()  # the API is likely away or busy: everything, later
+        if self._again and not self.in_flight:
+            self._again = False
+            self.sync()
+
     def _patches(self) -> dict[str, dict[str, Any]]:
         """status_patches, skipping services whose objects are the very ones last found in
         order: the cluster source and the allocator hand out the same objects while nothing
-        changes, so a burst of N services costs N checks per update, not N string compares."""
+        changes, so a burst of N services costs N identity checks per update, and each
+        (Service, Allocation) pair's patch is worked out once."""
         assert self.cluster is not None and self.allocations is not None
-        out = {}
-        clean: dict[str, tuple[Service, Allocation | None]] = {}
-        for key, service in self.cluster.services.items():
-            allocation = self.allocations.get(key)
-            seen = self._clean.get(key)
-            if seen is not None and seen[0] is service and seen[1] == allocation:
-                clean[key] = seen
+        services, allocations = self.cluster.services, self.allocations
+        known = self._known
+        # Only the keys whose Service or Allocation is not the very object last looked at.
+        differ = [k for k in known if k not in services]
+        differ += [
+            k
+            for k, v in services.items()
+            if (seen := known.get(k)) is None
+            or seen[0] is not v
+            or seen[1] is not allocations.get(k)
+        ]
+        pending = self._pending
+        for key in differ:
+            service = services.get(key)
+            if service is None:
+                known.pop(key, None)
+                pending.pop(key, None)
                 continue
+            allocation = allocations.get(key)
             patch = service_status_patch(service, allocation)
+            known[key] = (service, allocation, patch)
             if patch is None:
-                clean[key] = (service, allocation)
+                pending.pop(key, None)
             else:
-                out[key] = patch
-        self._clean = clean
-        return out
+                pending[key] = patch
+        return dict(pending)

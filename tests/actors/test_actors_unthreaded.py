@@ -298,3 +298,20 @@ def test_a_pushing_source_is_subscribed_to_before_the_first_load() -> None:
     actor = ClusterActor(PushingSource(2), publish=lambda event: None)
     actor.on_start()
     assert calls == ["subscribe", "load"]
+
+
+def test_the_same_configuration_again_converges_nothing() -> None:
+    """On Kubernetes every pool status write reloads the configuration; an equal one must not
+    make the allocator check every service again (it did: once per allocation)."""
+    actor, events = allocated(DemoCluster(3))
+    assert actor.allocator is not None
+    before = actor.allocator.converged
+    count = len(events)
+    actor.on_event(ConfigApplied(1.0, demo_config(), "reload"))  # equal, not the same object
+    assert actor.allocator.converged == before
+    assert len(events) == count
+    changed = ConfigStore.from_text(DEMO_CONFIG.replace("10.99.0.100", "10.99.0.101"))
+    config = changed.build()[1].config
+    assert config is not None and config != demo_config()
+    actor.on_event(ConfigApplied(2.0, config, "reload"))
+    assert actor.allocator.converged > before

@@ -320,7 +320,11 @@ class ControlPlane:
                 raise ControlPlaneError(
                     "kube-apiserver exited:\n" + self.log("kube-apiserver")[-3000:]
                 )
-            done = self.kubectl("get", "--raw=/readyz", check=False, timeout=10)
+            try:
+                done = self.kubectl("get", "--raw=/readyz", check=False, timeout=10)
+            except subprocess.TimeoutExpired as exc:  # a starved machine: ask again
+                last = str(exc)
+                continue
             if done.returncode == 0:
                 return
             last = done.stderr

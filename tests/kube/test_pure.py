@@ -258,3 +258,73 @@ def test_a_speaker_that_cannot_answer_says_announce_failed() -> None:
     assert failed["message"] == (
         "cannot announce 10.0.0.1 from node \"n1\": no usable interface among ('eth9',)"
     )
+
+
+def test_the_cache_journal_lists_what_changed_since_a_cursor() -> None:
+    cache = ObjectCache(SERVICES)
+    docs = [service(f"s{i}") for i in range(3)]
+    for i, doc in enumerate(docs):
+        doc["metadata"]["resourceVersion"] = str(i + 1)
+    keys, cursor = cache.changes(None)
+    assert keys is None  # a reader that never looked reads everything
+    cache.replace(docs, "3")
+    keys, cursor = cache.changes(cursor)
+    assert keys == {"default/s0", "default/s1", "default/s2"}
+    assert cache.changes(cursor) == (set(), cursor)
+    moved = {**docs[1], "metadata": {**docs[1]["metadata"], "resourceVersion": "4"}}
+    moved["spec"] = {**moved["spec"], "loadBalancerIP": "10.0.0.9"}
+    cache.apply("MODIFIED", moved)
+    cache.apply("DELETED", docs[2])
+    cache.replace([docs[0], moved], "6")  # a relist that finds nothing new adds nothing
+    keys, cursor = cache.changes(cursor)
+    assert keys == {"default/s1", "default/s2"}
+    # A reader left far behind the trimmed journal reads everything again.
+    for n in range(2000):
+        again = {**moved, "metadata": {**moved["metadata"], "resourceVersion": str(10 + n)}}
+        again["spec"] = {**moved["spec"], "loadBalancerIP": f"10.0.{n // 250}.{n % 250}"}
+        cache.apply("MODIFIED", again)
+    assert cache.changes(cursor)[0] is None
+
+
+def test_a_load_parses_and_compares_only_the_services_that_changed() -> None:
+    """The cost of one watch event in the cluster source: one Service parsed, every other one
+    the very object of the last load, one ServiceChanged."""
+    from types import SimpleNamespace
+
+    from actors.cluster.actor import service_changes
+    from actors.kube.cluster import KubeCluster
+    from actors.kube.cluster_source import KubeClusterSource
+    from actors.kube.resources import CONTROLLER_RESOURCES
+    from tests.kube.harness import namespace
+
+    kube = KubeCluster(SimpleNamespace(host="test"), resources=CONTROLLER_RESOURCES)  # type: ignore[arg-type]
+    docs = [service(f"s{i:04}") for i in range(500)]
+    for i, doc in enumerate(docs):
+        doc["metadata"]["resourceVersion"] = str(i + 1)
+    for cache in kube.caches.values():
+        cache.replace([namespace("default")] if cache.resource.kind == "Namespace" else [], "1")
+    kube.caches["services"].replace(docs, "500")
+    source = KubeClusterSource(kube)
+    first = source.load()
+    assert source.parsed == 501 and len(first.services) == 500
+    assert source.load() is first  # nothing changed: nothing read
+    moved = {**docs[7], "metadata": {**docs[7]["metadata"], "resourceVersion": "501"}}
+    moved["status"] = {"loadBalancer": {"ingress": [{"ip": "10.0.0.7"}]}}
+    kube.caches["services"].apply("MODIFIED", moved)
+    kube.caches["services"].apply(
+        "ADDED",
+        {**service("new"), "metadata": {**service("new")["metadata"], "resourceVersion": "502"}},
+    )
+    kube.caches["services"].apply("DELETED", docs[9])
+    second = source.load()
+    assert source.parsed == 503
+    assert second.namespaces is first.namespaces
+    assert second.services["default/s0007"].ingress_ips == ("10.0.0.7",)
+    assert "default/s0009" not in second.services
+    assert list(second.services) == sorted(second.services)
+    same = [k for k, s in second.services.items() if first.services.get(k) is s]
+    assert len(same) == 498
+    assert [(c.service, c.change) for c in service_changes(0.0, first, second)] == [
+        ("default/new", "added"),
+        ("default/s0009", "deleted"),
+    ]  # a status write is not a change of the service
