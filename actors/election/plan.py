@@ -182,14 +182,17 @@ def compute_plan(
     # Only addresses of pools in layer 2 mode (with some L2Advertisement) belong in "l2".
     l2_pools = {name for ad in config.l2_advertisements for name in ad.pools}
     owners = l2_owners(config, cluster, assigned, alive, ignore_exclude_lb=ignore_exclude_lb)
+    # Filtered in place (the order stays): of 100k Services, a second dict is MBs.
+    for ip in [
+        ip
+        for ip, owner in owners.items()
+        if not any(allocations[s].pool in l2_pools for s in owner.services)
+    ]:
+        del owners[ip]
     return Plan(
         allocations=allocations,
         usage=usage,
-        l2={
-            ip: owner
-            for ip, owner in owners.items()
-            if any(allocations[s].pool in l2_pools for s in owner.services)
-        },
+        l2=owners,
         bgp=bgp_advertisements(
             config, cluster, assigned, alive, ignore_exclude_lb=ignore_exclude_lb
         ),
