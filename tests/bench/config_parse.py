@@ -38,6 +38,15 @@ Measured (issue 19, 2-core machine shared with other work; CPU s, peak RSS MB, R
     plan                           29.9 s  899 MB 18.0x  29.0 s  292 MB 5.8x
     50 MB JSON, 46,000 Services: validate 3.5 s 190 MB (3.6x), plan 5.9 s 191 MB (3.6x)
     yaml_rs 4.8 s 715 MB, rapidyaml (its tree walked to objects) 11.9 s 682 MB, on 45 MB
+
+Plan's memory (issue 19, later: the table streamed a few thousand lines at a time, the election's
+decisions reduced as they are made, its endpoint index shared; ``--services "" --mb 50 --before
+<stage checkout>``, one run, same file; CPU s, peak RSS MB, RSS/file):
+
+    50 MB YAML, 111,325 Services   before (stage)       after
+    load                           15.1 s  160 MB 3.2x  13.8 s  161 MB 3.2x
+    validate                       13.3 s  162 MB 3.2x  14.0 s  162 MB 3.2x
+    plan                           17.5 s  291 MB 5.8x  19.4 s  257 MB 5.1x
 """
 
 from __future__ import annotations
