@@ -177,7 +177,11 @@ def compute_plan(
     ``ignore_exclude_lb``: nodes labelled exclude-from-external-load-balancers stay eligible."""
     if allocations is None or usage is None:
         allocations, usage = allocate_cluster(config, cluster, lb_class)
-    assigned = {k: a for k, a in allocations.items() if a.ips}
+    # Of 100k Services, a copy is MBs: made only if some service has no address.
+    if all(a.ips for a in allocations.values()):
+        assigned: Mapping[str, Allocation] = allocations
+    else:
+        assigned = {k: a for k, a in allocations.items() if a.ips}
     alive = known_nodes(cluster) - down if down else None
     # Only addresses of pools in layer 2 mode (with some L2Advertisement) belong in "l2".
     l2_pools = {name for ad in config.l2_advertisements for name in ad.pools}
