@@ -184,7 +184,9 @@ def l2_owners(
 
 def owners_from(decisions: Iterable[L2Decision]) -> dict[str, L2Owner]:
     """Group per-service decisions by address (consumed one at a time, none kept whole)."""
-    by_ip: dict[IPAddress, list[_Vote]] = {}
+    # A vote alone, or a list once an address is shared: most are not, and of 100k Services
+    # a list each is ~9 MB.
+    by_ip: dict[IPAddress, _Vote | list[_Vote]] = {}
     for decision in decisions:
         vote = _Vote(
             decision.service,
@@ -194,10 +196,17 @@ def owners_from(decisions: Iterable[L2Decision]) -> dict[str, L2Owner]:
             decision.interfaces,
         )
         for ip in decision.ips:
-            by_ip.setdefault(ip, []).append(vote)
+            held = by_ip.get(ip)
+            if held is None:
+                by_ip[ip] = vote
+            elif isinstance(held, list):
+                held.append(vote)
+            else:
+                by_ip[ip] = [held, vote]
     owners: dict[str, L2Owner] = {}
     for ip in sorted(by_ip, key=ip_sort_key):
-        group = sorted(by_ip.pop(ip), key=lambda d: d.service)
+        votes = by_ip.pop(ip)
+        group = sorted(votes, key=lambda d: d.service) if isinstance(votes, list) else [votes]
         services = tuple(d.service for d in group)
         winners = [d for d in group if d.node is not None]
         text = str(ip)
