@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from actors.election.candidates import (
     NO_LOCAL_ENDPOINTS,
@@ -169,32 +170,54 @@ def l2_owners(
     *,
     ignore_exclude_lb: bool = False,
 ) -> dict[str, L2Owner]:
-    """The owner of every assigned address, keyed by IP text, ordered v4 then v6 by value."""
-    decisions = l2_decisions(
-        config, cluster, assignments, alive, ignore_exclude_lb=ignore_exclude_lb
+    """The owner of every assigned address, keyed by IP text, ordered v4 then v6 by value.
+
+    Each service's decision is made, reduced to what its owner needs and dropped one at a
+    time: the full decisions (ranked candidates, rejections) are ~1.7 KB each with ten nodes.
+    """
+    view = ClusterView.of(cluster)
+    return owners_from(
+        _decide(config, view, key, assignments[key], alive, ignore_exclude_lb)
+        for key in sorted(assignments)
     )
-    return owners_from(decisions.values())
 
 
 def owners_from(decisions: Iterable[L2Decision]) -> dict[str, L2Owner]:
-    """Group per-service decisions by address."""
-    by_ip: dict[IPAddress, list[L2Decision]] = {}
+    """Group per-service decisions by address (consumed one at a time, none kept whole)."""
+    # A vote alone, or a list once an address is shared: most are not, and of 100k Services
+    # a list each is ~9 MB.
+    by_ip: dict[IPAddress, _Vote | list[_Vote]] = {}
     for decision in decisions:
+        vote = _Vote(
+            decision.service,
+            decision.node,
+            decision.reason,
+            decision.message,
+            decision.interfaces,
+        )
         for ip in decision.ips:
-            by_ip.setdefault(ip, []).append(decision)
+            held = by_ip.get(ip)
+            if held is None:
+                by_ip[ip] = vote
+            elif isinstance(held, list):
+                held.append(vote)
+            else:
+                by_ip[ip] = [held, vote]
     owners: dict[str, L2Owner] = {}
     for ip in sorted(by_ip, key=ip_sort_key):
-        group = sorted(by_ip[ip], key=lambda d: d.service)
+        votes = by_ip.pop(ip)
+        group = sorted(votes, key=lambda d: d.service) if isinstance(votes, list) else [votes]
         services = tuple(d.service for d in group)
         winners = [d for d in group if d.node is not None]
+        text = str(ip)
         if not winners:
             first = group[0]
-            owners[str(ip)] = L2Owner(str(ip), None, services, (), first.reason, first.message)
+            owners[text] = L2Owner(text, None, services, (), first.reason, first.message)
             continue
         lead = winners[0]
         same_node = [d for d in winners if d.node == lead.node]
-        owners[str(ip)] = L2Owner(
-            ip=str(ip),
+        owners[text] = L2Owner(
+            ip=text,
             node=lead.node,
             services=services,
             interfaces=_union_interfaces(d.interfaces for d in same_node),
@@ -203,6 +226,16 @@ def owners_from(decisions: Iterable[L2Decision]) -> dict[str, L2Owner]:
             announcers=tuple(sorted({d.node for d in winners if d.node is not None})),
         )
     return owners
+
+
+class _Vote(NamedTuple):
+    """What an owner needs of one service's decision."""
+
+    service: str
+    node: str | None
+    reason: str
+    message: str
+    interfaces: tuple[str, ...]
 
 
 def _decide(

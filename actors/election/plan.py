@@ -7,7 +7,7 @@ move if nodes died, without touching anything.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,70 +66,93 @@ class Plan:
         return "".join(self.table_chunks(moved))
 
     def table_chunks(self, moved: Mapping[str, str] | None = None) -> Iterator[str]:
-        """:meth:`to_table`'s text a section at a time: of 100k Services, written as it is
-        built rather than held whole (and copied) first."""
+        """:meth:`to_table`'s text a few thousand lines at a time: of 100k Services, written
+        as it is built, never held whole (the rows are made twice, once for the widths, rather
+        than kept: they would be 10s of MB)."""
         moved = moved or {}
-        rows = [
-            (key, ", ".join(str(ip) for ip in a.ips) or "-", a.pool or "-", a.error or "ok")
-            for key, a in sorted(self.allocations.items())
-        ]
-        yield _section("SERVICES", ("SERVICE", "IPS", "POOL", "STATUS"), rows)
-        rows = [
-            (
-                ("* " if ip in moved else "  ") + ip,
-                owner.node or "-",
-                ", ".join(owner.services),
-                moved.get(ip, owner.message if not owner.node else ""),
-            )
-            for ip, owner in self.l2.items()
-        ]
-        yield _section("LAYER 2", ("  IP", "NODE", "SERVICES", "NOTE"), rows)
-        rows = [
-            (
-                node,
-                r.prefix,
-                ", ".join(r.peers) or "-",
-                ", ".join(r.communities) or "-",
-                str(r.local_pref),
-                ", ".join(r.services),
-            )
-            for node, routes in sorted(self.bgp.items())
-            for r in routes
-        ]
-        yield _section(
-            "BGP", ("NODE", "PREFIX", "PEERS", "COMMUNITIES", "LOCALPREF", "SERVICES"), rows
+
+        def services() -> Iterator[tuple[str, ...]]:
+            allocations = self.allocations
+            for key in sorted(allocations):
+                a = allocations[key]
+                ips = ", ".join(str(ip) for ip in a.ips) or "-"
+                yield (key, ips, a.pool or "-", a.error or "ok")
+
+        def l2() -> Iterator[tuple[str, ...]]:
+            for ip, owner in self.l2.items():
+                yield (
+                    ("* " if ip in moved else "  ") + ip,
+                    owner.node or "-",
+                    ", ".join(owner.services),
+                    moved.get(ip, owner.message if not owner.node else ""),
+                )
+
+        def bgp() -> Iterator[tuple[str, ...]]:
+            for node, routes in sorted(self.bgp.items()):
+                for r in routes:
+                    yield (
+                        node,
+                        r.prefix,
+                        ", ".join(r.peers) or "-",
+                        ", ".join(r.communities) or "-",
+                        str(r.local_pref),
+                        ", ".join(r.services),
+                    )
+
+        def pools() -> Iterator[tuple[str, ...]]:
+            for name, u in sorted(self.usage.items()):
+                yield (
+                    name,
+                    f"{u.in_use}/{u.total}",
+                    f"{u.in_use_v4}/{u.total_v4}",
+                    f"{u.in_use_v6}/{u.total_v6}",
+                )
+
+        yield from _section("SERVICES", ("SERVICE", "IPS", "POOL", "STATUS"), services)
+        yield from _section("LAYER 2", ("  IP", "NODE", "SERVICES", "NOTE"), l2)
+        yield from _section(
+            "BGP", ("NODE", "PREFIX", "PEERS", "COMMUNITIES", "LOCALPREF", "SERVICES"), bgp
         )
-        rows = [
-            (
-                name,
-                f"{u.in_use}/{u.total}",
-                f"{u.in_use_v4}/{u.total_v4}",
-                f"{u.in_use_v6}/{u.total_v6}",
-            )
-            for name, u in sorted(self.usage.items())
-        ]
-        yield _section("POOLS", ("POOL", "IN USE", "IPV4", "IPV6"), rows, last=True)
+        yield from _section("POOLS", ("POOL", "IN USE", "IPV4", "IPV6"), pools, last=True)
+
+
+LINES_PER_CHUNK = 4096
 
 
 def _section(
-    title: str, header: tuple[str, ...], rows: list[tuple[str, ...]], last: bool = False
-) -> str:
+    title: str,
+    header: tuple[str, ...],
+    rows: Callable[[], Iterable[tuple[str, ...]]],
+    last: bool = False,
+) -> Iterator[str]:
     """A table and the blank line after it (none after the last: the text ends with one
-    line break)."""
-    lines = _table(title, header, rows)
-    return "\n".join(lines[:-1] if last else lines) + "\n"
+    line break), in chunks of at most LINES_PER_CHUNK lines. ``rows`` is called twice: once
+    for the column widths, once for the lines."""
+    widths = [len(h) for h in header]
+    empty = True
+    for row in rows():
+        empty = False
+        for i, cell in enumerate(row):
+            if len(cell) > widths[i]:
+                widths[i] = len(cell)
+    yield f"{title}\n"
+    if empty:
+        yield "  (none)\n"
+    else:
+        batch = [_line(header, widths)]
+        for row in rows():
+            batch.append(_line(row, widths))
+            if len(batch) >= LINES_PER_CHUNK:
+                yield "\n".join(batch) + "\n"
+                batch = []
+        if batch:
+            yield "\n".join(batch) + "\n"
+    if not last:
+        yield "\n"
 
 
-def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
-    lines = [title]
-    if not rows:
-        return [*lines, "  (none)", ""]
-    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
-    for row in (header, *rows):
-        lines.append(
-            "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        )
-    return [*lines, ""]
+def _line(row: tuple[str, ...], widths: list[int]) -> str:
+    return "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
 
 
 def known_nodes(cluster: ClusterState) -> frozenset[str]:
@@ -154,19 +177,26 @@ def compute_plan(
     ``ignore_exclude_lb``: nodes labelled exclude-from-external-load-balancers stay eligible."""
     if allocations is None or usage is None:
         allocations, usage = allocate_cluster(config, cluster, lb_class)
-    assigned = {k: a for k, a in allocations.items() if a.ips}
+    # Of 100k Services, a copy is MBs: made only if some service has no address.
+    if all(a.ips for a in allocations.values()):
+        assigned: Mapping[str, Allocation] = allocations
+    else:
+        assigned = {k: a for k, a in allocations.items() if a.ips}
     alive = known_nodes(cluster) - down if down else None
     # Only addresses of pools in layer 2 mode (with some L2Advertisement) belong in "l2".
     l2_pools = {name for ad in config.l2_advertisements for name in ad.pools}
     owners = l2_owners(config, cluster, assigned, alive, ignore_exclude_lb=ignore_exclude_lb)
+    # Filtered in place (the order stays): of 100k Services, a second dict is MBs.
+    for ip in [
+        ip
+        for ip, owner in owners.items()
+        if not any(allocations[s].pool in l2_pools for s in owner.services)
+    ]:
+        del owners[ip]
     return Plan(
         allocations=allocations,
         usage=usage,
-        l2={
-            ip: owner
-            for ip, owner in owners.items()
-            if any(allocations[s].pool in l2_pools for s in owner.services)
-        },
+        l2=owners,
         bgp=bgp_advertisements(
             config, cluster, assigned, alive, ignore_exclude_lb=ignore_exclude_lb
         ),

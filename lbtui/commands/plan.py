@@ -69,6 +69,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return loaded
     inputs, config = loaded
     cluster = cluster_from_inputs(inputs)
+    del loaded, inputs  # the Services are in the cluster; what the files held is not needed again
     unknown = sorted(set(args.node_down) - known_nodes(cluster))
     if unknown:
         print(f"--node-down: unknown node(s): {', '.join(unknown)}", file=err)
@@ -77,7 +78,6 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         config, cluster, lb_class=args.lb_class, ignore_exclude_lb=args.ignore_exclude_lb
     )
     report = what_if(config, cluster, plan, frozenset(args.node_down)) if args.node_down else plan
-    del loaded, inputs  # the Services are in the cluster; what the files held is not needed again
     # Only the output asked for is built: of 100k Services, the other one is 10s of MB.
     if args.output == "json":
         body = report.to_json()

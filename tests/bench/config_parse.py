@@ -38,6 +38,22 @@ Measured (issue 19, 2-core machine shared with other work; CPU s, peak RSS MB, R
     plan                           29.9 s  899 MB 18.0x  29.0 s  292 MB 5.8x
     50 MB JSON, 46,000 Services: validate 3.5 s 190 MB (3.6x), plan 5.9 s 191 MB (3.6x)
     yaml_rs 4.8 s 715 MB, rapidyaml (its tree walked to objects) 11.9 s 682 MB, on 45 MB
+
+Plan's memory (issue 19, later: the table streamed a few thousand lines at a time, the election's
+decisions reduced as they are made, its endpoint index shared; ``--services "" --mb 10,50
+--before <stage checkout>``, one run, same files; CPU s, peak RSS MB, RSS/file):
+
+    YAML                           before (stage)       after
+    10 MB, 22,391 Services
+    validate                        3.4 s   64 MB 6.4x   3.3 s   64 MB 6.4x (+RSS/file 3.0x)
+    plan                            3.8 s   90 MB 9.0x   3.8 s   83 MB 8.3x (+RSS/file 4.8x)
+    50 MB, 111,325 Services
+    load                           15.9 s  160 MB 3.2x  13.7 s  161 MB 3.2x
+    validate                       14.9 s  162 MB 3.2x  13.6 s  162 MB 3.2x
+    plan                           17.6 s  290 MB 5.8x  17.9 s  250 MB 5.0x
+
+validate is within 4x; plan is not yet: what it holds is ~650 bytes per Service (an Allocation
+with its address objects, an L2Owner, the cluster's keys), beside the Services themselves.
 """
 
 from __future__ import annotations
