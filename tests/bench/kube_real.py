@@ -56,6 +56,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from tests.bench.procinfo import cpu_seconds  # noqa: E402
+
 sys.path.insert(0, str(REPO / "tests" / "kube-real"))  # not a package: its name has a dash
 controlplane = importlib.import_module("controlplane")
 
@@ -66,11 +68,6 @@ kind: IPAddressPool
 metadata: {name: bench, namespace: metallb-system}
 spec: {addresses: [10.128.0.0/17]}
 """
-
-
-def clock_ticks(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -186,7 +183,7 @@ def run_one(
         creator = None
         if mode == "running":
             time.sleep(3)  # started and synced (an empty cluster)
-            cpu0 = clock_ticks(proc.pid)
+            cpu0 = cpu_seconds(proc.pid)
             first = time.monotonic()
             creator = threading.Thread(
                 target=lambda: created_in.setdefault("s", create_services(api, count, creators))
@@ -213,7 +210,7 @@ def run_one(
                 break
             calls = again
         alive = proc.poll() is None
-        cpu = clock_ticks(proc.pid) - cpu0 if alive else float("nan")
+        cpu = cpu_seconds(proc.pid) - cpu0 if alive else float("nan")
         rss = peak_rss_mb(proc.pid) if alive else float("nan")
         calls.subtract(calls0)
         if mode == "running":

@@ -37,7 +37,6 @@ timed assertions anywhere: this prints a table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -46,6 +45,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.bench.l2 import measure
 
 VIP4 = "10.99.0.100"
 
@@ -180,26 +180,6 @@ MODES = (
 )
 
 
-def serial(topo, target: str, source: str, count: int, flood: int) -> dict:  # type: ignore[no-untyped-def]
-    """tests/bench/l2.py's client (serial, then a flood with 32 in flight), run in the client
-    namespace."""
-    out = topo.client.run(
-        sys.executable,
-        str(Path(__file__).resolve().parent / "l2.py"),
-        "--client",
-        "--target",
-        target,
-        "--source",
-        source,
-        "--count",
-        str(count),
-        "--flood",
-        str(flood),
-        timeout=600,
-    )
-    return json.loads(out)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=2000)
@@ -219,7 +199,7 @@ def main() -> None:
         node, client = topo.node("node-a"), topo.client
         for _ in range(args.rounds):
             results.setdefault("kernel", []).append(
-                serial(topo, node.ipv4, client.ipv4, args.count, args.flood)
+                measure(topo, node.ipv4, client.ipv4, args.count, args.flood)
             )
             for name, mode in modes:
                 proc = topo.spawn(
@@ -231,7 +211,7 @@ def main() -> None:
                 assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
                 time.sleep(0.2)
                 results.setdefault(name, []).append(
-                    serial(topo, VIP4, client.ipv4, args.count, args.flood)
+                    measure(topo, VIP4, client.ipv4, args.count, args.flood)
                 )
                 proc.kill()
                 proc.wait()

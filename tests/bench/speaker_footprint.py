@@ -37,6 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+from tests.bench.procinfo import cpu_seconds  # noqa: E402
+
 ARGS = (
     "-m",
     "lbtui",
@@ -67,13 +70,6 @@ def status(pid: int) -> dict[str, str]:
             key, _, value = line.partition(":")
             fields[key] = value.split()[0] if value.split() else ""
     return fields
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system time of ``pid`` (``ip netns exec`` execs the interpreter: same pid)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def namespace(tag: str) -> str:

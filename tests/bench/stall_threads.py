@@ -42,7 +42,6 @@ takes the same 2,000 dripping connections with 3 threads and 7 % of a core.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -54,6 +53,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from tests.bench.procinfo import cpu_seconds, module_at, threads_of  # noqa: E402
 
 UNBOUNDED = "6921e65^"  # the status endpoint's server before it was bounded
 
@@ -63,20 +63,7 @@ def load_httpd(revision: str | None) -> object:
         from actors.observability import httpd
 
         return httpd
-    source = subprocess.run(
-        ["git", "show", f"{revision}:actors/observability/httpd.py"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "httpd_unbounded.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("httpd_unbounded", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_at(revision, "actors/observability/httpd.py", "httpd_unbounded")
 
 
 def target(mode: str, idle: int, keyfile: str) -> None:
@@ -116,16 +103,6 @@ def target(mode: str, idle: int, keyfile: str) -> None:
     print(json.dumps({"membership": port, "http": http_port}), flush=True)
     sys.stdin.read()
     release.set()
-
-
-def threads_of(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(li for li in status.splitlines() if li.startswith("Threads:")).split()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(mode: str, n: int, seconds: float, keyfile: str) -> dict[str, object]:

@@ -37,19 +37,18 @@ after 1 s: over 10 s under attack the kernel dropped 19,532 connections before, 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from tests.bench.procinfo import cpu_seconds, fds_of, module_at, threads_of  # noqa: E402
 
 BEFORE = "59be993"  # the last commit with the thread-per-connection server
 BODY = json.dumps({"seq": 1, "items": ["x" * 90] * 200}).encode()
@@ -61,20 +60,7 @@ def load_server(variant: str) -> object:
         from actors.observability import httpd
 
         return httpd
-    source = subprocess.run(
-        ["git", "show", f"{BEFORE}:actors/observability/httpd.py"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "httpd_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("httpd_before", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_at(BEFORE, "actors/observability/httpd.py", "httpd_before")
 
 
 def serve(variant: str) -> None:
@@ -95,14 +81,7 @@ def serve(variant: str) -> None:
 
 
 def peak(pid: int) -> tuple[int, int]:
-    status = Path(f"/proc/{pid}/status").read_text()
-    threads = int(next(li for li in status.splitlines() if li.startswith("Threads:")).split()[1])
-    return threads, len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return threads_of(pid), fds_of(pid)
 
 
 def listen_drops() -> int:

@@ -26,6 +26,7 @@ import pytest
 
 from lbtui.lab.netns import run
 from tests.net import test_unnumbered_frr
+from tests.net.test_bfd_bgp import BFDD_CONF  # the same fast profile
 from tests.net.test_unnumbered_frr import (
     NODE_LL,
     ROUTER_BIRD,
@@ -236,17 +237,6 @@ def test_native_unnumbered_session_with_tcp_md5(link: Link) -> None:
     assert_routes_arrive_then_go(link, cluster, "FRR", config)
 
 
-BFDD = """\
-bfd
- profile fast
-  receive-interval 100
-  transmit-interval 100
-  detect-multiplier 3
- exit
-exit
-"""
-
-
 def test_bfd_over_link_local_with_frr(link: Link) -> None:
     """A bfdProfile on an unnumbered peer: lbtui's BFD runs over the link-local addresses
     (RFC 5881 single hop) to the router the speaker found, and FRR's bfdd sees it up."""
@@ -260,7 +250,7 @@ spec: {receiveInterval: 100, transmitInterval: 100}
 """
     timers = " neighbor eth1 timers 3 9\n"
     router = ROUTER_FRR.replace(timers, timers + " neighbor eth1 bfd profile fast\n")
-    router_vty = link.frr(link.router, "rtr", router, bfdd=BFDD)
+    router_vty = link.frr(link.router, "rtr", router, bfdd=BFDD_CONF)
     cluster = start_speaker(link, config=config)
 
     def bfd_peer() -> dict:
