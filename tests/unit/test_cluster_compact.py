@@ -17,34 +17,7 @@ from pydantic import ValidationError
 from actors.config.loader import load_text
 from actors.model import cluster
 from actors.model.cluster import NO_STATUS, ObjectMeta, Service, ServicePort, ServiceSpec
-
-SERVICE = """---
-apiVersion: v1
-kind: Service
-metadata:
-  name: svc-{i}
-  namespace: ns-{ns}
-  labels:
-    app: app-{i}
-  annotations:
-    metallb.io/address-pool: big
-  creationTimestamp: "2024-01-01T00:00:00Z"
-  uid: 00000000-0000-0000-0000-{i:012d}
-spec:
-  type: LoadBalancer
-  selector:
-    app: app-{i}
-  ports:
-  - name: http
-    protocol: TCP
-    port: 80
-  clusterIP: 10.96.{b}.{c}
-  clusterIPs:
-  - 10.96.{b}.{c}
-  ipFamilies:
-  - IPv4
-  externalTrafficPolicy: Cluster
-"""
+from tests.bench.config_parse import SERVICE  # the Service the benchmark measures at 50 MB
 
 
 def services_text(count: int) -> str:
