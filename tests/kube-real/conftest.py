@@ -7,7 +7,6 @@ them); like the network tests, a missing prerequisite fails, it never skips.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -39,10 +38,12 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[ControlPlane]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     if os.geteuid() != 0:
         pytest.fail("tests/kube-real needs root (the control plane runs in a network namespace)")
-    work = Path(tempfile.mkdtemp(prefix="lbtui-realkube-"))
+    # Its logs and etcd (~60 MB) are kept for a failed run's post-mortem, and go with pytest's
+    # own temporary directories (the last three sessions are kept), not left in /tmp forever.
+    work = tmp_path_factory.mktemp("realkube")
     plane = ControlPlane(work=work).up()
     _TEARDOWNS.append(plane.down)
     try:
