@@ -99,6 +99,19 @@ def start(fake: FakeKubeApi, cert_dir: Path, **options: Any) -> Role:
     return role
 
 
+def webhooks_only(fake: FakeKubeApi, cert_dir: Path) -> tuple[Role, ManualClock]:
+    """The controller with ``--webhook-mode=onlywebhook`` on a clock the test moves (not
+    yet serving: the tests follow its certificates from the start)."""
+    kube = kube_cluster(fake, with_webhook_resources(CONTROLLER_RESOURCES))
+    clock = ManualClock(wall_start=time.time())
+    specs = controller_specs(
+        kube,
+        webhook_mode="onlywebhook",
+        webhook_options={"cert_dir": str(cert_dir), "host": "127.0.0.1", "port": 0},
+    )
+    return Role("controller", specs, kube, clock), clock
+
+
 def in_cache(role: Role, kind: str, name: str) -> bool:
     cache = role.kube.cache_for(kind)
     return cache is not None and cache.get(f"{NS}/{name}") is not None
@@ -337,14 +350,7 @@ def test_a_missing_secret_is_created_and_a_failed_round_is_retried(
         if doc["kind"] != "Secret":
             fake.create(doc)
     fake.fail("GET", f"/secrets/{SECRET}", code=500)  # the first round fails
-    kube = kube_cluster(fake, with_webhook_resources(CONTROLLER_RESOURCES))
-    clock = ManualClock(wall_start=time.time())
-    specs = controller_specs(
-        kube,
-        webhook_mode="onlywebhook",
-        webhook_options={"cert_dir": str(tmp_path), "host": "127.0.0.1", "port": 0},
-    )
-    role = Role("controller", specs, kube, clock)
+    role, clock = webhooks_only(fake, tmp_path)
     assert "allocator" not in role.runtime.names()
     assert role.proxy("certs").status().get(timeout=5)["failures"] == 1
     assert bundle_of(fake) is None and role.proxy("webhooks").port().get(timeout=5) is None
@@ -377,17 +383,8 @@ def test_a_read_only_cert_dir_serves_what_the_kubelet_projects(
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(certificates, "write_cert_files", read_only)
-    fake.create(namespace(NS))
-    for doc in deploy_objects():
-        fake.create(doc)
-    kube = kube_cluster(fake, with_webhook_resources(CONTROLLER_RESOURCES))
-    clock = ManualClock(wall_start=time.time())
-    specs = controller_specs(
-        kube,
-        webhook_mode="onlywebhook",
-        webhook_options={"cert_dir": str(tmp_path), "host": "127.0.0.1", "port": 0},
-    )
-    role = Role("controller", specs, kube, clock)
+    install(fake)
+    role, clock = webhooks_only(fake, tmp_path)
     bundle = wait_until(lambda: bundle_of(fake), what="the Secret filled")
     assert role.proxy("certs").status().get(timeout=5)["failures"] == 0
     wait_until(lambda: set(ca_bundles(fake)) == {base64.b64encode(bundle.ca_cert).decode()})
