@@ -38,7 +38,8 @@ _NOT_FOR_JSON = re.compile(
     r'|"[ \r\n]*[\r\n][ \r\n]*:'  # a key, a line break, its colon: not a YAML simple key
 )
 _NON_PRINTABLE = Reader.NON_PRINTABLE
-# A key of this many characters may be 1024 or more in the file (\uXXXX escapes).
+# Keys from this many characters go to the YAML path: written with six-character \u escapes,
+# such a key may reach libyaml's 1024-character limit for a simple key in the file.
 _LONG_KEY = 170
 _START = re.compile(r"[ \r\n]*")
 
