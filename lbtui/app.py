@@ -199,7 +199,11 @@ class ConsoleApp(App[None]):
     def _refresh_screens(self, state: ConsoleState) -> None:
         for screen in self.screen_stack:
             if isinstance(screen, ConsoleScreen) and screen.is_mounted:
-                screen.refresh_state(state)
+                # Events keep arriving while the app shuts down and takes a screen's widgets
+                # apart: that screen has nothing left to draw on and is skipped (the state is
+                # kept, and no other screen misses the update).
+                with contextlib.suppress(NoMatches):
+                    screen.refresh_state(state)
 
     def show_info(self, screen: ConsoleScreen) -> None:
         # A screen can be mounted a moment before its children are: an event arriving then

@@ -454,6 +454,20 @@ async def test_live_events_update_rows_in_place(port: ScriptedPort) -> None:
         assert table.selected_key == "default/web"  # the cursor stayed on its row
 
 
+async def test_events_arriving_while_a_screen_is_taken_apart_are_kept(port: ScriptedPort) -> None:
+    """The app shutting down removes a screen's widgets while the runtime still sends events:
+    the update must neither crash the app (it did, once, in CI) nor be lost."""
+    app = console(port, view="svc")
+    async with app.run_test(size=SIZE) as pilot:
+        services = app.screen
+        await services.query_one("#body").remove()  # what shutting down does to its widgets
+        mark = len(port.demo.events)
+        port.demo.kill("node-3", at=10)
+        app.feed(port.demo.events[mark:])
+        await pilot.pause()
+        assert {node for node, _ in app.state.announcers["default/web"]} == {"node-2"}
+
+
 async def test_readonly_hides_and_refuses_every_mutating_key(port: ScriptedPort) -> None:
     app = console(port, view="pools", readonly=True)
     async with app.run_test(size=SIZE) as pilot:
