@@ -14,10 +14,17 @@ only while its complete request is being handled. Every resource a client can ta
   that wait their turn in order. A kept-alive connection between requests goes back to the
   loop and holds no thread.
 - **time to send a request**: from the moment the server waits for a request (on accept, and
-  between requests on a kept-alive connection) the client has ``header_timeout`` seconds to
-  send its request line, headers and body (and, with TLS, finish its handshake first); then the
-  connection is closed, however slowly it was dripping bytes. Once the request is handed to a
-  handler, each send or receive has the handler's ``timeout`` (30 s).
+  on a kept-alive connection from the first byte of the next one) the client has
+  ``header_timeout`` seconds to send its request line, headers and body (and, with TLS, finish
+  its handshake first); then the connection is closed, however slowly it was dripping bytes.
+  Once the request is handed to a handler, each send or receive has the handler's ``timeout``
+  (30 s).
+- **idle kept-alive connections**: closed after ``idle_timeout`` (120 s) without a byte, longer
+  than Go's clients keep an idle connection (90 s: the API server calling a webhook). Closing
+  first is a race with a client that picks the connection for its next request that very
+  moment: its POST meets a reset, which Go does not retry (a webhook call failed so in CI when
+  this was the 5 s request deadline). Idle connections are still bounded: they count in
+  ``max_connections`` and are the first a crowded source loses.
 - **request size**: a head beyond 64 KiB is a 431; a ``Content-Length`` beyond ``max_body`` is
   a 413 and the connection closes.
 
@@ -86,6 +93,7 @@ def server_tls_context() -> ssl.SSLContext:
 MAX_CONNECTIONS = 64
 MAX_HANDLERS = 24  # more than the status endpoint's 16 event streams
 HEADER_TIMEOUT = 5.0
+IDLE_TIMEOUT = 120.0  # > Go's http.Transport IdleConnTimeout (90 s): the client closes first
 MAX_BODY = 64 * 1024
 BACKLOG = 4096  # more than an attacker's 2,000 connections: the queue never fills
 ACCEPTS_PER_ROUND = 256  # then the loop reads and reaps before accepting more
@@ -97,7 +105,16 @@ _WAKE = object()
 class _Connection:
     """One accepted connection, as the loop sees it."""
 
-    __slots__ = ("address", "buffer", "deadline", "handshaking", "since", "sock", "source")
+    __slots__ = (
+        "address",
+        "buffer",
+        "deadline",
+        "handshaking",
+        "idle",
+        "since",
+        "sock",
+        "source",
+    )
 
     def __init__(self, sock: Any, address: Any, *, now: float, handshaking: bool) -> None:
         self.sock = sock
@@ -107,6 +124,7 @@ class _Connection:
         self.since = now  # waiting for its request since
         self.deadline = now
         self.handshaking = handshaking
+        self.idle = False  # kept alive, no byte of its next request yet
 
 
 class EndpointServer:
@@ -128,6 +146,7 @@ class EndpointServer:
         max_connections: int = MAX_CONNECTIONS,
         max_handlers: int = MAX_HANDLERS,
         header_timeout: float = HEADER_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
         max_body: int = MAX_BODY,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -137,6 +156,7 @@ class EndpointServer:
         self.max_connections = max_connections
         self.max_handlers = max_handlers
         self.header_timeout = header_timeout
+        self.idle_timeout = idle_timeout
         self.max_body = max_body
         self._clock = clock
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
@@ -253,10 +273,11 @@ class EndpointServer:
         self._drop(self._waiting[victim])
         return True
 
-    def _wait_for_request(self, conn: _Connection) -> None:
+    def _wait_for_request(self, conn: _Connection, *, kept_alive: bool = False) -> None:
         now = self._clock()
         conn.since = now
-        conn.deadline = now + self.header_timeout
+        conn.idle = kept_alive and not conn.buffer
+        conn.deadline = now + (self.idle_timeout if conn.idle else self.header_timeout)
         self._waiting[conn.sock] = conn
         self._selector.register(conn.sock, selectors.EVENT_READ, conn)
         self._receive(conn)  # the request (or TLS data already decrypted) may be there
@@ -278,6 +299,9 @@ class EndpointServer:
                     return
                 break
             conn.buffer += data
+        if conn.idle and conn.buffer:  # the next request begins: its deadline starts now
+            conn.idle = False
+            conn.deadline = self._clock() + self.header_timeout
         size = request_size(conn.buffer, self.max_body)
         if size is None and len(conn.buffer) > MAX_HEAD and head_end(conn.buffer) is None:
             with contextlib.suppress(OSError, ssl.SSLError):
@@ -329,9 +353,11 @@ class EndpointServer:
         self.timed_out += len(late)
         for conn in late:
             log.debug(
-                "%s: request not sent within %.0f s, closing %s",
+                "%s: %s, closing %s",
                 self.label,
-                self.header_timeout,
+                f"idle for {self.idle_timeout:.0f} s"
+                if conn.idle
+                else f"request not sent within {self.header_timeout:.0f} s",
                 conn.address,
             )
             self._drop(conn)
@@ -391,7 +417,7 @@ class EndpointServer:
                 self._forget(conn)
                 continue
             conn.buffer = bytearray(leftover)
-            self._wait_for_request(conn)
+            self._wait_for_request(conn, kept_alive=True)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], OSError):

@@ -158,8 +158,14 @@ def test_the_deadline_follows_a_clock_that_moves() -> None:
             assert_eventually(lambda: server.serve_once(0.05) or server.waiting() == 0)
             now[0] += 100  # the request is in: no deadline while it is handled
             assert server.reap() == 0
-            # answered, kept alive, back in the loop: waiting for the next request from now on
+            # answered, kept alive, back in the loop: idle, kept longer than a Go client keeps
+            # it (90 s), so the client is the one to close it
             assert_eventually(lambda: server.serve_once(0.05) or server.waiting() == 1)
+            now[0] += 100
+            assert server.reap() == 0
+            # the first byte of the next request starts its 5 s
+            sock.sendall(b"POST / HTTP/1.1\r\n")
+            server.serve_once(5.0)  # read at once: loopback
             now[0] += 4.9
             assert server.reap() == 0
             now[0] += 0.1
@@ -168,6 +174,47 @@ def test_the_deadline_follows_a_clock_that_moves() -> None:
             assert server.timed_out == 1 and server.connections() == 0
     finally:
         server.server_close()
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() -> None:
+    now = [100.0]
+    server = EndpointServer(
+        ("127.0.0.1", 0),
+        _Echo,
+        label="test",
+        header_timeout=5.0,
+        idle_timeout=120.0,
+        clock=lambda: now[0],
+    )
+    try:
+        with socket.create_connection(server.bound(), timeout=5) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")
+            assert_eventually(lambda: server.serve_once(0.05) or server.waiting() == 1)
+            assert recv_until(sock, b"hi").endswith(b"hi")
+            now[0] += 119.9
+            assert server.reap() == 0
+            now[0] += 0.1
+            assert server.reap() == 1
+            assert closed_by_server(sock, within=5.0)
+    finally:
+        server.server_close()
+
+
+def test_a_post_on_a_connection_idle_past_the_request_deadline_is_answered() -> None:
+    """The API server reuses an idle connection for its next webhook call; a server closing it
+    after the request deadline raced that call and the POST met a reset (Go does not retry a
+    POST). Real time: idle for three request deadlines, then a POST on the same connection."""
+    server = EndpointServer(("127.0.0.1", 0), _Echo, label="test", header_timeout=0.3)
+    server.serve_in_thread("test-idle", poll_interval=0.05)
+    try:
+        with socket.create_connection(server.bound(), timeout=5) as sock:
+            for body in (b"one", b"two"):
+                sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n" + body)
+                assert recv_until(sock, body).endswith(body)
+                time.sleep(1.0)  # idle for longer than the request deadline
+        assert server.timed_out == 0
+    finally:
+        server.close()
 
 
 def assert_eventually(done: Any, within: float = 10.0) -> None:
