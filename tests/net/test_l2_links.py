@@ -40,3 +40,30 @@ def test_links_of_every_kind_read_as_pyroute2_reads_them() -> None:
         assert by_name["v0"].can_answer and not by_name["lo"].can_answer
     finally:
         kill_namespace(netns)
+
+
+def test_the_neighbour_table_gives_the_routers_the_kernel_knows_per_interface() -> None:
+    """Unnumbered BGP's second source (actors/bgp/unnumbered/neighbours.py) on the real
+    kernel: only IPv6 entries marked as routers, only those of the interface asked about."""
+    from actors.bgp.unnumbered.neighbours import routers
+
+    netns = f"lbneigh-{os.getpid()}-1"
+    run(["ip", "netns", "add", netns])
+    try:
+        for command in (
+            "link add v0 type veth peer name v1",
+            "link set v0 up",
+            "link set v1 up",
+            "-6 neigh add fe80::1 lladdr 02:00:00:00:00:01 dev v0 router",
+            "-6 neigh add fe80::2 lladdr 02:00:00:00:00:02 dev v0",  # a host, not a router
+            "-6 neigh add fe80::3 lladdr 02:00:00:00:00:03 dev v1 router",
+            "-4 neigh add 10.99.0.1 lladdr 02:00:00:00:00:04 dev v0",
+        ):
+            run(["ip", "-n", netns, *command.split()])
+        with entered(netns):
+            index = {li.name: li.index for li in read_links()}
+            assert routers(index["v0"]) == ["fe80::1"]
+            assert routers(index["v1"]) == ["fe80::3"]
+            assert routers(999_999) == []
+    finally:
+        kill_namespace(netns)

@@ -403,23 +403,27 @@ def test_a_router_in_the_kernels_neighbour_table_is_found_when_soliciting() -> N
     assert [(d.remote, d.scope_id) for d in h.transport.dials] == [("fe80::1", IFINDEX)]
 
 
-def test_parse_neighbours_keeps_routers_only_and_never_raises() -> None:
+def test_the_neighbour_table_gives_reachable_routers_only_and_never_raises() -> None:
     import socket
     import struct
 
-    from actors.bgp.unnumbered.neighbours import NTF_ROUTER, RTM_NEWNEIGH, parse_neighbours
+    from actors.bgp.unnumbered.neighbours import NTF_ROUTER, RTM_NEWNEIGH, parse_router
+    from actors.util.netlink import messages
 
     def entry(address: str, flags: int, state: int = 0x02, ifindex: int = IFINDEX) -> bytes:
         dst = struct.pack("=HH", 20, 1) + socket.inet_pton(socket.AF_INET6, address)
         body = struct.pack("=BBHiHBB", socket.AF_INET6, 0, 0, ifindex, state, flags, 1) + dst
         return struct.pack("=IHHII", 16 + len(body), RTM_NEWNEIGH, 2, 1, 0) + body
 
+    def routers(data: bytes) -> list[tuple[int, str]]:
+        found = (parse_router(message) for _kind, _flags, _seq, message in messages(data))
+        return [router for router in found if router is not None]
+
     data = entry("fe80::1", NTF_ROUTER) + entry("fe80::5", 0) + entry("fe80::6", NTF_ROUTER, 0x20)
-    assert parse_neighbours(data) == ([(IFINDEX, "fe80::1")], False)
-    done = struct.pack("=IHHII", 20, 3, 2, 1, 0) + bytes(4)
-    assert parse_neighbours(data + done)[1] is True
+    assert routers(data) == [(IFINDEX, "fe80::1")]
     for cut in range(len(data)):
-        parse_neighbours(data[:cut])  # truncated anywhere: no exception
+        routers(data[:cut])  # truncated anywhere: no exception
+        parse_router(data[:cut])
 
 
 def test_the_socket_reads_interface_and_hop_limit_from_ancillary_data() -> None:

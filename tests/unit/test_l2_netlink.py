@@ -1,5 +1,6 @@
-"""The links and IPv6 addresses read over netlink with ``struct`` (actors/l2/netlink.py),
-against pyroute2's reading of the same namespace as the oracle; bad bytes never raise."""
+"""The links and IPv6 addresses read over netlink with ``struct`` (actors/l2/netlink.py on
+actors/util/netlink.py), against pyroute2's reading of the same namespace as the oracle; bad
+bytes never raise."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from actors.l2 import netlink
 from actors.l2.interfaces import read_links
+from actors.util.netlink import attributes, messages
 from tests.netlink_oracle import pyroute2_links
 
 
@@ -49,7 +51,7 @@ def test_a_link_message_parses_to_its_fields() -> None:
     assert netlink.parse_link(message) == netlink.RawLink(
         5, "eth0", bytes.fromhex("029900000001"), 0x11043, 1, 4
     )
-    assert [m[0] for m in netlink.messages(message + message)] == [netlink.RTM_NEWLINK] * 2
+    assert [m[0] for m in messages(message + message)] == [netlink.RTM_NEWLINK] * 2
 
 
 def test_attributes_past_the_end_and_short_messages_are_skipped() -> None:
@@ -59,15 +61,15 @@ def test_attributes_past_the_end_and_short_messages_are_skipped() -> None:
     assert netlink.parse_link(truncated) == netlink.RawLink(5, "", b"", 0, 1, 0)
     assert netlink.parse_link(message[:20]) is None
     assert netlink.parse_address(message[:20]) is None
-    assert list(netlink.messages(message[:-1])) == []  # the header claims more than there is
+    assert list(messages(message[:-1])) == []  # the header claims more than there is
 
 
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=200))
 def test_random_bytes_never_raise(data: bytes) -> None:
-    for _kind, _flags, _seq, message in netlink.messages(data):
+    for _kind, _flags, _seq, message in messages(data):
         netlink.parse_link(message)
         netlink.parse_address(message)
     netlink.parse_link(data)
     netlink.parse_address(data)
-    list(netlink.attributes(data, 0))
+    list(attributes(data, 0))
