@@ -157,7 +157,11 @@ class ConsoleApp(App[None]):
         # are being taken apart: a redraw then has nothing to draw on, and is skipped.
         with contextlib.suppress(ScreenStackError, NoMatches):
             if self.state.now:
-                self._set_state(advance(self.state, self.runtime_now()), received=False)
+                advanced = advance(self.state, self.runtime_now())
+                # Within the same second nothing moves: refreshing with the same state would
+                # apply its last batch again and highlight those rows as changed once more.
+                if advanced is not self.state:
+                    self._set_state(advanced, received=False)
             # Ages ("12s") are drawn from the clock: redraw what is on screen.
             for table in self.screen.query(ResourceTable):
                 table.refresh()

@@ -160,6 +160,27 @@ async def test_pulses_count_events_in_the_seconds_they_happened() -> None:
         assert str(rate.render()) == "0.0/s"
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("step", [0.0, 0.3])
+async def test_a_tick_highlights_no_row(step: float) -> None:
+    """A row is highlighted when an update changes it, never by the clock: ticks within one
+    second (a frozen clock, or one moving 0.3 s a tick) once applied the last batch again
+    and lit every service (a snapshot under load caught it)."""
+    demo, _ = demo_events()
+    wall = Wall(5000.0)
+    app = ConsoleApp(
+        ScriptedPort(demo), events=demo.events, clock=wall, view="svc", cursor_blink=False
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#table", ResourceTable)
+        assert table.keys and not any(table.is_highlighted(k) for k in table.keys)
+        for _ in range(3):
+            wall.t += step
+            app._tick()
+            await pilot.pause()
+            assert not any(table.is_highlighted(k) for k in table.keys)
+
+
 class CannedPort(RemotePort):
     """A RemotePort whose ``GET /state`` answers from memory, on a clock moved by hand."""
 
