@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import json
 import os
 import select
@@ -163,9 +164,13 @@ class Sampler:
 
     def double_answers(self) -> list[tuple[float, float, frozenset[str]]]:
         """Runs of consecutive samples where two or more nodes answered: (start, end, who).
-        ``end`` is the first sample after the run (so a run lasts at most end - start)."""
+        ``end`` is the first sample after the run, or one period after the run's last sample
+        if the sampler itself was late to take the next (a loaded machine can pause this
+        thread for 100 ms: that pause is not an overlap the wire showed). So a run lasts at
+        most ``end - start`` to within one sample."""
         runs: list[tuple[float, float, frozenset[str]]] = []
         start: float | None = None
+        last = 0.0
         who: frozenset[str] = frozenset()
         for t, nodes in self.samples:
             if len(nodes) > 1:
@@ -173,12 +178,18 @@ class Sampler:
                     start, who = t, nodes
                 else:
                     who |= nodes
+                last = t
             elif start is not None:
-                runs.append((start, t, who))
+                runs.append((start, min(t, last + self.period), who))
                 start = None
         if start is not None:
             runs.append((start, self.samples[-1][0], who))
         return runs
+
+    def longest_gap(self) -> float:
+        """The longest time between two samples (the sampler's own lateness)."""
+        times = [t for t, _ in self.samples]
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
 class GarpWatcher:
