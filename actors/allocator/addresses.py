@@ -11,24 +11,19 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from actors.model.allocation import V6_TAG, address_of_key
 from actors.model.config import IPAddress
 
-# Internal address key: IPv4 as its int, IPv6 as its int with bit 128 set, so one dict holds both.
-V6_TAG = 1 << 128
+# Internal address key: IPv4 as its int, IPv6 as its int with bit 128 set, so one dict holds both
+# (V6_TAG; an Allocation keeps one address so).
 FAMILY_NAME = {4: "ipv4", 6: "ipv6"}
-
-_IPv4 = ipaddress.IPv4Address
-_IPv6 = ipaddress.IPv6Address
 
 
 def address_key(ip: IPAddress) -> int:
     return int(ip) if ip.version == 4 else int(ip) | V6_TAG
 
 
-def address_of(key: int) -> IPAddress:
-    if key < V6_TAG:
-        return _IPv4(key)
-    return _IPv6(key ^ V6_TAG)
+address_of = address_of_key
 
 
 def family_of(key: int) -> int:

@@ -64,8 +64,8 @@ for its pass; and the common case (no request, no sharing key, one family) takes
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime
+from itertools import chain
 
 from actors.allocator.addresses import FAMILY_NAME, V6_TAG, family_of, parse_address, quoted
 from actors.allocator.demand import Demand, Port, admits, demand_of, family_fits
@@ -91,8 +91,13 @@ NO_AVAILABLE_IPS = "no available IPs"
 class Allocator:
     """Incremental allocator state for one configuration (see the module docstring)."""
 
-    def __init__(self, config: Config, lb_class: str | None = None) -> None:
+    def __init__(
+        self, config: Config, lb_class: str | None = None, *, remember: bool = True
+    ) -> None:
         self._lb_class = lb_class
+        # Whether converge_all keeps what the next pass needs to skip settled services: not
+        # for one pass alone (allocate_cluster), where of 100k Services it is 10s of MB.
+        self._remember = remember
         self._port_sets: dict[frozenset[Port], frozenset[Port]] = {}
         self._index = PoolIndex(config)
         self._holdings = Holdings(self._index.locator)
@@ -127,7 +132,7 @@ class Allocator:
         orphans: list[str] = []
         for service in sorted(old.held):
             allocation = old.held[service]
-            keys = old.held_keys[service]
+            keys = allocation.address_keys
             located = [index.locator.find(k) for k in keys]
             found = [x for x in located if x is not None]
             pools = {pool.name for pool, _ in found}
@@ -136,7 +141,7 @@ class Allocator:
                 continue
             pool = pools.pop()
             if allocation.pool != pool:
-                allocation = replace(allocation, pool=pool)
+                allocation = allocation.replace(pool=pool)
             spots = [spot for _, spot in found]
             claim = claim_of(old.uses[keys[0]], service)
             holdings.commit(service, claim, pool, keys, spots, allocation=allocation)
@@ -209,23 +214,28 @@ class Allocator:
             candidates |= self._unsettled
         results: dict[str, Allocation] = {}
         keep: dict[str, tuple[Service, Allocation]] = {}
-        seen: set[str] = set()
+        # The keys looked at, to find what is gone: nothing is when nothing is held (a first
+        # pass), and of 100k Services the set is ~10 MB.
+        seen: set[str] | None = set() if held else None
         # Rule 7's order is (group, created, namespace, name); the service key follows, and as
         # it is unique, sorting these tuples never compares services.
-        by_key: dict[str, tuple[int, datetime, str, str, str, bool, Service]] = {}
+        entries: list[tuple[int, datetime, str, str, str, bool, Service]] = []
         looked_at = (
-            services.values()
+            services.items()
             if candidates is None
-            else [services[k] for k in candidates if k in services]
+            else [(k, services[k]) for k in candidates if k in services]
         )
-        for s in looked_at:
+        for mapped, s in looked_at:
             spec = s.spec
             if spec.type != "LoadBalancer" or spec.load_balancer_class != lb_class:
                 continue
             meta = s.metadata
             namespace = meta.namespace or "default"
             key = f"{namespace}/{meta.name}"  # Service.key, inlined: this loop is hot
-            seen.add(key)
+            if key == mapped:
+                key = mapped  # the cluster's own string: kept by every result, one is enough
+            if seen is not None:
+                seen.add(key)
             memo = settled.get(key)
             if memo is not None and memo[0] is s and held.get(key) is memo[1]:
                 results[key] = memo[1]
@@ -239,11 +249,14 @@ class Allocator:
             holds = key in held or bool(s.status.load_balancer.ingress)
             group = 0 if holds else 1 if requests else 2
             created = meta.creation_timestamp or EPOCH
-            by_key[key] = (group, created, namespace, meta.name, key, requests, s)
-        gone = held.keys() - seen if candidates is None else (held.keys() & candidates) - seen
+            entries.append((group, created, namespace, meta.name, key, requests, s))
+        if seen is None:
+            gone: set[str] = set()
+        else:
+            gone = held.keys() - seen if candidates is None else (held.keys() & candidates) - seen
         for key in sorted(gone):
             self.release(key)
-        entries = sorted(by_key.values())
+        entries.sort()
 
         self.converged += len(entries)
         labels_of: dict[str, Mapping[str, str]] = {}
@@ -269,8 +282,8 @@ class Allocator:
             else:
                 dropped[key] = result.cleared
         requesting = [e for e in entries if e[5]]
-        others = [e for e in entries if not e[5]]
-        for _, _, namespace, _, key, _, s in requesting + others:
+        others = (e for e in entries if not e[5])
+        for _, _, namespace, _, key, _, s in chain(requesting, others):
             if key in results:
                 continue
             labels = labels_of.get(namespace)
@@ -282,6 +295,8 @@ class Allocator:
                 result = converge(s, key, labels)
             if result is not None:
                 results[key] = result
+        if not self._remember:
+            return {key: results[key] for key in sorted(results)}
         unsettled: set[str] = set()
         for *_, key, _, s in entries:
             result = results.get(key)
@@ -343,8 +358,7 @@ class Allocator:
             if existing:
                 if demand.held_error is not None:
                     # MetalLB keeps serving the current addresses and reports the error.
-                    return replace(
-                        holdings.held[key],
+                    return holdings.held[key].replace(
                         error=demand.held_error,
                         error_kind=demand.held_error_kind,
                         notice=None,
@@ -376,7 +390,7 @@ class Allocator:
     ) -> tuple[tuple[int, ...], str, str | None]:
         """Re-assign the service's current addresses if still valid; else drop them and say why."""
         key = demand.key
-        held = self._holdings.held_keys.get(key)
+        held = self._holdings.keys_of(key)
         if held is not None:
             existing = held
         else:
@@ -571,6 +585,6 @@ def allocate_cluster(
     Results are keyed by service key (failures included, with ``error`` set and no ips);
     services that are not LoadBalancers or belong to another class are left out.
     """
-    allocator = Allocator(config, lb_class)
+    allocator = Allocator(config, lb_class, remember=False)
     allocations = allocator.converge_all(cluster)
     return allocations, allocator.usage()

@@ -1,7 +1,7 @@
 """Who holds which address: the allocator's ledger, and the sharing rules it keeps.
 
 :class:`Holdings` records, for one configuration, what every service holds (its
-:class:`Allocation` and the same as address keys) and, per address, its holder: the one
+:class:`Allocation`, which gives it as address keys too) and, per address, its holder: the one
 service holding it without a sharing key, else a :class:`Use` listing the services that share
 it and their ports. Committing and releasing keep the lanes (ranges.py) in step: an address
 is occupied while anyone holds it, and an address held under a sharing key sits in its lane's
@@ -18,7 +18,6 @@ Pure; every check is done by the caller (converge.py) before it commits.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from typing import NamedTuple, Protocol
 
 from actors.allocator.addresses import address_of
@@ -89,28 +88,33 @@ def claim_of(use: Use | str, service: str) -> Claim:
 class Holdings:
     """What every service holds, and who holds every address, under one configuration."""
 
-    __slots__ = ("held", "held_keys", "locator", "uses")
+    __slots__ = ("held", "locator", "uses")
 
     def __init__(self, locator: Locator) -> None:
         self.locator = locator
         # Address key -> the one service holding it without a sharing key, else its Use.
         self.uses: dict[int, Use | str] = {}
-        # Service key -> what it holds, and the same as address keys. Two dicts rather than one
-        # of pairs: a tuple of ints is invisible to the garbage collector, a pair would not be.
+        # Service key -> what it holds (its address keys: ``keys_of``; a second dict of them
+        # was ~90 bytes a service).
         self.held: dict[str, Allocation] = {}
-        self.held_keys: dict[str, tuple[int, ...]] = {}
+
+    def keys_of(self, service: str) -> tuple[int, ...] | None:
+        """What ``service`` holds as address keys, or None if it holds nothing here."""
+        held = self.held.get(service)
+        return None if held is None else held.address_keys
 
     def release(self, service: str) -> None:
-        if self.held.pop(service, None) is None:
+        held = self.held.pop(service, None)
+        if held is None:
             return
-        for key in self.held_keys.pop(service):
+        for key in held.address_keys:
             self._leave(service, key)
 
     def amend(self, service: str, notice: str | None) -> Allocation:
         """Set the notice of what ``service`` holds (the same object when it is unchanged)."""
         held = self.held[service]
         if held.notice != notice:
-            held = self.held[service] = replace(held, notice=notice)
+            held = self.held[service] = held.replace(notice=notice)
         return held
 
     def sharing_error(self, service: str, claim: Claim, address: int) -> str | None:
@@ -146,11 +150,10 @@ class Holdings:
     ) -> Allocation:
         """commit for the common case: a free address, no sharing key, nothing held before."""
         address = rng.first + offset
-        allocation = Allocation(service, (address_of(address),), lane.pool, None, cleared)
+        allocation = Allocation.of_keys(service, (address,), lane.pool, cleared)
         lane.occupy(rng, offset)
         self.uses[address] = service
         self.held[service] = allocation
-        self.held_keys[service] = (address,)
         return allocation
 
     def commit(
@@ -166,7 +169,7 @@ class Holdings:
         """Record that ``service`` holds ``keys`` (every check was done by the caller)."""
         old = self.held.get(service)
         if old is not None:
-            old_keys = self.held_keys[service]
+            old_keys = old.address_keys
             for key in old_keys:
                 if key not in keys:
                     self._leave(service, key)
@@ -179,11 +182,10 @@ class Holdings:
             ):
                 allocation = old  # unchanged: keep the same object
         if allocation is None:
-            allocation = Allocation(service, tuple(map(address_of, keys)), pool, None, cleared)
+            allocation = Allocation.of_keys(service, keys, pool, cleared)
         for key, spot in zip(keys, spots, strict=True):
             self._join(service, claim, key, spot)
         self.held[service] = allocation
-        self.held_keys[service] = keys
         return allocation
 
     def _join(self, service: str, claim: Claim, key: int, spot: Spot) -> None:

@@ -27,8 +27,8 @@ API::
 
     l2_decision(config, cluster, service_key, assigned, alive=None) -> L2Decision
     l2_decisions(config, cluster, assignments, alive=None) -> dict[service key, L2Decision]
-    l2_owners(config, cluster, assignments, alive=None) -> dict[IP text, L2Owner]
-    owners_from(decisions) -> dict[IP text, L2Owner]
+    l2_owners(config, cluster, assignments, alive=None) -> L2Owners (IP text -> L2Owner)
+    owners_from(decisions) -> L2Owners
 
 ``assignments`` maps service keys (``namespace/name``) to anything with ``.ips`` and ``.pool``;
 ``alive`` is the set of live node names, None meaning every known node. Services sharing an
@@ -39,8 +39,9 @@ they disagree (different endpoints) every winner answers, and :attr:`L2Owner.ann
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
+from dataclasses import FrozenInstanceError, dataclass
+from ipaddress import IPv4Address, ip_address
 from typing import NamedTuple
 
 from actors.election.candidates import (
@@ -109,19 +110,230 @@ class L2Decision:
         return self.node is not None
 
 
-@dataclass(frozen=True, slots=True)
-class L2Owner:
-    """Who answers for one address, and for which services."""
+# Messages that say no more than the service's key: an owner keeps only their reason.
+KEY_MESSAGES = {
+    UNKNOWN_SERVICE: "{} is not a known Service",
+    NO_ENDPOINTS: "{} has no serving endpoint",
+}
 
-    ip: str
+
+class L2Owner:
+    """Who answers for one address, and for which services.
+
+    ``L2Owner(ip, node, services, interfaces, reason, message, announcers=())``, frozen.
+    ``announcers``: every node that answers for the address: one normally, several only if
+    services sharing the address elected differently (MetalLB would then answer from all).
+
+    Small (issue 19: ``lbtui plan`` of 100k Services holds one each): one service is kept as
+    its key, a message saying only that key as its reason, and the usual interfaces and
+    announcers (all interfaces; the owner alone) not at all; the attributes give them back.
+    """
+
+    __slots__ = ("_extra", "_ip", "_message", "_services", "node", "reason")
+    __match_args__ = (
+        "ip",
+        "node",
+        "services",
+        "interfaces",
+        "reason",
+        "message",
+        "announcers",
+    )
+
     node: str | None
-    services: tuple[str, ...]
-    interfaces: tuple[str, ...]
     reason: str
-    message: str
-    # Every node that answers for the address: one normally, several only if services sharing
-    # the address elected differently (MetalLB would then answer from all of them).
-    announcers: tuple[str, ...] = ()
+    _ip: int | str  # an IPv4 address as its int (its allocation's), else the text
+    _services: str | tuple[str, ...]  # one service's key, else all of them
+    _message: str | None  # None: KEY_MESSAGES[reason] of the first service
+    _extra: tuple[tuple[str, ...], tuple[str, ...]] | None  # (interfaces, announcers)
+
+    def __init__(
+        self,
+        ip: str,
+        node: str | None,
+        services: tuple[str, ...],
+        interfaces: tuple[str, ...],
+        reason: str,
+        message: str,
+        announcers: tuple[str, ...] = (),
+    ) -> None:
+        services = tuple(services)
+        first = services[0] if services else ""
+        _make_owner(
+            self,
+            _ip_slot(ip),
+            node,
+            services,
+            tuple(interfaces),
+            reason,
+            _short_message(reason, first, message),
+            tuple(announcers),
+        )
+
+    @property
+    def ip(self) -> str:
+        ip = self._ip
+        return str(IPv4Address(ip)) if type(ip) is int else ip  # type: ignore[return-value]
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        services = self._services
+        return (services,) if type(services) is str else services  # type: ignore[return-value]
+
+    @property
+    def message(self) -> str:
+        message = self._message
+        if message is None:
+            return KEY_MESSAGES[self.reason].format(self.services[0])
+        return message
+
+    @property
+    def interfaces(self) -> tuple[str, ...]:
+        extra = self._extra
+        return () if extra is None else extra[0]
+
+    @property
+    def announcers(self) -> tuple[str, ...]:
+        extra = self._extra
+        if extra is None:
+            return () if self.node is None else (self.node,)
+        return extra[1]
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__match_args__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
+        return f"L2Owner({inner})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (L2Owner, self._fields())
+
+
+_set = object.__setattr__
+
+
+def _ip_slot(text: str) -> int | str:
+    """An IPv4 address's int when ``text`` is its usual form, else ``text``."""
+    try:
+        ip = IPv4Address(text)
+    except ValueError:
+        return text
+    return int(ip) if str(ip) == text else text
+
+
+def _make_owner(
+    owner: L2Owner,
+    ip: int | str,
+    node: str | None,
+    services: tuple[str, ...],
+    interfaces: tuple[str, ...],
+    reason: str,
+    message: str | None,
+    announcers: tuple[str, ...],
+) -> L2Owner:
+    """Fill ``owner``; ``message`` is already short (see :func:`_short_message`)."""
+    _set(owner, "_ip", ip)
+    _set(owner, "node", node)
+    _set(owner, "_services", services[0] if len(services) == 1 else services)
+    _set(owner, "reason", reason)
+    _set(owner, "_message", message)
+    usual = () if node is None else (node,)
+    extra = None if not interfaces and announcers == usual else (interfaces, announcers)
+    _set(owner, "_extra", extra)
+    return owner
+
+
+def _short_message(reason: str, service: str, message: str) -> str | None:
+    """None for a message :data:`KEY_MESSAGES` gives back from the reason and the service."""
+    template = KEY_MESSAGES.get(reason)
+    if template is not None and message == template.format(service):
+        return None
+    return message
+
+
+class L2Owners(Mapping[str, L2Owner]):
+    """Owners keyed by IP text, in address order (IPv4 then IPv6, each by value).
+
+    Small (issue 19): the owners are held by address (an IPv4 address as its int, the one its
+    allocation holds) and their text is made when asked, not kept: of 100k addresses, ~6 MB.
+    ``del owners[ip]`` drops one (the plan keeps only layer-2 pools' addresses).
+    """
+
+    __slots__ = ("_order", "_owners")
+
+    def __init__(self, owners: dict[int | IPAddress, L2Owner], order: list[int | IPAddress]):
+        self._owners = owners  # by address, in any order
+        self._order = order  # the addresses in order (some perhaps deleted since)
+
+    @staticmethod
+    def _address(text: str) -> int | IPAddress | None:
+        try:
+            ip = ip_address(text)
+        except ValueError:
+            return None
+        return int(ip) if type(ip) is IPv4Address else ip
+
+    def __getitem__(self, text: str) -> L2Owner:
+        address = self._address(text) if isinstance(text, str) else None
+        owner = None if address is None else self._owners.get(address)
+        if owner is None or owner.ip != text:  # the same address written otherwise: not a key
+            raise KeyError(text)
+        return owner
+
+    def __delitem__(self, text: str) -> None:
+        self[text]  # KeyError unless a key
+        del self._owners[self._address(text)]  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[str]:
+        return (owner.ip for owner in self._in_order())
+
+    def __len__(self) -> int:
+        return len(self._owners)
+
+    def _in_order(self) -> Iterator[L2Owner]:
+        owners = self._owners
+        for address in self._order:
+            owner = owners.get(address)
+            if owner is not None:
+                yield owner
+
+    def items(self) -> ItemsView[str, L2Owner]:
+        return _OwnerItems(self)
+
+    def values(self) -> ValuesView[L2Owner]:
+        return _OwnerValues(self)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+class _OwnerItems(ItemsView[str, L2Owner]):
+    _mapping: L2Owners
+
+    def __iter__(self) -> Iterator[tuple[str, L2Owner]]:
+        return ((owner.ip, owner) for owner in self._mapping._in_order())
+
+
+class _OwnerValues(ValuesView[L2Owner]):
+    _mapping: L2Owners
+
+    def __iter__(self) -> Iterator[L2Owner]:
+        return self._mapping._in_order()
 
 
 def l2_hash(node: str, first_ip: IPAddress) -> bytes:
@@ -169,7 +381,7 @@ def l2_owners(
     alive: frozenset[str] | None = None,
     *,
     ignore_exclude_lb: bool = False,
-) -> dict[str, L2Owner]:
+) -> L2Owners:
     """The owner of every assigned address, keyed by IP text, ordered v4 then v6 by value.
 
     Each service's decision is made, reduced to what its owner needs and dropped one at a
@@ -182,20 +394,22 @@ def l2_owners(
     )
 
 
-def owners_from(decisions: Iterable[L2Decision]) -> dict[str, L2Owner]:
+def owners_from(decisions: Iterable[L2Decision]) -> L2Owners:
     """Group per-service decisions by address (consumed one at a time, none kept whole)."""
     # A vote alone, or a list once an address is shared: most are not, and of 100k Services
-    # a list each is ~9 MB.
-    by_ip: dict[IPAddress, _Vote | list[_Vote]] = {}
+    # a list each is ~9 MB. An IPv4 address is keyed by its int, the one its allocation
+    # holds (an address object each would be ~5 MB more).
+    by_ip: dict[int | IPAddress, _Vote | list[_Vote]] = {}
     for decision in decisions:
         vote = _Vote(
             decision.service,
             decision.node,
             decision.reason,
-            decision.message,
+            _short_message(decision.reason, decision.service, decision.message),
             decision.interfaces,
         )
-        for ip in decision.ips:
+        for address in decision.ips:
+            ip = int(address) if type(address) is IPv4Address else address
             held = by_ip.get(ip)
             if held is None:
                 by_ip[ip] = vote
@@ -203,29 +417,36 @@ def owners_from(decisions: Iterable[L2Decision]) -> dict[str, L2Owner]:
                 held.append(vote)
             else:
                 by_ip[ip] = [held, vote]
-    owners: dict[str, L2Owner] = {}
-    for ip in sorted(by_ip, key=ip_sort_key):
-        votes = by_ip.pop(ip)
+    # IPv4 (by its int) before IPv6, each by value: ``ip_sort_key``'s order, without a key
+    # made for every address.
+    order: list[int | IPAddress] = sorted(ip for ip in by_ip if type(ip) is int)
+    order += sorted((ip for ip in by_ip if not isinstance(ip, int)), key=ip_sort_key)
+    # Each vote is replaced by its owner in place: a second dict of 100k entries is ~5 MB.
+    owners: dict[int | IPAddress, L2Owner] = by_ip  # type: ignore[assignment]
+    for ip in order:
+        votes = by_ip[ip]
         group = sorted(votes, key=lambda d: d.service) if isinstance(votes, list) else [votes]
         services = tuple(d.service for d in group)
         winners = [d for d in group if d.node is not None]
-        text = str(ip)
+        slot = ip if type(ip) is int else str(ip)
+        new = L2Owner.__new__(L2Owner)
         if not winners:
-            first = group[0]
-            owners[text] = L2Owner(text, None, services, (), first.reason, first.message)
+            first = group[0]  # services[0]: its message, short or not, is the owner's
+            owners[ip] = _make_owner(new, slot, None, services, (), first.reason, first.message, ())
             continue
         lead = winners[0]
         same_node = [d for d in winners if d.node == lead.node]
-        owners[text] = L2Owner(
-            ip=text,
-            node=lead.node,
-            services=services,
-            interfaces=_union_interfaces(d.interfaces for d in same_node),
-            reason=ANNOUNCED,
-            message=lead.message,
-            announcers=tuple(sorted({d.node for d in winners if d.node is not None})),
+        owners[ip] = _make_owner(
+            new,
+            slot,
+            lead.node,
+            services,
+            _union_interfaces(d.interfaces for d in same_node),
+            ANNOUNCED,
+            lead.message,  # a winner's: never short (ANNOUNCED is no key message)
+            tuple(sorted({d.node for d in winners if d.node is not None})),
         )
-    return owners
+    return L2Owners(owners, order)
 
 
 class _Vote(NamedTuple):
@@ -234,7 +455,7 @@ class _Vote(NamedTuple):
     service: str
     node: str | None
     reason: str
-    message: str
+    message: str | None  # None: KEY_MESSAGES[reason] of the service
     interfaces: tuple[str, ...]
 
 
@@ -262,12 +483,12 @@ def _decide(
         return verdict(NO_IPS, f"{key} has no assigned address")
     service = view.services.get(key)
     if service is None:
-        return verdict(UNKNOWN_SERVICE, f"{key} is not a known Service")
+        return verdict(UNKNOWN_SERVICE, KEY_MESSAGES[UNKNOWN_SERVICE].format(key))
     if pool is None:
         return verdict(UNKNOWN_POOL, f"no configured pool holds {ips[0]}")
     endpoints = view.endpoints(key)
     if not endpoints.anywhere:
-        return verdict(NO_ENDPOINTS, f"{key} has no serving endpoint")
+        return verdict(NO_ENDPOINTS, KEY_MESSAGES[NO_ENDPOINTS].format(key))
 
     ads = _ads_for_service(config.l2_advertisements_for(pool.name), service)
     ad_names = tuple(ad.name for ad in ads)

@@ -261,18 +261,20 @@ def what_if(config: Config, cluster: ClusterState, before: Plan, down: frozenset
         usage=before.usage,
         ignore_exclude_lb=before.ignore_exclude_lb,
     )
-    moves = tuple(
-        (ip, before.l2[ip].node, after.l2[ip].node if ip in after.l2 else None)
-        for ip in before.l2
-        if (after.l2[ip].node if ip in after.l2 else None) != before.l2[ip].node
-    )
+    moves: list[tuple[str, str | None, str | None]] = []
+    after_l2 = after.l2
+    for ip, owner in before.l2.items():
+        now = after_l2.get(ip)
+        node = None if now is None else now.node
+        if node != owner.node:
+            moves.append((ip, owner.node, node))
     hops_before, hops_after = _next_hops(before), _next_hops(after)
     changes = tuple(
         (p, hops_before.get(p, ()), hops_after.get(p, ()))
         for p in sorted(set(hops_before) | set(hops_after), key=_prefix_key)
         if hops_before.get(p, ()) != hops_after.get(p, ())
     )
-    return WhatIf(before, after, moves, changes)
+    return WhatIf(before, after, tuple(moves), changes)
 
 
 def _prefix_key(prefix: str) -> tuple[int, int, int]:

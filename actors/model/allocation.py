@@ -1,13 +1,25 @@
 """What the allocator hands out: one service's :class:`Allocation` and one pool's
 :class:`PoolUsage`, with the kinds of error and drop an Allocation reports (see
 actors/allocator/converge.py for how they are computed).
+
+An Allocation is small (issue 19: ``lbtui plan`` of 100k Services holds one each): one
+address is kept as its integer key (``V6_TAG`` marks IPv6, as the allocator's keys do) and
+``ips`` makes its address object when asked; the four fields that are nearly always empty
+share one slot. It behaves as the frozen dataclass it was: the same constructor, attributes,
+equality, repr, and ``replace``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any
 
 from actors.model.config import IPAddress
+
+# An address as one int: IPv4 as its int, IPv6 as its int with bit 128 set (the allocator's
+# address keys, actors/allocator/addresses.py).
+V6_TAG = 1 << 128
 
 # What kind of error an Allocation reports (``error_kind``).
 ERROR_ALLOCATION = ""  # no address could be had (pools, requests refused, sharing, ...)
@@ -25,17 +37,90 @@ NOT_ALLOWED_PREFIX = "current IP for "
 NO_FAMILY_PREFIX = "IPFamilyForAddresses: "
 
 
-@dataclass(frozen=True, slots=True)
+_NOTHING_MORE = (None, None, ERROR_ALLOCATION, None)
+
+
 class Allocation:
-    """What one service holds after convergence (see the module docstring)."""
+    """What one service holds after convergence (see the module docstring).
+
+    ``Allocation(service, ips, pool, error=None, cleared=None, error_kind="", notice=None)``,
+    frozen; ``replace(**changes)`` is :func:`dataclasses.replace` for it.
+    """
+
+    __slots__ = ("_ips", "_more", "pool", "service")
+    __match_args__ = ("service", "ips", "pool", "error", "cleared", "error_kind", "notice")
 
     service: str
-    ips: tuple[IPAddress, ...]
     pool: str | None
-    error: str | None = None
-    cleared: str | None = None
-    error_kind: str = ERROR_ALLOCATION
-    notice: str | None = None
+    # One address: its key (an int); else the tuple of addresses (none, two, or a scoped one).
+    _ips: int | tuple[IPAddress, ...]
+    # (error, cleared, error_kind, notice), or None when all four are empty.
+    _more: tuple[str | None, str | None, str, str | None] | None
+
+    def __init__(
+        self,
+        service: str,
+        ips: tuple[IPAddress, ...],
+        pool: str | None,
+        error: str | None = None,
+        cleared: str | None = None,
+        error_kind: str = ERROR_ALLOCATION,
+        notice: str | None = None,
+    ) -> None:
+        ips = tuple(ips)
+        packed: int | tuple[IPAddress, ...] = ips
+        if len(ips) == 1:
+            ip = ips[0]
+            if type(ip) is IPv4Address:
+                packed = int(ip)
+            elif type(ip) is IPv6Address and ip.scope_id is None:
+                packed = int(ip) | V6_TAG
+        _init(self, service, packed, pool, error, cleared, error_kind, notice)
+
+    @classmethod
+    def of_keys(
+        cls, service: str, keys: tuple[int, ...], pool: str | None, cleared: str | None = None
+    ) -> Allocation:
+        """What ``service`` holds as address keys (the allocator's): one is kept as it is."""
+        new = cls.__new__(cls)
+        packed = keys[0] if len(keys) == 1 else tuple(map(address_of_key, keys))
+        _init(new, service, packed, pool, None, cleared, ERROR_ALLOCATION, None)
+        return new
+
+    @property
+    def ips(self) -> tuple[IPAddress, ...]:
+        packed = self._ips
+        if type(packed) is int:
+            return (address_of_key(packed),)
+        return packed  # type: ignore[return-value]
+
+    @property
+    def address_keys(self) -> tuple[int, ...]:
+        """``ips`` as address keys (see ``V6_TAG``): what the allocator counts in."""
+        packed = self._ips
+        if type(packed) is int:
+            return (packed,)
+        return tuple(int(ip) if ip.version == 4 else int(ip) | V6_TAG for ip in packed)
+
+    @property
+    def error(self) -> str | None:
+        more = self._more
+        return None if more is None else more[0]
+
+    @property
+    def cleared(self) -> str | None:
+        more = self._more
+        return None if more is None else more[1]
+
+    @property
+    def error_kind(self) -> str:
+        more = self._more
+        return ERROR_ALLOCATION if more is None else more[2]
+
+    @property
+    def notice(self) -> str | None:
+        more = self._more
+        return None if more is None else more[3]
 
     @property
     def cleared_kind(self) -> str:
@@ -48,6 +133,69 @@ class Allocation:
         if cleared.startswith(NO_FAMILY_PREFIX):
             return CLEARED_NO_IP_FAMILY
         return CLEARED_OTHER
+
+    def replace(self, **changes: Any) -> Allocation:
+        """A copy with ``changes`` (field names as the constructor's)."""
+        fields = {name: getattr(self, name) for name in self.__match_args__}
+        unknown = changes.keys() - fields.keys()
+        if unknown:
+            raise TypeError(f"Allocation has no field(s) {', '.join(sorted(unknown))}")
+        fields.update(changes)
+        return Allocation(**fields)
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.service, self._ips, self.pool, self._more)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"Allocation(service={self.service!r}, ips={self.ips!r}, pool={self.pool!r}, "
+            f"error={self.error!r}, cleared={self.cleared!r}, "
+            f"error_kind={self.error_kind!r}, notice={self.notice!r})"
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Allocation, tuple(getattr(self, name) for name in self.__match_args__))
+
+
+def address_of_key(key: int) -> IPAddress:
+    """The address an address key stands for (see ``V6_TAG``)."""
+    if key < V6_TAG:
+        return IPv4Address(key)
+    return IPv6Address(key ^ V6_TAG)
+
+
+_set = object.__setattr__
+
+
+def _init(
+    new: Allocation,
+    service: str,
+    packed: int | tuple[IPAddress, ...],
+    pool: str | None,
+    error: str | None,
+    cleared: str | None,
+    error_kind: str,
+    notice: str | None,
+) -> None:
+    _set(new, "service", service)
+    _set(new, "_ips", packed)
+    _set(new, "pool", pool)
+    more = (error, cleared, error_kind, notice)
+    _set(new, "_more", None if more == _NOTHING_MORE else more)
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,8 +52,27 @@ decisions reduced as they are made, its endpoint index shared; ``--services "" -
     validate                       14.9 s  162 MB 3.2x  13.6 s  162 MB 3.2x
     plan                           17.6 s  290 MB 5.8x  17.9 s  250 MB 5.0x
 
-validate is within 4x; plan is not yet: what it holds is ~650 bytes per Service (an Allocation
+validate is within 4x; plan was not: what it held was ~650 bytes per Service (an Allocation
 with its address objects, an L2Owner, the cluster's keys), beside the Services themselves.
+
+Plan's records made compact (issue 19, later: an Allocation keeps one address as its int, an
+L2Owner one service as its key and no text of its own, the owners held by address; the
+allocator's one pass keeps no memo, a bitmap of occupied offsets, the cluster's key strings;
+tracemalloc at 10 MB: plan held 650 -> 290 bytes per Service, its peak 1,080 -> 420 above the
+cluster), ``--services "" --mb 10,50 --before <main checkout>``, one run, same files, while
+tests ran beside it (CPU s, peak RSS MB, RSS/file, +RSS/file):
+
+    YAML                       before (main)              after
+    10 MB, 22,391 Services     (libyaml 4.3 s 106 MB)
+    validate                    3.2 s   64 MB 6.4x 3.0x    3.5 s   64 MB 6.4x 3.0x
+    plan                        4.2 s   86 MB 8.6x 5.1x    4.3 s   70 MB 7.0x 3.5x
+    50 MB, 111,325 Services    (libyaml 23.3 s 476 MB)
+    load                       14.5 s  160 MB 3.2x 2.6x   15.4 s  161 MB 3.2x 2.6x
+    validate                   16.5 s  162 MB 3.2x 2.6x   14.4 s  162 MB 3.2x 2.6x
+    plan                       21.5 s  262 MB 5.2x 4.5x   20.7 s  198 MB 4.0x 3.2x
+
+plan of 50 MB is within 4x (198 MB for a 50 MB file); what is left is mostly the Services
+themselves (the cluster: ~160 MB, as load's row shows).
 """
 
 from __future__ import annotations

@@ -1,0 +1,103 @@
+"""The L2 election's compact records (issue 19): :class:`L2Owner` (one service kept as its key,
+a message saying only that key as its reason, the usual interfaces and announcers implicitly)
+and :class:`L2Owners` (owners by address, their text made when asked) behave as the frozen
+dataclass and the dict they replaced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from ipaddress import ip_address
+
+import pytest
+
+from actors.election.l2 import L2Decision, L2Owner, L2Owners, owners_from
+
+
+def owner(**changes: object) -> L2Owner:
+    fields: dict[str, object] = {
+        "ip": "10.0.0.7",
+        "node": None,
+        "services": ("ns/a",),
+        "interfaces": (),
+        "reason": "noEndpoints",
+        "message": "ns/a has no serving endpoint",
+    }
+    fields.update(changes)
+    return L2Owner(**fields)  # type: ignore[arg-type]
+
+
+OWNERS = [
+    owner(),
+    owner(message="something else"),
+    owner(services=("ns/a", "ns/b")),
+    owner(services=("ns/b", "ns/a"), message="ns/a has no serving endpoint"),
+    owner(reason="unknownService", message="ns/a is not a known Service"),
+    owner(node="n1", reason="announced", message="n1 is the only eligible node"),
+    owner(node="n1", reason="announced", message="m", announcers=("n1",)),
+    owner(node="n1", reason="announced", message="m", announcers=("n1", "n2")),
+    owner(node="n1", reason="announced", message="m", interfaces=("eth0",)),
+    owner(ip="fd00::7"),
+    owner(ip="010.0.0.7"),
+    owner(ip="not an address"),
+]
+
+
+@pytest.mark.parametrize("o", OWNERS, ids=repr)
+def test_an_owner_gives_back_what_it_was_given(o: L2Owner) -> None:
+    names = ("ip", "node", "services", "interfaces", "reason", "message", "announcers")
+    again = L2Owner(*(getattr(o, name) for name in names))
+    assert again == o and hash(again) == hash(o)
+    assert pickle.loads(pickle.dumps(o)) == o
+    inner = ", ".join(f"{name}={getattr(o, name)!r}" for name in names)
+    assert repr(o) == f"L2Owner({inner})"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        o.node = "x"  # type: ignore[misc]
+
+
+def test_an_owner_keeps_the_fields_it_was_given() -> None:
+    assert owner().announcers == () and owner().interfaces == ()
+    # The dataclass's default: none given, none kept, even with a node.
+    assert owner(node="n1", reason="announced", message="m").announcers == ()
+    assert owner(node="n1", reason="announced", message="m", announcers=("n1",)).announcers == (
+        "n1",
+    )
+    assert owner(ip="010.0.0.7").ip == "010.0.0.7"
+    assert owner(services=("ns/b", "ns/a")).message == "ns/a has no serving endpoint"
+
+
+def decision(service: str, ip: str, node: str | None = None) -> L2Decision:
+    reason, message = ("announced", f"{node} won") if node else ("noEndpoints", "")
+    if not node:
+        message = f"{service} has no serving endpoint"
+    return L2Decision(service, (ip_address(ip),), "p", node, reason, message)
+
+
+def test_owners_are_keyed_by_text_in_address_order() -> None:
+    owners = owners_from(
+        [
+            decision("ns/a", "10.0.0.10", "n1"),
+            decision("ns/b", "fd00::1"),
+            decision("ns/c", "10.0.0.9"),
+            decision("ns/d", "10.0.0.10", "n2"),
+            decision("ns/e", "9.0.0.1"),
+        ]
+    )
+    assert isinstance(owners, L2Owners)
+    assert list(owners) == ["9.0.0.1", "10.0.0.9", "10.0.0.10", "fd00::1"]
+    assert [o.ip for o in owners.values()] == list(owners)
+    assert [ip for ip, _ in owners.items()] == list(owners) and len(owners) == 4
+    assert owners["10.0.0.10"].services == ("ns/a", "ns/d")
+    assert owners["10.0.0.10"].announcers == ("n1", "n2")
+    assert owners["fd00::1"].message == "ns/b has no serving endpoint"
+    assert "fd00::1" in owners and "fd00:0::1" not in owners and "010.0.0.9" not in owners
+    assert "10.0.0.1" not in owners and "nonsense" not in owners and owners.get(7) is None  # type: ignore[call-overload]
+    as_dict = dict(owners.items())
+    assert owners == as_dict and repr(owners) == repr(as_dict)
+    del owners["10.0.0.9"]
+    assert list(owners) == ["9.0.0.1", "10.0.0.10", "fd00::1"] and len(owners) == 3
+    with pytest.raises(KeyError):
+        del owners["10.0.0.9"]
+    with pytest.raises(KeyError):
+        owners["fd00:0::1"]
