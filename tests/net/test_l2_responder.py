@@ -76,3 +76,18 @@ def test_the_filter_keeps_from_python_what_must_not_be_answered(veth_namespace: 
     assert out["reached_after_passed"] == 4
     assert out["scapy_equal"] == {"arp": True, "na": True, "dad": True, "priority": True}
     assert out["answered"] == out["answered_equal"] == out["asked"]
+
+
+def test_bursts_from_several_askers_are_answered_byte_for_byte_many_frames_per_call(
+    veth_namespace: str,
+) -> None:
+    """A lone request is read by a receive call that takes one frame; bursts of 60 ARP and
+    NDP requests from six askers are all answered once, byte for byte as scapy answers each
+    asker, partly by receive calls that took several frames (recvmmsg, then sendmmsg)."""
+    out = check_in(veth_namespace, "tests.net.burst_check")
+    assert out["errors"] == []
+    assert out["serial_equal"] == [True, True]
+    assert out["serial_receives"] == {"1": 2}
+    assert out["answered"] == out["answered_equal"] == out["asked"] == 420
+    assert out["responses_sent"] == 2 + 420
+    assert out["batched_calls"] > 0, out["receives"]
