@@ -37,7 +37,7 @@ _HELP = {
     FRAMES_DROPPED: ("reason", "ARP/NDP frames that reached the responder and were not answered"),
     RECEIVES: (
         "frames",
-        "Receive calls of the ARP/NDP readers, by how many frames each took (1, 2-3, ..., 64)",
+        "Receive calls of the ARP/NDP readers that took several frames, by how many (2-3 .. 64)",
     ),
 }
 

@@ -65,15 +65,19 @@ GRATUITOUS_SENT = "metallb_layer2_gratuitous_sent"
 FRAMES_DROPPED = "lbtui_layer2_frames_dropped"
 # Gratuitous ARPs from another MAC for an address we answer for (split brain), by ip.
 CONFLICTS = "lbtui_l2_conflicts_total"
-# The readers' receive calls, by how many frames each returned (a bucket: "1", "2-3", ...):
-# how often a burst was taken in one call.
+# The readers' receive calls that took several frames at once, by how many (a bucket: "2-3",
+# "4-7", ... "64"): how often a burst was read in one call (a frame read alone is not counted).
 RECEIVES = "lbtui_layer2_receives"
 #: A ``recv`` that returns sooner than this found its frame already queued (a reader woken
 #: from sleep takes longer): a burst is under way, so the next round takes the whole queue.
 QUEUED_NS = 5000
 #: ... and this many such ``recv`` in a row (one alone is common with a fast serial asker,
-#: whose next request lands while the reply is still being sent).
+#: whose next request lands while the reply is still being sent). Each batched round that
+#: finds one frame after all doubles the streak asked for next time (up to ``MAX_STREAK``):
+#: a fast serial asker soon stops costing it (~2 us a round); a round that finds several
+#: resets it.
 QUEUED_STREAK = 2
+MAX_STREAK = 256
 
 
 def _bucket(count: int) -> str:
@@ -81,7 +85,7 @@ def _bucket(count: int) -> str:
     return str(count) if low == 1 or count == mmsg.VLEN else f"{low}-{min(2 * low, mmsg.VLEN) - 1}"
 
 
-#: The RECEIVES label of a call that returned n frames, by n (0 is never used).
+#: The RECEIVES label of a call that returned n frames, by n (0 and 1 are never used).
 RECEIVE_SIZES = ("0", *(_bucket(n) for n in range(1, mmsg.VLEN + 1)))
 
 #: Told (from the I/O thread) of each such ARP: (ip, interface, other MAC, our MAC).
@@ -186,6 +190,16 @@ def open_packet_socket(ifname: str, ethertype: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _still_announced(
+    duty: InterfaceDuty, family: int, replies: list[bytes], ips: list[str]
+) -> tuple[list[bytes], list[str]]:
+    """The replies of a round whose address ``duty`` still announces (the duty was swapped
+    while the round was being answered: a withdrawn address gets no more answers)."""
+    announced = set((duty.ipv4 if family == 0 else duty.ipv6).values())
+    kept = [(reply, ip) for reply, ip in zip(replies, ips, strict=True) if ip in announced]
+    return [reply for reply, _ in kept], [ip for _, ip in kept]
 
 
 def set_stop_check(sock: socket.socket) -> None:
@@ -418,7 +432,7 @@ class L2Responder:
         responses = counters.table(RESPONSES_SENT)
         receives = counters.table(RECEIVES)
         recv, send, dontwait = sock.recv, sock.send, socket.MSG_DONTWAIT
-        clock = time.perf_counter_ns
+        clock, queued_ns, streak = time.perf_counter_ns, QUEUED_NS, QUEUED_STREAK
         batcher = mmsg.batcher(sock) if self._batched else None
         burst = False
         queued = 0  # recvs in a row that found their frame waiting
@@ -429,11 +443,16 @@ class L2Responder:
                 try:
                     if burst:
                         frames = batcher.receive()  # type: ignore[union-attr]
+                    elif batcher is None:
+                        frame = recv(RECV_SIZE)
                     else:
                         started = clock()
                         frame = recv(RECV_SIZE)
-                        queued = queued + 1 if clock() - started < QUEUED_NS else 0
-                        burst = queued >= QUEUED_STREAK and batcher is not None
+                        if clock() - started < queued_ns:
+                            queued += 1
+                            burst = queued >= streak
+                        else:
+                            queued = 0
                 except (BlockingIOError, InterruptedError):  # the receive timeout
                     burst = False
                     continue
@@ -453,15 +472,19 @@ class L2Responder:
                     continue
                 if frames is not None:
                     if len(frames) > 1:
+                        streak = QUEUED_STREAK
                         label = RECEIVE_SIZES[len(frames)]
                         receives[label] = receives.get(label, 0) + 1
+                        duty = port.duty
                         replies, ips = self._answer(port, family, frames)
+                        if port.duty is not duty:  # swapped meanwhile: send only what still is
+                            replies, ips = _still_announced(port.duty, family, replies, ips)
                         if replies:
                             self._reply(sock, batcher, replies, ips)  # type: ignore[arg-type]
                         continue
-                    burst, queued = False, 0  # the burst is over: back to recv
+                    burst, queued = False, 0  # one frame: no burst after all, back to recv
+                    streak = min(2 * streak, MAX_STREAK)
                     frame = frames[0]
-                receives["1"] = receives.get("1", 0) + 1
                 try:
                     if family == 0:
                         reply, ip = port.arp_replier.answer(frame, port.duty.ipv4)
