@@ -73,11 +73,13 @@ RECEIVES = "lbtui_layer2_receives"
 QUEUED_NS = 5000
 #: ... and this many such ``recv`` in a row (one alone is common with a fast serial asker,
 #: whose next request lands while the reply is still being sent). Each batched round that
-#: finds one frame after all doubles the streak asked for next time (up to ``MAX_STREAK``):
-#: a fast serial asker soon stops costing it (~2 us a round); a round that finds several
-#: resets it.
+#: finds one frame after all doubles the streak asked for next time, up to ``MAX_STREAK``:
+#: a fast serial asker then costs it once in ~16 requests (~2 us each time), and a flood,
+#: whose queue of a window of 32 gives that many in a row, is still caught (a cap of 256
+#: was not: measured, no round of a flood after a serial run was batched); a round that finds
+#: several resets it.
 QUEUED_STREAK = 2
-MAX_STREAK = 256
+MAX_STREAK = 16
 
 
 def _bucket(count: int) -> str:
