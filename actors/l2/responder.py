@@ -72,8 +72,8 @@ RECEIVES = "lbtui_layer2_receives"
 #: from sleep takes longer): a burst is under way, so the next round takes the whole queue.
 QUEUED_NS = 5000
 #: ... and this many such ``recv`` in a row (one alone is common with a fast serial asker,
-#: whose next request lands while the reply is still being sent). Each batched round that
-#: finds one frame after all doubles the streak asked for next time, up to ``MAX_STREAK``:
+#: whose next request lands while the reply is still being sent). A burst whose first batched
+#: round finds one frame after all doubles the streak asked for next time, up to ``MAX_STREAK``:
 #: a fast serial asker then costs it once in ~16 requests (~2 us each time), and a flood,
 #: whose queue of a window of 32 gives that many in a row, is still caught (a cap of 256
 #: was not: measured, no round of a flood after a serial run was batched); a round that finds
@@ -436,7 +436,7 @@ class L2Responder:
         recv, send, dontwait = sock.recv, sock.send, socket.MSG_DONTWAIT
         clock, queued_ns, streak = time.perf_counter_ns, QUEUED_NS, QUEUED_STREAK
         batcher = mmsg.batcher(sock) if self._batched else None
-        burst = False
+        burst = first = False  # first: the next batched round is the first of its burst
         queued = 0  # recvs in a row that found their frame waiting
         stopped = port.stopped
         try:
@@ -452,7 +452,7 @@ class L2Responder:
                         frame = recv(RECV_SIZE)
                         if clock() - started < queued_ns:
                             queued += 1
-                            burst = queued >= streak
+                            burst = first = queued >= streak
                         else:
                             queued = 0
                 except (BlockingIOError, InterruptedError):  # the receive timeout
@@ -474,7 +474,7 @@ class L2Responder:
                     continue
                 if frames is not None:
                     if len(frames) > 1:
-                        streak = QUEUED_STREAK
+                        streak, first = QUEUED_STREAK, False
                         label = RECEIVE_SIZES[len(frames)]
                         receives[label] = receives.get(label, 0) + 1
                         duty = port.duty
@@ -484,8 +484,9 @@ class L2Responder:
                         if replies:
                             self._reply(sock, batcher, replies, ips)  # type: ignore[arg-type]
                         continue
-                    burst, queued = False, 0  # one frame: no burst after all, back to recv
-                    streak = min(2 * streak, MAX_STREAK)
+                    burst, queued = False, 0  # one frame: the burst is over, back to recv
+                    if first:  # ... or there was none: ask for a longer streak next time
+                        streak = min(2 * streak, MAX_STREAK)
                     frame = frames[0]
                 try:
                     if family == 0:
