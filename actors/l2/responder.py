@@ -421,13 +421,14 @@ class L2Responder:
 
         A lone request costs one blocking ``recv`` and one ``send``, as few system calls and
         as little Python as can be: the hot path keeps to local lookups (``recv``, not
-        ``recvfrom``: the BPF filter already dropped our own outgoing frames). A ``recv`` that
-        returns at once (under ``QUEUED_NS``: its frame was waiting) means a burst: the next
-        rounds each take every frame already queued with one ``recvmmsg`` (at most
-        ``mmsg.VLEN``, the bound of a round, between which the GIL is let go) and answer them
-        with one ``sendmmsg``, until a round finds a single frame. Without those calls (see
-        :mod:`actors.l2.mmsg`) every round is one frame. The duty and replier are read per
-        frame, so a swap by the actor applies at once.
+        ``recvfrom``: the BPF filter already dropped our own outgoing frames). ``recv``
+        returning at once (under ``QUEUED_NS``: its frame was waiting) ``streak`` times in a
+        row means a burst (see ``QUEUED_STREAK``): the next rounds each take every frame
+        already queued with one ``recvmmsg`` (at most ``mmsg.VLEN``, the bound of a round,
+        between which the GIL is let go) and answer them with one ``sendmmsg``, until a round
+        finds a single frame. Without those calls (see :mod:`actors.l2.mmsg`) every round is
+        one frame. The duty and replier are read per frame, so a swap by the actor applies at
+        once; a round's replies are checked again if it came while they were being built.
         """
         counters = self.counters
         requests = counters.table(REQUESTS_RECEIVED)
