@@ -18,6 +18,7 @@ from actors.l2.responder import (
     CONFLICTS,
     FRAMES_DROPPED,
     GRATUITOUS_SENT,
+    RECEIVES,
     REQUESTS_RECEIVED,
     RESPONSES_SENT,
     Counters,
@@ -34,6 +35,10 @@ _HELP = {
         "Number of gratuitous layer2 packets sent for owned IPs as a result of failovers",
     ),
     FRAMES_DROPPED: ("reason", "ARP/NDP frames that reached the responder and were not answered"),
+    RECEIVES: (
+        "frames",
+        "Receive calls of the ARP/NDP readers that took several frames, by how many (2-3 .. 64)",
+    ),
 }
 
 

@@ -6,16 +6,19 @@ interface; the reader parses with ``struct``, checks again against the current d
 a withdrawn address is never answered, even from frames already queued), and sends the reply
 from the same socket.
 
-The receive→reply path is two system calls per request: a blocking ``recv`` and the reply's
-``send``, then straight back into ``recv``. A shared ``poll`` loop that drains each socket
-until it would block costs two more (the poll, the ``recv`` that fails with EAGAIN and its
-exception), and the second one runs after the reply is sent, while the asker waits for the
+The receive→reply path of a lone request is two system calls: a blocking ``recv`` and the
+reply's ``send``, then straight back into ``recv``. A shared ``poll`` loop that drains each
+socket until it would block costs two more (the poll, the ``recv`` that fails with EAGAIN and
+its exception), and the second one runs after the reply is sent, while the asker waits for the
 CPU: measured side by side (tests/bench/l2.py), that was a third of the serial round trip.
-Under a flood the blocking ``recv`` returns at once for every queued frame: no batching
-needed. A receive ring (PACKET_RX_RING, TPACKET_V2, read in place and slept on with ``poll``)
-was measured beside it (tests/bench/l2_floor.py): the flood rate rose by under a tenth, the
-serial round trip grew by 6-10 us (the ``poll`` wake-up and the ring walk in Python cost more
-than the ``recv`` they save), so the reader stays on ``recv``. A receive timeout
+Under a flood, frames queue up behind the one being answered: when ``recv`` keeps finding its
+frame already waiting, the reader takes the whole queue (up to ``mmsg.VLEN``) with one
+``recvmmsg`` and answers it with one ``sendmmsg`` (:mod:`actors.l2.mmsg`), until a round finds
+one frame. Lone requests stay on ``recv``: a ``recvmmsg`` through ctypes that finds one frame
+costs ~2 us more. A receive ring (PACKET_RX_RING, TPACKET_V2, read in place and slept on with
+``poll``) was measured beside it (tests/bench/l2_floor.py): the flood rate rose by under a
+tenth, the serial round trip grew by 6-10 us (the ``poll`` wake-up and the ring walk in Python
+cost more than the ``recv`` they save), so the reader stays on ``recv``. A receive timeout
 (``SO_RCVTIMEO``) lets a reader notice its port was retired; it then closes its own socket, so
 no socket is closed under a thread blocked on it.
 
@@ -33,11 +36,12 @@ import logging
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from actors.l2 import arp, bpf, ndp
+from actors.l2 import arp, bpf, mmsg, ndp
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,7 @@ PACKET_DROP_MEMBERSHIP = 2
 PACKET_MR_MULTICAST = 0
 PACKET_QDISC_BYPASS = 20
 PACKET_IGNORE_OUTGOING = 23
-RECV_SIZE = 2048  # more than any ARP or NS we answer; longer frames arrive truncated
+RECV_SIZE = mmsg.RECV_SIZE  # more than any ARP or NS we answer; longer frames arrive truncated
 #: How often a reader blocked in recv looks whether its port was retired (SO_RCVTIMEO).
 STOP_CHECK = 0.5
 #: After a receive error (the link went away), wait this long before reading again.
@@ -61,6 +65,30 @@ GRATUITOUS_SENT = "metallb_layer2_gratuitous_sent"
 FRAMES_DROPPED = "lbtui_layer2_frames_dropped"
 # Gratuitous ARPs from another MAC for an address we answer for (split brain), by ip.
 CONFLICTS = "lbtui_l2_conflicts_total"
+# The readers' receive calls that took several frames at once, by how many (a bucket: "2-3",
+# "4-7", ... "64"): how often a burst was read in one call (a frame read alone is not counted).
+RECEIVES = "lbtui_layer2_receives"
+#: A ``recv`` that returns sooner than this found its frame already queued (a reader woken
+#: from sleep takes longer): a burst is under way, so the next round takes the whole queue.
+QUEUED_NS = 5000
+#: ... and this many such ``recv`` in a row (one alone is common with a fast serial asker,
+#: whose next request lands while the reply is still being sent). A burst whose first batched
+#: round finds one frame after all doubles the streak asked for next time, up to ``MAX_STREAK``:
+#: a fast serial asker then costs it once in ~16 requests (~2 us each time), and a flood,
+#: whose queue of a window of 32 gives that many in a row, is still caught (a cap of 256
+#: was not: measured, no round of a flood after a serial run was batched); a round that finds
+#: several resets it.
+QUEUED_STREAK = 2
+MAX_STREAK = 16
+
+
+def _bucket(count: int) -> str:
+    low = 1 << (count.bit_length() - 1)
+    return str(count) if low == 1 or count == mmsg.VLEN else f"{low}-{min(2 * low, mmsg.VLEN) - 1}"
+
+
+#: The RECEIVES label of a call that returned n frames, by n (0 and 1 are never used).
+RECEIVE_SIZES = ("0", *(_bucket(n) for n in range(1, mmsg.VLEN + 1)))
 
 #: Told (from the I/O thread) of each such ARP: (ip, interface, other MAC, our MAC).
 ConflictHook = Callable[[str, str, str, str], None]
@@ -95,6 +123,7 @@ class Counters:
             GRATUITOUS_SENT: {},
             FRAMES_DROPPED: {},
             CONFLICTS: {},
+            RECEIVES: {},
         }
 
     def add(self, name: str, label: str, n: int = 1) -> None:
@@ -163,6 +192,16 @@ def open_packet_socket(ifname: str, ethertype: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _still_announced(
+    duty: InterfaceDuty, family: int, replies: list[bytes], ips: list[str]
+) -> tuple[list[bytes], list[str]]:
+    """The replies of a round whose address ``duty`` still announces (the duty was swapped
+    while the round was being answered: a withdrawn address gets no more answers)."""
+    announced = set((duty.ipv4 if family == 0 else duty.ipv6).values())
+    kept = [(reply, ip) for reply, ip in zip(replies, ips, strict=True) if ip in announced]
+    return [reply for reply, _ in kept], [ip for _, ip in kept]
 
 
 def set_stop_check(sock: socket.socket) -> None:
@@ -238,7 +277,11 @@ class L2Responder:
     """Answers ARP and NDP for the duties it is given, one reader thread per socket."""
 
     def __init__(
-        self, counters: Counters | None = None, *, open_socket: SocketOpener = open_packet_socket
+        self,
+        counters: Counters | None = None,
+        *,
+        open_socket: SocketOpener = open_packet_socket,
+        batched: bool = True,
     ) -> None:
         self.counters = counters or Counters()
         self._open = open_socket
@@ -247,6 +290,9 @@ class L2Responder:
         self._ports: dict[str, _Port] = {}
         self._retired: list[_Port] = []  # ports whose readers may still be running
         self._closed = False
+        #: Read with recvmmsg and answer with sendmmsg where the system has them (else one
+        #: frame per call); benchmarks and tests turn it off to compare.
+        self._batched = batched
 
     # -- called from the actor's thread ------------------------------------------------------
     def update(self, duties: Mapping[str, InterfaceDuty]) -> list[str]:
@@ -373,23 +419,52 @@ class L2Responder:
     def _serve(self, port: _Port, sock: socket.socket, family: int) -> None:
         """Read and answer frames until the port is retired, then close the socket.
 
-        The hot path, kept to local lookups: ``recv`` (not ``recvfrom``: the BPF filter
-        already dropped our own outgoing frames), the answer, the ``send``, and back into
-        ``recv``. The duty and replier are read per frame, so a swap by the actor applies at
-        once.
+        A lone request costs one blocking ``recv`` and one ``send``, as few system calls and
+        as little Python as can be: the hot path keeps to local lookups (``recv``, not
+        ``recvfrom``: the BPF filter already dropped our own outgoing frames). ``recv``
+        returning at once (under ``QUEUED_NS``: its frame was waiting) ``streak`` times in a
+        row means a burst (see ``QUEUED_STREAK``): the next rounds each take every frame
+        already queued with one ``recvmmsg`` (at most ``mmsg.VLEN``, the bound of a round,
+        between which the GIL is let go) and answer them with one ``sendmmsg``, until a round
+        finds a single frame. Without those calls (see :mod:`actors.l2.mmsg`) every round is
+        one frame. The duty and replier are read per frame, so a swap by the actor applies at
+        once; a round's replies are checked again if it came while they were being built.
         """
         counters = self.counters
         requests = counters.table(REQUESTS_RECEIVED)
         responses = counters.table(RESPONSES_SENT)
+        receives = counters.table(RECEIVES)
         recv, send, dontwait = sock.recv, sock.send, socket.MSG_DONTWAIT
+        clock, queued_ns, streak = time.perf_counter_ns, QUEUED_NS, QUEUED_STREAK
+        batcher = mmsg.batcher(sock) if self._batched else None
+        burst = first = False  # first: the next batched round is the first of its burst
+        queued = 0  # recvs in a row that found their frame waiting
         stopped = port.stopped
         try:
             while not stopped.is_set():
+                frames: list[bytes] | None = None
                 try:
-                    frame = recv(RECV_SIZE)
+                    if burst:
+                        frames = batcher.receive()  # type: ignore[union-attr]
+                    elif batcher is None:
+                        frame = recv(RECV_SIZE)
+                    else:
+                        started = clock()
+                        frame = recv(RECV_SIZE)
+                        if clock() - started < queued_ns:
+                            queued += 1
+                            burst = first = queued >= streak
+                        else:
+                            queued = 0
                 except (BlockingIOError, InterruptedError):  # the receive timeout
+                    burst = False
                     continue
                 except OSError as exc:
+                    burst = False
+                    if exc.errno in mmsg.UNSUPPORTED and batcher is not None:
+                        mmsg.refused_once(exc)  # e.g. a seccomp profile without recvmmsg
+                        batcher = None
+                        continue
                     if stopped.is_set():
                         break
                     if exc.errno not in (errno.ENETDOWN, errno.ENXIO, errno.EBADF):
@@ -398,6 +473,22 @@ class L2Responder:
                     # do not spin on the error.
                     stopped.wait(ERROR_PAUSE)
                     continue
+                if frames is not None:
+                    if len(frames) > 1:
+                        streak, first = QUEUED_STREAK, False
+                        label = RECEIVE_SIZES[len(frames)]
+                        receives[label] = receives.get(label, 0) + 1
+                        duty = port.duty
+                        replies, ips = self._answer(port, family, frames)
+                        if port.duty is not duty:  # swapped meanwhile: send only what still is
+                            replies, ips = _still_announced(port.duty, family, replies, ips)
+                        if replies:
+                            self._reply(sock, batcher, replies, ips)  # type: ignore[arg-type]
+                        continue
+                    burst, queued = False, 0  # one frame: the burst is over, back to recv
+                    if first:  # ... or there was none: ask for a longer streak next time
+                        streak = min(2 * streak, MAX_STREAK)
+                    frame = frames[0]
                 try:
                     if family == 0:
                         reply, ip = port.arp_replier.answer(frame, port.duty.ipv4)
@@ -421,6 +512,56 @@ class L2Responder:
                 responses[ip] = responses.get(ip, 0) + 1
         finally:
             sock.close()
+
+    def _answer(
+        self, port: _Port, family: int, frames: list[bytes]
+    ) -> tuple[list[bytes], list[str]]:
+        """The replies to ``frames`` and the address each answers for; every frame counted
+        (a request received, or dropped and why)."""
+        counters = self.counters
+        requests = counters.table(REQUESTS_RECEIVED)
+        replies: list[bytes] = []
+        ips: list[str] = []
+        for frame in frames:
+            try:
+                if family == 0:
+                    reply, ip = port.arp_replier.answer(frame, port.duty.ipv4)
+                else:
+                    reply, ip = port.ndp_replier.answer(frame, port.duty.ipv6)
+            except Exception:  # never let one frame take the responder down
+                log.exception("unexpected error on a frame from %s", port.duty.name)
+                counters.add(FRAMES_DROPPED, "error")
+                continue
+            if reply is None:
+                counters.add(FRAMES_DROPPED, ip)
+                if ip == "gratuitous" and family == 0:
+                    self._gratuitous_heard(port, frame)
+                continue
+            requests[ip] = requests.get(ip, 0) + 1
+            replies.append(reply)
+            ips.append(ip)
+        return replies, ips
+
+    def _reply(
+        self, sock: socket.socket, batcher: mmsg.Batcher, replies: list[bytes], ips: list[str]
+    ) -> None:
+        """Send ``replies`` without blocking (one ``send`` for one, one ``sendmmsg`` for
+        several) and count each sent reply for its address, each refused one as dropped."""
+        counters = self.counters
+        if len(replies) == 1:
+            try:
+                sock.send(replies[0], socket.MSG_DONTWAIT)
+                refused = []
+            except OSError:
+                refused = [0]
+        else:
+            refused = batcher.send(replies)
+        if refused:
+            counters.add(FRAMES_DROPPED, "send failed", len(refused))
+            ips = [ip for i, ip in enumerate(ips) if i not in refused]
+        responses = counters.table(RESPONSES_SENT)
+        for ip in ips:
+            responses[ip] = responses.get(ip, 0) + 1
 
     def _gratuitous_heard(self, port: _Port, frame: bytes) -> None:
         """Someone announced an address: if we answer for it and it is not us, two nodes

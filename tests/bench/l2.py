@@ -11,7 +11,9 @@ fd00:99::b. A Python client (the same for both sides, so its cost cancels out in
 asks who-has:
 
 - ``serial``: one request in flight, round trip per request (p50, p99) and the rate that gives;
-- ``flood``: a window of 32 requests in flight, answers per second.
+- ``flood``: a window of 32 requests in flight, answers per second;
+- the speaker's CPU time per reply over both (all its threads, user and system): what it costs
+  a busy machine, where the other processes' load moves the rates but not this.
 
 Failover (needs membership, ``lbtui speaker --ml-join``): three speakers, the client holds a
 neighbour entry for the address; SIGKILL the owner, time from the kill to the first
@@ -127,6 +129,16 @@ def client_main(args: argparse.Namespace) -> None:
 # -- the orchestration (host side) -------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) of every thread of process ``pid`` so far, in seconds, at
+    nanosecond resolution (``/proc/PID/task/*/schedstat``; ``/proc/PID/stat`` counts ticks)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total / 1e9
+
+
 def measure(topo, target: str, source: str, count: int, flood: int) -> dict:  # type: ignore[no-untyped-def]
     out = topo.client.run(
         sys.executable,
@@ -221,7 +233,7 @@ def replies(quick: bool, baseline: str | None, rounds: int) -> None:
             for family, _vip, attr in families:
                 own, src = getattr(node, attr), getattr(client, attr)
                 results.setdefault((family, "kernel"), []).append(
-                    measure(topo, own, src, count, flood)
+                    {**measure(topo, own, src, count, flood), "cpu": 0.0}
                 )
             for name, tree in variants:
                 logs = Path(tmp) / f"logs-{n}-{len(name)}"
@@ -231,9 +243,10 @@ def replies(quick: bool, baseline: str | None, rounds: int) -> None:
                 time.sleep(5.5)  # let the takeover burst end: measure the steady state
                 for family, vip, attr in families:
                     src = getattr(client, attr)
-                    results.setdefault((family, name), []).append(
-                        measure(topo, vip, src, count, flood)
-                    )
+                    before = cpu_seconds(speaker.proc.pid)
+                    result = measure(topo, vip, src, count, flood)
+                    cpu = (cpu_seconds(speaker.proc.pid) - before) * 1e6 / (count + flood)
+                    results.setdefault((family, name), []).append({**result, "cpu": cpu})
                 speaker.terminate()
     names = ["kernel", *(name for name, _ in variants)]
     print(
@@ -249,6 +262,7 @@ def replies(quick: bool, baseline: str | None, rounds: int) -> None:
             ("p99", "serial latency p99 (us)"),
             ("serial_rate", "serial replies/s"),
             ("flood_rate", "flood replies/s (w=32)"),
+            ("cpu", "speaker CPU us/reply"),
         ):
             values = []
             for name in names:

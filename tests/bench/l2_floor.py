@@ -27,10 +27,17 @@ Python client (its cost cancels out) against:
 - ``ring loop (poll)``, ``(epoll)``, ``+ spin``: the smallest responder on a receive ring
   (``tests/bench/rx_ring.py``), sleeping in poll or epoll, or spinning 200 us on the next slot
   first;
-- ``responder``: lbtui's L2Responder (filter, blocking ``recv``, counters, duty table).
+- ``recvmmsg loop``: the smallest batched responder: every frame already queued taken by one
+  ``recvmmsg`` (``MSG_WAITFORONE``: it blocks for the first only), the replies sent by one
+  ``sendmmsg`` (``actors/l2/mmsg.py``);
+- ``responder``: lbtui's L2Responder (filter, blocking ``recv``, batched rounds under a burst,
+  counters, duty table); ``responder, 1 frame/call``: the same with ``batched=False``.
 
 Each row: serial p50 and p99 over ``--count`` requests and the flood rate (``--flood``
-requests, 32 in flight), medians of ``--rounds`` rounds, and the ratios to the kernel. No
+requests, 32 in flight), medians of ``--rounds`` rounds, the ratios to the kernel, and the
+responder's CPU time per reply (all its threads, user and system, from
+``/proc/PID/task/*/schedstat``: what the responder costs a busy machine, whose load moves the
+rates but not this). No
 timed assertions anywhere: this prints a table.
 """
 
@@ -45,7 +52,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.bench.l2 import measure
+from tests.bench.l2 import cpu_seconds, measure
 
 VIP4 = "10.99.0.100"
 
@@ -58,7 +65,7 @@ if mode.startswith("responder"):
     from actors.l2.interfaces import read_links
     from actors.l2.responder import InterfaceDuty, L2Responder
     link = {li.name: li for li in read_links()}["eth0"]
-    responder = L2Responder()
+    responder = L2Responder(batched=mode != "responder1")
     responder.update({"eth0": InterfaceDuty("eth0", link.index, link.mac, link.link_local,
                                             ipv4=MappingProxyType({vip: sys.argv[2]}))})
     print("ready", flush=True)
@@ -97,6 +104,15 @@ if mode == "spin":
             sha = f[22:28]
             send(sha + middle + f[38:42] + sha + f[28:32], dontwait)
             until = clock() + spin
+if mode == "mmsg":  # the smallest batched loop: every queued frame per recvmmsg, one sendmmsg
+    from actors.l2 import mmsg
+    batch = mmsg.batcher(sock)
+    while True:
+        replies = [f[22:28] + middle + f[38:42] + f[22:28] + f[28:32] for f in batch.receive()]
+        if len(replies) == 1:
+            send(replies[0], dontwait)
+        else:
+            batch.send(replies)
 if mode.startswith("ring"):
     import select
     from tests.bench.rx_ring import MappedRing
@@ -176,7 +192,9 @@ MODES = (
     ("ring loop (poll)", "ringpoll"),
     ("ring loop (epoll)", "ringepoll"),
     ("ring loop + spin", "ringspin"),
+    ("recvmmsg loop", "mmsg"),
     ("responder", "responder"),
+    ("responder, 1 frame/call", "responder1"),
 )
 
 
@@ -198,9 +216,8 @@ def main() -> None:
     with Topology(node_names=["node-a"], service_addresses=[VIP4], prefix="lbl2f") as topo:
         node, client = topo.node("node-a"), topo.client
         for _ in range(args.rounds):
-            results.setdefault("kernel", []).append(
-                measure(topo, node.ipv4, client.ipv4, args.count, args.flood)
-            )
+            kernel = measure(topo, node.ipv4, client.ipv4, args.count, args.flood)
+            results.setdefault("kernel", []).append({**kernel, "cpu": 0.0})
             for name, mode in modes:
                 proc = topo.spawn(
                     "node-a",
@@ -210,9 +227,10 @@ def main() -> None:
                 )
                 assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
                 time.sleep(0.2)
-                results.setdefault(name, []).append(
-                    measure(topo, VIP4, client.ipv4, args.count, args.flood)
-                )
+                before = cpu_seconds(proc.pid)
+                result = measure(topo, VIP4, client.ipv4, args.count, args.flood)
+                cpu = (cpu_seconds(proc.pid) - before) * 1e6 / (args.count + args.flood)
+                results.setdefault(name, []).append({**result, "cpu": cpu})
                 proc.kill()
                 proc.wait()
 
@@ -225,14 +243,14 @@ def main() -> None:
     )
     print(
         f"{'':24} {'p50 (us)':>9} {'p99 (us)':>9} {'p50/kernel':>11} {'p99/kernel':>11} "
-        f"{'flood/s':>9} {'flood/kernel':>13}"
+        f"{'flood/s':>9} {'flood/kernel':>13} {'CPU us/reply':>13}"
     )
     for name in ("kernel", *(n for n, _ in modes)):
         p50, p99, rate = median(name, "p50"), median(name, "p99"), median(name, "flood_rate")
         print(
             f"{name:24} {p50:>9.1f} {p99:>9.1f} {p50 / median('kernel', 'p50'):>11.2f} "
             f"{p99 / median('kernel', 'p99'):>11.2f} {rate:>9.0f} "
-            f"{rate / median('kernel', 'flood_rate'):>13.2f}"
+            f"{rate / median('kernel', 'flood_rate'):>13.2f} {median(name, 'cpu'):>13.1f}"
         )
 
 

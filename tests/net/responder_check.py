@@ -77,7 +77,8 @@ def main() -> None:
         for _ in range(50):  # garbage that passes the filter
             sock.send(ask4[:30] + b"\x00" * 30)
         # Withdraw while a client floods requests: once update() has returned, at most the
-        # one frame the I/O thread may be holding at that instant is still answered.
+        # replies the I/O thread was handing to the kernel at that instant are still sent and
+        # counted (one round: a frame, or under a flood up to mmsg.VLEN in one sendmmsg).
         flooding = threading.Event()
         flooding.set()
 

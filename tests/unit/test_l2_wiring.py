@@ -50,16 +50,18 @@ def test_the_l2_collector_exposes_metallbs_exact_series_names() -> None:
     from prometheus_client import CollectorRegistry, generate_latest
 
     from actors.l2.metrics import L2Collector
-    from actors.l2.responder import GRATUITOUS_SENT, REQUESTS_RECEIVED, RESPONSES_SENT
+    from actors.l2.responder import GRATUITOUS_SENT, RECEIVES, REQUESTS_RECEIVED, RESPONSES_SENT
 
     announcer = L2Announcer()
     announcer.counters.add(REQUESTS_RECEIVED, "10.99.0.100", 3)
     announcer.counters.add(RESPONSES_SENT, "10.99.0.100", 3)
     announcer.counters.add(GRATUITOUS_SENT, "fd00:99::100", 5)
+    announcer.counters.add(RECEIVES, "16-31", 2)
     registry = CollectorRegistry()
     registry.register(L2Collector(announcer.counters))
     text = generate_latest(registry).decode()
     assert 'metallb_layer2_requests_received{ip="10.99.0.100"} 3.0' in text
     assert 'metallb_layer2_responses_sent{ip="10.99.0.100"} 3.0' in text
     assert 'metallb_layer2_gratuitous_sent{ip="fd00:99::100"} 5.0' in text
+    assert 'lbtui_layer2_receives{frames="16-31"} 2.0' in text  # how bursty the requests are
     assert "_total" not in text
