@@ -106,16 +106,33 @@ def compose(text: Source) -> Iterator[tuple[Node, Loader]]:
     return _read(text, build=False)  # type: ignore[return-value]
 
 
-def documents(text: Source) -> Iterator[tuple[Any, int]]:
+def documents(
+    text: Source, *, first_line: int = 0, fallback: bool = True
+) -> Iterator[tuple[Any, int]]:
     """Each document's Python objects and its 1-based first line, as
-    ``GoCompatibleLoader`` reads them; raises what it raises where it fails."""
-    return _read(text, build=True)  # type: ignore[return-value]
+    ``GoCompatibleLoader`` reads them; raises what it raises where it fails. ``first_line``
+    is added to every line (a piece of a file that starts on that 0-based line). Without
+    ``fallback``, where PyYAML would take over, :class:`LibyamlRefused` is raised instead
+    (a piece of a file is not PyYAML's to read: it would have read the rest of the file)."""
+    if first_line == 0 and fallback:
+        return _read(text, build=True)  # type: ignore[return-value]
+    return _offset(_read(text, build=True, fallback=fallback), first_line)
+
+
+def _offset(docs: Iterator[tuple[Any, int]], first_line: int) -> Iterator[tuple[Any, int]]:
+    for doc, line in docs:
+        yield doc, line + first_line
+
+
+class LibyamlRefused(Exception):
+    """libyaml refused a document (or composed one it could not construct) and PyYAML was
+    not to read it."""
 
 
 _CONSTRUCTION_ERRORS = (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError)
 
 
-def _read(text: Source, build: bool) -> Iterator[tuple[Any, Any]]:
+def _read(text: Source, build: bool, fallback: bool = True) -> Iterator[tuple[Any, Any]]:
     resume: tuple[int, int] = (0, 0)
     strings: dict[str, str] = {}  # one object per distinct string of the file
     try:
@@ -145,6 +162,8 @@ def _read(text: Source, build: bool) -> Iterator[tuple[Any, Any]]:
                 resume = (node.end_mark.line, node.end_mark.column)
         finally:
             fast.dispose()
+    if not fallback:
+        raise LibyamlRefused
     if not isinstance(text, str | bytes):
         text.seek(0)
         text = text.read()

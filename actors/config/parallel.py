@@ -1,0 +1,253 @@
+"""Reading a big multi-document YAML file on several cores, with the answers of one reading.
+
+A line that is ``---`` at column 0, followed by a blank or the end of the line, is always a
+document start: YAML lets no scalar hold it (libyaml ends a plain scalar there, a block
+scalar's lines are indented, a quoted scalar or a flow collection that reaches it is an
+error). So a file can be cut just before such lines, and each piece read on its own, by
+libyaml, in its own process: the pieces' documents, in order, are the file's, and each
+piece's lines are offset by the lines before it, so every document keeps its true line.
+
+:func:`plan_pieces` (pure) says where to cut, or not to: a file with a ``%`` directive (a
+``%YAML``/``%TAG`` line changes how the documents after it read), one with a NEL, LS or PS
+line break (counted as lines by YAML, not cut around here), or one that may be JSON is read
+whole. :func:`load_pieces` reads the pieces: the first in this process, the others each in a
+forked child that sends its documents back a batch at a time (pickled plain objects: cheaper
+than the models, which this process validates). Anything unusual in any piece (a syntax error,
+a document libyaml refuses and PyYAML would read, a child that dies) and the whole file is
+read again in one pass, so its errors are exactly the ones of one reading, where it says.
+Used only above :data:`THRESHOLD`, with more than one core, and in a process with one thread
+(forking a threaded process may copy a lock another thread holds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import pickle
+import re
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from actors.config.yamlread import documents
+
+# Below this a file is read in one pass (forking is not worth it).
+THRESHOLD = 4 << 20
+# The first piece's share of an equal split: this process also validates every document.
+FIRST_SHARE = 0.9
+# Documents a child sends at a time.
+BATCH = 512
+# How the file is scanned: pieces of about this size, each ending at a line break.
+CHUNK = 1 << 20
+
+_CUT = re.compile(rb"(?:^|(?<=\n))---(?=[ \t\r\n]|\Z)")
+_DIRECTIVE = re.compile(rb"(?:^|[\r\n])(?:\xef\xbb\xbf)?%")
+_UNUSUAL_BREAKS = (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+_DONE, _FAILED = b"", b"!"
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Bytes [start, end) of a file, whose first line is line ``first_line`` (0-based)."""
+
+    start: int
+    end: int
+    first_line: int
+
+
+class _LongLine(Exception):
+    """No line feed in many chunks (a file with CR line ends, or one huge line)."""
+
+
+def _chunks(stream: IO[bytes], size: int) -> Iterator[bytes]:
+    """The file's bytes in chunks that each end with a line feed (the last one: at the end),
+    so no line break, character or line start is split between two chunks. Raises
+    _LongLine after 8 chunks without a line feed."""
+    rest = b""
+    while True:
+        data = stream.read(size)
+        if not data:
+            if rest:
+                yield rest
+            return
+        data = rest + data
+        last = data.rfind(b"\n")
+        if last < 0:
+            if len(data) > 8 * size:
+                raise _LongLine
+            rest = data
+            continue
+        rest = data[last + 1 :]
+        yield data[: last + 1]
+
+
+def _breaks(data: bytes) -> int:
+    """Lines ended in ``data`` as YAML counts them (CRLF, CR, LF; no NEL, LS, PS)."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def plan_pieces(stream: IO[bytes], size: int, pieces: int, chunk: int = CHUNK) -> list[Piece]:
+    """Where to cut a file of ``size`` bytes into at most ``pieces`` pieces, the first
+    ``FIRST_SHARE`` of an equal share; [] when it is not to be cut. The stream is read once
+    from its start (and left anywhere)."""
+    if pieces < 2 or size <= 0:
+        return []
+    first = size / pieces * FIRST_SHARE
+    rest = (size - first) / (pieces - 1)
+    targets = [int(first + rest * i) for i in range(pieces - 1)]
+    stream.seek(0)
+    try:
+        return _plan(_chunks(stream, chunk), targets)
+    except _LongLine:
+        return []
+
+
+def _plan(chunks: Iterator[bytes], targets: list[int]) -> list[Piece]:
+    cuts: list[tuple[int, int]] = []  # (offset, lines before it)
+    offset = lines = 0
+    for data in chunks:
+        if offset == 0 and data.lstrip(b" \t\r\n").startswith((b"{", b"[")):
+            return []  # maybe JSON: the loader reads it whole
+        if _DIRECTIVE.search(data) or any(b in data for b in _UNUSUAL_BREAKS):
+            return []
+        end = offset + len(data)
+        while targets and targets[0] < end:
+            found = _CUT.search(data, max(targets[0] - offset, 0))
+            if found is None:
+                break
+            at = offset + found.start()
+            if at > 0 and (not cuts or at > cuts[-1][0]):
+                cuts.append((at, lines + _breaks(data[: found.start()])))
+            targets.pop(0)
+        lines += _breaks(data)
+        offset = end
+    if not cuts:
+        return []
+    starts = [(0, 0), *cuts]
+    ends = [at for at, _ in cuts] + [offset]
+    return [Piece(start, end, line) for (start, line), end in zip(starts, ends, strict=True)]
+
+
+class _Range:
+    """Bytes [start, end) of a binary file, read as libyaml reads a file: a piece at a time."""
+
+    def __init__(self, stream: IO[bytes], piece: Piece) -> None:
+        stream.seek(piece.start)
+        self._stream = stream
+        self._left = piece.end - piece.start
+        self.name = getattr(stream, "name", "<file>")
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self._left:
+            size = self._left
+        data = self._stream.read(size)
+        self._left -= len(data)
+        return data
+
+
+def piece_documents(stream: IO[bytes], piece: Piece) -> Iterator[tuple[Any, int]]:
+    """The documents of one piece, each with its line in the file; raises on anything a
+    reading of the whole file might say otherwise (then the whole file is read again)."""
+    return documents(_Range(stream, piece), first_line=piece.first_line, fallback=False)
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def pieces_for(size: int, cores: int | None = None) -> int:
+    """How many pieces a file of ``size`` bytes is read in: 1 below :data:`THRESHOLD`, in a
+    process with other threads, or with one core; else up to a piece per core."""
+    if size < THRESHOLD or threading.active_count() != 1:
+        return 1
+    cores = usable_cores() if cores is None else cores
+    return max(1, min(cores, size // (THRESHOLD // 2)))
+
+
+def _child(path: str, piece: Piece, conn: Any) -> None:
+    """A child's work: one piece's documents, sent a batch at a time, then _DONE (or
+    _FAILED: the parent reads the whole file again and says what is wrong)."""
+    gc.disable()  # the documents are sent and dropped: reference counting frees them
+    try:
+        with open(path, "rb") as stream:
+            batch: list[tuple[Any, int]] = []
+            for found in piece_documents(stream, piece):
+                batch.append(found)
+                if len(batch) >= BATCH:
+                    conn.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+                    batch = []
+            if batch:
+                conn.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+        conn.send_bytes(_DONE)
+    except BaseException:  # any failure: the parent reads the file itself
+        with contextlib.suppress(OSError):
+            conn.send_bytes(_FAILED)
+    finally:
+        conn.close()
+
+
+class PieceFailed(Exception):
+    """A piece could not be read alone: the whole file is to be read in one pass."""
+
+
+class PieceReader:
+    """The documents of a file cut into pieces: the first read here, the others by forked
+    children (started at once); iterate once, then :meth:`close` (also on error)."""
+
+    def __init__(self, path: str, pieces: list[Piece]) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self._path = path
+        self._first = pieces[0]
+        self._children: list[tuple[Any, Any]] = []
+        self._received: list[deque[bytes]] = []
+        for piece in pieces[1:]:
+            receive, send = context.Pipe(duplex=False)
+            child = context.Process(target=_child, args=(path, piece, send), daemon=True)
+            child.start()
+            send.close()
+            self._children.append((child, receive))
+            self._received.append(deque())
+
+    def _drain(self) -> None:
+        """Take what the children have sent so far, so none waits on a full pipe."""
+        for (_, receive), got in zip(self._children, self._received, strict=True):
+            while (not got or got[-1] not in (_DONE, _FAILED)) and receive.poll():
+                got.append(self._receive(receive))
+
+    @staticmethod
+    def _receive(receive: Any) -> bytes:
+        try:
+            return bytes(receive.recv_bytes())
+        except (EOFError, OSError):
+            return _FAILED  # the child died
+
+    def __iter__(self) -> Iterator[tuple[Any, int]]:
+        with open(self._path, "rb") as stream:
+            for count, found in enumerate(piece_documents(stream, self._first)):
+                yield found
+                if count % 64 == 0:
+                    self._drain()
+        for (_, receive), got in zip(self._children, self._received, strict=True):
+            while True:
+                data = got.popleft() if got else self._receive(receive)
+                if data == _DONE:
+                    break
+                if data == _FAILED:
+                    raise PieceFailed
+                yield from pickle.loads(data)
+
+    def close(self) -> None:
+        for child, receive in self._children:
+            receive.close()
+            if child.is_alive():
+                child.terminate()
+            child.join()
+        self._children = []
