@@ -37,7 +37,7 @@ from actors.config.yamlread import documents
 # Below this a file is read in one pass (forking is not worth it).
 THRESHOLD = 4 << 20
 # The first piece's share of an equal split: this process also validates every document.
-FIRST_SHARE = 0.9
+FIRST_SHARE = 0.6
 # Documents a child sends at a time.
 BATCH = 512
 # How the file is scanned: pieces of about this size, each ending at a line break.

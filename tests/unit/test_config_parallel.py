@@ -39,7 +39,10 @@ def cuts(text: bytes, pieces: int = 2, chunk: int = 7) -> list[tuple[int, int]]:
     ]
 
 
-def test_a_file_is_cut_before_a_document_start_line_with_its_lines_counted() -> None:
+def test_a_file_is_cut_before_a_document_start_line_with_its_lines_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(parallel, "FIRST_SHARE", 0.9)
     text = b"a: 1\n---\nb: 2\n" * 10
     assert cuts(text) == [(0, 0), (75, 16)]  # the first past 90% of half the file
     assert cuts(text, pieces=3) == [(0, 0), (47, 10), (103, 22)]
