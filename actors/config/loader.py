@@ -172,7 +172,10 @@ def load_file(path: str | Path) -> Inputs:
 def _load_pieces(file: str, pieces: list[Piece]) -> Inputs | None:
     """A big file read a piece per core (:mod:`actors.config.parallel`); None when a piece
     cannot be read alone (then one reading of the whole file says what is wrong, where)."""
-    reader = PieceReader(file, pieces)
+    try:
+        reader = PieceReader(file, pieces)
+    except (OSError, ValueError, AssertionError):  # no fork here (resources, a daemon process)
+        return None
     try:
         return load_documents(reader, file)
     except (LibyamlRefused, PieceFailed):

@@ -235,14 +235,20 @@ class PieceReader:
         self._first = pieces[0]
         self._children: list[tuple[Any, Any]] = []
         self._received: list[deque[bytes]] = []
-        for piece in pieces[1:]:
-            receive, send = context.Pipe(duplex=False)
-            _widen(receive.fileno())
-            child = context.Process(target=_child, args=(path, piece, send), daemon=True)
-            child.start()
-            send.close()
-            self._children.append((child, receive))
-            self._received.append(deque())
+        try:
+            for piece in pieces[1:]:
+                receive, send = context.Pipe(duplex=False)
+                _widen(receive.fileno())
+                child = context.Process(target=_child, args=(path, piece, send), daemon=True)
+                try:
+                    child.start()
+                finally:
+                    send.close()
+                self._children.append((child, receive))
+                self._received.append(deque())
+        except BaseException:
+            self.close()  # the children started so far
+            raise
 
     def _drain(self) -> None:
         """Take what the children have sent so far, so none waits on a full pipe."""

@@ -298,3 +298,28 @@ def test_load_file_reads_a_big_file_in_pieces(
     monkeypatch.setattr(parallel.PieceReader, "__init__", spy)
     assert comparable(load_file(path)) == expected
     assert [len(p) for p in used] == [3]
+
+
+def test_a_fork_that_fails_leaves_no_child_and_one_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+    from multiprocessing.context import ForkProcess
+
+    path = tmp_path / "f.yaml"
+    path.write_text("---\n".join(SERVICE.format(name=f"s{i}", port=80) for i in range(3000)))
+    expected = whole(path)
+    real = ForkProcess.start
+    started: list[int] = []
+
+    def second_fails(self: ForkProcess) -> None:
+        if started:
+            raise OSError(11, "Resource temporarily unavailable")
+        real(self)
+        started.append(self.pid or 0)
+
+    monkeypatch.setattr(parallel, "THRESHOLD", 1 << 12)
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 3)
+    monkeypatch.setattr(ForkProcess, "start", second_fails)
+    assert comparable(load_file(path)) == expected
+    assert len(started) == 1 and multiprocessing.active_children() == []
