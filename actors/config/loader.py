@@ -170,18 +170,32 @@ def load_file(path: str | Path) -> Inputs:
 
 
 def _load_pieces(file: str, pieces: list[Piece]) -> Inputs | None:
-    """A big file read a piece per core (:mod:`actors.config.parallel`); None when a piece
-    cannot be read alone (then one reading of the whole file says what is wrong, where)."""
+    """A big file read a piece per core (:mod:`actors.config.parallel`), each piece's
+    documents classified as they come (a child's sent ahead are not held as bytes); None when
+    a piece cannot be read alone (then one reading of the whole file says what is wrong,
+    where)."""
+    parts = [Inputs() for _ in pieces]
+
+    def take(index: int, docs: Iterable[tuple[Any, int]]) -> None:
+        for doc, line in docs:
+            _classify(doc, file, line, parts[index])
+
     try:
-        reader = PieceReader(file, pieces)
+        reader = PieceReader(file, pieces, take)
     except (OSError, ValueError, AssertionError):  # no fork here (resources, a daemon process)
         return None
     try:
-        return load_documents(reader, file)
+        with gc_paused():
+            take(0, reader.first())
+            reader.rest()
     except (LibyamlRefused, PieceFailed):
         return None
     finally:
         reader.close()
+    inputs = parts[0]
+    for part in parts[1:]:
+        inputs.extend(part)
+    return inputs
 
 
 def check_utf8_file(stream: IO[bytes], chunk: int = 1 << 20) -> None:

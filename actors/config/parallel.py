@@ -27,8 +27,7 @@ import os
 import pickle
 import re
 import threading
-from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -223,18 +222,27 @@ class PieceFailed(Exception):
     """A piece could not be read alone: the whole file is to be read in one pass."""
 
 
-class PieceReader:
-    """The documents of a file cut into pieces: the first read here, the others by forked
-    children (started at once); iterate once, then :meth:`close` (also on error)."""
+Documents = list[tuple[Any, int]]
 
-    def __init__(self, path: str, pieces: list[Piece]) -> None:
+
+class PieceReader:
+    """A file cut into pieces: the first read here, the others by forked children (started
+    at once), each child's documents handed to ``take(index, documents)`` a batch at a time,
+    in order, as they arrive (index 1 is the second piece): :meth:`first` yields the first
+    piece's documents, :meth:`rest` waits for the others; then :meth:`close` (also on error).
+    Raises PieceFailed (or LibyamlRefused) where a piece cannot be read alone."""
+
+    def __init__(
+        self, path: str, pieces: list[Piece], take: Callable[[int, Documents], None]
+    ) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
         self._path = path
         self._first = pieces[0]
+        self._take = take
         self._children: list[tuple[Any, Any]] = []
-        self._received: list[deque[bytes]] = []
+        self._done: list[bool] = []
         try:
             for piece in pieces[1:]:
                 receive, send = context.Pipe(duplex=False)
@@ -245,38 +253,40 @@ class PieceReader:
                 finally:
                     send.close()
                 self._children.append((child, receive))
-                self._received.append(deque())
+                self._done.append(False)
         except BaseException:
             self.close()  # the children started so far
             raise
 
-    def _drain(self) -> None:
-        """Take what the children have sent so far, so none waits on a full pipe."""
-        for (_, receive), got in zip(self._children, self._received, strict=True):
-            while (not got or got[-1] not in (_DONE, _FAILED)) and receive.poll():
-                got.append(self._receive(receive))
+    def _receive(self, index: int, wait: bool) -> None:
+        """Hand on what child ``index`` has sent (all of it if ``wait``)."""
+        receive = self._children[index][1]
+        while not self._done[index] and (wait or receive.poll()):
+            try:
+                data = receive.recv_bytes()
+            except (EOFError, OSError):
+                data = _FAILED  # the child died
+            if data == _FAILED:
+                raise PieceFailed
+            if data == _DONE:
+                self._done[index] = True
+            else:
+                self._take(index + 1, pickle.loads(data))
 
-    @staticmethod
-    def _receive(receive: Any) -> bytes:
-        try:
-            return receive.recv_bytes()  # type: ignore[no-any-return]
-        except (EOFError, OSError):
-            return _FAILED  # the child died
-
-    def __iter__(self) -> Iterator[tuple[Any, int]]:
+    def first(self) -> Iterator[tuple[Any, int]]:
+        """The first piece's documents (the children's taken meanwhile, so none waits on a
+        full pipe)."""
         with open(self._path, "rb") as stream:
             for count, found in enumerate(piece_documents(stream, self._first)):
                 yield found
                 if count % 64 == 0:
-                    self._drain()
-        for (_, receive), got in zip(self._children, self._received, strict=True):
-            while True:
-                data = got.popleft() if got else self._receive(receive)
-                if data == _DONE:
-                    break
-                if data == _FAILED:
-                    raise PieceFailed
-                yield from pickle.loads(data)
+                    for index in range(len(self._children)):
+                        self._receive(index, wait=False)
+
+    def rest(self) -> None:
+        """Every other piece's documents, taken in order."""
+        for index in range(len(self._children)):
+            self._receive(index, wait=True)
 
     def close(self) -> None:
         for child, receive in self._children:

@@ -158,7 +158,7 @@ def _read(text: Source, build: bool, fallback: bool = True) -> Iterator[tuple[An
                     if node is None:
                         continue
                     found = (
-                        (construct(node, fast, strings), node.start_mark.line + 1)
+                        (_construct_sharing(node, fast, strings), node.start_mark.line + 1)
                         if build
                         else (
                             node,
@@ -230,6 +230,18 @@ def scalar_constructors(loader: Loader) -> dict[str, Callable[[ScalarNode], Any]
         _PREFIX + "float": loader.construct_yaml_float,
         _PREFIX + "timestamp": loader.construct_yaml_timestamp,
     }
+
+
+# Distinct strings a reading keeps to share: past this many the table starts again (keys,
+# namespaces, a pool's name come back at once; a uid, seen once, need not be held twice:
+# at 50 MB of Services the table alone would be ~20 MB).
+_STRINGS_HELD = 1 << 16
+
+
+def _construct_sharing(node: Node, loader: Loader, strings: dict[str, str]) -> Any:
+    if len(strings) > _STRINGS_HELD:
+        strings.clear()
+    return construct(node, loader, strings)
 
 
 def construct(node: Node, loader: Loader, strings: dict[str, str] | None = None) -> Any:

@@ -270,14 +270,18 @@ def test_a_child_that_dies_gives_way_to_one_reading(tmp_path: Path) -> None:
     path.write_text("---\n".join(SERVICE.format(name=f"s{i}", port=80) for i in range(2000)))
     data = path.read_bytes()
     pieces = plan_pieces(io.BytesIO(data), len(data), 2)
-    reader = PieceReader(str(path), pieces)
+    taken: list[int] = []
+    reader = PieceReader(str(path), pieces, lambda index, docs: taken.append(index))
     try:
         for child, _ in reader._children:
             os.kill(child.pid, signal.SIGKILL)
-        with pytest.raises(parallel.PieceFailed):
-            list(reader)
+        with pytest.raises(parallel.PieceFailed):  # found while the first piece is read
+            for _ in reader.first():
+                pass
+            reader.rest()
     finally:
         reader.close()
+    assert taken == []
 
 
 def test_load_file_reads_a_big_file_in_pieces(
@@ -289,9 +293,9 @@ def test_load_file_reads_a_big_file_in_pieces(
     used: list[list[Piece]] = []
     real = parallel.PieceReader.__init__
 
-    def spy(self: PieceReader, file: str, pieces: list[Piece]) -> None:
+    def spy(self: PieceReader, file: str, pieces: list[Piece], take: Any) -> None:
         used.append(pieces)
-        real(self, file, pieces)
+        real(self, file, pieces, take)
 
     monkeypatch.setattr(parallel, "THRESHOLD", 1 << 12)
     monkeypatch.setattr(parallel, "usable_cores", lambda: 3)
