@@ -59,6 +59,28 @@ decisions reduced as they are made, its endpoint index shared; ``--services "" -
 
 validate is within 4x; plan is not yet: what it holds is ~650 bytes per Service (an Allocation
 with its address objects, an L2Owner, the cluster's keys), beside the Services themselves.
+
+Both cores (issue 19, later: a file of 4 MB or more cut before its ``---`` lines and read a
+piece per core, ``actors/config/parallel.py``; string scalars built in their parent's loop;
+``--services "" --mb 10,50 --before <main>``, one run, the machine's load average 7-10 from
+other work, so wall times are inflated ~2-4x and noisy; CPU s of the process and its child,
+busiest = the CPU s of the busier of the two (the wall time on an idle machine), RSS MB =
+the process's peak + the child's, the child's own ~30 MB being its parent's pages shared at
+fork; +RSS/file counts only the child's growth):
+
+    50 MB, 111,325 Services    cpu s  busiest  wall s  RSS MB (child)  +RSS/file
+    libyaml load_all            23.9     23.9    84.5   476             9.2x
+    libyaml events (floor)       6.7      6.7    25.9    16             0.0x
+    load       before           14.7     14.7    32.9   161             2.6x
+               after            14.1      7.1    55.0   187 (32)        2.4x
+    validate   before           14.6     14.5    40.0   162             2.6x
+               after            14.1      7.1    53.8   188 (33)        2.4x
+    plan       before           18.6     18.5    48.7   261             4.5x
+               after            19.2     12.0    78.8   284 (34)        4.3x
+    10 MB: load 3.2 -> 3.0 s CPU (busiest 1.6), validate 3.4 -> 3.0 (1.6), plan 4.0 -> 3.9 (2.5)
+
+Wall times under that load, interleaved in one loop (``load_files`` of the 50 MB file,
+pieces vs one reading): 10.2 vs 15.7 s, then 21.7 vs 24.6 s.
 """
 
 from __future__ import annotations
