@@ -21,7 +21,8 @@ from pydantic import ValidationError
 
 from actors.config.crds import METALLB_GROUP, RESOURCE_KINDS, MetalLBResource, Secret
 from actors.config.jsonread import json_documents
-from actors.config.yamlread import Source, documents
+from actors.config.parallel import Piece, PieceFailed, PieceReader, pieces_for, plan_pieces
+from actors.config.yamlread import LibyamlRefused, Source, documents
 from actors.model.cluster import EndpointSlice, Namespace, Node, Service
 from actors.model.issues import Issue, UnreadableInput
 from actors.util.gc_pause import gc_paused
@@ -155,10 +156,46 @@ def load_file(path: str | Path) -> Inputs:
     try:
         with open(path, "rb") as stream:
             check_utf8_file(stream)
+            size = stream.tell()
+            pieces = pieces_for(size)
+            cuts = plan_pieces(stream, size, pieces) if pieces > 1 else []
+            if cuts:
+                inputs = _load_pieces(file, cuts)
+                if inputs is not None:
+                    return inputs
             stream.seek(0)
             return load_text(stream, file)
     except (OSError, UnicodeDecodeError) as exc:
         raise UnreadableInput(file, f"cannot read: {exc}") from exc
+
+
+def _load_pieces(file: str, pieces: list[Piece]) -> Inputs | None:
+    """A big file read a piece per core (:mod:`actors.config.parallel`), each piece's
+    documents classified as they come (a child's sent ahead are not held as bytes); None when
+    a piece cannot be read alone (then one reading of the whole file says what is wrong,
+    where)."""
+    parts = [Inputs() for _ in pieces]
+
+    def take(index: int, docs: Iterable[tuple[Any, int]]) -> None:
+        for doc, line in docs:
+            _classify(doc, file, line, parts[index])
+
+    try:
+        reader = PieceReader(file, pieces, take)
+    except (OSError, ValueError, AssertionError):  # no fork here (resources, a daemon process)
+        return None
+    try:
+        with gc_paused():
+            take(0, reader.first())
+            reader.rest()
+    except (LibyamlRefused, PieceFailed):
+        return None
+    finally:
+        reader.close()
+    inputs = parts[0]
+    for part in parts[1:]:
+        inputs.extend(part)
+    return inputs
 
 
 def check_utf8_file(stream: IO[bytes], chunk: int = 1 << 20) -> None:

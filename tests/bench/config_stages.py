@@ -1,0 +1,111 @@
+"""Where one reading of a YAML file goes, stage by stage, above libyaml's events.
+
+Run: ``PYTHONPATH=. .venv/bin/python tests/bench/config_stages.py [--mb 10] [--repeat 2]``.
+Writes the file ``tests/bench/config_parse.py`` writes (Services filling the size) and
+prints the CPU seconds (the least of ``--repeat`` runs, the cyclic collector off) of:
+
+- ``events``: every event through PyYAML's libyaml binding, nothing built (the floor);
+- ``nodes`` three ways: libyaml's composer with PyYAML's own resolver (``CSafeLoader``),
+  with lbtui's resolver but the composer's per-node path-resolver calls in Python (as before
+  issue 19), and lbtui's loader as it is (``GoCompatibleCLoader``);
+- ``documents()``: lbtui's objects (``actors/config/yamlread.py``: nodes, then the objects);
+- ``classify``: the loader's kinds and pydantic models of those objects (``load_documents``).
+
+Measured (issue 19, 2-core machine with a load average of 7 from other work, one run):
+
+    CPU s                       10 MB   50 MB
+    events (the floor)           1.22    6.47
+    nodes, CSafeLoader           1.84    9.91
+    nodes, Python descend        1.60    8.27
+    nodes, lbtui's loader        1.38    7.28
+    documents()                  2.11    9.92
+    classify (kinds, models)     0.28    1.51
+
+So above the floor: composing nodes +0.8 s at 50 MB (Node objects and their marks, a
+``resolve`` call each), building Python objects from them +2.6 s, the models +1.5 s, and the
+interpreter's start and imports ~0.4 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from config_parse import write_file
+
+from actors.config import yamlread
+from actors.config.loader import load_documents
+
+
+class _PythonDescend(yamlread.GoCompatibleCLoader):
+    """lbtui's loader with the composer's path-resolver calls in Python, as PyYAML has them."""
+
+    descend_resolver = yaml.resolver.BaseResolver.descend_resolver
+    ascend_resolver = yaml.resolver.BaseResolver.ascend_resolver
+
+
+def cpu(run: Callable[[], Any], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        run()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mb", type=float, default=10.0, help="the file's size in MB")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each stage")
+    args = parser.parse_args()
+    gc.disable()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        services = write_file(path, None, int(args.mb * 2**20))
+
+        def events() -> None:
+            with path.open("rb") as f:
+                loader = yaml.CSafeLoader(f)
+                while loader.check_event():
+                    loader.get_event()
+
+        def nodes(cls: type) -> Callable[[], None]:
+            def run() -> None:
+                with path.open("rb") as f:
+                    loader = cls(f)
+                    while loader.check_node():
+                        loader.get_node()
+
+            return run
+
+        def documents() -> None:
+            with path.open("rb") as f:
+                for _ in yamlread.documents(f):
+                    pass
+
+        with path.open("rb") as f:
+            held = list(yamlread.documents(f))
+        print(f"{args.mb:g} MB, {services} Services; CPU s, least of {args.repeat}")
+        for name, run in (
+            ("events (the floor)", events),
+            ("nodes, CSafeLoader", nodes(yaml.CSafeLoader)),
+            ("nodes, Python descend", nodes(_PythonDescend)),
+            ("nodes, lbtui's loader", nodes(yamlread.GoCompatibleCLoader)),
+            ("documents()", documents),
+            ("classify (kinds, models)", lambda: load_documents(held, str(path))),
+        ):
+            print(f"{name:<26} {cpu(run, args.repeat):>6.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
