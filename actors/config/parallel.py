@@ -177,10 +177,16 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def alone() -> bool:
+    """Whether this process has no other thread (forking one that has is unsafe: a lock
+    another thread holds stays held in the child)."""
+    return threading.active_count() == 1
+
+
 def pieces_for(size: int, cores: int | None = None) -> int:
     """How many pieces a file of ``size`` bytes is read in: 1 below :data:`THRESHOLD`, in a
     process with other threads, or with one core; else up to a piece per core."""
-    if size < THRESHOLD or threading.active_count() != 1 or not hasattr(os, "fork"):
+    if size < THRESHOLD or not alone() or not hasattr(os, "fork"):
         return 1
     cores = usable_cores() if cores is None else cores
     return max(1, min(cores, size // (THRESHOLD // 2)))

@@ -97,14 +97,25 @@ def test_a_file_not_to_cut(text: bytes) -> None:
     assert cuts(text) == []
 
 
-def test_one_piece_below_the_threshold_or_beside_another_thread() -> None:
+@pytest.fixture
+def thread_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in ``lbtui plan``/``validate``: no other thread (in the suite's process earlier
+    tests leave daemon threads, and the real check would read the file whole)."""
+    monkeypatch.setattr(parallel, "alone", lambda: True)
+
+
+def test_one_piece_below_the_threshold_or_with_one_core(thread_free: None) -> None:
     assert pieces_for(parallel.THRESHOLD - 1, cores=8) == 1
     assert pieces_for(parallel.THRESHOLD, cores=1) == 1
     assert pieces_for(100 * parallel.THRESHOLD, cores=2) == 2
+
+
+def test_one_piece_beside_another_thread() -> None:
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
+        assert not parallel.alone()
         assert pieces_for(100 * parallel.THRESHOLD, cores=2) == 1
     finally:
         stop.set()
@@ -285,7 +296,7 @@ def test_a_child_that_dies_gives_way_to_one_reading(tmp_path: Path) -> None:
 
 
 def test_load_file_reads_a_big_file_in_pieces(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, thread_free: None
 ) -> None:
     path = tmp_path / "f.yaml"
     path.write_text("---\n".join(SERVICE.format(name=f"s{i}", port=80) for i in range(3000)))
@@ -305,7 +316,7 @@ def test_load_file_reads_a_big_file_in_pieces(
 
 
 def test_a_fork_that_fails_leaves_no_child_and_one_reading(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, thread_free: None
 ) -> None:
     import multiprocessing
     from multiprocessing.context import ForkProcess
