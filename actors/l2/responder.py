@@ -34,7 +34,6 @@ import contextlib
 import errno
 import logging
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -42,18 +41,19 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from actors.l2 import arp, bpf, mmsg, ndp
+from actors.l2.packet_socket import (
+    PACKET_ADD_MEMBERSHIP,
+    PACKET_DROP_MEMBERSHIP,
+    STOP_CHECK,
+    attach_filter,
+    ipv6_membership,
+    link_membership,
+    open_packet_socket,
+)
 
 log = logging.getLogger(__name__)
 
-SOL_PACKET = 263
-PACKET_ADD_MEMBERSHIP = 1
-PACKET_DROP_MEMBERSHIP = 2
-PACKET_MR_MULTICAST = 0
-PACKET_QDISC_BYPASS = 20
-PACKET_IGNORE_OUTGOING = 23
 RECV_SIZE = mmsg.RECV_SIZE  # more than any ARP or NS we answer; longer frames arrive truncated
-#: How often a reader blocked in recv looks whether its port was retired (SO_RCVTIMEO).
-STOP_CHECK = 0.5
 #: After a receive error (the link went away), wait this long before reading again.
 ERROR_PAUSE = 0.5
 
@@ -164,36 +164,6 @@ def answer_ndp(
     return replier.answer(frame, duty.ipv6)
 
 
-# -- sockets ---------------------------------------------------------------------------------
-
-
-def open_packet_socket(ifname: str, ethertype: int) -> socket.socket:
-    """A raw packet socket on ``ifname`` for ``ethertype`` that receives nothing yet.
-
-    Created with protocol 0 (no frames) and a drop-all filter before bind, so no frame can
-    slip in before the real filter is attached. Blocking, with a receive timeout of
-    ``STOP_CHECK`` (its reader's chance to see it was retired); sends never block
-    (``MSG_DONTWAIT``).
-    """
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    try:
-        bpf.attach(sock, bpf.DROP_ALL)
-        # Without this every frame the host sends with this ethertype (all of its IPv6 traffic
-        # for the NDP socket) would be cloned to us only for the filter to drop it.
-        with contextlib.suppress(OSError):  # Linux < 4.20: the filter still drops them
-            sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-        set_stop_check(sock)
-        # Replies and gratuitous ARPs go straight to the driver, past the queueing discipline
-        # (Linux 3.14): one small frame nothing should hold back behind bulk traffic.
-        with contextlib.suppress(OSError):
-            sock.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
-        sock.bind((ifname, ethertype))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 def _still_announced(
     duty: InterfaceDuty, family: int, replies: list[bytes], ips: list[str]
 ) -> tuple[list[bytes], list[str]]:
@@ -202,54 +172,6 @@ def _still_announced(
     announced = set((duty.ipv4 if family == 0 else duty.ipv6).values())
     kept = [(reply, ip) for reply, ip in zip(replies, ips, strict=True) if ip in announced]
     return [reply for reply, _ in kept], [ip for _, ip in kept]
-
-
-def set_stop_check(sock: socket.socket) -> None:
-    """A blocking receive on ``sock`` gives up after ``STOP_CHECK`` (EAGAIN), so its reader
-    can look whether it should stop; any socket a :class:`SocketOpener` returns needs it."""
-    seconds = int(STOP_CHECK)
-    timeval = struct.pack("@ll", seconds, int((STOP_CHECK - seconds) * 1_000_000))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
-
-
-def _attach(
-    sock: socket.socket,
-    program: bpf.Program,
-    build: Callable[..., bpf.Program],
-    targets: Mapping[bytes, str],
-) -> bpf.Program:
-    """Attach ``program``; if the kernel refuses one that long (socket option memory), attach
-    the type-only version and let Python filter by target. Returns what is attached."""
-    try:
-        bpf.attach(sock, program)
-        return program
-    except OSError as exc:
-        if exc.errno != errno.ENOMEM:
-            raise
-        log.warning(
-            "BPF filter for %d addresses refused (%s): filtering in Python", len(targets), exc
-        )
-        fallback = build(targets, any_target=True)
-        bpf.attach(sock, fallback)
-        # Remember what we asked for, so an unchanged set is not re-attached every time.
-        return program
-
-
-def _membership(sock: socket.socket, option: int, index: int, mac: bytes) -> None:
-    """Let the group's multicast MAC through the NIC's filter (no promiscuous mode needed)."""
-    mreq = struct.pack("iHH8s", index, PACKET_MR_MULTICAST, len(mac), mac)
-    sock.setsockopt(SOL_PACKET, option, mreq)
-
-
-def _mld(sock: socket.socket, option: int, index: int, group: bytes) -> bool:
-    """Join or leave ``group`` at the IPv6 level too: the kernel then sends MLD reports, so
-    switches doing MLD snooping forward solicitations to us. Best effort (IPv6 may be off)."""
-    try:
-        sock.setsockopt(socket.IPPROTO_IPV6, option, group + struct.pack("@I", index))
-    except OSError as exc:
-        log.debug("MLD %s of %s on ifindex %d: %r", option, group.hex(), index, exc)
-        return False
-    return True
 
 
 @dataclass(eq=False)
@@ -371,25 +293,27 @@ class L2Responder:
     def _program(self, port: _Port, duty: InterfaceDuty) -> None:
         program4 = bpf.arp_program(duty.ipv4)
         if program4 != port.ipv4_program:
-            port.ipv4_program = _attach(port.arp_sock, program4, bpf.arp_program, duty.ipv4)
+            port.ipv4_program = attach_filter(port.arp_sock, program4, bpf.arp_program, duty.ipv4)
         program6 = bpf.ndp_program(duty.ipv6)
         if program6 != port.ipv6_program:
-            port.ipv6_program = _attach(port.ndp_sock, program6, bpf.ndp_program, duty.ipv6)
+            port.ipv6_program = attach_filter(port.ndp_sock, program6, bpf.ndp_program, duty.ipv6)
         groups = {ndp.solicited_node(ip) for ip in duty.ipv6}
         if groups and port.mld_sock is None:
             port.mld_sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         for group in sorted(groups - port.groups):
-            _membership(port.ndp_sock, PACKET_ADD_MEMBERSHIP, duty.index, ndp.multicast_mac(group))
+            link_membership(
+                port.ndp_sock, PACKET_ADD_MEMBERSHIP, duty.index, ndp.multicast_mac(group)
+            )
             if port.mld_sock is not None:
-                _mld(port.mld_sock, socket.IPV6_JOIN_GROUP, duty.index, group)
+                ipv6_membership(port.mld_sock, socket.IPV6_JOIN_GROUP, duty.index, group)
             port.groups.add(group)
         for group in sorted(port.groups - groups):
             with contextlib.suppress(OSError):
-                _membership(
+                link_membership(
                     port.ndp_sock, PACKET_DROP_MEMBERSHIP, duty.index, ndp.multicast_mac(group)
                 )
             if port.mld_sock is not None:
-                _mld(port.mld_sock, socket.IPV6_LEAVE_GROUP, duty.index, group)
+                ipv6_membership(port.mld_sock, socket.IPV6_LEAVE_GROUP, duty.index, group)
             port.groups.discard(group)
 
     def _retire(self, name: str) -> None:

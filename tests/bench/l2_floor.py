@@ -16,7 +16,7 @@ Python client (its cost cancels out) against:
 - ``recv loop + SO_RCVTIMEO``: the same with a receive timeout of 0.5 s (how the responder's
   readers notice they were retired);
 - ``recv loop, our socket``: the same loop on a socket opened as the responder opens its own
-  (``open_packet_socket``: its options, then the filter);
+  (``packet_socket.open_packet_socket``: its options, then the filter);
 - ``poll + recv loop``: ``poll`` (no timeout) on the socket and a stop pipe, then a
   non-blocking ``recv``: a timer-free way to let a reader be stopped (tried in the responder,
   and reverted: no faster than the receive timeout within this machine's noise);
@@ -71,7 +71,7 @@ if mode.startswith("responder"):
     print("ready", flush=True)
     time.sleep(3600)
 if mode == "opener":  # the responder's own socket (its options), read by the minimal loop
-    from actors.l2.responder import open_packet_socket
+    from actors.l2.packet_socket import open_packet_socket
     sock = open_packet_socket("eth0", arp.ETH_P_ARP)
 else:
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)

@@ -19,6 +19,7 @@ import time
 import pytest
 
 from actors.l2 import arp, mmsg
+from actors.l2.packet_socket import set_stop_check
 from actors.l2.responder import (
     FRAMES_DROPPED,
     RECEIVE_SIZES,
@@ -28,7 +29,6 @@ from actors.l2.responder import (
     InterfaceDuty,
     L2Responder,
     _still_announced,
-    set_stop_check,
 )
 
 OURS = bytes.fromhex("029900000001")
