@@ -3,7 +3,7 @@ until every one has its address in status, with lbtui's controller and (when it 
 here) MetalLB's, in one run.
 
     .venv/bin/python tests/bench/kube_real.py [--services 10000] [--creators 16]
-        [--mode running|precreate|both] [--only lbtui|metallb] [--profile DIR]
+        [--mode running|precreate|both] [--only lbtui,floor,metallb] [--profile DIR]
         [--baseline CHECKOUT]
 
 (as root: the control plane runs in a network namespace.) Two modes:
@@ -24,6 +24,13 @@ create in ``running``; CPU, not wall time, is the reading load on a shared machi
 distort), peak RSS, the
 writes per Service (Service, status and Event writes the API server counted, the bench's own
 creates taken out) and 429s, and MetalLB / lbtui ratios.
+
+The "API floor" row (``precreate`` only) is ``tests/bench/api_floor.py`` on the same
+precreated Services: a minimal client (``http.client`` over the admin kubeconfig's TLS and
+token, 16 threads, no allocator, cache or watch) that writes only what lbtui must, one status
+PATCH per Service (the same body) and then one IPAllocated Event, as fast as the API server
+takes them: the fastest any controller written in Python can go on this machine, with the API
+server and etcd on the same cores. Its phases (status, then Events) are printed beside it.
 
 ``--baseline DIR`` adds a row: the lbtui controller of another checkout (``/work/main``, a
 commit before a change) on the same workload in the same run, with the ratio baseline / lbtui.
@@ -228,6 +235,15 @@ def run_one(
             "writes_per_service": sum(v for k, v in calls.items() if k != "429") / count,
             "http_429": calls["429"],
         }
+        if name == "floor":  # what the API floor said of itself: its phases
+            log.close()
+            reported = [
+                line
+                for line in (work / f"{name}-{mode}.log").read_text().splitlines()
+                if line.startswith("{")
+            ]
+            if reported:
+                row["reported"] = json.loads(reported[-1])
         print(json.dumps(row), flush=True)
         return row
     finally:
@@ -295,6 +311,8 @@ def print_table(rows: list[dict[str, Any]], creators: int) -> None:
             )
         for r in of_mode:
             print(f"  {r['controller']} writes: {r['writes']}")
+            if r["controller"] == "floor" and "reported" in r:
+                print(f"  floor phases: {r['reported']}")
         by = {r["controller"]: r for r in of_mode}
         if "lbtui" in by and "metallb" in by:
             lb, ml = by["lbtui"], by["metallb"]
@@ -303,6 +321,13 @@ def print_table(rows: list[dict[str, Any]], creators: int) -> None:
                 f"{ml['all_assigned_s'] / lb['all_assigned_s']:.1f}x, "
                 f"CPU {ml['cpu_s'] / lb['cpu_s']:.2f}x, "
                 f"peak RSS {ml['peak_rss_mb'] / lb['peak_rss_mb']:.2f}x"
+            )
+        if "lbtui" in by and "floor" in by:
+            lb, fl = by["lbtui"], by["floor"]
+            print(
+                f"ratio lbtui / API floor: time until all assigned "
+                f"{lb['all_assigned_s'] / fl['all_assigned_s']:.1f}x, "
+                f"CPU {lb['cpu_s'] / fl['cpu_s']:.2f}x"
             )
         if "lbtui" in by and "baseline" in by:
             lb, base = by["lbtui"], by["baseline"]
@@ -317,20 +342,28 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--services", type=int, default=10_000)
     parser.add_argument("--creators", type=int, default=16)
-    parser.add_argument("--only", choices=("lbtui", "metallb"), default=None)
+    parser.add_argument(
+        "--only",
+        default="lbtui,floor,metallb",
+        help="the rows to run, comma-separated: lbtui, floor (the API floor), metallb",
+    )
     parser.add_argument("--mode", choices=("running", "precreate", "both"), default="both")
     parser.add_argument("--profile", type=Path, default=None, help="profile lbtui into DIR")
     parser.add_argument(
         "--baseline", type=Path, default=None, help="also run the lbtui controller of checkout DIR"
     )
     args = parser.parse_args()
+    only = {o.strip() for o in args.only.split(",") if o.strip()}
+    unknown = only - {"lbtui", "floor", "metallb"}
+    if unknown:
+        parser.error(f"--only: unknown rows {', '.join(sorted(unknown))}")
     work = Path(tempfile.mkdtemp(prefix="lbtui-bench-kube-"))
     metallb = controlplane.binaries() / "metallb-controller"
     modes = ("running", "precreate") if args.mode == "both" else (args.mode,)
     rows = []
     reason = ""
     for mode in modes:
-        if args.only in (None, "lbtui"):
+        if "lbtui" in only:
             command = lbtui_command(work, mode, args.profile)
             env = {"PYTHONPATH": str(REPO)}
             rows.append(run_one("lbtui", command, env, args.services, args.creators, work, mode))
@@ -340,7 +373,15 @@ def main() -> int:
             command = lbtui_command(work, mode, None, "baseline")
             env = {"PYTHONPATH": str(args.baseline)}
             rows.append(run_one("baseline", command, env, args.services, args.creators, work, mode))
-        if args.only in (None, "metallb"):
+        if "floor" in only and mode == "precreate":
+            kubeconfig = work / f"floor-{mode}" / "admin.kubeconfig"
+            command = [
+                sys.executable,
+                str(REPO / "tests" / "bench" / "api_floor.py"),
+                str(kubeconfig),
+            ]
+            rows.append(run_one("floor", command, {}, args.services, args.creators, work, mode))
+        if "metallb" in only:
             if metallb.exists():
                 env = {"KUBECONFIG": str(work / f"metallb-{mode}" / "admin.kubeconfig")}
                 rows.append(
