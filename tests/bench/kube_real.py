@@ -46,6 +46,7 @@ reason.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -115,14 +116,79 @@ def create_services(api: Any, count: int, creators: int) -> float:
     return time.monotonic() - start
 
 
-def count_assigned(api: Any) -> int:
-    """Services with an address in status: one list (no continue token to expire), read as
-    raw JSON (the typed client's models would cost this process seconds per poll at 10k)."""
-    response = api.list_namespaced_service("bench", _preload_content=False)
-    items = json.loads(response.data).get("items") or []
-    return sum(
-        1 for s in items if ((s.get("status") or {}).get("loadBalancer") or {}).get("ingress")
-    )
+def _has_address(service: dict[str, Any]) -> bool:
+    return bool(((service.get("status") or {}).get("loadBalancer") or {}).get("ingress"))
+
+
+class AssignedWatch:
+    """The Services of ``bench`` that have an address in status, followed by one list and a
+    watch (raw JSON lines) in a thread: the moment the last one got its address is read off
+    the watch. Polling a list of 10,000 Services four times a second instead made the API
+    server read them all from etcd and encode them each time, on the cores the controller
+    and the API server share: it slowed the very writes it timed."""
+
+    def __init__(self, api: Any, count: int) -> None:
+        self.api = api
+        self.count = count
+        self.assigned: set[str] = set()
+        self.done_at: float | None = None
+        self.ready = threading.Event()  # listed, and watching
+        self._stop = threading.Event()
+        self._response: Any = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _note(self, service: dict[str, Any], deleted: bool = False) -> None:
+        name = (service.get("metadata") or {}).get("name", "")
+        if _has_address(service) and not deleted:
+            self.assigned.add(name)
+        else:
+            self.assigned.discard(name)
+        if self.done_at is None and len(self.assigned) >= self.count:
+            self.done_at = time.monotonic()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                listed = json.loads(
+                    self.api.list_namespaced_service("bench", _preload_content=False).data
+                )
+                self.assigned = set()
+                for item in listed.get("items") or []:
+                    self._note(item)
+                rv = listed["metadata"]["resourceVersion"]
+                self._response = response = self.api.list_namespaced_service(
+                    "bench",
+                    watch=True,
+                    resource_version=rv,
+                    timeout_seconds=3600,
+                    _preload_content=False,
+                )
+                self.ready.set()
+                buffer = b""
+                for chunk in response.stream(1 << 16):
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        if not line.strip():
+                            continue
+                        event = json.loads(line)
+                        if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                            self._note(event["object"], event["type"] == "DELETED")
+                        elif event.get("type") == "ERROR":
+                            raise RuntimeError(event.get("object"))
+            except Exception as exc:
+                if not self._stop.is_set():
+                    print(f"bench: watching Services: {exc}; listing again", file=sys.stderr)
+                    time.sleep(0.5)
+
+    def stop(self) -> None:
+        self._stop.set()
+        response = self._response
+        if response is not None:
+            with contextlib.suppress(Exception):
+                response.shutdown()
+        self._thread.join(5)
 
 
 def write_calls(api: Any) -> Counter[str]:
@@ -165,6 +231,7 @@ def run_one(
 ) -> dict[str, Any]:
     plane = controlplane.ControlPlane(work=work / f"{name}-{mode}", stress_watches=False).up()
     proc: subprocess.Popen[bytes] | None = None
+    watcher: AssignedWatch | None = None
     try:
         plane.kubectl("apply", "-f", str(REPO / "examples" / "deploy" / "namespace.yaml"))
         plane.kubectl("apply", "-f", str(REPO / "examples" / "deploy" / "crds.yaml"))
@@ -175,6 +242,9 @@ def run_one(
         if mode == "precreate":
             created_in["s"] = create_services(api, count, creators)
         calls0 = write_calls(api)
+        watcher = AssignedWatch(api, count)
+        if not watcher.ready.wait(120):
+            raise RuntimeError("the bench's watch of the Services did not start")
         log = open(work / f"{name}-{mode}.log", "wb")  # noqa: SIM115
         first = time.monotonic()
         proc = subprocess.Popen(
@@ -196,15 +266,13 @@ def run_one(
                 target=lambda: created_in.setdefault("s", create_services(api, count, creators))
             )
             creator.start()
-        assigned, deadline = 0, first + 1800
+        deadline = first + 1800
         while time.monotonic() < deadline:
-            assigned = count_assigned(api)
-            if assigned >= count:
-                break
-            if proc.poll() is not None:
+            if watcher.done_at is not None or proc.poll() is not None:
                 break
             time.sleep(0.25)
-        total = time.monotonic() - first
+        assigned = len(watcher.assigned)
+        total = (watcher.done_at or time.monotonic()) - first
         if creator is not None:
             creator.join()
         # The Events may still be being posted: the writes (and the CPU they cost) are read
@@ -247,6 +315,8 @@ def run_one(
         print(json.dumps(row), flush=True)
         return row
     finally:
+        if watcher is not None:
+            watcher.stop()
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             try:
