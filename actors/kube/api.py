@@ -146,21 +146,20 @@ class KubeApi:
     def watch(
         self, resource: Resource, namespace: str, resource_version: str, timeout: int
     ) -> tuple[Any, Any]:
-        """(stream of ``{"type", "raw_object"}`` events, the Watch to stop it)."""
-        from kubernetes import watch
+        """(the stream of the API's ``{"type", "object"}`` events, the same stream to stop):
+        read as raw JSON lines (:mod:`actors.kube.watchstream`)."""
+        from actors.kube.watchstream import open_watch
 
         func, args, kwargs = self._list_call(resource, namespace)
-        watcher = watch.Watch(return_type="object")
-        stream = watcher.stream(
+        stream = open_watch(
             func,
             *args,
             resource_version=resource_version,
-            timeout_seconds=timeout,
-            allow_watch_bookmarks=True,
-            _request_timeout=(self.request_timeout, timeout + self.request_timeout),
+            timeout=timeout,
+            request_timeout=self.request_timeout,
             **kwargs,
         )
-        return stream, watcher
+        return stream, stream
 
     # -- writes ------------------------------------------------------------------------------
     def _json(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
