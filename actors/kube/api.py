@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from actors.kube.direct import direct_writer
 from actors.kube.kubeconfig import KubeconfigSource, find_kubeconfig, load_into
 from actors.kube.resources import METALLB_GROUP, Resource
 
@@ -90,6 +91,7 @@ class KubeApi:
         self.coordination = client.CoordinationV1Api(api_client)
         self.host = str(api_client.configuration.host)
         self._auth: tuple[float, dict[str, str]] | None = None
+        self._writer = direct_writer(api_client.configuration, request_timeout)
 
     @classmethod
     def connect(
@@ -146,21 +148,20 @@ class KubeApi:
     def watch(
         self, resource: Resource, namespace: str, resource_version: str, timeout: int
     ) -> tuple[Any, Any]:
-        """(stream of ``{"type", "raw_object"}`` events, the Watch to stop it)."""
-        from kubernetes import watch
+        """(the stream of the API's ``{"type", "object"}`` events, the same stream to stop):
+        read as raw JSON lines (:mod:`actors.kube.watchstream`)."""
+        from actors.kube.watchstream import open_watch
 
         func, args, kwargs = self._list_call(resource, namespace)
-        watcher = watch.Watch(return_type="object")
-        stream = watcher.stream(
+        stream = open_watch(
             func,
             *args,
             resource_version=resource_version,
-            timeout_seconds=timeout,
-            allow_watch_bookmarks=True,
-            _request_timeout=(self.request_timeout, timeout + self.request_timeout),
+            timeout=timeout,
+            request_timeout=self.request_timeout,
             **kwargs,
         )
-        return stream, watcher
+        return stream, stream
 
     # -- writes ------------------------------------------------------------------------------
     def _json(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -178,15 +179,19 @@ class KubeApi:
         return self._json(call, METALLB_GROUP, version, namespace, plural, *args, **kwargs)
 
     def _direct(self, method: str, path: str, body: Any, content_type: str) -> Any:
-        """One call made straight through the client's REST layer (its connection pool, TLS
-        and credentials), for the controller's per-Service writes: the typed methods validate
-        their arguments with pydantic and look up proxy settings in the environment on every
-        call, milliseconds of CPU each, which 10,000 Services pay twice. Fails as the typed
-        methods do (:class:`ApiException` for a non-2xx answer)."""
+        """One call made straight (the client's TLS settings and credentials), for the
+        controller's per-Service writes: the typed methods validate their arguments with
+        pydantic and look up proxy settings in the environment on every call, milliseconds of
+        CPU each, which 10,000 Services pay twice; the REST layer's urllib3 costs twice what
+        ``http.client`` does (:mod:`actors.kube.direct`, used unless the configuration asks
+        for what it does not do). Fails as the typed methods do (:class:`ApiException` for a
+        non-2xx answer)."""
         from kubernetes.client.exceptions import ApiException
 
-        client = self.api_client
         headers = {**self._auth_headers(), "Content-Type": content_type}
+        if self._writer is not None:  # http.client, a connection per writer thread
+            return self._writer.request(method, path, body, headers)
+        client = self.api_client
         response = client.rest_client.request(
             method,
             self.host.rstrip("/") + path,

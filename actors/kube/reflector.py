@@ -173,7 +173,7 @@ class Reflector:
                 if self._stopped.is_set():
                     return
                 kind = event.get("type")
-                raw = event.get("raw_object")
+                raw = event.get("object")
                 if not isinstance(raw, dict):
                     continue
                 if kind == "BOOKMARK":

@@ -11,7 +11,10 @@ A writer with many objects to write (the controller's Service status: one per Se
 them through a :class:`WritePool`: at most ``WRITERS`` calls in flight at once, each in a worker
 thread, each outcome told back to the actor as a :class:`~actors.base.Tick`. One at a time,
 10,000 Services wait 20,000 round trips; unbounded, a burst would meet the API server's
-priority-and-fairness limits as a storm of 429s.
+priority-and-fairness limits as a storm of 429s. A pool can yield to another
+(``WritePool(yields_to=status_pool)``): its work waits, in order, while the other has a write
+queued or in flight, and runs once it has none. The controller's Events yield so to its status
+writes: a user waits for the address in status, the ``IPAllocated`` Event may trail.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import contextlib
 import logging
 import threading
 from abc import abstractmethod
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -41,28 +45,74 @@ EVENT_WRITERS = 8
 
 class WritePool:
     """At most ``size`` calls in flight at once, each in a worker thread (started on first use,
-    stopped by :meth:`shutdown`)."""
+    stopped by :meth:`shutdown`); if ``yields_to`` is given, its work runs only while that pool
+    has nothing queued or in flight (held meanwhile, in order, never dropped)."""
 
-    def __init__(self, size: int = WRITERS) -> None:
+    def __init__(self, size: int = WRITERS, *, yields_to: WritePool | None = None) -> None:
         self.size = size
+        self.yields_to = yields_to
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._pending = 0  # work submitted and not finished
+        # The pools yielding to this one, and (in each of them) the work held: guarded by the
+        # lock of the pool yielded to, so that no work is held after it found none to release.
+        # Locks are only ever taken in that order: the pool yielded to's, then a yielding one's.
+        self._yielding: list[WritePool] = []
+        self._held: deque[Callable[[], None]] = deque()
+        if yields_to is not None:
+            with yields_to._lock:
+                yields_to._yielding.append(self)
+
+    @property
+    def pending(self) -> int:
+        """Work submitted and not finished (queued or in flight)."""
+        return self._pending
+
+    @property
+    def held(self) -> int:
+        """Work waiting for the pool this one yields to."""
+        return len(self._held)
 
     def run(self, work: Callable[[], None]) -> None:
         """Run ``work()`` in a worker thread (its exceptions are logged, never raised)."""
+        first = self.yields_to
+        if first is not None:
+            with first._lock:
+                if first._pending or self._held:
+                    self._held.append(work)
+                    return
+        self._submit(work)
 
+    def _submit(self, work: Callable[[], None]) -> None:
         def guarded() -> None:
             try:
                 work()
             except Exception:
                 log.exception("a write failed unexpectedly")
+            finally:
+                self._finished()
 
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="kube-write")
             executor = self._executor
-        with contextlib.suppress(RuntimeError):  # shut down meanwhile: the write is dropped
+            self._pending += 1
+        try:
             executor.submit(guarded)
+        except RuntimeError:  # shut down meanwhile: the write is dropped
+            self._finished()
+
+    def _finished(self) -> None:
+        """One piece of work done: if it was the last, the pools yielding to this one run
+        what they held, in order (under this pool's lock, so that nothing a yielding pool is
+        given meanwhile overtakes it)."""
+        with self._lock:
+            self._pending -= 1
+            if self._pending:
+                return
+            for pool in self._yielding:
+                while pool._held:
+                    pool._submit(pool._held.popleft())
 
     def call(
         self,
@@ -88,6 +138,10 @@ class WritePool:
     def shutdown(self) -> None:
         with self._lock:
             executor, self._executor = self._executor, None
+        first = self.yields_to
+        if first is not None:
+            with first._lock:
+                self._held.clear()
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
 

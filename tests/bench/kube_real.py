@@ -3,7 +3,7 @@ until every one has its address in status, with lbtui's controller and (when it 
 here) MetalLB's, in one run.
 
     .venv/bin/python tests/bench/kube_real.py [--services 10000] [--creators 16]
-        [--mode running|precreate|both] [--only lbtui|metallb] [--profile DIR]
+        [--mode running|precreate|both] [--only lbtui,floor,metallb] [--profile DIR]
         [--baseline CHECKOUT]
 
 (as root: the control plane runs in a network namespace.) Two modes:
@@ -25,6 +25,13 @@ distort), peak RSS, the
 writes per Service (Service, status and Event writes the API server counted, the bench's own
 creates taken out) and 429s, and MetalLB / lbtui ratios.
 
+The "API floor" row (``precreate`` only) is ``tests/bench/api_floor.py`` on the same
+precreated Services: a minimal client (``http.client`` over the admin kubeconfig's TLS and
+token, 16 threads, no allocator, cache or watch) that writes only what lbtui must, one status
+PATCH per Service (the same body) and then one IPAllocated Event, as fast as the API server
+takes them: the fastest any controller written in Python can go on this machine, with the API
+server and etcd on the same cores. Its phases (status, then Events) are printed beside it.
+
 ``--baseline DIR`` adds a row: the lbtui controller of another checkout (``/work/main``, a
 commit before a change) on the same workload in the same run, with the ratio baseline / lbtui.
 ``--profile DIR`` runs lbtui under ``tests/bench/profile_threads.py`` (a CPU-timed cProfile in
@@ -39,10 +46,12 @@ reason.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -108,14 +117,79 @@ def create_services(api: Any, count: int, creators: int) -> float:
     return time.monotonic() - start
 
 
-def count_assigned(api: Any) -> int:
-    """Services with an address in status: one list (no continue token to expire), read as
-    raw JSON (the typed client's models would cost this process seconds per poll at 10k)."""
-    response = api.list_namespaced_service("bench", _preload_content=False)
-    items = json.loads(response.data).get("items") or []
-    return sum(
-        1 for s in items if ((s.get("status") or {}).get("loadBalancer") or {}).get("ingress")
-    )
+def _has_address(service: dict[str, Any]) -> bool:
+    return bool(((service.get("status") or {}).get("loadBalancer") or {}).get("ingress"))
+
+
+class AssignedWatch:
+    """The Services of ``bench`` that have an address in status, followed by one list and a
+    watch (raw JSON lines) in a thread: the moment the last one got its address is read off
+    the watch. Polling a list of 10,000 Services four times a second instead made the API
+    server read them all from etcd and encode them each time, on the cores the controller
+    and the API server share: it slowed the very writes it timed."""
+
+    def __init__(self, api: Any, count: int) -> None:
+        self.api = api
+        self.count = count
+        self.assigned: set[str] = set()
+        self.done_at: float | None = None
+        self.ready = threading.Event()  # listed, and watching
+        self._stop = threading.Event()
+        self._response: Any = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _note(self, service: dict[str, Any], deleted: bool = False) -> None:
+        name = (service.get("metadata") or {}).get("name", "")
+        if _has_address(service) and not deleted:
+            self.assigned.add(name)
+        else:
+            self.assigned.discard(name)
+        if self.done_at is None and len(self.assigned) >= self.count:
+            self.done_at = time.monotonic()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                listed = json.loads(
+                    self.api.list_namespaced_service("bench", _preload_content=False).data
+                )
+                self.assigned = set()
+                for item in listed.get("items") or []:
+                    self._note(item)
+                rv = listed["metadata"]["resourceVersion"]
+                self._response = response = self.api.list_namespaced_service(
+                    "bench",
+                    watch=True,
+                    resource_version=rv,
+                    timeout_seconds=3600,
+                    _preload_content=False,
+                )
+                self.ready.set()
+                buffer = b""
+                for chunk in response.stream(1 << 16):
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        if not line.strip():
+                            continue
+                        event = json.loads(line)
+                        if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                            self._note(event["object"], event["type"] == "DELETED")
+                        elif event.get("type") == "ERROR":
+                            raise RuntimeError(event.get("object"))
+            except Exception as exc:
+                if not self._stop.is_set():
+                    print(f"bench: watching Services: {exc}; listing again", file=sys.stderr)
+                    time.sleep(0.5)
+
+    def stop(self) -> None:
+        self._stop.set()
+        response = self._response
+        if response is not None:
+            with contextlib.suppress(Exception):
+                response.shutdown()
+        self._thread.join(5)
 
 
 def write_calls(api: Any) -> Counter[str]:
@@ -158,6 +232,7 @@ def run_one(
 ) -> dict[str, Any]:
     plane = controlplane.ControlPlane(work=work / f"{name}-{mode}", stress_watches=False).up()
     proc: subprocess.Popen[bytes] | None = None
+    watcher: AssignedWatch | None = None
     try:
         plane.kubectl("apply", "-f", str(REPO / "examples" / "deploy" / "namespace.yaml"))
         plane.kubectl("apply", "-f", str(REPO / "examples" / "deploy" / "crds.yaml"))
@@ -168,6 +243,9 @@ def run_one(
         if mode == "precreate":
             created_in["s"] = create_services(api, count, creators)
         calls0 = write_calls(api)
+        watcher = AssignedWatch(api, count)
+        if not watcher.ready.wait(120):
+            raise RuntimeError("the bench's watch of the Services did not start")
         log = open(work / f"{name}-{mode}.log", "wb")  # noqa: SIM115
         first = time.monotonic()
         proc = subprocess.Popen(
@@ -189,15 +267,13 @@ def run_one(
                 target=lambda: created_in.setdefault("s", create_services(api, count, creators))
             )
             creator.start()
-        assigned, deadline = 0, first + 1800
+        deadline = first + 1800
         while time.monotonic() < deadline:
-            assigned = count_assigned(api)
-            if assigned >= count:
-                break
-            if proc.poll() is not None:
+            if watcher.done_at is not None or proc.poll() is not None:
                 break
             time.sleep(0.25)
-        total = time.monotonic() - first
+        assigned = len(watcher.assigned)
+        total = (watcher.done_at or time.monotonic()) - first
         if creator is not None:
             creator.join()
         # The Events may still be being posted: the writes (and the CPU they cost) are read
@@ -228,9 +304,20 @@ def run_one(
             "writes_per_service": sum(v for k, v in calls.items() if k != "429") / count,
             "http_429": calls["429"],
         }
+        if name == "floor":  # what the API floor said of itself: its phases
+            log.close()
+            reported = [
+                line
+                for line in (work / f"{name}-{mode}.log").read_text().splitlines()
+                if line.startswith("{")
+            ]
+            if reported:
+                row["reported"] = json.loads(reported[-1])
         print(json.dumps(row), flush=True)
         return row
     finally:
+        if watcher is not None:
+            watcher.stop()
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             try:
@@ -239,6 +326,8 @@ def run_one(
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
         plane.down()
+        # etcd's data (~110 MB at 10,000 Services) is not kept; the logs are.
+        shutil.rmtree(work / f"{name}-{mode}" / "etcd", ignore_errors=True)
 
 
 def lbtui_command(work: Path, mode: str, profile: Path | None, name: str = "lbtui") -> list[str]:
@@ -295,6 +384,8 @@ def print_table(rows: list[dict[str, Any]], creators: int) -> None:
             )
         for r in of_mode:
             print(f"  {r['controller']} writes: {r['writes']}")
+            if r["controller"] == "floor" and "reported" in r:
+                print(f"  floor phases: {r['reported']}")
         by = {r["controller"]: r for r in of_mode}
         if "lbtui" in by and "metallb" in by:
             lb, ml = by["lbtui"], by["metallb"]
@@ -303,6 +394,13 @@ def print_table(rows: list[dict[str, Any]], creators: int) -> None:
                 f"{ml['all_assigned_s'] / lb['all_assigned_s']:.1f}x, "
                 f"CPU {ml['cpu_s'] / lb['cpu_s']:.2f}x, "
                 f"peak RSS {ml['peak_rss_mb'] / lb['peak_rss_mb']:.2f}x"
+            )
+        if "lbtui" in by and "floor" in by:
+            lb, fl = by["lbtui"], by["floor"]
+            print(
+                f"ratio lbtui / API floor: time until all assigned "
+                f"{lb['all_assigned_s'] / fl['all_assigned_s']:.1f}x, "
+                f"CPU {lb['cpu_s'] / fl['cpu_s']:.2f}x"
             )
         if "lbtui" in by and "baseline" in by:
             lb, base = by["lbtui"], by["baseline"]
@@ -317,20 +415,28 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--services", type=int, default=10_000)
     parser.add_argument("--creators", type=int, default=16)
-    parser.add_argument("--only", choices=("lbtui", "metallb"), default=None)
+    parser.add_argument(
+        "--only",
+        default="lbtui,floor,metallb",
+        help="the rows to run, comma-separated: lbtui, floor (the API floor), metallb",
+    )
     parser.add_argument("--mode", choices=("running", "precreate", "both"), default="both")
     parser.add_argument("--profile", type=Path, default=None, help="profile lbtui into DIR")
     parser.add_argument(
         "--baseline", type=Path, default=None, help="also run the lbtui controller of checkout DIR"
     )
     args = parser.parse_args()
+    only = {o.strip() for o in args.only.split(",") if o.strip()}
+    unknown = only - {"lbtui", "floor", "metallb"}
+    if unknown:
+        parser.error(f"--only: unknown rows {', '.join(sorted(unknown))}")
     work = Path(tempfile.mkdtemp(prefix="lbtui-bench-kube-"))
     metallb = controlplane.binaries() / "metallb-controller"
     modes = ("running", "precreate") if args.mode == "both" else (args.mode,)
     rows = []
     reason = ""
     for mode in modes:
-        if args.only in (None, "lbtui"):
+        if "lbtui" in only:
             command = lbtui_command(work, mode, args.profile)
             env = {"PYTHONPATH": str(REPO)}
             rows.append(run_one("lbtui", command, env, args.services, args.creators, work, mode))
@@ -340,7 +446,15 @@ def main() -> int:
             command = lbtui_command(work, mode, None, "baseline")
             env = {"PYTHONPATH": str(args.baseline)}
             rows.append(run_one("baseline", command, env, args.services, args.creators, work, mode))
-        if args.only in (None, "metallb"):
+        if "floor" in only and mode == "precreate":
+            kubeconfig = work / f"floor-{mode}" / "admin.kubeconfig"
+            command = [
+                sys.executable,
+                str(REPO / "tests" / "bench" / "api_floor.py"),
+                str(kubeconfig),
+            ]
+            rows.append(run_one("floor", command, {}, args.services, args.creators, work, mode))
+        if "metallb" in only:
             if metallb.exists():
                 env = {"KUBECONFIG": str(work / f"metallb-{mode}" / "admin.kubeconfig")}
                 rows.append(
@@ -363,6 +477,7 @@ def main() -> int:
     if reason:
         print("\n" + reason)
     print(json.dumps(rows))
+    print(f"logs: {work}")
     return 0
 
 

@@ -189,3 +189,24 @@ def test_cluster_ips_without_an_ip_family_are_noclusteripsipfamily(fake: FakeKub
     assert ingress_of(fake, "odd") == ["10.99.0.12"]
     assert ingress_of(fake, "odd-new") == []
     controller.stop()
+
+
+def test_a_burst_of_services_gets_every_status_before_any_ipallocated_event(
+    fake: FakeKubeApi,
+) -> None:
+    """Status first, Events after: the API server receives every status PATCH of a burst
+    before the first IPAllocated Event, and then one Event per Service."""
+    seed(fake, "10.99.0.0/24")
+    names = [f"s{i:02}" for i in range(40)]
+    for name in names:
+        fake.create(service(name))
+    start_controller(fake)
+    wait_until(lambda: all(events_for(fake, n, "IPAllocated") for n in names), what="Events")
+    writes = [
+        "status" if path.endswith("/status") else "event"
+        for method, path, _ in list(fake.store.requests)
+        if (method == "PATCH" and "/services/" in path) or (method == "POST" and "/events" in path)
+    ]
+    assert writes == ["status"] * len(names) + ["event"] * len(names)
+    assert all(ingress_of(fake, n) for n in names)
+    assert all(len(events_for(fake, n, "IPAllocated")) == 1 for n in names)

@@ -154,19 +154,17 @@ class SelectedLister:
     def watch(
         self, resource: Any, namespace: str, resource_version: str, timeout: int
     ) -> tuple[Any, Any]:
-        from kubernetes import watch
+        from actors.kube.watchstream import open_watch
 
-        watcher = watch.Watch(return_type="object")
-        stream = watcher.stream(
+        stream = open_watch(
             self.list_call,
             *self.args,
-            **self.selectors,
             resource_version=resource_version,
-            timeout_seconds=timeout,
-            allow_watch_bookmarks=True,
-            _request_timeout=(self.api.request_timeout, timeout + self.api.request_timeout),
+            timeout=timeout,
+            request_timeout=self.api.request_timeout,
+            **self.selectors,
         )
-        return stream, watcher
+        return stream, stream
 
 
 def core_watch(
