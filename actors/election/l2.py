@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
-from dataclasses import FrozenInstanceError, dataclass
+from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
 from typing import NamedTuple
 
@@ -58,6 +58,7 @@ from actors.election.candidates import (
     wants_shared_ip,
 )
 from actors.model.cluster import ClusterState, Service
+from actors.model.compact import CompactRecord
 from actors.model.config import Config, IPAddress, L2Advertisement
 from actors.model.selectors import any_matches
 
@@ -117,7 +118,7 @@ KEY_MESSAGES = {
 }
 
 
-class L2Owner:
+class L2Owner(CompactRecord):
     """Who answers for one address, and for which services.
 
     ``L2Owner(ip, node, services, interfaces, reason, message, announcers=())``, frozen.
@@ -198,30 +199,6 @@ class L2Owner:
         if extra is None:
             return () if self.node is None else (self.node,)
         return extra[1]
-
-    def _fields(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__match_args__)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
-        return f"L2Owner({inner})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (L2Owner, self._fields())
 
 
 _set = object.__setattr__

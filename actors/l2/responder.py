@@ -355,7 +355,6 @@ class L2Responder:
         once; a round's replies are checked again if it came while they were being built.
         """
         counters = self.counters
-        requests = counters.table(REQUESTS_RECEIVED)
         responses = counters.table(RESPONSES_SENT)
         receives = counters.table(RECEIVES)
         recv, send, dontwait = sock.recv, sock.send, socket.MSG_DONTWAIT
@@ -413,21 +412,10 @@ class L2Responder:
                     if first:  # ... or there was none: ask for a longer streak next time
                         streak = min(2 * streak, MAX_STREAK)
                     frame = frames[0]
-                try:
-                    if family == 0:
-                        reply, ip = port.arp_replier.answer(frame, port.duty.ipv4)
-                    else:
-                        reply, ip = port.ndp_replier.answer(frame, port.duty.ipv6)
-                except Exception:  # never let one frame take the responder down
-                    log.exception("unexpected error on a frame from %s", port.duty.name)
-                    counters.add(FRAMES_DROPPED, "error")
+                answered = self._answer_one(port, family, frame)
+                if answered is None:
                     continue
-                if reply is None:
-                    counters.add(FRAMES_DROPPED, ip)
-                    if ip == "gratuitous" and family == 0:
-                        self._gratuitous_heard(port, frame)
-                    continue
-                requests[ip] = requests.get(ip, 0) + 1
+                reply, ip = answered
                 try:
                     send(reply, dontwait)
                 except OSError:
@@ -442,29 +430,35 @@ class L2Responder:
     ) -> tuple[list[bytes], list[str]]:
         """The replies to ``frames`` and the address each answers for; every frame counted
         (a request received, or dropped and why)."""
-        counters = self.counters
-        requests = counters.table(REQUESTS_RECEIVED)
         replies: list[bytes] = []
         ips: list[str] = []
         for frame in frames:
-            try:
-                if family == 0:
-                    reply, ip = port.arp_replier.answer(frame, port.duty.ipv4)
-                else:
-                    reply, ip = port.ndp_replier.answer(frame, port.duty.ipv6)
-            except Exception:  # never let one frame take the responder down
-                log.exception("unexpected error on a frame from %s", port.duty.name)
-                counters.add(FRAMES_DROPPED, "error")
-                continue
-            if reply is None:
-                counters.add(FRAMES_DROPPED, ip)
-                if ip == "gratuitous" and family == 0:
-                    self._gratuitous_heard(port, frame)
-                continue
-            requests[ip] = requests.get(ip, 0) + 1
-            replies.append(reply)
-            ips.append(ip)
+            answered = self._answer_one(port, family, frame)
+            if answered is not None:
+                replies.append(answered[0])
+                ips.append(answered[1])
         return replies, ips
+
+    def _answer_one(self, port: _Port, family: int, frame: bytes) -> tuple[bytes, str] | None:
+        """The reply to one frame and the address it answers for, or None; the frame counted
+        (a request received, or dropped and why)."""
+        counters = self.counters
+        try:
+            if family == 0:
+                reply, ip = port.arp_replier.answer(frame, port.duty.ipv4)
+            else:
+                reply, ip = port.ndp_replier.answer(frame, port.duty.ipv6)
+        except Exception:  # never let one frame take the responder down
+            log.exception("unexpected error on a frame from %s", port.duty.name)
+            counters.add(FRAMES_DROPPED, "error")
+            return None
+        if reply is None:
+            counters.add(FRAMES_DROPPED, ip)
+            if ip == "gratuitous" and family == 0:
+                self._gratuitous_heard(port, frame)
+            return None
+        counters.add(REQUESTS_RECEIVED, ip)
+        return reply, ip
 
     def _reply(
         self, sock: socket.socket, batcher: mmsg.Batcher, replies: list[bytes], ips: list[str]

@@ -11,10 +11,11 @@ equality, repr, and ``replace``.
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError, dataclass
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
+from actors.model.compact import CompactRecord
 from actors.model.config import IPAddress
 
 # An address as one int: IPv4 as its int, IPv6 as its int with bit 128 set (the allocator's
@@ -40,7 +41,7 @@ NO_FAMILY_PREFIX = "IPFamilyForAddresses: "
 _NOTHING_MORE = (None, None, ERROR_ALLOCATION, None)
 
 
-class Allocation:
+class Allocation(CompactRecord):
     """What one service holds after convergence (see the module docstring).
 
     ``Allocation(service, ips, pool, error=None, cleared=None, error_kind="", notice=None)``,
@@ -144,31 +145,8 @@ class Allocation:
         return Allocation(**fields)
 
     def _fields(self) -> tuple[Any, ...]:
+        # The slots themselves: equal exactly when the public fields are, and cheaper.
         return (self.service, self._ips, self.pool, self._more)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        return (
-            f"Allocation(service={self.service!r}, ips={self.ips!r}, pool={self.pool!r}, "
-            f"error={self.error!r}, cleared={self.cleared!r}, "
-            f"error_kind={self.error_kind!r}, notice={self.notice!r})"
-        )
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Allocation, tuple(getattr(self, name) for name in self.__match_args__))
 
 
 def address_of_key(key: int) -> IPAddress:
