@@ -666,6 +666,9 @@ users:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a controller opening 24 connections at once
+    # on a loaded machine overflowed it and met resets; a real API server listens with far more.
+    request_queue_size = 128
     api: FakeKubeApi
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
