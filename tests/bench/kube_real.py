@@ -387,28 +387,25 @@ def print_table(rows: list[dict[str, Any]], creators: int) -> None:
             if r["controller"] == "floor" and "reported" in r:
                 print(f"  floor phases: {r['reported']}")
         by = {r["controller"]: r for r in of_mode}
-        if "lbtui" in by and "metallb" in by:
-            lb, ml = by["lbtui"], by["metallb"]
-            print(
-                f"ratio MetalLB / lbtui: time until all assigned "
-                f"{ml['all_assigned_s'] / lb['all_assigned_s']:.1f}x, "
-                f"CPU {ml['cpu_s'] / lb['cpu_s']:.2f}x, "
-                f"peak RSS {ml['peak_rss_mb'] / lb['peak_rss_mb']:.2f}x"
-            )
-        if "lbtui" in by and "floor" in by:
-            lb, fl = by["lbtui"], by["floor"]
-            print(
-                f"ratio lbtui / API floor: time until all assigned "
-                f"{lb['all_assigned_s'] / fl['all_assigned_s']:.1f}x, "
-                f"CPU {lb['cpu_s'] / fl['cpu_s']:.2f}x"
-            )
-        if "lbtui" in by and "baseline" in by:
-            lb, base = by["lbtui"], by["baseline"]
-            print(
-                f"ratio baseline / lbtui: time until all assigned "
-                f"{base['all_assigned_s'] / lb['all_assigned_s']:.1f}x, "
-                f"CPU {base['cpu_s'] / lb['cpu_s']:.2f}x"
-            )
+        for top, bottom, label, rss in (
+            ("metallb", "lbtui", "MetalLB / lbtui", True),
+            ("lbtui", "floor", "lbtui / API floor", False),
+            ("baseline", "lbtui", "baseline / lbtui", False),
+        ):
+            if top in by and bottom in by:
+                print_ratio(label, by[top], by[bottom], rss=rss)
+
+
+def print_ratio(label: str, top: dict, bottom: dict, *, rss: bool) -> None:
+    """One "ratio A / B" line: time until all assigned, CPU, and peak RSS if asked."""
+    line = (
+        f"ratio {label}: time until all assigned "
+        f"{top['all_assigned_s'] / bottom['all_assigned_s']:.1f}x, "
+        f"CPU {top['cpu_s'] / bottom['cpu_s']:.2f}x"
+    )
+    if rss:
+        line += f", peak RSS {top['peak_rss_mb'] / bottom['peak_rss_mb']:.2f}x"
+    print(line)
 
 
 def main() -> int:
