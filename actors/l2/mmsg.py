@@ -62,8 +62,9 @@ class _MMsgHdr(ctypes.Structure):
 class _Calls:
     """libc's two functions, typed; looked up once per process."""
 
-    def __init__(self) -> None:
-        libc = ctypes.CDLL(None, use_errno=True)  # CDLL: the GIL is released during the call
+    def __init__(self, loader: type[ctypes.CDLL] = ctypes.CDLL) -> None:
+        # CDLL: the GIL is released during a call (a test's sender keeps it with PyDLL).
+        libc = loader(None, use_errno=True)
         self.recvmmsg = libc.recvmmsg
         self.recvmmsg.argtypes = (
             ctypes.c_int,

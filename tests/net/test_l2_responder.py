@@ -90,6 +90,7 @@ def test_bursts_from_several_askers_are_answered_byte_for_byte_many_frames_per_c
     assert out["errors"] == []
     assert out["serial_equal"] == [True, True]
     assert out["serial_receives"] == {}  # no receive call took several frames
+    assert out["send_refused"] == []
     assert out["answered"] == out["answered_equal"] == out["asked"] == 420
     assert out["responses_sent"] == 2 + 420
     assert out["batched_calls"] > 0, out["receives"]

@@ -114,8 +114,8 @@ def _frr_complaints(path: Path) -> list[str]:
     for line in (proc.stdout + proc.stderr).splitlines():
         if "zclient_send_message" in line or not line.strip():
             continue  # no zebra in a dry run
-        if 'failed to mkdir "/var/tmp/frr/' in line:
-            continue  # a daemon's state directory left by an earlier one with the same pid
+        if 'failed to mkdir "/var/tmp/frr/' in line or "log buffering unavailable" in line:
+            continue  # a state directory left by an earlier bgpd with the same pid: not config
         number = line.rsplit("config line ", 1)[-1].split(":")[0] if "config line " in line else ""
         owner = lines[int(number) - 1] if number.isdigit() and int(number) <= len(lines) else ""
         if "No such command" in line and number.isdigit() and int(number) in bfd_lines:
