@@ -104,7 +104,7 @@ def build(options: ControllerOptions, *, events: TextIO, clock: Clock) -> list[A
             secure_port=metrics.secure_port,
             metrics_cert_dir=metrics.cert_dir,
         ),
-        event_log_spec(events, clock.now()),
+        event_log_spec(events, clock),
         *controller_specs(
             kube,
             lb_class=options.lb_class,

@@ -124,7 +124,7 @@ def build(
     clock = clock or RealClock()
     head = [] if (status := status_spec(options.status)) is None else [status]
     if events is not None:
-        head.append(event_log_spec(events, clock.now()))
+        head.append(event_log_spec(events, clock))
     scenario_text = options.scenario_text
     if scenario_text is None and options.scenario_file:
         try:

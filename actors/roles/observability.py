@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from actors.clock import Clock
 from actors.observability.eventlog import JsonLinesEventLog
 from actors.observability.failover import FailoverMeterActor, FailoverMetrics
 from actors.roles.errors import OptionsError
@@ -162,10 +163,11 @@ def status_spec(options: StatusOptions) -> ActorSpec | None:
     return ActorSpec("status", StatusActor, {"address": options.address, "token": options.token})
 
 
-def event_log_spec(stream: TextIO, time_origin: float) -> ActorSpec:
+def event_log_spec(stream: TextIO, clock: Clock) -> ActorSpec:
     """Every event as one JSON line on ``stream`` (a headless role's stdout), its time
-    counted from ``time_origin``."""
-    return ActorSpec("eventlog", JsonLinesEventLog, {"stream": stream, "time_origin": time_origin})
+    counted from now on ``clock``, with the wall-clock time beside it."""
+    origin = {"time_origin": clock.now(), "wall_origin": clock.wall()}
+    return ActorSpec("eventlog", JsonLinesEventLog, {"stream": stream, **origin})
 
 
 def failover_meter(

@@ -132,7 +132,7 @@ def build(options: SpeakerOptions, *, events: TextIO, clock: Clock) -> list[Acto
             secure_port=options.metrics.secure_port if options.on_kube else -1,
             metrics_cert_dir=options.metrics.cert_dir,
         )
-    return [*head, event_log_spec(events, clock.now()), *specs]
+    return [*head, event_log_spec(events, clock), *specs]
 
 
 def _connect(options: SpeakerOptions) -> KubeCluster:

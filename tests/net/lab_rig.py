@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +258,43 @@ def traffic(
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+#: The speakers' events that tell how an address changed hands.
+HANDOVER_EVENTS = frozenset(
+    {
+        "AnnouncementStarted",
+        "AnnouncementStopped",
+        "L2AnswersChanged",
+        "CandidacyChanged",
+        "NodeJoined",
+        "NodeSuspected",
+        "NodeRecovered",
+        "NodeLeft",
+        "SplitBrainDetected",
+    }
+)
+
+
+def handover_events(workdir: Path, ip: str, start: float, end: float) -> list[str]:
+    """What every speaker of a lab logged (its ``*.events.jsonl``) between ``start`` and
+    ``end`` (this process's monotonic seconds, as the Sampler's) about ``ip`` or membership,
+    in time order, stamped on the same clock: why two nodes answered for ``ip`` at once.
+    Events are matched by their wall-clock ``time`` (a restarted speaker's ``t`` starts
+    again from 0), to the millisecond."""
+    to_wall = time.time() - time.monotonic()
+    lines: list[tuple[float, str]] = []
+    for path in sorted(workdir.glob("*.events.jsonl")):
+        for text in path.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(text)
+                at = datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp()
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+            t = at - to_wall
+            if event.get("event") not in HANDOVER_EVENTS or not start <= t <= end:
+                continue
+            if event.get("ip", ip) == ip:
+                detail = {k: v for k, v in event.items() if k not in ("t", "time", "event")}
+                lines.append((t, f"{t:.3f} {path.name.split('.')[0]} {event['event']} {detail}"))
+    return [line for _t, line in sorted(lines)]

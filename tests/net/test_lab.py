@@ -40,6 +40,7 @@ from tests.net.lab_rig import (
     Asker,
     Footprint,
     Sampler,
+    handover_events,
     lab_cli,
     traffic,
     wait_until,
@@ -295,10 +296,13 @@ def test_chaos(lab: Lab) -> None:
     print(f"  events: {', '.join(log)}")
     print(f"  traffic: {report['requests']} answered, {report['errors']} failed")
     doubles = sampler.double_answers()
+    workdir = Path(lab.state().workdir)
     for start, end, who in doubles:
         print(f"  {', '.join(sorted(who))} answered ARP together for {end - start:.2f} s")
+        if end - start > SPLIT_BRAIN_BOUND:  # why: the speakers' own account of it
+            for line in handover_events(workdir, L2_VIP, start - 2.0, end + 0.5):
+                print(f"    {line}")
     print(f"  samples every {SAMPLE:.2f} s, the longest gap {sampler.longest_gap():.3f} s")
-    workdir = Path(lab.state().workdir)
     alarms = sum(
         f.read_text().count('"event":"SplitBrainDetected"') for f in workdir.glob("*.events.jsonl")
     )

@@ -10,8 +10,9 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -170,7 +171,18 @@ def test_demo_headless_logs_json_on_stderr_and_events_on_stdout() -> None:
     for line in lines:
         record = json.loads(line)  # every stderr line is one JSON object
         assert {"time", "level", "logger", "message"} <= set(record)
-    assert all(json.loads(line).get("event") for line in done.stdout.splitlines())
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events and all(event.get("event") for event in events)
+    # Each event at its time since the start and the same instant on the wall clock, to the
+    # millisecond, so several speakers' (or one speaker's several lives') events line up.
+    walls = [datetime.fromisoformat(event["time"].replace("Z", "+00:00")) for event in events]
+    assert all(
+        event["time"].endswith("Z") and wall.tzinfo == UTC
+        for wall, event in zip(walls, events, strict=True)
+    )
+    starts = [w.timestamp() - e["t"] for w, e in zip(walls, events, strict=True)]
+    assert max(starts) - min(starts) <= 0.002, starts  # one origin: t and time agree
+    assert abs(walls[0].timestamp() - time.time()) < 120
 
 
 def test_an_unknown_level_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
