@@ -282,13 +282,15 @@ def file_speaker_specs(
         specs.append(ActorSpec("statefile", StateFileWriter, {"path": state_file, "node": node}))
     # Subsystems (membership, L2 responders, BGP sessions) start before the speaker uses them.
     specs.extend(extra or [])
-    specs.append(speaker_spec(node, announcer, ignore_exclude_lb))
+    specs.append(speaker_spec(node, announcer, specs, ignore_exclude_lb))
     return specs
 
 
-def speaker_spec(node: str, announcer: Announcer, ignore_exclude_lb: bool = False) -> ActorSpec:
+def speaker_spec(
+    node: str, announcer: Announcer, subsystems: list[ActorSpec], ignore_exclude_lb: bool = False
+) -> ActorSpec:
     """The speaker itself, started last, after the subsystems it uses, and withdrawing
-    everything on stop."""
+    everything on stop. With gossip among ``subsystems`` it awaits gossip's first view."""
     return ActorSpec(
         names.speaker(node),
         SpeakerActor,
@@ -296,6 +298,7 @@ def speaker_spec(node: str, announcer: Announcer, ignore_exclude_lb: bool = Fals
             "node": node,
             "announcer": announcer,
             "membership_observer": node,
+            "awaits_membership": any(spec.name == names.MEMBERSHIP for spec in subsystems),
             "ignore_exclude_lb": ignore_exclude_lb,
         },
         withdraws_on_stop=True,
@@ -365,5 +368,5 @@ def kube_speaker_specs(
             )
         )
     specs.extend(extra or [])
-    specs.append(speaker_spec(node, announcer, ignore_exclude_lb))
+    specs.append(speaker_spec(node, announcer, specs, ignore_exclude_lb))
     return specs

@@ -10,6 +10,7 @@ CompositeAnnouncer) does the announcing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -52,6 +53,7 @@ class SpeakerActor(Listener, RuntimeActor):
         announcer: Announcer,
         *,
         membership_observer: str | None = None,
+        awaits_membership: bool = False,
         ignore_exclude_lb: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -60,6 +62,8 @@ class SpeakerActor(Listener, RuntimeActor):
         self.announcer = announcer
         # Whose view of membership to trust: our own node's (None: any, e.g. the demo's).
         self.membership_observer = membership_observer
+        # Gossip runs beside us: until its first view, who holds a layer 2 address is unknown.
+        self.awaits_membership = awaits_membership
         # MetalLB's --ignore-exclude-lb: announce even from exclude-labelled nodes.
         self.ignore_exclude_lb = ignore_exclude_lb
         self.config: Config | None = None
@@ -145,6 +149,12 @@ class SpeakerActor(Listener, RuntimeActor):
                 alive,
                 ignore_exclude_lb=self.ignore_exclude_lb,
             )
+            if alive is None and self.awaits_membership:
+                # Not joined yet (a restarted speaker, its link perhaps cut meanwhile):
+                # electing among every known node would take an address another node holds
+                # while the others still count us dead. Layer 2 waits for the first view (a
+                # merged push-pull, or the join grace); BGP's routes are ours alone and go.
+                desired = dataclasses.replace(desired, l2={}, l2_owners={})
         self._apply(desired, reason="")
         if admitted:
             self._tell_synced()

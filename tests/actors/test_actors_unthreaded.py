@@ -35,6 +35,8 @@ from actors.events import (
     SourceRejected,
 )
 from actors.model.allocation import Allocation
+from actors.roles.membership import MembershipOptions, membership_spec
+from actors.roles.speaker import speaker_spec
 from actors.speaker.actor import SpeakerActor
 from actors.speaker.announcer import RecordingAnnouncer
 
@@ -315,3 +317,43 @@ def test_the_same_configuration_again_converges_nothing() -> None:
     assert config is not None and config != demo_config()
     actor.on_event(ConfigApplied(2.0, config, "reload"))
     assert actor.allocator.converged > before
+
+
+def test_a_speaker_beside_gossip_claims_no_layer2_address_before_gossips_first_view() -> None:
+    """A restarted speaker (its link perhaps cut while it starts) has no view of who holds
+    what: electing among every known node would take an address the others still give to
+    another (the chaos test's 0.4-0.9 s double answer). Its BGP routes are its own and go."""
+    cluster = DemoCluster(3)
+    alloc, _ = allocated(cluster)
+    everyone = frozenset(cluster.node_names)
+    for node in cluster.node_names:
+        _, without_gossip, _ = speaker_for(node, cluster)
+        announcer = RecordingAnnouncer()
+        speaker = SpeakerActor(
+            node,
+            announcer,
+            membership_observer=node,
+            awaits_membership=True,
+            clock=ManualClock(),
+            publish=lambda _e: None,
+        )
+        speaker.on_event(ConfigApplied(0.0, demo_config(), "t"))
+        speaker.on_event(ClusterUpdated(0.0, cluster.load(), "t"))
+        speaker.on_event(AllocationsUpdated(0.0, alloc.allocations, alloc.usage))
+        assert announcer.l2 == {}
+        assert announcer.bgp == without_gossip.bgp
+        speaker.on_event(MembershipUpdated(1.0, "another-node", everyone, frozenset()))
+        assert announcer.l2 == {}  # only its own node's view counts
+        speaker.on_event(MembershipUpdated(1.0, node, everyone, frozenset()))
+        assert announcer.l2 == without_gossip.l2
+    assert any(speaker_for(n, cluster)[1].l2 for n in cluster.node_names)  # some L2 to elect
+
+
+def test_the_speaker_awaits_gossip_only_where_gossip_runs() -> None:
+    membership = membership_spec(
+        "node-1", MembershipOptions(bind="127.0.0.1:0", join="127.0.0.1:7946"), on_kube=False
+    )
+    assert membership is not None
+    for subsystems, awaits in (([membership], True), ([], False)):
+        spec = speaker_spec("node-1", RecordingAnnouncer(), subsystems)
+        assert spec.kwargs["awaits_membership"] is awaits

@@ -313,7 +313,8 @@ def test_chaos(lab: Lab) -> None:
     # In the end: one owner, the predicted one, alone on the wire; every node a next hop.
     owner = predicted_owner(lab, plan.nodes)
     assert l2_owners(lab.views()) == {L2_VIP: {owner}}
-    assert final and all(nodes == {owner} for _t, nodes in final), final
+    others = [(round(t - ready, 3), sorted(nodes)) for t, nodes in final if nodes != {owner}]
+    assert final and not others, (owner, len(final), others[:20])
     assert asker.who_has(L2_VIP, 0.3) == {owner}
     asker.close()
     assert next_hops(plan, BGP_VIP) == set(plan.nodes)
