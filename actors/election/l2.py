@@ -39,7 +39,7 @@ they disagree (different endpoints) every winner answers, and :attr:`L2Owner.ann
 from __future__ import annotations
 
 import hashlib
-from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
 from typing import NamedTuple
@@ -57,6 +57,7 @@ from actors.election.candidates import (
     resolve_pool,
     wants_shared_ip,
 )
+from actors.model.allocation import ipv4_text
 from actors.model.cluster import ClusterState, Service
 from actors.model.compact import CompactRecord
 from actors.model.config import Config, IPAddress, L2Advertisement
@@ -174,7 +175,7 @@ class L2Owner(CompactRecord):
     @property
     def ip(self) -> str:
         ip = self._ip
-        return str(IPv4Address(ip)) if type(ip) is int else ip  # type: ignore[return-value]
+        return ipv4_text(ip) if type(ip) is int else ip  # type: ignore[return-value,arg-type]
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -275,6 +276,13 @@ class L2Owners(Mapping[str, L2Owner]):
     def __delitem__(self, text: str) -> None:
         self[text]  # KeyError unless a key
         del self._owners[self._address(text)]  # type: ignore[arg-type]
+
+    def retain(self, keep: Callable[[L2Owner], bool]) -> None:
+        """Drop every owner ``keep`` refuses, in place (the order stays), without making
+        each address's text (the plan drops those of pools not in layer 2 mode)."""
+        owners = self._owners
+        for address in [address for address, owner in owners.items() if not keep(owner)]:
+            del owners[address]
 
     def __iter__(self) -> Iterator[str]:
         return (owner.ip for owner in self._in_order())

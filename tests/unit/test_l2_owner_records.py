@@ -101,3 +101,19 @@ def test_owners_are_keyed_by_text_in_address_order() -> None:
         del owners["10.0.0.9"]
     with pytest.raises(KeyError):
         owners["fd00:0::1"]
+
+
+def test_retain_keeps_the_owners_asked_for_in_their_order() -> None:
+    owners = owners_from(
+        [
+            decision("ns/a", "10.0.0.10", "n1"),
+            decision("ns/b", "fd00::1"),
+            decision("ns/c", "10.0.0.9"),
+            decision("ns/d", "9.0.0.1", "n2"),
+        ]
+    )
+    owners.retain(lambda o: o.node is not None or o.ip == "fd00::1")
+    assert list(owners) == ["9.0.0.1", "10.0.0.10", "fd00::1"] and len(owners) == 3
+    assert "10.0.0.9" not in owners
+    owners.retain(lambda o: False)
+    assert list(owners) == [] and len(owners) == 0
