@@ -60,7 +60,7 @@ from actors.election.candidates import (
 from actors.model.allocation import ipv4_text
 from actors.model.cluster import ClusterState, Service
 from actors.model.compact import CompactRecord
-from actors.model.config import Config, IPAddress, L2Advertisement
+from actors.model.config import Config, IPAddress, L2Advertisement, Pool
 from actors.model.selectors import any_matches
 
 # Service-level reason codes (MetalLB's where it has them; it says "notOwner" for several).
@@ -373,27 +373,52 @@ def l2_owners(
     time: the full decisions (ranked candidates, rejections) are ~1.7 KB each with ten nodes.
     """
     view = ClusterView.of(cluster)
-    return owners_from(
-        _decide(config, view, key, assignments[key], alive, ignore_exclude_lb)
+    return _owners_of_votes(
+        _vote(config, view, key, assignments[key], alive, ignore_exclude_lb)
         for key in sorted(assignments)
+    )
+
+
+def _vote(
+    config: Config,
+    view: ClusterView,
+    key: str,
+    assigned: Assigned,
+    alive: frozenset[str] | None,
+    ignore_exclude_lb: bool,
+) -> tuple[_Vote, tuple[IPAddress, ...]]:
+    """What an owner needs of one service's election, and its addresses: a verdict that
+    needs no node (no endpoints: most of a big plan's services) without the decision made."""
+    ips = tuple(assigned.ips)
+    early = _nodeless(view, key, ips, resolve_pool(config, assigned))
+    if early is not None:
+        return _Vote(key, None, early[0], early[1], ()), ips
+    return _vote_of(_decide(config, view, key, assigned, alive, ignore_exclude_lb)), ips
+
+
+def _vote_of(decision: L2Decision) -> _Vote:
+    return _Vote(
+        decision.service,
+        decision.node,
+        decision.reason,
+        _short_message(decision.reason, decision.service, decision.message),
+        decision.interfaces,
     )
 
 
 def owners_from(decisions: Iterable[L2Decision]) -> L2Owners:
     """Group per-service decisions by address (consumed one at a time, none kept whole)."""
+    return _owners_of_votes((_vote_of(decision), decision.ips) for decision in decisions)
+
+
+def _owners_of_votes(votes: Iterable[tuple[_Vote, tuple[IPAddress, ...]]]) -> L2Owners:
+    """:func:`owners_from` of each decision's vote and addresses."""
     # A vote alone, or a list once an address is shared: most are not, and of 100k Services
     # a list each is ~9 MB. An IPv4 address is keyed by its int, the one its allocation
     # holds (an address object each would be ~5 MB more).
     by_ip: dict[int | IPAddress, _Vote | list[_Vote]] = {}
-    for decision in decisions:
-        vote = _Vote(
-            decision.service,
-            decision.node,
-            decision.reason,
-            _short_message(decision.reason, decision.service, decision.message),
-            decision.interfaces,
-        )
-        for address in decision.ips:
+    for vote, ips in votes:
+        for address in ips:
             ip = int(address) if type(address) is IPv4Address else address
             held = by_ip.get(ip)
             if held is None:
@@ -409,12 +434,17 @@ def owners_from(decisions: Iterable[L2Decision]) -> L2Owners:
     # Each vote is replaced by its owner in place: a second dict of 100k entries is ~5 MB.
     owners: dict[int | IPAddress, L2Owner] = by_ip  # type: ignore[assignment]
     for ip in order:
-        votes = by_ip[ip]
-        group = sorted(votes, key=lambda d: d.service) if isinstance(votes, list) else [votes]
-        services = tuple(d.service for d in group)
-        winners = [d for d in group if d.node is not None]
+        cast = by_ip[ip]
         slot = ip if type(ip) is int else str(ip)
         new = L2Owner.__new__(L2Owner)
+        if type(cast) is _Vote and cast.node is None:  # one service, not announced: the most
+            owners[ip] = _make_owner(
+                new, slot, None, (cast.service,), (), cast.reason, cast.message, ()
+            )
+            continue
+        group = sorted(cast, key=lambda d: d.service) if isinstance(cast, list) else [cast]
+        services = tuple(d.service for d in group)
+        winners = [d for d in group if d.node is not None]
         if not winners:
             first = group[0]  # services[0]: its message, short or not, is the owner's
             owners[ip] = _make_owner(new, slot, None, services, (), first.reason, first.message, ())
@@ -444,6 +474,23 @@ class _Vote(NamedTuple):
     interfaces: tuple[str, ...]
 
 
+def _nodeless(
+    view: ClusterView, key: str, ips: tuple[IPAddress, ...], pool: Pool | None
+) -> tuple[str, str | None] | None:
+    """The verdicts no node takes part in, in their order (no address, unknown service or
+    pool, no endpoints): (reason, message), the message None where it says only the key
+    (:data:`KEY_MESSAGES`); None when the nodes are to be looked at."""
+    if not ips:
+        return NO_IPS, f"{key} has no assigned address"
+    if key not in view.services:
+        return UNKNOWN_SERVICE, None
+    if pool is None:
+        return UNKNOWN_POOL, f"no configured pool holds {ips[0]}"
+    if not view.endpoints(key).anywhere:
+        return NO_ENDPOINTS, None
+    return None
+
+
 def _decide(
     config: Config,
     view: ClusterView,
@@ -454,7 +501,16 @@ def _decide(
 ) -> L2Decision:
     ips = tuple(assigned.ips)
     pool = resolve_pool(config, assigned)
-    pool_name = pool.name if pool else assigned.pool
+    early = _nodeless(view, key, ips, pool)
+    if early is not None:
+        reason, message = early
+        if message is None:
+            message = KEY_MESSAGES[reason].format(key)
+        return L2Decision(key, ips, pool.name if pool else assigned.pool, None, reason, message)
+    assert pool is not None  # _nodeless said so
+    pool_name = pool.name
+    service = view.services[key]
+    endpoints = view.endpoints(key)
 
     def verdict(
         reason: str,
@@ -463,17 +519,6 @@ def _decide(
         advertisements: tuple[str, ...] = (),
     ) -> L2Decision:
         return L2Decision(key, ips, pool_name, None, reason, message, (), rejected, advertisements)
-
-    if not ips:
-        return verdict(NO_IPS, f"{key} has no assigned address")
-    service = view.services.get(key)
-    if service is None:
-        return verdict(UNKNOWN_SERVICE, KEY_MESSAGES[UNKNOWN_SERVICE].format(key))
-    if pool is None:
-        return verdict(UNKNOWN_POOL, f"no configured pool holds {ips[0]}")
-    endpoints = view.endpoints(key)
-    if not endpoints.anywhere:
-        return verdict(NO_ENDPOINTS, KEY_MESSAGES[NO_ENDPOINTS].format(key))
 
     ads = _ads_for_service(config.l2_advertisements_for(pool.name), service)
     ad_names = tuple(ad.name for ad in ads)
