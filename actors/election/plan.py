@@ -177,7 +177,7 @@ def compute_plan(
     if allocations is None or usage is None:
         allocations, usage = allocate_cluster(config, cluster, lb_class)
     # Of 100k Services, a copy is MBs: made only if some service has no address.
-    if all(a.ips for a in allocations.values()):
+    if all(a.address_keys for a in allocations.values()):  # no address objects made
         assigned: Mapping[str, Allocation] = allocations
     else:
         assigned = {k: a for k, a in allocations.items() if a.ips}

@@ -9,7 +9,10 @@ prints the CPU seconds (the least of ``--repeat`` runs, the cyclic collector off
   with lbtui's resolver but the composer's per-node path-resolver calls in Python (as before
   issue 19), and lbtui's loader as it is (``GoCompatibleCLoader``);
 - ``documents()``: lbtui's objects (``actors/config/yamlread.py``: nodes, then the objects);
-- ``classify``: the loader's kinds and pydantic models of those objects (``load_documents``).
+- ``classify``: the loader's kinds and pydantic models of those objects (``load_documents``);
+- ``plan:`` what ``lbtui plan`` does once the file is loaded (``actors/election/plan.py``):
+  ``allocate`` (``allocate_cluster``), ``elect`` (L2 owners and BGP routes of those
+  allocations), ``table`` (the text written, to /dev/null).
 
 Measured (issue 19, 2-core machine with a load average of 7 from other work, one run):
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 import tempfile
 import time
@@ -43,8 +47,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from config_parse import write_file
 
+from actors.allocator.converge import allocate_cluster
+from actors.cluster.files import cluster_from_inputs
 from actors.config import yamlread
+from actors.config.build import build_config
 from actors.config.loader import load_documents
+from actors.election.plan import compute_plan
 
 
 class _PythonDescend(yamlread.GoCompatibleCLoader):
@@ -103,6 +111,28 @@ def main() -> None:
             ("nodes, lbtui's loader", nodes(yamlread.GoCompatibleCLoader)),
             ("documents()", documents),
             ("classify (kinds, models)", lambda: load_documents(held, str(path))),
+        ):
+            print(f"{name:<26} {cpu(run, args.repeat):>6.2f}", flush=True)
+        inputs = load_documents(held, str(path))
+        held.clear()
+        config = build_config(inputs).config
+        assert config is not None
+        cluster = cluster_from_inputs(inputs)
+        del inputs
+        allocations, usage = allocate_cluster(config, cluster)
+        plan = compute_plan(config, cluster, allocations=allocations, usage=usage)
+
+        def table() -> None:
+            with open(os.devnull, "w") as out:
+                out.writelines(plan.table_chunks())
+
+        for name, run in (
+            ("plan: allocate", lambda: allocate_cluster(config, cluster)),
+            (
+                "plan: elect (L2, BGP)",
+                lambda: compute_plan(config, cluster, allocations=allocations, usage=usage),
+            ),
+            ("plan: table", table),
         ):
             print(f"{name:<26} {cpu(run, args.repeat):>6.2f}", flush=True)
 
