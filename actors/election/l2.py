@@ -353,8 +353,9 @@ def l2_decisions(
 ) -> dict[str, L2Decision]:
     """:func:`l2_decision` for every assigned service, keyed and ordered by service key."""
     view = ClusterView.of(cluster)
+    memo: _Memo = {}
     return {
-        key: _decide(config, view, key, assignments[key], alive, ignore_exclude_lb)
+        key: _decide(config, view, key, assignments[key], alive, ignore_exclude_lb, memo)
         for key in sorted(assignments)
     }
 
@@ -373,8 +374,9 @@ def l2_owners(
     time: the full decisions (ranked candidates, rejections) are ~1.7 KB each with ten nodes.
     """
     view = ClusterView.of(cluster)
+    memo: _Memo = {}
     return _owners_of_votes(
-        _vote(config, view, key, assignments[key], alive, ignore_exclude_lb)
+        _vote(config, view, key, assignments[key], alive, ignore_exclude_lb, memo)
         for key in sorted(assignments)
     )
 
@@ -386,6 +388,7 @@ def _vote(
     assigned: Assigned,
     alive: frozenset[str] | None,
     ignore_exclude_lb: bool,
+    memo: _Memo,
 ) -> tuple[_Vote, tuple[IPAddress, ...]]:
     """What an owner needs of one service's election, and its addresses: a verdict that
     needs no node (no endpoints: most of a big plan's services) without the decision made."""
@@ -393,7 +396,7 @@ def _vote(
     early = _nodeless(view, key, ips, resolve_pool(config, assigned))
     if early is not None:
         return _Vote(key, None, early[0], early[1], ()), ips
-    return _vote_of(_decide(config, view, key, assigned, alive, ignore_exclude_lb)), ips
+    return _vote_of(_decide(config, view, key, assigned, alive, ignore_exclude_lb, memo)), ips
 
 
 def _vote_of(decision: L2Decision) -> _Vote:
@@ -498,7 +501,10 @@ def _decide(
     assigned: Assigned,
     alive: frozenset[str] | None,
     ignore_exclude_lb: bool,
+    memo: _Memo | None = None,
 ) -> L2Decision:
+    """One service's election; ``memo`` (one election of many services, the same ``alive``)
+    keeps each set of advertisements' node facts (:func:`_node_facts`) for the next service."""
     ips = tuple(assigned.ips)
     pool = resolve_pool(config, assigned)
     early = _nodeless(view, key, ips, pool)
@@ -536,18 +542,20 @@ def _decide(
 
     local = service.spec.external_traffic_policy == "Local"
     rejected: list[NodeRejection] = []
-    available: list[NodeFacts] = []
-    for node in view.nodes.values():
-        # Selection before health: "not selected" is the more lasting explanation.
-        reason = None if any(_selects(ad, node) for ad in ads) else NOT_SELECTED
-        if reason is None:
-            reason = health_rejection(node, alive, ignore_exclude_lb)
-        if reason is None and local and node.name not in endpoints.nodes:
-            reason = NO_LOCAL_ENDPOINTS
-        if reason is None:
-            available.append(node)
+    available: list[tuple[NodeFacts, int]] = []  # (node, its preference score)
+    ads_key = tuple(map(id, ads))
+    facts = None if memo is None else memo.get(ads_key)
+    if facts is None:
+        facts = _node_facts(view, ads, alive, ignore_exclude_lb)
+        if memo is not None:
+            memo[ads_key] = facts
+    for node, rejection, score in facts:
+        if rejection is None and local and node.name not in endpoints.nodes:
+            rejection = NodeRejection(node.name, NO_LOCAL_ENDPOINTS)
+        if rejection is None:
+            available.append((node, score))
         else:
-            rejected.append(NodeRejection(node.name, reason))
+            rejected.append(rejection)
 
     if not available:
         local_only = any(r.reason == NO_LOCAL_ENDPOINTS for r in rejected)
@@ -566,7 +574,7 @@ def _decide(
     ip_text = go_ip_text(first_ip)  # once per service, not once per node
     ranked = tuple(
         sorted(
-            (L2Candidate(n.name, _score(ads, n), _digest(n.name, ip_text)) for n in available),
+            (L2Candidate(n.name, score, _digest(n.name, ip_text)) for n, score in available),
             key=L2Candidate.sort_key,
         )
     )
@@ -584,6 +592,33 @@ def _decide(
         advertisements=ad_names,
         interfaces=_union_interfaces(ad.interfaces for ad in ads if _selects(ad, owner)),
     )
+
+
+# Node facts per set of advertisements (keyed by the ads' ids), in one election of many services.
+_Memo = dict[tuple[int, ...], tuple[tuple[NodeFacts, NodeRejection | None, int], ...]]
+
+
+def _node_facts(
+    view: ClusterView,
+    ads: tuple[L2Advertisement, ...],
+    alive: frozenset[str] | None,
+    ignore_exclude_lb: bool,
+) -> tuple[tuple[NodeFacts, NodeRejection | None, int], ...]:
+    """Every known node, in order, for the services these advertisements select: why it is
+    ruled out (not selected, then its health), else None and its preference score. The same
+    for each such service (only its endpoints differ): made once per set in a whole-cluster
+    election, where each node's selectors cost ten times the rest of a service's decision."""
+    facts: list[tuple[NodeFacts, NodeRejection | None, int]] = []
+    for node in view.nodes.values():
+        # Selection before health: "not selected" is the more lasting explanation.
+        reason = None if any(_selects(ad, node) for ad in ads) else NOT_SELECTED
+        if reason is None:
+            reason = health_rejection(node, alive, ignore_exclude_lb)
+        if reason is None:
+            facts.append((node, None, _score(ads, node)))
+        else:
+            facts.append((node, NodeRejection(node.name, reason), 0))
+    return tuple(facts)
 
 
 def _ads_for_service(
