@@ -459,6 +459,10 @@ class Allocator:
             if not admits(pool, demand, namespace_labels):
                 error = f"pool {pool.name} not compatible for ip assignment"
                 return Allocation(key, (), None, error, cleared)
+            if len(demand.families) == 1 and not demand.sharing:
+                taken = self._take_free(pool.name, demand, cleared)
+                if taken is not None:
+                    return taken
             picked = index.pick_in_pool(pool.name, demand)
             if picked is None:
                 family = "dual" if len(demand.families) == 2 else FAMILY_NAME[demand.families[0]]
@@ -492,6 +496,16 @@ class Allocator:
                 if found is not None:
                     return self._take(demand, found[0], found[1], cleared)
         return Allocation(key, (), None, NO_AVAILABLE_IPS, cleared)
+
+    def _take_free(self, pool: str, demand: Demand, cleared: str | None) -> Allocation | None:
+        """The common case of a pool asked for (one family, no sharing key): the lowest free
+        address of the pool's lane, as pick_in_pool and _take would find and commit it; None
+        when there is none (they then say why)."""
+        lane = self._index.lanes[pool].get(demand.families[0])
+        free = lane.lowest_free() if lane is not None else None
+        if lane is None or free is None:
+            return None
+        return self._holdings.hold_free(demand.key, lane, free[0], free[1], cleared)
 
     def _assign_requested(
         self, demand: Demand, namespace_labels: Mapping[str, str], cleared: str | None

@@ -39,7 +39,7 @@ they disagree (different endpoints) every winner answers, and :attr:`L2Owner.ann
 from __future__ import annotations
 
 import hashlib
-from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
 from typing import NamedTuple
@@ -57,9 +57,10 @@ from actors.election.candidates import (
     resolve_pool,
     wants_shared_ip,
 )
+from actors.model.allocation import ipv4_text
 from actors.model.cluster import ClusterState, Service
 from actors.model.compact import CompactRecord
-from actors.model.config import Config, IPAddress, L2Advertisement
+from actors.model.config import Config, IPAddress, L2Advertisement, Pool
 from actors.model.selectors import any_matches
 
 # Service-level reason codes (MetalLB's where it has them; it says "notOwner" for several).
@@ -174,7 +175,7 @@ class L2Owner(CompactRecord):
     @property
     def ip(self) -> str:
         ip = self._ip
-        return str(IPv4Address(ip)) if type(ip) is int else ip  # type: ignore[return-value]
+        return ipv4_text(ip) if type(ip) is int else ip  # type: ignore[return-value,arg-type]
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -276,6 +277,13 @@ class L2Owners(Mapping[str, L2Owner]):
         self[text]  # KeyError unless a key
         del self._owners[self._address(text)]  # type: ignore[arg-type]
 
+    def retain(self, keep: Callable[[L2Owner], bool]) -> None:
+        """Drop every owner ``keep`` refuses, in place (the order stays), without making
+        each address's text (the plan drops those of pools not in layer 2 mode)."""
+        owners = self._owners
+        for address in [address for address, owner in owners.items() if not keep(owner)]:
+            del owners[address]
+
     def __iter__(self) -> Iterator[str]:
         return (owner.ip for owner in self._in_order())
 
@@ -345,8 +353,9 @@ def l2_decisions(
 ) -> dict[str, L2Decision]:
     """:func:`l2_decision` for every assigned service, keyed and ordered by service key."""
     view = ClusterView.of(cluster)
+    memo: _Memo = {}
     return {
-        key: _decide(config, view, key, assignments[key], alive, ignore_exclude_lb)
+        key: _decide(config, view, key, assignments[key], alive, ignore_exclude_lb, memo)
         for key in sorted(assignments)
     }
 
@@ -365,27 +374,54 @@ def l2_owners(
     time: the full decisions (ranked candidates, rejections) are ~1.7 KB each with ten nodes.
     """
     view = ClusterView.of(cluster)
-    return owners_from(
-        _decide(config, view, key, assignments[key], alive, ignore_exclude_lb)
+    memo: _Memo = {}
+    return _owners_of_votes(
+        _vote(config, view, key, assignments[key], alive, ignore_exclude_lb, memo)
         for key in sorted(assignments)
+    )
+
+
+def _vote(
+    config: Config,
+    view: ClusterView,
+    key: str,
+    assigned: Assigned,
+    alive: frozenset[str] | None,
+    ignore_exclude_lb: bool,
+    memo: _Memo,
+) -> tuple[_Vote, tuple[IPAddress, ...]]:
+    """What an owner needs of one service's election, and its addresses: a verdict that
+    needs no node (no endpoints: most of a big plan's services) without the decision made."""
+    ips = tuple(assigned.ips)
+    early = _nodeless(view, key, ips, resolve_pool(config, assigned))
+    if early is not None:
+        return _Vote(key, None, early[0], early[1], ()), ips
+    return _vote_of(_decide(config, view, key, assigned, alive, ignore_exclude_lb, memo)), ips
+
+
+def _vote_of(decision: L2Decision) -> _Vote:
+    return _Vote(
+        decision.service,
+        decision.node,
+        decision.reason,
+        _short_message(decision.reason, decision.service, decision.message),
+        decision.interfaces,
     )
 
 
 def owners_from(decisions: Iterable[L2Decision]) -> L2Owners:
     """Group per-service decisions by address (consumed one at a time, none kept whole)."""
+    return _owners_of_votes((_vote_of(decision), decision.ips) for decision in decisions)
+
+
+def _owners_of_votes(votes: Iterable[tuple[_Vote, tuple[IPAddress, ...]]]) -> L2Owners:
+    """:func:`owners_from` of each decision's vote and addresses."""
     # A vote alone, or a list once an address is shared: most are not, and of 100k Services
     # a list each is ~9 MB. An IPv4 address is keyed by its int, the one its allocation
     # holds (an address object each would be ~5 MB more).
     by_ip: dict[int | IPAddress, _Vote | list[_Vote]] = {}
-    for decision in decisions:
-        vote = _Vote(
-            decision.service,
-            decision.node,
-            decision.reason,
-            _short_message(decision.reason, decision.service, decision.message),
-            decision.interfaces,
-        )
-        for address in decision.ips:
+    for vote, ips in votes:
+        for address in ips:
             ip = int(address) if type(address) is IPv4Address else address
             held = by_ip.get(ip)
             if held is None:
@@ -401,12 +437,17 @@ def owners_from(decisions: Iterable[L2Decision]) -> L2Owners:
     # Each vote is replaced by its owner in place: a second dict of 100k entries is ~5 MB.
     owners: dict[int | IPAddress, L2Owner] = by_ip  # type: ignore[assignment]
     for ip in order:
-        votes = by_ip[ip]
-        group = sorted(votes, key=lambda d: d.service) if isinstance(votes, list) else [votes]
-        services = tuple(d.service for d in group)
-        winners = [d for d in group if d.node is not None]
+        cast = by_ip[ip]
         slot = ip if type(ip) is int else str(ip)
         new = L2Owner.__new__(L2Owner)
+        if type(cast) is _Vote and cast.node is None:  # one service, not announced: the most
+            owners[ip] = _make_owner(
+                new, slot, None, (cast.service,), (), cast.reason, cast.message, ()
+            )
+            continue
+        group = sorted(cast, key=lambda d: d.service) if isinstance(cast, list) else [cast]
+        services = tuple(d.service for d in group)
+        winners = [d for d in group if d.node is not None]
         if not winners:
             first = group[0]  # services[0]: its message, short or not, is the owner's
             owners[ip] = _make_owner(new, slot, None, services, (), first.reason, first.message, ())
@@ -436,6 +477,23 @@ class _Vote(NamedTuple):
     interfaces: tuple[str, ...]
 
 
+def _nodeless(
+    view: ClusterView, key: str, ips: tuple[IPAddress, ...], pool: Pool | None
+) -> tuple[str, str | None] | None:
+    """The verdicts no node takes part in, in their order (no address, unknown service or
+    pool, no endpoints): (reason, message), the message None where it says only the key
+    (:data:`KEY_MESSAGES`); None when the nodes are to be looked at."""
+    if not ips:
+        return NO_IPS, f"{key} has no assigned address"
+    if key not in view.services:
+        return UNKNOWN_SERVICE, None
+    if pool is None:
+        return UNKNOWN_POOL, f"no configured pool holds {ips[0]}"
+    if not view.endpoints(key).anywhere:
+        return NO_ENDPOINTS, None
+    return None
+
+
 def _decide(
     config: Config,
     view: ClusterView,
@@ -443,10 +501,22 @@ def _decide(
     assigned: Assigned,
     alive: frozenset[str] | None,
     ignore_exclude_lb: bool,
+    memo: _Memo | None = None,
 ) -> L2Decision:
+    """One service's election; ``memo`` (one election of many services, the same ``alive``)
+    keeps each set of advertisements' node facts (:func:`_node_facts`) for the next service."""
     ips = tuple(assigned.ips)
     pool = resolve_pool(config, assigned)
-    pool_name = pool.name if pool else assigned.pool
+    early = _nodeless(view, key, ips, pool)
+    if early is not None:
+        reason, message = early
+        if message is None:
+            message = KEY_MESSAGES[reason].format(key)
+        return L2Decision(key, ips, pool.name if pool else assigned.pool, None, reason, message)
+    assert pool is not None  # _nodeless said so
+    pool_name = pool.name
+    service = view.services[key]
+    endpoints = view.endpoints(key)
 
     def verdict(
         reason: str,
@@ -455,17 +525,6 @@ def _decide(
         advertisements: tuple[str, ...] = (),
     ) -> L2Decision:
         return L2Decision(key, ips, pool_name, None, reason, message, (), rejected, advertisements)
-
-    if not ips:
-        return verdict(NO_IPS, f"{key} has no assigned address")
-    service = view.services.get(key)
-    if service is None:
-        return verdict(UNKNOWN_SERVICE, KEY_MESSAGES[UNKNOWN_SERVICE].format(key))
-    if pool is None:
-        return verdict(UNKNOWN_POOL, f"no configured pool holds {ips[0]}")
-    endpoints = view.endpoints(key)
-    if not endpoints.anywhere:
-        return verdict(NO_ENDPOINTS, KEY_MESSAGES[NO_ENDPOINTS].format(key))
 
     ads = _ads_for_service(config.l2_advertisements_for(pool.name), service)
     ad_names = tuple(ad.name for ad in ads)
@@ -483,18 +542,20 @@ def _decide(
 
     local = service.spec.external_traffic_policy == "Local"
     rejected: list[NodeRejection] = []
-    available: list[NodeFacts] = []
-    for node in view.nodes.values():
-        # Selection before health: "not selected" is the more lasting explanation.
-        reason = None if any(_selects(ad, node) for ad in ads) else NOT_SELECTED
-        if reason is None:
-            reason = health_rejection(node, alive, ignore_exclude_lb)
-        if reason is None and local and node.name not in endpoints.nodes:
-            reason = NO_LOCAL_ENDPOINTS
-        if reason is None:
-            available.append(node)
+    available: list[tuple[NodeFacts, int]] = []  # (node, its preference score)
+    ads_key = tuple(map(id, ads))
+    facts = None if memo is None else memo.get(ads_key)
+    if facts is None:
+        facts = _node_facts(view, ads, alive, ignore_exclude_lb)
+        if memo is not None:
+            memo[ads_key] = facts
+    for node, rejection, score in facts:
+        if rejection is None and local and node.name not in endpoints.nodes:
+            rejection = NodeRejection(node.name, NO_LOCAL_ENDPOINTS)
+        if rejection is None:
+            available.append((node, score))
         else:
-            rejected.append(NodeRejection(node.name, reason))
+            rejected.append(rejection)
 
     if not available:
         local_only = any(r.reason == NO_LOCAL_ENDPOINTS for r in rejected)
@@ -513,7 +574,7 @@ def _decide(
     ip_text = go_ip_text(first_ip)  # once per service, not once per node
     ranked = tuple(
         sorted(
-            (L2Candidate(n.name, _score(ads, n), _digest(n.name, ip_text)) for n in available),
+            (L2Candidate(n.name, score, _digest(n.name, ip_text)) for n, score in available),
             key=L2Candidate.sort_key,
         )
     )
@@ -531,6 +592,33 @@ def _decide(
         advertisements=ad_names,
         interfaces=_union_interfaces(ad.interfaces for ad in ads if _selects(ad, owner)),
     )
+
+
+# Node facts per set of advertisements (keyed by the ads' ids), in one election of many services.
+_Memo = dict[tuple[int, ...], tuple[tuple[NodeFacts, NodeRejection | None, int], ...]]
+
+
+def _node_facts(
+    view: ClusterView,
+    ads: tuple[L2Advertisement, ...],
+    alive: frozenset[str] | None,
+    ignore_exclude_lb: bool,
+) -> tuple[tuple[NodeFacts, NodeRejection | None, int], ...]:
+    """Every known node, in order, for the services these advertisements select: why it is
+    ruled out (not selected, then its health), else None and its preference score. The same
+    for each such service (only its endpoints differ): made once per set in a whole-cluster
+    election, where each node's selectors cost ten times the rest of a service's decision."""
+    facts: list[tuple[NodeFacts, NodeRejection | None, int]] = []
+    for node in view.nodes.values():
+        # Selection before health: "not selected" is the more lasting explanation.
+        reason = None if any(_selects(ad, node) for ad in ads) else NOT_SELECTED
+        if reason is None:
+            reason = health_rejection(node, alive, ignore_exclude_lb)
+        if reason is None:
+            facts.append((node, None, _score(ads, node)))
+        else:
+            facts.append((node, NodeRejection(node.name, reason), 0))
+    return tuple(facts)
 
 
 def _ads_for_service(

@@ -33,7 +33,7 @@ class Plan:
         return {
             "services": {
                 key: {
-                    "ips": [str(ip) for ip in a.ips],
+                    "ips": list(a.ip_texts),
                     "pool": a.pool,
                     "error": a.error,
                 }
@@ -71,11 +71,13 @@ class Plan:
         than kept: they would be 10s of MB)."""
         moved = moved or {}
 
+        allocations = self.allocations
+        keys = sorted(allocations)  # once, for both passes (a reference each: 1 MB of 100k)
+
         def services() -> Iterator[tuple[str, ...]]:
-            allocations = self.allocations
-            for key in sorted(allocations):
+            for key in keys:
                 a = allocations[key]
-                ips = ", ".join(str(ip) for ip in a.ips) or "-"
+                ips = ", ".join(a.ip_texts) or "-"
                 yield (key, ips, a.pool or "-", a.error or "ok")
 
         def l2() -> Iterator[tuple[str, ...]]:
@@ -132,16 +134,17 @@ def _section(
     empty = True
     for row in rows():
         empty = False
-        for i, cell in enumerate(row):
-            if len(cell) > widths[i]:
-                widths[i] = len(cell)
+        widths = list(map(max, widths, map(len, row)))
     yield f"{title}\n"
     if empty:
         yield "  (none)\n"
     else:
-        batch = [_line(header, widths)]
+        # Each cell left-justified to its column's width (str.ljust's padding), the line's
+        # trailing blanks cut: one format call a line.
+        line = "  ".join(f"{{:<{w}}}" for w in widths).format
+        batch = ["  " + line(*header).rstrip()]
         for row in rows():
-            batch.append(_line(row, widths))
+            batch.append("  " + line(*row).rstrip())
             if len(batch) >= LINES_PER_CHUNK:
                 yield "\n".join(batch) + "\n"
                 batch = []
@@ -149,10 +152,6 @@ def _section(
             yield "\n".join(batch) + "\n"
     if not last:
         yield "\n"
-
-
-def _line(row: tuple[str, ...], widths: list[int]) -> str:
-    return "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
 
 
 def known_nodes(cluster: ClusterState) -> frozenset[str]:
@@ -178,7 +177,7 @@ def compute_plan(
     if allocations is None or usage is None:
         allocations, usage = allocate_cluster(config, cluster, lb_class)
     # Of 100k Services, a copy is MBs: made only if some service has no address.
-    if all(a.ips for a in allocations.values()):
+    if all(a.address_keys for a in allocations.values()):  # no address objects made
         assigned: Mapping[str, Allocation] = allocations
     else:
         assigned = {k: a for k, a in allocations.items() if a.ips}
@@ -187,12 +186,7 @@ def compute_plan(
     l2_pools = {name for ad in config.l2_advertisements for name in ad.pools}
     owners = l2_owners(config, cluster, assigned, alive, ignore_exclude_lb=ignore_exclude_lb)
     # Filtered in place (the order stays): of 100k Services, a second dict is MBs.
-    for ip in [
-        ip
-        for ip, owner in owners.items()
-        if not any(allocations[s].pool in l2_pools for s in owner.services)
-    ]:
-        del owners[ip]
+    owners.retain(lambda owner: any(allocations[s].pool in l2_pools for s in owner.services))
     return Plan(
         allocations=allocations,
         usage=usage,

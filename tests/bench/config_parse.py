@@ -100,6 +100,31 @@ fork; +RSS/file counts only the child's growth):
 
 Wall times under that load, interleaved in one loop (``load_files`` of the 50 MB file,
 pieces vs one reading): 10.2 vs 15.7 s, then 21.7 vs 24.6 s.
+
+Plan after loading made cheaper (issue 19, later: the table's IPv4 text by ``inet_ntoa``, one
+format call a line; no L2 decision made for a verdict no node takes part in; a pool asked for
+gives its lowest free address directly; ``tests/bench/config_stages.py`` has the stages).
+``lbtui plan`` from main and from this change, interleaved, 3 rounds each, the machine's load
+average 5-6 from other work (so wall times are inflated); libyaml and load from one run of
+``--services "" --mb 10,50 --before <main>`` beside them. CPU s of the process and its child,
+busiest, wall s, RSS MB = the process's peak + its child's (the child: ~33 MB):
+
+                                 cpu s  busiest  wall s  RSS MB
+    10 MB, 22,391 Services
+    libyaml load_all              5.23     5.22   17.13    106
+    load (unchanged)              3.21     1.69    4.12     90
+    plan   before (median of 3)   4.06     2.62    6.79    104
+           after                  3.71     2.27    6.06    104
+    50 MB, 111,325 Services
+    libyaml load_all             25.53    25.52   60.76    476
+    load (unchanged)             15.30     7.76   39.25    187
+    plan   before (median of 3)  18.86    11.66   26.10    229
+           after                 17.03    10.03   22.73    229
+
+What plan does after loading is now ~3 s of CPU at 50 MB (was ~5), in one process: forking a
+child to elect half the services was measured and not adopted: the election of all of them
+is ~0.6 s, and a child forked from the ~180 MB process dirtied 43 MB of its pages (reference
+counts) to elect half.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 
-from actors.model.allocation import V6_TAG, Allocation
+from actors.model.allocation import V6_TAG, Allocation, ipv4_text
 
 V4 = IPv4Address("10.0.0.7")
 V6 = IPv6Address("fd00::7")
@@ -59,3 +59,13 @@ def test_an_allocation_is_the_dataclass_it_was() -> None:
     match a:
         case Allocation(service, ips, pool):
             assert (service, ips, pool) == ("ns/a", (V4,), "p")
+
+
+@pytest.mark.parametrize("a", ALLOCATIONS, ids=repr)
+def test_ip_texts_are_the_addresses_as_str_writes_them(a: Allocation) -> None:
+    assert a.ip_texts == tuple(str(ip) for ip in a.ips)
+
+
+@pytest.mark.parametrize("value", [0, 1, 255, 256, 0x0A000007, 0x7F000001, 0xC0A80001, 2**32 - 1])
+def test_ipv4_text_is_str_of_the_address(value: int) -> None:
+    assert ipv4_text(value) == str(IPv4Address(value))

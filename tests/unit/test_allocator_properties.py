@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -396,3 +397,49 @@ def test_one_changed_service_converges_only_that_service() -> None:
     alloc.set_config(cfg)
     alloc.converge_all(relabelled)
     assert alloc.converged == 3 + 2 * len(svcs)
+
+
+@st.composite
+def pool_services(draw: st.DrawFn) -> list[Service]:
+    """Services most of which ask for a pool: a single family and no sharing key mostly (the
+    allocator's short path), some holding an address already, the rest as services()."""
+    result = []
+    for n in range(draw(st.integers(1, 12))):
+        annotations = {"metallb.io/address-pool": draw(st.sampled_from(["a", "b", "c", "nope"]))}
+        if draw(st.integers(0, 4)) == 0:
+            annotations["metallb.io/allow-shared-ip"] = "k1"
+        family = draw(st.sampled_from(["v4", "v4", "v6", "prefer"]))
+        status = draw(st.lists(st.sampled_from(ADDRESSES), max_size=1))
+        result.append(
+            Service.model_validate(
+                {
+                    "metadata": {
+                        "name": f"p{n}",
+                        "namespace": draw(st.sampled_from(NAMESPACES)),
+                        "labels": {"tier": draw(st.sampled_from(["web", "db"]))},
+                        "annotations": annotations,
+                        "creationTimestamp": T0 + timedelta(seconds=draw(st.integers(0, 3))),
+                    },
+                    "spec": {
+                        **FAMILIES[family],
+                        "type": "LoadBalancer",
+                        "ports": [{"protocol": "TCP", "port": 80}],
+                    },
+                    "status": {"loadBalancer": {"ingress": [{"ip": ip} for ip in status]}},
+                }
+            )
+        )
+    return result + draw(services())
+
+
+@settings(max_examples=150, deadline=None)
+@given(configs(), pool_services())
+def test_the_short_path_for_a_pool_asked_for_allocates_as_the_general_one(
+    config: Config, svcs: list[Service]
+) -> None:
+    """A service asking for a pool (one family, no sharing key) takes the pool's lowest free
+    address directly (issue 19); pick_in_pool and _take give the same, whatever the input."""
+    short = allocate_cluster(config, state(svcs))
+    with patch.object(Allocator, "_take_free", lambda *_: None):
+        general = allocate_cluster(config, state(svcs))
+    assert short == general

@@ -583,3 +583,59 @@ def test_results_are_frozen() -> None:
     decision = l2_decision(config(ad()), web_cluster(), "default/web", alloc(IPS[0]))
     with pytest.raises(AttributeError):
         decision.node = "x"  # type: ignore[misc]
+
+
+# --- one election of many services -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("alive", "ignore_exclude_lb"),
+    [(None, False), (frozenset({"node-a", "node-c", "node-d", "node-e"}), False), (None, True)],
+)
+def test_whole_cluster_decisions_are_each_services_own(
+    alive: frozenset[str] | None, ignore_exclude_lb: bool
+) -> None:
+    """l2_decisions and l2_owners elect many services at once and reuse the node facts of
+    each set of advertisements (issue 19): every decision is the one l2_decision makes for
+    that service alone, across ads that select services, nodes and preferences differently,
+    Local policy, nodes down, excluded and network-unavailable."""
+    ads = (
+        ad("all"),
+        ad("edge", node_selectors=(sel(edge="true"),), interfaces=("eth1",)),
+        ad(
+            "prefer",
+            service_selectors=(sel(tier="db"),),
+            preferred_nodes=(PreferredNode(50, sel(zone="b")), PreferredNode(7, sel(edge="true"))),
+        ),
+        ad("front", service_selectors=(sel(tier="front"),), node_selectors=(sel(zone="b"),)),
+    )
+    labels = {
+        "node-a": {"edge": "true"},
+        "node-b": {"zone": "b", EXCLUDE_LB_LABEL: ""},
+        "node-c": {"zone": "b", "edge": "true"},
+        "node-d": {},
+        "node-e": {"zone": "b"},
+    }
+    nodes = [node(n, labels[n], unavailable=n == "node-d") for n in NODES]
+    tiers = ("db", "front", "web")
+    services, slices, assignments = [], [], {}
+    for i in range(24):
+        name = f"s{i}"
+        services.append(service(name, labels={"tier": tiers[i % 3]}, local=i % 4 == 0))
+        hosts = ["node-d"] if i % 8 == 0 else [NODES[(i + k) % 5] for k in range(i % 3 + 1)]
+        slices.append(slice_of(name, *(endpoint(host) for host in hosts)))
+        assignments[f"default/{name}"] = alloc(f"192.168.10.{i + 1}")
+    c = cluster(services, slices, nodes)
+    cfg = config(*ads)
+    whole = l2_decisions(cfg, c, assignments, alive, ignore_exclude_lb=ignore_exclude_lb)
+    alone = {
+        key: l2_decision(cfg, c, key, a, alive, ignore_exclude_lb=ignore_exclude_lb)
+        for key, a in sorted(assignments.items())
+    }
+    assert whole == alone
+    assert len({d.advertisements for d in whole.values()}) >= 3
+    assert len({d.reason for d in whole.values()}) >= 2
+    owners = l2_owners(cfg, c, assignments, alive, ignore_exclude_lb=ignore_exclude_lb)
+    assert {ip: o.node for ip, o in owners.items()} == {
+        str(d.ips[0]): d.node for d in alone.values()
+    }

@@ -9,10 +9,24 @@ from __future__ import annotations
 import dataclasses
 import pickle
 from ipaddress import ip_address
+from pathlib import Path
 
 import pytest
 
-from actors.election.l2 import L2Decision, L2Owner, L2Owners, owners_from
+from actors.allocator.converge import allocate_cluster
+from actors.cluster.files import cluster_from_inputs
+from actors.config.build import build_config
+from actors.config.loader import load_files
+from actors.election.l2 import (
+    L2Decision,
+    L2Owner,
+    L2Owners,
+    l2_decisions,
+    l2_owners,
+    owners_from,
+)
+from actors.election.plan import known_nodes
+from actors.model.allocation import Allocation
 
 
 def owner(**changes: object) -> L2Owner:
@@ -101,3 +115,49 @@ def test_owners_are_keyed_by_text_in_address_order() -> None:
         del owners["10.0.0.9"]
     with pytest.raises(KeyError):
         owners["fd00:0::1"]
+
+
+def test_retain_keeps_the_owners_asked_for_in_their_order() -> None:
+    owners = owners_from(
+        [
+            decision("ns/a", "10.0.0.10", "n1"),
+            decision("ns/b", "fd00::1"),
+            decision("ns/c", "10.0.0.9"),
+            decision("ns/d", "9.0.0.1", "n2"),
+        ]
+    )
+    owners.retain(lambda o: o.node is not None or o.ip == "fd00::1")
+    assert list(owners) == ["9.0.0.1", "10.0.0.10", "fd00::1"] and len(owners) == 3
+    assert "10.0.0.9" not in owners
+    owners.retain(lambda o: False)
+    assert list(owners) == [] and len(owners) == 0
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize(
+    "down", [frozenset(), frozenset({"node-b"}), frozenset({"node-a", "node-c"})]
+)
+def test_owners_without_the_decisions_are_those_of_the_decisions(down: frozenset[str]) -> None:
+    """l2_owners makes a vote without a decision where no node takes part (no endpoints,
+    unknown service or pool, no address): the owners are those of the full decisions."""
+    inputs = load_files([str(EXAMPLES / "crds" / "config.yaml"), str(EXAMPLES / "cluster.yaml")])
+    config = build_config(inputs).config
+    assert config is not None
+    cluster = cluster_from_inputs(inputs)
+    allocations, _ = allocate_cluster(config, cluster)
+    # Every kind of verdict: an address no pool holds, a service the cluster does not know,
+    # and one with no address.
+    assignments = {
+        **allocations,
+        "default/ghost": Allocation("default/ghost", (ip_address("10.99.0.200"),), "l2-pool"),
+        "default/api": Allocation("default/api", (ip_address("172.16.9.9"),), None),
+        "default/web": Allocation("default/web", (), None),
+    }
+    alive = known_nodes(cluster) - down
+    fast = l2_owners(config, cluster, assignments, alive)
+    full = owners_from(l2_decisions(config, cluster, assignments, alive).values())
+    assert list(fast.items()) == list(full.items())
+    reasons = {o.reason for o in fast.values()}
+    assert {"announced", "noEndpoints", "unknownService", "unknownPool"} <= reasons
