@@ -47,6 +47,9 @@ class KubeClusterSource:
         self._tables: dict[str, dict[str, Any]] = {k: {} for k in _CLUSTER_MODELS}
         self._cursors: dict[str, int | None] = {}
         self._state = ClusterState()
+        # The keys of the Services that may differ between the state the last load returned
+        # and the one before it (None: every one may): the ClusterActor passes them on.
+        self.changed_services: frozenset[str] | None = None
         self.parsed = 0  # objects parsed so far: the tests' cost counter
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
@@ -60,6 +63,7 @@ class KubeClusterSource:
             waiting = ", ".join(self.kube.unsynced("cluster"))
             raise SourceError((f"{self.name}: waiting for the first list of {waiting}",))
         changed: set[str] = set()
+        services: frozenset[str] | None = frozenset()
         for cache in self.kube.caches.values():
             kind = cache.resource.kind
             if "cluster" not in cache.resource.roles or kind not in _CLUSTER_MODELS:
@@ -72,6 +76,9 @@ class KubeClusterSource:
             elif keys:
                 self._update(kind, keys, cache)
                 changed.add(kind)
+            if kind == "Service":
+                services = None if keys is None else frozenset(keys)
+        self.changed_services = services
         if not changed:
             return self._state
         state = self._state
