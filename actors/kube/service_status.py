@@ -128,6 +128,7 @@ class ServiceStatusWriter(Listener, ApiWriter):
         self.writes = 0
         self.failures = 0
         self.examined = 0  # Services _patches looked at so far: the tests' cost counter
+        self.considered = 0  # patches sync looked at so far: the same
         self._known: dict[str, tuple[Service, Allocation | None, dict[str, Any] | None]] = {}
         self._pending: dict[str, dict[str, Any]] = {}  # the patches _known holds, by key
         self._annotations_seen: dict[str, Service] = {}
@@ -135,6 +136,9 @@ class ServiceStatusWriter(Listener, ApiWriter):
         # only at those (a new allocations map: _patches looks at every one).
         self._patch_delta = ServiceDelta()
         self._warn_delta = ServiceDelta()
+        # The keys of the patches sync must look at (None: every one): those _patches found
+        # changed, and those whose write came back, since the last sync.
+        self._look: set[str] | None = None
 
     def on_stop(self) -> None:
         self.pool.shutdown()
@@ -159,6 +163,7 @@ class ServiceStatusWriter(Listener, ApiWriter):
         elif isinstance(event, LeadershipChanged):
             self.leader = event.leader
             self.written.clear()
+            self._look = None
             self.sync()
 
     def _warn_deprecated(self) -> None:
@@ -213,7 +218,17 @@ class ServiceStatusWriter(Listener, ApiWriter):
             return
         if self.retry.scheduled or self._halted.is_set():
             return  # a write failed: the retry timer syncs, after its backoff
-        for key, patch in self._patches().items():
+        pending = self._patches()
+        look, self._look = self._look, set()
+        if look is None:
+            patches = list(pending.items())
+        else:
+            # Only the patches that may be writable now; every other one is in flight, or
+            # written and not back through the watch yet, and stays so until its Service
+            # changes (_patches finds it again) or its write is back (_written).
+            patches = [(k, pending[k]) for k in sorted(look) if k in pending]
+        self.considered += len(patches)
+        for key, patch in patches:
             flying = self.in_flight.get(key)
             if flying is not None:
                 self._again = self._again or flying != patch
@@ -247,6 +262,7 @@ class ServiceStatusWriter(Listener, ApiWriter):
 
     def _retry(self) -> None:
         self._halted.clear()
+        self._look = None  # the writes skipped or failed meanwhile are due again
         super()._retry()
 
     def _written(
@@ -254,6 +270,8 @@ class ServiceStatusWriter(Listener, ApiWriter):
     ) -> None:
         """One write's outcome, in the actor's thread."""
         self.in_flight.pop(key, None)
+        if self._look is not None:
+            self._look.add(key)
         if isinstance(error, _Skipped):
             self.retry_later()
         elif error is None:
@@ -272,10 +290,11 @@ class ServiceStatusWriter(Listener, ApiWriter):
             self.sync()
 
     def _patches(self) -> dict[str, dict[str, Any]]:
-        """status_patches, skipping services whose objects are the very ones last found in
-        order: the cluster source and the allocator hand out the same objects while nothing
-        changes, so a burst of N services costs N identity checks per update, and each
-        (Service, Allocation) pair's patch is worked out once."""
+        """status_patches (the writer's own map, not to be changed), skipping services whose
+        objects are the very ones last found in order: the cluster source and the allocator
+        hand out the same objects while nothing changes, so a burst of N services costs N
+        identity checks per update (the changed ones only, when the cluster says which), and
+        each (Service, Allocation) pair's patch is worked out once."""
         assert self.cluster is not None and self.allocations is not None
         services, allocations = self.cluster.services, self.allocations
         known = self._known
@@ -316,4 +335,6 @@ class ServiceStatusWriter(Listener, ApiWriter):
                 pending.pop(key, None)
             else:
                 pending[key] = patch
-        return dict(pending)
+                if self._look is not None:
+                    self._look.add(key)
+        return pending

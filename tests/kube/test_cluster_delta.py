@@ -204,11 +204,16 @@ def test_the_status_writer_looks_at_the_one_service_that_changed(writer: Any) ->
     wait_until(lambda: len(api.patches) == SERVICES)
     examined = proxy.examined.get(timeout=5)
     assert examined == SERVICES  # the first allocations: every Service read
+    # Every write is back, none shown by the watch yet: the next update looks at each once
+    # (its write came back), and not again.
+    proxy.on_event(world.load()).get(timeout=5)
+    considered = proxy.considered.get(timeout=5)
     world.modify("s0003", loadBalancerIP="10.128.200.3")
     update = world.load()
     allocator.on_event(update)
     proxy.on_event(update).get(timeout=5)
     assert proxy.examined.get(timeout=5) == examined + 1
+    assert proxy.considered.get(timeout=5) == considered + 1
     proxy.on_event(AllocationsUpdated(1.0, allocator.allocations, allocator.usage)).get(timeout=5)
     wait_until(lambda: len(api.patches) == SERVICES + 1)
     assert api.patches[-1] == "s0003"
