@@ -154,7 +154,8 @@ class ClusterActor(Listener, RuntimeActor):
         now = self.clock.now()
         # The Services that may differ from the state last published, when the source says
         # (KubeClusterSource: from its caches' journals); else every one is compared.
-        keys = getattr(self.source, "changed_services", None) if self.state is not None else None
+        since = getattr(self.source, "services_changed_since", None)
+        keys = since(self.state) if callable(since) and self.state is not None else None
         if not quiet:
             previous = self.state or ClusterState()
             for change in service_changes(now, previous, state, keys):

@@ -101,6 +101,10 @@ def test_cluster_updated_says_which_services_changed_since_the_last_state() -> N
         ("default/s0007", "updated"),
         ("default/s0009", "deleted"),
     ]
+    source = world.actor.source
+    assert source.services_changed_since(first.cluster) == second.changed
+    assert source.services_changed_since(second.cluster) == frozenset()
+    assert source.services_changed_since(ClusterState()) is None  # a state it never returned
     third = world.load()  # nothing changed
     assert third.changed == frozenset() and third.since == second.serial
     world.events.clear()
