@@ -102,8 +102,17 @@ class ConfigPersisted(Event):
 
 @dataclass(frozen=True, slots=True)
 class ClusterUpdated(StateEvent):
+    """The cluster as its source now shows it. ``serial`` numbers each state a cluster actor
+    publishes (unique in the process; 0: unnumbered), and ``changed`` lists the keys of the
+    Services that may differ between the state numbered ``since`` and this one (a superset;
+    None: unknown), so a consumer that worked on state ``since`` need look only at those
+    (see :class:`actors.cluster.delta.ServiceDelta`)."""
+
     cluster: ClusterState
     source: str
+    serial: int = 0
+    since: int = 0
+    changed: frozenset[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {

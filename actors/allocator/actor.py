@@ -16,6 +16,7 @@ from typing import Any
 
 from actors.allocator.converge import Allocator, allocate_cluster
 from actors.base import RuntimeActor
+from actors.cluster.delta import ServiceDelta
 from actors.events import (
     AllocationFailed,
     AllocationsUpdated,
@@ -72,6 +73,8 @@ class AllocatorActor(Listener, RuntimeActor):
         self.allocations: Mapping[str, Allocation] = MappingProxyType({})
         self.usage: Mapping[str, PoolUsage] = MappingProxyType({})
         self._published = False
+        # The Services changed since the allocator's last pass: it looks only at those.
+        self._delta = ServiceDelta()
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, ConfigApplied):
@@ -84,6 +87,7 @@ class AllocatorActor(Listener, RuntimeActor):
                 self.allocator.set_config(event.config)
         elif isinstance(event, ClusterUpdated):
             self.cluster = event.cluster
+            self._delta.note(event)
         self.reconcile()
 
     def snapshot(self) -> tuple[Mapping[str, Allocation], Mapping[str, PoolUsage]]:
@@ -96,14 +100,23 @@ class AllocatorActor(Listener, RuntimeActor):
     def reconcile(self) -> None:
         if self.config is None or self.cluster is None:
             return
+        looked_at: set[str] | None = None
         if self.stateless:
             allocations, usage = allocate_cluster(self.config, self.cluster, self.lb_class)
         else:
             if self.allocator is None:
                 self.allocator = Allocator(self.config, self.lb_class)
-            allocations = self.allocator.converge_all(self.cluster)
+            allocations = self.allocator.converge_view(self.cluster, self._delta.take())
+            looked_at = self.allocator.looked_at
             usage = self.allocator.usage()
-        changed = dict(allocations) != dict(self.allocations) or dict(usage) != dict(self.usage)
+        if looked_at is None or not self._published:
+            changed = dict(allocations) != dict(self.allocations)
+        else:
+            # The allocator's last answer equals what was published (each pass that changed
+            # it was published), and this pass changed only the services it looked at.
+            before = self.allocations
+            changed = any(allocations.get(k) != before.get(k) for k in looked_at)
+        changed = changed or dict(usage) != dict(self.usage)
         if not changed and self._published:
             return
         now = self.clock.now()

@@ -63,9 +63,10 @@ for its pass; and the common case (no request, no sharing key, one family) takes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from itertools import chain
+from types import MappingProxyType
 
 from actors.allocator.addresses import FAMILY_NAME, V6_TAG, family_of, parse_address, quoted
 from actors.allocator.demand import Demand, Port, admits, demand_of, family_fits
@@ -113,7 +114,10 @@ class Allocator:
         self._last_services: Mapping[str, Service] | None = None
         self._last_results: dict[str, Allocation] = {}
         self._unsettled: set[str] = set()
+        # The keys the last pass looked at (None: every service): nothing else changed.
+        self.looked_at: set[str] | None = None
         self.converged = 0  # services converged (not skipped) so far: the tests' cost counter
+        self.examined = 0  # services looked at (skipped or not) so far: the same
 
     # ----- configuration
 
@@ -181,18 +185,32 @@ class Allocator:
         self._unsettled.add(service.key)
         return self._converge(service, service.key, namespace_labels)
 
-    def converge_all(self, cluster: ClusterState) -> dict[str, Allocation]:
+    def converge_all(
+        self, cluster: ClusterState, changed: Collection[str] | None = None
+    ) -> dict[str, Allocation]:
         """Converge every service of the cluster in rule-7 order; release those that are gone.
 
         Three passes keep restarts stable and requests unstolen: services holding addresses
         re-claim them (nothing new is allocated yet), then services requesting addresses are
         served, then everything else (including top-ups and re-allocations), each pass in
         (creation time, namespace, name) order.
-        """
-        with gc_paused():
-            return self._converge_all(cluster)
 
-    def _converge_all(self, cluster: ClusterState) -> dict[str, Allocation]:
+        ``changed``: the keys of the services that may differ from those of the last pass (a
+        superset; None: any may), as the cluster's journal says; then no other is looked at.
+        """
+        return dict(self.converge_view(cluster, changed))
+
+    def converge_view(
+        self, cluster: ClusterState, changed: Collection[str] | None = None
+    ) -> Mapping[str, Allocation]:
+        """converge_all's answer as a read-only view, valid until the next pass (no copy of
+        every allocation for a pass that looked at a few; ``looked_at`` says which)."""
+        with gc_paused():
+            return self._converge_all(cluster, changed)
+
+    def _converge_all(
+        self, cluster: ClusterState, changed: Collection[str] | None
+    ) -> Mapping[str, Allocation]:
         held = self._holdings.held
         lb_class = self._lb_class
         services = cluster.services
@@ -208,10 +226,17 @@ class Allocator:
         candidates: set[str] | None = None
         if cluster.namespaces != self._settled_namespaces or last is None:
             settled = {}
-        else:
+        elif changed is None:
             candidates = {k for k, v in services.items() if last.get(k) is not v}
             candidates |= last.keys() - services.keys()
             candidates |= self._unsettled
+        else:
+            # Those gone are among ``changed`` (a delete is a change).
+            candidates = {k for k in changed if last.get(k) is not services.get(k)}
+            candidates |= self._unsettled
+        self.looked_at = candidates
+        # (every service is looked at, if only for an identity check, unless ``changed`` says)
+        self.examined += len(services) if candidates is None or changed is None else len(candidates)
         results: dict[str, Allocation] = {}
         keep: dict[str, tuple[Service, Allocation]] = {}
         # The keys looked at, to find what is gone: nothing is when nothing is held (a first
@@ -296,7 +321,7 @@ class Allocator:
             if result is not None:
                 results[key] = result
         if not self._remember:
-            return {key: results[key] for key in sorted(results)}
+            return MappingProxyType({key: results[key] for key in sorted(results)})
         unsettled: set[str] = set()
         for *_, key, _, s in entries:
             result = results.get(key)
@@ -311,9 +336,10 @@ class Allocator:
             self._settled = keep
             answer = {key: results[key] for key in sorted(results)}
         else:
-            # Everything not looked at is as the last pass left it.
-            self._settled = merged = dict(self._settled)
-            answer = dict(self._last_results)
+            # Everything not looked at is as the last pass left it (neither is shared: they
+            # are changed in place).
+            merged = self._settled
+            answer = self._last_results
             for key in candidates:
                 merged.pop(key, None)
                 if key not in results:
@@ -324,7 +350,7 @@ class Allocator:
             if added:
                 answer = {key: answer[key] for key in sorted(answer)}
         self._last_results = answer
-        return dict(answer)
+        return MappingProxyType(answer)
 
     # ----- convergence
 

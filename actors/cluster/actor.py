@@ -7,8 +7,9 @@ Kubernetes), which is how a restarted allocator re-learns every address.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import pykka
@@ -21,15 +22,26 @@ from actors.model.cluster import ClusterState
 
 log = logging.getLogger(__name__)
 
+# Every state a cluster actor publishes gets a number unique in the process (ClusterUpdated's
+# ``serial``), so a consumer can tell whether the Services an event says changed are counted
+# from the state it last saw.
+_serials = itertools.count(1)
 
-def service_changes(t: float, before: ClusterState, after: ClusterState) -> list[ServiceChanged]:
+
+def service_changes(
+    t: float, before: ClusterState, after: ClusterState, keys: Collection[str] | None = None
+) -> list[ServiceChanged]:
     """Which services were added, updated (spec or metadata) or deleted (pure). A service that
     is the very object it was is not compared (the sources keep unchanged objects): the cost is
-    that of what changed, plus one lookup per service."""
+    that of what changed, plus one lookup per service; with ``keys`` (those that may differ,
+    as a source that keeps a journal says), one lookup per key instead."""
     out: list[ServiceChanged] = []
     old_services, new_services = before.services, after.services
-    differ = [k for k, v in new_services.items() if old_services.get(k) is not v]
-    differ += [k for k in old_services if k not in new_services]
+    if keys is None:
+        differ = [k for k, v in new_services.items() if old_services.get(k) is not v]
+        differ += [k for k in old_services if k not in new_services]
+    else:
+        differ = [k for k in keys if old_services.get(k) is not new_services.get(k)]
     for key in sorted(differ):
         old, new = old_services.get(key), new_services.get(key)
         if old is None:
@@ -57,6 +69,7 @@ class ClusterActor(Listener, RuntimeActor):
         self.source = source
         self.poll_interval = poll_interval
         self.state: ClusterState | None = None
+        self.serial = 0  # the number of the state last published (ClusterUpdated.serial)
         self._unsubscribe: Callable[[], None] | None = None
         self._refresh_pending = False
         # A pushing source: at most one load per min_interval (a burst of N changes then costs
@@ -102,7 +115,16 @@ class ClusterActor(Listener, RuntimeActor):
 
     def republish(self) -> None:
         if self.state is not None:
-            self.publish(ClusterUpdated(self.clock.now(), self.state, self.source.name))
+            self.publish(
+                ClusterUpdated(
+                    self.clock.now(),
+                    self.state,
+                    self.source.name,
+                    self.serial,
+                    self.serial,
+                    frozenset(),
+                )
+            )
 
     def change(self, mutate: Callable[[Any], None]) -> ClusterState | None:
         """Apply ``mutate(source)`` (demo and scenario edits) and publish the result."""
@@ -130,8 +152,15 @@ class ClusterActor(Listener, RuntimeActor):
             self.publish(SourceRejected(self.clock.now(), self.source.name, exc.errors))
             return
         now = self.clock.now()
+        # The Services that may differ from the state last published, when the source says
+        # (KubeClusterSource: from its caches' journals); else every one is compared.
+        since = getattr(self.source, "services_changed_since", None)
+        keys = since(self.state) if callable(since) and self.state is not None else None
         if not quiet:
-            for change in service_changes(now, self.state or ClusterState(), state):
+            previous = self.state or ClusterState()
+            for change in service_changes(now, previous, state, keys):
                 self.publish(change)
         self.state = state
-        self.publish(ClusterUpdated(now, state, self.source.name))
+        since, self.serial = self.serial, next(_serials)
+        changed = None if keys is None else frozenset(keys)
+        self.publish(ClusterUpdated(now, state, self.source.name, self.serial, since, changed))

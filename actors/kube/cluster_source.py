@@ -47,6 +47,10 @@ class KubeClusterSource:
         self._tables: dict[str, dict[str, Any]] = {k: {} for k in _CLUSTER_MODELS}
         self._cursors: dict[str, int | None] = {}
         self._state = ClusterState()
+        # The keys of the Services that may differ between the state the last load returned
+        # and the one it returned before (None: every one may): see services_changed_since.
+        self._before: ClusterState | None = None
+        self._changed_services: frozenset[str] | None = None
         self.parsed = 0  # objects parsed so far: the tests' cost counter
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
@@ -60,6 +64,7 @@ class KubeClusterSource:
             waiting = ", ".join(self.kube.unsynced("cluster"))
             raise SourceError((f"{self.name}: waiting for the first list of {waiting}",))
         changed: set[str] = set()
+        services: frozenset[str] | None = frozenset()
         for cache in self.kube.caches.values():
             kind = cache.resource.kind
             if "cluster" not in cache.resource.roles or kind not in _CLUSTER_MODELS:
@@ -72,6 +77,9 @@ class KubeClusterSource:
             elif keys:
                 self._update(kind, keys, cache)
                 changed.add(kind)
+            if kind == "Service":
+                services = None if keys is None else frozenset(keys)
+        self._before, self._changed_services = self._state, services
         if not changed:
             return self._state
         state = self._state
@@ -95,6 +103,14 @@ class KubeClusterSource:
             ),
         )
         return self._state
+
+    def services_changed_since(self, state: ClusterState) -> frozenset[str] | None:
+        """The keys of the Services that may differ between ``state`` and the state the last
+        load returned (None: unknown, every one may): known when ``state`` is that one, or
+        the one the load before returned (as for the ClusterActor, its only reader)."""
+        if state is self._state:
+            return frozenset()
+        return self._changed_services if state is self._before else None
 
     def _reload(self, kind: str, objects: list[dict[str, Any]]) -> None:
         """Every object of ``kind`` (the first load, or after falling behind the journal)."""

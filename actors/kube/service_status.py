@@ -22,6 +22,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from actors.cluster.delta import ServiceDelta
 from actors.events import AllocationsUpdated, ClusterUpdated, Event, LeadershipChanged
 from actors.kube.api import KubeApi, api_error, split_key
 from actors.kube.event_recorder import CONTROLLER_COMPONENT, EventRecorder
@@ -126,9 +127,18 @@ class ServiceStatusWriter(Listener, ApiWriter):
         self._halted = threading.Event()
         self.writes = 0
         self.failures = 0
+        self.examined = 0  # Services _patches looked at so far: the tests' cost counter
+        self.considered = 0  # patches sync looked at so far: the same
         self._known: dict[str, tuple[Service, Allocation | None, dict[str, Any] | None]] = {}
         self._pending: dict[str, dict[str, Any]] = {}  # the patches _known holds, by key
         self._annotations_seen: dict[str, Service] = {}
+        # The Services changed since _patches and _warn_deprecated last looked: they look
+        # only at those (a new allocations map: _patches looks at every one).
+        self._patch_delta = ServiceDelta()
+        self._warn_delta = ServiceDelta()
+        # The keys of the patches sync must look at (None: every one): those _patches found
+        # changed, and those whose write came back, since the last sync.
+        self._look: set[str] | None = None
 
     def on_stop(self) -> None:
         self.pool.shutdown()
@@ -139,17 +149,21 @@ class ServiceStatusWriter(Listener, ApiWriter):
         # queued (WritePool's yields_to), so they must find this update's already queued.
         if isinstance(event, ClusterUpdated):
             self.cluster = event.cluster
+            self._patch_delta.note(event)
+            self._warn_delta.note(event)
             self.sync()
             self._warn_deprecated()
         elif isinstance(event, AllocationsUpdated):
             before = self.allocations
             self.allocations = event.allocations
+            self._patch_delta.forget()
             self.sync()
             if self.leader:
                 self._record(before or {}, event.allocations)
         elif isinstance(event, LeadershipChanged):
             self.leader = event.leader
             self.written.clear()
+            self._look = None
             self.sync()
 
     def _warn_deprecated(self) -> None:
@@ -158,10 +172,17 @@ class ServiceStatusWriter(Listener, ApiWriter):
             return
         services = self.cluster.services
         seen = self._annotations_seen
-        for key in [k for k in seen if k not in services]:
-            del seen[key]
-        # Only the services that are not the very objects last looked at.
-        for key in [k for k, v in services.items() if seen.get(k) is not v]:
+        keys = self._warn_delta.take()
+        if keys is None:
+            for key in [k for k in seen if k not in services]:
+                del seen[key]
+            # Only the services that are not the very objects last looked at.
+            differ = [k for k, v in services.items() if seen.get(k) is not v]
+        else:
+            for key in [k for k in keys if k in seen and k not in services]:
+                del seen[key]
+            differ = [k for k in sorted(keys) if k in services and seen.get(k) is not services[k]]
+        for key in differ:
             service = services[key]
             before = seen.get(key)
             seen[key] = service
@@ -197,7 +218,17 @@ class ServiceStatusWriter(Listener, ApiWriter):
             return
         if self.retry.scheduled or self._halted.is_set():
             return  # a write failed: the retry timer syncs, after its backoff
-        for key, patch in self._patches().items():
+        pending = self._patches()
+        look, self._look = self._look, set()
+        if look is None:
+            patches = list(pending.items())
+        else:
+            # Only the patches that may be writable now; every other one is in flight, or
+            # written and not back through the watch yet, and stays so until its Service
+            # changes (_patches finds it again) or its write is back (_written).
+            patches = [(k, pending[k]) for k in sorted(look) if k in pending]
+        self.considered += len(patches)
+        for key, patch in patches:
             flying = self.in_flight.get(key)
             if flying is not None:
                 self._again = self._again or flying != patch
@@ -217,9 +248,6 @@ class ServiceStatusWriter(Listener, ApiWriter):
                 key,
                 patch,
             )
-        for key in list(self.written):
-            if key not in self.cluster.services:
-                del self.written[key]
 
     def _patch(self, namespace: str, name: str, patch: dict[str, Any]) -> Any:
         """One write, in a pool worker."""
@@ -234,6 +262,7 @@ class ServiceStatusWriter(Listener, ApiWriter):
 
     def _retry(self) -> None:
         self._halted.clear()
+        self._look = None  # the writes skipped or failed meanwhile are due again
         super()._retry()
 
     def _written(
@@ -241,12 +270,15 @@ class ServiceStatusWriter(Listener, ApiWriter):
     ) -> None:
         """One write's outcome, in the actor's thread."""
         self.in_flight.pop(key, None)
+        if self._look is not None:
+            self._look.add(key)
         if isinstance(error, _Skipped):
             self.retry_later()
         elif error is None:
             self.writes += 1
             rv = str(((result or {}).get("metadata") or {}).get("resourceVersion", ""))
-            self.written[key] = (patch, rv)
+            if self.cluster is not None and key in self.cluster.services:
+                self.written[key] = (patch, rv)  # (_patches forgets a Service that is gone)
             self.retry.succeeded()
         elif api_error(error)[0] != 404:  # 404: deleted meanwhile; the watch will say so
             self.failures += 1
@@ -258,28 +290,43 @@ class ServiceStatusWriter(Listener, ApiWriter):
             self.sync()
 
     def _patches(self) -> dict[str, dict[str, Any]]:
-        """status_patches, skipping services whose objects are the very ones last found in
-        order: the cluster source and the allocator hand out the same objects while nothing
-        changes, so a burst of N services costs N identity checks per update, and each
-        (Service, Allocation) pair's patch is worked out once."""
+        """status_patches (the writer's own map, not to be changed), skipping services whose
+        objects are the very ones last found in order: the cluster source and the allocator
+        hand out the same objects while nothing changes, so a burst of N services costs N
+        identity checks per update (the changed ones only, when the cluster says which), and
+        each (Service, Allocation) pair's patch is worked out once."""
         assert self.cluster is not None and self.allocations is not None
         services, allocations = self.cluster.services, self.allocations
         known = self._known
-        # Only the keys whose Service or Allocation is not the very object last looked at.
-        differ = [k for k in known if k not in services]
-        differ += [
-            k
-            for k, v in services.items()
-            if (seen := known.get(k)) is None
-            or seen[0] is not v
-            or seen[1] is not allocations.get(k)
-        ]
+        # Only the keys whose Service or Allocation is not the very object last looked at:
+        # of those the cluster says changed since the last look, when it says.
+        keys = self._patch_delta.take()
+        if keys is None:
+            differ = [k for k in known if k not in services]
+            differ += [
+                k
+                for k, v in services.items()
+                if (seen := known.get(k)) is None
+                or seen[0] is not v
+                or seen[1] is not allocations.get(k)
+            ]
+        else:
+            differ = []
+            for k in sorted(keys):  # in the cluster's order (by key), as the scan finds them
+                seen, v = known.get(k), services.get(k)
+                if seen is None:
+                    if v is not None:
+                        differ.append(k)
+                elif v is None or seen[0] is not v or seen[1] is not allocations.get(k):
+                    differ.append(k)
+        self.examined += len(services) if keys is None else len(keys)
         pending = self._pending
         for key in differ:
             service = services.get(key)
             if service is None:
                 known.pop(key, None)
                 pending.pop(key, None)
+                self.written.pop(key, None)
                 continue
             allocation = allocations.get(key)
             patch = service_status_patch(service, allocation)
@@ -288,4 +335,6 @@ class ServiceStatusWriter(Listener, ApiWriter):
                 pending.pop(key, None)
             else:
                 pending[key] = patch
-        return dict(pending)
+                if self._look is not None:
+                    self._look.add(key)
+        return pending
