@@ -8,7 +8,9 @@ candidates.
 
 Start-up: until the node has joined (a push-pull with a seed merged the cluster's view, or
 nobody answered within the join grace), no MembershipUpdated is published, so a starting
-speaker never believes it is alone and claims every address. Stop: the node leaves (every
+speaker never believes it is alone and claims every address; nor does it elect among every
+node it knows meanwhile (its SpeakerActor, ``awaits_membership``, claims no layer 2 address
+before this first view). Stop: the node leaves (every
 member told directly) before its sockets close, so a SIGTERM'd speaker fails over in one
 datagram's time.
 """
