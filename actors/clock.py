@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -34,6 +35,13 @@ class TimerHandle(Protocol):
 
 class Scheduler(Protocol):
     def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle: ...
+
+
+def rfc3339(epoch: float) -> str:
+    """``epoch`` (wall-clock seconds) as RFC 3339 UTC with milliseconds, as logs and event
+    lines write it: 2026-12-07T10:37:39.123Z."""
+    stamp = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
 
 
 class RealClock:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from actors.base import RuntimeActor
+from actors.clock import rfc3339
 from actors.events import Event
 from actors.listener import Listener
 
@@ -54,9 +54,3 @@ class JsonLinesEventLog(Listener, RuntimeActor):
             except (BrokenPipeError, ValueError):
                 return  # the reader went away; the runtime carries on
         self.count += 1
-
-
-def rfc3339(epoch: float) -> str:
-    """``epoch`` as RFC 3339 UTC with milliseconds: 2026-12-07T10:37:39.123Z."""
-    stamp = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")

@@ -20,8 +20,9 @@ import json
 import logging
 import re
 import sys
-from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from actors.clock import rfc3339
 
 #: ``--log-level`` choices, MetalLB's words; the Python levels they mean.
 LEVELS = {
@@ -77,9 +78,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "time": rfc3339(record.created),
             "level": _LEVEL_NAMES.get(record.levelno, record.levelname.lower()),
             "logger": record.name,
             "message": record.getMessage(),
