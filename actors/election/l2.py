@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, ValuesView
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, ip_address
 from typing import NamedTuple
 
@@ -340,7 +340,7 @@ def l2_decision(
     ignore_exclude_lb: bool = False,
 ) -> L2Decision:
     """Elect the owner of one service's addresses and say why."""
-    return _decide(config, ClusterView.of(cluster), service_key, assigned, alive, ignore_exclude_lb)
+    return _Election.of(config, cluster, alive, ignore_exclude_lb).decide(service_key, assigned)
 
 
 def l2_decisions(
@@ -352,12 +352,8 @@ def l2_decisions(
     ignore_exclude_lb: bool = False,
 ) -> dict[str, L2Decision]:
     """:func:`l2_decision` for every assigned service, keyed and ordered by service key."""
-    view = ClusterView.of(cluster)
-    memo: _Memo = {}
-    return {
-        key: _decide(config, view, key, assignments[key], alive, ignore_exclude_lb, memo)
-        for key in sorted(assignments)
-    }
+    election = _Election.of(config, cluster, alive, ignore_exclude_lb)
+    return {key: election.decide(key, assignments[key]) for key in sorted(assignments)}
 
 
 def l2_owners(
@@ -373,30 +369,8 @@ def l2_owners(
     Each service's decision is made, reduced to what its owner needs and dropped one at a
     time: the full decisions (ranked candidates, rejections) are ~1.7 KB each with ten nodes.
     """
-    view = ClusterView.of(cluster)
-    memo: _Memo = {}
-    return _owners_of_votes(
-        _vote(config, view, key, assignments[key], alive, ignore_exclude_lb, memo)
-        for key in sorted(assignments)
-    )
-
-
-def _vote(
-    config: Config,
-    view: ClusterView,
-    key: str,
-    assigned: Assigned,
-    alive: frozenset[str] | None,
-    ignore_exclude_lb: bool,
-    memo: _Memo,
-) -> tuple[_Vote, tuple[IPAddress, ...]]:
-    """What an owner needs of one service's election, and its addresses: a verdict that
-    needs no node (no endpoints: most of a big plan's services) without the decision made."""
-    ips = tuple(assigned.ips)
-    early = _nodeless(view, key, ips, resolve_pool(config, assigned))
-    if early is not None:
-        return _Vote(key, None, early[0], early[1], ()), ips
-    return _vote_of(_decide(config, view, key, assigned, alive, ignore_exclude_lb, memo)), ips
+    election = _Election.of(config, cluster, alive, ignore_exclude_lb)
+    return _owners_of_votes(election.vote(key, assignments[key]) for key in sorted(assignments))
 
 
 def _vote_of(decision: L2Decision) -> _Vote:
@@ -494,17 +468,58 @@ def _nodeless(
     return None
 
 
-def _decide(
-    config: Config,
-    view: ClusterView,
-    key: str,
-    assigned: Assigned,
-    alive: frozenset[str] | None,
-    ignore_exclude_lb: bool,
-    memo: _Memo | None = None,
-) -> L2Decision:
-    """One service's election; ``memo`` (one election of many services, the same ``alive``)
-    keeps each set of advertisements' node facts (:func:`_node_facts`) for the next service."""
+# Node facts per set of advertisements (keyed by the ads' ids), in one election of many services.
+_Memo = dict[tuple[int, ...], tuple[tuple[NodeFacts, NodeRejection | None, int], ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Election:
+    """What every service's election in one pass shares: the configuration, the cluster's
+    view, who is alive, and each set of advertisements' node facts (:func:`_node_facts`),
+    made once for all the services it applies to."""
+
+    config: Config
+    view: ClusterView
+    alive: frozenset[str] | None
+    ignore_exclude_lb: bool
+    memo: _Memo = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        config: Config,
+        cluster: ClusterState,
+        alive: frozenset[str] | None,
+        ignore_exclude_lb: bool,
+    ) -> _Election:
+        return cls(config, ClusterView.of(cluster), alive, ignore_exclude_lb)
+
+    def decide(self, key: str, assigned: Assigned) -> L2Decision:
+        return _decide(self, key, assigned)
+
+    def vote(self, key: str, assigned: Assigned) -> tuple[_Vote, tuple[IPAddress, ...]]:
+        """What an owner needs of one service's election, and its addresses: a verdict that
+        needs no node (no endpoints: most of a big plan's services) without the decision."""
+        ips = tuple(assigned.ips)
+        early = _nodeless(self.view, key, ips, resolve_pool(self.config, assigned))
+        if early is not None:
+            return _Vote(key, None, early[0], early[1], ()), ips
+        return _vote_of(_decide(self, key, assigned)), ips
+
+    def node_facts(
+        self, ads: tuple[L2Advertisement, ...]
+    ) -> tuple[tuple[NodeFacts, NodeRejection | None, int], ...]:
+        key = tuple(map(id, ads))
+        facts = self.memo.get(key)
+        if facts is None:
+            facts = _node_facts(self.view, ads, self.alive, self.ignore_exclude_lb)
+            self.memo[key] = facts
+        return facts
+
+
+def _decide(election: _Election, key: str, assigned: Assigned) -> L2Decision:
+    """One service's election, and why."""
+    config, view = election.config, election.view
     ips = tuple(assigned.ips)
     pool = resolve_pool(config, assigned)
     early = _nodeless(view, key, ips, pool)
@@ -543,13 +558,7 @@ def _decide(
     local = service.spec.external_traffic_policy == "Local"
     rejected: list[NodeRejection] = []
     available: list[tuple[NodeFacts, int]] = []  # (node, its preference score)
-    ads_key = tuple(map(id, ads))
-    facts = None if memo is None else memo.get(ads_key)
-    if facts is None:
-        facts = _node_facts(view, ads, alive, ignore_exclude_lb)
-        if memo is not None:
-            memo[ads_key] = facts
-    for node, rejection, score in facts:
+    for node, rejection, score in election.node_facts(ads):
         if rejection is None and local and node.name not in endpoints.nodes:
             rejection = NodeRejection(node.name, NO_LOCAL_ENDPOINTS)
         if rejection is None:
@@ -592,10 +601,6 @@ def _decide(
         advertisements=ad_names,
         interfaces=_union_interfaces(ad.interfaces for ad in ads if _selects(ad, owner)),
     )
-
-
-# Node facts per set of advertisements (keyed by the ads' ids), in one election of many services.
-_Memo = dict[tuple[int, ...], tuple[tuple[NodeFacts, NodeRejection | None, int], ...]]
 
 
 def _node_facts(
