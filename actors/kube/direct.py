@@ -26,6 +26,10 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
+#: The largest answer read (a status PATCH's answer is one Service, a few KB): more is an
+#: error, never a buffer grown without bound.
+MAX_ANSWER = 16 << 20
+
 
 class _Connection:
     """One kept-alive HTTP/1.1 connection: a request, then its whole answer."""
@@ -67,11 +71,15 @@ class _Connection:
             body = self._chunked()
         elif "content-length" in fields:
             length = int(fields["content-length"])
+            if not 0 <= length <= MAX_ANSWER:
+                raise ConnectionError(f"an answer of {length} bytes (at most {MAX_ANSWER})")
             body = self.file.read(length)
             if len(body) != length:
                 raise ConnectionError(f"the answer ended after {len(body)} of {length} bytes")
         else:
-            body, closes = self.file.read(), True
+            body, closes = self.file.read(MAX_ANSWER + 1), True
+            if len(body) > MAX_ANSWER:
+                raise ConnectionError(f"an answer longer than {MAX_ANSWER} bytes")
         return status, reason, answer, body, closes
 
     def _line(self) -> bytes:
@@ -101,8 +109,12 @@ class _Connection:
 
     def _chunked(self) -> bytes:
         chunks = []
+        total = 0
         while True:
             size = int(self._line().split(b";", 1)[0].strip(), 16)
+            total += size
+            if size < 0 or total > MAX_ANSWER:
+                raise ConnectionError(f"a chunked answer longer than {MAX_ANSWER} bytes")
             if size == 0:
                 self._headers()  # trailers, up to the blank line
                 return b"".join(chunks)

@@ -10,6 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from actors.kube import direct
 from actors.kube.api import api_error
 from actors.kube.direct import DirectWriter, direct_writer
 from tests.kube.fakeapi import FakeKubeApi
@@ -192,3 +193,24 @@ def test_an_answer_cut_short_fails_and_the_next_call_reconnects() -> None:
         writer.request("GET", "/a", None, {})
     assert writer.request("GET", "/a", None, {}) == {}
     assert server.connections == 2
+
+
+def test_an_answer_larger_than_the_bound_is_refused_unread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever its framing, an answer over MAX_ANSWER fails the call (never a buffer grown
+    without bound), and the next call reconnects."""
+    monkeypatch.setattr(direct, "MAX_ANSWER", 64)
+    big = b"x" * 65
+    server = CannedServer(
+        [
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 65\r\n\r\n" + big, True),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n41\r\n" + big, True),
+            (b"HTTP/1.0 200 OK\r\n\r\n" + big, True),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", False),
+        ]
+    )
+    writer = DirectWriter("http", "127.0.0.1", server.port, None, 5.0)
+    for _ in range(3):
+        with pytest.raises(ConnectionError, match="64"):
+            writer.request("GET", "/a", None, {})
+    assert writer.request("GET", "/a", None, {}) == {}
+    assert server.connections == 4
