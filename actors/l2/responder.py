@@ -22,6 +22,12 @@ cost more than the ``recv`` they save), so the reader stays on ``recv``. A recei
 (``SO_RCVTIMEO``) lets a reader notice its port was retired; it then closes its own socket, so
 no socket is closed under a thread blocked on it.
 
+With ``in_kernel``, ARP requests for each interface's announced IPv4 addresses are also
+answered by an XDP program before any socket sees them, with the same bytes
+(:mod:`actors.l2.xdp`). What the kernel does not answer reaches the readers as before; where
+XDP cannot be attached (no CAP_BPF, an old kernel, another XDP program), the readers answer
+everything, as without it.
+
 The actor calls :meth:`L2Responder.update` with the new duties: the table is swapped first
 (answers for withdrawn addresses stop at once), then filters are re-attached and NDP
 solicited-node groups joined or left. Every frame is handled under a catch-all: bad input is
@@ -40,7 +46,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from actors.l2 import arp, bpf, mmsg, ndp
+from actors.l2 import arp, bpf, mmsg, ndp, xdp
 from actors.l2.packet_socket import (
     PACKET_ADD_MEMBERSHIP,
     PACKET_DROP_MEMBERSHIP,
@@ -125,6 +131,8 @@ class Counters:
             CONFLICTS: {},
             RECEIVES: {},
         }
+        #: Counts kept elsewhere (the kernel's answers), added in at each snapshot.
+        self.sources: list[Callable[[], Mapping[str, Mapping[str, int]]]] = []
 
     def add(self, name: str, label: str, n: int = 1) -> None:
         values = self._values[name]
@@ -135,10 +143,18 @@ class Counters:
         return self._values[name]
 
     def get(self, name: str, label: str) -> int:
+        if self.sources:
+            return self.snapshot()[name].get(label, 0)
         return self._values[name].get(label, 0)
 
     def snapshot(self) -> dict[str, dict[str, int]]:
-        return {name: dict(values) for name, values in self._values.items()}
+        values = {name: dict(v) for name, v in self._values.items()}
+        for source in self.sources:
+            for name, counts in source().items():
+                merged = values[name]
+                for label, n in counts.items():
+                    merged[label] = merged.get(label, 0) + n
+        return values
 
 
 # -- the per-frame decisions (pure) ---------------------------------------------------------
@@ -204,6 +220,7 @@ class L2Responder:
         *,
         open_socket: SocketOpener = open_packet_socket,
         batched: bool = True,
+        in_kernel: bool = False,
     ) -> None:
         self.counters = counters or Counters()
         self._open = open_socket
@@ -215,6 +232,13 @@ class L2Responder:
         #: Read with recvmmsg and answer with sendmmsg where the system has them (else one
         #: frame per call); benchmarks and tests turn it off to compare.
         self._batched = batched
+        #: ARP answered in the kernel too (XDP), on the interfaces where it can be attached.
+        self._kernel = xdp.KernelArpSet() if in_kernel else None
+        if self._kernel is not None:
+            kernel = self._kernel
+            self.counters.sources.append(
+                lambda: dict.fromkeys((REQUESTS_RECEIVED, RESPONSES_SENT), kernel.replies())
+            )
 
     # -- called from the actor's thread ------------------------------------------------------
     def update(self, duties: Mapping[str, InterfaceDuty]) -> list[str]:
@@ -236,6 +260,8 @@ class L2Responder:
                     self._start_readers(port)
                 else:
                     port.duty = duty  # first: withdrawn addresses are not answered any more
+                if self._kernel is not None:
+                    self._kernel.announce(duty.name, duty.index, duty.mac, duty.ipv4)
                 self._program(port, duty)
             except OSError as exc:
                 errors.append(f"{name}: {exc.strerror or exc}")
@@ -270,6 +296,8 @@ class L2Responder:
         self._closed = True
         for name in list(self._ports):
             self._retire(name)
+        if self._kernel is not None:
+            self._kernel.close()
         for port in self._retired:
             for reader in port.readers:
                 reader.join(timeout=2 * STOP_CHECK + 1)
@@ -319,6 +347,8 @@ class L2Responder:
     def _retire(self, name: str) -> None:
         port = self._ports.pop(name)
         port.duty = InterfaceDuty(port.duty.name, port.duty.index, port.duty.mac)
+        if self._kernel is not None:
+            self._kernel.detach(name)  # the kernel answers nothing more here
         for sock in (port.arp_sock, port.ndp_sock):
             with contextlib.suppress(OSError):
                 bpf.attach(sock, bpf.DROP_ALL)  # nothing more is queued for the readers

@@ -7,27 +7,35 @@ anything starts.
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from actors.l2.actor import L2Announcer, L2AnnouncerActor
 from actors.l2.interfaces import DEFAULT_EXCLUDE, InterfacePolicy
+from actors.l2.responder import L2Responder
 from actors.runtime import ActorSpec
 
 
 @dataclass(frozen=True)
 class L2Options:
     """``--no-l2`` (``enabled`` False), ``--l2-exclude`` (empty: MetalLB's default list of
-    interfaces never answered on) and ``--l2-refresh``."""
+    interfaces never answered on), ``--l2-refresh`` and ``--l2-no-xdp`` (``in_kernel`` False:
+    no XDP program answering ARP in the kernel)."""
 
     enabled: bool = True
     exclude: tuple[str, ...] = ()
     refresh: float | None = None
+    in_kernel: bool = True
 
 
 def l2_parts(
-    node: str, *, exclude: Sequence[str] | None = None, refresh: float | None = None
+    node: str,
+    *,
+    exclude: Sequence[str] | None = None,
+    refresh: float | None = None,
+    in_kernel: bool = False,
 ) -> tuple[L2Announcer, list[ActorSpec]]:
     """The L2 half for CompositeAnnouncer and the actor to put in the speaker's specs.
 
@@ -44,7 +52,13 @@ def l2_parts(
     spec = ActorSpec(
         "l2",
         L2AnnouncerActor,
-        {"node": node, "announcer": announcer, "exclude": patterns, "refresh": refresh},
+        {
+            "node": node,
+            "announcer": announcer,
+            "exclude": patterns,
+            "refresh": refresh,
+            "responder": functools.partial(L2Responder, in_kernel=in_kernel),
+        },
     )
     return announcer, [spec]
 

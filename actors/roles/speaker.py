@@ -161,6 +161,7 @@ def _layer2(options: SpeakerOptions) -> tuple[Announcer, list[ActorSpec]]:
             options.node,
             exclude=options.layer2.exclude or None,
             refresh=options.layer2.refresh,
+            in_kernel=options.layer2.in_kernel,
         )
     except (ValueError, PermissionError) as exc:
         raise OptionsError(f"lbtui speaker: {exc}") from exc

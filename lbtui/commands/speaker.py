@@ -88,6 +88,12 @@ def add_parser(subparsers: Any) -> None:
         help="after the takeover burst, send gratuitous ARP/NA again every S seconds",
     )
     speaker.add_argument(
+        "--l2-no-xdp",
+        action="store_true",
+        help="answer ARP from the reader threads only, without the XDP program that answers "
+        "it in the kernel (used by default where it can be attached)",
+    )
+    speaker.add_argument(
         "--ml-bind",
         metavar="ADDR[:PORT]",
         help="membership (gossip) address, UDP and TCP (default port 7946); any --ml-* option "
@@ -218,7 +224,10 @@ def speaker_options(args: argparse.Namespace) -> SpeakerOptions:
         pod_name=args.pod_name or os.environ.get("POD_NAME", ""),
         discovery_labels=args.ml_labels,
         layer2=L2Options(
-            enabled=not args.no_l2, exclude=tuple(args.l2_exclude), refresh=args.l2_refresh
+            enabled=not args.no_l2,
+            exclude=tuple(args.l2_exclude),
+            refresh=args.l2_refresh,
+            in_kernel=not args.l2_no_xdp,
         ),
         bgp=BgpOptions(
             backend=args.bgp_backend,

@@ -1,7 +1,10 @@
 """Run inside a fresh namespace holding a veth pair (veth0 <-> veth1): the L2Responder on
 veth0, a raw-socket client on veth1. Prints one JSON object of observations for the test.
 
-    ip netns exec NS python -m tests.net.responder_check
+    ip netns exec NS python -m tests.net.responder_check [--in-kernel]
+
+With ``--in-kernel`` the responder also answers ARP in the kernel (XDP): the same checks hold,
+and ``python_arp_requests`` says how many ARP requests still reached the readers.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import ipaddress
 import json
 import select
 import socket
+import sys
 import threading
 import time
 from types import MappingProxyType
@@ -65,7 +69,7 @@ def main() -> None:
         ipv6=MappingProxyType({VIP6: "fd00:99::100"}),
     )
     out: dict[str, object] = {}
-    responder = L2Responder()
+    responder = L2Responder(in_kernel="--in-kernel" in sys.argv)
     try:
         out["errors"] = responder.update({"veth0": base})
         out["before"] = [len(answers(sock, ask4, VIP4)), len(answers(sock, ask6, VIP6))]
@@ -103,6 +107,9 @@ def main() -> None:
         out["requests"] = counters[REQUESTS_RECEIVED]
         out["responses"] = counters[RESPONSES_SENT]
         out["dropped"] = counters[FRAMES_DROPPED]
+        out["python_arp_requests"] = responder.counters.table(REQUESTS_RECEIVED).get(
+            "10.99.0.100", 0
+        )
         out["gratuitous"] = responder.send(
             "veth0", arp.ArpReplier(server.mac).gratuitous(VIP4), socket.AF_INET
         )

@@ -30,14 +30,18 @@ def veth_namespace() -> Iterator[str]:
         kill_namespace(netns)
 
 
-def check_in(netns: str, module: str) -> dict[str, Any]:
+def check_in(netns: str, module: str, *args: str) -> dict[str, Any]:
     """Run a check module inside the namespace; its JSON verdict."""
-    command = f"cd {REPO} && {PYTHON} -m {module}"
+    command = " ".join([f"cd {REPO} && {PYTHON} -m {module}", *args])
     return json.loads(run(["ip", "netns", "exec", netns, "sh", "-c", command], timeout=60))
 
 
-def test_answers_only_while_announced_and_withdraw_is_immediate(veth_namespace: str) -> None:
-    out = check_in(veth_namespace, "tests.net.responder_check")
+@pytest.mark.parametrize("in_kernel", [False, True], ids=["readers", "xdp"])
+def test_answers_only_while_announced_and_withdraw_is_immediate(
+    veth_namespace: str, in_kernel: bool
+) -> None:
+    """The same guarantees whether ARP is answered by the readers or in the kernel (XDP)."""
+    out = check_in(veth_namespace, "tests.net.responder_check", *["--in-kernel"] * in_kernel)
     assert out["errors"] == []
     assert out["before"] == [0, 0]
     assert out["announced"] == [1, 1]
@@ -50,6 +54,10 @@ def test_answers_only_while_announced_and_withdraw_is_immediate(veth_namespace: 
     assert out["dropped"].get("malformed", 0) == 0  # garbage shorter than ARP never passed BPF
     assert out["gratuitous"] == 2
     assert out["ports_after_removal"] == []
+    if in_kernel:  # every ARP request was answered before it reached a reader
+        assert out["python_arp_requests"] == 0
+    else:
+        assert out["python_arp_requests"] == out["requests"]["10.99.0.100"]
 
 
 def test_the_kernels_duplicate_address_detection_sees_an_announced_ipv6_vip_in_use(
@@ -94,3 +102,31 @@ def test_bursts_from_several_askers_are_answered_byte_for_byte_many_frames_per_c
     assert out["answered"] == out["answered_equal"] == out["asked"] == 420
     assert out["responses_sent"] == 2 + 420
     assert out["batched_calls"] > 0, out["receives"]
+
+
+def test_arp_answered_in_the_kernel_is_the_readers_answer_and_ends_with_its_process(
+    veth_namespace: str,
+) -> None:
+    """XDP answers ARP with the bytes the readers would send (padded requests too, scapy
+    agreeing), before any reader sees the request; NDP and gratuitous ARP still reach the
+    readers. The program is on the link only while its responder lives: closed, frozen past
+    its lease, or killed, the kernel answers nothing more; an expired lease hands every
+    request to user space."""
+    out = check_in(veth_namespace, "tests.net.kernel_arp_check")
+    assert out["errors"] == [] and out["xdp_on"] is True
+    assert out["replies"] == 2 and out["replies_equal"] is True and out["scapy_equal"] is True
+    assert out["requests_by_readers"] == 0  # the kernel answered both ...
+    assert out["requests_counted"] == 2  # ... and the metrics count them
+    assert out["ndp_answered"] == 1
+    assert out["conflicts"] == {"10.99.0.100": 1}
+    assert out["xdp_after_close"] is False
+    # lease: the kernel answers while it holds, user space once it has run out
+    assert out["leased"] == 1 and out["readers_while_leased"] == 0
+    assert out["expired"] == 1 and out["readers_after_expiry"] == 1
+    assert out["kernel_replies"] == {"10.99.0.100": 1}
+    # a responder process: frozen, nobody answers (its program is still attached); thawed,
+    # it answers again; killed, its program is gone with it
+    assert out["child_errors"] == "[]" and out["child_running"] == 1
+    assert out["child_frozen"] == 0 and out["xdp_while_frozen"] is True
+    assert out["child_thawed"] is True
+    assert out["child_killed"] == 0 and out["xdp_after_kill"] is False

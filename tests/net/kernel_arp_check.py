@@ -1,0 +1,152 @@
+"""Run inside a fresh namespace holding a veth pair (veth0 <-> veth1): ARP answered in the
+kernel (XDP) on veth0, asked from a raw socket on veth1. Prints one JSON object for the test.
+
+    ip netns exec NS python -m tests.net.kernel_arp_check
+
+What it looks at: the replies byte for byte (against the readers' own answer and scapy's), a
+padded request, what must still reach the readers (NDP, gratuitous ARP from another MAC), the
+program visible on the link while it runs and gone after; an expired lease handing requests
+to a responder in user space; and a responder process that is frozen (SIGSTOP), thawed, then
+killed (SIGKILL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import MappingProxyType
+
+from actors.l2 import arp, ndp, xdp
+from actors.l2.interfaces import read_links
+from actors.l2.responder import CONFLICTS, REQUESTS_RECEIVED, InterfaceDuty, L2Responder
+from tests.net.responder_check import CLIENT4, CLIENT6, VIP4, VIP6, answers
+
+VIP4_TEXT = "10.99.0.100"
+
+
+def xdp_on(ifname: str) -> bool:
+    """Whether the link shows an XDP program attached (``ip -d link``: prog/xdp id N)."""
+    text = subprocess.run(
+        ["ip", "-d", "link", "show", ifname], capture_output=True, text=True, check=True
+    ).stdout
+    return "prog/xdp" in text or "xdpgeneric" in text
+
+
+def scapy_reply(request: bytes, mac: bytes) -> bytes:
+    from scapy.layers.l2 import ARP, Ether
+
+    asked = Ether(request)
+    reply = Ether(dst=asked.src, src=mac.hex(":")) / ARP(
+        op=2, hwsrc=mac.hex(":"), psrc=asked[ARP].pdst, hwdst=asked[ARP].hwsrc,
+        pdst=asked[ARP].psrc,
+    )  # fmt: skip
+    return bytes(reply)
+
+
+CHILD = """
+import sys, time
+from types import MappingProxyType
+from actors.l2.interfaces import read_links
+from actors.l2.responder import InterfaceDuty, L2Responder
+link = {li.name: li for li in read_links()}["veth0"]
+duty = InterfaceDuty("veth0", link.index, link.mac, ipv4=MappingProxyType({%r: %r}))
+responder = L2Responder(in_kernel=True)
+print(responder.update({"veth0": duty}), flush=True)
+time.sleep(120)
+"""
+
+
+def frozen_and_killed(sock, ask4: bytes) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """A responder process answering in the kernel: answers, frozen, thawed, killed."""
+    out: dict[str, object] = {}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD % (VIP4, VIP4_TEXT)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        out["child_errors"] = child.stdout.readline().strip()  # type: ignore[union-attr]
+        out["child_running"] = len(answers(sock, ask4, VIP4))
+        os.kill(child.pid, signal.SIGSTOP)
+        time.sleep(2 * xdp.LEASE)  # the last renewal's lease has run out
+        out["child_frozen"] = len(answers(sock, ask4, VIP4))
+        out["xdp_while_frozen"] = xdp_on("veth0")
+        os.kill(child.pid, signal.SIGCONT)
+        time.sleep(4 * xdp.RENEW)
+        out["child_thawed"] = len(answers(sock, ask4, VIP4, wait=0.5)) > 0
+        child.kill()
+        child.wait()
+        out["child_killed"] = len(answers(sock, ask4, VIP4))
+        out["xdp_after_kill"] = xdp_on("veth0")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    return out
+
+
+def main() -> None:
+    import socket
+
+    links = {li.name: li for li in read_links()}
+    server, client = links["veth0"], links["veth1"]
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    sock.bind(("veth1", 0))
+    ask4 = arp.request_frame(client.mac, CLIENT4, VIP4)
+    ask6 = ndp.solicitation_frame(client.mac, CLIENT6, VIP6)
+    duty = InterfaceDuty(
+        "veth0",
+        server.index,
+        server.mac,
+        server.link_local,
+        ipv4=MappingProxyType({VIP4: VIP4_TEXT}),
+        ipv6=MappingProxyType({VIP6: "fd00:99::100"}),
+    )
+    out: dict[str, object] = {}
+    expected = arp.ArpReplier(server.mac).answer(ask4, duty.ipv4)[0]
+    responder = L2Responder(in_kernel=True)
+    try:
+        out["errors"] = responder.update({"veth0": duty})
+        out["xdp_on"] = xdp_on("veth0")
+        got = answers(sock, ask4, VIP4) + answers(sock, ask4 + bytes(18), VIP4)  # padded: 60
+        out["replies"] = len(got)
+        out["replies_equal"] = all(r == expected for r in got)
+        out["scapy_equal"] = expected == scapy_reply(ask4, server.mac)
+        out["ndp_answered"] = len(answers(sock, ask6, VIP6))
+        other = bytes.fromhex("0299000000aa")
+        sock.send(arp.ArpReplier(other).gratuitous(VIP4)[0])
+        time.sleep(0.2)
+        counters = responder.counters
+        out["conflicts"] = counters.snapshot()[CONFLICTS]
+        out["requests_by_readers"] = counters.table(REQUESTS_RECEIVED).get(VIP4_TEXT, 0)
+        out["requests_counted"] = counters.get(REQUESTS_RECEIVED, VIP4_TEXT)
+    finally:
+        responder.close()
+    out["xdp_after_close"] = xdp_on("veth0")
+
+    # An expired lease: the same address, a kernel program whose lease is let run out, and a
+    # responder in user space beside it, which then answers every request.
+    readers = L2Responder()
+    kernel = xdp.KernelArp(server.index, server.mac)
+    try:
+        readers.update({"veth0": duty})
+        kernel.announce(duty.ipv4)
+        kernel.renew()
+        out["leased"] = len(answers(sock, ask4, VIP4))
+        out["readers_while_leased"] = readers.counters.get(REQUESTS_RECEIVED, VIP4_TEXT)
+        kernel.expire()
+        out["expired"] = len(answers(sock, ask4, VIP4))
+        out["readers_after_expiry"] = readers.counters.get(REQUESTS_RECEIVED, VIP4_TEXT)
+        out["kernel_replies"] = kernel.replies()
+    finally:
+        kernel.close()
+        readers.close()
+
+    out.update(frozen_and_killed(sock, ask4))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""KernelArpSet's bookkeeping with fake programs: where a program cannot be attached the
+interface is left to the readers (said once per reason), a changed interface gets a new
+program, and replies counted by detached programs are kept."""
+
+from __future__ import annotations
+
+import errno
+import logging
+
+import pytest
+
+from actors.l2 import xdp
+
+VIP = bytes([10, 0, 0, 1])
+
+
+class FakeKernel:
+    def __init__(self, ifindex: int, mac: bytes) -> None:
+        self.ifindex, self.mac = ifindex, mac
+        self.announced: dict[bytes, str] = {}
+        self.renewed = 0
+        self.closed = False
+
+    def announce(self, ipv4: dict[bytes, str]) -> list[str]:
+        self.announced = dict(ipv4)
+        return []
+
+    def renew(self) -> None:
+        self.renewed += 1
+
+    def replies(self) -> dict[str, int]:
+        return {text: 3 for text in self.announced.values()}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def made() -> list[FakeKernel]:
+    return []
+
+
+@pytest.fixture
+def kernels(made: list[FakeKernel]) -> xdp.KernelArpSet:
+    def make(ifindex: int, mac: bytes) -> FakeKernel:
+        made.append(FakeKernel(ifindex, mac))
+        return made[-1]
+
+    s = xdp.KernelArpSet(make)  # type: ignore[arg-type]
+    yield s
+    s.close()
+
+
+def test_an_interface_is_attached_once_and_renewed_at_attach(
+    kernels: xdp.KernelArpSet, made: list[FakeKernel]
+) -> None:
+    kernels.announce("eth0", 2, b"\x02" * 6, {VIP: "10.0.0.1"})
+    kernels.announce("eth0", 2, b"\x02" * 6, {})
+    assert len(made) == 1 and made[0].renewed >= 1 and made[0].announced == {}
+    assert kernels.attached() == ["eth0"]
+
+
+def test_a_changed_interface_gets_a_new_program_and_the_old_counts_are_kept(
+    kernels: xdp.KernelArpSet, made: list[FakeKernel]
+) -> None:
+    kernels.announce("eth0", 2, b"\x02" * 6, {VIP: "10.0.0.1"})
+    kernels.announce("eth0", 3, b"\x02" * 6, {VIP: "10.0.0.1"})  # replaced: a new index
+    assert [k.closed for k in made] == [True, False]
+    assert kernels.replies() == {"10.0.0.1": 6}
+    kernels.detach("eth0")
+    assert made[1].closed and kernels.attached() == []
+    assert kernels.replies() == {"10.0.0.1": 6}
+
+
+def test_where_no_program_can_be_attached_the_readers_answer_and_it_is_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def refuse(ifindex: int, mac: bytes) -> xdp.KernelArp:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    kernels = xdp.KernelArpSet(refuse)
+    with caplog.at_level(logging.WARNING, logger="actors.l2.xdp"):
+        kernels.announce("eth0", 2, b"\x02" * 6, {VIP: "10.0.0.1"})
+        kernels.announce("eth1", 3, b"\x04" * 6, {VIP: "10.0.0.1"})
+    assert kernels.attached() == [] and kernels.replies() == {}
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "ARP is answered from user space on eth0: XDP could not be attached "
+        "(Operation not permitted)"
+    ]
+    kernels.close()
