@@ -169,6 +169,7 @@ def test_non_default_values() -> None:
         "controller.leaderElect=true",
         "controller.replicas=2",
         "speaker.nodeSelector.pool=edge",
+        "speaker.xdp.enabled=false",
     )
     assert not [d for d in docs if d["kind"] == "CustomResourceDefinition"]
     assert not [d for d in docs if d["kind"] == "ValidatingWebhookConfiguration"]
@@ -187,7 +188,9 @@ def test_non_default_values() -> None:
     image = controller["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "registry.example/lbtui:0.1.0"
     args = lbtui_accepts(s_args)
-    assert args.l2_exclude == ["(?!)"] and args.ignore_exclude_lb
+    assert args.l2_exclude == ["(?!)"] and args.ignore_exclude_lb and args.l2_no_xdp
+    caps = speaker["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]
+    assert caps["add"] == ["NET_RAW"]  # without XDP, no more than MetalLB's speaker
     assert lbtui_accepts(c_args).leader_elect
 
 

@@ -307,7 +307,7 @@ def test_workloads_reference_what_exists_and_run_valid_commands(kind: str, name:
     assert caps["drop"] == ["ALL"]
     if name == "speaker":
         assert spec["hostNetwork"] is True
-        assert caps["add"] == ["NET_RAW"]
+        assert caps["add"] == ["NET_RAW", "NET_ADMIN", "BPF"]  # raw sockets; XDP
         assert ports["memberlist-tcp"] == ports["memberlist-udp"] == 7946
         assert parsed.ml_bind.endswith(":7946")  # membership listens where the ports say
         # Discovery finds the speakers by the labels their pods carry.
