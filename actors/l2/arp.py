@@ -28,7 +28,7 @@ _FRAME = struct.Struct("!6s6sHHHBBH6s4s6s4s")
 _ARP_ADDRS = struct.Struct("!6s4s6s4s")
 _ARP_ADDRS_AT = 22
 # Ethertype ARP, Ethernet, IPv4, lengths 6 and 4, op request: bytes 12..22 of every request.
-_REQUEST_HEAD = struct.pack("!HHHBBH", ETH_P_ARP, ARPHRD_ETHER, ETH_P_IP, 6, 4, OP_REQUEST)
+REQUEST_HEAD = struct.pack("!HHHBBH", ETH_P_ARP, ARPHRD_ETHER, ETH_P_IP, 6, 4, OP_REQUEST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +115,7 @@ class ArpReplier:
     def answer(self, frame: bytes, announced: Mapping[bytes, str]) -> tuple[bytes | None, str]:
         """The per-packet path: (reply, ip) if ``frame`` asks for an announced address, else
         (None, why not). Same checks as :func:`parse_request`, without building a request."""
-        if len(frame) < FRAME_LEN or frame[12:22] != _REQUEST_HEAD:
+        if len(frame) < FRAME_LEN or frame[12:22] != REQUEST_HEAD:
             return None, "malformed"
         dst = frame[0:6]
         if dst != BROADCAST and dst != self.mac:

@@ -19,8 +19,9 @@ Why it cannot outlive the speaker, or answer for a frozen one:
 - It answers only while a lease holds: a deadline on the monotonic clock that the responder's
   lease thread pushes ``LEASE`` ahead every ``RENEW``. A stopped or starved process (SIGSTOP,
   the GIL held, swapped out) stops renewing, and within ``LEASE`` its requests go back to the
-  packet socket, where nobody reads them either. Gossip takes far longer than ``LEASE`` to
-  call a stalled node dead, so a new owner never answers beside a frozen one's kernel.
+  packet socket, where nobody reads them either. Gossip takes longer than ``LEASE`` to call a
+  stalled node dead (the fast profile's suspicion alone lasts at least 0.6 s), so a new owner
+  never answers beside a frozen one's kernel.
 
 Attached in generic (skb) mode: it works on every interface, veth included (native mode on a
 veth sends XDP_TX frames only to a peer that runs XDP itself). Another XDP program already on
@@ -37,6 +38,7 @@ import errno
 import logging
 import os
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -56,22 +58,19 @@ _U64 = struct.Struct("=Q")
 _LEASE_KEY = bytes(4)
 
 
-def _le32(data: bytes) -> int:
-    return int.from_bytes(data, "little")
-
-
-def _le16(data: bytes) -> int:
-    return int.from_bytes(data, "little")
+def _loaded(wire: bytes) -> int:
+    """The value a load of these wire bytes gives the program (loads are in host order)."""
+    return int.from_bytes(wire, sys.byteorder)
 
 
 def arp_program(mac: bytes, addresses_fd: int, lease_fd: int) -> bytes:
     """The program for an interface with ``mac``, reading the two maps by their fds.
 
-    The checks are :meth:`ArpReplier.answer`'s, in its order; loads are in the host's byte
-    order (little-endian: lbtui's machines), so each constant is the wire bytes read that way.
+    The checks are :meth:`ArpReplier.answer`'s, in its order; each constant is compared as a
+    load of the packet reads it (:func:`_loaded`).
     """
-    request_head = arp._REQUEST_HEAD  # bytes 12..22 of every request we answer
-    mac_lo, mac_hi = _le32(mac[0:4]), _le16(mac[4:6])
+    request_head = arp.REQUEST_HEAD  # bytes 12..22 of every request we answer
+    mac_lo, mac_hi = _loaded(mac[0:4]), _loaded(mac[4:6])
     a = ebpf.Asm()
     a.movr(R6, R1)  # the context (struct xdp_md): data at 0, data_end at 4
     a.load(R7, R6, 0, 4)
@@ -80,11 +79,11 @@ def arp_program(mac: bytes, addresses_fd: int, lease_fd: int) -> bytes:
     a.add(R2, arp.FRAME_LEN)
     a.jumpr(JGT, R2, R8, "pass")  # shorter than a request: not ours to judge
     a.load(R2, R7, 12, 4)
-    a.jump32(JNE, R2, _le32(request_head[0:4]), "pass")
+    a.jump32(JNE, R2, _loaded(request_head[0:4]), "pass")
     a.load(R2, R7, 16, 4)
-    a.jump32(JNE, R2, _le32(request_head[4:8]), "pass")
+    a.jump32(JNE, R2, _loaded(request_head[4:8]), "pass")
     a.load(R2, R7, 20, 2)
-    a.jump32(JNE, R2, _le16(request_head[8:10]), "pass")
+    a.jump32(JNE, R2, _loaded(request_head[8:10]), "pass")
     # Destination: broadcast or our MAC.
     a.load(R2, R7, 0, 4)
     a.load(R3, R7, 4, 2)
@@ -148,7 +147,7 @@ def arp_program(mac: bytes, addresses_fd: int, lease_fd: int) -> bytes:
     a.store(R7, 4, R3, 2)
     a.store_imm(R7, 6, mac_lo, 4)
     a.store_imm(R7, 10, mac_hi, 2)
-    a.store_imm(R7, 20, _le16(struct.pack("!H", arp.OP_REPLY)), 2)
+    a.store_imm(R7, 20, _loaded(struct.pack("!H", arp.OP_REPLY)), 2)
     a.store_imm(R7, 22, mac_lo, 4)
     a.store_imm(R7, 26, mac_hi, 2)
     a.store(R7, 28, R5, 4)
