@@ -52,8 +52,8 @@ log = logging.getLogger(__name__)
 LEASE = 0.25
 RENEW = 0.05
 #: Addresses one interface can answer for in the kernel (beyond, the map refuses more and
-#: those addresses are answered from user space).
-MAX_ADDRESSES = 65536
+#: those addresses are answered from user space). The map's buckets cost 16 bytes each.
+MAX_ADDRESSES = 16384
 _U64 = struct.Struct("=Q")
 _LEASE_KEY = bytes(4)
 
@@ -171,7 +171,11 @@ class KernelArp:
     renews while the actor announces."""
 
     def __init__(
-        self, ifindex: int, mac: bytes, clock: Callable[[], int] = time.monotonic_ns
+        self,
+        ifindex: int,
+        mac: bytes,
+        clock: Callable[[], int] = time.monotonic_ns,
+        max_addresses: int = MAX_ADDRESSES,
     ) -> None:
         self.ifindex, self.mac = ifindex, mac
         self._clock = clock
@@ -182,7 +186,11 @@ class KernelArp:
         #: Replies counted for addresses no longer announced (so counters never go back).
         self._withdrawn_counts: dict[str, int] = {}
         try:
-            self.addresses = self._map(ebpf.MAP_TYPE_HASH, 4, 8, MAX_ADDRESSES)
+            # Not preallocated: all its entries would be 1.3 MB of kernel memory per
+            # interface, charged to the speaker's cgroup, for the few addresses a node has.
+            self.addresses = self._map(
+                ebpf.MAP_TYPE_HASH, 4, 8, max_addresses, ebpf.BPF_F_NO_PREALLOC
+            )
             self.lease = self._map(ebpf.MAP_TYPE_ARRAY, 4, 8, 1)
             prog = ebpf.load_xdp(arp_program(mac, self.addresses.fd, self.lease.fd), "lbtui_arp")
             try:
@@ -193,8 +201,10 @@ class KernelArp:
             self.close()
             raise
 
-    def _map(self, kind: int, key_size: int, value_size: int, entries: int) -> ebpf.Map:
-        m = ebpf.Map(kind, key_size, value_size, entries)
+    def _map(
+        self, kind: int, key_size: int, value_size: int, entries: int, flags: int = 0
+    ) -> ebpf.Map:
+        m = ebpf.Map(kind, key_size, value_size, entries, flags)
         self._maps.append(m)
         return m
 

@@ -144,6 +144,27 @@ def main() -> None:
         kernel.close()
         readers.close()
 
+    # A full map: the address it refused is answered by the readers, the other by the kernel.
+    second = bytes([10, 99, 0, 101])
+    both = MappingProxyType({VIP4: VIP4_TEXT, second: "10.99.0.101"})
+    readers = L2Responder()
+    kernel = xdp.KernelArp(server.index, server.mac, max_addresses=1)
+    try:
+        readers.update({"veth0": InterfaceDuty("veth0", server.index, server.mac, ipv4=both)})
+        out["refused"] = kernel.announce(both)
+        kernel.renew()
+        ask_second = arp.request_frame(client.mac, CLIENT4, second)
+        out["full_answers"] = [
+            len(answers(sock, ask4, VIP4)),
+            len(answers(sock, ask_second, second)),
+        ]
+        out["full_readers"] = {
+            ip: readers.counters.get(REQUESTS_RECEIVED, ip) for ip in both.values()
+        }
+    finally:
+        kernel.close()
+        readers.close()
+
     out.update(frozen_and_killed(sock, ask4))
     print(json.dumps(out))
 

@@ -124,6 +124,9 @@ def test_arp_answered_in_the_kernel_is_the_readers_answer_and_ends_with_its_proc
     assert out["leased"] == 1 and out["readers_while_leased"] == 0
     assert out["expired"] == 1 and out["readers_after_expiry"] == 1
     assert out["kernel_replies"] == {"10.99.0.100": 1}
+    # a full map: what it refused is answered from user space, nothing is lost
+    assert out["refused"] == ["10.99.0.101"] and out["full_answers"] == [1, 1]
+    assert out["full_readers"] == {"10.99.0.100": 0, "10.99.0.101": 1}
     # a responder process: frozen, nobody answers (its program is still attached); thawed,
     # it answers again; killed, its program is gone with it
     assert out["child_errors"] == "[]" and out["child_running"] == 1
