@@ -129,7 +129,7 @@ def main() -> None:
     # An expired lease: the same address, a kernel program whose lease is let run out, and a
     # responder in user space beside it, which then answers every request.
     readers = L2Responder()
-    kernel = xdp.KernelArp(server.index, server.mac)
+    kernel = xdp.KernelNeighbours(server.index, server.mac)
     try:
         readers.update({"veth0": duty})
         kernel.announce(duty.ipv4)
