@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 MAP_CREATE, MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, MAP_DELETE_ELEM, MAP_GET_NEXT_KEY = 0, 1, 2, 3, 4
 PROG_LOAD, PROG_TEST_RUN, LINK_CREATE = 5, 10, 28
 MAP_TYPE_HASH, MAP_TYPE_ARRAY = 1, 2
+NO_PREALLOC = 1  # BPF_F_NO_PREALLOC: a hash map's entries allocated as they are added
 PROG_TYPE_XDP = 6
 ATTACH_XDP = 37  # enum bpf_attach_type BPF_XDP
 XDP_FLAGS_SKB_MODE = 2
@@ -188,9 +189,12 @@ def _address(buffer: ctypes.Array | bytes) -> int:
 class Map:
     """A kernel map with fixed-size keys and values (bytes in, bytes out)."""
 
-    def __init__(self, kind: int, key_size: int, value_size: int, max_entries: int) -> None:
+    def __init__(
+        self, kind: int, key_size: int, value_size: int, max_entries: int, flags: int = 0
+    ) -> None:
         self.key_size, self.value_size = key_size, value_size
-        self.fd = _call(MAP_CREATE, _attr("<IIII", kind, key_size, value_size, max_entries))
+        attr = _attr("<IIIII", kind, key_size, value_size, max_entries, flags)
+        self.fd = _call(MAP_CREATE, attr)
 
     def update(self, key: bytes, value: bytes) -> None:
         k, v = self._buffers(key, value)

@@ -50,7 +50,6 @@ from types import MappingProxyType
 
 from actors.l2 import ebpf
 from actors.l2.xdp_program import arp_program as arp_program
-from actors.l2.xdp_program import ndp_program as ndp_program
 from actors.l2.xdp_program import neighbour_program
 
 log = logging.getLogger(__name__)
@@ -90,8 +89,10 @@ class KernelNeighbours:
         #: Replies counted for addresses no longer announced (so counters never go back).
         self._withdrawn_counts: dict[str, int] = {}
         try:
-            self.addresses = self._map(ebpf.MAP_TYPE_HASH, 4, 8, MAX_ADDRESSES)
-            self.addresses6 = self._map(ebpf.MAP_TYPE_HASH, 16, 8, MAX_ADDRESSES)
+            # Entries made as addresses come (not all MAX_ADDRESSES at once: ~5 MB of kernel
+            # memory per map and interface, charged to the speaker's cgroup).
+            self.addresses = self._map(ebpf.MAP_TYPE_HASH, 4, 8, MAX_ADDRESSES, ebpf.NO_PREALLOC)
+            self.addresses6 = self._map(ebpf.MAP_TYPE_HASH, 16, 8, MAX_ADDRESSES, ebpf.NO_PREALLOC)
             self.lease = self._map(ebpf.MAP_TYPE_ARRAY, 4, 8, 1)
             code = neighbour_program(
                 mac, source, self.addresses.fd, self.addresses6.fd, self.lease.fd
@@ -106,8 +107,10 @@ class KernelNeighbours:
             raise
         self._tables = {4: self.addresses, 16: self.addresses6}
 
-    def _map(self, kind: int, key_size: int, value_size: int, entries: int) -> ebpf.Map:
-        m = ebpf.Map(kind, key_size, value_size, entries)
+    def _map(
+        self, kind: int, key_size: int, value_size: int, entries: int, flags: int = 0
+    ) -> ebpf.Map:
+        m = ebpf.Map(kind, key_size, value_size, entries, flags)
         self._maps.append(m)
         return m
 

@@ -2,8 +2,8 @@
 announced addresses answered where the frame arrives, in the kernel, everything else passed on.
 
 One XDP program is all an interface's link holds, so one program does both, dispatching on the
-ethertype: :func:`neighbour_program`. :func:`arp_program` and :func:`ndp_program` are its two
-halves alone (the tests load each beside the whole).
+ethertype: :func:`neighbour_program`. :func:`arp_program` is its ARP half alone (the tests load
+it beside the whole).
 
 Each half answers exactly as its reader answers (:meth:`actors.l2.arp.ArpReplier.answer`,
 :meth:`actors.l2.ndp.NdpReplier.answer`), with the same bytes, and only in the common case;
@@ -71,16 +71,6 @@ def arp_program(mac: bytes, addresses_fd: int, lease_fd: int) -> bytes:
     a = ebpf.Asm()
     _start(a)
     _arp(a, mac, addresses_fd, lease_fd)
-    _pass(a)
-    return a.assemble()
-
-
-def ndp_program(mac: bytes, source: bytes | None, addresses_fd: int, lease_fd: int) -> bytes:
-    """NDP alone, for an interface with ``mac`` whose NAs come from ``source`` (its link-local
-    address; None: the target itself, as :class:`actors.l2.ndp.NdpReplier`)."""
-    a = ebpf.Asm()
-    _start(a)
-    _ndp(a, mac, source, addresses_fd, lease_fd)
     _pass(a)
     return a.assemble()
 

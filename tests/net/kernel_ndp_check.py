@@ -8,7 +8,7 @@ byte as the readers answer them (and as scapy builds the NA) without reaching a 
 counted; what must still reach the readers: a duplicate address detection probe for the VIP6
 (defended to all nodes), an NS without a source link-layer option; an expired lease handing
 NSs to a responder in user space; a responder process killed (SIGKILL), its program gone and
-nobody answering.
+nobody answering; the address maps' kernel memory.
 """
 
 from __future__ import annotations
@@ -54,6 +54,12 @@ def without_option(ns: bytes) -> bytes:
     pseudo = frame[22:54] + (24).to_bytes(4, "big") + bytes(3) + bytes((ndp.IPPROTO_ICMPV6,))
     frame[56:58] = ndp.checksum(bytes(pseudo) + bytes(frame[ndp.ICMP_AT :]))
     return bytes(frame)
+
+
+def memlock(fd: int) -> int:
+    """The kernel memory a map holds (its fdinfo's memlock), in bytes."""
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("memlock:"))
 
 
 CHILD = """
@@ -148,6 +154,7 @@ def main() -> None:
         out["expired"] = answers(sock, ask6, VIP6) == [expected]
         out["readers_after_expiry"] = readers.counters.get(REQUESTS_RECEIVED, VIP6_TEXT)
         out["kernel_replies"] = kernel.replies()
+        out["map_memlock"] = [memlock(m.fd) for m in (kernel.addresses, kernel.addresses6)]
     finally:
         kernel.close()
         readers.close()
