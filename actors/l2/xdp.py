@@ -49,7 +49,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from actors.l2 import ebpf
-from actors.l2.xdp_program import arp_program as arp_program
+from actors.l2.xdp_program import arp_program as arp_program  # its ARP half, for tests
 from actors.l2.xdp_program import neighbour_program
 
 log = logging.getLogger(__name__)
