@@ -17,14 +17,14 @@ import ctypes
 import os
 import platform
 import struct
+import sys
 from dataclasses import dataclass, field
 
 # bpf(2) commands.
 MAP_CREATE, MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, MAP_DELETE_ELEM, MAP_GET_NEXT_KEY = 0, 1, 2, 3, 4
 PROG_LOAD, PROG_TEST_RUN, LINK_CREATE = 5, 10, 28
 MAP_TYPE_HASH, MAP_TYPE_ARRAY = 1, 2
-#: A hash map's entries allocated as they are added, not all at creation (map_flags).
-BPF_F_NO_PREALLOC = 1
+NO_PREALLOC = 1  # BPF_F_NO_PREALLOC: a hash map's entries allocated as they are added
 PROG_TYPE_XDP = 6
 ATTACH_XDP = 37  # enum bpf_attach_type BPF_XDP
 XDP_FLAGS_SKB_MODE = 2
@@ -33,15 +33,15 @@ XDP_PASS, XDP_TX = 2, 3
 SYSCALL_NR = {"x86_64": 321, "aarch64": 280}
 
 # Instruction classes, sizes, modes, sources and operations (linux/bpf_common.h, linux/bpf.h).
-LDX, ST, STX, ALU64, JMP, JMP32 = 0x01, 0x02, 0x03, 0x07, 0x05, 0x06
+LDX, ST, STX, ALU, ALU64, JMP, JMP32 = 0x01, 0x02, 0x03, 0x04, 0x07, 0x05, 0x06
 W, H, B, DW = 0x00, 0x08, 0x10, 0x18
 MEM, ATOMIC, IMM = 0x60, 0xC0, 0x00
 K, X = 0x00, 0x08
-ADD, SUB, AND, MOV = 0x00, 0x10, 0x50, 0xB0
+ADD, SUB, OR, AND, RSH, MOV = 0x00, 0x10, 0x40, 0x50, 0x70, 0xB0
 JA, JEQ, JGT, JGE, JNE, CALL, EXIT = 0x00, 0x10, 0x20, 0x30, 0x50, 0x80, 0x90
 PSEUDO_MAP_FD = 1
 # Helper functions by number (enum bpf_func_id).
-MAP_LOOKUP, KTIME_GET_NS, XDP_ADJUST_TAIL = 1, 5, 65
+MAP_LOOKUP, KTIME_GET_NS, CSUM_DIFF, XDP_ADJUST_TAIL = 1, 5, 28, 65
 R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, FP = range(11)
 SIZES = {1: B, 2: H, 4: W, 8: DW}
 
@@ -70,6 +70,10 @@ class Asm:
     def movr(self, dst: int, src: int) -> None:
         self._emit(ALU64 | MOV | X, dst, src)
 
+    def movr32(self, dst: int, src: int) -> None:
+        """dst = (u32)src: the upper half cleared."""
+        self._emit(ALU | MOV | X, dst, src)
+
     def add(self, dst: int, imm: int) -> None:
         self._emit(ALU64 | ADD | K, dst, imm=imm)
 
@@ -78,6 +82,13 @@ class Asm:
 
     def subr(self, dst: int, src: int) -> None:
         self._emit(ALU64 | SUB | X, dst, src)
+
+    def orr(self, dst: int, src: int) -> None:
+        self._emit(ALU64 | OR | X, dst, src)
+
+    def rsh(self, dst: int, imm: int) -> None:
+        """dst >>= imm (logical)."""
+        self._emit(ALU64 | RSH | K, dst, imm=imm)
 
     def and_(self, dst: int, imm: int) -> None:
         self._emit(ALU64 | AND | K, dst, imm=imm)
@@ -132,6 +143,12 @@ class Asm:
                 off = self.labels[target] - at - 1
             out += _INSN.pack(code, dst | (src << 4), off, imm)
         return bytes(out)
+
+
+def loaded(wire: bytes) -> int:
+    """The value a load of these wire bytes gives a program (loads are in the host's order):
+    what to compare a packet field with, or store to write those bytes."""
+    return int.from_bytes(wire, sys.byteorder)
 
 
 def _signed32(value: int) -> int:

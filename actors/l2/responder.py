@@ -22,11 +22,12 @@ cost more than the ``recv`` they save), so the reader stays on ``recv``. A recei
 (``SO_RCVTIMEO``) lets a reader notice its port was retired; it then closes its own socket, so
 no socket is closed under a thread blocked on it.
 
-With ``in_kernel``, ARP requests for each interface's announced IPv4 addresses are also
-answered by an XDP program before any socket sees them, with the same bytes
-(:mod:`actors.l2.xdp`). What the kernel does not answer reaches the readers as before; where
-XDP cannot be attached (no CAP_BPF, an old kernel, another XDP program), the readers answer
-everything, as without it.
+With ``in_kernel``, ARP requests and Neighbor Solicitations for each interface's announced
+addresses are also answered by an XDP program before any socket sees them, with the same
+bytes (:mod:`actors.l2.xdp`). What the kernel does not answer (among them duplicate address
+detection probes, and solicitations of a layout other than the common one) reaches the
+readers as before; where XDP cannot be attached (no CAP_BPF, an old kernel, another XDP
+program), the readers answer everything, as without it.
 
 The actor calls :meth:`L2Responder.update` with the new duties: the table is swapped first
 (answers for withdrawn addresses stop at once), then filters are re-attached and NDP
@@ -232,8 +233,8 @@ class L2Responder:
         #: Read with recvmmsg and answer with sendmmsg where the system has them (else one
         #: frame per call); benchmarks and tests turn it off to compare.
         self._batched = batched
-        #: ARP answered in the kernel too (XDP), on the interfaces where it can be attached.
-        self._kernel = xdp.KernelArpSet() if in_kernel else None
+        #: ARP and NDP answered in the kernel too (XDP), where it can be attached.
+        self._kernel = xdp.KernelNeighbourSet() if in_kernel else None
         if self._kernel is not None:
             kernel = self._kernel
             self.counters.sources.append(
@@ -261,7 +262,9 @@ class L2Responder:
                 else:
                     port.duty = duty  # first: withdrawn addresses are not answered any more
                 if self._kernel is not None:
-                    self._kernel.announce(duty.name, duty.index, duty.mac, duty.ipv4)
+                    self._kernel.announce(
+                        duty.name, duty.index, duty.mac, duty.ipv4, duty.ipv6, duty.link_local
+                    )
                 self._program(port, duty)
             except OSError as exc:
                 errors.append(f"{name}: {exc.strerror or exc}")

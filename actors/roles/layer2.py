@@ -22,7 +22,7 @@ from actors.runtime import ActorSpec
 class L2Options:
     """``--no-l2`` (``enabled`` False), ``--l2-exclude`` (empty: MetalLB's default list of
     interfaces never answered on), ``--l2-refresh`` and ``--l2-no-xdp`` (``in_kernel`` False:
-    no XDP program answering ARP in the kernel)."""
+    no XDP program answering ARP and NDP in the kernel)."""
 
     enabled: bool = True
     exclude: tuple[str, ...] = ()

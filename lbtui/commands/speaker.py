@@ -90,8 +90,8 @@ def add_parser(subparsers: Any) -> None:
     speaker.add_argument(
         "--l2-no-xdp",
         action="store_true",
-        help="answer ARP from the reader threads only, without the XDP program that answers "
-        "it in the kernel (used by default where it can be attached)",
+        help="answer ARP and NDP from the reader threads only, without the XDP program that "
+        "answers them in the kernel (used by default where it can be attached)",
     )
     speaker.add_argument(
         "--ml-bind",

@@ -129,7 +129,7 @@ def main() -> None:
     # An expired lease: the same address, a kernel program whose lease is let run out, and a
     # responder in user space beside it, which then answers every request.
     readers = L2Responder()
-    kernel = xdp.KernelArp(server.index, server.mac)
+    kernel = xdp.KernelNeighbours(server.index, server.mac)
     try:
         readers.update({"veth0": duty})
         kernel.announce(duty.ipv4)
@@ -148,7 +148,7 @@ def main() -> None:
     second = bytes([10, 99, 0, 101])
     both = MappingProxyType({VIP4: VIP4_TEXT, second: "10.99.0.101"})
     readers = L2Responder()
-    kernel = xdp.KernelArp(server.index, server.mac, max_addresses=1)
+    kernel = xdp.KernelNeighbours(server.index, server.mac, max_addresses=1)
     try:
         readers.update({"veth0": InterfaceDuty("veth0", server.index, server.mac, ipv4=both)})
         out["refused"] = kernel.announce(both)

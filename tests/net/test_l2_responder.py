@@ -133,3 +133,31 @@ def test_arp_answered_in_the_kernel_is_the_readers_answer_and_ends_with_its_proc
     assert out["child_frozen"] == 0 and out["xdp_while_frozen"] is True
     assert out["child_thawed"] is True
     assert out["child_killed"] == 0 and out["xdp_after_kill"] is False
+
+
+def test_ndp_answered_in_the_kernel_is_the_readers_answer_and_ends_with_its_process(
+    veth_namespace: str,
+) -> None:
+    """XDP answers a Neighbor Solicitation (to the solicited-node group, or unicast) with the
+    NA the readers would send (scapy agreeing), before any reader sees it, and the metrics
+    count it; a duplicate address detection probe for the VIP6 and an NS without a source
+    link-layer option still reach the readers, which defend and answer. An expired lease
+    hands NSs to user space; a killed responder's program is gone and nobody answers. The
+    address maps hold kernel memory as addresses come, not for all they could hold."""
+    out = check_in(veth_namespace, "tests.net.kernel_ndp_check")
+    assert out["errors"] == [] and out["xdp_on"] is True
+    assert out["replies"] == 2 and out["replies_equal"] is True and out["scapy_equal"] is True
+    assert out["requests_by_readers"] == 0  # the kernel answered both ...
+    assert out["requests_counted"] == 2  # ... and the metrics count them
+    assert out["dad_defended"] is True and out["dad_to_all_nodes"] == [True]
+    assert out["bare_answered"] is True
+    assert out["requests_by_readers_after"] == 2  # the probe and the bare NS
+    assert out["requests_counted_after"] == 4
+    assert out["xdp_after_close"] is False
+    assert out["leased"] is True and out["readers_while_leased"] == 0
+    assert out["expired"] is True and out["readers_after_expiry"] == 1
+    assert out["kernel_replies"] == {"fd00:99::100": 1}
+    # entries are made as addresses come: not 65536 of them up front (~5 MB per map)
+    assert all(n < 2 << 20 for n in out["map_memlock"]), out["map_memlock"]
+    assert out["child_errors"] == "[]" and out["child_running"] == 1
+    assert out["child_killed"] == 0 and out["xdp_after_kill"] is False

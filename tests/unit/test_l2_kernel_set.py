@@ -1,6 +1,7 @@
-"""KernelArpSet's bookkeeping with fake programs: where a program cannot be attached the
-interface is left to the readers (said once per reason), a changed interface gets a new
-program, and replies counted by detached programs are kept."""
+"""KernelNeighbourSet's bookkeeping with fake programs: where a program cannot be attached the
+interface is left to the readers (said once per reason), a changed interface (or NA source)
+gets a new program, both families reach it, and replies counted by detached programs are
+kept."""
 
 from __future__ import annotations
 
@@ -12,17 +13,19 @@ import pytest
 from actors.l2 import xdp
 
 VIP = bytes([10, 0, 0, 1])
+VIP6 = bytes.fromhex("fd000000000000000000000000000001")
+LINK_LOCAL = bytes.fromhex("fe800000000000000000000000000001")
 
 
 class FakeKernel:
-    def __init__(self, ifindex: int, mac: bytes) -> None:
-        self.ifindex, self.mac = ifindex, mac
+    def __init__(self, ifindex: int, mac: bytes, source: bytes | None = None) -> None:
+        self.ifindex, self.mac, self.source = ifindex, mac, source
         self.announced: dict[bytes, str] = {}
         self.renewed = 0
         self.closed = False
 
-    def announce(self, ipv4: dict[bytes, str]) -> list[str]:
-        self.announced = dict(ipv4)
+    def announce(self, ipv4: dict[bytes, str], ipv6: dict[bytes, str] | None = None) -> list[str]:
+        self.announced = {**ipv4, **(ipv6 or {})}
         return []
 
     def renew(self) -> None:
@@ -41,18 +44,18 @@ def made() -> list[FakeKernel]:
 
 
 @pytest.fixture
-def kernels(made: list[FakeKernel]) -> xdp.KernelArpSet:
-    def make(ifindex: int, mac: bytes) -> FakeKernel:
-        made.append(FakeKernel(ifindex, mac))
+def kernels(made: list[FakeKernel]) -> xdp.KernelNeighbourSet:
+    def make(ifindex: int, mac: bytes, source: bytes | None) -> FakeKernel:
+        made.append(FakeKernel(ifindex, mac, source))
         return made[-1]
 
-    s = xdp.KernelArpSet(make)  # type: ignore[arg-type]
+    s = xdp.KernelNeighbourSet(make)  # type: ignore[arg-type]
     yield s
     s.close()
 
 
 def test_an_interface_is_attached_once_and_renewed_at_attach(
-    kernels: xdp.KernelArpSet, made: list[FakeKernel]
+    kernels: xdp.KernelNeighbourSet, made: list[FakeKernel]
 ) -> None:
     kernels.announce("eth0", 2, b"\x02" * 6, {VIP: "10.0.0.1"})
     kernels.announce("eth0", 2, b"\x02" * 6, {})
@@ -61,7 +64,7 @@ def test_an_interface_is_attached_once_and_renewed_at_attach(
 
 
 def test_a_changed_interface_gets_a_new_program_and_the_old_counts_are_kept(
-    kernels: xdp.KernelArpSet, made: list[FakeKernel]
+    kernels: xdp.KernelNeighbourSet, made: list[FakeKernel]
 ) -> None:
     kernels.announce("eth0", 2, b"\x02" * 6, {VIP: "10.0.0.1"})
     kernels.announce("eth0", 3, b"\x02" * 6, {VIP: "10.0.0.1"})  # replaced: a new index
@@ -75,17 +78,37 @@ def test_a_changed_interface_gets_a_new_program_and_the_old_counts_are_kept(
 def test_where_no_program_can_be_attached_the_readers_answer_and_it_is_said_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    def refuse(ifindex: int, mac: bytes) -> xdp.KernelArp:
+    def refuse(ifindex: int, mac: bytes, source: bytes | None) -> xdp.KernelNeighbours:
         raise PermissionError(errno.EPERM, "Operation not permitted")
 
-    kernels = xdp.KernelArpSet(refuse)
+    kernels = xdp.KernelNeighbourSet(refuse)
     with caplog.at_level(logging.WARNING, logger="actors.l2.xdp"):
         kernels.announce("eth0", 2, b"\x02" * 6, {VIP: "10.0.0.1"})
         kernels.announce("eth1", 3, b"\x04" * 6, {VIP: "10.0.0.1"})
     assert kernels.attached() == [] and kernels.replies() == {}
     said = [r.getMessage() for r in caplog.records]
     assert said == [
-        "ARP is answered from user space on eth0: XDP could not be attached "
+        "ARP and NDP are answered from user space on eth0: XDP could not be attached "
         "(Operation not permitted)"
     ]
     kernels.close()
+
+
+def test_both_families_reach_the_program_and_are_counted(
+    kernels: xdp.KernelNeighbourSet, made: list[FakeKernel]
+) -> None:
+    kernels.announce("eth0", 2, b"\x02" * 6, {VIP: "10.0.0.1"}, {VIP6: "fd00::1"})
+    assert made[0].announced == {VIP: "10.0.0.1", VIP6: "fd00::1"}
+    assert kernels.replies() == {"10.0.0.1": 3, "fd00::1": 3}
+
+
+def test_a_new_na_source_gets_a_new_program(
+    kernels: xdp.KernelNeighbourSet, made: list[FakeKernel]
+) -> None:
+    """The link-local address is written into the program: when it comes (or changes) the
+    program is replaced, and what the old one counted is kept."""
+    kernels.announce("eth0", 2, b"\x02" * 6, {}, {VIP6: "fd00::1"})
+    kernels.announce("eth0", 2, b"\x02" * 6, {}, {VIP6: "fd00::1"}, LINK_LOCAL)
+    kernels.announce("eth0", 2, b"\x02" * 6, {}, {VIP6: "fd00::1"}, LINK_LOCAL)
+    assert [(k.source, k.closed) for k in made] == [(None, True), (LINK_LOCAL, False)]
+    assert kernels.replies() == {"fd00::1": 6}
