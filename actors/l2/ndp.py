@@ -212,6 +212,10 @@ class NdpReplier:
         if fields is None:
             return None, "malformed"
         src, _dst, target, source_lladdr = fields
+        # A group address as the sender (Ethernet source, link-layer option or IPv6 source)
+        # is never a real host: answering would send the advertisement to a whole group.
+        if frame[6] & 1 or (source_lladdr is not None and source_lladdr[0] & 1) or src[0] == 0xFF:
+            return None, "multicast sender"
         ip = announced.get(target)
         if src == UNSPECIFIED:
             if ip is None:

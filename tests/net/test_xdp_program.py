@@ -317,7 +317,6 @@ def test_the_readers_answer_what_the_kernel_leaves_them_in_these_cases(
     assert answered_by_readers == {
         "to-the-group", "unicast-to-us", "class-and-flow", "option-not-the-eth-source",
         "dad-probe", "no-option", "two-options", "another-option", "trailing-bytes",
-        "multicast-source", "multicast-eth-source", "multicast-option-address",
         "to-another-hosts-mac", "unicast-to-us-not-to-the-target", "to-another-group",
         "to-the-group-by-another-mac", "to-all-nodes", "to-the-group-by-broadcast",
     }  # fmt: skip

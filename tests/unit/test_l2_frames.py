@@ -110,6 +110,22 @@ def test_an_arp_request_from_a_multicast_or_broadcast_sender_mac_is_ignored() ->
     )
 
 
+def test_a_solicitation_from_a_multicast_sender_is_ignored() -> None:
+    """The same for NDP: a group as the Ethernet source, in the source link-layer option or
+    as the IPv6 source is never a real host (the advertisement would go to a group)."""
+    replier = ndp.NdpReplier(OUR_MAC, LINK_LOCAL)
+    group_mac = bytes.fromhex("333300000001")
+    in_option = ndp.solicitation_frame(group_mac, ASKER6, VIP6)
+    asked = ndp.solicitation_frame(ASKER_MAC, ASKER6, VIP6)
+    in_ethernet = asked[:6] + group_mac + asked[12:]  # the checksum does not cover Ethernet
+    from_group = ndp.solicitation_frame(ASKER_MAC, ndp.ALL_NODES, VIP6)
+    for frame in (in_option, in_ethernet, from_group):
+        assert answer_ndp(frame, DUTY, replier) == (None, "multicast sender")
+    assert answer_ndp(ndp.solicitation_frame(ASKER_MAC, ASKER6, VIP6), DUTY, replier)[1] == (
+        "fd00:99::100"
+    )
+
+
 def test_an_arp_probe_from_zero_is_answered_so_the_prober_sees_the_address_in_use() -> None:
     probe = arp.request_frame(ASKER_MAC, b"\x00" * 4, VIP4)
     reply, ip = answer_arp(probe, DUTY, arp.ArpReplier(OUR_MAC))
