@@ -57,7 +57,7 @@ from actors.election.candidates import (
     resolve_pool,
     wants_shared_ip,
 )
-from actors.model.allocation import ipv4_text
+from actors.model.allocation import ipv4_text, ipv4_text_width
 from actors.model.cluster import ClusterState, Service
 from actors.model.compact import CompactRecord
 from actors.model.config import Config, IPAddress, L2Advertisement, Pool
@@ -283,6 +283,23 @@ class L2Owners(Mapping[str, L2Owner]):
         owners = self._owners
         for address in [address for address, owner in owners.items() if not keep(owner)]:
             del owners[address]
+
+    def ip_text_width(self) -> int:
+        """The length of the longest address text (key) among the owners (0 for none),
+        without making the texts of IPv4 addresses (``lbtui plan``'s table pads to it)."""
+        v4: list[int] = []
+        widest = 0
+        for owner in self._owners.values():
+            ip = owner._ip
+            if type(ip) is int:
+                v4.append(ip)
+            else:
+                widest = max(widest, len(ip))  # type: ignore[arg-type]
+        return max(widest, ipv4_text_width(v4))
+
+    def unordered(self) -> Iterable[L2Owner]:
+        """The owners in no particular order (cheaper than :meth:`values`)."""
+        return self._owners.values()
 
     def __iter__(self) -> Iterator[str]:
         return (owner.ip for owner in self._in_order())

@@ -7,14 +7,16 @@ move if nodes died, without touching anything.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 from actors.allocator.converge import allocate_cluster
 from actors.election.bgp import bgp_advertisements
-from actors.election.l2 import L2Owner, l2_owners
-from actors.model.allocation import Allocation, PoolUsage
+from actors.election.l2 import L2Owner, L2Owners, l2_owners
+from actors.model.allocation import Allocation, PoolUsage, ips_text_width
 from actors.model.cluster import ClusterState
 from actors.model.config import Config
 from actors.model.route import BGPRoute
@@ -67,12 +69,13 @@ class Plan:
 
     def table_chunks(self, moved: Mapping[str, str] | None = None) -> Iterator[str]:
         """:meth:`to_table`'s text a few thousand lines at a time: of 100k Services, written
-        as it is built, never held whole (the rows are made twice, once for the widths, rather
-        than kept: they would be 10s of MB)."""
+        as it is built, never held whole. Each row is made once: the columns' widths are
+        found first from the cells' lengths, without making the rows (:func:`_service_widths`
+        and the like), not by making every row twice (the rows kept would be 10s of MB)."""
         moved = moved or {}
 
         allocations = self.allocations
-        keys = sorted(allocations)  # once, for both passes (a reference each: 1 MB of 100k)
+        keys = sorted(allocations)  # once, for the widths and the rows (1 MB of 100k)
 
         def services() -> Iterator[tuple[str, ...]]:
             for key in keys:
@@ -101,50 +104,131 @@ class Plan:
                         ", ".join(r.services),
                     )
 
-        def pools() -> Iterator[tuple[str, ...]]:
-            for name, u in sorted(self.usage.items()):
-                yield (
-                    name,
-                    f"{u.in_use}/{u.total}",
-                    f"{u.in_use_v4}/{u.total_v4}",
-                    f"{u.in_use_v6}/{u.total_v6}",
-                )
+        pools = [
+            (
+                name,
+                f"{u.in_use}/{u.total}",
+                f"{u.in_use_v4}/{u.total_v4}",
+                f"{u.in_use_v6}/{u.total_v6}",
+            )
+            for name, u in sorted(self.usage.items())
+        ]  # a row per pool: few
 
-        yield from _section("SERVICES", ("SERVICE", "IPS", "POOL", "STATUS"), services)
-        yield from _section("LAYER 2", ("  IP", "NODE", "SERVICES", "NOTE"), l2)
         yield from _section(
-            "BGP", ("NODE", "PREFIX", "PEERS", "COMMUNITIES", "LOCALPREF", "SERVICES"), bgp
+            "SERVICES",
+            ("SERVICE", "IPS", "POOL", "STATUS"),
+            services(),
+            _service_widths(keys, allocations),
         )
-        yield from _section("POOLS", ("POOL", "IN USE", "IPV4", "IPV6"), pools, last=True)
+        yield from _section(
+            "LAYER 2", ("  IP", "NODE", "SERVICES", "NOTE"), l2(), _l2_widths(self.l2)
+        )
+        yield from _section(
+            "BGP",
+            ("NODE", "PREFIX", "PEERS", "COMMUNITIES", "LOCALPREF", "SERVICES"),
+            bgp(),
+            _bgp_widths(self.bgp),
+        )
+        yield from _section(
+            "POOLS", ("POOL", "IN USE", "IPV4", "IPV6"), pools, _widths_of(pools), last=True
+        )
 
 
 LINES_PER_CHUNK = 4096
+
+_POOL = attrgetter("pool")
+_NODE = attrgetter("node")
+_SERVICES = attrgetter("services")
+_PREFIX = attrgetter("prefix")
+_PEERS = attrgetter("peers")
+_COMMUNITIES = attrgetter("communities")
+_LOCAL_PREF = attrgetter("local_pref")
+_JOIN = ", ".join
+
+
+def _service_widths(
+    keys: list[str], allocations: Mapping[str, Allocation]
+) -> tuple[int, ...] | None:
+    """The widest cell of each column but the last (see :func:`_section`) of the SERVICES
+    table (None: no rows), as :meth:`Plan.table_chunks`'s ``services`` makes them: the key,
+    the IPs or "-", the pool or "-"."""
+    if not keys:
+        return None
+    return (
+        max(map(len, keys)),
+        ips_text_width(allocations.values()),
+        max(1, max(map(len, filter(None, map(_POOL, allocations.values()))), default=0)),
+    )
+
+
+def _l2_widths(owners: Mapping[str, L2Owner]) -> tuple[int, ...] | None:
+    """The widest cell of each column but the last of the LAYER 2 table (None: no rows), as
+    :meth:`Plan.table_chunks`'s ``l2`` makes them: a mark ("* " or "  ") and the address, the
+    node or "-", the services."""
+    if not owners:
+        return None
+    if isinstance(owners, L2Owners):
+        ip_width, values = owners.ip_text_width(), owners.unordered()
+    else:
+        ip_width, values = max(map(len, owners)), owners.values()
+    return (
+        2 + ip_width,
+        max(1, max(map(len, filter(None, map(_NODE, values))), default=0)),
+        max(map(len, map(_JOIN, map(_SERVICES, values)))),
+    )
+
+
+def _bgp_widths(bgp: Mapping[str, tuple[BGPRoute, ...]]) -> tuple[int, ...] | None:
+    """The widest cell of each column but the last of the BGP table (None: no rows), as
+    :meth:`Plan.table_chunks`'s ``bgp`` makes them (no peers or communities: "-")."""
+    nodes = [node for node, routes in bgp.items() if routes]
+    if not nodes:
+        return None
+
+    def each(field: attrgetter[Any]) -> Iterator[Any]:
+        return map(field, chain.from_iterable(bgp.values()))
+
+    return (
+        max(map(len, nodes)),
+        max(map(len, each(_PREFIX))),
+        max(1, max(map(len, map(_JOIN, each(_PEERS))))),
+        max(1, max(map(len, map(_JOIN, each(_COMMUNITIES))))),
+        max(map(len, map(str, each(_LOCAL_PREF)))),
+    )
+
+
+def _widths_of(rows: Iterable[tuple[str, ...]]) -> list[int] | None:
+    """The widest cell of each column of ``rows`` (None: no rows)."""
+    widths = None
+    for row in rows:
+        lengths = map(len, row)
+        widths = list(lengths) if widths is None else list(map(max, widths, lengths))
+    return widths
 
 
 def _section(
     title: str,
     header: tuple[str, ...],
-    rows: Callable[[], Iterable[tuple[str, ...]]],
+    rows: Iterable[tuple[str, ...]],
+    widths: Sequence[int] | None,
     last: bool = False,
 ) -> Iterator[str]:
     """A table and the blank line after it (none after the last: the text ends with one
-    line break), in chunks of at most LINES_PER_CHUNK lines. ``rows`` is called twice: once
-    for the column widths, once for the lines."""
-    widths = [len(h) for h in header]
-    empty = True
-    for row in rows():
-        empty = False
-        widths = list(map(max, widths, map(len, row)))
+    line break), in chunks of at most LINES_PER_CHUNK lines. ``widths``: the widest cell of
+    each column of ``rows`` (None: there are none); the last column's is not needed (a
+    line's trailing blanks are cut: the last cell is never padded)."""
     yield f"{title}\n"
-    if empty:
+    if widths is None:
         yield "  (none)\n"
     else:
-        # Each cell left-justified to its column's width (str.ljust's padding), the line's
-        # trailing blanks cut: one format call a line.
-        line = "  ".join(f"{{:<{w}}}" for w in widths).format
-        batch = ["  " + line(*header).rstrip()]
-        for row in rows():
-            batch.append("  " + line(*row).rstrip())
+        # Each cell but the last left-justified to its column's width (str.ljust's padding),
+        # the line's trailing blanks cut: one format call a line.
+        padded = [f"{{:<{max(len(h), w)}}}" for h, w in zip(header, widths, strict=False)]
+        padded += ["{}"] * (len(header) - len(padded))
+        line = ("  " + "  ".join(padded)).format
+        batch = [line(*header).rstrip()]
+        for row in rows:
+            batch.append(line(*row).rstrip())
             if len(batch) >= LINES_PER_CHUNK:
                 yield "\n".join(batch) + "\n"
                 batch = []

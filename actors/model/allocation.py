@@ -11,8 +11,12 @@ equality, repr, and ``replace``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from ipaddress import IPv4Address, IPv6Address
+from itertools import repeat
+from operator import add, and_, rshift
 from socket import inet_ntoa
 from typing import Any
 
@@ -162,6 +166,39 @@ def ipv4_text(value: int) -> str:
     """``str(IPv4Address(value))`` for a valid IPv4 int, without the object (twice as fast;
     ``lbtui plan`` of 100k Services writes each address twice)."""
     return inet_ntoa(value.to_bytes(4, "big"))
+
+
+def ipv4_text_width(values: Iterable[int]) -> int:
+    """The length of the longest :func:`ipv4_text` of ``values`` (0 for none), without making
+    the texts: each address's halves (``a.b``) looked up in a table of their texts' lengths.
+    ``lbtui plan``'s table pads its columns to their widest cell (of 100k addresses: ~15 ms,
+    where making the texts is ~120)."""
+    halves = _half_widths()
+    values = values if isinstance(values, list | tuple) else list(values)
+    high = map(halves.__getitem__, map(rshift, values, repeat(16)))
+    low = map(halves.__getitem__, map(and_, values, repeat(0xFFFF)))
+    return max(map(add, high, low), default=-1) + 1  # the dot between the halves
+
+
+@cache
+def _half_widths() -> bytes:
+    """``len(f"{a}.{b}")`` at index ``a * 256 + b``, for octets a and b."""
+    digits = [len(str(octet)) for octet in range(256)]
+    return bytes(a + b + 1 for a in digits for b in digits)
+
+
+def ips_text_width(allocations: Iterable[Allocation]) -> int:
+    """The length of the longest ``", ".join(a.ip_texts) or "-"`` of ``allocations`` (0 for
+    none): ``lbtui plan``'s IPS column, without the text of each single IPv4 address."""
+    v4: list[int] = []
+    widest = 0
+    for allocation in allocations:
+        packed = allocation._ips
+        if type(packed) is int and packed < V6_TAG:
+            v4.append(packed)
+        else:
+            widest = max(widest, len(", ".join(allocation.ip_texts) or "-"))
+    return max(widest, ipv4_text_width(v4))
 
 
 def address_of_key(key: int) -> IPAddress:
