@@ -57,7 +57,7 @@ from actors.election.candidates import (
     resolve_pool,
     wants_shared_ip,
 )
-from actors.model.allocation import ipv4_text, ipv4_text_width
+from actors.model.allocation import V6_TAG, ipv4_text, ipv4_text_width
 from actors.model.cluster import ClusterState, Service
 from actors.model.compact import CompactRecord
 from actors.model.config import Config, IPAddress, L2Advertisement, Pool
@@ -405,8 +405,11 @@ def owners_from(decisions: Iterable[L2Decision]) -> L2Owners:
     return _owners_of_votes((_vote_of(decision), decision.ips) for decision in decisions)
 
 
-def _owners_of_votes(votes: Iterable[tuple[_Vote, tuple[IPAddress, ...]]]) -> L2Owners:
-    """:func:`owners_from` of each decision's vote and addresses."""
+def _owners_of_votes(
+    votes: Iterable[tuple[_Vote, tuple[int | IPAddress, ...]]],
+) -> L2Owners:
+    """:func:`owners_from` of each decision's vote and addresses (an IPv4 address as its
+    object or its int)."""
     # A vote alone, or a list once an address is shared: most are not, and of 100k Services
     # a list each is ~9 MB. An IPv4 address is keyed by its int, the one its allocation
     # holds (an address object each would be ~5 MB more).
@@ -469,11 +472,12 @@ class _Vote(NamedTuple):
 
 
 def _nodeless(
-    view: ClusterView, key: str, ips: tuple[IPAddress, ...], pool: Pool | None
+    view: ClusterView, key: str, ips: tuple[int | IPAddress, ...], pool: Pool | None
 ) -> tuple[str, str | None] | None:
     """The verdicts no node takes part in, in their order (no address, unknown service or
     pool, no endpoints): (reason, message), the message None where it says only the key
-    (:data:`KEY_MESSAGES`); None when the nodes are to be looked at."""
+    (:data:`KEY_MESSAGES`); None when the nodes are to be looked at. ``ips`` are counted,
+    and named only when ``pool`` is None (then they are address objects)."""
     if not ips:
         return NO_IPS, f"{key} has no assigned address"
     if key not in view.services:
@@ -514,11 +518,18 @@ class _Election:
     def decide(self, key: str, assigned: Assigned) -> L2Decision:
         return _decide(self, key, assigned)
 
-    def vote(self, key: str, assigned: Assigned) -> tuple[_Vote, tuple[IPAddress, ...]]:
-        """What an owner needs of one service's election, and its addresses: a verdict that
-        needs no node (no endpoints: most of a big plan's services) without the decision."""
-        ips = tuple(assigned.ips)
-        early = _nodeless(self.view, key, ips, resolve_pool(self.config, assigned))
+    def vote(self, key: str, assigned: Assigned) -> tuple[_Vote, tuple[int | IPAddress, ...]]:
+        """What an owner needs of one service's election, and its addresses (an IPv4 address
+        may be its int): a verdict that needs no node (no endpoints: most of a big plan's
+        services) without the decision."""
+        pool = resolve_pool(self.config, assigned)
+        keys = getattr(assigned, "address_keys", None)  # an Allocation's
+        ips: tuple[int | IPAddress, ...]
+        if pool is not None and keys is not None and len(keys) == 1 and keys[0] < V6_TAG:
+            ips = keys  # one IPv4 address as its int, as the owners are keyed: no object made
+        else:
+            ips = tuple(assigned.ips)
+        early = _nodeless(self.view, key, ips, pool)
         if early is not None:
             return _Vote(key, None, early[0], early[1], ()), ips
         return _vote_of(_decide(self, key, assigned)), ips

@@ -268,9 +268,16 @@ def compute_plan(
     alive = known_nodes(cluster) - down if down else None
     # Only addresses of pools in layer 2 mode (with some L2Advertisement) belong in "l2".
     l2_pools = {name for ad in config.l2_advertisements for name in ad.pools}
-    owners = l2_owners(config, cluster, assigned, alive, ignore_exclude_lb=ignore_exclude_lb)
-    # Filtered in place (the order stays): of 100k Services, a second dict is MBs.
-    owners.retain(lambda owner: any(allocations[s].pool in l2_pools for s in owner.services))
+    pools = set(map(_POOL, assigned.values()))
+    if pools.isdisjoint(l2_pools):
+        owners = L2Owners({}, [])  # no owner would be kept: none elected
+    else:
+        owners = l2_owners(config, cluster, assigned, alive, ignore_exclude_lb=ignore_exclude_lb)
+        if not pools <= l2_pools:  # else every owner is kept
+            # Filtered in place (the order stays): of 100k Services, a second dict is MBs.
+            owners.retain(
+                lambda owner: any(allocations[s].pool in l2_pools for s in owner.services)
+            )
     return Plan(
         allocations=allocations,
         usage=usage,
