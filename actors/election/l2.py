@@ -183,10 +183,18 @@ class L2Owner(CompactRecord):
         return (services,) if type(services) is str else services  # type: ignore[return-value]
 
     @property
+    def services_text(self) -> str:
+        """The services as one text, ``", ".join(services)``."""
+        services = self._services
+        return services if type(services) is str else ", ".join(services)  # type: ignore[return-value,arg-type]
+
+    @property
     def message(self) -> str:
         message = self._message
         if message is None:
-            return KEY_MESSAGES[self.reason].format(self.services[0])
+            services = self._services
+            first = services if type(services) is str else services[0]
+            return KEY_MESSAGES[self.reason].format(first)
         return message
 
     @property
@@ -314,6 +322,13 @@ class L2Owners(Mapping[str, L2Owner]):
             if owner is not None:
                 yield owner
 
+    def _items_in_order(self) -> Iterator[tuple[str, L2Owner]]:
+        owners = self._owners
+        for address in self._order:
+            owner = owners.get(address)
+            if owner is not None:
+                yield ipv4_text(address) if type(address) is int else owner.ip, owner
+
     def items(self) -> ItemsView[str, L2Owner]:
         return _OwnerItems(self)
 
@@ -328,7 +343,7 @@ class _OwnerItems(ItemsView[str, L2Owner]):
     _mapping: L2Owners
 
     def __iter__(self) -> Iterator[tuple[str, L2Owner]]:
-        return ((owner.ip, owner) for owner in self._mapping._in_order())
+        return self._mapping._items_in_order()
 
 
 class _OwnerValues(ValuesView[L2Owner]):

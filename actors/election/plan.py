@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, islice, starmap
 from operator import attrgetter
 from typing import Any
 
@@ -80,16 +80,16 @@ class Plan:
         def services() -> Iterator[tuple[str, ...]]:
             for key in keys:
                 a = allocations[key]
-                ips = ", ".join(a.ip_texts) or "-"
-                yield (key, ips, a.pool or "-", a.error or "ok")
+                yield (key, a.ips_text or "-", a.pool or "-", a.error or "ok")
 
         def l2() -> Iterator[tuple[str, ...]]:
             for ip, owner in self.l2.items():
+                node = owner.node
                 yield (
                     ("* " if ip in moved else "  ") + ip,
-                    owner.node or "-",
-                    ", ".join(owner.services),
-                    moved.get(ip, owner.message if not owner.node else ""),
+                    node or "-",
+                    owner.services_text,
+                    moved.get(ip, owner.message if not node else ""),
                 )
 
         def bgp() -> Iterator[tuple[str, ...]]:
@@ -138,7 +138,7 @@ LINES_PER_CHUNK = 4096
 
 _POOL = attrgetter("pool")
 _NODE = attrgetter("node")
-_SERVICES = attrgetter("services")
+_SERVICES_TEXT = attrgetter("services_text")
 _PREFIX = attrgetter("prefix")
 _PEERS = attrgetter("peers")
 _COMMUNITIES = attrgetter("communities")
@@ -174,7 +174,7 @@ def _l2_widths(owners: Mapping[str, L2Owner]) -> tuple[int, ...] | None:
     return (
         2 + ip_width,
         max(1, max(map(len, filter(None, map(_NODE, values))), default=0)),
-        max(map(len, map(_JOIN, map(_SERVICES, values)))),
+        max(map(len, map(_SERVICES_TEXT, values))),
     )
 
 
@@ -226,13 +226,8 @@ def _section(
         padded = [f"{{:<{max(len(h), w)}}}" for h, w in zip(header, widths, strict=False)]
         padded += ["{}"] * (len(header) - len(padded))
         line = ("  " + "  ".join(padded)).format
-        batch = [line(*header).rstrip()]
-        for row in rows:
-            batch.append(line(*row).rstrip())
-            if len(batch) >= LINES_PER_CHUNK:
-                yield "\n".join(batch) + "\n"
-                batch = []
-        if batch:
+        lines = map(str.rstrip, starmap(line, chain([header], rows)))
+        while batch := list(islice(lines, LINES_PER_CHUNK)):
             yield "\n".join(batch) + "\n"
     if not last:
         yield "\n"

@@ -109,6 +109,14 @@ class Allocation(CompactRecord):
         return tuple(str(ip) for ip in self.ips)
 
     @property
+    def ips_text(self) -> str:
+        """``", ".join(ip_texts)``: the addresses as one text."""
+        packed = self._ips
+        if type(packed) is int and packed < V6_TAG:
+            return ipv4_text(packed)
+        return ", ".join(self.ip_texts)
+
+    @property
     def address_keys(self) -> tuple[int, ...]:
         """``ips`` as address keys (see ``V6_TAG``): what the allocator counts in."""
         packed = self._ips
@@ -188,7 +196,7 @@ def _half_widths() -> bytes:
 
 
 def ips_text_width(allocations: Iterable[Allocation]) -> int:
-    """The length of the longest ``", ".join(a.ip_texts) or "-"`` of ``allocations`` (0 for
+    """The length of the longest ``a.ips_text or "-"`` of ``allocations`` (0 for
     none): ``lbtui plan``'s IPS column, without the text of each single IPv4 address."""
     v4: list[int] = []
     widest = 0
@@ -197,7 +205,7 @@ def ips_text_width(allocations: Iterable[Allocation]) -> int:
         if type(packed) is int and packed < V6_TAG:
             v4.append(packed)
         else:
-            widest = max(widest, len(", ".join(allocation.ip_texts) or "-"))
+            widest = max(widest, len(allocation.ips_text or "-"))
     return max(widest, ipv4_text_width(v4))
 
 
