@@ -16,6 +16,14 @@ from typing import Any
 from actors.allocator.converge import allocate_cluster
 from actors.election.bgp import bgp_advertisements
 from actors.election.l2 import L2Owner, L2Owners, l2_owners
+from actors.election.plan_json import (
+    Entries,
+    bgp_entry,
+    json_chunks,
+    owner_entry,
+    service_entry,
+    sorted_items,
+)
 from actors.model.allocation import Allocation, PoolUsage, ips_text_width
 from actors.model.cluster import ClusterState
 from actors.model.config import Config
@@ -45,24 +53,27 @@ class Plan:
                 ip: {"node": owner.node, "services": list(owner.services)}
                 for ip, owner in self.l2.items()
             },
-            "bgp": {
-                node: [
-                    {
-                        "prefix": r.prefix,
-                        "peers": list(r.peers),
-                        "communities": list(r.communities),
-                        "localPref": r.local_pref,
-                        "services": list(r.services),
-                    }
-                    for r in routes
-                ]
-                for node, routes in sorted(self.bgp.items())
-            },
-            "pools": {
-                name: {"total": u.total, "inUse": u.in_use}
-                for name, u in sorted(self.usage.items())
-            },
+            "bgp": {node: _routes_json(routes) for node, routes in sorted(self.bgp.items())},
+            "pools": self._pools_json(),
         }
+
+    def _pools_json(self) -> dict[str, Any]:
+        return {
+            name: {"total": u.total, "inUse": u.in_use} for name, u in sorted(self.usage.items())
+        }
+
+    def json_chunks(self, extra: Iterable[tuple[str, Any]] = ()) -> Iterator[str]:
+        """:meth:`to_json` and then the members ``extra``, as ``json.dump(..., indent=2)``
+        writes them, without a final line break, a few thousand entries at a time: of 100k
+        Services, never held whole (:mod:`actors.election.plan_json`)."""
+        return json_chunks(chain(self._json_parts(), extra))
+
+    def _json_parts(self) -> Iterator[tuple[str, Any]]:
+        yield "services", Entries(sorted_items(self.allocations), service_entry)
+        yield "l2", Entries(self.l2.items(), owner_entry)
+        routes = ((node, _routes_json(self.bgp[node])) for node in sorted(self.bgp))
+        yield "bgp", Entries(routes, bgp_entry)
+        yield "pools", self._pools_json()
 
     def to_table(self, moved: Mapping[str, str] | None = None) -> str:
         return "".join(self.table_chunks(moved))
@@ -296,14 +307,22 @@ class WhatIf:
     def to_json(self) -> dict[str, Any]:
         body = self.after.to_json()
         body["nodesDown"] = sorted(self.after.down)
-        body["moves"] = {
+        body["moves"] = self._moves_json()[1]
+        return body
+
+    def json_chunks(self, extra: Iterable[tuple[str, Any]] = ()) -> Iterator[str]:
+        """:meth:`to_json` and then ``extra``, written as :meth:`Plan.json_chunks` does."""
+        down = ("nodesDown", sorted(self.after.down))
+        return json_chunks(chain(self.after._json_parts(), [down, self._moves_json()], extra))
+
+    def _moves_json(self) -> tuple[str, dict[str, Any]]:
+        return "moves", {
             "l2": [{"ip": ip, "from": a, "to": b} for ip, a, b in self.l2_moves],
             "bgp": [
                 {"prefix": p, "nextHopsBefore": list(a), "nextHopsAfter": list(b)}
                 for p, a, b in self.bgp_changes
             ],
         }
-        return body
 
     def to_table(self) -> str:
         return "".join(self.table_chunks())
@@ -320,6 +339,19 @@ class WhatIf:
             lines.append("")
         yield "\n".join(lines)
         yield from self.after.table_chunks(moved)
+
+
+def _routes_json(routes: Iterable[BGPRoute]) -> list[dict[str, Any]]:
+    return [
+        {
+            "prefix": r.prefix,
+            "peers": list(r.peers),
+            "communities": list(r.communities),
+            "localPref": r.local_pref,
+            "services": list(r.services),
+        }
+        for r in routes
+    ]
 
 
 def _next_hops(plan: Plan) -> dict[str, tuple[str, ...]]:

@@ -94,10 +94,11 @@ ADDRESS = st.one_of(V4, V4, V4, V6, SCOPED)
 TEXT = st.text("abcdefghij-/.:", max_size=24)
 NAME = st.text("abcxyz-", min_size=1, max_size=12)
 KEY = st.builds(lambda ns, name: f"{ns}/{name}", NAME, NAME)
+ODD = st.text(max_size=6)  # anything: quotes, backslashes, control and non-ASCII characters
 ALLOCATION = st.tuples(
     st.lists(ADDRESS, max_size=2),
-    st.one_of(st.none(), st.just(""), NAME),
-    st.one_of(st.none(), st.just(""), TEXT),
+    st.one_of(st.none(), st.just(""), NAME, ODD),
+    st.one_of(st.none(), st.just(""), TEXT, ODD),
 )
 REASON = st.sampled_from(["announced", "noEndpoints", "unknownService", "noIPs", "noNodes"])
 OWNER = st.tuples(
@@ -134,35 +135,30 @@ def _owners(drawn: list[tuple[object, ...]], addresses: list[object]) -> L2Owner
     return L2Owners(owners, [*v4, *v6])
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    allocations=st.dictionaries(KEY, ALLOCATION, max_size=8),
-    owners=st.lists(OWNER, max_size=8),
-    addresses=st.lists(ADDRESS, max_size=8),
-    routes=st.dictionaries(NAME, st.lists(ROUTE, max_size=3).map(tuple), max_size=3),
-    moves=st.lists(st.tuples(st.integers(0, 9), TEXT), max_size=4),
-    stray=st.lists(V4.map(str), max_size=2),
-)
-def test_the_table_is_the_one_made_from_rows_twice(
-    allocations: dict[str, tuple[list[object], str | None, str | None]],
-    owners: list[tuple[object, ...]],
-    addresses: list[object],
-    routes: dict[str, tuple[BGPRoute, ...]],
-    moves: list[tuple[int, str]],
-    stray: list[str],
-) -> None:
+@st.composite
+def plans(draw: st.DrawFn) -> tuple[Plan, dict[str, str]]:
+    """A plan, and moved addresses: some of the owners' (their note replaces the message),
+    and some no owner holds any more (no row: their note does not count)."""
+    allocations = draw(st.dictionaries(KEY, ALLOCATION, max_size=8))
     held = {
         key: Allocation(key, tuple(ips), pool, error)  # type: ignore[arg-type]
         for key, (ips, pool, error) in allocations.items()
     }
-    l2 = _owners(owners, addresses)
+    l2 = _owners(draw(st.lists(OWNER, max_size=8)), draw(st.lists(ADDRESS, max_size=8)))
+    routes = draw(st.dictionaries(NAME, st.lists(ROUTE, max_size=3).map(tuple), max_size=3))
     texts = list(l2)
-    # Moved: some of the owners' addresses (their note replaces the message), and addresses
-    # no owner holds any more (no row: their note does not count).
+    moves = draw(st.lists(st.tuples(st.integers(0, 9), TEXT), max_size=4))
     moved = {texts[i % len(texts)]: note for i, note in moves if texts}
+    stray = draw(st.lists(V4.map(str), max_size=2))
     moved.update({ip: "moved from a far away node to nobody" for ip in stray})
     usage = {"p": PoolUsage(10, 3, 10, 0, 3, 0)} if held else {}
-    plan = Plan(held, usage, l2, routes)
+    return Plan(held, usage, l2, routes), moved
+
+
+@settings(max_examples=300, deadline=None)
+@given(plans())
+def test_the_table_is_the_one_made_from_rows_twice(drawn: tuple[Plan, dict[str, str]]) -> None:
+    plan, moved = drawn
     assert plan.to_table(moved) == _oracle(plan, moved)
     assert plan.to_table() == _oracle(plan, {})
 
