@@ -295,15 +295,19 @@ class L2Owners(Mapping[str, L2Owner]):
     def ip_text_width(self) -> int:
         """The length of the longest address text (key) among the owners (0 for none),
         without making the texts of IPv4 addresses (``lbtui plan``'s table pads to it)."""
-        v4: list[int] = []
-        widest = 0
-        for owner in self._owners.values():
-            ip = owner._ip
-            if type(ip) is int:
-                v4.append(ip)
-            else:
-                widest = max(widest, len(ip))  # type: ignore[arg-type]
-        return max(widest, ipv4_text_width(v4))
+        others = 0
+
+        def ipv4() -> Iterator[int]:
+            nonlocal others
+            for owner in self._owners.values():
+                ip = owner._ip
+                if type(ip) is int:
+                    yield ip
+                else:
+                    others = max(others, len(ip))  # type: ignore[arg-type]
+
+        widest = ipv4_text_width(ipv4())
+        return max(widest, others)
 
     def unordered(self) -> Iterable[L2Owner]:
         """The owners in no particular order (cheaper than :meth:`values`)."""
