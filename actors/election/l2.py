@@ -57,7 +57,7 @@ from actors.election.candidates import (
     resolve_pool,
     wants_shared_ip,
 )
-from actors.model.allocation import ipv4_text
+from actors.model.allocation import V6_TAG, ipv4_text, ipv4_text_width
 from actors.model.cluster import ClusterState, Service
 from actors.model.compact import CompactRecord
 from actors.model.config import Config, IPAddress, L2Advertisement, Pool
@@ -183,10 +183,18 @@ class L2Owner(CompactRecord):
         return (services,) if type(services) is str else services  # type: ignore[return-value]
 
     @property
+    def services_text(self) -> str:
+        """The services as one text, ``", ".join(services)``."""
+        services = self._services
+        return services if type(services) is str else ", ".join(services)  # type: ignore[return-value,arg-type]
+
+    @property
     def message(self) -> str:
         message = self._message
         if message is None:
-            return KEY_MESSAGES[self.reason].format(self.services[0])
+            services = self._services
+            first = services if type(services) is str else services[0]
+            return KEY_MESSAGES[self.reason].format(first)
         return message
 
     @property
@@ -284,6 +292,27 @@ class L2Owners(Mapping[str, L2Owner]):
         for address in [address for address, owner in owners.items() if not keep(owner)]:
             del owners[address]
 
+    def ip_text_width(self) -> int:
+        """The length of the longest address text (key) among the owners (0 for none),
+        without making the texts of IPv4 addresses (``lbtui plan``'s table pads to it)."""
+        others = 0
+
+        def ipv4() -> Iterator[int]:
+            nonlocal others
+            for owner in self._owners.values():
+                ip = owner._ip
+                if type(ip) is int:
+                    yield ip
+                else:
+                    others = max(others, len(ip))  # type: ignore[arg-type]
+
+        widest = ipv4_text_width(ipv4())
+        return max(widest, others)
+
+    def unordered(self) -> Iterable[L2Owner]:
+        """The owners in no particular order (cheaper than :meth:`values`)."""
+        return self._owners.values()
+
     def __iter__(self) -> Iterator[str]:
         return (owner.ip for owner in self._in_order())
 
@@ -296,6 +325,13 @@ class L2Owners(Mapping[str, L2Owner]):
             owner = owners.get(address)
             if owner is not None:
                 yield owner
+
+    def _items_in_order(self) -> Iterator[tuple[str, L2Owner]]:
+        owners = self._owners
+        for address in self._order:
+            owner = owners.get(address)
+            if owner is not None:
+                yield ipv4_text(address) if type(address) is int else owner.ip, owner
 
     def items(self) -> ItemsView[str, L2Owner]:
         return _OwnerItems(self)
@@ -311,7 +347,7 @@ class _OwnerItems(ItemsView[str, L2Owner]):
     _mapping: L2Owners
 
     def __iter__(self) -> Iterator[tuple[str, L2Owner]]:
-        return ((owner.ip, owner) for owner in self._mapping._in_order())
+        return self._mapping._items_in_order()
 
 
 class _OwnerValues(ValuesView[L2Owner]):
@@ -388,8 +424,11 @@ def owners_from(decisions: Iterable[L2Decision]) -> L2Owners:
     return _owners_of_votes((_vote_of(decision), decision.ips) for decision in decisions)
 
 
-def _owners_of_votes(votes: Iterable[tuple[_Vote, tuple[IPAddress, ...]]]) -> L2Owners:
-    """:func:`owners_from` of each decision's vote and addresses."""
+def _owners_of_votes(
+    votes: Iterable[tuple[_Vote, tuple[int | IPAddress, ...]]],
+) -> L2Owners:
+    """:func:`owners_from` of each decision's vote and addresses (an IPv4 address as its
+    object or its int)."""
     # A vote alone, or a list once an address is shared: most are not, and of 100k Services
     # a list each is ~9 MB. An IPv4 address is keyed by its int, the one its allocation
     # holds (an address object each would be ~5 MB more).
@@ -452,11 +491,12 @@ class _Vote(NamedTuple):
 
 
 def _nodeless(
-    view: ClusterView, key: str, ips: tuple[IPAddress, ...], pool: Pool | None
+    view: ClusterView, key: str, ips: tuple[int | IPAddress, ...], pool: Pool | None
 ) -> tuple[str, str | None] | None:
     """The verdicts no node takes part in, in their order (no address, unknown service or
     pool, no endpoints): (reason, message), the message None where it says only the key
-    (:data:`KEY_MESSAGES`); None when the nodes are to be looked at."""
+    (:data:`KEY_MESSAGES`); None when the nodes are to be looked at. ``ips`` are counted,
+    and named only when ``pool`` is None (then they are address objects)."""
     if not ips:
         return NO_IPS, f"{key} has no assigned address"
     if key not in view.services:
@@ -497,11 +537,18 @@ class _Election:
     def decide(self, key: str, assigned: Assigned) -> L2Decision:
         return _decide(self, key, assigned)
 
-    def vote(self, key: str, assigned: Assigned) -> tuple[_Vote, tuple[IPAddress, ...]]:
-        """What an owner needs of one service's election, and its addresses: a verdict that
-        needs no node (no endpoints: most of a big plan's services) without the decision."""
-        ips = tuple(assigned.ips)
-        early = _nodeless(self.view, key, ips, resolve_pool(self.config, assigned))
+    def vote(self, key: str, assigned: Assigned) -> tuple[_Vote, tuple[int | IPAddress, ...]]:
+        """What an owner needs of one service's election, and its addresses (an IPv4 address
+        may be its int): a verdict that needs no node (no endpoints: most of a big plan's
+        services) without the decision."""
+        pool = resolve_pool(self.config, assigned)
+        keys = getattr(assigned, "address_keys", None)  # an Allocation's
+        ips: tuple[int | IPAddress, ...]
+        if pool is not None and keys is not None and len(keys) == 1 and keys[0] < V6_TAG:
+            ips = keys  # one IPv4 address as its int, as the owners are keyed: no object made
+        else:
+            ips = tuple(assigned.ips)
+        early = _nodeless(self.view, key, ips, pool)
         if early is not None:
             return _Vote(key, None, early[0], early[1], ()), ips
         return _vote_of(_decide(self, key, assigned)), ips

@@ -7,14 +7,24 @@ move if nodes died, without touching anything.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, islice, starmap
+from operator import attrgetter
 from typing import Any
 
 from actors.allocator.converge import allocate_cluster
 from actors.election.bgp import bgp_advertisements
-from actors.election.l2 import L2Owner, l2_owners
-from actors.model.allocation import Allocation, PoolUsage
+from actors.election.l2 import L2Owner, L2Owners, l2_owners
+from actors.election.plan_json import (
+    Entries,
+    bgp_entry,
+    json_chunks,
+    owner_entry,
+    service_entry,
+    sorted_items,
+)
+from actors.model.allocation import Allocation, PoolUsage, ips_text_width
 from actors.model.cluster import ClusterState
 from actors.model.config import Config
 from actors.model.route import BGPRoute
@@ -43,50 +53,54 @@ class Plan:
                 ip: {"node": owner.node, "services": list(owner.services)}
                 for ip, owner in self.l2.items()
             },
-            "bgp": {
-                node: [
-                    {
-                        "prefix": r.prefix,
-                        "peers": list(r.peers),
-                        "communities": list(r.communities),
-                        "localPref": r.local_pref,
-                        "services": list(r.services),
-                    }
-                    for r in routes
-                ]
-                for node, routes in sorted(self.bgp.items())
-            },
-            "pools": {
-                name: {"total": u.total, "inUse": u.in_use}
-                for name, u in sorted(self.usage.items())
-            },
+            "bgp": {node: _routes_json(routes) for node, routes in sorted(self.bgp.items())},
+            "pools": self._pools_json(),
         }
+
+    def _pools_json(self) -> dict[str, Any]:
+        return {
+            name: {"total": u.total, "inUse": u.in_use} for name, u in sorted(self.usage.items())
+        }
+
+    def json_chunks(self, extra: Iterable[tuple[str, Any]] = ()) -> Iterator[str]:
+        """:meth:`to_json` and then the members ``extra``, as ``json.dump(..., indent=2)``
+        writes them, without a final line break, a few thousand entries at a time: of 100k
+        Services, never held whole (:mod:`actors.election.plan_json`)."""
+        return json_chunks(chain(self._json_parts(), extra))
+
+    def _json_parts(self) -> Iterator[tuple[str, Any]]:
+        yield "services", Entries(sorted_items(self.allocations), service_entry)
+        yield "l2", Entries(self.l2.items(), owner_entry)
+        routes = ((node, _routes_json(self.bgp[node])) for node in sorted(self.bgp))
+        yield "bgp", Entries(routes, bgp_entry)
+        yield "pools", self._pools_json()
 
     def to_table(self, moved: Mapping[str, str] | None = None) -> str:
         return "".join(self.table_chunks(moved))
 
     def table_chunks(self, moved: Mapping[str, str] | None = None) -> Iterator[str]:
         """:meth:`to_table`'s text a few thousand lines at a time: of 100k Services, written
-        as it is built, never held whole (the rows are made twice, once for the widths, rather
-        than kept: they would be 10s of MB)."""
+        as it is built, never held whole. Each row is made once: the columns' widths are
+        found first from the cells' lengths, without making the rows (:func:`_service_widths`
+        and the like), not by making every row twice (the rows kept would be 10s of MB)."""
         moved = moved or {}
 
         allocations = self.allocations
-        keys = sorted(allocations)  # once, for both passes (a reference each: 1 MB of 100k)
+        keys = sorted(allocations)  # once, for the widths and the rows (1 MB of 100k)
 
         def services() -> Iterator[tuple[str, ...]]:
             for key in keys:
                 a = allocations[key]
-                ips = ", ".join(a.ip_texts) or "-"
-                yield (key, ips, a.pool or "-", a.error or "ok")
+                yield (key, a.ips_text or "-", a.pool or "-", a.error or "ok")
 
         def l2() -> Iterator[tuple[str, ...]]:
             for ip, owner in self.l2.items():
+                node = owner.node
                 yield (
                     ("* " if ip in moved else "  ") + ip,
-                    owner.node or "-",
-                    ", ".join(owner.services),
-                    moved.get(ip, owner.message if not owner.node else ""),
+                    node or "-",
+                    owner.services_text,
+                    moved.get(ip, owner.message if not node else ""),
                 )
 
         def bgp() -> Iterator[tuple[str, ...]]:
@@ -101,54 +115,130 @@ class Plan:
                         ", ".join(r.services),
                     )
 
-        def pools() -> Iterator[tuple[str, ...]]:
-            for name, u in sorted(self.usage.items()):
-                yield (
-                    name,
-                    f"{u.in_use}/{u.total}",
-                    f"{u.in_use_v4}/{u.total_v4}",
-                    f"{u.in_use_v6}/{u.total_v6}",
-                )
+        pools = [
+            (
+                name,
+                f"{u.in_use}/{u.total}",
+                f"{u.in_use_v4}/{u.total_v4}",
+                f"{u.in_use_v6}/{u.total_v6}",
+            )
+            for name, u in sorted(self.usage.items())
+        ]  # a row per pool: few
 
-        yield from _section("SERVICES", ("SERVICE", "IPS", "POOL", "STATUS"), services)
-        yield from _section("LAYER 2", ("  IP", "NODE", "SERVICES", "NOTE"), l2)
         yield from _section(
-            "BGP", ("NODE", "PREFIX", "PEERS", "COMMUNITIES", "LOCALPREF", "SERVICES"), bgp
+            "SERVICES",
+            ("SERVICE", "IPS", "POOL", "STATUS"),
+            services(),
+            _service_widths(keys, allocations),
         )
-        yield from _section("POOLS", ("POOL", "IN USE", "IPV4", "IPV6"), pools, last=True)
+        yield from _section(
+            "LAYER 2", ("  IP", "NODE", "SERVICES", "NOTE"), l2(), _l2_widths(self.l2)
+        )
+        yield from _section(
+            "BGP",
+            ("NODE", "PREFIX", "PEERS", "COMMUNITIES", "LOCALPREF", "SERVICES"),
+            bgp(),
+            _bgp_widths(self.bgp),
+        )
+        yield from _section(
+            "POOLS", ("POOL", "IN USE", "IPV4", "IPV6"), pools, _widths_of(pools), last=True
+        )
 
 
 LINES_PER_CHUNK = 4096
+
+_POOL = attrgetter("pool")
+_NODE = attrgetter("node")
+_SERVICES_TEXT = attrgetter("services_text")
+_PREFIX = attrgetter("prefix")
+_PEERS = attrgetter("peers")
+_COMMUNITIES = attrgetter("communities")
+_LOCAL_PREF = attrgetter("local_pref")
+_JOIN = ", ".join
+
+
+def _service_widths(
+    keys: list[str], allocations: Mapping[str, Allocation]
+) -> tuple[int, ...] | None:
+    """The widest cell of each column but the last (see :func:`_section`) of the SERVICES
+    table (None: no rows), as :meth:`Plan.table_chunks`'s ``services`` makes them: the key,
+    the IPs or "-", the pool or "-"."""
+    if not keys:
+        return None
+    return (
+        max(map(len, keys)),
+        ips_text_width(allocations.values()),
+        max(1, max(map(len, filter(None, map(_POOL, allocations.values()))), default=0)),
+    )
+
+
+def _l2_widths(owners: Mapping[str, L2Owner]) -> tuple[int, ...] | None:
+    """The widest cell of each column but the last of the LAYER 2 table (None: no rows), as
+    :meth:`Plan.table_chunks`'s ``l2`` makes them: a mark ("* " or "  ") and the address, the
+    node or "-", the services."""
+    if not owners:
+        return None
+    if isinstance(owners, L2Owners):
+        ip_width, values = owners.ip_text_width(), owners.unordered()
+    else:
+        ip_width, values = max(map(len, owners)), owners.values()
+    return (
+        2 + ip_width,
+        max(1, max(map(len, filter(None, map(_NODE, values))), default=0)),
+        max(map(len, map(_SERVICES_TEXT, values))),
+    )
+
+
+def _bgp_widths(bgp: Mapping[str, tuple[BGPRoute, ...]]) -> tuple[int, ...] | None:
+    """The widest cell of each column but the last of the BGP table (None: no rows), as
+    :meth:`Plan.table_chunks`'s ``bgp`` makes them (no peers or communities: "-")."""
+    nodes = [node for node, routes in bgp.items() if routes]
+    if not nodes:
+        return None
+
+    def each(field: attrgetter[Any]) -> Iterator[Any]:
+        return map(field, chain.from_iterable(bgp.values()))
+
+    return (
+        max(map(len, nodes)),
+        max(map(len, each(_PREFIX))),
+        max(1, max(map(len, map(_JOIN, each(_PEERS))))),
+        max(1, max(map(len, map(_JOIN, each(_COMMUNITIES))))),
+        max(map(len, map(str, each(_LOCAL_PREF)))),
+    )
+
+
+def _widths_of(rows: Iterable[tuple[str, ...]]) -> list[int] | None:
+    """The widest cell of each column of ``rows`` (None: no rows)."""
+    widths = None
+    for row in rows:
+        lengths = map(len, row)
+        widths = list(lengths) if widths is None else list(map(max, widths, lengths))
+    return widths
 
 
 def _section(
     title: str,
     header: tuple[str, ...],
-    rows: Callable[[], Iterable[tuple[str, ...]]],
+    rows: Iterable[tuple[str, ...]],
+    widths: Sequence[int] | None,
     last: bool = False,
 ) -> Iterator[str]:
     """A table and the blank line after it (none after the last: the text ends with one
-    line break), in chunks of at most LINES_PER_CHUNK lines. ``rows`` is called twice: once
-    for the column widths, once for the lines."""
-    widths = [len(h) for h in header]
-    empty = True
-    for row in rows():
-        empty = False
-        widths = list(map(max, widths, map(len, row)))
+    line break), in chunks of at most LINES_PER_CHUNK lines. ``widths``: the widest cell of
+    each column of ``rows`` (None: there are none); the last column's is not needed (a
+    line's trailing blanks are cut: the last cell is never padded)."""
     yield f"{title}\n"
-    if empty:
+    if widths is None:
         yield "  (none)\n"
     else:
-        # Each cell left-justified to its column's width (str.ljust's padding), the line's
-        # trailing blanks cut: one format call a line.
-        line = "  ".join(f"{{:<{w}}}" for w in widths).format
-        batch = ["  " + line(*header).rstrip()]
-        for row in rows():
-            batch.append("  " + line(*row).rstrip())
-            if len(batch) >= LINES_PER_CHUNK:
-                yield "\n".join(batch) + "\n"
-                batch = []
-        if batch:
+        # Each cell but the last left-justified to its column's width (str.ljust's padding),
+        # the line's trailing blanks cut: one format call a line.
+        padded = [f"{{:<{max(len(h), w)}}}" for h, w in zip(header, widths, strict=False)]
+        padded += ["{}"] * (len(header) - len(padded))
+        line = ("  " + "  ".join(padded)).format
+        lines = map(str.rstrip, starmap(line, chain([header], rows)))
+        while batch := list(islice(lines, LINES_PER_CHUNK)):
             yield "\n".join(batch) + "\n"
     if not last:
         yield "\n"
@@ -184,9 +274,16 @@ def compute_plan(
     alive = known_nodes(cluster) - down if down else None
     # Only addresses of pools in layer 2 mode (with some L2Advertisement) belong in "l2".
     l2_pools = {name for ad in config.l2_advertisements for name in ad.pools}
-    owners = l2_owners(config, cluster, assigned, alive, ignore_exclude_lb=ignore_exclude_lb)
-    # Filtered in place (the order stays): of 100k Services, a second dict is MBs.
-    owners.retain(lambda owner: any(allocations[s].pool in l2_pools for s in owner.services))
+    pools = set(map(_POOL, assigned.values()))
+    if pools.isdisjoint(l2_pools):
+        owners = L2Owners({}, [])  # no owner would be kept: none elected
+    else:
+        owners = l2_owners(config, cluster, assigned, alive, ignore_exclude_lb=ignore_exclude_lb)
+        if not pools <= l2_pools:  # else every owner is kept
+            # Filtered in place (the order stays): of 100k Services, a second dict is MBs.
+            owners.retain(
+                lambda owner: any(allocations[s].pool in l2_pools for s in owner.services)
+            )
     return Plan(
         allocations=allocations,
         usage=usage,
@@ -210,14 +307,22 @@ class WhatIf:
     def to_json(self) -> dict[str, Any]:
         body = self.after.to_json()
         body["nodesDown"] = sorted(self.after.down)
-        body["moves"] = {
+        body["moves"] = self._moves_json()[1]
+        return body
+
+    def json_chunks(self, extra: Iterable[tuple[str, Any]] = ()) -> Iterator[str]:
+        """:meth:`to_json` and then ``extra``, written as :meth:`Plan.json_chunks` does."""
+        down = ("nodesDown", sorted(self.after.down))
+        return json_chunks(chain(self.after._json_parts(), [down, self._moves_json()], extra))
+
+    def _moves_json(self) -> tuple[str, dict[str, Any]]:
+        return "moves", {
             "l2": [{"ip": ip, "from": a, "to": b} for ip, a, b in self.l2_moves],
             "bgp": [
                 {"prefix": p, "nextHopsBefore": list(a), "nextHopsAfter": list(b)}
                 for p, a, b in self.bgp_changes
             ],
         }
-        return body
 
     def to_table(self) -> str:
         return "".join(self.table_chunks())
@@ -234,6 +339,19 @@ class WhatIf:
             lines.append("")
         yield "\n".join(lines)
         yield from self.after.table_chunks(moved)
+
+
+def _routes_json(routes: Iterable[BGPRoute]) -> list[dict[str, Any]]:
+    return [
+        {
+            "prefix": r.prefix,
+            "peers": list(r.peers),
+            "communities": list(r.communities),
+            "localPref": r.local_pref,
+            "services": list(r.services),
+        }
+        for r in routes
+    ]
 
 
 def _next_hops(plan: Plan) -> dict[str, tuple[str, ...]]:

@@ -6,7 +6,6 @@ what-if some nodes die (``--node-down``), and how much an ECMP router would resh
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any, TextIO
 
 from actors.config.build import DEFAULT_NAMESPACE
@@ -80,11 +79,12 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     report = what_if(config, cluster, plan, frozenset(args.node_down)) if args.node_down else plan
     # Only the output asked for is built: of 100k Services, the other one is 10s of MB.
     if args.output == "json":
-        body = report.to_json()
+        # Written as json.dump(report.to_json(), indent=2) would, a part at a time.
+        extra = []
         if args.ecmp_hash:
             rows = _ecmp_rows(args, config, cluster, plan)[1]
-            body["ecmp"] = [{"down": down, **impact.to_json()} for down, impact in rows]
-        json.dump(body, out, indent=2)
+            extra.append(("ecmp", [{"down": down, **impact.to_json()} for down, impact in rows]))
+        out.writelines(report.json_chunks(extra))
         out.write("\n")
     else:
         out.writelines(report.table_chunks())

@@ -38,6 +38,7 @@ def test_an_allocation_gives_back_what_it_was_given(a: Allocation) -> None:
     assert a.replace() == a
     assert a.address_keys == tuple(int(ip) if ip.version == 4 else int(ip) | V6_TAG for ip in a.ips)
     assert all(type(ip) in (IPv4Address, IPv6Address) for ip in a.ips)
+    assert a.ips_text == ", ".join(a.ip_texts) == ", ".join(map(str, a.ips))
     assert repr(a) == (
         f"Allocation(service={a.service!r}, ips={a.ips!r}, pool={a.pool!r}, error={a.error!r}, "
         f"cleared={a.cleared!r}, error_kind={a.error_kind!r}, notice={a.notice!r})"

@@ -64,6 +64,7 @@ def test_an_owner_gives_back_what_it_was_given(o: L2Owner) -> None:
     again = L2Owner(*(getattr(o, name) for name in names))
     assert again == o and hash(again) == hash(o)
     assert pickle.loads(pickle.dumps(o)) == o
+    assert o.services_text == ", ".join(o.services)
     inner = ", ".join(f"{name}={getattr(o, name)!r}" for name in names)
     assert repr(o) == f"L2Owner({inner})"
     with pytest.raises(dataclasses.FrozenInstanceError):
