@@ -53,6 +53,17 @@ def _pass(a: ebpf.Asm) -> None:
     a.exit()
 
 
+def _announced(a: ebpf.Asm, addresses_fd: int, key_at: int) -> None:
+    """Go on only if the address stored at FP+``key_at`` is announced here; R9 is then its
+    reply counter (clobbers R0-R5)."""
+    a.map_fd(R1, addresses_fd)
+    a.movr(R2, FP)
+    a.add(R2, key_at)
+    a.call(ebpf.MAP_LOOKUP)
+    a.jump(JEQ, R0, 0, "pass")  # not announced here
+    a.movr(R9, R0)
+
+
 def _lease_held(a: ebpf.Asm, lease_fd: int) -> None:
     """Go on only while the lease the responder renews holds (clobbers R0-R5, R9, FP-8)."""
     a.store_imm(FP, -8, 0, 4)  # the lease's key
@@ -127,12 +138,7 @@ def _arp(a: ebpf.Asm, mac: bytes, addresses_fd: int, lease_fd: int) -> None:
     a.jumpr(JEQ, R2, R3, "pass")
     a.store(FP, -4, R3, 4)  # the target address: the key of the address map
     _lease_held(a, lease_fd)
-    a.map_fd(R1, addresses_fd)
-    a.movr(R2, FP)
-    a.add(R2, -4)
-    a.call(ebpf.MAP_LOOKUP)
-    a.jump(JEQ, R0, 0, "pass")  # not announced here
-    a.movr(R9, R0)  # the address's counter
+    _announced(a, addresses_fd, -4)
     # A padded request (60 bytes from most hosts) gets the 42-byte reply user space sends.
     a.load(R7, R6, 0, 4)
     a.load(R8, R6, 4, 4)
@@ -267,12 +273,7 @@ def _ndp(a: ebpf.Asm, mac: bytes, source: bytes | None, addresses_fd: int, lease
     a.store(FP, -24, R2, 8)
     a.load(R2, R7, 70, 8)
     a.store(FP, -16, R2, 8)
-    a.map_fd(R1, addresses_fd)
-    a.movr(R2, FP)
-    a.add(R2, -24)
-    a.call(ebpf.MAP_LOOKUP)
-    a.jump(JEQ, R0, 0, "pass")  # not announced here
-    a.movr(R9, R0)  # the address's counter
+    _announced(a, addresses_fd, -24)
     # The NA, in place (nothing passes from here on): to the option's MAC, from ours;
     # version 6, class and flow 0; from our source (or the target) to the asker.
     a.load(R2, R7, 80, 4)

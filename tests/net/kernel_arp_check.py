@@ -15,25 +15,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from types import MappingProxyType
 
 from actors.l2 import arp, ndp, xdp
-from actors.l2.interfaces import read_links
 from actors.l2.responder import CONFLICTS, REQUESTS_RECEIVED, InterfaceDuty, L2Responder
+from tests.net.kernel_rig import responder_process, veth_ends, xdp_on
 from tests.net.responder_check import CLIENT4, CLIENT6, VIP4, VIP6, answers
 
 VIP4_TEXT = "10.99.0.100"
-
-
-def xdp_on(ifname: str) -> bool:
-    """Whether the link shows an XDP program attached (``ip -d link``: prog/xdp id N)."""
-    text = subprocess.run(
-        ["ip", "-d", "link", "show", ifname], capture_output=True, text=True, check=True
-    ).stdout
-    return "prog/xdp" in text or "xdpgeneric" in text
 
 
 def scapy_reply(request: bytes, mac: bytes) -> bytes:
@@ -47,27 +37,11 @@ def scapy_reply(request: bytes, mac: bytes) -> bytes:
     return bytes(reply)
 
 
-CHILD = """
-import sys, time
-from types import MappingProxyType
-from actors.l2.interfaces import read_links
-from actors.l2.responder import InterfaceDuty, L2Responder
-link = {li.name: li for li in read_links()}["veth0"]
-duty = InterfaceDuty("veth0", link.index, link.mac, ipv4=MappingProxyType({%r: %r}))
-responder = L2Responder(in_kernel=True)
-print(responder.update({"veth0": duty}), flush=True)
-time.sleep(120)
-"""
-
-
 def frozen_and_killed(sock, ask4: bytes) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """A responder process answering in the kernel: answers, frozen, thawed, killed."""
     out: dict[str, object] = {}
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD % (VIP4, VIP4_TEXT)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        out["child_errors"] = child.stdout.readline().strip()  # type: ignore[union-attr]
+    with responder_process(VIP4, VIP4_TEXT) as (child, errors):
+        out["child_errors"] = errors
         out["child_running"] = len(answers(sock, ask4, VIP4))
         os.kill(child.pid, signal.SIGSTOP)
         time.sleep(2 * xdp.LEASE)  # the last renewal's lease has run out
@@ -80,20 +54,11 @@ def frozen_and_killed(sock, ask4: bytes) -> dict[str, object]:  # type: ignore[n
         child.wait()
         out["child_killed"] = len(answers(sock, ask4, VIP4))
         out["xdp_after_kill"] = xdp_on("veth0")
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
     return out
 
 
 def main() -> None:
-    import socket
-
-    links = {li.name: li for li in read_links()}
-    server, client = links["veth0"], links["veth1"]
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-    sock.bind(("veth1", 0))
+    server, client, sock = veth_ends()
     ask4 = arp.request_frame(client.mac, CLIENT4, VIP4)
     ask6 = ndp.solicitation_frame(client.mac, CLIENT6, VIP6)
     duty = InterfaceDuty(

@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import subprocess
-import sys
 from types import MappingProxyType
 
 from actors.l2 import ndp, xdp
-from actors.l2.interfaces import read_links
 from actors.l2.responder import REQUESTS_RECEIVED, InterfaceDuty, L2Responder
 from tests.net.filter_check import dad_probe
-from tests.net.kernel_arp_check import xdp_on
+from tests.net.kernel_rig import responder_process, veth_ends, xdp_on
 from tests.net.responder_check import CLIENT6, VIP6, answers
 
 VIP6_TEXT = "fd00:99::100"
@@ -62,48 +59,21 @@ def memlock(fd: int) -> int:
         return next(int(line.split()[1]) for line in f if line.startswith("memlock:"))
 
 
-CHILD = """
-import time
-from types import MappingProxyType
-from actors.l2.interfaces import read_links
-from actors.l2.responder import InterfaceDuty, L2Responder
-link = {li.name: li for li in read_links()}["veth0"]
-duty = InterfaceDuty(
-    "veth0", link.index, link.mac, link.link_local, ipv6=MappingProxyType({%r: %r})
-)
-responder = L2Responder(in_kernel=True)
-print(responder.update({"veth0": duty}), flush=True)
-time.sleep(120)
-"""
-
-
 def killed(sock, ask6: bytes) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """A responder process answering NDP in the kernel, then killed."""
     out: dict[str, object] = {}
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD % (VIP6, VIP6_TEXT)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        out["child_errors"] = child.stdout.readline().strip()  # type: ignore[union-attr]
+    with responder_process(VIP6, VIP6_TEXT) as (child, errors):
+        out["child_errors"] = errors
         out["child_running"] = len(answers(sock, ask6, VIP6))
         child.kill()
         child.wait()
         out["child_killed"] = len(answers(sock, ask6, VIP6))
         out["xdp_after_kill"] = xdp_on("veth0")
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
     return out
 
 
 def main() -> None:
-    import socket
-
-    links = {li.name: li for li in read_links()}
-    server, client = links["veth0"], links["veth1"]
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-    sock.bind(("veth1", 0))
+    server, client, sock = veth_ends()
     ask6 = ndp.solicitation_frame(client.mac, CLIENT6, VIP6)  # to the solicited-node group
     unicast6 = server.mac + ndp.solicitation_frame(client.mac, CLIENT6, VIP6, multicast=False)[6:]
     duty = InterfaceDuty(

@@ -19,7 +19,6 @@ import time
 from types import MappingProxyType
 
 from actors.l2 import arp, ndp
-from actors.l2.interfaces import read_links
 from actors.l2.responder import (
     FRAMES_DROPPED,
     REQUESTS_RECEIVED,
@@ -53,10 +52,9 @@ def answers(sock: socket.socket, frame: bytes, target: bytes, wait: float = 0.3)
 
 
 def main() -> None:
-    links = {li.name: li for li in read_links()}
-    server, client = links["veth0"], links["veth1"]
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-    sock.bind(("veth1", 0))
+    from tests.net.kernel_rig import veth_ends
+
+    server, client, sock = veth_ends()
     ask4 = arp.request_frame(client.mac, CLIENT4, VIP4)
     ask6 = ndp.solicitation_frame(client.mac, CLIENT6, VIP6)
     base = InterfaceDuty("veth0", server.index, server.mac, server.link_local)
