@@ -331,8 +331,13 @@ class Membership:
             case Ack():
                 self._on_ack(msg.seq, now)
             case Nack():
-                if self._probe is not None and self._probe.seq == msg.seq:
-                    self._probe.nacks += 1
+                probe = self._probe
+                if probe is not None and probe.seq == msg.seq:
+                    probe.nacks += 1
+                    if probe.nacks >= probe.expected_nacks:
+                        # Every helper reached us and none reached the target: the verdict
+                        # is in, waiting out the interval would only delay the suspicion.
+                        probe.final_deadline = min(probe.final_deadline, now)
             case IndirectPing():
                 self._on_indirect(msg, now)
             case Alive():

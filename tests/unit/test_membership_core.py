@@ -128,6 +128,35 @@ def test_failed_probe_without_nacks_raises_awareness_and_stretches_timeouts() ->
     assert core._scaled(FAST.probe_timeout) == pytest.approx(3 * FAST.probe_timeout)
 
 
+def test_when_every_helper_has_nacked_the_verdict_comes_at_once() -> None:
+    """A silent target, helpers that reached us: the suspicion starts with the last nack, not
+    at the end of the probe's interval; one nack of two leaves the wait as it was."""
+    core = started()
+    for name, addr in (("b", B), ("c", C), ("d", ("10.0.0.4", 7946))):
+        knows(core, name, addr)
+    t = 0.0
+    while core._probe is None:
+        t = core.next_deadline()
+        core.tick(t)
+    probe = core._probe
+    while not probe.indirect_sent:
+        t = core.next_deadline()
+        core.tick(t)
+    assert probe.expected_nacks == 2
+    t += 0.01
+    core.receive(t, [Nack(probe.seq)])
+    assert core.next_deadline() == pytest.approx(probe.sent_at + FAST.probe_interval)
+    t += 0.001
+    core.receive(t, [Nack(probe.seq)])
+    assert core.next_deadline() == pytest.approx(t)
+    step = core.tick(t)
+    assert core._probe is None
+    assert core.members[probe.target].status == Status.SUSPECT
+    assert t < probe.sent_at + FAST.probe_interval
+    assert core.awareness == 0  # both helpers answered: the fault is not ours
+    assert any(c.kind == "suspected" for c in step.changes)
+
+
 def test_a_late_timer_means_we_stalled_and_no_verdict_is_taken_at_once() -> None:
     core = started()
     knows(core, "b", B)
