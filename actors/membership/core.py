@@ -5,7 +5,9 @@ refinements. No sockets, threads or clocks: every entry point takes ``now`` and 
 What it does, in the order a failure is handled:
 - Probing: one member per probe interval, round-robin over a shuffled list. No ack within the
   probe timeout: k helpers ping the target for us (indirect probe) and nack if it stays
-  silent. No ack by the end of the interval: the target is suspected.
+  silent. No ack by the end of the interval, or every helper's nack in and no ack (nothing
+  more can come: an earlier verdict, where memberlist waits out the interval): the target
+  is suspected.
 - Suspicion (with incarnation numbers): a suspected member that hears of it refutes by
   raising its incarnation. Otherwise it is declared dead when its suspicion timer runs out.
   The timer starts long and shrinks as other members independently suspect the same node
