@@ -11,7 +11,7 @@ import pytest
 from actors.membership.core import Membership
 from actors.membership.messages import Ack, Alive, Dead, IndirectPing, Nack, Ping, Status, Suspect
 from actors.membership.profile import FAST, LAN, Profile, profile_named
-from actors.membership.records import Suspicion
+from actors.membership.records import Probe, Suspicion
 from actors.membership.sim import SimNetwork
 
 A, B, C = ("10.0.0.1", 7946), ("10.0.0.2", 7946), ("10.0.0.3", 7946)
@@ -111,7 +111,8 @@ def test_indirect_probe_relays_the_ack_or_nacks_in_time() -> None:
     assert nacks and nacks[0].dest == B
 
 
-def test_failed_probe_without_nacks_raises_awareness_and_stretches_timeouts() -> None:
+def probing() -> tuple[Membership, Probe, float]:
+    """A node that knows three others, at the moment its first probe has gone out."""
     core = started()
     for name, addr in (("b", B), ("c", C), ("d", ("10.0.0.4", 7946))):
         knows(core, name, addr)
@@ -119,7 +120,11 @@ def test_failed_probe_without_nacks_raises_awareness_and_stretches_timeouts() ->
     while core._probe is None:
         t = core.next_deadline()
         core.tick(t)
-    probe = core._probe
+    return core, core._probe, t
+
+
+def test_failed_probe_without_nacks_raises_awareness_and_stretches_timeouts() -> None:
+    core, probe, t = probing()
     # Nobody answers, not even the helpers: the fault is more likely ours.
     while core._probe is probe:
         t = core.next_deadline()
@@ -131,14 +136,7 @@ def test_failed_probe_without_nacks_raises_awareness_and_stretches_timeouts() ->
 def test_when_every_helper_has_nacked_the_verdict_comes_at_once() -> None:
     """A silent target, helpers that reached us: the suspicion starts with the last nack, not
     at the end of the probe's interval; one nack of two leaves the wait as it was."""
-    core = started()
-    for name, addr in (("b", B), ("c", C), ("d", ("10.0.0.4", 7946))):
-        knows(core, name, addr)
-    t = 0.0
-    while core._probe is None:
-        t = core.next_deadline()
-        core.tick(t)
-    probe = core._probe
+    core, probe, t = probing()
     while not probe.indirect_sent:
         t = core.next_deadline()
         core.tick(t)
