@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 from actors.l2 import arp, ndp, xdp
 from actors.l2.responder import CONFLICTS, REQUESTS_RECEIVED, InterfaceDuty, L2Responder
-from tests.net.kernel_rig import responder_process, veth_ends, xdp_on
+from tests.net.kernel_rig import kernel_beside_readers, responder_process, veth_ends, xdp_on
 from tests.net.responder_check import CLIENT4, CLIENT6, VIP4, VIP6, answers
 
 VIP4_TEXT = "10.99.0.100"
@@ -93,10 +93,7 @@ def main() -> None:
 
     # An expired lease: the same address, a kernel program whose lease is let run out, and a
     # responder in user space beside it, which then answers every request.
-    readers = L2Responder()
-    kernel = xdp.KernelNeighbours(server.index, server.mac)
-    try:
-        readers.update({"veth0": duty})
+    with kernel_beside_readers(duty) as (readers, kernel):
         kernel.announce(duty.ipv4)
         kernel.renew()
         out["leased"] = len(answers(sock, ask4, VIP4))
@@ -105,17 +102,12 @@ def main() -> None:
         out["expired"] = len(answers(sock, ask4, VIP4))
         out["readers_after_expiry"] = readers.counters.get(REQUESTS_RECEIVED, VIP4_TEXT)
         out["kernel_replies"] = kernel.replies()
-    finally:
-        kernel.close()
-        readers.close()
 
     # A full map: the address it refused is answered by the readers, the other by the kernel.
     second = bytes([10, 99, 0, 101])
     both = MappingProxyType({VIP4: VIP4_TEXT, second: "10.99.0.101"})
-    readers = L2Responder()
-    kernel = xdp.KernelNeighbours(server.index, server.mac, max_addresses=1)
-    try:
-        readers.update({"veth0": InterfaceDuty("veth0", server.index, server.mac, ipv4=both)})
+    full = InterfaceDuty("veth0", server.index, server.mac, ipv4=both)
+    with kernel_beside_readers(full, max_addresses=1) as (readers, kernel):
         out["refused"] = kernel.announce(both)
         kernel.renew()
         ask_second = arp.request_frame(client.mac, CLIENT4, second)
@@ -126,9 +118,6 @@ def main() -> None:
         out["full_readers"] = {
             ip: readers.counters.get(REQUESTS_RECEIVED, ip) for ip in both.values()
         }
-    finally:
-        kernel.close()
-        readers.close()
 
     out.update(frozen_and_killed(sock, ask4))
     print(json.dumps(out))

@@ -17,10 +17,10 @@ import ipaddress
 import json
 from types import MappingProxyType
 
-from actors.l2 import ndp, xdp
+from actors.l2 import ndp
 from actors.l2.responder import REQUESTS_RECEIVED, InterfaceDuty, L2Responder
 from tests.net.filter_check import dad_probe
-from tests.net.kernel_rig import responder_process, veth_ends, xdp_on
+from tests.net.kernel_rig import kernel_beside_readers, responder_process, veth_ends, xdp_on
 from tests.net.responder_check import CLIENT6, VIP6, answers
 
 VIP6_TEXT = "fd00:99::100"
@@ -112,10 +112,7 @@ def main() -> None:
 
     # An expired lease: a kernel program whose lease is let run out, a responder in user
     # space beside it, which then answers.
-    readers = L2Responder()
-    kernel = xdp.KernelNeighbours(server.index, server.mac, server.link_local)
-    try:
-        readers.update({"veth0": duty})
+    with kernel_beside_readers(duty, source=server.link_local) as (readers, kernel):
         kernel.announce({}, duty.ipv6)
         kernel.renew()
         out["leased"] = answers(sock, ask6, VIP6) == [expected]
@@ -125,9 +122,6 @@ def main() -> None:
         out["readers_after_expiry"] = readers.counters.get(REQUESTS_RECEIVED, VIP6_TEXT)
         out["kernel_replies"] = kernel.replies()
         out["map_memlock"] = [memlock(m.fd) for m in (kernel.addresses, kernel.addresses6)]
-    finally:
-        kernel.close()
-        readers.close()
 
     out.update(killed(sock, ask6))
     print(json.dumps(out))

@@ -11,7 +11,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from actors.l2 import xdp
 from actors.l2.interfaces import Link, read_links
+from actors.l2.responder import InterfaceDuty, L2Responder
 
 
 def veth_ends() -> tuple[Link, Link, socket.socket]:
@@ -28,6 +30,25 @@ def xdp_on(ifname: str) -> bool:
         ["ip", "-d", "link", "show", ifname], capture_output=True, text=True, check=True
     ).stdout
     return "prog/xdp" in text or "xdpgeneric" in text
+
+
+@contextmanager
+def kernel_beside_readers(
+    duty: InterfaceDuty, **kernel: object
+) -> Iterator[tuple[L2Responder, xdp.KernelNeighbours]]:
+    """Readers in user space answering for ``duty`` on veth0, and a kernel program beside
+    them (``kernel``: KernelNeighbours' keywords) whose addresses and lease the check sets;
+    both closed on the way out."""
+    readers = L2Responder()
+    program = None
+    try:
+        readers.update({"veth0": duty})
+        program = xdp.KernelNeighbours(duty.index, duty.mac, **kernel)  # type: ignore[arg-type]
+        yield readers, program
+    finally:
+        if program is not None:
+            program.close()
+        readers.close()
 
 
 _CHILD = """
