@@ -156,7 +156,17 @@ class ServiceStatus(_K8s):
     )
 
 
-NO_STATUS = ServiceStatus()  # a Service without an address yet: most of a cluster file's
+def _unvalidated(cls: type[_T], **fields: Any) -> _T:
+    """An object of a kind from fields already valid, without its validator (building one
+    costs milliseconds: a value made at import would charge every start with it)."""
+    obj = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+# A Service without an address yet: most of a cluster file's, all sharing this one.
+NO_STATUS = _unvalidated(ServiceStatus, load_balancer=_unvalidated(LoadBalancerStatus, ingress=()))
 
 
 def _shared_if_empty(status: ServiceStatus) -> ServiceStatus:
