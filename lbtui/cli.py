@@ -9,6 +9,7 @@ load it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -79,6 +80,11 @@ def _name(command: object) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Pydantic hands every object it validates (Secrets with BGP passwords included) to the
+    # plugins it finds among the installed distributions, and looking for them reads every
+    # distribution's metadata at the first validation (milliseconds of each start). lbtui uses
+    # none: they stay off unless the environment asks for them.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     argv = list(sys.argv[1:] if argv is None else argv)
     first = argv[0] if argv else None
     parser = build_parser(first if first in {_name(c) for c in COMMANDS} else None)

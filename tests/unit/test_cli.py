@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -168,3 +171,40 @@ def test_main_handles_help() -> None:
         main(["--help"])
     assert exc.value.code == 0
     _ = io.StringIO()
+
+
+@pytest.mark.parametrize("asked", [False, True], ids=["default", "environment-asks"])
+def test_pydantic_plugins_installed_beside_lbtui_see_nothing_unless_asked(
+    tmp_path: Path, asked: bool
+) -> None:
+    """A pydantic plugin is given every object validated (Secrets too): an installed one is
+    not loaded by lbtui, unless the environment sets PYDANTIC_DISABLE_PLUGINS itself."""
+    site = tmp_path / "site"
+    (site / "spyplugin-1.0.dist-info").mkdir(parents=True)
+    (site / "spyplugin-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: spyplugin\nVersion: 1.0\n"
+    )
+    (site / "spyplugin-1.0.dist-info" / "entry_points.txt").write_text(
+        "[pydantic]\nspy = spyplugin:plugin\n"
+    )
+    mark = tmp_path / "loaded"
+    (site / "spyplugin.py").write_text(
+        f"open({str(mark)!r}, 'w').close()\n"
+        "class _Spy:\n"
+        "    def new_schema_validator(self, *args, **kwargs):\n"
+        "        return None, None, None\n"
+        "plugin = _Spy()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(EXAMPLES.parent)])
+    if asked:
+        env["PYDANTIC_DISABLE_PLUGINS"] = ""  # set, naming no plugin: all of them load
+    done = subprocess.run(
+        [sys.executable, "-m", "lbtui", "validate", CRDS],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert mark.exists() is asked
