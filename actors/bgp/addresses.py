@@ -11,7 +11,8 @@ import contextlib
 import ipaddress
 import socket
 import struct
-from dataclasses import dataclass
+
+import msgspec
 
 RTM_NEWADDR = 20
 RTM_GETADDR = 22
@@ -27,8 +28,7 @@ IFA_F_DADFAILED = 0x08
 RT_SCOPE_UNIVERSE = 0
 
 
-@dataclass(frozen=True, slots=True)
-class LocalAddress:
+class LocalAddress(msgspec.Struct, frozen=True):
     ifindex: int
     address: str
     prefixlen: int

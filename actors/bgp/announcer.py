@@ -10,9 +10,9 @@ the changes in its own thread. Two backends use it: lbtui's own sessions
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import pykka
 
 from actors.model.route import BGPRoute
@@ -20,8 +20,7 @@ from actors.model.route import BGPRoute
 RouteKey = tuple[str, tuple[str, ...]]
 
 
-@dataclass(frozen=True, slots=True)
-class RoutesChanged:
+class RoutesChanged(msgspec.Struct, frozen=True):
     """Nudge: the announcer has changes waiting (one tell per burst, however many routes)."""
 
 

@@ -19,8 +19,9 @@ Beyond a single connection it handles:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
+
+import msgspec
 
 from actors.bgp.codec import (
     KEEPALIVE,
@@ -56,28 +57,24 @@ _RANK = {
 # -- actions ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Dial:
+class Dial(msgspec.Struct, frozen=True):
     """Open an outbound TCP connection; report it back with :meth:`Fsm.dialing`."""
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
+class Send(msgspec.Struct, frozen=True):
     """Send a control message (OPEN, KEEPALIVE, NOTIFICATION) ahead of queued updates."""
 
     conn: int
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Close:
+class Close(msgspec.Struct, frozen=True):
     """Close the connection once what was sent on it has gone out."""
 
     conn: int
 
 
-@dataclass(frozen=True, slots=True)
-class SessionUp:
+class SessionUp(msgspec.Struct, frozen=True):
     conn: int
     peer_open: OpenMessage
     local_open: OpenMessage
@@ -87,26 +84,22 @@ class SessionUp:
     four_octet_as: bool
 
 
-@dataclass(frozen=True, slots=True)
-class SessionDown:
+class SessionDown(msgspec.Struct, frozen=True):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class UpdateReceived:
+class UpdateReceived(msgspec.Struct, frozen=True):
     conn: int
     update: UpdateMessage
 
 
-@dataclass(frozen=True, slots=True)
-class RefreshRequested:
+class RefreshRequested(msgspec.Struct, frozen=True):
     conn: int
     afi: int
     safi: int
 
 
-@dataclass(frozen=True, slots=True)
-class StateChanged:
+class StateChanged(msgspec.Struct, frozen=True):
     old: State
     new: State
     reason: str
@@ -117,8 +110,7 @@ Action = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class FsmConfig:
+class FsmConfig(msgspec.Struct, frozen=True):
     local_asn: int
     peer_asn: int  # 0: any (the route collector takes whoever connects)
     # dynamicASN "external": any AS but our own.
@@ -134,8 +126,7 @@ class FsmConfig:
     stable_after: float = 30.0
 
 
-@dataclass(slots=True)
-class _Conn:
+class _Conn(msgspec.Struct):
     id: int
     outbound: bool
     local_open: OpenMessage
@@ -148,8 +139,7 @@ class _Conn:
     four_octet_as: bool = True
 
 
-@dataclass(slots=True)
-class Fsm:
+class Fsm(msgspec.Struct):
     config: FsmConfig
     state: State = State.IDLE
     admin_up: bool = False
@@ -160,7 +150,7 @@ class Fsm:
     established_conn: int | None = None
     established_at: float = 0.0
     last_reason: str = ""
-    conns: dict[int, _Conn] = field(default_factory=dict)
+    conns: dict[int, _Conn] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.backoff = self.config.backoff_initial

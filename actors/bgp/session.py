@@ -36,8 +36,9 @@ import logging
 import socket
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import NamedTuple
+
+import msgspec
 
 from actors.bgp.addresses import interface_address, same_interface_address
 from actors.bgp.codec import OpenMessage
@@ -107,8 +108,7 @@ class RouteAttrs(NamedTuple):
 GC_PAUSE_THRESHOLD = 2000
 
 
-@dataclass(frozen=True, slots=True)
-class SessionSettings:
+class SessionSettings(msgspec.Struct, frozen=True):
     """Speaker-wide settings every session shares."""
 
     node: str

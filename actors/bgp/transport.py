@@ -37,8 +37,9 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import msgspec
 
 from actors.bgp.codec import BGPError, FrameReader
 
@@ -59,8 +60,7 @@ _OPEN = 1  # the message type byte of an OPEN, at offset 18 of its header
 # -- what the loop tells the actor ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ConnUp:
+class ConnUp(msgspec.Struct, frozen=True):
     conn: int
     outbound: bool
     local: tuple[str, int]
@@ -69,27 +69,23 @@ class ConnUp:
     remote_scope: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ConnFailed:
+class ConnFailed(msgspec.Struct, frozen=True):
     conn: int
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class ConnData:
+class ConnData(msgspec.Struct, frozen=True):
     conn: int
     frames: tuple[bytes, ...]
     size: int = 0  # bytes in ``frames``: what the receiver passes to ``consumed``
 
 
-@dataclass(frozen=True, slots=True)
-class ConnBroken:
+class ConnBroken(msgspec.Struct, frozen=True):
     conn: int
     error: BGPError
 
 
-@dataclass(frozen=True, slots=True)
-class ConnClosed:
+class ConnClosed(msgspec.Struct, frozen=True):
     conn: int
     reason: str
 
@@ -168,15 +164,14 @@ def _family(address: str) -> socket.AddressFamily:
 # -- the loop ---------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
-class _Conn:
+class _Conn(msgspec.Struct, eq=False):
     id: int
     sock: socket.socket
     outbound: bool
     connecting: bool = False
-    reader: FrameReader = field(default_factory=FrameReader)
-    urgent: collections.deque[bytes] = field(default_factory=collections.deque)
-    bulk: collections.deque[bytes] = field(default_factory=collections.deque)
+    reader: FrameReader = msgspec.field(default_factory=FrameReader)
+    urgent: collections.deque[bytes] = msgspec.field(default_factory=collections.deque)
+    bulk: collections.deque[bytes] = msgspec.field(default_factory=collections.deque)
     outbuf: memoryview | None = None
     reading: bool = True
     mask: int = 0

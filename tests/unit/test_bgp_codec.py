@@ -116,7 +116,7 @@ def test_open_matches_scapy_capability_by_capability(scapy_bgp) -> None:
 
 
 def _fields(msg: OpenMessage) -> dict:
-    return {f: getattr(msg, f) for f in msg.__dataclass_fields__}
+    return {f: getattr(msg, f) for f in msg.__struct_fields__}
 
 
 def test_open_parsed_by_scapy(scapy_bgp) -> None:
@@ -303,7 +303,7 @@ def test_every_attribute_type_has_one_registered_codec_filling_a_field() -> None
     assert sorted(CODECS) == sorted(AttrType)
     for code, codec in CODECS.items():
         assert codec.code == code
-        assert codec.field in PathAttributes.__dataclass_fields__
+        assert codec.field in PathAttributes.__struct_fields__
 
 
 def test_two_byte_session_uses_as_trans_and_as4_path() -> None:

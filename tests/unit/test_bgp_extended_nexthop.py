@@ -61,7 +61,7 @@ def test_open_round_trip_keeps_the_capability() -> None:
 
 
 def _fields(message: OpenMessage) -> dict:
-    return {name: getattr(message, name) for name in message.__dataclass_fields__}
+    return {name: getattr(message, name) for name in message.__struct_fields__}
 
 
 @pytest.mark.parametrize(

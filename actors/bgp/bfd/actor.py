@@ -27,9 +27,9 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgspec
 import pykka
 
 from actors.base import RuntimeActor
@@ -65,8 +65,7 @@ SINGLE_HOP_TTL = 255
 ClientState = Literal["up", "init", "down", "admin-down"]
 
 
-@dataclass(frozen=True, slots=True)
-class BfdPeerSpec:
+class BfdPeerSpec(msgspec.Struct, frozen=True):
     """One session the configuration asks for."""
 
     peer: str  # the BGPPeer's name
@@ -121,8 +120,7 @@ def client_state(transition: Transition) -> ClientState:
     return transition.new.text  # type: ignore[return-value]
 
 
-@dataclass(frozen=True, slots=True)
-class BfdSessionInfo:
+class BfdSessionInfo(msgspec.Struct, frozen=True):
     """A snapshot of one session, for asks (tests, console)."""
 
     peer: str
@@ -139,8 +137,7 @@ class BfdSessionInfo:
     multihop: bool
 
 
-@dataclass(slots=True)
-class _Live:
+class _Live(msgspec.Struct):
     spec: BfdPeerSpec
     local: str
     link: BfdLink

@@ -10,8 +10,9 @@ microseconds, as on the wire.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
+
+import msgspec
 
 VERSION = 1
 HEADER = struct.Struct("!BBBBIIIII")
@@ -66,8 +67,7 @@ class BfdDecodeError(ValueError):
 _POLL, _FINAL, _CPI, _AUTH, _DEMAND, _MULTIPOINT = 0x20, 0x10, 0x08, 0x04, 0x02, 0x01
 
 
-@dataclass(frozen=True, slots=True)
-class ControlPacket:
+class ControlPacket(msgspec.Struct, frozen=True):
     state: State
     detect_multiplier: int
     my_discriminator: int

@@ -23,7 +23,8 @@ peer never to send echo packets) and authentication (authenticated packets are d
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+
+import msgspec
 
 from actors.bgp.bfd.codec import ControlPacket, Diagnostic, State
 
@@ -31,8 +32,7 @@ SLOW_TX_US = 1_000_000  # the least desired min TX while the session is not Up (
 US = 1_000_000.0
 
 
-@dataclass(frozen=True, slots=True)
-class BfdTimers:
+class BfdTimers(msgspec.Struct, frozen=True):
     """What we ask for, in microseconds (a BFDProfile gives milliseconds)."""
 
     desired_min_tx: int = 300_000
@@ -55,8 +55,7 @@ class BfdTimers:
         return cls(transmit * 1000, receive * 1000, multiplier, passive)
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(msgspec.Struct, frozen=True):
     old: State
     new: State
     diagnostic: int
@@ -64,30 +63,27 @@ class Transition:
     remote_admin_down: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(msgspec.Struct, frozen=True):
     """What a call produced: packets to send now, and state changes (oldest first)."""
 
     send: tuple[ControlPacket, ...] = ()
     transitions: tuple[Transition, ...] = ()
 
 
-@dataclass(slots=True)
-class _Poll:
+class _Poll(msgspec.Struct):
     """A poll sequence in progress: the advertised values it asks the peer to acknowledge."""
 
     desired_min_tx: int
     required_min_rx: int
 
 
-@dataclass(slots=True)
-class BfdSession:
+class BfdSession(msgspec.Struct):
     """RFC 5880 session variables (``bfd.*``) plus our timers."""
 
     local_discriminator: int
     timers: BfdTimers
     now: float
-    rng: random.Random = field(default_factory=random.Random)
+    rng: random.Random = msgspec.field(default_factory=random.Random)
 
     state: State = State.DOWN
     remote_state: State = State.DOWN
@@ -107,8 +103,8 @@ class BfdSession:
     last_rx: float | None = None
     packets_received: int = 0
     packets_sent: int = 0
-    _pending: list[ControlPacket] = field(default_factory=list)
-    _changes: list[Transition] = field(default_factory=list)
+    _pending: list[ControlPacket] = msgspec.field(default_factory=list)
+    _changes: list[Transition] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not 1 <= self.local_discriminator <= 0xFFFFFFFF:

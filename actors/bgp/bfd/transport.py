@@ -22,8 +22,9 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+import msgspec
 
 from actors.bgp.bfd.codec import MULTI_HOP_PORT, SINGLE_HOP_PORT, SOURCE_PORTS
 
@@ -37,8 +38,7 @@ IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
 IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
 
 
-@dataclass(frozen=True, slots=True)
-class BfdDatagram:
+class BfdDatagram(msgspec.Struct, frozen=True):
     """One received datagram, as the actor gets it."""
 
     data: bytes

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import IntEnum
+
+import msgspec
 
 from actors.bgp.codec.errors import BGPError, ErrorCode, OpenSubcode
 from actors.bgp.codec.extended_nexthop import (
@@ -42,8 +43,7 @@ class CapabilityCode(IntEnum):
     FOUR_OCTET_AS = 65
 
 
-@dataclass(frozen=True, slots=True)
-class MultiprotocolCapability:
+class MultiprotocolCapability(msgspec.Struct, frozen=True):
     afi: int
     safi: int
     code = CapabilityCode.MULTIPROTOCOL
@@ -52,23 +52,20 @@ class MultiprotocolCapability:
         return struct.pack("!HBB", self.afi, 0, self.safi)
 
 
-@dataclass(frozen=True, slots=True)
-class RouteRefreshCapability:
+class RouteRefreshCapability(msgspec.Struct, frozen=True):
     code = CapabilityCode.ROUTE_REFRESH
 
     def value(self) -> bytes:
         return b""
 
 
-@dataclass(frozen=True, slots=True)
-class GracefulRestartFamily:
+class GracefulRestartFamily(msgspec.Struct, frozen=True):
     afi: int
     safi: int
     forwarding_preserved: bool  # the F bit
 
 
-@dataclass(frozen=True, slots=True)
-class GracefulRestartCapability:
+class GracefulRestartCapability(msgspec.Struct, frozen=True):
     restart_time: int  # seconds, 12 bits
     restarting: bool = False  # the R bit: "I have just restarted"
     notification: bool = False  # the N bit (RFC 8538)
@@ -85,8 +82,7 @@ class GracefulRestartCapability:
         return b"".join(out)
 
 
-@dataclass(frozen=True, slots=True)
-class FourOctetAsCapability:
+class FourOctetAsCapability(msgspec.Struct, frozen=True):
     asn: int
     code = CapabilityCode.FOUR_OCTET_AS
 
@@ -94,8 +90,7 @@ class FourOctetAsCapability:
         return struct.pack("!I", self.asn)
 
 
-@dataclass(frozen=True, slots=True)
-class UnknownCapability:
+class UnknownCapability(msgspec.Struct, frozen=True):
     code: int  # type: ignore[misc]
     data: bytes
 

@@ -10,7 +10,8 @@ unicast routes with an IPv6 next hop, carried in MP_REACH_NLRI. Registered in
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+
+import msgspec
 
 from actors.bgp.codec.errors import BGPError, ErrorCode, OpenSubcode
 
@@ -19,8 +20,7 @@ CODE = 5
 IPV4_UNICAST_OVER_IPV6 = (1, 1, 2)
 
 
-@dataclass(frozen=True, slots=True)
-class ExtendedNextHopCapability:
+class ExtendedNextHopCapability(msgspec.Struct, frozen=True):
     families: tuple[tuple[int, int, int], ...] = (IPV4_UNICAST_OVER_IPV6,)
     code = CODE
 

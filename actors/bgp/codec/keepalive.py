@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from actors.bgp.codec.header import MessageType, frame
 
 KEEPALIVE = frame(MessageType.KEEPALIVE, b"")
 
 
-@dataclass(frozen=True, slots=True)
-class KeepaliveMessage:
+class KeepaliveMessage(msgspec.Struct, frozen=True):
     def encode(self) -> bytes:
         return KEEPALIVE

@@ -4,7 +4,8 @@ RFC 9003 (a UTF-8 reason carried by Cease / Administrative Shutdown or Reset).""
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+
+import msgspec
 
 from actors.bgp.codec.errors import BGPError, CeaseSubcode, ErrorCode, describe
 from actors.bgp.codec.header import MessageType, frame
@@ -12,8 +13,7 @@ from actors.bgp.codec.header import MessageType, frame
 _SHUTDOWN_SUBCODES = (CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, CeaseSubcode.ADMINISTRATIVE_RESET)
 
 
-@dataclass(frozen=True, slots=True)
-class NotificationMessage:
+class NotificationMessage(msgspec.Struct, frozen=True):
     code: int
     subcode: int
     data: bytes = b""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import dataclass
+
+import msgspec
 
 from actors.bgp.codec.capabilities import (
     Capability,
@@ -30,8 +31,7 @@ CAPABILITIES_PARAMETER = 2
 _FIXED = struct.Struct("!BHHIB")  # version, my AS, hold time, BGP identifier, opt param len
 
 
-@dataclass(frozen=True, slots=True)
-class OpenMessage:
+class OpenMessage(msgspec.Struct, frozen=True):
     asn: int
     hold_time: int
     bgp_id: int  # the 32-bit BGP Identifier as an integer

@@ -7,7 +7,8 @@ request, 1 and 2 mark the beginning and end of a refresh.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+
+import msgspec
 
 from actors.bgp.codec.errors import BGPError, ErrorCode, RouteRefreshSubcode
 from actors.bgp.codec.header import MessageType, frame
@@ -15,8 +16,7 @@ from actors.bgp.codec.header import MessageType, frame
 _BODY = struct.Struct("!HBB")
 
 
-@dataclass(frozen=True, slots=True)
-class RouteRefreshMessage:
+class RouteRefreshMessage(msgspec.Struct, frozen=True):
     afi: int
     safi: int
     subtype: int = 0

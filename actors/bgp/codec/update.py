@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+
+import msgspec
 
 from actors.bgp.codec.attributes.base import PathAttributes
 from actors.bgp.codec.attributes.multiprotocol import mp_reach_raw, mp_unreach_attribute
@@ -22,10 +23,9 @@ MAX_BODY = MAX_MESSAGE_LEN - HEADER_LEN
 _HEADER_BYTES = bytes(frame(MessageType.UPDATE, b""))[:18]  # marker + length placeholder
 
 
-@dataclass(frozen=True, slots=True)
-class UpdateMessage:
+class UpdateMessage(msgspec.Struct, frozen=True):
     withdrawn: tuple[str, ...] = ()
-    attributes: PathAttributes = field(default_factory=PathAttributes)
+    attributes: PathAttributes = msgspec.field(default_factory=PathAttributes)
     nlri: tuple[str, ...] = ()
 
     @property

@@ -39,7 +39,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+
+import msgspec
 
 from actors.model.config import Config, Peer
 from actors.model.route import BGPRoute
@@ -52,23 +53,21 @@ class FrrRenderError(ValueError):
     """The configuration cannot be expressed as one FRR configuration for this node."""
 
 
-@dataclass(slots=True)
-class _Neighbor:
+class _Neighbor(msgspec.Struct):
     peer: Peer
     address: str
     key: str  # route-map and prefix-list names
-    families: set[int] = field(default_factory=set)
+    families: set[int] = msgspec.field(default_factory=set)
     # (family, local_pref, communities) -> prefixes, in route order
-    groups: dict[tuple[int, int, tuple[str, ...]], list[str]] = field(default_factory=dict)
+    groups: dict[tuple[int, int, tuple[str, ...]], list[str]] = msgspec.field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class _Router:
+class _Router(msgspec.Struct):
     asn: int
     vrf: str
     router_id: str | None = None
-    neighbors: list[_Neighbor] = field(default_factory=list)
-    networks: dict[int, list[str]] = field(default_factory=dict)
+    neighbors: list[_Neighbor] = msgspec.field(default_factory=list)
+    networks: dict[int, list[str]] = msgspec.field(default_factory=dict)
 
 
 def node_peers(config: Config, node_labels: Mapping[str, str]) -> tuple[Peer, ...]:

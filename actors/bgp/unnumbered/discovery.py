@@ -22,7 +22,8 @@ kind at most once per ``repeat`` seconds, and at most ``burst`` messages per sec
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+
+import msgspec
 
 STALE_AFTER = 30.0
 RA_INTERVAL = 10.0  # FRR's for unnumbered BGP (ipv6 nd ra-interval 10)
@@ -37,9 +38,8 @@ def is_link_local(address: str) -> bool:
     return len(head) == 4 and head.startswith("fe") and head[2] in "89ab"
 
 
-@dataclass(slots=True)
-class _Link:
-    heard: dict[str, float] = field(default_factory=dict)
+class _Link(msgspec.Struct):
+    heard: dict[str, float] = msgspec.field(default_factory=dict)
     current: str | None = None
     in_use: bool = False
 
@@ -89,8 +89,7 @@ class LinkDiscovery:
         return tuple(sorted(self._links))
 
 
-@dataclass(slots=True)
-class _Schedule:
+class _Schedule(msgspec.Struct):
     next_ra: float
     last_ra: float = float("-inf")
     next_rs: float | None = None

@@ -19,7 +19,8 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+import msgspec
 
 from actors.bgp.unnumbered import ndp
 from actors.bgp.unnumbered.discovery import HeardGate
@@ -32,8 +33,7 @@ ALL_NODES = "ff02::1"
 ALL_ROUTERS = "ff02::2"
 
 
-@dataclass(frozen=True, slots=True)
-class LinkHeard:
+class LinkHeard(msgspec.Struct, frozen=True):
     ifindex: int
     address: str  # the sender's link-local address
     kind: int  # ndp.ROUTER_ADVERTISEMENT or ndp.ROUTER_SOLICITATION

@@ -10,7 +10,8 @@ when the interface has a MAC. Pure ``struct`` code; parsing never raises on bad 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+
+import msgspec
 
 ROUTER_SOLICITATION = 133
 ROUTER_ADVERTISEMENT = 134
@@ -22,8 +23,7 @@ _RA = struct.Struct("!BBHBBHII")  # type, code, checksum, hop limit, flags, life
 _RS = struct.Struct("!BBHI")  # type, code, checksum, reserved
 
 
-@dataclass(frozen=True, slots=True)
-class NdpMessage:
+class NdpMessage(msgspec.Struct, frozen=True):
     kind: int  # ROUTER_SOLICITATION or ROUTER_ADVERTISEMENT
     router_lifetime: int = 0  # seconds (advertisements only)
 

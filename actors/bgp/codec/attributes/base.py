@@ -10,8 +10,9 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import IntEnum
+
+import msgspec
 
 from actors.bgp.codec.errors import BGPError, ErrorCode
 
@@ -51,23 +52,20 @@ AS_CONFED_SEQUENCE = 3
 AS_CONFED_SET = 4
 
 
-@dataclass(frozen=True, slots=True)
-class MpReach:
+class MpReach(msgspec.Struct, frozen=True):
     afi: int
     safi: int
     next_hops: tuple[str, ...]  # one address; or IPv6 global + link-local (RFC 2545, 8950)
     nlri: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class MpUnreach:
+class MpUnreach(msgspec.Struct, frozen=True):
     afi: int
     safi: int
     withdrawn: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class PathAttributes:
+class PathAttributes(msgspec.Struct, frozen=True):
     origin: int | None = None
     as_path: AsPath | None = None
     next_hop: str | None = None
@@ -80,7 +78,7 @@ class PathAttributes:
     mp_reach: MpReach | None = None
     mp_unreach: MpUnreach | None = None
     as4_path: AsPath | None = None
-    unknown: tuple[tuple[int, int, bytes], ...] = field(default=())  # (flags, type, value)
+    unknown: tuple[tuple[int, int, bytes], ...] = ()  # (flags, type, value)
 
     def full_as_path(self) -> tuple[int, ...]:
         """The AS numbers in order, AS4_PATH merged in for 2-byte sessions (RFC 6793 §4.2.3)."""
@@ -91,8 +89,7 @@ class PathAttributes:
         return tuple(path)
 
 
-@dataclass(frozen=True, slots=True)
-class AttributeCodec:
+class AttributeCodec(msgspec.Struct, frozen=True):
     """One path attribute: the checks every attribute gets, then its own decoder and encoder.
 
     ``decode(value, whole, four_octet)`` gets the value (its length already checked against
