@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+import msgspec
 import pykka
 
 from actors.clock import Clock, RealClock, Scheduler, ThreadScheduler, TimerHandle
@@ -26,8 +26,7 @@ Publish = Callable[[Event], None]
 CrashHandler = Callable[[str, BaseException], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Tick:
+class Tick(msgspec.Struct, frozen=True):
     """A timer firing: run ``method(*args)`` in the actor's own thread.
 
     ``method`` is a bound method of the actor, named by reference so that a rename is caught

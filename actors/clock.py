@@ -52,6 +52,7 @@ class RealClock:
         return time.time()
 
 
+# A dataclass, not a msgspec.Struct: ordering and equality must ignore callback (compare=False).
 @dataclass(order=True)
 class _Timer:
     due: float

@@ -1,4 +1,4 @@
-"""Every event the runtime publishes: frozen, slotted dataclasses named in the past tense.
+"""Every event the runtime publishes: frozen ``msgspec.Struct`` s named in the past tense.
 
 Each carries ``t``, the monotonic time (from the injected Clock) at which it happened.
 Events cross thread boundaries without copying (Pykka does not copy), so they and everything
@@ -9,10 +9,10 @@ are summarized, not dumped.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
 
 if TYPE_CHECKING:
     from actors.model.allocation import Allocation, PoolUsage
@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 Protocol = Literal["layer2", "bgp"]
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(msgspec.Struct, frozen=True):
     t: float
 
     @property
@@ -32,9 +31,9 @@ class Event:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"t": round(self.t, 6), "event": self.name}
-        for f in dataclasses.fields(self):
-            if f.name != "t":
-                out[f.name] = _plain(getattr(self, f.name))
+        for name in self.__struct_fields__:
+            if name != "t":
+                out[name] = _plain(getattr(self, name))
         return out
 
 
@@ -52,13 +51,10 @@ def _plain(value: Any) -> Any:
 class StateEvent(Event):
     """Marker base for events whose payload is a snapshot consumed by other actors."""
 
-    __slots__ = ()
-
 
 # -- configuration --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class ConfigApplied(StateEvent):
     config: Config
     source: str
@@ -76,7 +72,6 @@ class ConfigApplied(StateEvent):
         }
 
 
-@dataclass(frozen=True, slots=True)
 class ConfigRejected(Event):
     """A configuration refused; the last good one stays. ``source`` "edit" or "delete": a
     change someone proposed was refused (the running configuration is untouched and valid);
@@ -91,7 +86,6 @@ class ConfigRejected(Event):
         return self.source in ("edit", "delete")
 
 
-@dataclass(frozen=True, slots=True)
 class ConfigPersisted(Event):
     path: str
     backup: str
@@ -100,7 +94,6 @@ class ConfigPersisted(Event):
 # -- cluster --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class ClusterUpdated(StateEvent):
     """The cluster as its source now shows it. ``serial`` numbers each state a cluster actor
     publishes (unique in the process; 0: unnumbered), and ``changed`` lists the keys of the
@@ -124,7 +117,6 @@ class ClusterUpdated(StateEvent):
         }
 
 
-@dataclass(frozen=True, slots=True)
 class SourceRejected(Event):
     """A cluster or scenario file that could not be used; the running state is unchanged."""
 
@@ -132,7 +124,6 @@ class SourceRejected(Event):
     errors: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
 class ServiceChanged(Event):
     service: str
     change: Literal["added", "updated", "deleted"]
@@ -141,27 +132,23 @@ class ServiceChanged(Event):
 # -- allocation -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class IpAssigned(Event):
     service: str
     ips: tuple[str, ...]
     pool: str
 
 
-@dataclass(frozen=True, slots=True)
 class IpReleased(Event):
     service: str
     ips: tuple[str, ...]
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
 class AllocationFailed(Event):
     service: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
 class AllocationsUpdated(StateEvent):
     allocations: Mapping[str, Allocation]
     usage: Mapping[str, PoolUsage]
@@ -184,14 +171,12 @@ class AllocationsUpdated(StateEvent):
 # ("" for the demo's simulated membership), ``incarnation`` the member's SWIM incarnation.
 
 
-@dataclass(frozen=True, slots=True)
 class NodeJoined(Event):
     node: str
     observer: str = ""
     incarnation: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class NodeSuspected(Event):
     node: str
     by: str = ""
@@ -199,7 +184,6 @@ class NodeSuspected(Event):
     incarnation: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class NodeRecovered(Event):
     """A suspected node refuted the suspicion (it was slow, not dead)."""
 
@@ -208,7 +192,6 @@ class NodeRecovered(Event):
     incarnation: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class NodeLeft(Event):
     node: str
     reason: str  # "dead" (failure detected), "left" (graceful), "killed" (demo)
@@ -216,7 +199,6 @@ class NodeLeft(Event):
     incarnation: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class MembershipUpdated(StateEvent):
     """Who is alive now, as one node sees it (the speakers' candidate set comes from here)."""
 
@@ -235,7 +217,6 @@ class MembershipUpdated(StateEvent):
 # -- announcement ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class AnnouncementStarted(Event):
     node: str
     ip: str
@@ -247,7 +228,6 @@ class AnnouncementStarted(Event):
     peers: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
 class AnnouncementStopped(Event):
     node: str
     ip: str
@@ -260,7 +240,6 @@ class AnnouncementStopped(Event):
 # -- layer 2 on the wire (actors/l2) -------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class L2AnswersChanged(Event):
     """The interfaces ``node`` answers ARP/NDP for ``ip`` on (empty: nowhere, e.g. none of the
     interfaces an L2Advertisement names exists here: MetalLB's announceFailed)."""
@@ -271,7 +250,6 @@ class L2AnswersChanged(Event):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
 class GratuitousSent(Event):
     """One round of gratuitous ARP (request + reply) or unsolicited NA for ``ip``."""
 
@@ -282,7 +260,6 @@ class GratuitousSent(Event):
     round: int  # 1 for the takeover's first round
 
 
-@dataclass(frozen=True, slots=True)
 class L2InterfacesChanged(Event):
     """The interfaces ``node`` would announce on by default, and which of them lack carrier."""
 
@@ -291,7 +268,6 @@ class L2InterfacesChanged(Event):
     without_carrier: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
 class CandidacyChanged(Event):
     """Link awareness: whether ``node`` can announce at all. False when every interface it
     would announce on has lost carrier. Published by the node's L2 actor; membership spreads
@@ -302,7 +278,6 @@ class CandidacyChanged(Event):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
 class SplitBrainDetected(Event):
     """``node`` answers for ``ip`` and heard a gratuitous ARP for it from another MAC
     (``other_mac``) on ``interface``: two nodes announce one address (e.g. a membership
@@ -318,7 +293,6 @@ class SplitBrainDetected(Event):
 # -- failover measurement (actors/observability/failover.py) ---------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class FailoverMeasured(Event):
     """``node`` took ``ip`` (an address, or a prefix in BGP) over from ``from_node``.
 
@@ -341,12 +315,10 @@ class FailoverMeasured(Event):
 # -- the runtime itself ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class ActorStarted(Event):
     actor: str
 
 
-@dataclass(frozen=True, slots=True)
 class ActorFailed(Event):
     actor: str
     error: str
@@ -354,13 +326,11 @@ class ActorFailed(Event):
     next_restart_in: float
 
 
-@dataclass(frozen=True, slots=True)
 class RuntimeReady(Event):
     role: str
     actors: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
 class RuntimeStopped(Event):
     role: str
     reason: str
@@ -369,7 +339,6 @@ class RuntimeStopped(Event):
 # -- BGP on the wire (actors/bgp) ----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class UnnumberedRouterFound(Event):
     """The router of the unnumbered BGPPeer ``peer`` (a session over ``interface``) on
     ``node`` is ``address``, a link-local address with its scope (``fe80::1%eth1``); ""
@@ -381,7 +350,6 @@ class UnnumberedRouterFound(Event):
     address: str
 
 
-@dataclass(frozen=True, slots=True)
 class PeerSessionChanged(Event):
     """The BGP session from ``node`` to the BGPPeer named ``peer`` changed FSM state.
 
@@ -396,7 +364,6 @@ class PeerSessionChanged(Event):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
 class PrefixAnnounced(Event):
     """UPDATEs carrying ``prefixes`` went out on ``node``'s session to ``peer`` (one event per
     batch: a config change can announce thousands at once)."""
@@ -406,7 +373,6 @@ class PrefixAnnounced(Event):
     prefixes: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
 class PrefixWithdrawn(Event):
     """``prefixes`` are no longer announced to ``peer``: withdrawn, or the session went down."""
 
@@ -419,7 +385,6 @@ class PrefixWithdrawn(Event):
 # -- BFD (actors/bgp/bfd) -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class BfdSessionChanged(Event):
     """The BFD session from ``node`` to the BGPPeer named ``peer`` changed state.
 
@@ -439,7 +404,6 @@ class BfdSessionChanged(Event):
 # -- Kubernetes (actors/kube/source.py, actors/roles/controller.py) ------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class ApiConnectionChanged(Event):
     """The Kubernetes API went away (a watch keeps failing) or came back. In between the last
     objects stay in force: nothing announced is withdrawn because of an outage."""
@@ -449,7 +413,6 @@ class ApiConnectionChanged(Event):
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
 class LeadershipChanged(Event):
     """Leader election (a coordination.k8s.io Lease): whether ``identity`` leads now, and who
     holds the lease (``holder``, "" when nobody does)."""
@@ -459,7 +422,6 @@ class LeadershipChanged(Event):
     holder: str
 
 
-@dataclass(frozen=True, slots=True)
 class PeersDiscovered(Event):
     """Addresses of the other speakers, found through the API (speaker pods by label): the
     seeds membership joins through."""
@@ -468,7 +430,6 @@ class PeersDiscovered(Event):
     addresses: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
 class SpeakerStreamChanged(Event):
     """The console following one speaker's event stream through the API server's pod proxy
     (``lbtui console --kubeconfig``): ``state`` is "following", "lost" (the stream broke, it
@@ -480,7 +441,6 @@ class SpeakerStreamChanged(Event):
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
 class ServiceEventObserved(Event):
     """A core/v1 Event about a Service written by MetalLB's components (IPAllocated,
     AllocationFailed, nodeAssigned...), as ``lbtui console --kubeconfig`` sees it on the API.
@@ -495,8 +455,7 @@ class ServiceEventObserved(Event):
     count: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Announced:
+class Announced(msgspec.Struct, frozen=True):
     """One service announced by one node over one protocol (inside AnnouncementsUpdated)."""
 
     service: str
@@ -506,7 +465,6 @@ class Announced:
     peers: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
 class AnnouncementsUpdated(StateEvent):
     """Everything ``node`` announces now, per service and protocol (ServiceL2Status,
     ServiceBGPStatus and metallb_speaker_announced are written from it)."""

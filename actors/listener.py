@@ -8,9 +8,9 @@ class, so an actor restarted by the supervisor is subscribed again without any r
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import msgspec
 import pykka
 
 from actors.events import Event
@@ -18,8 +18,7 @@ from actors.events import Event
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Published:
+class Published(msgspec.Struct, frozen=True):
     """The message that carries an event into a listener's inbox."""
 
     event: Event

@@ -22,9 +22,9 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import msgspec
 import pykka
 
 from actors.base import Publish, RuntimeActor
@@ -40,8 +40,7 @@ ASK_TIMEOUT = 10.0
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class ActorSpec:
+class ActorSpec(msgspec.Struct, frozen=True):
     """How to (re)start one actor: its class and constructor arguments.
 
     The keywords are checked against the class's constructor when the spec is made, so a
@@ -51,7 +50,7 @@ class ActorSpec:
 
     name: str
     cls: type[RuntimeActor]
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs: dict[str, Any] = msgspec.field(default_factory=dict)
     #: Speakers withdraw their announcements first on shutdown.
     withdraws_on_stop: bool = False
 
@@ -92,8 +91,7 @@ def check_keywords(name: str, cls: type, kwargs: dict[str, Any]) -> None:
 _RUNTIME_KEYWORDS = frozenset({"clock", "scheduler", "publish", "on_crash", "name"})
 
 
-@dataclass
-class _Slot:
+class _Slot(msgspec.Struct):
     spec: ActorSpec
     ref: pykka.ActorRef[Any] | None = None
     restarts: int = 0

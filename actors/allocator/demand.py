@@ -14,7 +14,8 @@ what Kubernetes has already validated. Imports only the model and the address ke
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from actors.allocator.addresses import family_of, parse_address, quoted
 from actors.model.allocation import (
@@ -39,8 +40,7 @@ Port = tuple[str, int]
 NO_PORTS: frozenset[Port] = frozenset()
 
 
-@dataclass(slots=True)
-class Demand:
+class Demand(msgspec.Struct):
     """What a service asks of the allocator, read once per convergence."""
 
     key: str

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
+
+import msgspec
 
 from actors.config import crds
 from actors.config.advertisements import (
@@ -34,10 +35,9 @@ from actors.model.issues import Issue
 DEFAULT_NAMESPACE = "metallb-system"
 
 
-@dataclass
-class BuildResult:
+class BuildResult(msgspec.Struct):
     config: Config | None
-    issues: list[Issue] = field(default_factory=list)
+    issues: list[Issue] = msgspec.field(default_factory=list)
 
     @property
     def errors(self) -> list[Issue]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import codecs
 import difflib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Generic, Protocol, TypeVar
 
+import msgspec
 import yaml
 from pydantic import ValidationError
 
@@ -54,8 +54,7 @@ CLUSTER_KINDS: dict[str, type[Validated]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Sourced(Generic[T]):
+class Sourced(msgspec.Struct, Generic[T], frozen=True):
     """An object together with the file (and line) it was read from."""
 
     obj: T
@@ -63,31 +62,35 @@ class Sourced(Generic[T]):
     line: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LegacyConfigMap:
+class LegacyConfigMap(msgspec.Struct, frozen=True):
     """The ``config`` key of MetalLB's pre-0.13 ConfigMap, still unparsed."""
 
     name: str
     namespace: str
-    text: str = field(repr=False)  # may hold BGP passwords: keep it out of logs
+    text: str  # may hold BGP passwords: kept out of repr (and so out of logs)
     line_offset: int | None = None
 
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__qualname__}(name={self.name!r}, namespace={self.namespace!r}, "
+            f"line_offset={self.line_offset!r})"
+        )
 
-@dataclass
-class Inputs:
+
+class Inputs(msgspec.Struct):
     """Everything read from a set of files, sorted by what it is for."""
 
-    resources: list[Sourced[MetalLBResource]] = field(default_factory=list)
-    legacy: list[Sourced[LegacyConfigMap]] = field(default_factory=list)
-    secrets: list[Sourced[Secret]] = field(default_factory=list)
-    services: list[Sourced[Service]] = field(default_factory=list)
-    endpoint_slices: list[Sourced[EndpointSlice]] = field(default_factory=list)
-    nodes: list[Sourced[Node]] = field(default_factory=list)
-    namespaces: list[Sourced[Namespace]] = field(default_factory=list)
-    issues: list[Issue] = field(default_factory=list)
+    resources: list[Sourced[MetalLBResource]] = msgspec.field(default_factory=list)
+    legacy: list[Sourced[LegacyConfigMap]] = msgspec.field(default_factory=list)
+    secrets: list[Sourced[Secret]] = msgspec.field(default_factory=list)
+    services: list[Sourced[Service]] = msgspec.field(default_factory=list)
+    endpoint_slices: list[Sourced[EndpointSlice]] = msgspec.field(default_factory=list)
+    nodes: list[Sourced[Node]] = msgspec.field(default_factory=list)
+    namespaces: list[Sourced[Namespace]] = msgspec.field(default_factory=list)
+    issues: list[Issue] = msgspec.field(default_factory=list)
 
     def extend(self, other: Inputs) -> None:
-        for name in self.__dataclass_fields__:
+        for name in self.__struct_fields__:
             getattr(self, name).extend(getattr(other, name))
 
     def of_cluster_kind(self, kind: str) -> list[Sourced[Any]]:

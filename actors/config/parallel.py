@@ -28,8 +28,9 @@ import pickle
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import IO, Any
+
+import msgspec
 
 from actors.config.yamlread import documents
 
@@ -53,8 +54,7 @@ _UNUSUAL_BREAKS = (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
 _DONE, _FAILED = b"", b"!"
 
 
-@dataclass(frozen=True, slots=True)
-class Piece:
+class Piece(msgspec.Struct, frozen=True):
     """Bytes [start, end) of a file, whose first line is line ``first_line`` (0-based)."""
 
     start: int

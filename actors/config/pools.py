@@ -8,7 +8,7 @@ came from (:class:`PoolDraft`), so that advertisements can report against it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from actors.config import crds
 from actors.config.parsing import host_bits_hint, parse_address_range
@@ -16,8 +16,7 @@ from actors.config.report import Report, Resource
 from actors.model.config import AddressRange, Pool, ServiceAllocation, frozen_labels
 
 
-@dataclass(frozen=True, slots=True)
-class PoolDraft:
+class PoolDraft(msgspec.Struct, frozen=True):
     pool: Pool
     source: Resource
 

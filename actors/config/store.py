@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import copy
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from actors.config.build import DEFAULT_NAMESPACE, BuildResult, build_config
@@ -36,19 +36,17 @@ class PersistRejected(Exception):
         self.issues = issues
 
 
-@dataclass(frozen=True, slots=True)
-class EditOutcome:
+class EditOutcome(msgspec.Struct, frozen=True):
     applied: bool
     issues: tuple[Issue, ...] = ()
     path: str = ""
     backup: str = ""
 
 
-@dataclass
-class ConfigStore:
+class ConfigStore(msgspec.Struct):
     """Documents per file, in file order. ``MEMORY`` is a file that is never written."""
 
-    files: dict[str, list[tuple[Any, int]]] = field(default_factory=dict)
+    files: dict[str, list[tuple[Any, int]]] = msgspec.field(default_factory=dict)
     namespace: str = DEFAULT_NAMESPACE
 
     @classmethod

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
+
+import msgspec
 
 from actors.model.cluster import (
     SERVICE_NAME_LABEL,
@@ -81,8 +82,7 @@ steps:
 _START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class ServiceSpec:
+class ServiceSpec(msgspec.Struct, frozen=True):
     """A sample service, as the demo and the scenario describe one."""
 
     name: str

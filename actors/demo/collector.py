@@ -14,8 +14,9 @@ import contextlib
 import logging
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from actors.base import RuntimeActor
 from actors.bgp.codec import OpenMessage
@@ -53,8 +54,7 @@ from actors.speaker.announcer import SimulatedNetwork
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class CollectedRoute:
+class CollectedRoute(msgspec.Struct, frozen=True):
     prefix: str
     peer: str  # the node name (or address) it came from
     next_hop: str

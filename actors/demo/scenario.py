@@ -17,9 +17,9 @@ carry ``apiVersion: lbtui.io/v1alpha1`` and ``kind: DemoScenario`` (the examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
+import msgspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -114,8 +114,7 @@ class Step(_Strict):
         return next(a.replace("_", "-") for a in ACTIONS if getattr(self, a) is not None)
 
 
-@dataclass(frozen=True, slots=True)
-class Scenario:
+class Scenario(msgspec.Struct, frozen=True):
     steps: tuple[Step, ...]
     source: str
 

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import base64
 import copy
-import dataclasses
 import errno
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from actors.base import RuntimeActor
 from actors.util.atomic import replace_if_changed
@@ -65,8 +65,7 @@ def dns_name(service: str, namespace: str) -> str:
     return f"{service}.{namespace}.svc"
 
 
-@dataclass(frozen=True, slots=True)
-class CertBundle:
+class CertBundle(msgspec.Struct, frozen=True):
     """PEM texts, as the Secret holds them (decoded)."""
 
     ca_cert: bytes
@@ -119,7 +118,7 @@ def refreshed(
         cert, key = new_serving_cert(bundle.ca_cert, bundle.ca_key, name, now)
         return CertBundle(bundle.ca_cert, bundle.ca_key, cert, key, previous)
     if previous != bundle.previous_ca:
-        return dataclasses.replace(bundle, previous_ca=previous)  # the old CA has expired
+        return msgspec.structs.replace(bundle, previous_ca=previous)  # the old CA has expired
     return None
 
 

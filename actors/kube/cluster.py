@@ -14,8 +14,9 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from actors.base import RuntimeActor
 from actors.config.build import DEFAULT_NAMESPACE
@@ -231,7 +232,6 @@ class KubeWatcher(RuntimeActor):
             self.publish(ApiConnectionChanged(self.clock.now(), self.kube.name, self.connected, ""))
 
 
-@dataclass(frozen=True, slots=True)
-class _Health:
+class _Health(msgspec.Struct, frozen=True):
     connected: bool
     detail: str

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 IN_CLUSTER = "<in-cluster config>"
 
@@ -27,8 +28,7 @@ class KubeconfigNotFound(Exception):
     """No kubeconfig could be found (the message says where lbtui looked)."""
 
 
-@dataclass(frozen=True)
-class KubeconfigSource:
+class KubeconfigSource(msgspec.Struct, frozen=True):
     """The kubeconfig files to merge, in order (none: the in-cluster configuration), and how
     to name them in a message."""
 

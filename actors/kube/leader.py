@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from actors.base import RuntimeActor
 from actors.events import LeadershipChanged
@@ -17,8 +18,7 @@ log = logging.getLogger(__name__)
 LEASE_NAME = "lbtui-controller"
 
 
-@dataclass(frozen=True, slots=True)
-class LeaseView:
+class LeaseView(msgspec.Struct, frozen=True):
     """What a Lease says, and the resourceVersion to replace it with."""
 
     holder: str

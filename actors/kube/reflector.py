@@ -15,8 +15,9 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from actors.kube.api import KubeApi, api_error, short_error
 from actors.kube.cache import ObjectCache
@@ -29,15 +30,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class KubeStats:
+class KubeStats(msgspec.Struct):
     """Counters for the metrics (MetalLB's k8s_client names) and the API's reachability."""
 
     updates_total: int = 0
     update_errors_total: int = 0
     relists_total: int = 0
     watch_restarts_total: int = 0
-    disconnected: set[str] = field(default_factory=set)  # resources whose watch is failing
+    disconnected: set[str] = msgspec.field(default_factory=set)  # resources whose watch is failing
 
 
 class Expired(Exception):

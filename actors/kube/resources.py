@@ -10,16 +10,16 @@ the console watch. Pure data: imports nothing of ours.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
+
+import msgspec
 
 Role = Literal["cluster", "config"]
 METALLB_GROUP = "metallb.io"
 LEGACY_CONFIGMAP = "config"
 
 
-@dataclass(frozen=True, slots=True)
-class Resource:
+class Resource(msgspec.Struct, frozen=True):
     """One kind lbtui lists and watches."""
 
     plural: str

@@ -9,7 +9,8 @@ AdditionalAssignFailed, "not enough clusterips", nolbIPsIPFamily, noclusterIPsIP
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+import msgspec
 
 from actors.model.allocation import (
     CLEARED_NO_IP_FAMILY,
@@ -23,8 +24,7 @@ from actors.model.allocation import (
 from actors.model.cluster import Service
 
 
-@dataclass(frozen=True, slots=True)
-class ServiceEvent:
+class ServiceEvent(msgspec.Struct, frozen=True):
     """One core/v1 Event to post about a Service: ``kind`` is Normal or Warning."""
 
     kind: str

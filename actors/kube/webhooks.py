@@ -36,8 +36,9 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from actors.config.build import build_config
 from actors.config.loader import load_documents
@@ -96,8 +97,7 @@ V1BETA1_PEER_FIELDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(msgspec.Struct, frozen=True):
     """What the webhook says about one request."""
 
     allowed: bool

@@ -12,13 +12,14 @@ equality, repr, and ``replace``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from functools import cache
 from ipaddress import IPv4Address, IPv6Address
 from itertools import islice, repeat
 from operator import add, and_, rshift
 from socket import inet_ntoa
 from typing import Any
+
+import msgspec
 
 from actors.model.compact import CompactRecord
 from actors.model.config import IPAddress
@@ -243,8 +244,7 @@ def _init(
     _set(new, "_more", None if more == _NOTHING_MORE else more)
 
 
-@dataclass(frozen=True, slots=True)
-class PoolUsage:
+class PoolUsage(msgspec.Struct, frozen=True):
     """Addresses of one pool: how many it has and how many are held, per family."""
 
     total: int

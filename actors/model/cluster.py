@@ -15,11 +15,11 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, Self, TypeVar, dataclass_transform
 
+import msgspec
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter
 from pydantic import dataclasses as pydantic_dataclasses
 
@@ -302,14 +302,15 @@ class Namespace(_K8s):
     metadata: ObjectMeta
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterState:
+class ClusterState(msgspec.Struct, frozen=True):
     """One consistent view of the cluster objects, keyed for the cores."""
 
-    services: Mapping[str, Service] = field(default_factory=lambda: MappingProxyType({}))
+    services: Mapping[str, Service] = msgspec.field(default_factory=lambda: MappingProxyType({}))
     endpoint_slices: tuple[EndpointSlice, ...] = ()
-    nodes: Mapping[str, Node] = field(default_factory=lambda: MappingProxyType({}))
-    namespaces: Mapping[str, Namespace] = field(default_factory=lambda: MappingProxyType({}))
+    nodes: Mapping[str, Node] = msgspec.field(default_factory=lambda: MappingProxyType({}))
+    namespaces: Mapping[str, Namespace] = msgspec.field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @classmethod
     def of(

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
+
+import msgspec
 
 from actors.model.selectors import LabelSelector
 
@@ -24,8 +25,7 @@ def frozen_labels(labels: Mapping[str, str] | None) -> Mapping[str, str]:
     return MappingProxyType(dict(labels or {}))
 
 
-@dataclass(frozen=True, slots=True)
-class AddressRange:
+class AddressRange(msgspec.Struct, frozen=True):
     """One ``addresses`` entry of a pool: a CIDR or an ``a-b`` range, inclusive."""
 
     first: IPAddress
@@ -57,8 +57,7 @@ class AddressRange:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ServiceAllocation:
+class ServiceAllocation(msgspec.Struct, frozen=True):
     """``spec.serviceAllocation`` of a pool: which services it is reserved for, and priority."""
 
     priority: int = 0
@@ -72,14 +71,13 @@ class ServiceAllocation:
         return float("inf") if self.priority == 0 else self.priority
 
 
-@dataclass(frozen=True, slots=True)
-class Pool:
+class Pool(msgspec.Struct, frozen=True):
     name: str
     ranges: tuple[AddressRange, ...]
     auto_assign: bool = True
     avoid_buggy_ips: bool = False
     allocation: ServiceAllocation | None = None
-    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY_LABELS)
+    labels: Mapping[str, str] = msgspec.field(default_factory=lambda: EMPTY_LABELS)
 
     @property
     def families(self) -> frozenset[int]:
@@ -96,14 +94,12 @@ def is_buggy_ip(ip: IPAddress) -> bool:
     return ip.version == 4 and (int(ip) & 0xFF) in (0, 255)
 
 
-@dataclass(frozen=True, slots=True)
-class PreferredNode:
+class PreferredNode(msgspec.Struct, frozen=True):
     weight: int
     preference: LabelSelector
 
 
-@dataclass(frozen=True, slots=True)
-class L2Advertisement:
+class L2Advertisement(msgspec.Struct, frozen=True):
     name: str
     pools: frozenset[str]
     node_selectors: tuple[LabelSelector, ...] = ()
@@ -112,8 +108,7 @@ class L2Advertisement:
     preferred_nodes: tuple[PreferredNode, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Community:
+class Community(msgspec.Struct, frozen=True, order=True):
     """A BGP community in canonical text: ``A:B`` (RFC 1997) or ``large:A:B:C`` (RFC 8092)."""
 
     text: str
@@ -127,8 +122,7 @@ class Community:
         return tuple(int(part) for part in body.split(":"))
 
 
-@dataclass(frozen=True, slots=True)
-class BGPAdvertisement:
+class BGPAdvertisement(msgspec.Struct, frozen=True):
     name: str
     pools: frozenset[str]
     aggregation_length: int = 32
@@ -140,8 +134,7 @@ class BGPAdvertisement:
     service_selectors: tuple[LabelSelector, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class BFDProfile:
+class BFDProfile(msgspec.Struct, frozen=True):
     name: str
     receive_interval: int = 300
     transmit_interval: int = 300
@@ -152,14 +145,12 @@ class BFDProfile:
     minimum_ttl: int = 254
 
 
-@dataclass(frozen=True, slots=True)
-class SecretRef:
+class SecretRef(msgspec.Struct, frozen=True):
     name: str
     namespace: str
 
 
-@dataclass(frozen=True, slots=True)
-class Peer:
+class Peer(msgspec.Struct, frozen=True):
     name: str
     my_asn: int
     peer_asn: int
@@ -173,8 +164,8 @@ class Peer:
     connect_time: int | None = None
     router_id: ipaddress.IPv4Address | None = None
     node_selectors: tuple[LabelSelector, ...] = ()
-    # The password never appears in repr() so it cannot leak into logs.
-    password: str = field(default="", repr=False)
+    # The password never appears in repr() so it cannot leak into logs (see __repr__).
+    password: str = ""
     password_secret: SecretRef | None = None
     bfd_profile: str = ""
     ebgp_multihop: bool = False
@@ -183,6 +174,11 @@ class Peer:
     dynamic_asn: str = ""  # "internal" / "external" when peerASN is not fixed
     local_asn: int | None = None
     interface: str = ""  # unnumbered BGP (spec.interface), instead of peer_address
+
+    def __repr__(self) -> str:
+        fields = (name for name in self.__struct_fields__ if name != "password")
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in fields)
+        return f"{type(self).__qualname__}({shown})"
 
     @property
     def is_ibgp(self) -> bool:
@@ -200,16 +196,19 @@ class Peer:
         return str(self.peer_address)
 
 
-@dataclass(frozen=True, slots=True)
-class Config:
+class Config(msgspec.Struct, frozen=True):
     """Everything lbtui needs from MetalLB's configuration, validated and cross-referenced."""
 
-    pools: Mapping[str, Pool] = field(default_factory=lambda: MappingProxyType({}))
+    pools: Mapping[str, Pool] = msgspec.field(default_factory=lambda: MappingProxyType({}))
     l2_advertisements: tuple[L2Advertisement, ...] = ()
     bgp_advertisements: tuple[BGPAdvertisement, ...] = ()
     peers: tuple[Peer, ...] = ()
-    bfd_profiles: Mapping[str, BFDProfile] = field(default_factory=lambda: MappingProxyType({}))
-    communities: Mapping[str, Community] = field(default_factory=lambda: MappingProxyType({}))
+    bfd_profiles: Mapping[str, BFDProfile] = msgspec.field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    communities: Mapping[str, Community] = msgspec.field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     def pool_for(self, ip: IPAddress) -> Pool | None:
         for pool in self.pools.values():

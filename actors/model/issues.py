@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 Severity = Literal["error", "warning"]
 
 
-@dataclass(frozen=True, slots=True)
-class Issue:
+class Issue(msgspec.Struct, frozen=True):
     file: str
     obj: str  # "Kind/name", or "" when the problem is with the file itself
     field: str  # dotted path inside the object, e.g. "spec.addresses[1]"; "" when not one field

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True, slots=True)
-class BGPRoute:
+class BGPRoute(msgspec.Struct, frozen=True):
     """One route a node sends to some of its peers."""
 
     prefix: str

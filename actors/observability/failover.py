@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from actors.base import RuntimeActor
 from actors.events import (
@@ -54,16 +55,14 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 3.0, 5.0, 1
 _FAILOVER = re.compile(r"^failover from ([^\s,;()]+)")
 
 
-@dataclass(frozen=True, slots=True)
-class Loss:
+class Loss(msgspec.Struct, frozen=True):
     node: str
     first: float  # the first sign (suspected, dead, left, not candidate)
     verdict: float | None = None  # when it was declared gone (None: only suspected so far)
     cause: str = "suspected"
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
+class _Pending(msgspec.Struct, frozen=True):
     from_node: str
     loss: Loss
     started: float

@@ -10,8 +10,9 @@ endpoint (``GET /history``) feeds it events under its lock and queries it.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from actors.events import (
     AnnouncementStarted,
@@ -25,8 +26,7 @@ LIMIT = 10_000
 RECORDED = (AnnouncementStarted, AnnouncementStopped, FailoverMeasured, SplitBrainDetected)
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
+class HistoryEntry(msgspec.Struct, frozen=True):
     seq: int  # 1, 2, ... in recording order (gaps: entries dropped from the front)
     t: float  # the event's monotonic time
     wall: float  # the same moment as Unix time

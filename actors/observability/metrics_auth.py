@@ -14,8 +14,9 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+import msgspec
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,7 @@ class KubeReviewer:
         return self._create(self.authorization.create_subject_access_review, body)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     """What the filter answers: ``code`` 200 (serve), 401, 403 or 500, and why."""
 
     code: int

@@ -34,10 +34,11 @@ import re
 import threading
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import msgspec
 
 from actors.base import RuntimeActor
 from actors.clock import Clock, RealClock
@@ -104,11 +105,10 @@ def cluster_json(cluster: ClusterState) -> dict[str, Any]:
 # -- what the endpoint knows --------------------------------------------------------------------
 
 
-@dataclass
-class StatusBoard:
+class StatusBoard(msgspec.Struct, dict=True):  # __post_init__ adds a lock and a deque
     """What the StatusActor has learnt, shared with the HTTP threads under one lock."""
 
-    clock: Clock = field(default_factory=RealClock)
+    clock: Clock = msgspec.field(default_factory=RealClock)
     history: int = HISTORY
     role: str = ""
     config: Config | None = None
@@ -117,13 +117,13 @@ class StatusBoard:
     cluster: ClusterState | None = None
     allocations: AllocationsUpdated | None = None
     # observer -> its last view (with gossip every node publishes its own)
-    memberships: dict[str, MembershipUpdated] = field(default_factory=dict)
-    announcements: dict[tuple[str, str, str, tuple[str, ...]], AnnouncementStarted] = field(
+    memberships: dict[str, MembershipUpdated] = msgspec.field(default_factory=dict)
+    announcements: dict[tuple[str, str, str, tuple[str, ...]], AnnouncementStarted] = msgspec.field(
         default_factory=dict
     )
     seq: int = 0
     closed: bool = False
-    announcement_history: AnnouncementHistory = field(default_factory=AnnouncementHistory)
+    announcement_history: AnnouncementHistory = msgspec.field(default_factory=AnnouncementHistory)
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition()

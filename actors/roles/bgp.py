@@ -8,8 +8,9 @@ an FrrAnnouncer exactly as it feeds the native one, and the FrrConfigWriter rend
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from actors.bgp.actor import BgpSpeakerActor
 from actors.bgp.announcer import BgpAnnouncer, FrrAnnouncer
@@ -19,8 +20,7 @@ from actors.roles.errors import OptionsError
 from actors.runtime import ActorSpec
 
 
-@dataclass(frozen=True)
-class BgpOptions:
+class BgpOptions(msgspec.Struct, frozen=True):
     """``--bgp-backend``, ``--frr-config``, ``--no-bgp`` (``enabled`` False) and the native
     sessions' ``--bgp-router-id``, ``--bgp-listen-port`` and ``--bgp-source-address``."""
 

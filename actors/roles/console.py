@@ -7,7 +7,7 @@ The console itself (and its port, which follows the speakers' event streams) bel
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 from actors.cluster.actor import ClusterActor
 from actors.config.actor import ConfigActor
@@ -22,17 +22,15 @@ from actors.roles.kube import KubeOptions, connect
 from actors.runtime import ActorSpec
 
 
-@dataclass(frozen=True)
-class KubeConsoleOptions:
+class KubeConsoleOptions(msgspec.Struct, frozen=True):
     """``--kubeconfig``/``--context``, ``--namespace`` and ``--lb-class`` of the console."""
 
-    kube: KubeOptions = field(default_factory=KubeOptions)
+    kube: KubeOptions = msgspec.field(default_factory=KubeOptions)
     namespace: str = DEFAULT_NAMESPACE
     lb_class: str | None = None
 
 
-@dataclass(frozen=True)
-class KubeConsole:
+class KubeConsole(msgspec.Struct, frozen=True):
     """What :func:`build` made: the actors, and the cluster connection the port also uses."""
 
     specs: list[ActorSpec]

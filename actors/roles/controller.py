@@ -16,10 +16,10 @@ re-learns everything from the status the previous leader wrote.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any, TextIO
+
+import msgspec
 
 from actors.allocator.leading import ControllerAllocator
 from actors.clock import Clock
@@ -58,8 +58,7 @@ from actors.roles.observability import (
 from actors.runtime import ActorSpec
 
 
-@dataclass(frozen=True)
-class WebhookOptions:
+class WebhookOptions(msgspec.Struct, frozen=True):
     """Where the admission and conversion webhooks listen and keep their certificate
     (``--webhook-port``, ``--cert-dir``, ``--cert-service-name``, ``--webhook-secret``;
     ``rotate`` False: ``--disable-cert-rotation``). The names are :func:`webhook_specs`'s."""
@@ -71,20 +70,19 @@ class WebhookOptions:
     rotate: bool = True
 
 
-@dataclass(frozen=True)
-class ControllerOptions:
+class ControllerOptions(msgspec.Struct, frozen=True):
     """Everything ``lbtui controller`` can be told (see its ``--help`` for each option)."""
 
-    kube: KubeOptions = field(default_factory=KubeOptions)
+    kube: KubeOptions = msgspec.field(default_factory=KubeOptions)
     namespace: str = DEFAULT_NAMESPACE
     lb_class: str | None = None
     leader_elect: bool = False
     lease_name: str = LEASE_NAME
     webhook_mode: str = "enabled"  # one of WEBHOOK_MODES
-    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
+    webhooks: WebhookOptions = msgspec.field(default_factory=WebhookOptions)
     ml_secret_name: str = ""  # create the speakers' memberlist Secret of this name
     deployment: str = "controller"  # the controller's Deployment, owner of that Secret
-    metrics: MetricsOptions = field(default_factory=MetricsOptions)
+    metrics: MetricsOptions = msgspec.field(default_factory=MetricsOptions)
 
 
 def build(options: ControllerOptions, *, events: TextIO, clock: Clock) -> list[ActorSpec]:
@@ -112,7 +110,7 @@ def build(options: ControllerOptions, *, events: TextIO, clock: Clock) -> list[A
             lease_name=options.lease_name,
             refresh_interval=KUBE_REFRESH_INTERVAL,
             webhook_mode=options.webhook_mode,
-            webhook_options=dataclasses.asdict(options.webhooks),
+            webhook_options=msgspec.structs.asdict(options.webhooks),
             ml_secret_name=options.ml_secret_name,
             deployment=options.deployment,
         ),
@@ -228,7 +226,7 @@ def with_webhook_resources(resources: Iterable[Resource]) -> tuple[Resource, ...
     have = tuple(resources)
     plurals = {r.plural for r in have}
     extra = tuple(
-        dataclasses.replace(r, roles=frozenset())
+        msgspec.structs.replace(r, roles=frozenset())
         for r in (
             POOLS,
             COMMUNITIES,

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TextIO
+
+import msgspec
 
 from actors.allocator.actor import AllocatorActor
 from actors.bgp.actor import BgpSpeakerActor
@@ -77,8 +78,7 @@ def revive_node(runtime: Runtime, node: str, timeout: float = 5.0) -> None:
     runtime.ask(names.speaker(node), SpeakerActor.revive, timeout=timeout)
 
 
-@dataclass(frozen=True)
-class DemoOptions:
+class DemoOptions(msgspec.Struct, frozen=True):
     """What ``lbtui demo`` can be told (the console's own options aside)."""
 
     nodes: int = 3
@@ -90,7 +90,7 @@ class DemoOptions:
     #: is a ManualClock (virtual time).
     membership: str = "auto"
     detection_delay: float = DETECTION_DELAY  # simulated membership: from a kill to NodeLeft
-    status: StatusOptions = field(default_factory=StatusOptions)
+    status: StatusOptions = msgspec.field(default_factory=StatusOptions)
 
 
 class Demo(NamedTuple):

@@ -9,8 +9,9 @@ the current context (:mod:`actors.kube.kubeconfig`).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from actors.roles.errors import OptionsError
 
@@ -22,8 +23,7 @@ if TYPE_CHECKING:
 KUBE_REFRESH_INTERVAL = 0.1
 
 
-@dataclass(frozen=True)
-class KubeOptions:
+class KubeOptions(msgspec.Struct, frozen=True):
     """Where the API is: a kubeconfig file and context (None: as kubectl finds them)."""
 
     kubeconfig: str | None = None

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from actors.l2.actor import L2Announcer, L2AnnouncerActor
 from actors.l2.interfaces import DEFAULT_EXCLUDE, InterfacePolicy
@@ -18,8 +19,7 @@ from actors.l2.responder import L2Responder
 from actors.runtime import ActorSpec
 
 
-@dataclass(frozen=True)
-class L2Options:
+class L2Options(msgspec.Struct, frozen=True):
     """``--no-l2`` (``enabled`` False), ``--l2-exclude`` (empty: MetalLB's default list of
     interfaces never answered on), ``--l2-refresh`` and ``--l2-no-xdp`` (``in_kernel`` False:
     no XDP program answering ARP and NDP in the kernel)."""

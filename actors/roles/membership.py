@@ -7,15 +7,14 @@ here, before anything starts. The gossip code is imported only when membership i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from actors.model import names
 from actors.roles.errors import OptionsError
 from actors.runtime import ActorSpec
 
 
-@dataclass(frozen=True)
-class MembershipOptions:
+class MembershipOptions(msgspec.Struct, frozen=True):
     """``--ml-bind``, ``--ml-join`` (seeds, comma-separated), ``--ml-profile``, ``--ml-timer``
     (``NAME=VALUE`` each), ``--ml-secret-file`` and ``--ml-secret-key-path``."""
 

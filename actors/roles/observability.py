@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, TextIO
+
+import msgspec
 
 from actors.clock import Clock
 from actors.observability.eventlog import JsonLinesEventLog
@@ -18,8 +19,7 @@ from actors.roles.errors import OptionsError
 from actors.runtime import ActorSpec
 
 
-@dataclass(frozen=True)
-class MetricsOptions:
+class MetricsOptions(msgspec.Struct, frozen=True):
     """``--metrics-port``, ``--secure-metrics-port`` and ``--metrics-cert-dir``.
 
     ``port`` None: the role's default (7472; a speaker on files serves none); -1: off.
@@ -30,8 +30,7 @@ class MetricsOptions:
     cert_dir: str | None = None
 
 
-@dataclass(frozen=True)
-class StatusOptions:
+class StatusOptions(msgspec.Struct, frozen=True):
     """The status endpoint, checked (see :func:`status_options`): where it listens (None: no
     endpoint) and the bearer token it requires ("": none)."""
 

@@ -15,8 +15,9 @@ uses them; membership is the last of them, so it leaves right after the withdraw
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
+
+import msgspec
 
 from actors.allocator.actor import AllocatorActor
 from actors.bgp.actor import BgpSpeakerActor
@@ -54,8 +55,7 @@ if TYPE_CHECKING:
     from actors.kube.cluster import KubeCluster
 
 
-@dataclass(frozen=True)
-class SpeakerOptions:
+class SpeakerOptions(msgspec.Struct, frozen=True):
     """Everything ``lbtui speaker`` can be told (see its ``--help`` for each option)."""
 
     node: str
@@ -63,7 +63,7 @@ class SpeakerOptions:
     cluster_files: tuple[str, ...] = ()
     #: Configuration files (default: the cluster files).
     config_files: tuple[str, ...] = ()
-    kube: KubeOptions = field(default_factory=KubeOptions)
+    kube: KubeOptions = msgspec.field(default_factory=KubeOptions)
     namespace: str = DEFAULT_NAMESPACE
     lb_class: str | None = None
     #: MetalLB's --ignore-exclude-lb: nodes labelled
@@ -73,11 +73,11 @@ class SpeakerOptions:
     poll_interval: float = 1.0  # files only: how often to check them for changes
     pod_name: str = ""  # API only: this speaker's pod, owner of its status objects
     discovery_labels: str = "app=metallb,component=speaker"  # API only: the speaker pods
-    layer2: L2Options = field(default_factory=L2Options)
-    bgp: BgpOptions = field(default_factory=BgpOptions)
-    membership: MembershipOptions = field(default_factory=MembershipOptions)
-    metrics: MetricsOptions = field(default_factory=MetricsOptions)
-    status: StatusOptions = field(default_factory=StatusOptions)
+    layer2: L2Options = msgspec.field(default_factory=L2Options)
+    bgp: BgpOptions = msgspec.field(default_factory=BgpOptions)
+    membership: MembershipOptions = msgspec.field(default_factory=MembershipOptions)
+    metrics: MetricsOptions = msgspec.field(default_factory=MetricsOptions)
+    status: StatusOptions = msgspec.field(default_factory=StatusOptions)
 
     @property
     def on_kube(self) -> bool:

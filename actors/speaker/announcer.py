@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Literal, Protocol
+
+import msgspec
 
 from actors.model.route import BGPRoute
 
@@ -46,8 +47,7 @@ def call_optional(announcer: object, hook: Literal["synced", "flush"]) -> None:
         method()
 
 
-@dataclass(frozen=True, slots=True)
-class SegmentView:
+class SegmentView(msgspec.Struct, frozen=True):
     """A snapshot of the simulated network."""
 
     l2: dict[str, tuple[str, ...]]  # ip -> nodes answering ARP/NDP for it

@@ -11,11 +11,12 @@ Exit 0 if valid, 1 if invalid, 2 if an input cannot be read or is not YAML.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Any, TextIO
+
+import msgspec
 
 from actors.config.build import DEFAULT_NAMESPACE, build_config
 from actors.config.loader import Inputs, load_file, load_text
@@ -113,8 +114,8 @@ def alternatives(inputs: Inputs) -> list[tuple[str, Inputs]]:
     if not (inputs.resources and inputs.legacy):
         return [("", inputs)]
     return [
-        ("metallb.io resources", dataclasses.replace(inputs, legacy=[], issues=[])),
-        ("legacy ConfigMap", dataclasses.replace(inputs, resources=[], issues=[])),
+        ("metallb.io resources", msgspec.structs.replace(inputs, legacy=[], issues=[])),
+        ("legacy ConfigMap", msgspec.structs.replace(inputs, resources=[], issues=[])),
     ]
 
 
@@ -136,9 +137,9 @@ def _record(issue: Issue, marks: Marks) -> dict[str, Any]:
 def _located(issue: Issue, marks: Marks) -> str:
     where = marks.locate(issue)
     if where:
-        issue = dataclasses.replace(issue, file=f"{issue.file}:{where[0]}:{where[1]}")
+        issue = msgspec.structs.replace(issue, file=f"{issue.file}:{where[0]}:{where[1]}")
     elif issue.line:
-        issue = dataclasses.replace(issue, file=f"{issue.file}:{issue.line}")
+        issue = msgspec.structs.replace(issue, file=f"{issue.file}:{issue.line}")
     return str(issue)
 
 
@@ -198,7 +199,7 @@ def _run(args: argparse.Namespace, out: TextIO, source: TextIO) -> int:
             print(printable(f"unreadable: {exc}"), file=out)
         return EXIT_UNREADABLE
     if args.strict:
-        issues = [dataclasses.replace(i, severity="error") for i in issues]
+        issues = [msgspec.structs.replace(i, severity="error") for i in issues]
     errors = [i for i in issues if i.severity == "error"]
     warnings = [i for i in issues if i.severity == "warning"]
     valid = not errors

@@ -15,8 +15,9 @@ two reports). Nothing here touches the network; :mod:`lbtui.ports.cluster` feeds
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Hashable, Iterable
+
+import msgspec
 
 from actors.events import Event
 
@@ -27,7 +28,7 @@ PRUNE_AT = 50_000  # remembered events before the old ones are forgotten
 def identity(event: Event) -> Hashable | None:
     """The event without its time (None: it cannot be compared, let it through)."""
     try:
-        key = dataclasses.replace(event, t=0.0)
+        key = msgspec.structs.replace(event, t=0.0)
         hash(key)
     except (TypeError, ValueError):
         return None

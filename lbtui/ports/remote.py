@@ -53,14 +53,14 @@ def decode_event(record: Mapping[str, Any]) -> Event | None:
     try:
         hints = typing.get_type_hints(cls, vars(events_module))
         kwargs: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in record:
+        for name in cls.__struct_fields__:
+            if name not in record:
                 continue
-            value = record[f.name]
-            text = str(hints.get(f.name, ""))
+            value = record[name]
+            text = str(hints.get(name, ""))
             if isinstance(value, list):
                 value = frozenset(value) if "frozenset" in text else tuple(value)
-            kwargs[f.name] = value
+            kwargs[name] = value
         return cls(**kwargs)
     except (TypeError, ValueError):
         return None

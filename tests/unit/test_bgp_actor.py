@@ -6,9 +6,10 @@ from __future__ import annotations
 import ipaddress
 import itertools
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pytest
+from msgspec.structs import replace
 
 from actors.bgp.actor import BgpSpeakerActor
 from actors.bgp.announcer import BgpAnnouncer

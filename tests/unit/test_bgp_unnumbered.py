@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from actors.bgp.codec import KEEPALIVE, OpenMessage
 from actors.bgp.codec.capabilities import FourOctetAsCapability, MultiprotocolCapability

@@ -205,7 +205,7 @@ def whole(path: Path) -> Any:
 
 
 def comparable(inputs: Inputs) -> dict[str, Any]:
-    return {name: getattr(inputs, name) for name in Inputs.__dataclass_fields__}
+    return {name: getattr(inputs, name) for name in Inputs.__struct_fields__}
 
 
 @FUZZ

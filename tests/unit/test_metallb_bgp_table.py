@@ -27,10 +27,11 @@ looked the Secret up), now fixed.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import pytest
+from msgspec.structs import replace
 
 from actors.election.bgp import CONFLICTING_ADVERTISEMENTS, bgp_advertisements, bgp_decision
 from actors.model.cluster import (

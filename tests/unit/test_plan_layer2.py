@@ -5,9 +5,9 @@ elects nobody when no pool in use is in layer 2 mode, and filters nothing when a
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from actors.allocator.converge import allocate_cluster
@@ -26,13 +26,13 @@ def _variants(config: Config) -> dict[str, Config]:
     ads = config.l2_advertisements
     return {
         "examples (some pools layer 2)": config,
-        "every pool layer 2": dataclasses.replace(
-            config, l2_advertisements=tuple(dataclasses.replace(ad, pools=every) for ad in ads)
+        "every pool layer 2": msgspec.structs.replace(
+            config, l2_advertisements=tuple(msgspec.structs.replace(ad, pools=every) for ad in ads)
         ),
-        "no L2Advertisement": dataclasses.replace(config, l2_advertisements=()),
-        "an L2Advertisement of an unused pool": dataclasses.replace(
+        "no L2Advertisement": msgspec.structs.replace(config, l2_advertisements=()),
+        "an L2Advertisement of an unused pool": msgspec.structs.replace(
             config,
-            l2_advertisements=(dataclasses.replace(ads[0], pools=frozenset({"nowhere"})),),
+            l2_advertisements=(msgspec.structs.replace(ads[0], pools=frozenset({"nowhere"})),),
         ),
     }
 

@@ -211,7 +211,7 @@ def _inputs(text: str, read: Any) -> Any:
         inputs = load_documents(read(text, "f"), "f")
     except UnreadableInput as exc:
         return ("unreadable", str(exc), exc.line)
-    return {name: getattr(inputs, name) for name in Inputs.__dataclass_fields__}
+    return {name: getattr(inputs, name) for name in Inputs.__struct_fields__}
 
 
 @FUZZ
@@ -257,7 +257,7 @@ def _file_outcome(path: Path) -> Any:
         inputs = load_file(path)
     except UnreadableInput as exc:
         return ("unreadable", str(exc), exc.line)
-    return {name: _comparable(getattr(inputs, name)) for name in Inputs.__dataclass_fields__}
+    return {name: _comparable(getattr(inputs, name)) for name in Inputs.__struct_fields__}
 
 
 def _text_outcome(text: str, file: str) -> Any:
@@ -265,7 +265,7 @@ def _text_outcome(text: str, file: str) -> Any:
         inputs = load_text(text, file)
     except UnreadableInput as exc:
         return ("unreadable", str(exc), exc.line)
-    return {name: _comparable(getattr(inputs, name)) for name in Inputs.__dataclass_fields__}
+    return {name: _comparable(getattr(inputs, name)) for name in Inputs.__struct_fields__}
 
 
 STREAMED = [

@@ -7,10 +7,11 @@ Nothing here touches the network; :mod:`lbtui.ports.kube.follower` feeds it.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from actors.events import (
     AnnouncementStarted,
@@ -28,7 +29,7 @@ FIRST_CONTACT_HISTORY = 100
 
 def rebase(event: Event, offset: float) -> Event:
     """The event with its time moved onto the console's clock."""
-    return dataclasses.replace(event, t=event.t + offset) if offset else event
+    return msgspec.structs.replace(event, t=event.t + offset) if offset else event
 
 
 AnnouncementKey = tuple[str, str, str, tuple[str, ...]]
@@ -77,7 +78,7 @@ class AnnouncementLedger:
             known = self.current.get(key)
             if known is not None and _same(known, started):
                 continue
-            out.append(dataclasses.replace(started, reason=f"in force: {started.reason}"))
+            out.append(msgspec.structs.replace(started, reason=f"in force: {started.reason}"))
         self.current = dict(wanted)
         return out
 
