@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+
+import msgspec
 
 from actors.election.candidates import (
     NO_LOCAL_ENDPOINTS,
@@ -84,8 +85,7 @@ _STAGE = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class BGPNodeVerdict:
+class BGPNodeVerdict(msgspec.Struct, frozen=True):
     """Whether one node announces one service, and why not when it does not."""
 
     node: str
@@ -101,8 +101,7 @@ class BGPNodeVerdict:
         return self.reason == ANNOUNCED
 
 
-@dataclass(frozen=True, slots=True)
-class BGPDecision:
+class BGPDecision(msgspec.Struct, frozen=True):
     """Per-node verdicts for one service."""
 
     service: str
@@ -117,8 +116,7 @@ class BGPDecision:
         return tuple(v.node for v in self.nodes if v.announced)
 
 
-@dataclass(frozen=True, slots=True)
-class _Contribution:
+class _Contribution(msgspec.Struct, frozen=True):
     """One (address, ad) route of a service on a node, before merging."""
 
     network: IPNetwork
@@ -128,11 +126,10 @@ class _Contribution:
     service: str
 
 
-@dataclass(slots=True)
-class _Merged:
-    communities: set[str] = field(default_factory=set)
+class _Merged(msgspec.Struct):
+    communities: set[str] = msgspec.field(default_factory=set)
     local_pref: int = 0
-    services: set[str] = field(default_factory=set)
+    services: set[str] = msgspec.field(default_factory=set)
 
 
 def bgp_decision(

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
+
+import msgspec
 
 from actors.model.annotations import DEPRECATED_ALLOW_SHARED_IP
 from actors.model.cluster import ClusterState, Node, Service
@@ -66,8 +67,7 @@ class Assigned(Protocol):
     def pool(self) -> str | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class NodeFacts:
+class NodeFacts(msgspec.Struct, frozen=True):
     """The parts of a node the election looks at."""
 
     name: str
@@ -87,8 +87,7 @@ class NodeFacts:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class NodeRejection:
+class NodeRejection(msgspec.Struct, frozen=True):
     """Why one node cannot announce a service (a reason code from this module)."""
 
     node: str
@@ -99,8 +98,7 @@ class NodeRejection:
         return NODE_REASON_TEXT.get(self.reason, self.reason)
 
 
-@dataclass(frozen=True, slots=True)
-class ServingEndpoints:
+class ServingEndpoints(msgspec.Struct, frozen=True):
     """The serving endpoints of one service, in the two flavours MetalLB uses.
 
     L2 counts every serving endpoint; BGP (``hasHealthyEndpoint``) only those with addresses.
@@ -115,8 +113,7 @@ class ServingEndpoints:
 NO_ENDPOINTS = ServingEndpoints()
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterView:
+class ClusterView(msgspec.Struct, frozen=True):
     """The cluster indexed once per election run (endpoint lookups would otherwise rescan)."""
 
     nodes: Mapping[str, NodeFacts]

@@ -12,8 +12,9 @@ Pure: no actor, no clock, no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from ipaddress import ip_network
+
+import msgspec
 
 from actors.election.bgp import bgp_advertisements
 from actors.election.l2 import L2Decision, l2_decisions
@@ -24,25 +25,23 @@ from actors.model.config import Config
 from actors.model.route import BGPRoute
 
 
-@dataclass(frozen=True, slots=True)
-class L2Duty:
+class L2Duty(msgspec.Struct, frozen=True):
     ip: str
     interfaces: tuple[str, ...]
     services: tuple[str, ...]
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class Announcements:
+class Announcements(msgspec.Struct, frozen=True):
     """What one node announces: L2 addresses it owns and BGP routes it sends."""
 
-    l2: Mapping[str, L2Duty] = field(default_factory=dict)
+    l2: Mapping[str, L2Duty] = msgspec.field(default_factory=dict)
     # Keyed by (prefix, peers): one prefix may go to different peers with different attributes.
-    bgp: Mapping[tuple[str, tuple[str, ...]], BGPRoute] = field(default_factory=dict)
+    bgp: Mapping[tuple[str, tuple[str, ...]], BGPRoute] = msgspec.field(default_factory=dict)
     # Owner of every L2 address cluster-wide, to tell a failover from a first election.
-    l2_owners: Mapping[str, str | None] = field(default_factory=dict)
+    l2_owners: Mapping[str, str | None] = msgspec.field(default_factory=dict)
     # Per service, its own addresses that the BGP routes carry (an aggregate carries several).
-    bgp_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    bgp_addresses: Mapping[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
 
 
 def desired_announcements(

@@ -23,9 +23,10 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
+
+import msgspec
 
 if TYPE_CHECKING:
     from actors.election.plan import Plan
@@ -91,8 +92,7 @@ def _resilient_kept(before: Sequence[str], after: Sequence[str]) -> Fraction:
     return kept * share
 
 
-@dataclass(frozen=True, slots=True)
-class EcmpImpact:
+class EcmpImpact(msgspec.Struct, frozen=True):
     """One prefix whose next hops change: how many of its flows move under each scheme."""
 
     prefix: str

@@ -40,9 +40,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import NamedTuple
+
+import msgspec
 
 from actors.election.candidates import (
     NO_LOCAL_ENDPOINTS,
@@ -78,8 +79,7 @@ from actors.model.config import Config, IPAddress, L2Advertisement, Pool
 from actors.model.selectors import any_matches
 
 
-@dataclass(frozen=True, slots=True)
-class L2Candidate:
+class L2Candidate(msgspec.Struct, frozen=True):
     """One node still in the running, with what decided its rank."""
 
     node: str
@@ -94,8 +94,7 @@ class L2Candidate:
         return (-self.score, self.digest)
 
 
-@dataclass(frozen=True, slots=True)
-class L2Decision:
+class L2Decision(msgspec.Struct, frozen=True):
     """The election for one service, with enough detail to explain it."""
 
     service: str
@@ -271,8 +270,7 @@ def _nodeless(
 _Memo = dict[tuple[int, ...], tuple[tuple[NodeFacts, NodeRejection | None, int], ...]]
 
 
-@dataclass(frozen=True, slots=True)
-class _Election:
+class _Election(msgspec.Struct, frozen=True):
     """What every service's election in one pass shares: the configuration, the cluster's
     view, who is alive, and each set of advertisements' node facts (:func:`_node_facts`),
     made once for all the services it applies to."""
@@ -281,7 +279,7 @@ class _Election:
     view: ClusterView
     alive: frozenset[str] | None
     ignore_exclude_lb: bool
-    memo: _Memo = field(default_factory=dict)
+    memo: _Memo = msgspec.field(default_factory=dict)
 
     @classmethod
     def of(

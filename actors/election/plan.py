@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from itertools import chain, islice, starmap
 from operator import attrgetter
 from typing import Any
+
+import msgspec
 
 from actors.allocator.converge import allocate_cluster
 from actors.election.bgp import bgp_advertisements
@@ -30,8 +31,7 @@ from actors.model.config import Config
 from actors.model.route import BGPRoute
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(msgspec.Struct, frozen=True):
     allocations: Mapping[str, Allocation]
     usage: Mapping[str, PoolUsage]
     l2: Mapping[str, L2Owner]
@@ -296,12 +296,11 @@ def compute_plan(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class WhatIf:
+class WhatIf(msgspec.Struct, frozen=True):
     before: Plan
     after: Plan
     l2_moves: tuple[tuple[str, str | None, str | None], ...] = ()  # (ip, from, to)
-    bgp_changes: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = field(default=())
+    bgp_changes: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()
     # (prefix, next hops before, next hops after)
 
     def to_json(self) -> dict[str, Any]:

@@ -19,10 +19,10 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
 import pykka
 
 from actors.base import RuntimeActor, Tick
@@ -47,13 +47,11 @@ SCAN_INTERVAL = 10.0  # MetalLB's interface scan period; netlink wakes us sooner
 Wanted = Mapping[str, tuple[str, ...]]
 
 
-@dataclass(frozen=True, slots=True)
-class WantedChanged:
+class WantedChanged(msgspec.Struct, frozen=True):
     wanted: Wanted
 
 
-@dataclass(frozen=True, slots=True)
-class ConflictHeard:
+class ConflictHeard(msgspec.Struct, frozen=True):
     """From the responder's thread: a gratuitous ARP for ``ip`` from another MAC."""
 
     ip: str

@@ -12,7 +12,7 @@ every interface the address is announced on; the actor does the sending.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 GARP_INTERVAL = 1.1
 GARP_WINDOW = 5.0
@@ -20,8 +20,7 @@ GARP_WINDOW = 5.0
 _SLACK = 1e-6
 
 
-@dataclass(slots=True)
-class _Burst:
+class _Burst(msgspec.Struct):
     window_end: float
     next_due: float
     rounds: int = 0

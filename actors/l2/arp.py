@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 ETH_P_ARP = 0x0806
 ETH_P_IP = 0x0800
@@ -31,8 +32,7 @@ _ARP_ADDRS_AT = 22
 REQUEST_HEAD = struct.pack("!HHHBBH", ETH_P_ARP, ARPHRD_ETHER, ETH_P_IP, 6, 4, OP_REQUEST)
 
 
-@dataclass(frozen=True, slots=True)
-class ArpRequest:
+class ArpRequest(msgspec.Struct, frozen=True):
     eth_dst: bytes
     eth_src: bytes
     sender_mac: bytes

@@ -22,7 +22,8 @@ import ctypes
 import socket
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 # Instruction classes, sizes, modes and operations (linux/filter.h, linux/bpf_common.h).
 BPF_LD, BPF_JMP, BPF_RET = 0x00, 0x05, 0x06
@@ -41,8 +42,7 @@ MAX_INSTRUCTIONS = 2048
 ACCEPT_BYTES = 0xFFFF
 
 
-@dataclass(frozen=True, slots=True)
-class Insn:
+class Insn(msgspec.Struct, frozen=True):
     code: int
     jt: int
     jf: int

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
+
+import msgspec
 
 from actors.l2.interfaces import InterfacePolicy, Link
 from actors.l2.responder import InterfaceDuty
 
 
-@dataclass(frozen=True, slots=True)
-class DutyPlan:
+class DutyPlan(msgspec.Struct, frozen=True):
     interfaces: Mapping[str, InterfaceDuty]
     answering: Mapping[str, tuple[str, ...]]  # ip -> interface names
     invalid: tuple[str, ...] = ()  # wanted entries that are not IP addresses

@@ -18,7 +18,8 @@ import os
 import platform
 import struct
 import sys
-from dataclasses import dataclass, field
+
+import msgspec
 
 # bpf(2) commands.
 MAP_CREATE, MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, MAP_DELETE_ELEM, MAP_GET_NEXT_KEY = 0, 1, 2, 3, 4
@@ -48,12 +49,11 @@ SIZES = {1: B, 2: H, 4: W, 8: DW}
 _INSN = struct.Struct("<BBhi")
 
 
-@dataclass
-class Asm:
+class Asm(msgspec.Struct):
     """Instructions appended in order; jumps name a label, resolved by :meth:`assemble`."""
 
-    insns: list[tuple[int, int, int, int, int, str | None]] = field(default_factory=list)
-    labels: dict[str, int] = field(default_factory=dict)
+    insns: list[tuple[int, int, int, int, int, str | None]] = msgspec.field(default_factory=list)
+    labels: dict[str, int] = msgspec.field(default_factory=dict)
 
     def _emit(self, code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0,
               target: str | None = None) -> None:  # fmt: skip

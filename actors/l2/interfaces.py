@@ -24,7 +24,8 @@ import select
 import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from actors.l2 import netlink
 
@@ -59,8 +60,7 @@ RTMGRP_LINK = 0x1
 RTMGRP_IPV6_IFADDR = 0x100
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
+class Link(msgspec.Struct, frozen=True):
     index: int
     name: str
     mac: bytes

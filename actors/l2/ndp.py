@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 ETH_P_IPV6 = 0x86DD
 IPPROTO_ICMPV6 = 58
@@ -38,8 +39,7 @@ _FLAG_WORDS = {flags: bytes((flags, 0, 0, 0)) for flags in range(256)}
 _IPV6_FIXED = struct.Struct("!IHBB")
 
 
-@dataclass(frozen=True, slots=True)
-class NeighborSolicitation:
+class NeighborSolicitation(msgspec.Struct, frozen=True):
     eth_src: bytes
     src: bytes  # 16 bytes; unspecified (::) for duplicate address detection
     dst: bytes

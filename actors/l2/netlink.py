@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass
+
+import msgspec
 
 from actors.util.netlink import HEADER as _HEADER
 from actors.util.netlink import attributes, dump
@@ -25,8 +26,7 @@ _IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, cha
 _IFADDR = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefix length, flags, scope, index
 
 
-@dataclass(frozen=True, slots=True)
-class RawLink:
+class RawLink(msgspec.Struct, frozen=True):
     index: int
     name: str
     address: bytes  # the hardware address, empty if the link has none

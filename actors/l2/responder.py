@@ -44,8 +44,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
+
+import msgspec
 
 from actors.l2 import arp, bpf, mmsg, ndp, xdp
 from actors.l2.packet_socket import (
@@ -103,16 +104,15 @@ ConflictHook = Callable[[str, str, str, str], None]
 EMPTY: Mapping[bytes, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class InterfaceDuty:
+class InterfaceDuty(msgspec.Struct, frozen=True):
     """What one interface answers for: its identity and the announced addresses (packed -> text)."""
 
     name: str
     index: int
     mac: bytes
     link_local: bytes | None = None
-    ipv4: Mapping[bytes, str] = field(default_factory=lambda: EMPTY)
-    ipv6: Mapping[bytes, str] = field(default_factory=lambda: EMPTY)
+    ipv4: Mapping[bytes, str] = msgspec.field(default_factory=lambda: EMPTY)
+    ipv6: Mapping[bytes, str] = msgspec.field(default_factory=lambda: EMPTY)
 
 
 class Counters:
@@ -191,8 +191,7 @@ def _still_announced(
     return [reply for reply, _ in kept], [ip for _, ip in kept]
 
 
-@dataclass(eq=False)
-class _Port:
+class _Port(msgspec.Struct, eq=False):
     """One interface's sockets and state. ``duty`` is swapped whole by the actor thread;
     ``stopped`` is set when the port is retired (its readers then close their sockets)."""
 
@@ -203,10 +202,10 @@ class _Port:
     ndp_replier: ndp.NdpReplier
     ipv4_program: bpf.Program = bpf.DROP_ALL
     ipv6_program: bpf.Program = bpf.DROP_ALL
-    groups: set[bytes] = field(default_factory=set)  # solicited-node groups joined
+    groups: set[bytes] = msgspec.field(default_factory=set)  # solicited-node groups joined
     mld_sock: socket.socket | None = None
-    stopped: threading.Event = field(default_factory=threading.Event)
-    readers: list[threading.Thread] = field(default_factory=list)
+    stopped: threading.Event = msgspec.field(default_factory=threading.Event)
+    readers: list[threading.Thread] = msgspec.field(default_factory=list)
 
 
 SocketOpener = Callable[[str, int], socket.socket]

@@ -18,16 +18,15 @@ datagram's time.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import os
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+import msgspec
 import pykka
 
 from actors.base import RuntimeActor
@@ -55,32 +54,27 @@ log = logging.getLogger(__name__)
 TransportFactory = Callable[..., Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Datagram:
+class Datagram(msgspec.Struct, frozen=True):
     messages: tuple[Message, ...]
     src: Address
 
 
-@dataclass(frozen=True, slots=True)
-class StreamRequest:
+class StreamRequest(msgspec.Struct, frozen=True):
     message: Message
     src: Address
 
 
-@dataclass(frozen=True, slots=True)
-class PeerLost:
+class PeerLost(msgspec.Struct, frozen=True):
     """The transport's evidence that ``node``'s process is gone (see crash.py)."""
 
     node: str
 
 
-@dataclass(frozen=True, slots=True)
-class MuteEvents:
+class MuteEvents(msgspec.Struct, frozen=True):
     """The process is shutting down as a whole: gossip on, but publish nothing more."""
 
 
-@dataclass(frozen=True, slots=True)
-class StreamReply:
+class StreamReply(msgspec.Struct, frozen=True):
     message: Message
     src: Address
 
@@ -363,7 +357,7 @@ class MembershipActor(Listener, RuntimeActor):
         if self.transport is not None:
             out.update(self.transport.stats.as_dict())
         if self.core is not None:
-            out.update(dataclasses.asdict(self.core.counters))
+            out.update(msgspec.structs.asdict(self.core.counters))
             out["awareness"] = self.core.awareness
             out["incarnation"] = self.core.incarnation
         return out

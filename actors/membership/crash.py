@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+import msgspec
 
 
 def ring_successors(me: str, names: Iterable[str], k: int) -> tuple[str, ...]:
@@ -34,8 +35,7 @@ def ring_successors(me: str, names: Iterable[str], k: int) -> tuple[str, ...]:
     return tuple(ring[(at + step) % len(ring)] for step in range(1, min(k, others) + 1))
 
 
-@dataclass(slots=True)
-class CrashCheck:
+class CrashCheck(msgspec.Struct):
     """A member whose connection closed and whose port refused us: pinged with ``seq``,
     dead at ``deadline`` unless it acks (and only if it is still at ``incarnation``)."""
 

@@ -9,13 +9,13 @@ cluster). A newer message about a node replaces the older one. Pure: no clock, n
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+
+import msgspec
 
 from actors.membership.messages import Broadcast, Message
 
 
-@dataclass(slots=True)
-class _Queued:
+class _Queued(msgspec.Struct):
     msg: Broadcast
     size: int
     order: int

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+
+import msgspec
 
 #: (IP address, port). Names identify members; addresses only say where to send.
 Address = tuple[str, int]
@@ -16,8 +17,7 @@ class Status(IntEnum):
     LEFT = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Ping:
+class Ping(msgspec.Struct, frozen=True):
     """Are you alive? ``target`` is the name we expect, so a new process at an old address
     does not answer for a member it is not."""
 
@@ -27,8 +27,7 @@ class Ping:
     source_addr: Address
 
 
-@dataclass(frozen=True, slots=True)
-class IndirectPing:
+class IndirectPing(msgspec.Struct, frozen=True):
     """Please ping ``target`` for me and relay its ack (or a nack if it stays silent)."""
 
     seq: int
@@ -39,35 +38,30 @@ class IndirectPing:
     nack: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Ack:
+class Ack(msgspec.Struct, frozen=True):
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class Nack:
+class Nack(msgspec.Struct, frozen=True):
     """The helper is alive but the target did not answer it (Lifeguard: the prober is fine)."""
 
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class Alive:
+class Alive(msgspec.Struct, frozen=True):
     node: str
     incarnation: int
     addr: Address
     meta: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class Suspect:
+class Suspect(msgspec.Struct, frozen=True):
     node: str
     incarnation: int
     sender: str
 
 
-@dataclass(frozen=True, slots=True)
-class Dead:
+class Dead(msgspec.Struct, frozen=True):
     """``sender == node`` means the member left on purpose (graceful leave)."""
 
     node: str
@@ -75,8 +69,7 @@ class Dead:
     sender: str
 
 
-@dataclass(frozen=True, slots=True)
-class MemberRecord:
+class MemberRecord(msgspec.Struct, frozen=True):
     node: str
     addr: Address
     incarnation: int
@@ -84,8 +77,7 @@ class MemberRecord:
     meta: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class PushPull:
+class PushPull(msgspec.Struct, frozen=True):
     """Full state exchange over TCP: anti-entropy, and how a node joins through a seed."""
 
     sender: str

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 #: Settings where 0 means "off" (crash_watch=0: crashes are found by the probes alone;
 #: rejoin_hold=0: a node whose link returns is a candidate at once).
 MAY_BE_ZERO = frozenset({"crash_watch", "rejoin_hold"})
 
 
-@dataclass(frozen=True, slots=True)
-class Profile:
+class Profile(msgspec.Struct, frozen=True):
     name: str
     #: Probe one member every interval; a probe's ack must arrive within probe_timeout, or
     #: indirect probes go out and the verdict waits until the end of the interval.
@@ -60,12 +59,12 @@ class Profile:
     fast_acks: bool = True
 
     def replace(self, **changes: Any) -> Profile:
-        return dataclasses.replace(self, **changes)
+        return msgspec.structs.replace(self, **changes)
 
     def with_overrides(self, settings: list[str]) -> Profile:
         """``NAME=VALUE`` settings (e.g. ``probe_interval=0.2``) applied; ValueError names the
         bad one."""
-        fields = {f.name: f for f in dataclasses.fields(self) if f.name != "name"}
+        fields = [name for name in type(self).__struct_fields__ if name != "name"]
         changes: dict[str, Any] = {}
         for setting in settings:
             key, sep, text = setting.partition("=")

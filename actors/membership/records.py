@@ -7,16 +7,16 @@ Plain data (the Lifeguard suspicion timeout aside); imports nothing of the proto
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Literal
+
+import msgspec
 
 from actors.membership.messages import Address, Message, Status
 
 ChangeKind = Literal["joined", "suspected", "alive", "dead", "left", "updated"]
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
+class Outgoing(msgspec.Struct, frozen=True):
     """Messages for one destination: one UDP datagram, or (stream) one TCP push-pull."""
 
     dest: Address
@@ -24,8 +24,7 @@ class Outgoing:
     stream: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class MemberChange:
+class MemberChange(msgspec.Struct, frozen=True):
     """How this node's view of ``node`` changed (``by``: who suspected or declared it)."""
 
     node: str
@@ -34,14 +33,12 @@ class MemberChange:
     by: str = ""
 
 
-@dataclass(slots=True)
-class Step:
-    out: list[Outgoing] = field(default_factory=list)
-    changes: list[MemberChange] = field(default_factory=list)
+class Step(msgspec.Struct):
+    out: list[Outgoing] = msgspec.field(default_factory=list)
+    changes: list[MemberChange] = msgspec.field(default_factory=list)
 
 
-@dataclass(slots=True)
-class Member:
+class Member(msgspec.Struct):
     name: str
     addr: Address
     incarnation: int
@@ -50,8 +47,7 @@ class Member:
     changed_at: float
 
 
-@dataclass(slots=True)
-class Suspicion:
+class Suspicion(msgspec.Struct):
     started: float
     k: int
     low: float
@@ -71,8 +67,7 @@ class Suspicion:
         return True
 
 
-@dataclass(slots=True)
-class Probe:
+class Probe(msgspec.Struct):
     seq: int
     target: str
     sent_at: float
@@ -83,8 +78,7 @@ class Probe:
     nacks: int = 0
 
 
-@dataclass(slots=True)
-class Relay:
+class Relay(msgspec.Struct):
     """An indirect probe this node runs for someone else."""
 
     origin_seq: int
@@ -93,8 +87,7 @@ class Relay:
     expires: float
 
 
-@dataclass(slots=True)
-class Counters:
+class Counters(msgspec.Struct):
     probes: int = 0
     probe_failures: int = 0
     indirect_probes: int = 0

@@ -12,8 +12,9 @@ import heapq
 import itertools
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from actors.membership import codec
 from actors.membership.core import Membership
@@ -25,15 +26,13 @@ from actors.membership.records import MemberChange, Step
 PORT = 7946
 
 
-@dataclass(frozen=True, slots=True)
-class Observed:
+class Observed(msgspec.Struct, frozen=True):
     t: float
     observer: str
     change: MemberChange
 
 
-@dataclass
-class Traffic:
+class Traffic(msgspec.Struct):
     packets_out: int = 0
     packets_in: int = 0
     bytes_out: int = 0
@@ -41,16 +40,15 @@ class Traffic:
     streams: int = 0
 
 
-@dataclass
-class _Node:
+class _Node(msgspec.Struct):
     name: str
     addr: Address
     core: Membership
     crashed: bool = False
     stalled_until: float = 0.0
-    inbox: list[tuple[str, Any]] = field(default_factory=list)
+    inbox: list[tuple[str, Any]] = msgspec.field(default_factory=list)
     version: int = 0
-    traffic: Traffic = field(default_factory=Traffic)
+    traffic: Traffic = msgspec.field(default_factory=Traffic)
 
 
 def address_of(index: int) -> Address:

@@ -22,7 +22,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+
+import msgspec
 
 from actors.membership import codec
 from actors.membership.codec import CodecError
@@ -41,8 +42,7 @@ OnStream = Callable[[Message, Address], Message | None]
 OnStreamReply = Callable[[Message, Address], None]
 
 
-@dataclass
-class TransportStats:
+class TransportStats(msgspec.Struct):
     datagrams_in: int = 0
     datagrams_out: int = 0
     bytes_in: int = 0
@@ -63,7 +63,7 @@ class TransportStats:
     fast_acks: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        return msgspec.structs.asdict(self)
 
 
 def parse_address(text: str, default_port: int = 7946) -> Address:

@@ -24,8 +24,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from actors.membership import codec
 from actors.membership.messages import Ack, Address, Ping
@@ -41,8 +42,7 @@ MAX_INCOMING = 64
 OnLost = Callable[[str, Address], None]
 
 
-@dataclass(eq=False, slots=True)
-class WatchConn:
+class WatchConn(msgspec.Struct, eq=False):
     sock: socket.socket
     node: str
     addr: Address

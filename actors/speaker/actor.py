@@ -10,10 +10,11 @@ CompositeAnnouncer) does the announcing.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
+
+import msgspec
 
 from actors.base import RuntimeActor
 from actors.election.desired import (
@@ -154,7 +155,7 @@ class SpeakerActor(Listener, RuntimeActor):
                 # electing among every known node would take an address another node holds
                 # while the others still count us dead. Layer 2 waits for the first view (a
                 # merged push-pull, or the join grace); BGP's routes are ours alone and go.
-                desired = dataclasses.replace(desired, l2={}, l2_owners={})
+                desired = msgspec.structs.replace(desired, l2={}, l2_owners={})
         self._apply(desired, reason="")
         if admitted:
             self._tell_synced()

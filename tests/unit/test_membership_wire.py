@@ -72,6 +72,32 @@ def test_every_message_survives_the_round_trip(batch: list[Message]) -> None:
     assert codec.decode(codec.encode(decoded)) == decoded  # canonical after one trip
 
 
+#: One of each message, and the bytes the codec wrote for them when the messages were still
+#: dataclasses: the wire must not change with the classes that carry it.
+GOLDEN_BATCH: list[Message] = [
+    Ping(7, "node-b", "node-a", ("10.0.0.1", 7946)),
+    IndirectPing(8, "node-c", ("fd00::3", 7946), "node-a", ("10.0.0.1", 7946), False),
+    Ack(7),
+    Nack(8),
+    Alive("node-a", 3, ("10.0.0.1", 7946), b"\x81\xa4zone\xa1a"),
+    Suspect("node-c", 2, "node-b"),
+    Dead("node-d", 5, "node-d"),
+    PushPull("node-a", True, (MemberRecord("node-b", ("10.0.0.2", 7946), 1, Status.SUSPECT),)),
+]
+GOLDEN_BYTES = bytes.fromhex(
+    "920198960107a66e6f64652d62a66e6f64652d61a831302e302e302e31cd1f0a990208a66e6f64652d63a766"
+    "6430303a3a33cd1f0aa66e6f64652d61a831302e302e302e31cd1f0ac29203079204089605a66e6f64652d61"
+    "03a831302e302e302e31cd1f0ac40881a47a6f6e65a1619406a66e6f64652d6302a66e6f64652d629407a66e"
+    "6f64652d6405a66e6f64652d649408a66e6f64652d61c39196a66e6f64652d62a831302e302e302e32cd1f0a"
+    "0101c400"
+)
+
+
+def test_the_wire_format_is_byte_for_byte_what_it_was() -> None:
+    assert codec.encode(GOLDEN_BATCH) == GOLDEN_BYTES
+    assert list(codec.decode(GOLDEN_BYTES)) == GOLDEN_BATCH
+
+
 def test_encoded_size_is_what_a_message_adds_to_a_packet() -> None:
     msgs = [Alive("node-a", 12, ("10.0.0.1", 7946), b"x"), Suspect("node-b", 3, "node-a")]
     total = len(codec.encode(msgs))
