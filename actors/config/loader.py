@@ -25,6 +25,7 @@ from actors.config.parallel import Piece, PieceFailed, PieceReader, pieces_for, 
 from actors.config.yamlread import LibyamlRefused, Source, documents
 from actors.model.cluster import EndpointSlice, Namespace, Node, Service
 from actors.model.issues import Issue, UnreadableInput
+from actors.model.redacted import Redacted
 from actors.util.gc_pause import gc_paused
 
 T = TypeVar("T")
@@ -62,7 +63,7 @@ class Sourced(msgspec.Struct, Generic[T], frozen=True):
     line: int | None = None
 
 
-class LegacyConfigMap(msgspec.Struct, frozen=True):
+class LegacyConfigMap(Redacted, msgspec.Struct, frozen=True):
     """The ``config`` key of MetalLB's pre-0.13 ConfigMap, still unparsed."""
 
     name: str
@@ -70,11 +71,7 @@ class LegacyConfigMap(msgspec.Struct, frozen=True):
     text: str  # may hold BGP passwords: kept out of repr (and so out of logs)
     line_offset: int | None = None
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__qualname__}(name={self.name!r}, namespace={self.namespace!r}, "
-            f"line_offset={self.line_offset!r})"
-        )
+    __redacted__ = frozenset({"text"})
 
 
 class Inputs(msgspec.Struct):

@@ -33,6 +33,7 @@ from typing import Any
 import msgspec
 
 from actors.base import RuntimeActor
+from actors.model.redacted import Redacted
 from actors.util.atomic import replace_if_changed
 from actors.util.backoff import backoff_delay
 from actors.util.x509 import (
@@ -65,8 +66,10 @@ def dns_name(service: str, namespace: str) -> str:
     return f"{service}.{namespace}.svc"
 
 
-class CertBundle(msgspec.Struct, frozen=True):
-    """PEM texts, as the Secret holds them (decoded)."""
+class CertBundle(Redacted, msgspec.Struct, frozen=True):
+    """PEM texts, as the Secret holds them (decoded). The private keys stay out of reprs."""
+
+    __redacted__ = frozenset({"ca_key", "key"})
 
     ca_cert: bytes
     ca_key: bytes

@@ -13,6 +13,7 @@ from types import MappingProxyType
 
 import msgspec
 
+from actors.model.redacted import Redacted
 from actors.model.selectors import LabelSelector
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -150,7 +151,7 @@ class SecretRef(msgspec.Struct, frozen=True):
     namespace: str
 
 
-class Peer(msgspec.Struct, frozen=True):
+class Peer(Redacted, msgspec.Struct, frozen=True):
     name: str
     my_asn: int
     peer_asn: int
@@ -164,7 +165,7 @@ class Peer(msgspec.Struct, frozen=True):
     connect_time: int | None = None
     router_id: ipaddress.IPv4Address | None = None
     node_selectors: tuple[LabelSelector, ...] = ()
-    # The password never appears in repr() so it cannot leak into logs (see __repr__).
+    # The password never appears in repr() so it cannot leak into logs (``__redacted__``).
     password: str = ""
     password_secret: SecretRef | None = None
     bfd_profile: str = ""
@@ -175,10 +176,7 @@ class Peer(msgspec.Struct, frozen=True):
     local_asn: int | None = None
     interface: str = ""  # unnumbered BGP (spec.interface), instead of peer_address
 
-    def __repr__(self) -> str:
-        fields = (name for name in self.__struct_fields__ if name != "password")
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in fields)
-        return f"{type(self).__qualname__}({shown})"
+    __redacted__ = frozenset({"password"})
 
     @property
     def is_ibgp(self) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from rich.pretty import pretty_repr
 
 from actors.config.build import BuildResult, build_config
 from actors.config.loader import load_files, load_text
@@ -485,6 +486,7 @@ def test_unquoted_communities_are_strings_as_in_go_yaml():
 def test_legacy_password_never_appears_in_reprs():
     result_inputs = load_text(configmap(PEER + "  password: T0p-S3cret\n"), FILE)
     assert "T0p-S3cret" not in repr(result_inputs)
+    assert "T0p-S3cret" not in pretty_repr(result_inputs)  # rich's printer: __rich_repr__
     config = build_config(result_inputs).config
     assert config is not None and config.peers[0].password == "T0p-S3cret"
     assert "T0p-S3cret" not in str(config)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from rich.pretty import pretty_repr
 
 from actors.config.build import BuildResult, build_config
 from actors.config.loader import load_text
@@ -662,6 +663,7 @@ def test_password_never_appears_in_reprs():
     assert password not in repr(config.peers[0])
     assert password not in str(config)
     assert password not in repr(config)
+    assert password not in pretty_repr(config)  # rich's printer asks __rich_repr__, not repr()
     inputs = load_text(yaml.safe_dump(peer("p", password=password)), FILE)
     assert password not in repr(inputs.resources)
 

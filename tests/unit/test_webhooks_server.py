@@ -16,6 +16,7 @@ import pykka
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from rich.pretty import pretty_repr
 
 from actors.clock import ManualClock
 from actors.kube.certificates import (
@@ -51,6 +52,16 @@ def test_a_fresh_bundle_names_the_service_and_is_kept_while_valid() -> None:
     assert 3649 * DAY < expires(bundle.ca_cert) - NOW <= 3650 * DAY
     assert refreshed(bundle, NAME, NOW + 200 * DAY) is None
     assert CertBundle.from_secret_data(bundle.secret_data()) == bundle
+
+
+def test_the_private_keys_never_appear_in_reprs() -> None:
+    bundle = refreshed(None, NAME, NOW)
+    assert bundle is not None
+    for key in (bundle.ca_key, bundle.key):
+        body = key.splitlines()[1].decode()  # a line of the key's base64
+        assert body not in repr(bundle) and body not in pretty_repr(bundle)
+    assert "ca_cert=" in repr(bundle) and "cert=" in repr(bundle)
+    assert CertBundle.from_secret_data(bundle.secret_data()) == bundle  # the Secret keeps them
 
 
 def test_what_is_made_anew_and_when() -> None:
