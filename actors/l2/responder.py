@@ -27,7 +27,8 @@ addresses are also answered by an XDP program before any socket sees them, with 
 bytes (:mod:`actors.l2.xdp`). What the kernel does not answer (among them duplicate address
 detection probes, and solicitations of a layout other than the common one) reaches the
 readers as before; where XDP cannot be attached (no CAP_BPF, an old kernel, another XDP
-program), the readers answer everything, as without it.
+program), the readers answer everything, as without it. A program is attached in the
+background (tens of milliseconds): until it is on the link, the readers answer there too.
 
 The actor calls :meth:`L2Responder.update` with the new duties: the table is swapped first
 (answers for withdrawn addresses stop at once), then filters are re-attached and NDP
@@ -284,6 +285,11 @@ class L2Responder:
                 log.debug("sending on %s failed: %r", name, exc)
                 self.counters.add(FRAMES_DROPPED, "send failed")
         return sent
+
+    def settle(self, timeout: float = 5.0) -> bool:
+        """Wait until the kernel answers on every interface where it can (its programs are
+        attached in the background: the readers answer meanwhile); False after ``timeout``."""
+        return self._kernel.settle(timeout) if self._kernel is not None else True
 
     def duties(self) -> dict[str, InterfaceDuty]:
         return {name: port.duty for name, port in self._ports.items()}

@@ -64,6 +64,7 @@ MAX_ADDRESSES = 16384
 _U64 = struct.Struct("=Q")
 _LEASE_KEY = bytes(4)
 EMPTY: Mapping[bytes, str] = MappingProxyType({})
+_Identity = tuple[int, bytes, bytes | None]  # an interface's index and MAC, and the NA source
 
 
 class KernelNeighbours:
@@ -192,8 +193,12 @@ class KernelNeighbours:
 
 
 class KernelNeighbourSet:
-    """A responder's programs, one per interface, and the thread that renews their leases.
+    """A responder's programs, one per interface, and the thread that attaches them and renews
+    their leases.
 
+    Attaching takes tens of milliseconds (the maps, the verifier, the link), so it is done by
+    that thread, not by the caller: :meth:`announce` returns at once, the readers answer until
+    the program is on the link, and the program then answers for what was announced last.
     Where a program cannot be attached the interface is left to user space, and why is
     logged once per reason (the readers answer there as they always did)."""
 
@@ -202,10 +207,15 @@ class KernelNeighbourSet:
     ) -> None:
         self._make = make
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # work to do, or a program attached
         self._by_name: dict[str, KernelNeighbours] = {}
+        #: What :meth:`announce` last asked for each interface: (index, MAC, NA source) and
+        #: the addresses of each family.
+        self._wanted: dict[str, tuple[_Identity, Mapping[bytes, str], Mapping[bytes, str]]] = {}
+        self._pending: set[str] = set()  # interfaces waiting for their program
         self._gone: dict[str, int] = {}  # replies counted by detached programs
         self._refused: set[str] = set()
-        self._stop = threading.Event()
+        self._closed = False
         self._thread: threading.Thread | None = None
 
     def announce(
@@ -217,53 +227,33 @@ class KernelNeighbourSet:
         ipv6: Mapping[bytes, str] = EMPTY,
         source: bytes | None = None,
     ) -> None:
-        """Answer for ``ipv4`` and ``ipv6`` on interface ``name`` in the kernel, attaching
-        first if need be (a changed index or MAC is a new interface; a changed NA source, a
-        new program for it)."""
+        """Answer for ``ipv4`` and ``ipv6`` on interface ``name`` in the kernel: at once where
+        its program is attached, else once it is (a changed index or MAC is a new interface;
+        a changed NA source, a new program for it)."""
+        identity = (ifindex, mac, source)
         with self._lock:
-            kernel = self._by_name.get(name)
-        if kernel is not None and (kernel.ifindex, kernel.mac, kernel.source) != (
-            ifindex,
-            mac,
-            source,
-        ):
-            self.detach(name)
-            kernel = None
-        if kernel is None:
-            kernel = self._attach(name, ifindex, mac, source)
-            if kernel is None:
+            if self._closed:
                 return
-        try:
-            kernel.announce(ipv4, ipv6)
-        except OSError as exc:
-            log.debug("kernel ARP/NDP on %s: %r", name, exc)
-
-    def _attach(
-        self, name: str, ifindex: int, mac: bytes, source: bytes | None
-    ) -> KernelNeighbours | None:
-        try:
-            kernel = self._make(ifindex, mac, source)
-            kernel.renew()
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            if reason not in self._refused:
-                self._refused.add(reason)
-                log.warning(
-                    "ARP and NDP are answered from user space on %s: XDP could not be "
-                    "attached (%s)",
-                    name,
-                    reason,
-                )
-            return None
-        log.info("ARP and NDP are answered in the kernel (XDP) on %s", name)
-        with self._lock:
-            self._by_name[name] = kernel
-            if self._thread is None and not self._stop.is_set():
+            self._wanted[name] = (identity, ipv4, ipv6)
+            kernel = self._by_name.get(name)
+            if kernel is not None and _identity(kernel) == identity:
+                self._announce_in(name, kernel, ipv4, ipv6)
+                return
+            if kernel is not None:
+                self._drop(name)
+            self._pending.add(name)
+            self._changed.notify_all()
+            if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._renew_leases, name="l2-xdp-lease", daemon=True
+                    target=self._attach_and_renew, name="l2-xdp", daemon=True
                 )
                 self._thread.start()
-        return kernel
+
+    def settle(self, timeout: float = 5.0) -> bool:
+        """Wait until every interface announced has its program or was refused one; False if
+        ``timeout`` passed first."""
+        with self._lock:
+            return self._changed.wait_for(lambda: not self._pending or self._closed, timeout)
 
     def attached(self) -> list[str]:
         with self._lock:
@@ -272,13 +262,10 @@ class KernelNeighbourSet:
     def detach(self, name: str) -> None:
         """Stop answering on ``name`` in the kernel, at once."""
         with self._lock:
-            kernel = self._by_name.pop(name, None)
-        if kernel is None:
-            return
-        kernel.close()
-        with self._lock:
-            for ip, n in kernel.replies().items():
-                self._gone[ip] = self._gone.get(ip, 0) + n
+            self._wanted.pop(name, None)
+            self._pending.discard(name)
+            self._drop(name)
+            self._changed.notify_all()
 
     def replies(self) -> dict[str, int]:
         """Replies the kernel sent on every interface, by address, since the start."""
@@ -290,21 +277,95 @@ class KernelNeighbourSet:
                 counts[ip] = counts.get(ip, 0) + n
         return counts
 
-    def _renew_leases(self) -> None:
-        """Every ``RENEW``, let each program answer for another ``LEASE`` (this thread stalls
-        with the process, and then the kernel stops answering too)."""
-        while not self._stop.wait(RENEW):
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._pending.clear()
+            for name in list(self._by_name):
+                self._drop(name)
+            self._changed.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=RENEW + 5)
+
+    # -- under the lock ----------------------------------------------------------------------
+    def _announce_in(
+        self,
+        name: str,
+        kernel: KernelNeighbours,
+        ipv4: Mapping[bytes, str],
+        ipv6: Mapping[bytes, str],
+    ) -> None:
+        try:
+            kernel.announce(ipv4, ipv6)
+        except OSError as exc:
+            log.debug("kernel ARP/NDP on %s: %r", name, exc)
+
+    def _drop(self, name: str) -> None:
+        kernel = self._by_name.pop(name, None)
+        if kernel is None:
+            return
+        kernel.close()
+        for ip, n in kernel.replies().items():
+            self._gone[ip] = self._gone.get(ip, 0) + n
+
+    # -- the thread --------------------------------------------------------------------------
+    def _attach_and_renew(self) -> None:
+        """Attach what is pending, and every ``RENEW`` let each program answer for another
+        ``LEASE`` (this thread stalls with the process, and then the kernel stops answering
+        too)."""
+        while True:
             with self._lock:
+                # Nothing to renew: sleep until there is something to attach.
+                renewing = RENEW if self._by_name else None
+                self._changed.wait_for(lambda: self._pending or self._closed, renewing)
+                if self._closed:
+                    return
+                name = min(self._pending) if self._pending else None
+                identity = self._wanted[name][0] if name is not None else None
                 kernels = list(self._by_name.values())
+            if name is not None and identity is not None:
+                self._attach(name, identity)
             for kernel in kernels:
                 try:
                     kernel.renew()
                 except OSError as exc:  # detached meanwhile, or out of memory
                     log.debug("kernel ARP/NDP lease not renewed: %r", exc)
 
-    def close(self) -> None:
-        self._stop.set()
-        for name in self.attached():
-            self.detach(name)
-        if self._thread is not None:
-            self._thread.join(timeout=RENEW + 1)
+    def _attach(self, name: str, identity: _Identity) -> None:
+        kernel: KernelNeighbours | None = None
+        reason = ""
+        try:
+            kernel = self._make(*identity)
+            kernel.renew()
+        except OSError as exc:
+            if kernel is not None:
+                kernel.close()
+            kernel = None
+            reason = exc.strerror or str(exc)
+        with self._lock:
+            wanted = self._wanted.get(name)
+            if kernel is None:
+                self._pending.discard(name)  # the readers answer; tried again when announced
+                self._changed.notify_all()
+                if reason not in self._refused:
+                    self._refused.add(reason)
+                    log.warning(
+                        "ARP and NDP are answered from user space on %s: XDP could not be "
+                        "attached (%s)",
+                        name,
+                        reason,
+                    )
+                return
+            if self._closed or wanted is None or wanted[0] != identity:
+                kernel.close()  # detached, or changed, while it was being attached
+                return
+            self._pending.discard(name)
+            self._by_name[name] = kernel
+            self._announce_in(name, kernel, wanted[1], wanted[2])
+            self._changed.notify_all()
+        log.info("ARP and NDP are answered in the kernel (XDP) on %s", name)
+
+
+def _identity(kernel: KernelNeighbours) -> _Identity:
+    return (kernel.ifindex, kernel.mac, kernel.source)

@@ -74,6 +74,7 @@ def main() -> None:
     responder = L2Responder(in_kernel=True)
     try:
         out["errors"] = responder.update({"veth0": duty})
+        out["settled"] = responder.settle()
         out["xdp_on"] = xdp_on("veth0")
         got = answers(sock, ask4, VIP4) + answers(sock, ask4 + bytes(18), VIP4)  # padded: 60
         out["replies"] = len(got)

@@ -89,6 +89,7 @@ def main() -> None:
     responder = L2Responder(in_kernel=True)
     try:
         out["errors"] = responder.update({"veth0": duty})
+        out["settled"] = responder.settle()
         out["xdp_on"] = xdp_on("veth0")
         got = answers(sock, ask6, VIP6) + answers(sock, unicast6, VIP6)
         out["replies"] = len(got)

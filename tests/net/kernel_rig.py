@@ -60,7 +60,9 @@ link = {li.name: li for li in read_links()}["veth0"]
 addresses = {%r: MappingProxyType({%r: %r})}
 duty = InterfaceDuty("veth0", link.index, link.mac, link.link_local, **addresses)
 responder = L2Responder(in_kernel=True)
-print(responder.update({"veth0": duty}), flush=True)
+errors = responder.update({"veth0": duty})
+responder.settle()  # the program is on the link
+print(errors, flush=True)
 time.sleep(120)
 """
 

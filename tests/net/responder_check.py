@@ -72,6 +72,7 @@ def main() -> None:
         out["errors"] = responder.update({"veth0": base})
         out["before"] = [len(answers(sock, ask4, VIP4)), len(answers(sock, ask6, VIP6))]
         responder.update({"veth0": duty})
+        responder.settle()  # with --in-kernel: its program is on the link
         replies4, replies6 = answers(sock, ask4, VIP4), answers(sock, ask6, VIP6)
         out["announced"] = [len(replies4), len(replies6)]
         out["reply_macs"] = [r[6:12].hex(":") for r in replies4 + replies6]

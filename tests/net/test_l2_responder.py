@@ -113,7 +113,7 @@ def test_arp_answered_in_the_kernel_is_the_readers_answer_and_ends_with_its_proc
     its lease, or killed, the kernel answers nothing more; an expired lease hands every
     request to user space."""
     out = check_in(veth_namespace, "tests.net.kernel_arp_check")
-    assert out["errors"] == [] and out["xdp_on"] is True
+    assert out["errors"] == [] and out["settled"] and out["xdp_on"] is True
     assert out["replies"] == 2 and out["replies_equal"] is True and out["scapy_equal"] is True
     assert out["requests_by_readers"] == 0  # the kernel answered both ...
     assert out["requests_counted"] == 2  # ... and the metrics count them
@@ -145,7 +145,7 @@ def test_ndp_answered_in_the_kernel_is_the_readers_answer_and_ends_with_its_proc
     hands NSs to user space; a killed responder's program is gone and nobody answers. The
     address maps hold kernel memory as addresses come, not for all they could hold."""
     out = check_in(veth_namespace, "tests.net.kernel_ndp_check")
-    assert out["errors"] == [] and out["xdp_on"] is True
+    assert out["errors"] == [] and out["settled"] and out["xdp_on"] is True
     assert out["replies"] == 2 and out["replies_equal"] is True and out["scapy_equal"] is True
     assert out["requests_by_readers"] == 0  # the kernel answered both ...
     assert out["requests_counted"] == 2  # ... and the metrics count them
