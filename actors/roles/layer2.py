@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import socket
+import threading
 from collections.abc import Sequence
 
 import msgspec
@@ -66,9 +67,12 @@ def l2_parts(
 def check_raw_sockets() -> None:
     """PermissionError, with what to do about it, if raw packet sockets may not be opened."""
     try:
-        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+        probe = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     except PermissionError as exc:
         raise PermissionError(
             "layer 2 answers ARP/NDP on raw sockets and needs CAP_NET_RAW "
             "(run as root, or pass --no-l2)"
         ) from exc
+    # Closing a packet socket waits out the network stack's RCU grace period (~15 ms of the
+    # speaker's start here): a thread of its own does it.
+    threading.Thread(target=probe.close, name="l2-probe-close", daemon=True).start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 
@@ -44,6 +45,27 @@ def test_without_cap_net_raw_the_speaker_says_so_and_exits(
     code = main(["speaker", "--node-name", "node-a", "--cluster", "examples/cluster.yaml"])
     assert code == 1
     assert "CAP_NET_RAW" in capsys.readouterr().err
+
+
+def test_the_raw_socket_probe_is_closed_without_holding_up_the_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Closing a packet socket waits for an RCU grace period: the check does not wait."""
+    release, closed = threading.Event(), threading.Event()
+
+    class SlowToClose:
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def close(self) -> None:
+            release.wait(5)
+            closed.set()
+
+    monkeypatch.setattr(wiring.socket, "socket", SlowToClose)
+    wiring.check_raw_sockets()  # returns while the close still waits
+    assert not closed.is_set()
+    release.set()
+    assert closed.wait(5)
 
 
 def test_the_l2_collector_exposes_metallbs_exact_series_names() -> None:
