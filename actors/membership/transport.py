@@ -30,6 +30,7 @@ from actors.membership.codec import CodecError
 from actors.membership.keyring import AuthError, Sealer
 from actors.membership.messages import Ack, Address, Message, Ping
 from actors.membership.watch import OnLost, WatchConn, Watches
+from actors.util.fds import released_first
 
 log = logging.getLogger(__name__)
 
@@ -422,7 +423,8 @@ def _bind_pair(bind: Address, attempts: int = 20) -> tuple[socket.socket, socket
         tcp.setblocking(False)
         with contextlib.suppress(OSError):  # room for bursts (a push-pull's worth of gossip)
             udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        return udp, tcp
+        # Released first if the process dies: peers confirming a crash are refused at once.
+        return udp, released_first(tcp)
     raise OSError(f"cannot bind membership UDP+TCP on {host}:{port}: {last}")
 
 

@@ -30,6 +30,7 @@ import msgspec
 
 from actors.membership import codec
 from actors.membership.messages import Ack, Address, Ping
+from actors.util.fds import released_first
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,12 @@ class Watches:
                 self.t.stats.watches_refused += 1
                 return False
         sock.sendall(codec.frame(self.t.sealer.seal(codec.encode([Ack(ping.seq)]))))
+        sock = released_first(sock)  # if this process dies, the peer hears of it at once
         sock.setblocking(False)
         conn = WatchConn(sock, ping.source, ping.source_addr, outgoing=False)
         with self._lock:
             if self._closed:
+                sock.close()
                 return False
             self._ready.append(conn)
         self.t.stats.watches_in += 1
@@ -102,7 +105,8 @@ class Watches:
         """Thread: make an outgoing watch (handshake included)."""
         conn: WatchConn | None = None
         try:
-            sock = socket.create_connection(addr, timeout=self.t.tcp_timeout)
+            # Released first if this process dies: the peer hears of it at once.
+            sock = released_first(socket.create_connection(addr, timeout=self.t.tcp_timeout))
             try:
                 hello = Ping(0, node, self.t.node, self.t.address)
                 sock.sendall(codec.frame(self.t.sealer.seal(codec.encode([hello]))))
