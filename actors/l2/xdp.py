@@ -321,11 +321,11 @@ class KernelNeighbourSet:
                 self._changed.wait_for(lambda: self._pending or self._closed, renewing)
                 if self._closed:
                     return
-                name = min(self._pending) if self._pending else None
-                identity = self._wanted[name][0] if name is not None else None
+                name = min(self._pending, default=None)
+                next_one = (name, self._wanted[name][0]) if name is not None else None
                 kernels = list(self._by_name.values())
-            if name is not None and identity is not None:
-                self._attach(name, identity)
+            if next_one is not None:
+                self._attach(*next_one)
             for kernel in kernels:
                 try:
                     kernel.renew()
